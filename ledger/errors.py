@@ -1,0 +1,27 @@
+"""Errors raised by the ledger."""
+
+from protocol.errors import FieldposError
+
+
+class LedgerError(FieldposError):
+    """The ledger could not do what was asked."""
+
+    code = "LEDGER"
+
+
+class TransientStoreError(LedgerError):
+    """The store was busy or unavailable; nothing was stored, and the sender's retry will succeed."""
+
+    code = "STORE_BUSY"
+
+
+class BooksDoNotBalance(LedgerError):
+    """``ledger verify`` found a transaction or balance that does not add up."""
+
+    code = "BOOKS_DO_NOT_BALANCE"
+
+
+class NotFound(LedgerError):
+    """No such park, station, terminal or card."""
+
+    code = "NOT_FOUND"

@@ -1,0 +1,271 @@
+"""From received bytes to signed replies: verify, parse, check idempotency, decide, book.
+
+No MQTT here: the service hands in ``(topic, payload)`` pairs and publishes what comes back, after
+the batch has committed. Three kinds of answer:
+
+- refused: the bytes or the sender are wrong (bad signature, malformed, revoked...). A pure function
+  of the bytes and the terminal's registration, so it is recomputed on every retry, never stored
+  against a seq — a forged message can never use up a real terminal's seq.
+- declined / approved: the ledger's state decided. Stored with the signed Result under
+  ``(terminal, seq)`` forever; a retry gets the very same Result bytes back.
+- nothing: the store was busy (TransientStoreError). Nothing is stored; the terminal's resend succeeds.
+"""
+
+from dataclasses import dataclass
+import hashlib
+import logging
+import time
+
+from nacl.signing import VerifyKey
+
+from protocol import envelope, topics
+from protocol.envelope import Purpose
+from protocol.errors import RemoteProtocolError
+from protocol.limits import PROTOCOL_VERSION, SUPPORTED_VERSIONS
+from protocol.messages import (
+    REQUEST_TYPES,
+    Balances,
+    CardIssue,
+    CardReturn,
+    Charge,
+    Hello,
+    Request,
+    Result,
+    TopUp,
+    Void,
+    Welcome,
+    parse,
+)
+from protocol.reasons import Outcome, Reason
+
+from . import postings as rules
+from .errors import TransientStoreError
+from .keys import LedgerKeys
+from .store import NewTxn, Store, TerminalView
+
+log = logging.getLogger("fieldpos.ledger")
+
+# An unknown key id makes us re-read the key table, but not more often than this, so a flood of
+# random key ids cannot turn into a flood of queries.
+KEY_RELOAD_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    topic: str
+    payload: bytes
+
+
+@dataclass(slots=True)
+class _Verified:
+    topic: str
+    envelope: envelope.Envelope
+    message: object
+    body_sha256: str
+
+
+class Intake:
+    def __init__(self, store: Store, keys: LedgerKeys, clock_ms=lambda: int(time.time() * 1000)):
+        self.store = store
+        self.keys = keys
+        self.clock_ms = clock_ms
+        self._result_key = keys.for_purpose(Purpose.RESULT)
+        self._terminal_keys: dict[str, tuple[str, VerifyKey]] = {}
+        self._keys_loaded_at = float("-inf")
+        self._reload_keys()
+        self.counts = {"approved": 0, "declined": 0, "refused": 0, "replayed": 0}
+
+    # ------------------------------------------------------------ keys
+    def _reload_keys(self) -> None:
+        self._terminal_keys = {k: (t, VerifyKey(p)) for k, (t, p) in self.store.terminal_keys().items()}
+        self._keys_loaded_at = time.monotonic()
+
+    def _terminal_key(self, key_id: str):
+        found = self._terminal_keys.get(key_id)
+        if found is None and time.monotonic() - self._keys_loaded_at > KEY_RELOAD_INTERVAL_S:
+            self._reload_keys()
+            found = self._terminal_keys.get(key_id)
+        return found
+
+    # ------------------------------------------------------------ stage 1: no database writes
+    def authenticate(self, topic: str, payload: bytes) -> _Verified:
+        """Check envelope, signature and body; raise RemoteProtocolError with the reason code."""
+        where = topics.parse_request_topic(topic)
+        if where is None:
+            raise RemoteProtocolError(f"not a request topic: {topic[:80]}", code=Reason.BAD_TOPIC)
+        park_id, terminal_id = where
+        sealed = envelope.split(payload)
+        found = self._terminal_key(sealed.key_id)
+        if found is None:
+            if self.store.terminal(terminal_id) is None:
+                raise RemoteProtocolError(f"terminal {terminal_id} is not registered", code=Reason.UNKNOWN_TERMINAL)
+            raise RemoteProtocolError(f"key {sealed.key_id} is not registered", code=Reason.UNKNOWN_KEY)
+        key_terminal, verify_key = found
+        if key_terminal != terminal_id:
+            raise RemoteProtocolError(f"key {sealed.key_id} is not {terminal_id}'s", code=Reason.KEY_NOT_FOR_TOPIC)
+        body = envelope.verify(sealed, verify_key=verify_key, purpose=Purpose.REQUEST, topic=topic)
+        message = parse(body, REQUEST_TYPES)
+        if message.park != park_id or message.terminal != terminal_id:
+            raise RemoteProtocolError("park or terminal in the body differ from the topic", code=Reason.TOPIC_MISMATCH)
+        return _Verified(topic, sealed, message, hashlib.sha256(body).hexdigest())
+
+    # ------------------------------------------------------------ the batch
+    def process(self, batch: list[tuple[str, bytes]]) -> list[Reply]:
+        """Handle a batch in one store transaction; returns the replies to publish after it
+        committed. Raises TransientStoreError (nothing stored, no replies) if the store is busy."""
+        replies: list[Reply] = []
+        with self.store.batch():
+            for topic, payload in batch:
+                reply = self._one(topic, payload)
+                if reply is not None:
+                    replies.append(reply)
+        return replies
+
+    def _one(self, topic: str, payload: bytes) -> Reply | None:
+        now_ms = self.clock_ms()
+        try:
+            verified = self.authenticate(topic, payload)
+        except RemoteProtocolError as error:
+            return self.refuse(topic, payload, None, error.code, error.args[0], now_ms)
+        message = verified.message
+        terminal = self.store.terminal(message.terminal)
+        if terminal is None:
+            return self.refuse(topic, payload, None, Reason.UNKNOWN_TERMINAL, "no such terminal", now_ms)
+        if isinstance(message, Hello):
+            return self._welcome(verified, terminal, now_ms)
+        if terminal.revoked_from_seq is not None and message.seq >= terminal.revoked_from_seq:
+            return self.refuse(topic, payload, message, Reason.TERMINAL_REVOKED, f"revoked from seq {terminal.revoked_from_seq}", now_ms)
+        if message.TYPE not in terminal.allowed_kinds:
+            return self.refuse(topic, payload, message, Reason.KIND_NOT_ALLOWED, f"{message.TYPE} not allowed on {terminal.terminal_id}", now_ms)
+        stored = self.store.stored_request(message.terminal, message.seq)
+        if stored is not None:
+            if stored.body_sha256 == verified.body_sha256:
+                self.counts["replayed"] += 1
+                return Reply(topics.result(message.park, message.terminal), stored.result)
+            detail = f"{message.terminal} seq {message.seq} reused with a different body"
+            self.store.record_alert(now_ms, "SEQ_REUSED", detail)
+            log.warning(detail)
+            return self.refuse(topic, payload, message, Reason.SEQ_REUSED, detail, now_ms)
+        try:
+            with self.store.savepoint():
+                return self._decide_and_book(verified, terminal, now_ms)
+        except TransientStoreError:
+            raise
+        except Exception as error:  # a bug on one message must not stop the ledger or the batch
+            log.exception("internal error on %s seq %s", message.terminal, message.seq)
+            self.store.record_alert(now_ms, "INTERNAL_ERROR", f"{message.terminal} seq {message.seq}: {error!r}")
+            return self.refuse(topic, payload, message, Reason.INTERNAL_ERROR, repr(error)[:200], now_ms)
+
+    # ------------------------------------------------------------ decisions
+    def _decide(self, message: Request, terminal: TerminalView) -> rules.Decision:
+        card = self.store.card(message.park, message.card.no)
+        if isinstance(message, CardIssue):
+            return rules.decide_card_issue(message, card)
+        if (refusal := rules.check_card(message, card)) is not None:
+            return refusal
+        if isinstance(message, TopUp):
+            return rules.decide_top_up(message, card)
+        if isinstance(message, Charge):
+            return rules.decide_charge(message, card, self.store.station(message.park, terminal.station_id))
+        if isinstance(message, Void):
+            return rules.decide_void(message, self.store.original_sale(message.terminal, message.original_seq))
+        if isinstance(message, CardReturn):
+            return rules.decide_card_return(message, card)
+        raise AssertionError(f"no rule for {message.TYPE}")
+
+    def _decide_and_book(self, verified: _Verified, terminal: TerminalView, now_ms: int) -> Reply:
+        message = verified.message
+        decision = self._decide(message, terminal)
+        for alert in decision.alerts:
+            self.store.record_alert(now_ms, decision.reason.value, alert)
+        txn_id = None
+        if decision.is_approved:
+            txn_id = self.store.book(
+                NewTxn(
+                    park_id=message.park,
+                    kind=message.TYPE,
+                    terminal_id=message.terminal,
+                    seq=message.seq,
+                    operator=message.operator,
+                    station_id=terminal.station_id,
+                    card_account=message.card.account,
+                    amount_fen=decision.amount_fen,
+                    ledger_time_ms=now_ms,
+                    terminal_time_ms=message.terminal_time_ms,
+                    clock_uncertain=message.clock_uncertain,
+                    voids_txn=decision.voids_txn,
+                ),
+                decision.postings,
+            )
+            if decision.new_card:
+                self.store.insert_card(
+                    message.park, message.card.no, message.card.issuance, message.card.uid,
+                    message.card_kind, message.card_fee_fen, txn_id,
+                )
+            if decision.card_state is not None:
+                self.store.set_card_state(message.park, message.card.no, message.card.issuance, decision.card_state)
+        balances = None
+        if decision.reason not in (Reason.UNKNOWN_CARD, Reason.CARD_UID_MISMATCH):  # not this visitor's to see
+            fen, bonus, points = self.store.card_balances(message.park, message.card.account)
+            balances = Balances(fen=fen, bonus=bonus, points=points)
+        outcome = Outcome.APPROVED if decision.is_approved else Outcome.DECLINED
+        result = self._result(verified.topic, message, verified.envelope.payload, verified.envelope.version, outcome, decision.reason, now_ms, balances, txn_id)
+        self.store.record_request(
+            message.terminal, message.seq, message.TYPE, verified.body_sha256, verified.envelope.payload,
+            outcome.value, decision.reason.value, txn_id, result.payload, now_ms,
+        )
+        self.counts[outcome.value] += 1
+        return result
+
+    # ------------------------------------------------------------ replies
+    def _result(self, topic, message, payload, version, outcome, reason, now_ms, balances=None, txn_id=None, detail="") -> Reply:
+        park_id, terminal_id = topics.parse_request_topic(topic)
+        body = Result(
+            park=park_id,
+            terminal=terminal_id,
+            seq=getattr(message, "seq", None),
+            request_sha256=hashlib.sha256(payload).hexdigest(),
+            outcome=outcome.value,
+            reason=getattr(reason, "value", reason),
+            balances=balances,
+            txn=txn_id,
+            ledger_time_ms=now_ms,
+            detail=detail[:64],
+        ).to_bytes()
+        reply_topic = topics.result(park_id, terminal_id)
+        return Reply(reply_topic, self._seal(body, reply_topic, version))
+
+    def _seal(self, body: bytes, topic: str, version: int) -> bytes:
+        return envelope.seal(
+            body, signing_key=self._result_key.signing_key, key_id=self._result_key.key_id,
+            purpose=Purpose.RESULT, topic=topic, version=version,
+        )
+
+    def refuse(self, topic, payload, message, reason, detail, now_ms) -> Reply | None:
+        """Record a refusal (inside a batch) and return the signed Result to send, if there is a
+        terminal topic to send it to."""
+        sha = hashlib.sha256(payload).hexdigest()
+        reason = Reason(reason)
+        self.store.record_refusal(now_ms, topic, sha, reason.value, detail)
+        self.counts["refused"] += 1
+        log.info("refused %s on %s: %s", reason.value, topic[:80], detail)
+        if topics.parse_request_topic(topic) is None:
+            return None  # nowhere sensible to answer
+        # Answer in the request's version when its header was readable; else in ours.
+        version = payload[2] if len(payload) > 2 and payload[2] in SUPPORTED_VERSIONS else PROTOCOL_VERSION
+        return self._result(topic, message, payload, version, Outcome.REFUSED, reason, now_ms, detail=detail)
+
+    def _welcome(self, verified: _Verified, terminal: TerminalView, now_ms: int) -> Reply:
+        hello = verified.message
+        if terminal.revoked_from_seq is not None:
+            return self.refuse(verified.topic, verified.envelope.payload, None, Reason.TERMINAL_REVOKED, "revoked", now_ms)
+        reply_topic = topics.result(hello.park, hello.terminal)
+        body = Welcome(
+            park=hello.park,
+            terminal=hello.terminal,
+            nonce=hello.nonce,
+            request_sha256=verified.envelope.sha256,
+            highest_seq=self.store.highest_seq(hello.terminal),
+            ledger_time_ms=now_ms,
+        ).to_bytes()
+        return Reply(reply_topic, self._seal(body, reply_topic, verified.envelope.version))

@@ -1,0 +1,72 @@
+"""The ledger's signing keys, one per purpose, each with a key id so it can rotate.
+
+Kept in a JSON file beside the database, readable only by the ledger's user. Terminals receive the
+public halves in their provisioning bundle. (Certifying these keys with an offline park root key is
+the next step; until then the bundle pins the keys themselves.)
+"""
+
+from dataclasses import dataclass
+import json
+import os
+from pathlib import Path
+
+from nacl.signing import SigningKey
+
+from protocol.envelope import Purpose
+from protocol.topics import check_id
+
+from .errors import LedgerError
+
+
+@dataclass(frozen=True)
+class LedgerKey:
+    key_id: str
+    signing_key: SigningKey
+
+    @property
+    def public_hex(self) -> str:
+        return self.signing_key.verify_key.encode().hex()
+
+
+@dataclass(frozen=True)
+class LedgerKeys:
+    park_id: str
+    by_purpose: dict  # Purpose value -> LedgerKey
+
+    def for_purpose(self, purpose: Purpose) -> LedgerKey:
+        return self.by_purpose[purpose.value]
+
+    def public_keys(self) -> dict[str, dict[str, str]]:
+        """{purpose: {key_id, public_key}} for terminal bundles."""
+        return {p: {"key_id": k.key_id, "public_key": k.public_hex} for p, k in self.by_purpose.items()}
+
+    @classmethod
+    def generate(cls, park_id: str) -> "LedgerKeys":
+        purposes = (Purpose.RESULT, Purpose.CONFIG, Purpose.BLOCKLIST, Purpose.CARD_RECORD)
+        return cls(
+            park_id,
+            {p.value: LedgerKey(check_id(f"{park_id}-{p.value}-1", "key id"), SigningKey.generate()) for p in purposes},
+        )
+
+    def save(self, path: Path) -> None:
+        data = {
+            "park_id": self.park_id,
+            "keys": {p: {"key_id": k.key_id, "seed": k.signing_key.encode().hex()} for p, k in self.by_purpose.items()},
+        }
+        path = Path(path)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(data, file, indent=2)
+            file.flush()
+            os.fsync(file.fileno())
+
+    @classmethod
+    def load(cls, path: Path) -> "LedgerKeys":
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise LedgerError(f"ledger key file {path} is missing: run 'fieldpos ledger init'", code="NO_LEDGER_KEYS") from None
+        return cls(
+            data["park_id"],
+            {p: LedgerKey(k["key_id"], SigningKey(bytes.fromhex(k["seed"]))) for p, k in data["keys"].items()},
+        )

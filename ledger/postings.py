@@ -1,0 +1,206 @@
+"""Pure rules: a verified request plus the ledger's view of the card becomes a decision.
+
+No I/O here. ``decide`` returns either a decline reason (final for that seq) or the postings to
+book. Sign convention: an account's balance is the sum of its postings; positive means the park
+owes it (a card's balance, a contractor's payable, revenue earned), negative means the park holds
+it (money in a channel's drawer or provider account). Every transaction sums to zero per asset.
+"""
+
+from dataclasses import dataclass, field
+
+from protocol.messages import CardIssue, CardKind, CardReturn, Charge, Request, TopUp, Void
+from protocol.reasons import Reason
+
+ASSETS = ("fen", "bonus", "points")
+CARD_FEE_ACCOUNT = "card_fee"
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    account: str
+    asset: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class CardView:
+    """The latest issuance of a card number, as the store holds it."""
+
+    card_no: str
+    issuance: int
+    uid: str
+    kind: str
+    state: str
+    card_fee_fen: int
+    fen: int
+    bonus: int
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
+class StationView:
+    station_id: str
+    contractor_id: str | None
+    commission_bp: int
+
+
+@dataclass(frozen=True, slots=True)
+class OriginalSale:
+    """A Charge the Void names: its txn, amount, card account and postings."""
+
+    txn_id: int
+    kind: str
+    amount_fen: int
+    card_account: str
+    is_voided: bool
+    postings: tuple
+
+
+@dataclass(frozen=True)
+class Decision:
+    reason: Reason
+    postings: tuple = ()
+    amount_fen: int = 0
+    card_state: str | None = None   # new state of the card issuance, if it changes
+    new_card: bool = False          # CardIssue: insert a new issuance
+    voids_txn: int | None = None
+    alerts: tuple = field(default=())
+
+    @property
+    def is_approved(self) -> bool:
+        return self.reason is Reason.OK
+
+
+def decline(reason: Reason, *alerts: str) -> Decision:
+    return Decision(reason=reason, alerts=alerts)
+
+
+def channel_account(channel: str) -> str:
+    return f"channel:{channel}"
+
+
+def _nonzero(*postings: Posting) -> tuple:
+    return tuple(p for p in postings if p.amount != 0)
+
+
+def check_card(request: Request, card: CardView | None) -> Decision | None:
+    """The checks every request on an existing card makes; None when the card may be used."""
+    if card is None or request.card.issuance > card.issuance:
+        return decline(Reason.UNKNOWN_CARD)
+    if request.card.issuance < card.issuance:
+        return decline(Reason.OLD_ISSUANCE)
+    if request.card.uid != card.uid:
+        # One card number under two UIDs: a clone or a swapped chip. Refuse and tell someone.
+        return decline(
+            Reason.CARD_UID_MISMATCH,
+            f"card {card.card_no}/{card.issuance} seen with UID {request.card.uid}, registered {card.uid}",
+        )
+    if card.state == "blocked":
+        return decline(Reason.CARD_BLOCKED)
+    if card.state == "returned":
+        return decline(Reason.CARD_RETURNED)
+    return None
+
+
+def decide_card_issue(request: CardIssue, card: CardView | None) -> Decision:
+    if request.card_kind != CardKind.TEMPORARY:
+        # Member cards carry a name, phone and PIN: they are opened by their own message type.
+        return decline(Reason.KIND_NOT_ALLOWED)
+    if card is not None and card.state != "returned":
+        return decline(Reason.CARD_BLOCKED if card.state == "blocked" else Reason.CARD_IN_USE)
+    expected_issuance = 1 if card is None else card.issuance + 1
+    if request.card.issuance != expected_issuance:
+        return decline(Reason.OLD_ISSUANCE)
+    paid = request.card_fee_fen + request.opening_fen
+    return Decision(
+        reason=Reason.OK,
+        amount_fen=paid,
+        new_card=True,
+        postings=_nonzero(
+            Posting(channel_account(request.channel), "fen", -paid),
+            Posting(CARD_FEE_ACCOUNT, "fen", request.card_fee_fen),
+            Posting(request.card.account, "fen", request.opening_fen),
+        ),
+    )
+
+
+def decide_top_up(request: TopUp, card: CardView) -> Decision:
+    return Decision(
+        reason=Reason.OK,
+        amount_fen=request.amount_fen,
+        postings=(
+            Posting(channel_account(request.channel), "fen", -request.amount_fen),
+            Posting(request.card.account, "fen", request.amount_fen),
+        ),
+    )
+
+
+def commission_fen(amount_fen: int, commission_bp: int) -> int:
+    """The park's commission on a contractor's sale, rounded down (the contractor keeps the odd fen)."""
+    return amount_fen * commission_bp // 10_000
+
+
+def decide_charge(request: Charge, card: CardView, station: StationView) -> Decision:
+    if card.fen < request.amount_fen:
+        return decline(Reason.INSUFFICIENT_FUNDS)
+    amount = request.amount_fen
+    if station.contractor_id is None:
+        credit = (Posting(f"revenue:{station.station_id}", "fen", amount),)
+    else:
+        commission = commission_fen(amount, station.commission_bp)
+        credit = _nonzero(
+            Posting(f"contractor:{station.contractor_id}", "fen", amount - commission),
+            Posting(f"revenue:{station.station_id}", "fen", commission),
+        )
+    return Decision(
+        reason=Reason.OK,
+        amount_fen=amount,
+        postings=(Posting(request.card.account, "fen", -amount),) + credit,
+    )
+
+
+def decide_void(request: Void, original: OriginalSale | None) -> Decision:
+    if original is None or original.kind != Charge.TYPE or original.card_account != request.card.account:
+        return decline(Reason.ORIGINAL_NOT_FOUND)
+    if original.is_voided:
+        return decline(Reason.ALREADY_VOIDED)
+    if original.amount_fen != request.amount_fen:
+        return decline(Reason.AMOUNT_MISMATCH)
+    return Decision(
+        reason=Reason.OK,
+        amount_fen=original.amount_fen,
+        voids_txn=original.txn_id,
+        postings=tuple(Posting(p.account, p.asset, -p.amount) for p in original.postings),
+    )
+
+
+def decide_card_return(request: CardReturn, card: CardView) -> Decision:
+    if card.kind != CardKind.TEMPORARY:
+        return decline(Reason.KIND_NOT_ALLOWED)
+    # Bonus credit is promotional and never paid out as cash; it simply lapses with the card.
+    refund = card.fen + card.card_fee_fen
+    return Decision(
+        reason=Reason.OK,
+        amount_fen=refund,
+        card_state="returned",
+        postings=_nonzero(
+            Posting(request.card.account, "fen", -card.fen),
+            Posting(CARD_FEE_ACCOUNT, "fen", -card.card_fee_fen),
+            Posting(channel_account(request.channel), "fen", refund),
+        )
+        + _nonzero(
+            Posting(request.card.account, "bonus", -card.bonus),
+            Posting("promo", "bonus", card.bonus),
+        ),
+    )
+
+
+def check_balanced(postings) -> None:
+    """Raise if the postings do not sum to zero per asset (a bug, never a customer's problem)."""
+    totals = dict.fromkeys(ASSETS, 0)
+    for posting in postings:
+        if posting.asset not in totals or type(posting.amount) is not int:
+            raise AssertionError(f"bad posting {posting!r}")
+        totals[posting.asset] += posting.amount
+    if any(totals.values()):
+        raise AssertionError(f"postings do not balance: {totals}")

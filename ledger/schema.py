@@ -1,0 +1,138 @@
+"""The ledger's schema, as an ordered list of migrations. ``PRAGMA user_version`` (SQLite) or the
+``schema_version`` table (PostgreSQL) records how many have been applied. Never edit a released
+migration: add a new one."""
+
+MIGRATIONS: list[str] = [
+    # 1: the books, terminals, cards and the idempotency record.
+    """
+    CREATE TABLE park (
+        park_id            TEXT PRIMARY KEY,
+        name               TEXT NOT NULL,
+        currency           TEXT NOT NULL DEFAULT 'CNY',
+        time_zone          TEXT NOT NULL DEFAULT 'Asia/Shanghai',
+        -- a park's business day may end after midnight (night markets, BBQ): minutes after 00:00
+        day_cutoff_minutes INTEGER NOT NULL DEFAULT 240,
+        card_fee_fen       INTEGER NOT NULL DEFAULT 2000
+    );
+    CREATE TABLE station (
+        park_id        TEXT NOT NULL REFERENCES park,
+        station_id     TEXT NOT NULL,
+        name           TEXT NOT NULL,
+        contractor_id  TEXT,                       -- NULL: run by the park itself
+        commission_bp  INTEGER NOT NULL DEFAULT 0 CHECK (commission_bp BETWEEN 0 AND 10000),
+        PRIMARY KEY (park_id, station_id)
+    );
+    CREATE TABLE terminal (
+        terminal_id          TEXT PRIMARY KEY,     -- never reused, even after decommissioning
+        park_id              TEXT NOT NULL REFERENCES park,
+        station_id           TEXT NOT NULL,
+        allowed_kinds        TEXT NOT NULL,        -- comma-separated request types
+        revoked_from_seq     INTEGER,              -- requests with seq >= this are refused
+        broker_password_hash TEXT NOT NULL,
+        created_ms           INTEGER NOT NULL
+    );
+    CREATE TABLE terminal_key (
+        key_id      TEXT PRIMARY KEY,
+        terminal_id TEXT NOT NULL REFERENCES terminal,
+        public_key  BLOB NOT NULL,
+        created_ms  INTEGER NOT NULL
+    );
+    CREATE TABLE card (
+        park_id      TEXT NOT NULL,
+        card_no      TEXT NOT NULL,
+        issuance     INTEGER NOT NULL,
+        uid          TEXT NOT NULL,
+        kind         TEXT NOT NULL CHECK (kind IN ('temporary', 'member')),
+        state        TEXT NOT NULL CHECK (state IN ('active', 'blocked', 'returned')),
+        card_fee_fen INTEGER NOT NULL,
+        issued_txn   INTEGER NOT NULL,
+        PRIMARY KEY (park_id, card_no, issuance)
+    );
+    CREATE TABLE account (
+        park_id    TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        PRIMARY KEY (park_id, account_id)
+    );
+    -- Running balances exist only where a decision needs one: a card's. Station, channel and
+    -- revenue balances are derived from postings, so sales at different stations never contend.
+    CREATE TABLE card_balance (
+        park_id    TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        fen        INTEGER NOT NULL DEFAULT 0,
+        bonus      INTEGER NOT NULL DEFAULT 0,
+        points     INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (park_id, account_id)
+    );
+    CREATE TABLE txn (
+        txn_id           INTEGER PRIMARY KEY,
+        park_id          TEXT NOT NULL,
+        kind             TEXT NOT NULL,
+        terminal_id      TEXT NOT NULL,
+        seq              INTEGER NOT NULL,
+        operator         TEXT NOT NULL,
+        station_id       TEXT NOT NULL,
+        card_account     TEXT,
+        amount_fen       INTEGER NOT NULL,
+        ledger_time_ms   INTEGER NOT NULL,
+        terminal_time_ms INTEGER NOT NULL,
+        clock_uncertain  INTEGER NOT NULL,
+        business_day     TEXT NOT NULL,
+        voids_txn        INTEGER UNIQUE REFERENCES txn,  -- a sale can be voided once
+        UNIQUE (terminal_id, seq)
+    );
+    CREATE TABLE posting (
+        txn_id     INTEGER NOT NULL REFERENCES txn,
+        park_id    TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        asset      TEXT NOT NULL CHECK (asset IN ('fen', 'bonus', 'points')),
+        amount     INTEGER NOT NULL CHECK (amount <> 0)
+    );
+    CREATE INDEX posting_by_txn ON posting (txn_id);
+    CREATE INDEX posting_by_account ON posting (park_id, account_id);
+    CREATE TRIGGER posting_is_immutable_update BEFORE UPDATE ON posting
+        BEGIN SELECT RAISE(ABORT, 'postings are immutable'); END;
+    CREATE TRIGGER posting_is_immutable_delete BEFORE DELETE ON posting
+        BEGIN SELECT RAISE(ABORT, 'postings are immutable'); END;
+    CREATE TRIGGER txn_is_immutable_update BEFORE UPDATE ON txn
+        BEGIN SELECT RAISE(ABORT, 'transactions are immutable'); END;
+    CREATE TRIGGER txn_is_immutable_delete BEFORE DELETE ON txn
+        BEGIN SELECT RAISE(ABORT, 'transactions are immutable'); END;
+    -- One row per final outcome of an authenticated request: the idempotency record, forever.
+    -- payload is the signed request as received (audit evidence); result is the signed Result sent.
+    CREATE TABLE request (
+        terminal_id  TEXT NOT NULL,
+        seq          INTEGER NOT NULL,
+        kind         TEXT NOT NULL,
+        body_sha256  TEXT NOT NULL,
+        payload      BLOB NOT NULL,
+        outcome      TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        txn_id       INTEGER REFERENCES txn,
+        result       BLOB NOT NULL,
+        received_ms  INTEGER NOT NULL,
+        PRIMARY KEY (terminal_id, seq)
+    );
+    CREATE TABLE refusal (
+        refusal_id     INTEGER PRIMARY KEY,
+        received_ms    INTEGER NOT NULL,
+        topic          TEXT NOT NULL,
+        payload_sha256 TEXT NOT NULL,
+        reason         TEXT NOT NULL,
+        detail         TEXT NOT NULL
+    );
+    CREATE TABLE alert (
+        alert_id INTEGER PRIMARY KEY,
+        time_ms  INTEGER NOT NULL,
+        kind     TEXT NOT NULL,
+        detail   TEXT NOT NULL
+    );
+    -- Messages that were in flight when the ledger died; after MAX_ATTEMPTS they are set aside.
+    CREATE TABLE poison (
+        payload_sha256 TEXT PRIMARY KEY,
+        attempts       INTEGER NOT NULL,
+        topic          TEXT NOT NULL,
+        payload        BLOB,             -- filled in when the message arrives again
+        set_aside_ms   INTEGER
+    );
+    """,
+]

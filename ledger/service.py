@@ -1,0 +1,196 @@
+"""The ledger's MQTT loop: one thread doing read → verify → batch → commit → sign → publish → ack.
+
+Measured by the prototype: handing work between threads made it slower, so one thread drives the
+socket itself (select + paho's loop_read/loop_write) and commits whenever the socket has drained
+or the batch is full (group commit: one fsync for many requests, and no reply before its commit).
+
+The broker is not a safe store: Mosquitto saves queues only every autosave interval and drops
+silently past max_queued_messages. So the ledger keeps a persistent session with a fixed client id
+(its broker username), acknowledges a request only once its outcome is durable, and relies on the
+terminals re-sending until they hold a signed Result.
+
+Crash accounting: before a batch is processed its message hashes go to ``<db>.inflight`` (no fsync:
+it only has to survive a process crash, not a power cut). After a crash, those messages are counted
+in the ``poison`` table, processed one at a time, and set aside after MAX_ATTEMPTS.
+"""
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+import select
+import threading
+import time
+
+from protocol import topics
+from protocol.reasons import Reason
+from terminal import mqtt
+
+from .errors import TransientStoreError
+from .intake import Intake, Reply
+
+log = logging.getLogger("fieldpos.ledger.service")
+
+# Up to this many requests share one commit. 256 x ~0.5 KiB keeps a batch well inside SQLite's page
+# cache, and at 2,000/s a full batch still answers in about 0.1 s.
+MAX_BATCH = 256
+# A message in flight during this many ledger crashes is set aside instead of being tried again.
+MAX_ATTEMPTS = 3
+IDLE_POLL_S = 0.05
+RECONNECT_DELAY_S = (0.2, 5.0)
+
+
+class LedgerService:
+    def __init__(self, intake: Intake, *, park_id: str, host: str, port: int, username: str, password: str,
+                 mqtt_version: str = "5", tls_ca_pem: str | None = None, inflight_path: Path | None = None,
+                 max_batch: int = MAX_BATCH):
+        self.intake = intake
+        self.park_id = park_id
+        self.host, self.port = host, port
+        self.max_batch = max_batch
+        self.inflight_path = Path(inflight_path or (intake.store.path + ".inflight"))
+        self.client = mqtt.make_client(username, username=username, password=password,
+                                       mqtt_version=mqtt_version, tls_ca_pem=tls_ca_pem, manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self._incoming: list = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.is_subscribed = threading.Event()
+        self.batches = 0
+        self.transient_failures = 0
+        self._suspects: set[str] = set()
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> "LedgerService":
+        """Run in a background thread (tests, demo); ``run`` blocks instead (the ledger process)."""
+        self._thread = threading.Thread(target=self.run, name="ledger", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        try:
+            self.client.disconnect()
+        except Exception:  # already gone
+            pass
+
+    def run(self) -> None:
+        self._recover_in_flight()
+        delay = RECONNECT_DELAY_S[0]
+        while not self._stop.is_set():
+            try:
+                self.client.connect(self.host, self.port, **mqtt.connect_arguments(self.client))
+            except OSError as error:
+                log.warning("broker %s:%s unreachable (%s); retrying in %.1f s", self.host, self.port, error, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, RECONNECT_DELAY_S[1])
+                continue
+            delay = RECONNECT_DELAY_S[0]
+            self._serve_connection()
+            self.is_subscribed.clear()
+            self._incoming.clear()  # unacked: the broker redelivers them on our next session
+
+    # ------------------------------------------------------------ paho callbacks (on this thread)
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if not mqtt.is_success(reason_code):
+            log.error("broker refused the ledger: %s", reason_code)
+            return
+        mqtt.set_nodelay(client)
+        # Subscribe on every connect: a broker that lost its state (SIGKILL before autosave) has
+        # forgotten our session, and the clean-start default would have forgotten it anyway.
+        client.subscribe(topics.all_requests(self.park_id), qos=1)
+        self.is_subscribed.set()
+
+    def _on_message(self, client, userdata, message):
+        self._incoming.append(message)
+
+    # ------------------------------------------------------------ the loop
+    def _serve_connection(self) -> None:
+        client = self.client
+        while not self._stop.is_set():
+            sock = client.socket()
+            if sock is None:
+                return
+            wants_write = [sock] if client.want_write() else []
+            readable, writable, _ = select.select([sock], wants_write, [], 0 if self._incoming else IDLE_POLL_S)
+            if readable:
+                # Drain what the socket already holds, so one commit covers everything that arrived.
+                while len(self._incoming) < self.max_batch:
+                    if client.loop_read() != 0:
+                        return
+                    if not select.select([sock], [], [], 0)[0]:
+                        break
+            if writable and client.loop_write() != 0:
+                return
+            if client.loop_misc() != 0:
+                return
+            if self._incoming:
+                self._process_incoming()
+
+    def _process_incoming(self) -> None:
+        messages, self._incoming = self._incoming, []
+        batch = []
+        for message in messages:
+            sha = hashlib.sha256(message.payload).hexdigest()
+            if sha in self._suspects or self.intake.store.attempts(sha):
+                self._process_suspect(message, sha)
+            else:
+                batch.append((message, sha))
+        for start in range(0, len(batch), self.max_batch):
+            self._process_batch(batch[start : start + self.max_batch])
+
+    def _process_batch(self, batch) -> None:
+        self._write_in_flight(batch)
+        try:
+            replies = self.intake.process([(m.topic, m.payload) for m, _ in batch])
+        except TransientStoreError as error:
+            # Nothing was stored and nothing is answered; the terminals re-send and will succeed.
+            self.transient_failures += 1
+            log.warning("store busy, %d requests left to their senders' retry: %s", len(batch), error)
+            replies = []
+        self._publish_and_ack(replies, [m for m, _ in batch])
+        self._write_in_flight([])
+        self.batches += 1
+
+    def _process_suspect(self, message, sha: str) -> None:
+        store = self.intake.store
+        if store.attempts(sha) >= MAX_ATTEMPTS:
+            now_ms = self.intake.clock_ms()
+            with store.batch():
+                store.set_aside(sha, message.payload, now_ms)
+                reply = self.intake.refuse(message.topic, message.payload, None, Reason.SET_ASIDE,
+                                           f"crashed the ledger {MAX_ATTEMPTS} times", now_ms)
+            log.error("set aside message %s on %s after %d crashes", sha, message.topic, MAX_ATTEMPTS)
+            self._publish_and_ack([reply] if reply else [], [message])
+            return
+        self._suspects.add(sha)
+        self._process_batch([(message, sha)])  # alone, so a crash counts against it only
+        # It went through: it was an innocent bystander of the crash, not its cause.
+        self._suspects.discard(sha)
+        store.clear_attempts(sha)
+
+    def _publish_and_ack(self, replies: list[Reply], messages) -> None:
+        for reply in replies:
+            self.client.publish(reply.topic, reply.payload, qos=1)
+        for message in messages:
+            self.client.ack(message.mid, message.qos)
+
+    # ------------------------------------------------------------ crash accounting
+    def _write_in_flight(self, batch) -> None:
+        with open(self.inflight_path, "w") as file:
+            file.writelines(f"{sha} {message.topic}\n" for message, sha in batch)
+
+    def _recover_in_flight(self) -> None:
+        try:
+            lines = self.inflight_path.read_text().splitlines()
+        except FileNotFoundError:
+            return
+        entries = [tuple(line.split(" ", 1)) for line in lines if " " in line]
+        if entries:
+            log.warning("%d messages were in flight when the ledger stopped; counting an attempt each", len(entries))
+            self.intake.store.count_attempts(entries)
+            self._suspects.update(sha for sha, _ in entries)
+        self.inflight_path.write_text("")

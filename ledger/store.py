@@ -1,0 +1,312 @@
+"""The ledger's SQLite store: schema migrations, reads for decisions, and the one posting path.
+
+WAL with ``synchronous=FULL``: a commit is on disk when it returns, so a Result is never sent for
+something a power cut could undo. One writer (the service loop) batches many requests into one
+transaction (group commit); each request gets a savepoint so one failure never spoils the batch.
+"""
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+import sqlite3
+from zoneinfo import ZoneInfo
+
+from .errors import NotFound, TransientStoreError
+from .postings import CardView, OriginalSale, Posting, StationView, check_balanced
+from .schema import MIGRATIONS
+
+# How long a writer waits for another connection's lock before the batch counts as transient.
+DEFAULT_BUSY_TIMEOUT_MS = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalView:
+    terminal_id: str
+    park_id: str
+    station_id: str
+    allowed_kinds: frozenset
+    revoked_from_seq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    body_sha256: str
+    outcome: str
+    reason: str
+    result: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewTxn:
+    park_id: str
+    kind: str
+    terminal_id: str
+    seq: int
+    operator: str
+    station_id: str
+    card_account: str | None
+    amount_fen: int
+    ledger_time_ms: int
+    terminal_time_ms: int
+    clock_uncertain: bool
+    voids_txn: int | None = None
+
+
+def _is_transient(error: sqlite3.OperationalError) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text or "disk i/o" in text or "unable to open" in text
+
+
+class Store:
+    def __init__(self, path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
+        self.path = str(path)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is exactly one transaction.
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = FULL")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+        self._parks: dict[str, tuple] = {}
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        applied = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[applied:], start=applied + 1):
+            self.db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    # ------------------------------------------------------------ transactions
+    @contextmanager
+    def batch(self):
+        """One write transaction for a batch of requests. Lock and I/O trouble become
+        TransientStoreError with everything rolled back."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if _is_transient(error):
+                raise TransientStoreError(f"store busy: {error}") from error
+            raise
+        try:
+            yield self
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            if _is_transient(error):
+                raise TransientStoreError(f"store busy: {error}") from error
+            raise
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def savepoint(self):
+        """Undo one request's writes if it fails, keeping the rest of the batch."""
+        self.db.execute("SAVEPOINT request")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK TO request")
+            self.db.execute("RELEASE request")
+            raise
+        self.db.execute("RELEASE request")
+
+    # ------------------------------------------------------------ setup (tools, tests)
+    def add_park(self, park_id, name, *, currency="CNY", time_zone="Asia/Shanghai", day_cutoff_minutes=240, card_fee_fen=2000):
+        with self.batch():
+            self.db.execute(
+                "INSERT INTO park VALUES (?, ?, ?, ?, ?, ?)",
+                (park_id, name, currency, time_zone, day_cutoff_minutes, card_fee_fen),
+            )
+
+    def add_station(self, park_id, station_id, name, *, contractor_id=None, commission_bp=0):
+        with self.batch():
+            self.db.execute(
+                "INSERT INTO station VALUES (?, ?, ?, ?, ?)", (park_id, station_id, name, contractor_id, commission_bp)
+            )
+
+    def add_terminal(self, terminal_id, park_id, station_id, allowed_kinds, broker_password_hash, created_ms):
+        with self.batch():
+            if self.db.execute("SELECT 1 FROM station WHERE park_id=? AND station_id=?", (park_id, station_id)).fetchone() is None:
+                raise NotFound(f"station {station_id} is not in park {park_id}")
+            self.db.execute(
+                "INSERT INTO terminal VALUES (?, ?, ?, ?, NULL, ?, ?)",
+                (terminal_id, park_id, station_id, ",".join(sorted(allowed_kinds)), broker_password_hash, created_ms),
+            )
+
+    def add_terminal_key(self, key_id, terminal_id, public_key: bytes, created_ms):
+        with self.batch():
+            self.db.execute("INSERT INTO terminal_key VALUES (?, ?, ?, ?)", (key_id, terminal_id, public_key, created_ms))
+
+    def revoke_terminal(self, terminal_id, from_seq: int) -> None:
+        with self.batch():
+            cursor = self.db.execute("UPDATE terminal SET revoked_from_seq=? WHERE terminal_id=?", (from_seq, terminal_id))
+            if cursor.rowcount != 1:
+                raise NotFound(f"no terminal {terminal_id}")
+
+    def broker_credentials(self, park_id) -> list[tuple[str, str]]:
+        return self.db.execute(
+            "SELECT terminal_id, broker_password_hash FROM terminal WHERE park_id=? ORDER BY terminal_id", (park_id,)
+        ).fetchall()
+
+    # ------------------------------------------------------------ reads for decisions
+    def terminal_keys(self) -> dict[str, tuple[str, bytes]]:
+        """key id -> (terminal id, Ed25519 public key)."""
+        return {k: (t, bytes(p)) for k, t, p in self.db.execute("SELECT key_id, terminal_id, public_key FROM terminal_key")}
+
+    def terminal(self, terminal_id) -> TerminalView | None:
+        row = self.db.execute(
+            "SELECT terminal_id, park_id, station_id, allowed_kinds, revoked_from_seq FROM terminal WHERE terminal_id=?",
+            (terminal_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return TerminalView(row[0], row[1], row[2], frozenset(row[3].split(",")), row[4])
+
+    def station(self, park_id, station_id) -> StationView:
+        row = self.db.execute(
+            "SELECT station_id, contractor_id, commission_bp FROM station WHERE park_id=? AND station_id=?",
+            (park_id, station_id),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"station {station_id} is not in park {park_id}")
+        return StationView(*row)
+
+    def card(self, park_id, card_no) -> CardView | None:
+        """The latest issuance of a card number with its balances."""
+        row = self.db.execute(
+            """SELECT c.card_no, c.issuance, c.uid, c.kind, c.state, c.card_fee_fen,
+                      COALESCE(b.fen, 0), COALESCE(b.bonus, 0), COALESCE(b.points, 0)
+               FROM card c LEFT JOIN card_balance b
+                 ON b.park_id = c.park_id AND b.account_id = 'card:' || c.card_no || '/' || c.issuance
+               WHERE c.park_id=? AND c.card_no=? ORDER BY c.issuance DESC LIMIT 1""",
+            (park_id, card_no),
+        ).fetchone()
+        return None if row is None else CardView(*row)
+
+    def card_balances(self, park_id, account) -> tuple[int, int, int]:
+        row = self.db.execute(
+            "SELECT fen, bonus, points FROM card_balance WHERE park_id=? AND account_id=?", (park_id, account)
+        ).fetchone()
+        return tuple(row) if row else (0, 0, 0)
+
+    def stored_request(self, terminal_id, seq) -> StoredRequest | None:
+        row = self.db.execute(
+            "SELECT body_sha256, outcome, reason, result FROM request WHERE terminal_id=? AND seq=?", (terminal_id, seq)
+        ).fetchone()
+        return None if row is None else StoredRequest(row[0], row[1], row[2], bytes(row[3]))
+
+    def highest_seq(self, terminal_id) -> int:
+        return self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM request WHERE terminal_id=?", (terminal_id,)).fetchone()[0]
+
+    def original_sale(self, terminal_id, seq) -> OriginalSale | None:
+        row = self.db.execute(
+            """SELECT t.txn_id, t.kind, t.amount_fen, t.card_account,
+                      EXISTS (SELECT 1 FROM txn v WHERE v.voids_txn = t.txn_id)
+               FROM txn t WHERE t.terminal_id=? AND t.seq=?""",
+            (terminal_id, seq),
+        ).fetchone()
+        if row is None:
+            return None
+        postings = tuple(
+            Posting(*p) for p in self.db.execute("SELECT account_id, asset, amount FROM posting WHERE txn_id=?", (row[0],))
+        )
+        return OriginalSale(row[0], row[1], row[2], row[3], bool(row[4]), postings)
+
+    # ------------------------------------------------------------ writes (inside batch())
+    def business_day(self, park_id, ledger_time_ms) -> str:
+        if park_id not in self._parks:
+            row = self.db.execute("SELECT time_zone, day_cutoff_minutes FROM park WHERE park_id=?", (park_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no park {park_id}")
+            self._parks[park_id] = (ZoneInfo(row[0]), row[1])
+        zone, cutoff = self._parks[park_id]
+        local = datetime.fromtimestamp(ledger_time_ms / 1000, zone) - timedelta(minutes=cutoff)
+        return local.date().isoformat()
+
+    def book(self, txn: NewTxn, postings: tuple[Posting, ...], *, allow_negative: bool = False) -> int:
+        """The one posting path: every transaction of the ledger is written here, and only here."""
+        check_balanced(postings)
+        cursor = self.db.execute(
+            "INSERT INTO txn VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                txn.park_id, txn.kind, txn.terminal_id, txn.seq, txn.operator, txn.station_id, txn.card_account,
+                txn.amount_fen, txn.ledger_time_ms, txn.terminal_time_ms, int(txn.clock_uncertain),
+                self.business_day(txn.park_id, txn.ledger_time_ms), txn.voids_txn,
+            ),
+        )
+        txn_id = cursor.lastrowid
+        self.db.executemany(
+            "INSERT INTO posting VALUES (?, ?, ?, ?, ?)",
+            [(txn_id, txn.park_id, p.account, p.asset, p.amount) for p in postings],
+        )
+        self.db.executemany(
+            "INSERT OR IGNORE INTO account VALUES (?, ?)", [(txn.park_id, p.account) for p in postings]
+        )
+        for posting in postings:
+            if posting.account.startswith("card:"):
+                self._move_card_balance(txn.park_id, posting, allow_negative)
+        return txn_id
+
+    def _move_card_balance(self, park_id, posting: Posting, allow_negative: bool) -> None:
+        self.db.execute(
+            f"""INSERT INTO card_balance (park_id, account_id, {posting.asset}) VALUES (?, ?, ?)
+                ON CONFLICT (park_id, account_id) DO UPDATE SET {posting.asset} = {posting.asset} + excluded.{posting.asset}""",
+            (park_id, posting.account, posting.amount),
+        )
+        if not allow_negative:
+            (after,) = self.db.execute(
+                f"SELECT {posting.asset} FROM card_balance WHERE park_id=? AND account_id=?", (park_id, posting.account)
+            ).fetchone()
+            # The decision already checked the balance; this is the second check TigerBeetle asks for.
+            assert after >= 0, f"{posting.account} would go to {after} {posting.asset}"
+
+    def insert_card(self, park_id, card_no, issuance, uid, kind, card_fee_fen, txn_id) -> None:
+        self.db.execute(
+            "INSERT INTO card VALUES (?, ?, ?, ?, ?, 'active', ?, ?)", (park_id, card_no, issuance, uid, kind, card_fee_fen, txn_id)
+        )
+
+    def set_card_state(self, park_id, card_no, issuance, state) -> None:
+        self.db.execute("UPDATE card SET state=? WHERE park_id=? AND card_no=? AND issuance=?", (state, park_id, card_no, issuance))
+
+    def record_request(self, terminal_id, seq, kind, body_sha256, payload, outcome, reason, txn_id, result, received_ms):
+        self.db.execute(
+            "INSERT INTO request VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (terminal_id, seq, kind, body_sha256, payload, outcome, reason, txn_id, result, received_ms),
+        )
+
+    def record_refusal(self, received_ms, topic, payload_sha256, reason, detail) -> None:
+        self.db.execute(
+            "INSERT INTO refusal VALUES (NULL, ?, ?, ?, ?, ?)", (received_ms, topic[:200], payload_sha256, reason, detail[:500])
+        )
+
+    def record_alert(self, time_ms, kind, detail) -> None:
+        self.db.execute("INSERT INTO alert VALUES (NULL, ?, ?, ?)", (time_ms, kind, detail[:1000]))
+
+    # ------------------------------------------------------------ crash accounting (rare path)
+    def count_attempts(self, in_flight: list[tuple[str, str]]) -> None:
+        """Messages (sha256, topic) that were in flight when the ledger died get an attempt counted."""
+        with self.batch():
+            for sha, topic in in_flight:
+                self.db.execute(
+                    """INSERT INTO poison VALUES (?, 1, ?, NULL, NULL)
+                       ON CONFLICT (payload_sha256) DO UPDATE SET attempts = attempts + 1""",
+                    (sha, topic),
+                )
+
+    def attempts(self, payload_sha256) -> int:
+        row = self.db.execute("SELECT attempts FROM poison WHERE payload_sha256=?", (payload_sha256,)).fetchone()
+        return row[0] if row else 0
+
+    def clear_attempts(self, payload_sha256) -> None:
+        self.db.execute("DELETE FROM poison WHERE payload_sha256=? AND set_aside_ms IS NULL", (payload_sha256,))
+
+    def set_aside(self, payload_sha256, payload, time_ms) -> None:
+        self.db.execute(
+            "UPDATE poison SET payload=?, set_aside_ms=COALESCE(set_aside_ms, ?) WHERE payload_sha256=?",
+            (payload, time_ms, payload_sha256),
+        )
+        self.record_alert(time_ms, "SET_ASIDE", f"message {payload_sha256} crashed the ledger repeatedly; set aside")

@@ -1,0 +1,325 @@
+"""Message types. Frozen, slotted, keyword-only dataclasses that validate on construction.
+
+Each message's JSON form is its fields plus ``"type"``. Every field is required and no other field
+is allowed (within a protocol version, unknown fields are refused). Amounts are integer fen.
+"""
+
+from dataclasses import dataclass, field, fields
+from enum import Enum
+import re
+from typing import ClassVar
+
+from . import codec
+from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from .limits import (
+    CARD_UID_BYTES,
+    MAX_AMOUNT_FEN,
+    MAX_LINE_ITEMS,
+    MAX_QUANTITY,
+    MAX_SEQ,
+    MAX_TEXT_CHARS,
+    MAX_TIME_MS,
+    NONCE_HEX_CHARS,
+)
+from .reasons import Outcome, Reason
+from .topics import _ID
+
+
+class Channel(str, Enum):
+    """How money enters or leaves the park: each is a channel account in the ledger."""
+
+    CASH = "cash"
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+    BANK = "bank"
+
+
+class CardKind(str, Enum):
+    TEMPORARY = "temporary"
+    MEMBER = "member"
+
+
+# ---------------------------------------------------------------- field checks
+def _fail(name: str, message: str, reason: Reason) -> None:
+    raise LocalProtocolError(f"{name}: {message}", code=reason)
+
+
+def _integer(name, value, low, high, reason=Reason.VALUE_OUT_OF_RANGE):
+    if type(value) is not int:  # bool is an int subclass; refuse it too
+        _fail(name, f"must be an integer, not {type(value).__name__}", Reason.WRONG_TYPE)
+    if not low <= value <= high:
+        _fail(name, f"{value} is outside {low}..{high}", reason)
+
+
+def _string(name, value, pattern=None, max_chars=MAX_TEXT_CHARS, allow_empty=False):
+    if type(value) is not str:
+        _fail(name, f"must be a string, not {type(value).__name__}", Reason.WRONG_TYPE)
+    if len(value) > max_chars or (not value and not allow_empty) or not value.isprintable():
+        _fail(name, f"must be 1-{max_chars} printable characters", Reason.VALUE_OUT_OF_RANGE)
+    if pattern is not None and not pattern.match(value):
+        _fail(name, f"{value!r} is not in the allowed form", Reason.VALUE_OUT_OF_RANGE)
+
+
+_HEX = re.compile(r"^[0-9a-f]+$")
+_CARD_NUMBER = re.compile(r"^[0-9A-Z]{4,20}$")
+
+CHECKS = {
+    "id": lambda n, v: _string(n, v, _ID),
+    "text": lambda n, v: _string(n, v),
+    "optional_text": lambda n, v: _string(n, v, allow_empty=True),
+    "seq": lambda n, v: _integer(n, v, 1, MAX_SEQ),
+    "count": lambda n, v: _integer(n, v, 0, MAX_SEQ),
+    "time_ms": lambda n, v: _integer(n, v, 0, MAX_TIME_MS),
+    "amount": lambda n, v: _integer(n, v, 1, MAX_AMOUNT_FEN, Reason.AMOUNT_OUT_OF_RANGE),
+    "amount_or_zero": lambda n, v: _integer(n, v, 0, MAX_AMOUNT_FEN, Reason.AMOUNT_OUT_OF_RANGE),
+    "balance": lambda n, v: _integer(n, v, -MAX_SEQ, MAX_SEQ),
+    "quantity": lambda n, v: _integer(n, v, 1, MAX_QUANTITY),
+    "issuance": lambda n, v: _integer(n, v, 1, 1_000_000),
+    "card_number": lambda n, v: _string(n, v, _CARD_NUMBER, 20),
+    "bool": lambda n, v: type(v) is bool or _fail(n, "must be true or false", Reason.WRONG_TYPE),
+    "sha256": lambda n, v: _string(n, v, _HEX, 64) if len(str(v)) == 64 else _fail(n, "must be 64 hex digits", Reason.VALUE_OUT_OF_RANGE),
+    "nonce": lambda n, v: _string(n, v, _HEX, NONCE_HEX_CHARS) if len(str(v)) == NONCE_HEX_CHARS else _fail(n, f"must be {NONCE_HEX_CHARS} hex digits", Reason.VALUE_OUT_OF_RANGE),
+    "uid": lambda n, v: _string(n, v, _HEX, 20) if len(str(v)) // 2 in CARD_UID_BYTES and len(str(v)) % 2 == 0 else _fail(n, "must be a 4, 7 or 10 byte UID in hex", Reason.VALUE_OUT_OF_RANGE),
+    "channel": lambda n, v: v in Channel._value2member_map_ or _fail(n, f"{v!r} is not a channel", Reason.VALUE_OUT_OF_RANGE),
+    "card_kind": lambda n, v: v in CardKind._value2member_map_ or _fail(n, f"{v!r} is not a card kind", Reason.VALUE_OUT_OF_RANGE),
+    "outcome": lambda n, v: v in Outcome._value2member_map_ or _fail(n, f"{v!r} is not an outcome", Reason.VALUE_OUT_OF_RANGE),
+    "reason": lambda n, v: v in Reason._value2member_map_ or _fail(n, f"{v!r} is not a reason code", Reason.VALUE_OUT_OF_RANGE),
+}
+
+
+def _f(check: str, *, optional: bool = False, nested=None, many: bool = False):
+    """A required field with a named check (optional: may be null; nested: a sub-message type)."""
+    return field(metadata={"check": check, "optional": optional, "nested": nested, "many": many})
+
+
+class Message:
+    """Behaviour shared by every message type."""
+
+    TYPE: ClassVar[str] = ""
+
+    def __post_init__(self):
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            meta = spec.metadata
+            if value is None and meta.get("optional"):
+                continue
+            nested = meta.get("nested")
+            if meta.get("many"):
+                if type(value) is not tuple:
+                    _fail(spec.name, "must be a list", Reason.WRONG_TYPE)
+                if not 1 <= len(value) <= MAX_LINE_ITEMS:
+                    _fail(spec.name, f"must hold 1-{MAX_LINE_ITEMS} items", Reason.VALUE_OUT_OF_RANGE)
+                if not all(type(item) is nested for item in value):
+                    _fail(spec.name, f"items must be {nested.__name__}", Reason.WRONG_TYPE)
+            elif nested is not None:
+                if type(value) is not nested:
+                    _fail(spec.name, f"must be {nested.__name__}", Reason.WRONG_TYPE)
+            else:
+                CHECKS[meta["check"]](spec.name, value)
+        self._check_whole()
+
+    def _check_whole(self) -> None:
+        """Checks across fields; subclasses override."""
+
+    def to_obj(self) -> dict:
+        obj = {} if not self.TYPE else {"type": self.TYPE}
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if isinstance(value, tuple):
+                value = [item.to_obj() for item in value]
+            elif isinstance(value, Message):
+                value = value.to_obj()
+            obj[spec.name] = value
+        return obj
+
+    def to_bytes(self) -> bytes:
+        return codec.encode(self.to_obj())
+
+    @classmethod
+    def from_obj(cls, obj: dict, *, where: str = ""):
+        """Build from parsed JSON, refusing unknown and missing fields (raises LocalProtocolError)."""
+        if not isinstance(obj, dict):
+            _fail(where or cls.__name__, "must be an object", Reason.WRONG_TYPE)
+        specs = {spec.name: spec for spec in fields(cls)}
+        names = set(obj) - ({"type"} if cls.TYPE else set())
+        if unknown := names - specs.keys():
+            _fail(where + ",".join(sorted(unknown)), f"unknown field in {cls.TYPE or cls.__name__}", Reason.UNKNOWN_FIELD)
+        if missing := specs.keys() - names:
+            _fail(where + ",".join(sorted(missing)), f"missing from {cls.TYPE or cls.__name__}", Reason.MISSING_FIELD)
+        values = {}
+        for name, spec in specs.items():
+            value, nested = obj[name], spec.metadata.get("nested")
+            if nested is not None and value is not None:
+                if spec.metadata.get("many"):
+                    if not isinstance(value, list):
+                        _fail(name, "must be a list", Reason.WRONG_TYPE)
+                    value = tuple(nested.from_obj(item, where=f"{name}.") for item in value)
+                else:
+                    value = nested.from_obj(value, where=f"{name}.")
+            values[name] = value
+        return cls(**values)
+
+
+# ---------------------------------------------------------------- parts
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CardRef(Message):
+    """The card a request is about: number and issuance from its signed record, UID from the reader."""
+
+    no: str = _f("card_number")
+    issuance: int = _f("issuance")
+    uid: str = _f("uid")
+
+    @property
+    def account(self) -> str:
+        return f"card:{self.no}/{self.issuance}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineItem(Message):
+    item: str = _f("text")
+    qty: int = _f("quantity")
+    unit_fen: int = _f("amount_or_zero")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Balances(Message):
+    """A card's balances after a transaction, per asset."""
+
+    fen: int = _f("balance")
+    bonus: int = _f("balance")
+    points: int = _f("balance")
+
+
+# ---------------------------------------------------------------- requests (terminal -> ledger)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request(Message):
+    """Fields every request carries. ``(terminal, seq)`` is its idempotency key, forever."""
+
+    park: str = _f("id")
+    terminal: str = _f("id")
+    seq: int = _f("seq")
+    terminal_time_ms: int = _f("time_ms")
+    clock_uncertain: bool = _f("bool")
+    operator: str = _f("id")
+    config_version: int = _f("count")
+    card: CardRef = _f("card", nested=CardRef)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CardIssue(Request):
+    """A card handed to a visitor: refundable card fee plus an opening balance, paid through a channel."""
+
+    TYPE: ClassVar[str] = "card_issue"
+    card_kind: str = _f("card_kind")
+    card_fee_fen: int = _f("amount_or_zero")
+    opening_fen: int = _f("amount_or_zero")
+    channel: str = _f("channel")
+    payment_ref: str = _f("optional_text")
+
+    def _check_whole(self):
+        if self.card_fee_fen + self.opening_fen > MAX_AMOUNT_FEN:
+            _fail("card_fee_fen+opening_fen", "over the amount bound", Reason.AMOUNT_OUT_OF_RANGE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopUp(Request):
+    TYPE: ClassVar[str] = "top_up"
+    amount_fen: int = _f("amount")
+    channel: str = _f("channel")
+    payment_ref: str = _f("optional_text")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Charge(Request):
+    """A sale at a station; the lines must add up to the amount."""
+
+    TYPE: ClassVar[str] = "charge"
+    amount_fen: int = _f("amount")
+    lines: tuple = _f("lines", nested=LineItem, many=True)
+
+    def _check_whole(self):
+        if sum(line.qty * line.unit_fen for line in self.lines) != self.amount_fen:
+            _fail("lines", f"do not add up to {self.amount_fen}", Reason.LINES_DO_NOT_ADD_UP)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Void(Request):
+    """Undo this terminal's own earlier Charge, named by its seq; the amount must match it."""
+
+    TYPE: ClassVar[str] = "void"
+    original_seq: int = _f("seq")
+    amount_fen: int = _f("amount")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CardReturn(Request):
+    """A temporary card handed back: balance plus card fee refunded through ``channel``."""
+
+    TYPE: ClassVar[str] = "card_return"
+    channel: str = _f("channel")
+    payment_ref: str = _f("optional_text")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hello(Message):
+    """Sent on connect to learn the highest seq the ledger holds for this terminal. Not idempotent
+    and never stored: the nonce binds the Welcome to this Hello."""
+
+    TYPE: ClassVar[str] = "hello"
+    park: str = _f("id")
+    terminal: str = _f("id")
+    nonce: str = _f("nonce")
+    terminal_time_ms: int = _f("time_ms")
+
+
+# ---------------------------------------------------------------- replies (ledger -> terminal)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result(Message):
+    """The ledger's final answer to one request. ``request_sha256`` is the SHA-256 of the request's
+    whole payload, so a Result can never be matched to the wrong request. ``seq`` is null only when
+    the request could not be authenticated or parsed."""
+
+    TYPE: ClassVar[str] = "result"
+    park: str = _f("id")
+    terminal: str = _f("id")
+    seq: int | None = _f("seq", optional=True)
+    request_sha256: str = _f("sha256")
+    outcome: str = _f("outcome")
+    reason: str = _f("reason")
+    balances: Balances | None = _f("balances", optional=True, nested=Balances)
+    txn: int | None = _f("seq", optional=True)
+    ledger_time_ms: int = _f("time_ms")
+    detail: str = _f("optional_text")
+
+    @property
+    def is_approved(self) -> bool:
+        return self.outcome == Outcome.APPROVED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Welcome(Message):
+    TYPE: ClassVar[str] = "welcome"
+    park: str = _f("id")
+    terminal: str = _f("id")
+    nonce: str = _f("nonce")
+    request_sha256: str = _f("sha256")
+    highest_seq: int = _f("count")
+    ledger_time_ms: int = _f("time_ms")
+
+
+REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, TopUp, Charge, Void, CardReturn, Hello)}
+REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome)}
+
+
+def parse(body: bytes, types: dict) -> Message:
+    """Decode a verified body into one of ``types``; raises RemoteProtocolError with a reason code."""
+    obj = codec.decode(body)
+    cls = types.get(obj.get("type"))
+    if cls is None:
+        raise RemoteProtocolError(f"unknown message type {str(obj.get('type'))[:32]!r}", code=Reason.UNKNOWN_TYPE)
+    try:
+        return cls.from_obj(obj)
+    except LocalProtocolError as error:
+        raise RemoteProtocolError(error.args[0], code=error.code) from None
+    except ProtocolError:
+        raise

@@ -1,0 +1,107 @@
+"""Reason codes: the stable words a Result carries and a screen, receipt or log shows.
+
+``refused`` codes come from checks that depend only on the bytes received (envelope, signature,
+body schema) or on the terminal's registration; they are recomputed on every retry and never
+stored against a seq. ``declined`` codes depend on the ledger's state (balance, card state) and are
+final for that (terminal, seq): a retry gets the same answer back.
+"""
+
+from enum import Enum
+
+
+class Outcome(str, Enum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+    REFUSED = "refused"
+
+
+class Reason(str, Enum):
+    OK = "OK"
+
+    # --- refused: the envelope
+    TRUNCATED = "TRUNCATED"
+    OVERSIZE = "OVERSIZE"
+    BAD_MAGIC = "BAD_MAGIC"
+    UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
+    UNSUPPORTED_ALGORITHM = "UNSUPPORTED_ALGORITHM"
+    BAD_KEY_ID = "BAD_KEY_ID"
+    UNKNOWN_KEY = "UNKNOWN_KEY"
+    KEY_NOT_FOR_TOPIC = "KEY_NOT_FOR_TOPIC"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    BAD_TOPIC = "BAD_TOPIC"
+    # --- refused: the body
+    MALFORMED_BODY = "MALFORMED_BODY"
+    DUPLICATE_FIELD = "DUPLICATE_FIELD"
+    FLOAT_NOT_ALLOWED = "FLOAT_NOT_ALLOWED"
+    NAN_NOT_ALLOWED = "NAN_NOT_ALLOWED"
+    UNKNOWN_TYPE = "UNKNOWN_TYPE"
+    UNKNOWN_FIELD = "UNKNOWN_FIELD"
+    MISSING_FIELD = "MISSING_FIELD"
+    WRONG_TYPE = "WRONG_TYPE"
+    VALUE_OUT_OF_RANGE = "VALUE_OUT_OF_RANGE"
+    AMOUNT_OUT_OF_RANGE = "AMOUNT_OUT_OF_RANGE"
+    LINES_DO_NOT_ADD_UP = "LINES_DO_NOT_ADD_UP"
+    TOPIC_MISMATCH = "TOPIC_MISMATCH"
+    # --- refused: the sender
+    UNKNOWN_TERMINAL = "UNKNOWN_TERMINAL"
+    TERMINAL_REVOKED = "TERMINAL_REVOKED"
+    KIND_NOT_ALLOWED = "KIND_NOT_ALLOWED"
+    SEQ_REUSED = "SEQ_REUSED"
+    # --- refused: the ledger failed on this message; not stored, so a retry can still succeed
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    SET_ASIDE = "SET_ASIDE"
+
+    # --- declined: the ledger's state says no (final for this seq)
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    UNKNOWN_CARD = "UNKNOWN_CARD"
+    CARD_BLOCKED = "CARD_BLOCKED"
+    CARD_RETURNED = "CARD_RETURNED"
+    OLD_ISSUANCE = "OLD_ISSUANCE"
+    CARD_IN_USE = "CARD_IN_USE"
+    CARD_UID_MISMATCH = "CARD_UID_MISMATCH"
+    ORIGINAL_NOT_FOUND = "ORIGINAL_NOT_FOUND"
+    ALREADY_VOIDED = "ALREADY_VOIDED"
+    AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
+
+
+# What a cashier reads on the display (Chinese first: the parks' staff read it).
+REASON_TEXT = {
+    Reason.OK: "成功 Approved",
+    Reason.INSUFFICIENT_FUNDS: "余额不足 Insufficient balance",
+    Reason.UNKNOWN_CARD: "无效卡 Unknown card — send the visitor to the front desk",
+    Reason.CARD_BLOCKED: "卡已挂失/冻结 Card blocked — keep the card, call the front desk",
+    Reason.CARD_RETURNED: "卡已退 Card was returned — issue a new card at the front desk",
+    Reason.OLD_ISSUANCE: "旧卡记录 Old card record — re-issue at the front desk",
+    Reason.CARD_IN_USE: "卡已在用 Card is already issued",
+    Reason.CARD_UID_MISMATCH: "卡片异常 Card does not match its record — keep it, call a supervisor",
+    Reason.ORIGINAL_NOT_FOUND: "原交易不存在 Original sale not found",
+    Reason.ALREADY_VOIDED: "已撤销 Already voided",
+    Reason.AMOUNT_MISMATCH: "金额不符 Amount does not match the original",
+    Reason.TERMINAL_REVOKED: "终端已停用 Terminal revoked — call a technician",
+    Reason.UNKNOWN_TERMINAL: "终端未注册 Terminal not registered — call a technician",
+    Reason.KIND_NOT_ALLOWED: "本终端不可办理 Not allowed at this terminal",
+}
+
+
+def reason_text(reason: "Reason | str") -> str:
+    """The cashier-facing text for a reason code (falls back to the code itself)."""
+    try:
+        return REASON_TEXT.get(Reason(reason), f"交易失败 Refused ({Reason(reason).value})")
+    except ValueError:
+        return f"交易失败 Refused ({reason})"
+
+
+DECLINE_REASONS = frozenset(
+    {
+        Reason.INSUFFICIENT_FUNDS,
+        Reason.UNKNOWN_CARD,
+        Reason.CARD_BLOCKED,
+        Reason.CARD_RETURNED,
+        Reason.OLD_ISSUANCE,
+        Reason.CARD_IN_USE,
+        Reason.CARD_UID_MISMATCH,
+        Reason.ORIGINAL_NOT_FOUND,
+        Reason.ALREADY_VOIDED,
+        Reason.AMOUNT_MISMATCH,
+    }
+)

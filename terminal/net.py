@@ -1,0 +1,183 @@
+"""The terminal's side of the session with the ledger.
+
+``LedgerLink.submit`` takes the next seq from the durable outbox, signs the request, publishes it
+(QoS 1) and waits for the signed Result; on timeout it re-sends the very same bytes, so the ledger
+sees the same ``(terminal, seq)`` and either applies it once or replays its stored Result. A Result
+is accepted only if the ledger's signature holds for our result topic and it quotes the SHA-256 of
+a request we sent. A timeout is never a decline: the request stays pending in the outbox.
+"""
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from typing import Callable
+
+from protocol import envelope, topics
+from protocol.envelope import Purpose
+from protocol.errors import RemoteProtocolError
+from protocol.messages import REPLY_TYPES, Hello, Request, Result, Welcome, parse
+
+from . import mqtt
+from .errors import TerminalError
+from .identity import TerminalIdentity
+from .outbox import Outbox, PendingRequest
+
+log = logging.getLogger("fieldpos.terminal.net")
+
+# The ledger answers in milliseconds; past this the request is re-sent with the same seq.
+RESEND_INTERVAL_S = 2.0
+# How long ``submit`` keeps trying before it gives up and reports NoResult (the offline path).
+RESULT_TIMEOUT_S = 6.0
+CONNECT_TIMEOUT_S = 5.0
+
+
+class NoResultError(TerminalError):
+    """No signed Result arrived in time. The request is still pending and will be re-sent."""
+
+    code = "NO_RESULT"
+
+
+class BrokerUnreachableError(TerminalError):
+    """Cannot reach the park network: check Wi-Fi, or sell offline within the policy."""
+
+    code = "BROKER_UNREACHABLE"
+
+
+class LedgerLink:
+    def __init__(self, identity: TerminalIdentity, outbox: Outbox, *, mqtt_version: str = "5",
+                 clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+                 resend_interval_s: float = RESEND_INTERVAL_S):
+        self.identity = identity
+        self.outbox = outbox
+        self.clock_ms = clock_ms
+        self.resend_interval_s = resend_interval_s
+        self.request_topic = topics.request(identity.park_id, identity.terminal_id)
+        self.result_topic = topics.result(identity.park_id, identity.terminal_id)
+        self._result_key_id, self._result_key = identity.ledger_key(Purpose.RESULT.value)
+        self._lock = threading.Lock()
+        self._waiting: dict[str, threading.Event] = {}   # request sha256 -> set when its Result is in
+        self._results: dict[str, Result] = {}
+        self._welcomes: dict[str, Welcome] = {}           # nonce -> Welcome
+        self._connected = threading.Event()
+        self.rejected_replies = 0
+        broker = identity.broker
+        self.client = mqtt.make_client(
+            identity.terminal_id, username=broker.username, password=broker.password,
+            mqtt_version=mqtt_version, tls_ca_pem=broker.tls_ca,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *args: self._connected.clear()
+        self.client.on_message = self._on_message
+
+    # ------------------------------------------------------------ connection
+    def connect(self, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+        broker = self.identity.broker
+        self.client.connect_async(broker.host, broker.port, **mqtt.connect_arguments(self.client))
+        self.client.loop_start()
+        if not self._connected.wait(timeout_s):
+            raise BrokerUnreachableError(f"no connection to {broker.host}:{broker.port} within {timeout_s} s")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected.is_set()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if not mqtt.is_success(reason_code):
+            log.error("broker refused the connection: %s", reason_code)
+            return
+        mqtt.set_nodelay(client)
+        client.subscribe(self.result_topic, qos=1)
+        self._connected.set()
+
+    # ------------------------------------------------------------ replies
+    def _on_message(self, client, userdata, message):
+        try:
+            sealed = envelope.split(message.payload)
+            if sealed.key_id != self._result_key_id:
+                raise RemoteProtocolError(f"reply signed with unknown key {sealed.key_id}", code="UNKNOWN_KEY")
+            body = envelope.verify(sealed, verify_key=self._result_key, purpose=Purpose.RESULT, topic=message.topic)
+            reply = parse(body, REPLY_TYPES)
+        except RemoteProtocolError as error:
+            self.rejected_replies += 1
+            log.warning("ignored a reply that failed its checks: %s", error)
+            return
+        if reply.park != self.identity.park_id or reply.terminal != self.identity.terminal_id:
+            self.rejected_replies += 1
+            return
+        with self._lock:
+            if isinstance(reply, Welcome):
+                self._welcomes[reply.nonce] = reply
+                event = self._waiting.get(reply.nonce)
+            else:
+                self._results[reply.request_sha256] = reply
+                event = self._waiting.get(reply.request_sha256)
+        if isinstance(reply, Result) and reply.outcome != "refused":
+            # Final outcomes close the request durably; a refusal leaves it pending for a human to see.
+            self.outbox.complete(reply.request_sha256, message.payload)
+        if event is not None:
+            event.set()
+
+    def _wait(self, key: str, payload: bytes, timeout_s: float, store: dict):
+        event = threading.Event()
+        with self._lock:
+            if key in store:
+                return store[key]
+            self._waiting[key] = event
+        deadline = time.monotonic() + timeout_s
+        try:
+            while True:
+                if self._connected.is_set():
+                    self.client.publish(self.request_topic, payload, qos=1)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                if event.wait(min(self.resend_interval_s, remaining)):
+                    with self._lock:
+                        return store[key]
+        finally:
+            with self._lock:
+                self._waiting.pop(key, None)
+
+    # ------------------------------------------------------------ requests
+    def sync_seq(self, timeout_s: float = RESULT_TIMEOUT_S) -> int:
+        """Ask the ledger for the highest seq it holds for us and never go below it."""
+        nonce = os.urandom(16).hex()
+        hello = Hello(park=self.identity.park_id, terminal=self.identity.terminal_id, nonce=nonce,
+                      terminal_time_ms=self.clock_ms())
+        payload = self.seal(hello)
+        welcome = self._wait(nonce, payload, timeout_s, self._welcomes)
+        if welcome is None:
+            raise NoResultError("the ledger did not answer Hello")
+        self.outbox.skip_past(welcome.highest_seq)
+        return welcome.highest_seq
+
+    def seal(self, message) -> bytes:
+        return envelope.seal(
+            message.to_bytes(), signing_key=self.identity.signing_key, key_id=self.identity.key_id,
+            purpose=Purpose.REQUEST, topic=self.request_topic,
+        )
+
+    def enqueue(self, build: Callable[[int], Request]) -> PendingRequest:
+        """Give ``build`` the next seq and store the signed request durably; nothing is sent yet."""
+
+        def signed(seq: int):
+            payload = self.seal(build(seq))
+            return payload, hashlib.sha256(payload).hexdigest()
+
+        return self.outbox.append(signed, self.clock_ms())
+
+    def send(self, pending: PendingRequest, timeout_s: float = RESULT_TIMEOUT_S) -> Result:
+        """Publish (and re-publish) a pending request until its Result arrives or time runs out."""
+        result = self._wait(pending.request_sha256, pending.payload, timeout_s, self._results)
+        if result is None:
+            raise NoResultError(f"no Result for seq {pending.seq} within {timeout_s} s; it stays queued")
+        return result
+
+    def submit(self, build: Callable[[int], Request], timeout_s: float = RESULT_TIMEOUT_S) -> Result:
+        return self.send(self.enqueue(build), timeout_s)

@@ -1,0 +1,101 @@
+"""The terminal's durable outbox: sequence numbers and every signed request, on disk before sending.
+
+``(terminal, seq)`` is the ledger's idempotency key forever, so a seq must never be handed out
+twice — not after a crash, a power cut or a restored SD card. The counter and the signed payload
+are written in one fsync'd SQLite commit before the first byte goes to the network; a request
+leaves the pending set only when its signed Result is in.
+"""
+
+from dataclasses import dataclass
+import sqlite3
+from typing import Callable
+
+from .errors import TerminalError
+
+
+class OutboxFullError(TerminalError):
+    """Too many requests are waiting for the ledger: stop selling and get the station online."""
+
+    code = "OUTBOX_FULL"
+
+
+# A station selling offline for a whole day makes a few hundred sales; this is several days' worth
+# and still a small file on an SD card.
+MAX_PENDING = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRequest:
+    seq: int
+    payload: bytes
+    request_sha256: str
+
+
+class Outbox:
+    def __init__(self, path, *, max_pending: int = MAX_PENDING):
+        self.max_pending = max_pending
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = FULL")
+        self.db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS counter (one INTEGER PRIMARY KEY CHECK (one = 1), last_seq INTEGER NOT NULL);
+            INSERT OR IGNORE INTO counter VALUES (1, 0);
+            CREATE TABLE IF NOT EXISTS outbox (
+                seq            INTEGER PRIMARY KEY,
+                payload        BLOB NOT NULL,
+                request_sha256 TEXT NOT NULL UNIQUE,
+                result         BLOB,          -- the signed Result, once it is in
+                created_ms     INTEGER NOT NULL
+            );
+            """
+        )
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def last_seq(self) -> int:
+        return self.db.execute("SELECT last_seq FROM counter").fetchone()[0]
+
+    def skip_past(self, highest_seq_at_ledger: int) -> None:
+        """Never reuse a seq the ledger already holds (restored SD card, swapped board)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("UPDATE counter SET last_seq = MAX(last_seq, ?)", (highest_seq_at_ledger,))
+        self.db.execute("COMMIT")
+
+    def append(self, build: Callable[[int], tuple[bytes, str]], now_ms: int) -> PendingRequest:
+        """Take the next seq, let ``build(seq)`` sign the request, and store both durably."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.pending_count() >= self.max_pending:
+                raise OutboxFullError(f"{self.max_pending} requests are waiting for the ledger")
+            seq = self.last_seq + 1
+            payload, request_sha256 = build(seq)
+            self.db.execute("UPDATE counter SET last_seq = ?", (seq,))
+            self.db.execute("INSERT INTO outbox VALUES (?, ?, ?, NULL, ?)", (seq, payload, request_sha256, now_ms))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return PendingRequest(seq, payload, request_sha256)
+
+    def complete(self, request_sha256: str, result: bytes) -> int | None:
+        """Store the Result for a request; returns its seq, or None if it is not ours or done already."""
+        row = self.db.execute(
+            "UPDATE outbox SET result = ? WHERE request_sha256 = ? AND result IS NULL RETURNING seq", (result, request_sha256)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def pending(self) -> list[PendingRequest]:
+        return [
+            PendingRequest(*row)
+            for row in self.db.execute("SELECT seq, payload, request_sha256 FROM outbox WHERE result IS NULL ORDER BY seq")
+        ]
+
+    def pending_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM outbox WHERE result IS NULL").fetchone()[0]
+
+    def result_for(self, seq: int) -> bytes | None:
+        row = self.db.execute("SELECT result FROM outbox WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])

@@ -1,0 +1,45 @@
+"""Shared fixtures: a small park with a real Mosquitto (own config, free loopback port), a real
+SQLite ledger and terminals speaking the real protocol."""
+
+import pytest
+
+from host_sim.rig import ParkRig
+
+# The sample park's terminals: two at the fishing pond, one at the contractor-run riding school,
+# one at the front desk.
+TERMINALS = {"T-FISH-1": "fishing", "T-FISH-2": "fishing", "T-RIDE-1": "riding", "T-DESK-1": "desk"}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run the long chaos and soak tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="long run: use --runslow (CI runs the bounded version)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=["5"])
+def mqtt_version(request):
+    return request.param
+
+
+@pytest.fixture
+def rig(tmp_path, mqtt_version):
+    """A park with its broker and ledger running."""
+    with ParkRig(tmp_path, mqtt_version=mqtt_version).create(TERMINALS) as park:
+        park.start_broker()
+        park.start_ledger()
+        yield park
+
+
+@pytest.fixture
+def stopped_rig(tmp_path, mqtt_version):
+    """A park with its broker running and no ledger (the test starts it)."""
+    with ParkRig(tmp_path, mqtt_version=mqtt_version).create(TERMINALS) as park:
+        park.start_broker()
+        yield park

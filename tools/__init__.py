@@ -1,0 +1,1 @@
+"""Technician and operator command lines: the ``fieldpos`` command, provisioning, broker config."""

@@ -1,0 +1,146 @@
+"""A park's home on the ledger host: where the database, keys, broker config and bundles live.
+
+    <home>/ledger.db            the books (SQLite)
+    <home>/ledger-keys.json     the ledger's signing keys (0600)
+    <home>/ledger-broker.json   the ledger's own broker login (0600)
+    <home>/broker/              generated Mosquitto config, passwd, acl, persistence
+    <home>/terminals/<id>.json  provisioning bundles waiting to be flashed (0600)
+"""
+
+from dataclasses import dataclass
+import json
+import os
+from pathlib import Path
+import secrets
+import time
+
+from nacl.signing import SigningKey
+
+from ledger.keys import LedgerKeys
+from ledger.store import Store
+from protocol.messages import REQUEST_TYPES
+from protocol.topics import check_id
+
+from .broker_config import BrokerUser, TerminalCredential, hash_password, write_broker_config
+
+# What each kind of station may send; the ledger enforces it per terminal.
+STATION_KINDS = {
+    "station": ("charge", "void", "hello"),
+    "front_desk": ("card_issue", "top_up", "card_return", "hello"),
+    "all": tuple(REQUEST_TYPES),
+}
+
+
+def _write_private_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(data, file, indent=2, ensure_ascii=False)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+@dataclass(frozen=True)
+class ParkHome:
+    home: Path
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "ledger.db"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.home / "ledger-keys.json"
+
+    @property
+    def ledger_login_path(self) -> Path:
+        return self.home / "ledger-broker.json"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.home / "broker"
+
+    def bundle_path(self, terminal_id: str) -> Path:
+        return self.home / "terminals" / f"{check_id(terminal_id, 'terminal')}.json"
+
+    def park_id(self) -> str:
+        return self.ledger_keys().park_id
+
+    def open_store(self, **options) -> Store:
+        return Store(self.db_path, **options)
+
+    def ledger_keys(self) -> LedgerKeys:
+        return LedgerKeys.load(self.keys_path)
+
+    def ledger_login(self) -> dict:
+        return json.loads(self.ledger_login_path.read_text())
+
+    # ------------------------------------------------------------ setup
+    def init(self, park_id: str, name: str, **park_settings) -> None:
+        """Create the database, the ledger's keys and its broker login. Refuses to overwrite."""
+        check_id(park_id, "park")
+        self.home.mkdir(parents=True, exist_ok=True)
+        if self.keys_path.exists():
+            raise FileExistsError(f"{self.home} already holds a ledger; not overwriting its keys")
+        store = self.open_store()
+        try:
+            store.add_park(park_id, name, **park_settings)
+        finally:
+            store.close()
+        LedgerKeys.generate(park_id).save(self.keys_path)
+        password = secrets.token_urlsafe(24)
+        _write_private_json(
+            self.ledger_login_path,
+            {"username": f"ledger-{park_id}", "password": password, "password_hash": hash_password(password)},
+        )
+
+    def provision_terminal(self, terminal_id: str, station_id: str, *, kinds=STATION_KINDS["station"],
+                           broker_host: str = "127.0.0.1", broker_port: int = 1883, tls_ca_pem: str | None = None) -> Path:
+        """Register a terminal (key, broker login, allowed kinds) and write its bundle."""
+        keys = self.ledger_keys()
+        signing_key = SigningKey.generate()
+        key_id = check_id(f"{terminal_id}-k1", "key id")
+        password = secrets.token_urlsafe(24)
+        now_ms = int(time.time() * 1000)
+        store = self.open_store()
+        try:
+            store.add_terminal(terminal_id, keys.park_id, station_id, kinds, hash_password(password), now_ms)
+            store.add_terminal_key(key_id, terminal_id, signing_key.verify_key.encode(), now_ms)
+        finally:
+            store.close()
+        bundle = {
+            "park_id": keys.park_id,
+            "terminal_id": terminal_id,
+            "station_id": station_id,
+            "key_id": key_id,
+            "signing_seed": signing_key.encode().hex(),
+            "ledger_keys": keys.public_keys(),
+            "broker": {"host": broker_host, "port": broker_port, "username": terminal_id, "password": password,
+                       "tls_ca": tls_ca_pem},
+        }
+        path = self.bundle_path(terminal_id)
+        _write_private_json(path, bundle)
+        return path
+
+    def write_broker_config(self, *, port: int, listen_host: str = "127.0.0.1", extra_users=(), extra_users_acl=None,
+                            **options) -> Path:
+        """(Re)generate the broker's config, password file and ACL from the registered terminals."""
+        login = self.ledger_login()
+        park_id = self.park_id()
+        store = self.open_store()
+        try:
+            terminals = [TerminalCredential(t, h) for t, h in store.broker_credentials(park_id)]
+        finally:
+            store.close()
+        return write_broker_config(
+            self.broker_dir,
+            park_id=park_id,
+            ledger_user=BrokerUser(login["username"], login["password_hash"]),
+            terminals=terminals,
+            listen_host=listen_host,
+            port=port,
+            persistence_dir=options.pop("persistence_dir", self.broker_dir / "data"),
+            extra_users=extra_users,
+            extra_users_acl=extra_users_acl,
+            **options,
+        )
