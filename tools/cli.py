@@ -1,0 +1,179 @@
+"""The ``fieldpos`` command: one entry point for technicians, operators and developers."""
+
+import argparse
+import logging
+import os
+from pathlib import Path
+import signal
+import sys
+
+DEFAULT_HOME = os.environ.get("FIELDPOS_HOME", "var/park")
+
+
+def _home(args):
+    from .park import ParkHome
+
+    return ParkHome(Path(args.home))
+
+
+def cmd_ledger_init(args) -> int:
+    _home(args).init(args.park, args.name, card_fee_fen=args.card_fee_fen)
+    print(f"ledger for park {args.park} created in {args.home}")
+    return 0
+
+
+def cmd_station_add(args) -> int:
+    home = _home(args)
+    store = home.open_store()
+    try:
+        store.add_station(home.park_id(), args.station, args.name, contractor_id=args.contractor, commission_bp=args.commission_bp)
+    finally:
+        store.close()
+    print(f"station {args.station} added")
+    return 0
+
+
+def cmd_provision(args) -> int:
+    from .park import STATION_KINDS
+
+    kinds = STATION_KINDS.get(args.kinds) or tuple(args.kinds.split(","))
+    tls_ca = Path(args.tls_ca).read_text() if args.tls_ca else None
+    path = _home(args).provision_terminal(args.terminal, args.station, kinds=kinds, broker_host=args.broker_host,
+                                          broker_port=args.broker_port, tls_ca_pem=tls_ca)
+    print(f"terminal {args.terminal} registered; bundle written to {path} (keep it secret; flash it with flash.sh)")
+    print("regenerate the broker config (fieldpos broker-config) so the terminal can log in")
+    return 0
+
+
+def cmd_broker_config(args) -> int:
+    home = _home(args)
+    options = {}
+    if args.tls:
+        from .park_ca import create_park_ca, issue_server_certificate
+
+        ca_dir = home.home / "ca"
+        if (ca_dir / "ca.pem").exists() or any(ca_dir.glob("*ca*.pem")):
+            raise SystemExit(f"a park CA already exists in {ca_dir}; not overwriting it")
+        ca_cert, ca_key = create_park_ca(ca_dir, home.park_id())
+        options["tls"] = issue_server_certificate(ca_cert, ca_key, ca_dir, hostnames=args.hostname or ["localhost"])
+        options["tls_port"] = args.tls_port
+    path = home.write_broker_config(port=args.port, listen_host=args.listen, **options)
+    print(f"mosquitto config written: {path}\nstart it with: mosquitto -c {path}")
+    return 0
+
+
+def _serve_forever(service) -> int:
+    def stop(signum, frame):
+        service._stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    service.run()
+    return 0
+
+
+def cmd_ledger_serve(args) -> int:
+    from ledger.intake import Intake
+    from ledger.service import LedgerService
+
+    home = _home(args)
+    login = home.ledger_login()
+    intake = Intake(home.open_store(), home.ledger_keys())
+    service = LedgerService(intake, park_id=home.park_id(), host=args.broker_host, port=args.broker_port,
+                            username=login["username"], password=login["password"], mqtt_version=args.mqtt)
+    logging.getLogger("fieldpos").info("ledger for %s serving via %s:%s", home.park_id(), args.broker_host, args.broker_port)
+    return _serve_forever(service)
+
+
+def cmd_ledger_verify(args) -> int:
+    from ledger.verify import verify_books
+
+    store = _home(args).open_store()
+    try:
+        report = verify_books(store)
+    finally:
+        store.close()
+    print(f"{report.transactions} transactions, {report.postings} postings, {report.card_accounts} card accounts")
+    if report.is_ok:
+        print("books balance: every transaction sums to zero per asset; every card balance equals its postings")
+        return 0
+    for problem in report.problems:
+        print(f"MISMATCH: {problem}")
+    return 1
+
+
+def cmd_demo(args) -> int:
+    from host_sim.demo import run_demo
+
+    return run_demo(Path(args.out), terminals=args.terminals, visitors=args.visitors, mqtt_version=args.mqtt)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fieldpos", description=__doc__)
+    parser.add_argument("--home", default=DEFAULT_HOME, help="the park's ledger home directory (default: %(default)s)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ledger = commands.add_parser("ledger", help="the central ledger").add_subparsers(dest="ledger_command", required=True)
+    init = ledger.add_parser("init", help="create a park's ledger: database, keys, broker login")
+    init.add_argument("--park", required=True)
+    init.add_argument("--name", required=True)
+    init.add_argument("--card-fee-fen", type=int, default=2000)
+    init.set_defaults(handler=cmd_ledger_init)
+    serve = ledger.add_parser("serve", help="run the ledger service")
+    serve.add_argument("--broker-host", default="127.0.0.1")
+    serve.add_argument("--broker-port", type=int, default=1883)
+    serve.add_argument("--mqtt", choices=("5", "3.1.1"), default="5")
+    serve.set_defaults(handler=cmd_ledger_serve)
+    verify = ledger.add_parser("verify", help="replay the books; non-zero exit on the first mismatch")
+    verify.set_defaults(handler=cmd_ledger_verify)
+
+    station = commands.add_parser("station", help="stations").add_subparsers(dest="station_command", required=True)
+    add = station.add_parser("add")
+    add.add_argument("--station", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--contractor")
+    add.add_argument("--commission-bp", type=int, default=0, help="park commission in basis points (1500 = 15 %%)")
+    add.set_defaults(handler=cmd_station_add)
+
+    provision = commands.add_parser("provision", help="register a terminal and write its bundle")
+    provision.add_argument("--terminal", required=True)
+    provision.add_argument("--station", required=True)
+    provision.add_argument("--kinds", default="station", help="station, front_desk, all, or a comma list of types")
+    provision.add_argument("--broker-host", default="127.0.0.1")
+    provision.add_argument("--broker-port", type=int, default=1883)
+    provision.add_argument("--tls-ca", help="park CA certificate (PEM) the terminal verifies the broker with")
+    provision.set_defaults(handler=cmd_provision)
+
+    broker = commands.add_parser("broker-config", help="write the Mosquitto config, password file and ACL")
+    broker.add_argument("--port", type=int, default=1883)
+    broker.add_argument("--listen", default="127.0.0.1")
+    broker.add_argument("--tls", action="store_true", help="add a TLS listener with a new park CA")
+    broker.add_argument("--tls-port", type=int, default=8883)
+    broker.add_argument("--hostname", action="append", help="broker host name for the TLS certificate")
+    broker.set_defaults(handler=cmd_broker_config)
+
+    demo = commands.add_parser("demo", help="run a simulated park: broker, ledger and terminals on this machine")
+    demo.add_argument("--out", default="var/demo", help="where the demo leaves its park, logs and receipts")
+    demo.add_argument("--terminals", type=int, default=3)
+    demo.add_argument("--visitors", type=int, default=60)
+    demo.add_argument("--mqtt", choices=("5", "3.1.1"), default="5")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from protocol.errors import FieldposError
+
+    try:
+        return args.handler(args)
+    except FieldposError as error:
+        print(f"fieldpos: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
