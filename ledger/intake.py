@@ -157,8 +157,7 @@ class Intake:
             return self.refuse(topic, payload, message, Reason.INTERNAL_ERROR, repr(error)[:200], now_ms)
 
     # ------------------------------------------------------------ decisions
-    def _decide(self, message: Request, terminal: TerminalView) -> rules.Decision:
-        card = self.store.card(message.park, message.card.no)
+    def _decide(self, message: Request, terminal: TerminalView, card) -> rules.Decision:
         if isinstance(message, CardIssue):
             return rules.decide_card_issue(message, card)
         if (refusal := rules.check_card(message, card)) is not None:
@@ -175,7 +174,8 @@ class Intake:
 
     def _decide_and_book(self, verified: _Verified, terminal: TerminalView, now_ms: int) -> Reply:
         message = verified.message
-        decision = self._decide(message, terminal)
+        card = self.store.card(message.park, message.card.no)
+        decision = self._decide(message, terminal, card)
         for alert in decision.alerts:
             self.store.record_alert(now_ms, decision.reason.value, alert)
         txn_id = None
@@ -205,9 +205,13 @@ class Intake:
             if decision.card_state is not None:
                 self.store.set_card_state(message.park, message.card.no, message.card.issuance, decision.card_state)
         balances = None
-        if decision.reason not in (Reason.UNKNOWN_CARD, Reason.CARD_UID_MISMATCH):  # not this visitor's to see
-            fen, bonus, points = self.store.card_balances(message.park, message.card.account)
-            balances = Balances(fen=fen, bonus=bonus, points=points)
+        if decision.is_approved:
+            after = self.store.card_balances_after.get(message.card.account)
+            if after is None:  # the transaction did not move this card (e.g. a zero-balance issue)
+                after = self.store.card_balances(message.park, message.card.account)
+            balances = Balances(fen=after[0], bonus=after[1], points=after[2])
+        elif card is not None and decision.reason not in (Reason.UNKNOWN_CARD, Reason.CARD_UID_MISMATCH, Reason.OLD_ISSUANCE):
+            balances = Balances(fen=card.fen, bonus=card.bonus, points=card.points)  # not for a clone to see
         outcome = Outcome.APPROVED if decision.is_approved else Outcome.DECLINED
         result = self._result(verified.topic, message, verified.envelope.payload, verified.envelope.version, outcome, decision.reason, now_ms, balances, txn_id)
         self.store.record_request(

@@ -135,7 +135,7 @@ class LedgerService:
         batch = []
         for message in messages:
             sha = hashlib.sha256(message.payload).hexdigest()
-            if sha in self._suspects or self.intake.store.attempts(sha):
+            if sha in self._suspects:
                 self._process_suspect(message, sha)
             else:
                 batch.append((message, sha))
@@ -166,7 +166,6 @@ class LedgerService:
             log.error("set aside message %s on %s after %d crashes", sha, message.topic, MAX_ATTEMPTS)
             self._publish_and_ack([reply] if reply else [], [message])
             return
-        self._suspects.add(sha)
         self._process_batch([(message, sha)])  # alone, so a crash counts against it only
         # It went through: it was an innocent bystander of the crash, not its cause.
         self._suspects.discard(sha)
@@ -180,17 +179,20 @@ class LedgerService:
 
     # ------------------------------------------------------------ crash accounting
     def _write_in_flight(self, batch) -> None:
-        with open(self.inflight_path, "w") as file:
-            file.writelines(f"{sha} {message.topic}\n" for message, sha in batch)
+        data = "".join(f"{sha} {message.topic}\n" for message, sha in batch).encode()
+        os.ftruncate(self._inflight_fd, 0)
+        if data:
+            os.pwrite(self._inflight_fd, data, 0)
 
     def _recover_in_flight(self) -> None:
         try:
             lines = self.inflight_path.read_text().splitlines()
         except FileNotFoundError:
-            return
+            lines = []
         entries = [tuple(line.split(" ", 1)) for line in lines if " " in line]
         if entries:
             log.warning("%d messages were in flight when the ledger stopped; counting an attempt each", len(entries))
             self.intake.store.count_attempts(entries)
-            self._suspects.update(sha for sha, _ in entries)
-        self.inflight_path.write_text("")
+        # Every message with a crash against it is handled alone from now on (a short list).
+        self._suspects = self.intake.store.poison_hashes()
+        self._inflight_fd = os.open(self.inflight_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -19,6 +19,15 @@ from .schema import MIGRATIONS
 DEFAULT_BUSY_TIMEOUT_MS = 2_000
 
 
+ASSET_INDEX = {"fen": 0, "bonus": 1, "points": 2}
+_MOVE_CARD_BALANCE = {
+    asset: f"""INSERT INTO card_balance (park_id, account_id, {asset}) VALUES (?, ?, ?)
+               ON CONFLICT (park_id, account_id) DO UPDATE SET {asset} = {asset} + excluded.{asset}
+               RETURNING fen, bonus, points"""
+    for asset in ("fen", "bonus", "points")
+}
+
+
 @dataclass(frozen=True, slots=True)
 class TerminalView:
     terminal_id: str
@@ -68,6 +77,9 @@ class Store:
         self.db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
         self._parks: dict[str, tuple] = {}
+        self._accounts: set[tuple[str, str]] = set()
+        self._batch_cache: dict = {}
+        self.card_balances_after: dict[str, tuple[int, int, int]] = {}
 
     def close(self) -> None:
         self.db.close()
@@ -82,6 +94,7 @@ class Store:
     def batch(self):
         """One write transaction for a batch of requests. Lock and I/O trouble become
         TransientStoreError with everything rolled back."""
+        self._batch_cache = {}  # terminals and stations read once per batch (setup changes between batches)
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
@@ -142,6 +155,7 @@ class Store:
             self.db.execute("INSERT INTO terminal_key VALUES (?, ?, ?, ?)", (key_id, terminal_id, public_key, created_ms))
 
     def revoke_terminal(self, terminal_id, from_seq: int) -> None:
+        # Takes effect from the next batch: batch() clears the cached terminal.
         with self.batch():
             cursor = self.db.execute("UPDATE terminal SET revoked_from_seq=? WHERE terminal_id=?", (from_seq, terminal_id))
             if cursor.rowcount != 1:
@@ -158,6 +172,12 @@ class Store:
         return {k: (t, bytes(p)) for k, t, p in self.db.execute("SELECT key_id, terminal_id, public_key FROM terminal_key")}
 
     def terminal(self, terminal_id) -> TerminalView | None:
+        key = ("terminal", terminal_id)
+        if key not in self._batch_cache:
+            self._batch_cache[key] = self._read_terminal(terminal_id)
+        return self._batch_cache[key]
+
+    def _read_terminal(self, terminal_id) -> TerminalView | None:
         row = self.db.execute(
             "SELECT terminal_id, park_id, station_id, allowed_kinds, revoked_from_seq FROM terminal WHERE terminal_id=?",
             (terminal_id,),
@@ -167,6 +187,12 @@ class Store:
         return TerminalView(row[0], row[1], row[2], frozenset(row[3].split(",")), row[4])
 
     def station(self, park_id, station_id) -> StationView:
+        key = ("station", park_id, station_id)
+        if key not in self._batch_cache:
+            self._batch_cache[key] = self._read_station(park_id, station_id)
+        return self._batch_cache[key]
+
+    def _read_station(self, park_id, station_id) -> StationView:
         row = self.db.execute(
             "SELECT station_id, contractor_id, commission_bp FROM station WHERE park_id=? AND station_id=?",
             (park_id, station_id),
@@ -228,8 +254,10 @@ class Store:
         return local.date().isoformat()
 
     def book(self, txn: NewTxn, postings: tuple[Posting, ...], *, allow_negative: bool = False) -> int:
-        """The one posting path: every transaction of the ledger is written here, and only here."""
+        """The one posting path: every transaction of the ledger is written here, and only here.
+        Afterwards ``card_balances_after`` holds (fen, bonus, points) of each card account it moved."""
         check_balanced(postings)
+        self.card_balances_after = {}
         cursor = self.db.execute(
             "INSERT INTO txn VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -243,26 +271,23 @@ class Store:
             "INSERT INTO posting VALUES (?, ?, ?, ?, ?)",
             [(txn_id, txn.park_id, p.account, p.asset, p.amount) for p in postings],
         )
-        self.db.executemany(
-            "INSERT OR IGNORE INTO account VALUES (?, ?)", [(txn.park_id, p.account) for p in postings]
-        )
+        new_accounts = [(txn.park_id, p.account) for p in postings if (txn.park_id, p.account) not in self._accounts]
+        if new_accounts:
+            self.db.executemany("INSERT OR IGNORE INTO account VALUES (?, ?)", new_accounts)
+            self._accounts.update(new_accounts)  # a rolled-back insert is redone harmlessly next time
         for posting in postings:
             if posting.account.startswith("card:"):
                 self._move_card_balance(txn.park_id, posting, allow_negative)
         return txn_id
 
     def _move_card_balance(self, park_id, posting: Posting, allow_negative: bool) -> None:
-        self.db.execute(
-            f"""INSERT INTO card_balance (park_id, account_id, {posting.asset}) VALUES (?, ?, ?)
-                ON CONFLICT (park_id, account_id) DO UPDATE SET {posting.asset} = {posting.asset} + excluded.{posting.asset}""",
-            (park_id, posting.account, posting.amount),
-        )
-        if not allow_negative:
-            (after,) = self.db.execute(
-                f"SELECT {posting.asset} FROM card_balance WHERE park_id=? AND account_id=?", (park_id, posting.account)
-            ).fetchone()
-            # The decision already checked the balance; this is the second check TigerBeetle asks for.
-            assert after >= 0, f"{posting.account} would go to {after} {posting.asset}"
+        balances = self.db.execute(
+            _MOVE_CARD_BALANCE[posting.asset], (park_id, posting.account, posting.amount)
+        ).fetchone()
+        self.card_balances_after[posting.account] = balances
+        after = balances[ASSET_INDEX[posting.asset]]
+        # The decision already checked the balance; this is the second check TigerBeetle asks for.
+        assert allow_negative or after >= 0, f"{posting.account} would go to {after} {posting.asset}"
 
     def insert_card(self, park_id, card_no, issuance, uid, kind, card_fee_fen, txn_id) -> None:
         self.db.execute(
@@ -296,6 +321,9 @@ class Store:
                        ON CONFLICT (payload_sha256) DO UPDATE SET attempts = attempts + 1""",
                     (sha, topic),
                 )
+
+    def poison_hashes(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT payload_sha256 FROM poison")}
 
     def attempts(self, payload_sha256) -> int:
         row = self.db.execute("SELECT attempts FROM poison WHERE payload_sha256=?", (payload_sha256,)).fetchone()

@@ -92,30 +92,43 @@ def _f(check: str, *, optional: bool = False, nested=None, many: bool = False):
     return field(metadata={"check": check, "optional": optional, "nested": nested, "many": many})
 
 
+_SPECS: dict[type, tuple] = {}
+
+
+def _specs(cls) -> tuple:
+    """(name, check, optional, nested, many) per field, worked out once per class: validation runs
+    on every message the ledger reads or writes, so it must not re-inspect the dataclass each time."""
+    specs = _SPECS.get(cls)
+    if specs is None:
+        specs = _SPECS[cls] = tuple(
+            (f.name, CHECKS.get(f.metadata["check"]), f.metadata["optional"], f.metadata["nested"], f.metadata["many"])
+            for f in fields(cls)
+        )
+    return specs
+
+
 class Message:
     """Behaviour shared by every message type."""
 
     TYPE: ClassVar[str] = ""
 
     def __post_init__(self):
-        for spec in fields(self):
-            value = getattr(self, spec.name)
-            meta = spec.metadata
-            if value is None and meta.get("optional"):
+        for name, check, optional, nested, many in _specs(type(self)):
+            value = getattr(self, name)
+            if value is None and optional:
                 continue
-            nested = meta.get("nested")
-            if meta.get("many"):
+            if many:
                 if type(value) is not tuple:
-                    _fail(spec.name, "must be a list", Reason.WRONG_TYPE)
+                    _fail(name, "must be a list", Reason.WRONG_TYPE)
                 if not 1 <= len(value) <= MAX_LINE_ITEMS:
-                    _fail(spec.name, f"must hold 1-{MAX_LINE_ITEMS} items", Reason.VALUE_OUT_OF_RANGE)
+                    _fail(name, f"must hold 1-{MAX_LINE_ITEMS} items", Reason.VALUE_OUT_OF_RANGE)
                 if not all(type(item) is nested for item in value):
-                    _fail(spec.name, f"items must be {nested.__name__}", Reason.WRONG_TYPE)
+                    _fail(name, f"items must be {nested.__name__}", Reason.WRONG_TYPE)
             elif nested is not None:
                 if type(value) is not nested:
-                    _fail(spec.name, f"must be {nested.__name__}", Reason.WRONG_TYPE)
+                    _fail(name, f"must be {nested.__name__}", Reason.WRONG_TYPE)
             else:
-                CHECKS[meta["check"]](spec.name, value)
+                check(name, value)
         self._check_whole()
 
     def _check_whole(self) -> None:
@@ -123,13 +136,11 @@ class Message:
 
     def to_obj(self) -> dict:
         obj = {} if not self.TYPE else {"type": self.TYPE}
-        for spec in fields(self):
-            value = getattr(self, spec.name)
-            if isinstance(value, tuple):
-                value = [item.to_obj() for item in value]
-            elif isinstance(value, Message):
-                value = value.to_obj()
-            obj[spec.name] = value
+        for name, _, _, nested, many in _specs(type(self)):
+            value = getattr(self, name)
+            if value is not None and nested is not None:
+                value = [item.to_obj() for item in value] if many else value.to_obj()
+            obj[name] = value
         return obj
 
     def to_bytes(self) -> bytes:
@@ -140,17 +151,18 @@ class Message:
         """Build from parsed JSON, refusing unknown and missing fields (raises LocalProtocolError)."""
         if not isinstance(obj, dict):
             _fail(where or cls.__name__, "must be an object", Reason.WRONG_TYPE)
-        specs = {spec.name: spec for spec in fields(cls)}
+        specs = _specs(cls)
         names = set(obj) - ({"type"} if cls.TYPE else set())
-        if unknown := names - specs.keys():
+        expected = {spec[0] for spec in specs}
+        if unknown := names - expected:
             _fail(where + ",".join(sorted(unknown)), f"unknown field in {cls.TYPE or cls.__name__}", Reason.UNKNOWN_FIELD)
-        if missing := specs.keys() - names:
+        if missing := expected - names:
             _fail(where + ",".join(sorted(missing)), f"missing from {cls.TYPE or cls.__name__}", Reason.MISSING_FIELD)
         values = {}
-        for name, spec in specs.items():
-            value, nested = obj[name], spec.metadata.get("nested")
+        for name, _, _, nested, many in specs:
+            value = obj[name]
             if nested is not None and value is not None:
-                if spec.metadata.get("many"):
+                if many:
                     if not isinstance(value, list):
                         _fail(name, "must be a list", Reason.WRONG_TYPE)
                     value = tuple(nested.from_obj(item, where=f"{name}.") for item in value)

@@ -5,6 +5,7 @@ import hashlib
 import sqlite3
 import threading
 
+from nacl.signing import SigningKey
 import paho.mqtt.client as paho
 
 from host_sim.rig import OBSERVER, card, common, single_line
@@ -12,6 +13,7 @@ from protocol import envelope, topics
 from protocol.envelope import Purpose
 from protocol.messages import CardIssue, Charge, Result
 from terminal import mqtt
+from terminal.outbox import PendingRequest
 
 VISITOR = card("C00007")
 
@@ -111,8 +113,7 @@ def test_the_same_seq_with_a_different_body_is_refused_and_raised_as_an_alert(ri
     first = fishing.submit(charge_builder(fishing, 3000))
     assert first.is_approved
     other = fishing.seal(charge_builder(fishing, 100)(first.seq))  # same seq, another amount
-    result = fishing.send(type("Pending", (), {"payload": other, "seq": first.seq,
-                                               "request_sha256": hashlib.sha256(other).hexdigest()})())
+    result = fishing.send(PendingRequest(first.seq, other, hashlib.sha256(other).hexdigest()))
     assert (result.outcome, result.reason) == ("refused", "SEQ_REUSED")
     alerts = rig.ledger.intake.store.db.execute("SELECT kind FROM alert").fetchall()
     assert ("SEQ_REUSED",) in alerts
@@ -123,29 +124,22 @@ def test_the_terminal_accepts_only_results_signed_by_the_ledger_for_its_own_requ
     desk, fishing = rig.link("T-DESK-1"), rig.link("T-FISH-1")
     issue(desk)
     pending = fishing.enqueue(charge_builder(fishing))
-    forger = mqtt.make_client("forger", username=rig.home.ledger_login()["username"],
-                              password=rig.home.ledger_login()["password"], persistent=False)
-    # Two forgeries reach the terminal's result topic before the real answer: one signed with a key
-    # the terminal does not trust, one signed properly but quoting another request's hash.
-    from nacl.signing import SigningKey
-
+    # What a compromised broker could deliver before the real answer: a Result signed with a key the
+    # terminal does not trust, and one signed properly but quoting another request's hash.
     real_key = rig.home.ledger_keys().for_purpose(Purpose.RESULT)
-    fake = Result(park="P1", terminal="T-FISH-1", seq=pending.seq, request_sha256=pending.request_sha256, outcome="approved",
-                  reason="OK", balances=None, txn=1, ledger_time_ms=1, detail="")
-    wrong_hash = Result(park="P1", terminal="T-FISH-1", seq=pending.seq, request_sha256="0" * 64, outcome="approved",
-                        reason="OK", balances=None, txn=1, ledger_time_ms=1, detail="")
     topic = topics.result("P1", "T-FISH-1")
-    forgeries = [
-        envelope.seal(fake.to_bytes(), signing_key=SigningKey.generate(), key_id=real_key.key_id, purpose=Purpose.RESULT, topic=topic),
-        envelope.seal(wrong_hash.to_bytes(), signing_key=real_key.signing_key, key_id=real_key.key_id, purpose=Purpose.RESULT, topic=topic),
-    ]
-    forger.connect("127.0.0.1", rig.port)
-    forger.loop_start()
-    for payload in forgeries:
-        forger.publish(topic, payload, qos=1).wait_for_publish(5)
-    forger.disconnect()
-    forger.loop_stop()
+
+    def forged(request_sha256, signing_key):
+        body = Result(park="P1", terminal="T-FISH-1", seq=pending.seq, request_sha256=request_sha256, outcome="approved",
+                      reason="OK", balances=None, txn=1, ledger_time_ms=1, detail="").to_bytes()
+        message = paho.MQTTMessage(topic=topic.encode())
+        message.payload = envelope.seal(body, signing_key=signing_key, key_id=real_key.key_id, purpose=Purpose.RESULT, topic=topic)
+        return message
+
+    fishing._on_message(fishing.client, None, forged(pending.request_sha256, SigningKey.generate()))
+    fishing._on_message(fishing.client, None, forged("0" * 64, real_key.signing_key))
+    assert fishing.rejected_replies == 1  # the badly signed one; the wrong-hash one matches no request
+    assert fishing.outbox.pending_count() == 1
     result = fishing.send(pending)
     assert result.txn is not None and result.txn != 1 and result.balances.fen == 7000
-    assert fishing.rejected_replies >= 1  # the badly signed one; the wrong-hash one matched nothing
     assert fishing.outbox.pending_count() == 0

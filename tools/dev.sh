@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Bootstrap a fresh machine and run fieldpos: `tools/dev.sh demo` or `tools/dev.sh test [pytest args]`.
+# Creates .venv, installs the project with its dev extras (again only when pyproject.toml changes),
+# and makes sure Mosquitto and a CJK font are installed (Debian packages, when running as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "fieldpos needs Python 3.11 or newer (found: $("$python" --version 2>&1))" >&2
+    exit 1
+fi
+
+need_debian=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_debian+=(mosquitto)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_debian+=(fonts-wqy-microhei)
+if [ ${#need_debian[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing ${need_debian[*]} (Debian packages)"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_debian[@]}" >/dev/null
+    else
+        echo "fieldpos needs: ${need_debian[*]} — install them (e.g. sudo apt-get install ${need_debian[*]}) and run again" >&2
+        exit 1
+    fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+stamp=.venv/.fieldpos-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[dev]'
+    echo "$want" > "$stamp"
+fi
+
+command=${1:-test}
+shift || true
+case "$command" in
+    demo) exec .venv/bin/fieldpos demo "$@" ;;
+    test) exec .venv/bin/python -m pytest "$@" ;;
+    bench) exec .venv/bin/python "bench/${1:-e2e}.py" "${@:2}" ;;
+    *) echo "usage: tools/dev.sh demo|test|bench [args]" >&2; exit 2 ;;
+esac
