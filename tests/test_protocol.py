@@ -94,3 +94,29 @@ def test_ids_that_could_widen_a_topic_are_refused():
             topics.request("P1", bad)
     assert topics.parse_request_topic("fieldpos/v1/P1/t/+/req") is None
     assert topics.parse_request_topic("fieldpos/v1/P1/t/T-1/req") == ("P1", "T-1")
+
+
+def test_protocol_document_matches_the_code():
+    """docs/PROTOCOL.md's worked example is byte-exact and every reason code is documented."""
+    from pathlib import Path
+
+    from protocol.reasons import Reason
+    from tools.protocol_example import example
+
+    document = (Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md").read_text()
+    for name, value in example().items():
+        assert f"```\n{value}\n```" in document, f"the worked example's {name} is out of date"
+    for reason in Reason:
+        assert f"| `{reason.value}` |" in document, f"reason {reason.value} is not documented"
+
+
+def test_the_worked_example_verifies_with_an_independent_ed25519_implementation():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from tools.protocol_example import example
+
+    values = example()
+    public_key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(values["terminal public key"]))
+    public_key.verify(bytes.fromhex(values["request signature"]), bytes.fromhex(values["signed bytes (hex)"]))
+    payload = bytes.fromhex(values["request payload (hex)"])
+    assert payload.endswith(values["request body"].encode())

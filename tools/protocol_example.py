@@ -1,0 +1,61 @@
+"""The worked example in docs/PROTOCOL.md, generated from fixed keys so anyone can check it.
+
+Run ``python -m tools.protocol_example`` to print it; a test checks the document still matches.
+"""
+
+import hashlib
+
+from nacl.signing import SigningKey
+
+from protocol import envelope, topics
+from protocol.envelope import Purpose
+from protocol.messages import Balances, CardRef, Charge, LineItem, Result
+
+TERMINAL_SEED = bytes(range(32))                # never use a key like this outside an example
+LEDGER_SEED = bytes(range(32, 64))
+
+
+def example() -> dict[str, str]:
+    terminal_key, ledger_key = SigningKey(TERMINAL_SEED), SigningKey(LEDGER_SEED)
+    request_topic, result_topic = topics.request("P1", "T-FISH-1"), topics.result("P1", "T-FISH-1")
+    charge = Charge(
+        park="P1", terminal="T-FISH-1", seq=42, terminal_time_ms=1_780_000_000_000, clock_uncertain=False,
+        operator="op-7", config_version=3, card=CardRef(no="C00001", issuance=1, uid="04a1b2c3"),
+        amount_fen=3000, lines=(LineItem(item="钓鱼 1h", qty=1, unit_fen=3000),),
+    )
+    request = envelope.seal(charge.to_bytes(), signing_key=terminal_key, key_id="T-FISH-1-k1",
+                            purpose=Purpose.REQUEST, topic=request_topic)
+    result_body = Result(
+        park="P1", terminal="T-FISH-1", seq=42, request_sha256=hashlib.sha256(request).hexdigest(),
+        outcome="approved", reason="OK", balances=Balances(fen=7000, bonus=0, points=0), txn=1001,
+        ledger_time_ms=1_780_000_000_123, detail="",
+    ).to_bytes()
+    result = envelope.seal(result_body, signing_key=ledger_key, key_id="P1-result-1", purpose=Purpose.RESULT,
+                           topic=result_topic)
+    header_length = 5 + len("T-FISH-1-k1")
+    return {
+        "terminal public key": terminal_key.verify_key.encode().hex(),
+        "ledger result public key": ledger_key.verify_key.encode().hex(),
+        "request topic": request_topic,
+        "request body": charge.to_bytes().decode(),
+        "request header": request[:header_length].hex(),
+        "request signature": request[header_length : header_length + 64].hex(),
+        "signed bytes (hex)": envelope.signed_bytes(Purpose.REQUEST, request_topic, request[:header_length],
+                                                    charge.to_bytes()).hex(),
+        "request payload (hex)": request.hex(),
+        "request sha256": hashlib.sha256(request).hexdigest(),
+        "result topic": result_topic,
+        "result body": result_body.decode(),
+        "result payload (hex)": result.hex(),
+    }
+
+
+def as_markdown() -> str:
+    lines = []
+    for name, value in example().items():
+        lines.append(f"{name}:\n\n```\n{value}\n```\n")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(as_markdown())
