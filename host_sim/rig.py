@@ -30,6 +30,12 @@ STATIONS = (
     ("desk", "总台 Front desk", None, 0),
 )
 OBSERVER = "observer"
+# (staff id, name, role, staff card number, PIN) — sample staff; PINs only ever stored hashed.
+STAFF = (
+    ("wang", "王芳 Wang Fang", "cashier", "S0001", "1234"),
+    ("li", "李娜 Li Na", "front_desk", "S0002", "2345"),
+    ("zhao", "赵强 Zhao Qiang", "supervisor", "S0003", "3456"),
+)
 
 
 @dataclass
@@ -38,7 +44,7 @@ class ParkRig:
     mqtt_version: str = "5"
     park_id: str = PARK_ID
     home: ParkHome = field(init=False)
-    broker: MosquittoProcess | None = None
+    broker: MosquittoProcess | None = None  # or an EmbeddedBroker (same surface)
     ledger: LedgerService | None = None
     observer_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     _links: list = field(default_factory=list)
@@ -58,6 +64,8 @@ class ParkRig:
                 store.add_station(self.park_id, station_id, name, contractor_id=contractor, commission_bp=commission_bp)
         finally:
             store.close()
+        for staff_id, name, role, card_no, pin in STAFF:
+            self.home.add_staff(staff_id, name, role, card_no, pin)
         self.port = free_port()
         for terminal_id, station_id in terminals.items():
             kinds = (kinds_by_terminal or {}).get(terminal_id) or STATION_KINDS["front_desk" if station_id == "desk" else "station"]
@@ -71,9 +79,12 @@ class ParkRig:
             extra_users_acl={OBSERVER: ["read fieldpos/#"]},
         )
 
-    def start_broker(self) -> MosquittoProcess:
-        self.broker = MosquittoProcess(self.write_broker_config(), self.port)
-        self.broker.start()
+    def start_broker(self, prefer: str = "mosquitto"):
+        """Start the park's broker: ``prefer`` is "mosquitto", "embedded" (amqtt, MQTT 3.1.1 only) or
+        "auto" (Mosquitto if installed); see :func:`host_sim.embedded_broker.start_park_broker`."""
+        from .embedded_broker import start_park_broker  # imports amqtt, which only the embedded broker needs
+
+        self.broker = start_park_broker(self.write_broker_config().parent, self.port, prefer=prefer)
         return self.broker
 
     def make_ledger(self, **store_options) -> LedgerService:

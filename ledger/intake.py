@@ -31,6 +31,8 @@ from protocol.messages import (
     Hello,
     Request,
     Result,
+    ShiftClose,
+    ShiftOpen,
     TopUp,
     Void,
     Welcome,
@@ -38,7 +40,11 @@ from protocol.messages import (
 )
 from protocol.reasons import Outcome, Reason
 
+from protocol.pin import open_pin
+
 from . import postings as rules
+from . import shifts
+from .pins import pin_matches
 from .errors import TransientStoreError
 from .keys import LedgerKeys
 from .store import NewTxn, Store, TerminalView
@@ -107,6 +113,8 @@ class Intake:
         message = parse(body, REQUEST_TYPES)
         if message.park != park_id or message.terminal != terminal_id:
             raise RemoteProtocolError("park or terminal in the body differ from the topic", code=Reason.TOPIC_MISMATCH)
+        if sealed.attachment and getattr(message, "pin_sha256", None) is None:
+            raise RemoteProtocolError("an attachment the body does not name", code=Reason.PIN_BLOCK_INVALID)
         return _Verified(topic, sealed, message, hashlib.sha256(body).hexdigest())
 
     # ------------------------------------------------------------ the batch
@@ -148,7 +156,11 @@ class Intake:
             return self.refuse(topic, payload, message, Reason.SEQ_REUSED, detail, now_ms)
         try:
             with self.store.savepoint():
+                if isinstance(message, (ShiftOpen, ShiftClose)):
+                    return self._shift(verified, terminal, now_ms)
                 return self._decide_and_book(verified, terminal, now_ms)
+        except RemoteProtocolError as error:  # a PIN block that does not open: about the bytes, not stored
+            return self.refuse(topic, payload, message, error.code, error.args[0], now_ms)
         except TransientStoreError:
             raise
         except Exception as error:  # a bug on one message must not stop the ledger or the batch
@@ -214,12 +226,42 @@ class Intake:
             balances = Balances(fen=card.fen, bonus=card.bonus, points=card.points)  # not for a clone to see
         outcome = Outcome.APPROVED if decision.is_approved else Outcome.DECLINED
         result = self._result(verified.topic, message, verified.envelope.payload, verified.envelope.version, outcome, decision.reason, now_ms, balances, txn_id)
+        return self._record(verified, outcome, decision.reason, txn_id, result, now_ms)
+
+    def _record(self, verified: _Verified, outcome: Outcome, reason: Reason, txn_id, result: Reply, now_ms) -> Reply:
+        message = verified.message
+        # The evidence kept is the signed request without its attachment: never a PIN block at rest.
         self.store.record_request(
-            message.terminal, message.seq, message.TYPE, verified.body_sha256, verified.envelope.payload,
-            outcome.value, decision.reason.value, txn_id, result.payload, now_ms,
+            message.terminal, message.seq, message.TYPE, verified.body_sha256, verified.envelope.without_attachment(),
+            outcome.value, reason.value, txn_id, result.payload, now_ms,
         )
         self.counts[outcome.value] += 1
         return result
+
+    def _shift(self, verified: _Verified, terminal: TerminalView, now_ms: int) -> Reply:
+        message = verified.message
+        if isinstance(message, ShiftClose):
+            closed = self.store.close_shift(message.terminal, message.seq, now_ms)
+            reason = Reason.OK if closed == message.operator else Reason.UNKNOWN_STAFF
+        else:
+            pin = open_pin(verified.envelope.attachment, pin_sha256=message.pin_sha256, terminal=message.terminal,
+                           seq=message.seq, ledger_pin_key=self.keys.pin_key)
+            staff = self.store.staff_by_card(message.park, message.card.no)
+            reason = shifts.check_staff(message, staff, terminal)
+            if reason is None:
+                if pin_matches(pin, staff.pin_hash, self.keys.pin_pepper):
+                    reason = Reason.OK
+                    self.store.set_wrong_pins(message.park, staff.staff_id, 0)
+                    self.store.open_shift(message.park, message.terminal, staff.staff_id, message.seq, now_ms)
+                else:
+                    count, reason = shifts.after_wrong_pin(staff)
+                    self.store.set_wrong_pins(message.park, staff.staff_id, count)
+                    self.store.record_alert(now_ms, "WRONG_PIN", f"staff {staff.staff_id} wrong PIN {count} on {message.terminal}")
+            del pin
+        outcome = Outcome.APPROVED if reason is Reason.OK else Outcome.DECLINED
+        result = self._result(verified.topic, message, verified.envelope.payload, verified.envelope.version, outcome,
+                              reason, now_ms)
+        return self._record(verified, outcome, reason, None, result, now_ms)
 
     # ------------------------------------------------------------ replies
     def _result(self, topic, message, payload, version, outcome, reason, now_ms, balances=None, txn_id=None, detail="") -> Reply:

@@ -10,12 +10,16 @@ import json
 import os
 from pathlib import Path
 
+from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
 from protocol.envelope import Purpose
 from protocol.topics import check_id
 
 from .errors import LedgerError
+
+
+PIN_PURPOSE = "pin"
 
 
 @dataclass(frozen=True)
@@ -30,15 +34,23 @@ class LedgerKey:
 
 @dataclass(frozen=True)
 class LedgerKeys:
+    """Signing keys per purpose, the X25519 key PIN blocks are sealed to, and the PIN pepper (a
+    server-side secret mixed into every stored PIN hash, so a stolen database alone cannot be
+    brute-forced over the small PIN space)."""
+
     park_id: str
     by_purpose: dict  # Purpose value -> LedgerKey
+    pin_key: PrivateKey
+    pin_pepper: bytes
 
     def for_purpose(self, purpose: Purpose) -> LedgerKey:
         return self.by_purpose[purpose.value]
 
     def public_keys(self) -> dict[str, dict[str, str]]:
-        """{purpose: {key_id, public_key}} for terminal bundles."""
-        return {p: {"key_id": k.key_id, "public_key": k.public_hex} for p, k in self.by_purpose.items()}
+        """{purpose: {key_id, public_key}} for terminal bundles; ``pin`` is the X25519 sealing key."""
+        keys = {p: {"key_id": k.key_id, "public_key": k.public_hex} for p, k in self.by_purpose.items()}
+        keys[PIN_PURPOSE] = {"key_id": f"{self.park_id}-pin-1", "public_key": self.pin_key.public_key.encode().hex()}
+        return keys
 
     @classmethod
     def generate(cls, park_id: str) -> "LedgerKeys":
@@ -46,12 +58,16 @@ class LedgerKeys:
         return cls(
             park_id,
             {p.value: LedgerKey(check_id(f"{park_id}-{p.value}-1", "key id"), SigningKey.generate()) for p in purposes},
+            PrivateKey.generate(),
+            os.urandom(32),
         )
 
     def save(self, path: Path) -> None:
         data = {
             "park_id": self.park_id,
             "keys": {p: {"key_id": k.key_id, "seed": k.signing_key.encode().hex()} for p, k in self.by_purpose.items()},
+            "pin_key": self.pin_key.encode().hex(),
+            "pin_pepper": self.pin_pepper.hex(),
         }
         path = Path(path)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -69,4 +85,6 @@ class LedgerKeys:
         return cls(
             data["park_id"],
             {p: LedgerKey(k["key_id"], SigningKey(bytes.fromhex(k["seed"]))) for p, k in data["keys"].items()},
+            PrivateKey(bytes.fromhex(data["pin_key"])),
+            bytes.fromhex(data["pin_pepper"]),
         )

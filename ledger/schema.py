@@ -135,4 +135,31 @@ MIGRATIONS: list[str] = [
         set_aside_ms   INTEGER
     );
     """,
+    # 2: staff who log in on terminals, and their shifts.
+    """
+    CREATE TABLE staff (
+        park_id     TEXT NOT NULL REFERENCES park,
+        staff_id    TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        role        TEXT NOT NULL CHECK (role IN ('cashier', 'rental', 'front_desk', 'supervisor',
+                                                  'technician', 'finance', 'admin')),
+        card_no     TEXT NOT NULL,
+        pin_hash    TEXT NOT NULL,               -- ledger.pins: scrypt over HMAC(pepper, PIN)
+        wrong_pins  INTEGER NOT NULL DEFAULT 0,
+        is_active   INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (park_id, staff_id),
+        UNIQUE (park_id, card_no)
+    );
+    CREATE TABLE shift (
+        shift_id    INTEGER PRIMARY KEY,
+        park_id     TEXT NOT NULL,
+        terminal_id TEXT NOT NULL,
+        staff_id    TEXT NOT NULL,
+        open_seq    INTEGER NOT NULL,
+        opened_ms   INTEGER NOT NULL,
+        close_seq   INTEGER,
+        closed_ms   INTEGER
+    );
+    CREATE UNIQUE INDEX one_open_shift_per_terminal ON shift (terminal_id) WHERE close_seq IS NULL;
+    """,
 ]

@@ -38,6 +38,17 @@ class TerminalView:
 
 
 @dataclass(frozen=True, slots=True)
+class StaffView:
+    staff_id: str
+    name: str
+    role: str
+    card_no: str
+    pin_hash: str
+    wrong_pins: int
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRequest:
     body_sha256: str
     outcome: str
@@ -310,6 +321,43 @@ class Store:
 
     def record_alert(self, time_ms, kind, detail) -> None:
         self.db.execute("INSERT INTO alert VALUES (NULL, ?, ?, ?)", (time_ms, kind, detail[:1000]))
+
+    # ------------------------------------------------------------ staff and shifts
+    def add_staff(self, park_id, staff_id, name, role, card_no, pin_hash) -> None:
+        with self.batch():
+            self.db.execute(
+                "INSERT INTO staff (park_id, staff_id, name, role, card_no, pin_hash) VALUES (?, ?, ?, ?, ?, ?)",
+                (park_id, staff_id, name, role, card_no, pin_hash),
+            )
+
+    def staff_by_card(self, park_id, card_no) -> StaffView | None:
+        row = self.db.execute(
+            "SELECT staff_id, name, role, card_no, pin_hash, wrong_pins, is_active FROM staff WHERE park_id=? AND card_no=?",
+            (park_id, card_no),
+        ).fetchone()
+        return None if row is None else StaffView(*row[:6], bool(row[6]))
+
+    def set_wrong_pins(self, park_id, staff_id, count) -> None:
+        self.db.execute("UPDATE staff SET wrong_pins=? WHERE park_id=? AND staff_id=?", (count, park_id, staff_id))
+
+    def open_shift(self, park_id, terminal_id, staff_id, seq, now_ms) -> None:
+        """Open a shift; a shift still open on the terminal (a reboot, a forgotten logout) is closed first."""
+        self.close_shift(terminal_id, seq, now_ms)
+        self.db.execute(
+            "INSERT INTO shift (park_id, terminal_id, staff_id, open_seq, opened_ms) VALUES (?, ?, ?, ?, ?)",
+            (park_id, terminal_id, staff_id, seq, now_ms),
+        )
+
+    def close_shift(self, terminal_id, seq, now_ms) -> str | None:
+        row = self.db.execute(
+            "UPDATE shift SET close_seq=?, closed_ms=? WHERE terminal_id=? AND close_seq IS NULL RETURNING staff_id",
+            (seq, now_ms, terminal_id),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def open_shift_staff(self, terminal_id) -> str | None:
+        row = self.db.execute("SELECT staff_id FROM shift WHERE terminal_id=? AND close_seq IS NULL", (terminal_id,)).fetchone()
+        return None if row is None else row[0]
 
     # ------------------------------------------------------------ crash accounting (rare path)
     def count_attempts(self, in_flight: list[tuple[str, str]]) -> None:

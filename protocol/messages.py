@@ -88,8 +88,10 @@ CHECKS = {
 
 
 def _f(check: str, *, optional: bool = False, nested=None, many: bool = False):
-    """A required field with a named check (optional: may be null; nested: a sub-message type)."""
-    return field(metadata={"check": check, "optional": optional, "nested": nested, "many": many})
+    """A field with a named check (optional: may be null, and defaults to None when built in Python —
+    on the wire it must still be present; nested: a sub-message type)."""
+    metadata = {"check": check, "optional": optional, "nested": nested, "many": many}
+    return field(default=None, metadata=metadata) if optional else field(metadata=metadata)
 
 
 _SPECS: dict[type, tuple] = {}
@@ -243,11 +245,13 @@ class TopUp(Request):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Charge(Request):
-    """A sale at a station; the lines must add up to the amount."""
+    """A sale at a station; the lines must add up to the amount. ``pin_sha256`` names the sealed
+    PIN block attached to the envelope when the card needs a PIN for this amount, else null."""
 
     TYPE: ClassVar[str] = "charge"
     amount_fen: int = _f("amount")
     lines: tuple = _f("lines", nested=LineItem, many=True)
+    pin_sha256: str | None = _f("sha256", optional=True)
 
     def _check_whole(self):
         if sum(line.qty * line.unit_fen for line in self.lines) != self.amount_fen:
@@ -270,6 +274,22 @@ class CardReturn(Request):
     TYPE: ClassVar[str] = "card_return"
     channel: str = _f("channel")
     payment_ref: str = _f("optional_text")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShiftOpen(Request):
+    """A staff member logs in on the terminal: ``card`` is the staff card, ``operator`` the staff id
+    it carries, and the PIN travels sealed in the attachment named by ``pin_sha256``."""
+
+    TYPE: ClassVar[str] = "shift_open"
+    pin_sha256: str = _f("sha256")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShiftClose(Request):
+    """The logged-in staff member ends the shift; ``card`` is the staff card."""
+
+    TYPE: ClassVar[str] = "shift_close"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -319,7 +339,7 @@ class Welcome(Message):
     ledger_time_ms: int = _f("time_ms")
 
 
-REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, TopUp, Charge, Void, CardReturn, Hello)}
+REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, TopUp, Charge, Void, CardReturn, ShiftOpen, ShiftClose, Hello)}
 REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome)}
 
 

@@ -47,6 +47,7 @@ class Reason(str, Enum):
     TERMINAL_REVOKED = "TERMINAL_REVOKED"
     KIND_NOT_ALLOWED = "KIND_NOT_ALLOWED"
     SEQ_REUSED = "SEQ_REUSED"
+    PIN_BLOCK_INVALID = "PIN_BLOCK_INVALID"
     # --- refused: the ledger failed on this message; not stored, so a retry can still succeed
     INTERNAL_ERROR = "INTERNAL_ERROR"
     SET_ASIDE = "SET_ASIDE"
@@ -62,6 +63,10 @@ class Reason(str, Enum):
     ORIGINAL_NOT_FOUND = "ORIGINAL_NOT_FOUND"
     ALREADY_VOIDED = "ALREADY_VOIDED"
     AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
+    WRONG_PIN = "WRONG_PIN"
+    PIN_LOCKED = "PIN_LOCKED"
+    UNKNOWN_STAFF = "UNKNOWN_STAFF"
+    ROLE_NOT_ALLOWED = "ROLE_NOT_ALLOWED"
 
 
 # What a cashier reads on the display (Chinese first: the parks' staff read it).
@@ -80,6 +85,11 @@ REASON_TEXT = {
     Reason.TERMINAL_REVOKED: "终端已停用 Terminal revoked — call a technician",
     Reason.UNKNOWN_TERMINAL: "终端未注册 Terminal not registered — call a technician",
     Reason.KIND_NOT_ALLOWED: "本终端不可办理 Not allowed at this terminal",
+    Reason.WRONG_PIN: "密码错误 Wrong PIN — try again",
+    Reason.PIN_LOCKED: "密码已锁定 PIN locked — a supervisor must unlock it",
+    Reason.UNKNOWN_STAFF: "员工卡无效 Staff card not registered",
+    Reason.ROLE_NOT_ALLOWED: "无权限 Your role may not do this here",
+    Reason.PIN_BLOCK_INVALID: "密码数据无效 PIN could not be checked — enter it again",
 }
 
 
@@ -103,5 +113,9 @@ DECLINE_REASONS = frozenset(
         Reason.ORIGINAL_NOT_FOUND,
         Reason.ALREADY_VOIDED,
         Reason.AMOUNT_MISMATCH,
+        Reason.WRONG_PIN,
+        Reason.PIN_LOCKED,
+        Reason.UNKNOWN_STAFF,
+        Reason.ROLE_NOT_ALLOWED,
     }
 )

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import json
 from pathlib import Path
 
+from nacl.public import PublicKey
 from nacl.signing import SigningKey, VerifyKey
 
 from .errors import TerminalError
@@ -33,6 +34,7 @@ class TerminalIdentity:
     key_id: str
     signing_key: SigningKey
     ledger_keys: dict  # purpose -> (key_id, VerifyKey)
+    pin_key: PublicKey  # the ledger's X25519 key PIN blocks are sealed to
     broker: BrokerSettings
 
     def ledger_key(self, purpose: str) -> tuple[str, VerifyKey]:
@@ -51,7 +53,9 @@ class TerminalIdentity:
                 ledger_keys={
                     purpose: (k["key_id"], VerifyKey(bytes.fromhex(k["public_key"])))
                     for purpose, k in data["ledger_keys"].items()
+                    if purpose != "pin"
                 },
+                pin_key=PublicKey(bytes.fromhex(data["ledger_keys"]["pin"]["public_key"])),
                 broker=BrokerSettings(**data["broker"]),
             )
         except FileNotFoundError:

@@ -7,6 +7,7 @@ is accepted only if the ledger's signature holds for our result topic and it quo
 a request we sent. A timeout is never a decline: the request stays pending in the outbox.
 """
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -18,6 +19,7 @@ from protocol import envelope, topics
 from protocol.envelope import Purpose
 from protocol.errors import RemoteProtocolError
 from protocol.messages import REPLY_TYPES, Hello, Request, Result, Welcome, parse
+from protocol.pin import seal_pin
 
 from . import mqtt
 from .errors import TerminalError
@@ -157,20 +159,33 @@ class LedgerLink:
         self.outbox.skip_past(welcome.highest_seq)
         return welcome.highest_seq
 
-    def seal(self, message) -> bytes:
+    def seal(self, message, attachment: bytes = b"") -> bytes:
         return envelope.seal(
             message.to_bytes(), signing_key=self.identity.signing_key, key_id=self.identity.key_id,
-            purpose=Purpose.REQUEST, topic=self.request_topic,
+            purpose=Purpose.REQUEST, topic=self.request_topic, attachment=attachment,
         )
 
-    def enqueue(self, build: Callable[[int], Request]) -> PendingRequest:
-        """Give ``build`` the next seq and store the signed request durably; nothing is sent yet."""
+    def enqueue(self, build: Callable[[int], Request], *, pin: str | None = None) -> PendingRequest:
+        """Give ``build`` the next seq and store the signed request durably; nothing is sent yet.
+
+        With a ``pin``, the PIN block is sealed for this seq and attached, and the outbox keeps the
+        request *without* it: a PIN never rests on the terminal's disk. Re-sent after a restart, such
+        a request gets the ledger's stored Result if it was decided, else PIN_BLOCK_INVALID (enter
+        the PIN again)."""
+        sent = {}
 
         def signed(seq: int):
-            payload = self.seal(build(seq))
-            return payload, hashlib.sha256(payload).hexdigest()
+            message, attachment = build(seq), b""
+            if pin is not None:
+                attachment, pin_sha256 = seal_pin(pin, terminal=self.identity.terminal_id, seq=seq,
+                                                  ledger_pin_key=self.identity.pin_key)
+                message = dataclasses.replace(message, pin_sha256=pin_sha256)
+            payload = sent["payload"] = self.seal(message, attachment)
+            stored = envelope.split(payload).without_attachment() if attachment else payload
+            return stored, hashlib.sha256(payload).hexdigest()
 
-        return self.outbox.append(signed, self.clock_ms())
+        stored = self.outbox.append(signed, self.clock_ms())
+        return PendingRequest(stored.seq, sent["payload"], stored.request_sha256)
 
     def send(self, pending: PendingRequest, timeout_s: float = RESULT_TIMEOUT_S) -> Result:
         """Publish (and re-publish) a pending request until its Result arrives or time runs out."""
@@ -179,5 +194,5 @@ class LedgerLink:
             raise NoResultError(f"no Result for seq {pending.seq} within {timeout_s} s; it stays queued")
         return result
 
-    def submit(self, build: Callable[[int], Request], timeout_s: float = RESULT_TIMEOUT_S) -> Result:
-        return self.send(self.enqueue(build), timeout_s)
+    def submit(self, build: Callable[[int], Request], timeout_s: float = RESULT_TIMEOUT_S, *, pin: str | None = None) -> Result:
+        return self.send(self.enqueue(build, pin=pin), timeout_s)

@@ -33,6 +33,15 @@ def cmd_station_add(args) -> int:
     return 0
 
 
+def cmd_staff_add(args) -> int:
+    import getpass
+
+    pin = args.pin if args.pin is not None else getpass.getpass(f"PIN for {args.staff} (4-6 digits): ")
+    _home(args).add_staff(args.staff, args.name, args.role, args.card_no, pin)
+    print(f"staff {args.staff} ({args.role}) added with card {args.card_no}")
+    return 0
+
+
 def cmd_provision(args) -> int:
     from .park import STATION_KINDS
 
@@ -105,7 +114,8 @@ def cmd_ledger_verify(args) -> int:
 def cmd_demo(args) -> int:
     from host_sim.demo import run_demo
 
-    return run_demo(Path(args.out), terminals=args.terminals, visitors=args.visitors, mqtt_version=args.mqtt)
+    return run_demo(Path(args.out), terminals=args.terminals, visitors=args.visitors, mqtt_version=args.mqtt,
+                    broker=args.broker)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--commission-bp", type=int, default=0, help="park commission in basis points (1500 = 15 %%)")
     add.set_defaults(handler=cmd_station_add)
 
+    staff = commands.add_parser("staff", help="staff who log in on terminals").add_subparsers(dest="staff_command", required=True)
+    add_staff = staff.add_parser("add")
+    add_staff.add_argument("--staff", required=True, help="staff id (appears as operator on every message)")
+    add_staff.add_argument("--name", required=True)
+    add_staff.add_argument("--role", required=True,
+                           choices=("cashier", "rental", "front_desk", "supervisor", "technician", "finance", "admin"))
+    add_staff.add_argument("--card-no", required=True, help="the staff card's number")
+    add_staff.add_argument("--pin", help="4-6 digits; asked for when omitted (keeps it out of shell history)")
+    add_staff.set_defaults(handler=cmd_staff_add)
+
     provision = commands.add_parser("provision", help="register a terminal and write its bundle")
     provision.add_argument("--terminal", required=True)
     provision.add_argument("--station", required=True)
@@ -157,7 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="var/demo", help="where the demo leaves its park, logs and receipts")
     demo.add_argument("--terminals", type=int, default=3)
     demo.add_argument("--visitors", type=int, default=60)
-    demo.add_argument("--mqtt", choices=("5", "3.1.1"), default="5")
+    demo.add_argument("--mqtt", choices=("5", "3.1.1"), default="5",
+                      help="MQTT version (the embedded broker speaks 3.1.1 only and forces it)")
+    demo.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto",
+                      help="auto: Mosquitto if installed, else the embedded Python broker (default: %(default)s)")
     demo.set_defaults(handler=cmd_demo)
     return parser
 

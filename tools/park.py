@@ -24,9 +24,10 @@ from protocol.topics import check_id
 from .broker_config import BrokerUser, TerminalCredential, hash_password, write_broker_config
 
 # What each kind of station may send; the ledger enforces it per terminal.
+_SHIFTS = ("shift_open", "shift_close", "hello")
 STATION_KINDS = {
-    "station": ("charge", "void", "hello"),
-    "front_desk": ("card_issue", "top_up", "card_return", "hello"),
+    "station": ("charge", "void") + _SHIFTS,
+    "front_desk": ("card_issue", "top_up", "card_return") + _SHIFTS,
     "all": tuple(REQUEST_TYPES),
 }
 
@@ -121,6 +122,18 @@ class ParkHome:
         path = self.bundle_path(terminal_id)
         _write_private_json(path, bundle)
         return path
+
+    def add_staff(self, staff_id: str, name: str, role: str, card_no: str, pin: str) -> None:
+        """Register a staff member with their staff card and PIN (stored only as a peppered scrypt hash)."""
+        from ledger.pins import hash_pin
+        from protocol.pin import check_pin
+
+        keys = self.ledger_keys()
+        store = self.open_store()
+        try:
+            store.add_staff(keys.park_id, check_id(staff_id, "staff"), name, role, card_no, hash_pin(check_pin(pin), keys.pin_pepper))
+        finally:
+            store.close()
 
     def write_broker_config(self, *, port: int, listen_host: str = "127.0.0.1", extra_users=(), extra_users_acl=None,
                             **options) -> Path:

@@ -4,6 +4,7 @@ Run ``python -m tools.protocol_example`` to print it; a test checks the document
 """
 
 import hashlib
+from pathlib import Path
 
 from nacl.signing import SigningKey
 
@@ -40,6 +41,7 @@ def example() -> dict[str, str]:
         "request body": charge.to_bytes().decode(),
         "request header": request[:header_length].hex(),
         "request signature": request[header_length : header_length + 64].hex(),
+        "attachment length": request[header_length + 64 : header_length + 66].hex(),
         "signed bytes (hex)": envelope.signed_bytes(Purpose.REQUEST, request_topic, request[:header_length],
                                                     charge.to_bytes()).hex(),
         "request payload (hex)": request.hex(),
@@ -57,5 +59,21 @@ def as_markdown() -> str:
     return "\n".join(lines)
 
 
+MARKER = "<!-- generated below -->\n"
+
+
+def write_into(document_path) -> None:
+    from pathlib import Path
+
+    path = Path(document_path)
+    text = path.read_text()
+    path.write_text(text[: text.index(MARKER) + len(MARKER)] + "\n" + as_markdown())
+
+
 if __name__ == "__main__":
-    print(as_markdown())
+    import sys
+
+    if "--write" in sys.argv:
+        write_into(Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md")
+    else:
+        print(as_markdown())

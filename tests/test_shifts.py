@@ -1,0 +1,77 @@
+"""Staff log in on a terminal with their staff card and PIN, checked by the ledger."""
+
+import hashlib
+from pathlib import Path
+
+from host_sim.rig import STAFF, card, common
+from protocol import envelope
+from protocol.messages import ShiftClose, ShiftOpen
+from terminal.outbox import PendingRequest
+
+WANG = STAFF[0]   # cashier
+LI = STAFF[1]     # front desk
+
+
+def staff_card(member):
+    return card(member[3])
+
+
+def open_shift(link, member, pin):
+    fields = common(link, 0, staff_card(member), operator=member[0])
+    return link.submit(lambda seq: ShiftOpen(**{**fields, "seq": seq}, pin_sha256="0" * 64), pin=pin)
+
+
+def test_a_cashier_opens_and_closes_a_shift_with_staff_card_and_pin(rig):
+    fishing = rig.link("T-FISH-1")
+    opened = open_shift(fishing, WANG, WANG[4])
+    assert (opened.outcome, opened.reason) == ("approved", "OK")
+    store = rig.ledger.intake.store
+    assert store.open_shift_staff("T-FISH-1") == "wang"
+    closed = fishing.submit(lambda seq: ShiftClose(**common(fishing, seq, staff_card(WANG), operator="wang")))
+    assert closed.is_approved and store.open_shift_staff("T-FISH-1") is None
+
+
+def test_three_wrong_pins_lock_the_staff_pin_until_a_supervisor_unlocks_it(rig):
+    fishing = rig.link("T-FISH-1")
+    reasons = [open_shift(fishing, WANG, "9999").reason for _ in range(3)]
+    assert reasons == ["WRONG_PIN", "WRONG_PIN", "PIN_LOCKED"]
+    assert open_shift(fishing, WANG, WANG[4]).reason == "PIN_LOCKED"  # even the right PIN now
+    alerts = rig.ledger.intake.store.db.execute("SELECT COUNT(*) FROM alert WHERE kind='WRONG_PIN'").fetchone()[0]
+    assert alerts == 3
+
+
+def test_front_desk_staff_cannot_work_a_fishing_terminal_and_a_wrong_card_is_unknown(rig):
+    fishing = rig.link("T-FISH-1")
+    assert open_shift(fishing, LI, LI[4]).reason == "ROLE_NOT_ALLOWED"
+    impostor = ("wang", "", "", LI[3], "")  # Li's card, claiming to be Wang
+    assert open_shift(fishing, impostor, WANG[4]).reason == "UNKNOWN_STAFF"
+
+
+def test_a_pin_block_lifted_into_another_request_is_refused(rig):
+    fishing = rig.link("T-FISH-1")
+    pending = fishing.enqueue(lambda seq: ShiftOpen(**common(fishing, seq, staff_card(WANG), operator="wang"),
+                                                    pin_sha256="0" * 64), pin=WANG[4])
+    lifted = envelope.split(pending.payload)
+    # A new request (next seq) that names and carries the same PIN block: sealed for another seq.
+    message = ShiftOpen(**common(fishing, pending.seq + 1, staff_card(WANG), operator="wang"),
+                        pin_sha256=hashlib.sha256(lifted.attachment).hexdigest())
+    replay = fishing.seal(message, lifted.attachment)
+    result = fishing.send(PendingRequest(pending.seq + 1, replay, hashlib.sha256(replay).hexdigest()))
+    assert (result.outcome, result.reason) == ("refused", "PIN_BLOCK_INVALID")
+
+
+def test_the_pin_is_nowhere_in_clear_nor_its_block_at_rest(rig):
+    fishing = rig.link("T-FISH-1")
+    assert open_shift(fishing, WANG, WANG[4]).is_approved
+    assert open_shift(fishing, WANG, "8642").reason == "WRONG_PIN"
+    store = rig.ledger.intake.store
+    for (payload,) in store.db.execute("SELECT payload FROM request WHERE kind='shift_open'"):
+        assert envelope.split(bytes(payload)).attachment == b""  # evidence kept without the PIN block
+    (pin_hash,) = store.db.execute("SELECT pin_hash FROM staff WHERE staff_id='wang'").fetchone()
+    assert pin_hash.startswith("scrypt$") and WANG[4] not in pin_hash
+    fishing.outbox.db.execute("PRAGMA wal_checkpoint(FULL)")
+    store.db.execute("PRAGMA wal_checkpoint(FULL)")
+    for path in list(Path(rig.root).rglob("*.db*")):
+        data = path.read_bytes()
+        assert b'"pin"' not in data and b"8642" not in data, path
+    assert fishing.outbox.pending_count() == 0
