@@ -1,0 +1,84 @@
+"""What a station terminal needs to know about its station: names, charge mode, prices, staff.
+
+Today it comes from a JSON file written at provisioning; the signed, versioned config pushed by the
+ledger replaces it later without changing this shape.
+"""
+
+from dataclasses import dataclass, field
+import json
+from pathlib import Path
+
+from .errors import TerminalError
+
+
+class ConfigError(TerminalError):
+    """The terminal's station config is missing or invalid: re-provision or fix the file."""
+
+    code = "CONFIG"
+
+
+# Charge modes, as Chinese card terminals offer them.
+FIXED = "fixed"     # 定额: every tap pays the same price
+COUNT = "count"     # 计次: number of uses x unit price (rides, rounds, hours)
+MENU = "menu"       # 菜单: pick items by number
+FREE = "free"       # 自由: the cashier types the amount
+MODES = (FIXED, COUNT, MENU, FREE)
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    name: str
+    price_fen: int
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    park_name: str
+    station_name: str
+    mode: str = FREE
+    fixed_price_fen: int = 0
+    unit_name: str = "次"
+    unit_price_fen: int = 0
+    menu: tuple = ()
+    # Member cards need a PIN above this amount (a park setting; temporary cards never have a PIN).
+    no_pin_limit_fen: int = 20000
+    time_zone: str = "Asia/Shanghai"
+    printer_profile: str = "58mm-raster"
+    staff: dict = field(default_factory=dict)  # staff card number -> (staff id, display name)
+    version: int = 0
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ConfigError(f"charge mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if self.mode == FIXED and self.fixed_price_fen <= 0:
+            raise ConfigError("fixed-price mode needs fixed_price_fen > 0")
+        if self.mode == COUNT and self.unit_price_fen <= 0:
+            raise ConfigError("count mode needs unit_price_fen > 0")
+        if self.mode == MENU and not 1 <= len(self.menu) <= 9:
+            raise ConfigError("menu mode needs 1 to 9 items (one key each)")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StationConfig":
+        data = dict(data)
+        data["menu"] = tuple(MenuItem(**item) for item in data.get("menu", ()))
+        data["staff"] = {card: tuple(entry) for card, entry in data.get("staff", {}).items()}
+        try:
+            return cls(**data)
+        except TypeError as error:
+            raise ConfigError(f"station config: {error}") from None
+
+    def to_dict(self) -> dict:
+        return {
+            **{k: getattr(self, k) for k in ("park_name", "station_name", "mode", "fixed_price_fen", "unit_name",
+                                             "unit_price_fen", "no_pin_limit_fen", "time_zone", "printer_profile",
+                                             "version")},
+            "menu": [{"name": item.name, "price_fen": item.price_fen} for item in self.menu],
+            "staff": {card: list(entry) for card, entry in self.staff.items()},
+        }
+
+    @classmethod
+    def load(cls, path) -> "StationConfig":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except FileNotFoundError:
+            raise ConfigError(f"no station config at {path}") from None

@@ -1,0 +1,558 @@
+"""The station terminal as a pure state machine: events in, effects out, no I/O and no clock.
+
+The app loop (terminal.app) turns hardware and network happenings into events, calls ``handle``
+and carries out the effects it returns: show a screen, submit a request, print a receipt. So the
+whole cashier flow can be tested as a table, and the same code runs on a Pi and in the simulator.
+
+Rules of the table:
+
+- LOCKED until a staff card and its PIN open a shift at the ledger; every later request carries
+  that operator.
+- IDLE → a visitor's card → the charge mode's entry state (fixed price skips it) → PIN for member
+  cards above the no-PIN limit → AUTHORIZING → PRINTING → DONE → IDLE.
+- CANCEL leaves any entry state; entry states and messages time out back to IDLE (or LOCKED).
+- Once a request is submitted there is no cancel: the sale is the ledger's to decide, and a
+  timeout is never a decline (UNCERTAIN keeps asking; it never lets the cashier charge again).
+- An approved sale leaves PRINTING only when both copies are out; paper out or printer trouble
+  shows what to do, and ENTER reprints (marked REPRINT). The sale is never submitted twice.
+- An event a state does not handle is ignored (a stray key press must never crash a till).
+"""
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import Enum
+from zoneinfo import ZoneInfo
+
+from protocol.card_record import CardRecord
+from protocol.limits import MAX_AMOUNT_FEN
+from protocol.messages import Charge, ShiftClose, ShiftOpen
+from protocol.reasons import reason_text
+
+from .config import COUNT, FIXED, FREE, MENU, StationConfig
+from .receipt import LineItem, ReceiptData
+
+# How long a half-finished entry waits before the terminal gives up on it.
+ENTRY_TIMEOUT_MS = 60_000
+PIN_TIMEOUT_MS = 30_000
+MESSAGE_TIMEOUT_MS = 4_000
+DONE_TIMEOUT_MS = 6_000
+MAX_PIN_DIGITS = 6
+MAX_AMOUNT_CHARS = 9  # "100000.00"
+MAX_COUNT = 99
+
+# Keys (the keypad driver's names).
+ENTER, CANCEL, BACK, DOT = "ENTER", "CANCEL", "BACK", "."
+REPRINT_KEY, CLOSE_SHIFT_KEY = "F1", "F4"
+
+
+class State(str, Enum):
+    LOCKED = "locked"
+    LOGIN_PIN = "login_pin"
+    OPENING_SHIFT = "opening_shift"
+    IDLE = "idle"
+    AMOUNT = "amount"
+    COUNT = "count"
+    MENU = "menu"
+    CHARGE_PIN = "charge_pin"
+    AUTHORIZING = "authorizing"
+    UNCERTAIN = "uncertain"
+    PRINTING = "printing"
+    PRINTER_PROBLEM = "printer_problem"
+    DONE = "done"
+    MESSAGE = "message"
+    CONFIRM_CLOSE = "confirm_close"
+    CLOSING_SHIFT = "closing_shift"
+
+
+# ---------------------------------------------------------------- events
+@dataclass(frozen=True)
+class Tick:
+    now_ms: int
+
+
+@dataclass(frozen=True)
+class CardTapped:
+    """A card was read. ``record`` is None when it has no valid record; ``error`` says why."""
+
+    uid_hex: str
+    record: CardRecord | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class KeyPressed:
+    key: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The ledger's verified Result for the request in flight."""
+
+    result: object  # protocol.messages.Result
+
+
+@dataclass(frozen=True)
+class NoAnswer:
+    """No Result within the timeout; the request stays pending and keeps being re-sent."""
+
+
+@dataclass(frozen=True)
+class PrintFinished:
+    pass
+
+
+@dataclass(frozen=True)
+class PrintFailed:
+    code: str
+    message: str
+
+
+# ---------------------------------------------------------------- effects
+@dataclass(frozen=True)
+class Show:
+    title: str
+    lines: tuple = ()
+    footer: str = ""
+    tone: str = "normal"  # normal | ok | error | warning
+    big: str = ""
+
+
+@dataclass(frozen=True)
+class Submit:
+    """Send a request: the app adds park, terminal, seq, time and config version."""
+
+    message_type: type
+    fields: dict
+    pin: str | None = None
+
+
+@dataclass(frozen=True)
+class Print:
+    receipt: ReceiptData
+
+
+@dataclass(frozen=True)
+class RememberReceipt:
+    """Record durably that this seq's receipt is out (so a restart does not print it again)."""
+
+    seq: int
+
+
+# ---------------------------------------------------------------- helpers
+def format_fen(amount_fen: int) -> str:
+    sign = "-" if amount_fen < 0 else ""
+    return f"{sign}{abs(amount_fen) // 100}.{abs(amount_fen) % 100:02d}"
+
+
+def parse_amount(text: str) -> int | None:
+    """Typed yuan ("30", "30.5", "30.50") to fen; None if it is not a valid amount."""
+    whole, _, fraction = text.partition(".")
+    if not whole.isdigit() or (fraction and not fraction.isdigit()) or len(fraction) > 2:
+        return None
+    amount = int(whole) * 100 + int(fraction.ljust(2, "0") or 0)
+    return amount if 0 < amount <= MAX_AMOUNT_FEN else None
+
+
+def masked(card_no: str) -> str:
+    return f"**** {card_no[-4:]}"
+
+
+@dataclass
+class Sale:
+    card: CardRecord
+    uid_hex: str
+    lines: tuple = ()           # of protocol LineItem-like (name, qty, unit_fen)
+    typed: str = ""             # what the cashier has typed in the current entry state
+    seq: int | None = None
+    result: object = None
+    is_reprint: bool = False
+
+    @property
+    def amount_fen(self) -> int:
+        return sum(qty * unit for _, qty, unit in self.lines)
+
+
+@dataclass
+class Terminal:
+    """The state machine. ``handle(event)`` returns the effects to carry out, in order."""
+
+    config: StationConfig
+    terminal_id: str
+    state: State = State.LOCKED
+    operator: str | None = None
+    operator_name: str = ""
+    sale: Sale | None = None
+    last_receipt: ReceiptData | None = None
+    now_ms: int = 0
+    deadline_ms: int | None = None
+    after_message: State = State.IDLE
+    _login: tuple | None = None  # (staff card record, uid, staff id, name, typed PIN)
+    _staff_card: tuple | None = None  # (record, uid) of the logged-in staff member's card
+    is_online: bool = True
+
+    # ------------------------------------------------------------ entry point
+    def handle(self, event) -> list:
+        if isinstance(event, Tick):
+            self.now_ms = event.now_ms
+            if self.deadline_ms is not None and self.now_ms >= self.deadline_ms:
+                return self._timed_out()
+            return []
+        handler = getattr(self, f"_on_{self.state.value}", None)
+        effects = handler(event) if handler else []
+        return effects or []
+
+    def start(self, now_ms: int) -> list:
+        self.now_ms = now_ms
+        return [self._screen()]
+
+    # ------------------------------------------------------------ transitions
+    def _go(self, state: State, timeout_ms: int | None = None) -> Show:
+        self.state = state
+        self.deadline_ms = None if timeout_ms is None else self.now_ms + timeout_ms
+        return self._screen()
+
+    def _message(self, title: str, lines=(), *, tone="error", then: State | None = None) -> list:
+        self.after_message = then or (State.IDLE if self.operator else State.LOCKED)
+        self.state = State.MESSAGE
+        self.deadline_ms = self.now_ms + MESSAGE_TIMEOUT_MS
+        return [Show(title, tuple(lines), "按任意键继续 Press any key", tone)]
+
+    def _timed_out(self) -> list:
+        if self.state == State.MESSAGE:
+            return [self._go(self.after_message)]
+        if self.state == State.DONE:
+            self.sale = None
+            return [self._go(State.IDLE)]
+        if self.state in (State.LOGIN_PIN,):
+            self._login = None
+            return [self._go(State.LOCKED)]
+        if self.state in (State.AMOUNT, State.COUNT, State.MENU, State.CHARGE_PIN, State.CONFIRM_CLOSE):
+            self.sale = None
+            return [self._go(State.IDLE)]
+        self.deadline_ms = None
+        return []
+
+    # ------------------------------------------------------------ LOCKED and login
+    def _on_locked(self, event) -> list:
+        if isinstance(event, CardTapped):
+            if event.record is None or event.record.kind != "staff":
+                return self._message("请刷员工卡 Staff card please", (event.error or "这不是员工卡 Not a staff card",), then=State.LOCKED)
+            staff = self.config.staff.get(event.record.card_no)
+            if staff is None:
+                return self._message("员工卡无效 Staff card unknown", ("请联系主管 Ask a supervisor",), then=State.LOCKED)
+            self._login = (event.record, event.uid_hex, staff[0], staff[1], "")
+            return [self._go(State.LOGIN_PIN, PIN_TIMEOUT_MS)]
+        if isinstance(event, KeyPressed) and event.key == REPRINT_KEY and self.last_receipt:
+            return self._reprint()
+        return []
+
+    def _on_login_pin(self, event) -> list:
+        if not isinstance(event, KeyPressed):
+            return []
+        record, uid, staff_id, name, typed = self._login
+        if event.key == CANCEL:
+            self._login = None
+            return [self._go(State.LOCKED)]
+        if event.key == ENTER:
+            if len(typed) < 4:
+                return []
+            self._login = (record, uid, staff_id, name, "")
+            self.state, self.deadline_ms = State.OPENING_SHIFT, None
+            return [self._screen(),
+                    Submit(ShiftOpen, {"operator": staff_id, "card": (record, uid), "pin_sha256": "0" * 64}, pin=typed)]
+        typed = self._edit(typed, event.key, digits_only=True, limit=MAX_PIN_DIGITS)
+        self._login = (record, uid, staff_id, name, typed)
+        self.deadline_ms = self.now_ms + PIN_TIMEOUT_MS
+        return [self._screen()]
+
+    def _on_opening_shift(self, event) -> list:
+        if isinstance(event, NoAnswer):
+            self._login = None
+            return self._message("网络无响应 No answer", ("请检查网络后重试 Check the network, try again",), then=State.LOCKED)
+        if not isinstance(event, Answer):
+            return []
+        record, uid, staff_id, name, _ = self._login
+        self._login = None
+        if event.result.is_approved:
+            self.operator, self.operator_name, self._staff_card = staff_id, name, (record, uid)
+            return [self._go(State.IDLE)]
+        return self._message("登录失败 Login refused", (reason_text(event.result.reason),), then=State.LOCKED)
+
+    # ------------------------------------------------------------ IDLE
+    def _on_idle(self, event) -> list:
+        if isinstance(event, KeyPressed):
+            if event.key == REPRINT_KEY and self.last_receipt:
+                return self._reprint()
+            if event.key == CLOSE_SHIFT_KEY:
+                return [self._go(State.CONFIRM_CLOSE, ENTRY_TIMEOUT_MS)]
+            return []
+        if not isinstance(event, CardTapped):
+            return []
+        if event.record is None:
+            return self._message("无效卡 Card not accepted", (event.error or "请到总台 Please see the front desk",))
+        if event.record.kind == "staff":
+            return self._message("员工卡 Staff card", ("请刷游客卡 Tap the visitor's card",), tone="warning")
+        self.sale = Sale(card=event.record, uid_hex=event.uid_hex)
+        mode = self.config.mode
+        if mode == FIXED:
+            self.sale.lines = ((self.config.station_name, 1, self.config.fixed_price_fen),)
+            return self._authorize_or_pin()
+        if mode == COUNT:
+            return [self._go(State.COUNT, ENTRY_TIMEOUT_MS)]
+        if mode == MENU:
+            return [self._go(State.MENU, ENTRY_TIMEOUT_MS)]
+        return [self._go(State.AMOUNT, ENTRY_TIMEOUT_MS)]
+
+    def _on_confirm_close(self, event) -> list:
+        if not isinstance(event, KeyPressed):
+            return []
+        if event.key == ENTER:
+            self.state, self.deadline_ms = State.CLOSING_SHIFT, None
+            return [self._screen(), Submit(ShiftClose, {"operator": self.operator, "card": self._staff_card})]
+        if event.key == CANCEL:
+            return [self._go(State.IDLE)]
+        return []
+
+    def _on_closing_shift(self, event) -> list:
+        if isinstance(event, (Answer, NoAnswer)):
+            self.operator, self.operator_name, self._staff_card = None, "", None
+            return [self._go(State.LOCKED)]
+        return []
+
+    # ------------------------------------------------------------ entry states
+    def _on_amount(self, event) -> list:
+        if not isinstance(event, KeyPressed):
+            return []
+        if event.key == CANCEL:
+            self.sale = None
+            return [self._go(State.IDLE)]
+        if event.key == ENTER:
+            amount = parse_amount(self.sale.typed)
+            if amount is None:
+                return []
+            self.sale.lines = (("自由消费 Amount", 1, amount),)
+            return self._authorize_or_pin()
+        self.sale.typed = self._edit(self.sale.typed, event.key, digits_only=False, limit=MAX_AMOUNT_CHARS)
+        self.deadline_ms = self.now_ms + ENTRY_TIMEOUT_MS
+        return [self._screen()]
+
+    def _on_count(self, event) -> list:
+        if not isinstance(event, KeyPressed):
+            return []
+        if event.key == CANCEL:
+            self.sale = None
+            return [self._go(State.IDLE)]
+        if event.key == ENTER:
+            count = int(self.sale.typed or 1)  # nothing typed: one use
+            if not 1 <= count <= MAX_COUNT:
+                return []
+            self.sale.lines = ((f"{self.config.station_name} ({self.config.unit_name})", count, self.config.unit_price_fen),)
+            return self._authorize_or_pin()
+        self.sale.typed = self._edit(self.sale.typed, event.key, digits_only=True, limit=2)
+        self.deadline_ms = self.now_ms + ENTRY_TIMEOUT_MS
+        return [self._screen()]
+
+    def _on_menu(self, event) -> list:
+        if not isinstance(event, KeyPressed):
+            return []
+        if event.key == CANCEL:
+            self.sale = None
+            return [self._go(State.IDLE)]
+        if event.key == BACK and self.sale.lines:
+            self.sale.lines = self.sale.lines[:-1]
+        elif event.key == ENTER:
+            return self._authorize_or_pin() if self.sale.lines else []
+        elif event.key.isdigit() and 1 <= int(event.key) <= len(self.config.menu):
+            item = self.config.menu[int(event.key) - 1]
+            lines = list(self.sale.lines)
+            for index, (name, qty, unit) in enumerate(lines):
+                if name == item.name:
+                    lines[index] = (name, qty + 1, unit)
+                    break
+            else:
+                lines.append((item.name, 1, item.price_fen))
+            if sum(q * u for _, q, u in lines) > MAX_AMOUNT_FEN:
+                return []
+            self.sale.lines = tuple(lines)
+        self.deadline_ms = self.now_ms + ENTRY_TIMEOUT_MS
+        return [self._screen()]
+
+    def _authorize_or_pin(self) -> list:
+        sale = self.sale
+        if sale.card.kind == "member" and sale.amount_fen > self.config.no_pin_limit_fen:
+            sale.typed = ""
+            return [self._go(State.CHARGE_PIN, PIN_TIMEOUT_MS)]
+        return self._submit_charge(pin=None)
+
+    def _on_charge_pin(self, event) -> list:
+        if not isinstance(event, KeyPressed):
+            return []
+        if event.key == CANCEL:
+            self.sale = None
+            return [self._go(State.IDLE)]
+        if event.key == ENTER and len(self.sale.typed) >= 4:
+            pin, self.sale.typed = self.sale.typed, ""
+            return self._submit_charge(pin=pin)
+        self.sale.typed = self._edit(self.sale.typed, event.key, digits_only=True, limit=MAX_PIN_DIGITS)
+        self.deadline_ms = self.now_ms + PIN_TIMEOUT_MS
+        return [self._screen()]
+
+    def _submit_charge(self, pin: str | None) -> list:
+        sale = self.sale
+        self.state, self.deadline_ms = State.AUTHORIZING, None
+        fields = {
+            "operator": self.operator,
+            "card": (sale.card, sale.uid_hex),
+            "amount_fen": sale.amount_fen,
+            "lines": sale.lines,
+        }
+        return [self._screen(), Submit(Charge, fields, pin=pin)]
+
+    # ------------------------------------------------------------ the ledger's answer
+    def submitted(self, seq: int) -> None:
+        """The app tells the machine which seq the request in flight got (for the receipt number)."""
+        if self.sale is not None:
+            self.sale.seq = seq
+
+    def _on_authorizing(self, event) -> list:
+        if isinstance(event, NoAnswer):
+            self.state = State.UNCERTAIN
+            return [self._screen()]
+        if not isinstance(event, Answer):
+            return []
+        return self._answered(event.result)
+
+    def _on_uncertain(self, event) -> list:
+        if isinstance(event, Answer):
+            return self._answered(event.result)
+        return []  # no cancel, no second charge: the app keeps re-sending the same request
+
+    def _answered(self, result) -> list:
+        sale = self.sale
+        sale.result = result
+        if not result.is_approved:
+            self.sale = None
+            balance = f"余额 Balance {format_fen(result.balances.fen)}" if result.balances else ""
+            return self._message("交易失败 Declined", tuple(x for x in (reason_text(result.reason), balance) if x))
+        receipt = self.receipt_for(sale, result)
+        self.last_receipt = receipt
+        self.state, self.deadline_ms = State.PRINTING, None
+        return [self._screen(), Print(receipt)]
+
+    def receipt_for(self, sale: Sale, result, *, is_reprint: bool = False) -> ReceiptData:
+        return make_receipt(self.config, self.terminal_id, self.operator_name or self.operator or "", sale.card,
+                            sale.lines, result, is_reprint=is_reprint)
+
+    # ------------------------------------------------------------ printing
+    def _on_printing(self, event) -> list:
+        if isinstance(event, PrintFinished):
+            effects = [RememberReceipt(self.last_receipt.seq)]
+            self.state = State.DONE
+            self.deadline_ms = self.now_ms + DONE_TIMEOUT_MS
+            return effects + [self._screen()]
+        if isinstance(event, PrintFailed):
+            self.state, self.deadline_ms = State.PRINTER_PROBLEM, None
+            return [Show("打印机问题 Printer problem", (event.message, "交易已成功 The sale went through"),
+                         "处理后按确认补打 Fix it, then ENTER to reprint", "warning", event.code)]
+        return []
+
+    def _on_printer_problem(self, event) -> list:
+        if isinstance(event, KeyPressed) and event.key == ENTER:
+            return self._reprint()
+        if isinstance(event, KeyPressed) and event.key == CANCEL:
+            # The sale stands; the receipt can still be reprinted from IDLE with F1.
+            self.sale = None
+            return [self._go(State.IDLE)]
+        return []
+
+    def _reprint(self) -> list:
+        self.last_receipt = replace(self.last_receipt, is_reprint=True)
+        self.state, self.deadline_ms = State.PRINTING, None
+        return [self._screen(), Print(self.last_receipt)]
+
+    def _on_done(self, event) -> list:
+        if isinstance(event, CardTapped):
+            self.sale = None
+            self.state = State.IDLE
+            return self._on_idle(event)
+        if isinstance(event, KeyPressed):
+            if event.key == REPRINT_KEY:
+                return self._reprint()
+            self.sale = None
+            return [self._go(State.IDLE)]
+        return []
+
+    def _on_message(self, event) -> list:
+        if isinstance(event, (KeyPressed, CardTapped)):
+            return [self._go(self.after_message)]
+        return []
+
+    # ------------------------------------------------------------ screens
+    @staticmethod
+    def _edit(typed: str, key: str, *, digits_only: bool, limit: int) -> str:
+        if key == BACK:
+            return typed[:-1]
+        if key.isdigit() and len(key) == 1 and len(typed) < limit:
+            return typed + key
+        if key == DOT and not digits_only and "." not in typed and len(typed) < limit:
+            return (typed or "0") + "."
+        return typed
+
+    def _screen(self) -> Show:
+        state, config, sale = self.state, self.config, self.sale
+        who = f"操作员 {self.operator_name}" if self.operator else ""
+        if state == State.LOCKED:
+            return Show(config.station_name, ("请刷员工卡登录", "Tap staff card to log in"), self.terminal_id)
+        if state == State.LOGIN_PIN:
+            return Show("输入密码 Enter PIN", (self._login[3], "*" * len(self._login[4]) or "_"), "确认 ENTER  取消 CANCEL")
+        if state in (State.OPENING_SHIFT, State.CLOSING_SHIFT, State.AUTHORIZING):
+            return Show("请稍候 Please wait", ("正在联系总账 Asking the ledger",), who)
+        if state == State.IDLE:
+            hint = {FIXED: f"定额 {format_fen(config.fixed_price_fen)}", COUNT: f"计次 {format_fen(config.unit_price_fen)}/{config.unit_name}",
+                    MENU: "菜单 Menu", FREE: "自由金额 Any amount"}[config.mode]
+            return Show(config.station_name, ("请刷卡 Tap card", hint), f"{who}  {'ONLINE' if self.is_online else 'OFFLINE'}")
+        if state == State.AMOUNT:
+            return Show("输入金额 Amount", (masked(sale.card.card_no),), "确认 ENTER  取消 CANCEL", big=f"￥{sale.typed or '0'}")
+        if state == State.COUNT:
+            total = int(sale.typed or 1) * config.unit_price_fen
+            return Show(f"计次 Uses ({config.unit_name})", (masked(sale.card.card_no), f"x {sale.typed or 1}"),
+                        "确认 ENTER  取消 CANCEL", big=f"￥{format_fen(total)}")
+        if state == State.MENU:
+            picked = [f"{name} x{qty}" for name, qty, _ in sale.lines] or [f"{i + 1} {m.name}" for i, m in enumerate(config.menu[:3])]
+            return Show("选择商品 Pick items", tuple(picked[-3:]), "数字选择 ENTER 确认", big=f"￥{format_fen(sale.amount_fen)}")
+        if state == State.CHARGE_PIN:
+            return Show("会员密码 Member PIN", (f"￥{format_fen(sale.amount_fen)}", "*" * len(sale.typed) or "_"), "确认 ENTER  取消 CANCEL")
+        if state == State.UNCERTAIN:
+            return Show("等待总账确认 Waiting", ("交易待确认，请勿重复收费", "Pending: do NOT charge again"), "正在重试 Retrying", "warning")
+        if state == State.PRINTING:
+            return Show("成功 Approved", ("正在打印 Printing",), who, "ok", big=f"￥{format_fen(self.last_receipt.amount_fen)}")
+        if state == State.DONE:
+            receipt = self.last_receipt
+            balance = format_fen(receipt.balance_after_fen) if receipt.balance_after_fen is not None else "—"
+            return Show("成功 Approved", (f"余额 Balance {balance}", receipt.receipt_number), "F1 补打 Reprint", "ok",
+                        big=f"￥{format_fen(receipt.amount_fen)}")
+        if state == State.CONFIRM_CLOSE:
+            return Show("交班 Close shift?", (self.operator_name,), "确认 ENTER  取消 CANCEL", "warning")
+        return Show(state.value)
+
+
+def make_receipt(config: StationConfig, terminal_id: str, operator: str, card: CardRecord, lines, result, *,
+                 is_reprint: bool = False) -> ReceiptData:
+    """The receipt for an approved charge: also used to reprint after a restart."""
+    when = datetime.fromtimestamp(result.ledger_time_ms / 1000, ZoneInfo(config.time_zone))
+    return ReceiptData(
+        park_name=config.park_name,
+        station_name=config.station_name,
+        terminal_id=terminal_id,
+        seq=result.seq,
+        operator=operator,
+        time_text=when.strftime("%Y-%m-%d %H:%M:%S"),
+        masked_card_number=masked(card.card_no),
+        line_items=tuple(LineItem(name=name, quantity=qty, unit_price_fen=unit) for name, qty, unit in lines),
+        amount_fen=sum(qty * unit for _, qty, unit in lines),
+        balance_after_fen=result.balances.fen if result.balances else None,
+        bonus_balance_after_fen=(result.balances.bonus or None) if result.balances else None,
+        ledger_transaction_id=str(result.txn) if result.txn is not None else None,
+        is_online=True,
+        is_reprint=is_reprint,
+    )

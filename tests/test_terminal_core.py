@@ -1,0 +1,178 @@
+"""The cashier's flow as a table of events and effects: no hardware, no network, no clock."""
+
+import pytest
+
+from protocol.card_record import CardRecord
+from protocol.messages import Balances, Charge, Result, ShiftClose, ShiftOpen
+from terminal.config import MenuItem, StationConfig
+from terminal.core import (
+    Answer, CardTapped, KeyPressed, NoAnswer, Print, PrintFailed, PrintFinished, RememberReceipt, Show, State,
+    Submit, Terminal, Tick, parse_amount,
+)
+
+STAFF_CARD = CardRecord("S0001", 1, "staff", "P1")
+VISITOR = CardRecord("C00042", 1, "temporary", "P1")
+MEMBER = CardRecord("M00007", 1, "member", "P1")
+
+
+def config(**overrides):
+    settings = dict(park_name="青山湖乐园", station_name="钓鱼 Fishing", staff={"S0001": ("wang", "王芳")})
+    return StationConfig(**(settings | overrides))
+
+
+def result(seq, outcome="approved", reason="OK", fen=7000):
+    return Result(park="P1", terminal="T-FISH-1", seq=seq, request_sha256="a" * 64, outcome=outcome, reason=reason,
+                  balances=Balances(fen=fen, bonus=0, points=0), txn=99 if outcome == "approved" else None,
+                  ledger_time_ms=1_780_000_000_000, detail="")
+
+
+def keys(terminal, text):
+    effects = []
+    for key in text:
+        effects += terminal.handle(KeyPressed({"E": "ENTER", "C": "CANCEL", "B": "BACK"}.get(key, key)))
+    return effects
+
+
+def submits(effects):
+    return [e for e in effects if isinstance(e, Submit)]
+
+
+def logged_in(**overrides) -> Terminal:
+    terminal = Terminal(config(**overrides), "T-FISH-1")
+    terminal.start(0)
+    terminal.handle(CardTapped("01020304", STAFF_CARD))
+    assert terminal.state == State.LOGIN_PIN
+    (submit,) = submits(keys(terminal, "1234E"))
+    assert submit.message_type is ShiftOpen and submit.pin == "1234" and submit.fields["operator"] == "wang"
+    terminal.handle(Answer(result(1)))
+    assert terminal.state == State.IDLE and terminal.operator == "wang"
+    return terminal
+
+
+def test_a_charge_of_30_50_typed_after_the_tap_is_submitted_printed_and_remembered():
+    terminal = logged_in()
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    assert terminal.state == State.AMOUNT
+    (submit,) = submits(keys(terminal, "30.5E"))
+    assert submit.message_type is Charge and submit.fields["amount_fen"] == 3050 and submit.pin is None
+    assert submit.fields["operator"] == "wang" and submit.fields["card"] == (VISITOR, "04a1b2c3")
+    terminal.submitted(7)
+    effects = terminal.handle(Answer(result(7, fen=6950)))
+    (printed,) = [e for e in effects if isinstance(e, Print)]
+    assert printed.receipt.amount_fen == 3050 and printed.receipt.balance_after_fen == 6950
+    assert printed.receipt.receipt_number == "T-FISH-1-7" and printed.receipt.operator == "王芳"
+    assert printed.receipt.masked_card_number == "**** 0042"
+    effects = terminal.handle(PrintFinished())
+    assert RememberReceipt(7) in effects and terminal.state == State.DONE
+    terminal.handle(Tick(10_000))
+    assert terminal.state == State.IDLE
+
+
+def test_a_declined_charge_shows_the_reason_and_the_balance_then_returns_to_idle():
+    terminal = logged_in()
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    keys(terminal, "99E")
+    effects = terminal.handle(Answer(result(8, "declined", "INSUFFICIENT_FUNDS", fen=500)))
+    (screen,) = [e for e in effects if isinstance(e, Show)]
+    assert "余额不足" in screen.lines[0] and "5.00" in screen.lines[1] and screen.tone == "error"
+    assert not [e for e in effects if isinstance(e, Print)]
+    terminal.handle(KeyPressed("ENTER"))
+    assert terminal.state == State.IDLE
+
+
+def test_no_answer_is_never_a_decline_and_never_allows_a_second_charge():
+    terminal = logged_in()
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    keys(terminal, "30E")
+    effects = terminal.handle(NoAnswer())
+    assert terminal.state == State.UNCERTAIN and "do NOT charge again" in effects[0].lines[1]
+    assert keys(terminal, "C5E") == [] and terminal.state == State.UNCERTAIN
+    assert terminal.handle(CardTapped("04a1b2c3", VISITOR)) == []
+    effects = terminal.handle(Answer(result(9)))
+    assert terminal.state == State.PRINTING and any(isinstance(e, Print) for e in effects)
+
+
+def test_paper_out_keeps_the_sale_and_enter_reprints_it_marked():
+    terminal = logged_in()
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    keys(terminal, "30E")
+    terminal.handle(Answer(result(10)))
+    effects = terminal.handle(PrintFailed("PAPER_OUT", "缺纸 Paper out — load a new roll"))
+    assert terminal.state == State.PRINTER_PROBLEM and "缺纸" in effects[0].lines[0]
+    effects = keys(terminal, "E")
+    (printed,) = [e for e in effects if isinstance(e, Print)]
+    assert printed.receipt.is_reprint and printed.receipt.seq == 10
+    assert not submits(effects)
+
+
+def test_a_member_card_above_the_no_pin_limit_asks_for_the_pin():
+    terminal = logged_in(no_pin_limit_fen=10000)
+    terminal.handle(CardTapped("0a0b0c0d", MEMBER))
+    keys(terminal, "150E")
+    assert terminal.state == State.CHARGE_PIN
+    (submit,) = submits(keys(terminal, "864200E"))
+    assert submit.pin == "864200" and submit.fields["amount_fen"] == 15000
+
+
+@pytest.mark.parametrize("overrides, typed, amount_fen, lines", [
+    (dict(mode="fixed", fixed_price_fen=2500), "", 2500, 1),
+    (dict(mode="count", unit_price_fen=1000, unit_name="圈 lap"), "3E", 3000, 1),
+    (dict(mode="count", unit_price_fen=1000), "E", 1000, 1),
+    (dict(mode="menu", menu=(MenuItem("烤串 Skewer", 500), MenuItem("玉米 Corn", 800))), "112E", 1800, 2),
+    (dict(mode="menu", menu=(MenuItem("烤串 Skewer", 500), MenuItem("玉米 Corn", 800))), "12BE", 500, 1),
+])
+def test_each_charge_mode_builds_its_lines(overrides, typed, amount_fen, lines):
+    terminal = logged_in(**overrides)
+    effects = terminal.handle(CardTapped("04a1b2c3", VISITOR)) + keys(terminal, typed)
+    (submit,) = submits(effects)
+    assert submit.fields["amount_fen"] == amount_fen and len(submit.fields["lines"]) == lines
+
+
+def test_half_finished_entries_time_out_and_cancel_returns_to_idle():
+    terminal = logged_in()
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    keys(terminal, "12")
+    terminal.handle(Tick(59_000))
+    assert terminal.state == State.AMOUNT
+    terminal.handle(Tick(61_000))
+    assert terminal.state == State.IDLE and terminal.sale is None
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    keys(terminal, "C")
+    assert terminal.state == State.IDLE
+
+
+def test_the_wrong_cards_get_clear_screens():
+    terminal = Terminal(config(), "T-FISH-1")
+    terminal.start(0)
+    effects = terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    assert terminal.state == State.MESSAGE and "员工卡" in effects[0].title
+    keys(terminal, "E")
+    assert terminal.state == State.LOCKED
+    unknown_staff = CardRecord("S9999", 1, "staff", "P1")
+    effects = terminal.handle(CardTapped("01020304", unknown_staff))
+    assert "Staff card unknown" in effects[0].title
+    terminal = logged_in()
+    effects = terminal.handle(CardTapped("deadbeef", None, "card record signature does not match this card"))
+    assert "Card not accepted" in effects[0].title and "does not match" in effects[0].lines[0]
+
+
+def test_a_refused_login_goes_back_to_locked_and_close_shift_logs_out():
+    terminal = Terminal(config(), "T-FISH-1")
+    terminal.start(0)
+    terminal.handle(CardTapped("01020304", STAFF_CARD))
+    keys(terminal, "9999E")
+    effects = terminal.handle(Answer(result(1, "declined", "WRONG_PIN")))
+    assert "密码错误" in effects[0].lines[0]
+    keys(terminal, "E")
+    assert terminal.state == State.LOCKED and terminal.operator is None
+    terminal = logged_in()
+    keys(terminal, ["F4"])
+    (submit,) = submits(keys(terminal, "E"))
+    assert submit.message_type is ShiftClose and submit.fields["card"] == (STAFF_CARD, "01020304")
+    terminal.handle(Answer(result(2)))
+    assert terminal.state == State.LOCKED and terminal.operator is None
+
+
+def test_amount_parsing_is_integer_fen():
+    assert [parse_amount(t) for t in ("30", "30.5", "30.05", "0.01", "", ".", "1.234", "0", "100000", "100001")] == \
+        [3000, 3050, 3005, 1, None, None, None, None, 10_000_000, None]
