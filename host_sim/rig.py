@@ -105,6 +105,32 @@ class ParkRig:
             self.ledger.intake.store.close()
             self.ledger = None
 
+    # ------------------------------------------------------------ cards and station config
+    def virtual_card(self, card_no: str, *, issuance: int = 1, kind: str = "temporary", uid: bytes | None = None):
+        """A MIFARE Classic 1K card carrying a record signed with the ledger's card-record key,
+        as the front desk's card writer would leave it."""
+        from host_sim.mifare import MifareClassic1K
+        from protocol.card_record import RECORD_BLOCKS, CardRecord, sign_record
+        from protocol.envelope import Purpose
+
+        uid = uid or bytes.fromhex(card(card_no, issuance).uid)
+        data = sign_record(CardRecord(card_no, issuance, kind, self.park_id), uid,
+                           self.home.ledger_keys().for_purpose(Purpose.CARD_RECORD).signing_key)
+        virtual = MifareClassic1K(uid, name=card_no)
+        for index, block in enumerate(RECORD_BLOCKS):
+            virtual.set_block(block, data[index * 16 : (index + 1) * 16])
+        return virtual
+
+    def station_config(self, terminal_id: str, **overrides):
+        """The station config a technician would write for this terminal, with the park's staff."""
+        from terminal.config import StationConfig
+
+        station_id = self.identity(terminal_id).station_id
+        name = next(name for sid, name, *_ in STATIONS if sid == station_id)
+        staff = {card_no: (staff_id, person) for staff_id, person, _, card_no, _ in STAFF}
+        settings = dict(park_name="示范农庄 Demo Farm Park", station_name=name, staff=staff)
+        return StationConfig(**(settings | overrides))
+
     def identity(self, terminal_id: str) -> TerminalIdentity:
         return TerminalIdentity.load(self.home.bundle_path(terminal_id))
 

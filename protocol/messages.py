@@ -56,7 +56,7 @@ def _string(name, value, pattern=None, max_chars=MAX_TEXT_CHARS, allow_empty=Fal
         _fail(name, f"must be a string, not {type(value).__name__}", Reason.WRONG_TYPE)
     if len(value) > max_chars or (not value and not allow_empty) or not value.isprintable():
         _fail(name, f"must be 1-{max_chars} printable characters", Reason.VALUE_OUT_OF_RANGE)
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         _fail(name, f"{value!r} is not in the allowed form", Reason.VALUE_OUT_OF_RANGE)
 
 

@@ -11,7 +11,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,%d}$" % (MAX_ID_CHARS - 1))
 
 def check_id(value: str, what: str = "id") -> str:
     """Return ``value`` if it is a valid park/terminal/station/key id, else raise."""
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise LocalProtocolError(f"{what} {value!r} must be 1-{MAX_ID_CHARS} of A-Z a-z 0-9 _ . -")
     return value
 
@@ -41,12 +41,12 @@ def all_requests(park: str) -> str:
     return f"{ROOT}/{check_id(park, 'park')}/t/+/req"
 
 
-_REQUEST = re.compile(r"^fieldpos/v1/([^/+#]+)/t/([^/+#]+)/req$")
+_REQUEST = re.compile(r"fieldpos/v1/([^/+#]+)/t/([^/+#]+)/req")
 
 
 def parse_request_topic(topic: str) -> tuple[str, str] | None:
     """(park, terminal) for a request topic, or None if ``topic`` is not one."""
-    match = _REQUEST.match(topic)
-    if not match or not _ID.match(match.group(1)) or not _ID.match(match.group(2)):
+    match = _REQUEST.fullmatch(topic)
+    if not match or not _ID.fullmatch(match.group(1)) or not _ID.fullmatch(match.group(2)):
         return None
     return match.group(1), match.group(2)

@@ -119,8 +119,9 @@ class LedgerLink:
             else:
                 self._results[reply.request_sha256] = reply
                 event = self._waiting.get(reply.request_sha256)
-        if isinstance(reply, Result) and reply.outcome != "refused":
-            # Final outcomes close the request durably; a refusal leaves it pending for a human to see.
+        if isinstance(reply, Result) and reply.reason != "INTERNAL_ERROR":
+            # Every answer but the ledger's own failure closes the request durably: re-sending the
+            # same bytes would get the same answer. After INTERNAL_ERROR a retry may succeed.
             self.outbox.complete(reply.request_sha256, message.payload)
         if event is not None:
             event.set()

@@ -50,6 +50,9 @@ class Outbox:
             );
             """
         )
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(outbox)")}
+        if "printed_ms" not in columns:  # added with receipts; NULL = its receipt is not out yet
+            self.db.execute("ALTER TABLE outbox ADD COLUMN printed_ms INTEGER")
 
     def close(self) -> None:
         self.db.close()
@@ -95,6 +98,18 @@ class Outbox:
 
     def pending_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM outbox WHERE result IS NULL").fetchone()[0]
+
+    def mark_printed(self, seq: int, now_ms: int) -> None:
+        self.db.execute("UPDATE outbox SET printed_ms = ? WHERE seq = ?", (now_ms, seq))
+
+    def unprinted(self) -> list[tuple[int, bytes, bytes]]:
+        """(seq, request payload, Result payload) of answered requests whose receipt is not out."""
+        return [
+            (seq, bytes(payload), bytes(result))
+            for seq, payload, result in self.db.execute(
+                "SELECT seq, payload, result FROM outbox WHERE result IS NOT NULL AND printed_ms IS NULL ORDER BY seq"
+            )
+        ]
 
     def result_for(self, seq: int) -> bytes | None:
         row = self.db.execute("SELECT result FROM outbox WHERE seq = ?", (seq,)).fetchone()

@@ -1,0 +1,187 @@
+"""The terminal's main loop: hardware and network events into the state machine, effects out.
+
+One thread. Each turn reads a key (short bounded wait), polls the card reader, ticks the clock and
+carries out what ``terminal.core`` asks: show a screen, submit a request through the ledger link
+and wait for its signed Result, print a receipt, remember that it printed.
+
+At boot it first finishes what a crash interrupted: a request answered but whose receipt never
+printed gets its receipt now (marked REPRINT); a request still waiting is re-sent with the same
+bytes until the ledger answers.
+"""
+
+import logging
+
+from protocol import envelope
+from protocol.card_record import RECORD_BLOCKS, CardRecord, CardRecordError, read_record
+from protocol.envelope import Purpose
+from protocol.messages import REPLY_TYPES, REQUEST_TYPES, CardRef, Charge, LineItem, parse
+
+from . import core
+from .config import StationConfig
+from .errors import TerminalError
+from .hal.card_reader import TRANSPORT_KEY
+from .net import LedgerLink, NoResultError
+from .outbox import PendingRequest
+
+log = logging.getLogger("fieldpos.terminal")
+
+KEY_WAIT_S = 0.05          # one loop turn when idle: 20 card polls a second, ~12 SPI transfers each
+WAIT_FOR_RESULT_S = 4.0    # then the screen says "waiting" and the app keeps re-sending
+
+
+class TerminalApp:
+    def __init__(self, link: LedgerLink, config: StationConfig, hardware, *, render=None):
+        self.link = link
+        self.identity = link.identity
+        self.config = config
+        self.hardware = hardware
+        self.machine = core.Terminal(config, self.identity.terminal_id)
+        self.screen: core.Show | None = None
+        self._render = render
+        self._record_key = self.identity.ledger_key(Purpose.CARD_RECORD.value)[1]
+        self._pending: PendingRequest | None = None
+        self.is_running = True
+
+    # ------------------------------------------------------------ boot
+    def boot(self) -> None:
+        """Connect, learn the highest seq, and finish what a crash left undone."""
+        try:
+            self.link.connect()
+            self.link.sync_seq()
+        except TerminalError as error:
+            log.warning("starting without the ledger: %s", error)
+        self.machine.is_online = self.link.is_connected
+        self.recover()
+        self._apply(self.machine.start(self.hardware.clock.monotonic_ms()))
+
+    def recover(self) -> None:
+        outbox = self.link.outbox
+        for pending in outbox.pending():
+            try:
+                self.link.send(pending)
+            except NoResultError:
+                log.warning("seq %s still has no Result; it stays queued", pending.seq)
+        for seq, payload, result_payload in outbox.unprinted():
+            request = parse(envelope.split(payload).body, REQUEST_TYPES)
+            result = parse(envelope.split(result_payload).body, REPLY_TYPES)
+            if isinstance(request, Charge) and result.is_approved:
+                # Only the number is printed (masked); the kind does not matter for the receipt.
+                card = CardRecord(request.card.no, request.card.issuance, "temporary", self.identity.park_id)
+                lines = tuple((line.item, line.qty, line.unit_fen) for line in request.lines)
+                receipt = core.make_receipt(self.config, self.identity.terminal_id, self._operator_name(request.operator),
+                                            card, lines, result, is_reprint=True)
+                if not isinstance(self._print(receipt), core.PrintFinished):
+                    continue  # paper out at boot: it stays unprinted and is tried at the next boot
+            outbox.mark_printed(seq, self.hardware.clock.now_ms())
+
+    def _operator_name(self, staff_id: str) -> str:
+        for known_id, name in self.config.staff.values():
+            if known_id == staff_id:
+                return name
+        return staff_id
+
+    # ------------------------------------------------------------ the loop
+    def run(self, *, stop=None) -> None:
+        self.boot()
+        while self.is_running and not (stop is not None and stop.is_set()):
+            self.turn()
+
+    def turn(self) -> None:
+        key = self.hardware.keypad.read_key(timeout_s=KEY_WAIT_S)
+        if key is not None:
+            self._feed(core.KeyPressed(key.value))
+        tapped = self._read_card()
+        if tapped is not None:
+            self._feed(tapped)
+        self._feed(core.Tick(self.hardware.clock.monotonic_ms()))
+
+    def _feed(self, event) -> None:
+        self._apply(self.machine.handle(event))
+
+    def _apply(self, effects) -> None:
+        queue = list(effects)
+        while queue:
+            effect = queue.pop(0)
+            follow_up = self._do(effect)
+            if follow_up is not None:
+                queue.extend(self.machine.handle(follow_up))
+
+    def _do(self, effect):
+        """Carry out one effect; returns the event it produced, if any."""
+        if isinstance(effect, core.Show):
+            self.screen = effect
+            if self._render is not None:
+                self.hardware.display.show(self._render(effect, self.hardware.display.size))
+            return None
+        if isinstance(effect, core.Submit):
+            return self._submit(effect)
+        if isinstance(effect, core.Print):
+            return self._print(effect.receipt)
+        if isinstance(effect, core.RememberReceipt):
+            self.link.outbox.mark_printed(effect.seq, self.hardware.clock.now_ms())
+            return None
+        raise AssertionError(f"unknown effect {effect!r}")
+
+    # ------------------------------------------------------------ cards
+    def _read_card(self):
+        reader = self.hardware.card_reader
+        try:
+            uid = reader.poll()
+        except TerminalError as error:
+            log.info("card poll: %s", error)
+            return None
+        if uid is None:
+            return None
+        try:
+            data = reader.read_blocks(uid, RECORD_BLOCKS, TRANSPORT_KEY)
+            record = read_record(data, uid.value, self._record_key, self.identity.park_id)
+            return core.CardTapped(uid.hex, record)
+        except (TerminalError, CardRecordError) as error:
+            return core.CardTapped(uid.hex, None, str(error).split("] ", 1)[-1])
+        finally:
+            try:
+                reader.halt()
+            except TerminalError:
+                pass
+
+    # ------------------------------------------------------------ requests
+    def _submit(self, submit: core.Submit):
+        fields = dict(submit.fields)
+        record, uid_hex = fields.pop("card")
+        card = CardRef(no=record.card_no, issuance=record.issuance, uid=uid_hex)
+        if "lines" in fields:
+            fields["lines"] = tuple(LineItem(item=name, qty=qty, unit_fen=unit) for name, qty, unit in fields["lines"])
+        identity = self.identity
+
+        def build(seq):
+            return submit.message_type(park=identity.park_id, terminal=identity.terminal_id, seq=seq,
+                                       terminal_time_ms=self.hardware.clock.now_ms(), clock_uncertain=False,
+                                       config_version=self.config.version, card=card, **fields)
+
+        pending = self.link.enqueue(build, pin=submit.pin)
+        self.machine.submitted(pending.seq)
+        try:
+            return core.Answer(self.link.send(pending, WAIT_FOR_RESULT_S))
+        except NoResultError:
+            self._apply(self.machine.handle(core.NoAnswer()))
+        # Waiting: the screen says so and says not to charge again; keep re-sending the same bytes.
+        while self.is_running and self.machine.state == core.State.UNCERTAIN:
+            try:
+                return core.Answer(self.link.send(pending, WAIT_FOR_RESULT_S))
+            except NoResultError:
+                continue
+        return core.NoAnswer() if self.machine.state != core.State.UNCERTAIN else None
+
+    # ------------------------------------------------------------ printing
+    def _print(self, receipt):
+        printer = self.hardware.printer
+        try:
+            for copy in receipt.copies():
+                printer.print_receipt(copy)
+                printer.cut()
+            status = printer.status()
+        except TerminalError as error:
+            return core.PrintFailed(error.code, str(error).split("] ", 1)[-1])
+        if status.is_paper_out:  # ran out during the receipt: it may be cut short
+            return core.PrintFailed("PAPER_OUT", "缺纸 Paper ran out — load a new roll")
+        return core.PrintFinished()
