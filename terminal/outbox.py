@@ -46,13 +46,11 @@ class Outbox:
                 payload        BLOB NOT NULL,
                 request_sha256 TEXT NOT NULL UNIQUE,
                 result         BLOB,          -- the signed Result, once it is in
-                created_ms     INTEGER NOT NULL
+                created_ms     INTEGER NOT NULL,
+                printed_ms     INTEGER        -- NULL until its receipt is out (or it needs none)
             );
             """
         )
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(outbox)")}
-        if "printed_ms" not in columns:  # added with receipts; NULL = its receipt is not out yet
-            self.db.execute("ALTER TABLE outbox ADD COLUMN printed_ms INTEGER")
 
     def close(self) -> None:
         self.db.close()
@@ -76,7 +74,10 @@ class Outbox:
             seq = self.last_seq + 1
             payload, request_sha256 = build(seq)
             self.db.execute("UPDATE counter SET last_seq = ?", (seq,))
-            self.db.execute("INSERT INTO outbox VALUES (?, ?, ?, NULL, ?)", (seq, payload, request_sha256, now_ms))
+            self.db.execute(
+                "INSERT INTO outbox (seq, payload, request_sha256, created_ms) VALUES (?, ?, ?, ?)",
+                (seq, payload, request_sha256, now_ms),
+            )
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")

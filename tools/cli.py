@@ -58,13 +58,20 @@ def cmd_broker_config(args) -> int:
     home = _home(args)
     options = {}
     if args.tls:
-        from .park_ca import create_park_ca, issue_server_certificate
+        from .broker_config import TlsFiles
+        from .park_ca import CA_CERT_FILE, CA_KEY_FILE, create_park_ca, issue_server_certificate
 
+        # Terminals pin the park CA, so regenerating the config (a new terminal, a new port) keeps
+        # the CA and the broker's certificate; delete the ca/ folder on purpose to start over.
         ca_dir = home.home / "ca"
-        if (ca_dir / "ca.pem").exists() or any(ca_dir.glob("*ca*.pem")):
-            raise SystemExit(f"a park CA already exists in {ca_dir}; not overwriting it")
-        ca_cert, ca_key = create_park_ca(ca_dir, home.park_id())
-        options["tls"] = issue_server_certificate(ca_cert, ca_key, ca_dir, hostnames=args.hostname or ["localhost"])
+        ca_cert, ca_key = ca_dir / CA_CERT_FILE, ca_dir / CA_KEY_FILE
+        if not ca_cert.exists():
+            ca_cert, ca_key = create_park_ca(ca_dir, home.park_id())
+            print(f"park CA created: {ca_cert} (give it to terminals with 'provision --tls-ca')")
+        server = TlsFiles(ca_cert, ca_dir / "broker.crt", ca_dir / "broker.key")
+        if not server.certfile.exists():
+            server = issue_server_certificate(ca_cert, ca_key, ca_dir, hostnames=args.hostname or ["localhost"])
+        options["tls"] = server
         options["tls_port"] = args.tls_port
     path = home.write_broker_config(port=args.port, listen_host=args.listen, **options)
     print(f"mosquitto config written: {path}\nstart it with: mosquitto -c {path}")
