@@ -27,7 +27,12 @@ def _fen(amount: int) -> str:
     return f"{sign}{abs(amount) // 100:,}.{abs(amount) % 100:02d}"
 
 
-def run_demo(out: Path, *, terminals: int = 3, visitors: int = 60, mqtt_version: str = "5", seed: int = 7) -> int:
+def run_demo(out: Path, *, terminals: int = 3, visitors: int = 60, mqtt_version: str = "5", seed: int = 7,
+             broker: str = "auto") -> int:
+    """``broker``: "auto" (Mosquitto if installed, else the embedded amqtt broker), "mosquitto" or
+    "embedded". The embedded broker speaks MQTT 3.1.1 only, so it overrides ``mqtt_version``."""
+    from .embedded_broker import EMBEDDED_MQTT_VERSION, describe_broker, is_embedded
+
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
@@ -38,7 +43,13 @@ def run_demo(out: Path, *, terminals: int = 3, visitors: int = 60, mqtt_version:
     started = time.perf_counter()
     outcomes = Counter()
     with ParkRig(out, mqtt_version=mqtt_version).create(layout) as rig:
-        rig.start_broker()
+        rig.start_broker(prefer=broker)
+        version_note = ""
+        if is_embedded(rig.broker) and rig.mqtt_version != EMBEDDED_MQTT_VERSION:
+            # amqtt answers an MQTT 5 CONNECT with "unacceptable protocol version".
+            version_note = f" (MQTT {mqtt_version} asked; the embedded broker speaks {EMBEDDED_MQTT_VERSION} only)"
+            rig.mqtt_version = EMBEDDED_MQTT_VERSION
+        broker_description = describe_broker(rig.broker)
         rig.start_ledger()
         links = {terminal_id: rig.link(terminal_id) for terminal_id in layout}
         for link in links.values():
@@ -79,7 +90,8 @@ def run_demo(out: Path, *, terminals: int = 3, visitors: int = 60, mqtt_version:
                GROUP BY account_id ORDER BY account_id"""
         ).fetchall()
     requests = sum(outcomes.values())
-    print(f"fieldpos demo: {visitors} visitors, {len(layout)} terminals, MQTT {mqtt_version}, real Mosquitto + SQLite ledger")
+    print(f"fieldpos demo: {visitors} visitors, {len(layout)} terminals, MQTT {rig.mqtt_version}{version_note}, "
+          f"{broker_description} + SQLite ledger")
     print(f"  {requests} signed requests in {elapsed:.1f} s: "
           + ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())))
     print("  transactions by kind:")
