@@ -99,3 +99,25 @@ class CardReaderFaultError(TerminalError):
     """Card reader not responding — restart the terminal; if it repeats, call a technician."""
 
     code = "CARD_READER_FAULT"
+
+
+# --- keypad, display and the hardware factory (terminal/hal/keypad.py, display.py, factory.py) ---
+# The docstring is the message shown (or logged, when the display itself failed) when none is given.
+
+
+class KeypadError(TerminalError):
+    """Keypad not responding — check its USB cable, then restart the terminal."""
+
+    code = "KEYPAD"
+
+
+class DisplayError(TerminalError):
+    """Display not responding — check its cable, then restart the terminal."""
+
+    code = "DISPLAY"
+
+
+class HardwareUnavailableError(TerminalError):
+    """Terminal hardware support is not installed — install fieldpos[pi] on the terminal."""
+
+    code = "HARDWARE_UNAVAILABLE"

@@ -1,0 +1,215 @@
+"""Choose and build the terminal's hardware: the real parts on a Pi, byte-level emulations elsewhere.
+
+In the manner of gpiozero's pin factories: :func:`make_hardware` takes the kind as an argument, else
+from ``FIELDPOS_HW`` (``pi`` or ``sim``), else ``pi`` when the card reader's SPI device exists and
+``sim`` when it does not. Both kinds run the same drivers; only the byte-level object under each
+differs (a spidev or ``host_sim.mfrc522.FakeSpiDev``, a serial port or the emulated printer's pty, an
+evdev file or the emulated keypad's pipe, an I2C file or ``host_sim.ssd1306.EmulatedSsd1306``).
+
+Driver and emulator modules are imported only by the branch that uses them, so a Pi never imports
+``host_sim`` and the host never needs ``spidev``::
+
+    with make_hardware("sim") as hardware:
+        hardware.sim.field.present(MifareClassic1K(bytes.fromhex("04A1B2C3D4E5F6")))
+        uid = hardware.card_reader.poll()
+        hardware.sim.keypad.press(Key.ENTER)
+        hardware.display.show(render_screen(Screen(title="钓鱼 Fishing"), hardware.display.size))
+        hardware.sim.oled.save_png("screen.png")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from terminal.errors import HardwareUnavailableError, PrinterOfflineError
+from terminal.hal.clock import Clock, SystemClock
+from terminal.hal.printer import PROFILE_58MM_TEXT, PROFILES
+
+if TYPE_CHECKING:
+    from host_sim.clock import ManualClock
+    from host_sim.keypad import EmulatedKeypad
+    from host_sim.mfrc522 import FakeSpiDev
+    from host_sim.mifare import RfField
+    from host_sim.printer import EmulatedPrinter
+    from host_sim.ssd1306 import EmulatedSsd1306
+    from terminal.hal.card_reader import CardReader
+    from terminal.hal.display import Display
+    from terminal.hal.keypad import Keypad
+    from terminal.hal.printer import Printer
+
+HARDWARE_ENVIRONMENT_VARIABLE = "FIELDPOS_HW"
+KINDS = ("sim", "pi")
+# The SPI device the card reader hangs on; it exists only on a Pi with SPI enabled (raspi-config).
+PI_PROBE_PATH = Path("/dev/spidev0.0")
+PI_EXTRA_HINT = "install the terminal's hardware extra: pip install 'fieldpos[pi]'"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HardwareConfig:
+    """Where each part is attached. The defaults are the park's standard wiring on a Pi."""
+
+    spi_bus: int = 0
+    spi_device: int = 0
+    printer_path: str = "/dev/serial0"  # the Pi's UART; a USB adapter is /dev/ttyUSB0
+    printer_baud: int | None = None  # None: the driver's default (terminal.drivers.escpos.DEFAULT_BAUD)
+    printer_profile: str = PROFILE_58MM_TEXT.name
+    keypad_path: str | None = None  # None: the first /dev/input/by-id/*-event-kbd
+    i2c_bus: int = 1
+    display_address: int = 0x3C
+    sim_clock: Literal["system", "manual"] = "system"  # "manual": a host_sim ManualClock for tests
+
+    def __post_init__(self) -> None:
+        if self.printer_profile not in PROFILES:
+            raise ValueError(f"printer_profile must be one of {', '.join(PROFILES)}, not {self.printer_profile!r}")
+        if self.sim_clock not in ("system", "manual"):
+            raise ValueError(f"sim_clock must be 'system' or 'manual', not {self.sim_clock!r}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> HardwareConfig:
+        """From a terminal's config file section; an unknown key is an error, not a silent default."""
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown hardware setting(s): {', '.join(unknown)}")
+        return cls(**values)
+
+
+@dataclass(slots=True, kw_only=True)
+class SimulatedHardware:
+    """The emulators behind a ``sim`` set, for a test or the demo to drive and inspect."""
+
+    spi: FakeSpiDev  # the emulated MFRC522's bus: transaction counts, its virtual clock
+    field: RfField  # present() and remove() virtual cards
+    printer: EmulatedPrinter  # receipts, paper and cover faults
+    keypad: EmulatedKeypad  # press(), type_text()
+    oled: EmulatedSsd1306  # to_image(), save_png(), byte counts
+    clock: ManualClock | None  # set when HardwareConfig.sim_clock is "manual" (also HardwareSet.clock)
+
+
+@dataclass(slots=True, kw_only=True)
+class HardwareSet:
+    """Everything the terminal app talks to. ``close()`` (or ``with``) releases all of it."""
+
+    kind: str
+    card_reader: CardReader
+    printer: Printer
+    keypad: Keypad
+    display: Display
+    clock: Clock
+    sim: SimulatedHardware | None = None  # None on real hardware
+    _closers: ExitStack = field(default_factory=ExitStack, repr=False)
+
+    def close(self) -> None:
+        """Close drivers first, then the emulators under them; safe to call twice."""
+        self._closers.close()
+
+    def __enter__(self) -> HardwareSet:
+        return self
+
+    def __exit__(self, *exception_info: object) -> None:
+        self.close()
+
+
+def choose_kind(kind: str | None = None) -> str:
+    """``kind`` if given, else ``FIELDPOS_HW``, else ``pi`` if the card reader's SPI device exists."""
+    chosen = kind or os.environ.get(HARDWARE_ENVIRONMENT_VARIABLE) or ("pi" if PI_PROBE_PATH.exists() else "sim")
+    if chosen not in KINDS:
+        raise ValueError(
+            f"hardware kind must be one of {', '.join(KINDS)} (argument or {HARDWARE_ENVIRONMENT_VARIABLE}), not {chosen!r}"
+        )
+    return chosen
+
+
+def make_hardware(kind: str | None = None, *, config: HardwareConfig | Mapping[str, Any] | None = None) -> HardwareSet:
+    """Open the terminal's card reader, printer, keypad, display and clock.
+
+    ``kind``: "pi" or "sim" (default: :func:`choose_kind`). ``config``: a :class:`HardwareConfig`
+    or a mapping of its fields. If any part fails to open, those already open are closed again and
+    the error (CardReaderFaultError, PrinterOfflineError, KeypadError, DisplayError or
+    HardwareUnavailableError) propagates.
+    """
+    settings = config if isinstance(config, HardwareConfig) else HardwareConfig.from_mapping(config or {})
+    chosen = choose_kind(kind)
+    return _make_pi(settings) if chosen == "pi" else _make_sim(settings)
+
+
+def _make_sim(config: HardwareConfig) -> HardwareSet:
+    from host_sim.clock import ManualClock
+    from host_sim.keypad import EmulatedKeypad
+    from host_sim.mfrc522 import FakeSpiDev
+    from host_sim.printer import EmulatedPrinter
+    from host_sim.ssd1306 import EmulatedSsd1306
+    from terminal.drivers.mfrc522 import Mfrc522CardReader
+
+    profile = PROFILES[config.printer_profile]
+    with ExitStack() as stack:
+        spi = FakeSpiDev(config.spi_bus, config.spi_device)
+        stack.callback(spi.close)
+        # The emulated chip keeps virtual time: the driver's waits move it instead of sleeping.
+        card_reader = Mfrc522CardReader(spi, sleep=spi.clock.sleep)
+        stack.callback(card_reader.close)
+        emulated_printer = EmulatedPrinter(width_dots=profile.width_dots, has_cutter=profile.has_cutter).start()
+        stack.callback(emulated_printer.close)
+        printer = emulated_printer.open_driver(profile)
+        stack.callback(printer.close)
+        emulated_keypad = EmulatedKeypad()
+        stack.callback(emulated_keypad.close)
+        keypad = emulated_keypad.open_driver()
+        stack.callback(keypad.close)
+        oled = EmulatedSsd1306()
+        display = oled.open_driver()
+        stack.callback(display.close)
+        manual_clock = ManualClock() if config.sim_clock == "manual" else None
+        simulated = SimulatedHardware(
+            spi=spi, field=spi.field, printer=emulated_printer, keypad=emulated_keypad, oled=oled, clock=manual_clock
+        )
+        hardware = HardwareSet(
+            kind="sim", card_reader=card_reader, printer=printer, keypad=keypad, display=display,
+            clock=manual_clock or SystemClock(), sim=simulated, _closers=stack.pop_all(),
+        )  # fmt: skip
+    return hardware
+
+
+def _make_pi(config: HardwareConfig) -> HardwareSet:
+    _require_pi_packages()  # before opening anything, so a missing package leaves no device half-open
+    from terminal.drivers.escpos import EscPosPrinter, open_serial
+    from terminal.drivers.keypad_evdev import EvdevKeypad, open_evdev
+    from terminal.drivers.mfrc522 import Mfrc522CardReader, open_spidev
+    from terminal.drivers.ssd1306 import Ssd1306Display, open_i2c
+
+    with ExitStack() as stack:
+        spi = open_spidev(config.spi_bus, config.spi_device)
+        stack.callback(spi.close)
+        card_reader = Mfrc522CardReader(spi)
+        stack.callback(card_reader.close)
+        try:
+            baud_options = {} if config.printer_baud is None else {"baud": config.printer_baud}
+            port = open_serial(config.printer_path, **baud_options)
+        except OSError as error:  # pyserial's SerialException is an OSError
+            raise PrinterOfflineError(f"Cannot open the printer port {config.printer_path} ({error})") from error
+        stack.callback(port.close)
+        printer = EscPosPrinter(port, PROFILES[config.printer_profile])
+        keypad_device = open_evdev(config.keypad_path)
+        stack.callback(keypad_device.close)
+        keypad = EvdevKeypad(keypad_device)
+        bus = open_i2c(config.i2c_bus, config.display_address)
+        stack.callback(bus.close)
+        display = Ssd1306Display(bus)
+        stack.callback(display.close)
+        hardware = HardwareSet(
+            kind="pi", card_reader=card_reader, printer=printer, keypad=keypad, display=display,
+            clock=SystemClock(), _closers=stack.pop_all(),
+        )  # fmt: skip
+    return hardware
+
+
+def _require_pi_packages() -> None:
+    try:
+        import spidev  # noqa: F401 - only checking it is there
+    except ImportError as error:
+        raise HardwareUnavailableError(f"The spidev package is missing — {PI_EXTRA_HINT}") from error
