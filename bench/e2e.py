@@ -48,7 +48,8 @@ def ms(seconds):
 # ---------------------------------------------------------------- processes
 def start_ledger(rig):
     process = subprocess.Popen(
-        [sys.executable, "-m", "tools.cli", "--home", str(rig.home.home), "ledger", "serve", "--broker-port", str(rig.port)],
+        [sys.executable, "-m", "tools.cli", "--home", str(rig.home.home), "ledger", "serve", "--broker-port", str(rig.port),
+         "--mqtt", rig.mqtt_version],
         cwd=ROOT,
     )
     time.sleep(1.0)
@@ -59,7 +60,7 @@ def start_echo(rig):
     login = rig.home.ledger_login()
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "echo_responder.py"), "127.0.0.1", str(rig.port), login["username"],
-         login["password"], rig.park_id],
+         login["password"], rig.park_id, rig.mqtt_version],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )
     assert process.stdout.readline().strip() == "ready"
@@ -86,7 +87,8 @@ class Terminals:
         self.ready = set()
         for terminal_id in terminal_ids:
             identity = rig.identity(terminal_id)
-            client = mqtt.make_client(terminal_id, username=terminal_id, password=identity.broker.password, persistent=False)
+            client = mqtt.make_client(terminal_id, username=terminal_id, password=identity.broker.password,
+                                      persistent=False, mqtt_version=rig.mqtt_version)
             client.user_data_set(terminal_id)
             client.on_connect = self._on_connect
             client.on_subscribe = lambda c, terminal, *a: self.ready.add(terminal)
@@ -176,7 +178,8 @@ def verifications_per_second(seconds=1.0):
 def sequential_round_trips(rig, terminal_id, payloads):
     """One terminal, one request at a time, waiting for any reply on its result topic."""
     identity = rig.identity(terminal_id)
-    client = mqtt.make_client(f"{terminal_id}", username=terminal_id, password=identity.broker.password, persistent=False)
+    client = mqtt.make_client(terminal_id, username=terminal_id, password=identity.broker.password, persistent=False,
+                              mqtt_version=rig.mqtt_version)
     arrived = threading.Event()
     subscribed = threading.Event()
     client.on_connect = lambda c, *a: (mqtt.set_nodelay(c), c.subscribe(topics.result("P1", terminal_id), qos=1))
@@ -215,11 +218,12 @@ def main():
     parser.add_argument("--terminals", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--charges", type=int, default=1000)
+    parser.add_argument("--mqtt", choices=("5", "3.1.1"), default="5")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
         station_ids = [f"T{n:03d}" for n in range(1, args.terminals + 1)]
-        with ParkRig(Path(scratch)).create({"T-DESK-1": "desk", **{t: "fishing" for t in station_ids}}) as rig:
+        with ParkRig(Path(scratch), mqtt_version=args.mqtt).create({"T-DESK-1": "desk", **{t: "fishing" for t in station_ids}}) as rig:
             rig.start_broker()
             # Cards for every terminal, issued through the real ledger before any timing.
             rig.start_ledger()
@@ -255,7 +259,7 @@ def main():
     floor_p50 = statistics.median(echo_times) + commit_s
     floor_p99 = percentile(echo_times, 0.99) + commit_s
     print()
-    print(f"payload {len(sequential[0])} bytes; MQTT 5, QoS 1, TCP_NODELAY; SQLite WAL synchronous=FULL")
+    print(f"payload {len(sequential[0])} bytes; MQTT {args.mqtt}, QoS 1, TCP_NODELAY; SQLite WAL synchronous=FULL")
     print(f"floor: bare QoS 1 echo p50 {ms(statistics.median(echo_times))}, p99 {ms(percentile(echo_times, 0.99))}; "
           f"one fsync'd SQLite commit p50 {ms(commit_s)}")
     print(f"online charge round trip ({args.charges} sequential): p50 {ms(statistics.median(online))} "

@@ -8,8 +8,8 @@ from protocol import topics
 from terminal import mqtt
 
 
-def main(host: str, port: int, username: str, password: str, park_id: str) -> None:
-    client = mqtt.make_client(username, username=username, password=password, persistent=False)
+def main(host: str, port: int, username: str, password: str, park_id: str, mqtt_version: str = "5") -> None:
+    client = mqtt.make_client(username, username=username, password=password, persistent=False, mqtt_version=mqtt_version)
     ready = []
 
     def on_connect(client, userdata, flags, reason_code, properties):
@@ -40,4 +40,4 @@ def main(host: str, port: int, username: str, password: str, park_id: str) -> No
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], *sys.argv[6:7])
