@@ -128,7 +128,7 @@ class ParkRig:
         station_id = self.identity(terminal_id).station_id
         name = next(name for sid, name, *_ in STATIONS if sid == station_id)
         staff = {card_no: (staff_id, person) for staff_id, person, _, card_no, _ in STAFF}
-        settings = dict(park_name="示范农庄 Demo Farm Park", station_name=name, staff=staff)
+        settings = dict(park_name="示范农庄 Demo Farm", station_name=name, staff=staff)
         return StationConfig(**(settings | overrides))
 
     def identity(self, terminal_id: str) -> TerminalIdentity:

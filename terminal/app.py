@@ -135,9 +135,9 @@ class TerminalApp:
         try:
             data = reader.read_blocks(uid, RECORD_BLOCKS, TRANSPORT_KEY)
             record = read_record(data, uid.value, self._record_key, self.identity.park_id)
-            return core.CardTapped(uid.hex, record)
+            return core.CardTapped(uid.value.hex(), record)
         except (TerminalError, CardRecordError) as error:
-            return core.CardTapped(uid.hex, None, str(error).split("] ", 1)[-1])
+            return core.CardTapped(uid.value.hex(), None, str(error).split("] ", 1)[-1])
         finally:
             try:
                 reader.halt()
@@ -185,3 +185,23 @@ class TerminalApp:
         if status.is_paper_out:  # ran out during the receipt: it may be cut short
             return core.PrintFailed("PAPER_OUT", "缺纸 Paper ran out — load a new roll")
         return core.PrintFinished()
+
+
+def render_for_display(show: core.Show, size) -> "Image":
+    """A core screen on the panel: lines that do not fit a small panel are dropped from the end
+    (the title, the amount and the footer matter most)."""
+    from .screens import Screen, render_screen
+
+    lines = list(show.lines)
+    while True:
+        try:
+            screen = Screen(title=show.title, lines=tuple(lines), footer=show.footer, tone=show.tone,
+                            amount_text=show.big or None)
+            return render_screen(screen, size)
+        except ValueError:
+            if lines:
+                lines.pop()
+            elif show.footer:
+                show = core.Show(show.title, (), "", show.tone, show.big)
+            else:
+                raise

@@ -1,0 +1,165 @@
+"""The terminal as a cashier uses it, in the simulator: real drivers on emulated hardware (SPI card
+reader, ESC/POS printer on a pty, evdev keypad, SSD1306 display) talking to the real ledger."""
+
+import pytest
+
+from host_sim.rig import STAFF, ParkRig
+from terminal.app import TerminalApp, render_for_display
+from terminal.core import State
+from terminal.hal.factory import make_hardware
+from terminal.hal.keypad import Key
+
+from .conftest import TERMINALS
+
+WANG_CARD, WANG_PIN = STAFF[0][3], STAFF[0][4]
+
+
+class Station:
+    """One simulated fishing-pond terminal with its hardware, and the cashier's hands."""
+
+    def __init__(self, rig: ParkRig, terminal_id="T-FISH-1", profile="80mm-gb18030", link=None):
+        self.rig = rig
+        self.hardware = make_hardware("sim", config={"printer_profile": profile})
+        self.sim = self.hardware.sim
+        self.link = link or rig.link(terminal_id, connect=False)
+        self.app = TerminalApp(self.link, rig.station_config(terminal_id), self.hardware, render=render_for_display)
+        self.app.boot()
+
+    def turns(self, until, limit=200):
+        for _ in range(limit):
+            if until():
+                return
+            self.app.turn()
+        raise AssertionError(f"the terminal stayed in {self.app.machine.state} showing {self.app.screen}")
+
+    def tap(self, virtual_card):
+        self.sim.field.remove()
+        self.sim.field.present(virtual_card)
+        before = self.app.machine.state
+        self.turns(lambda: self.app.machine.state != before)
+
+    def keys(self, text):
+        for character in text:
+            key = {"E": Key.ENTER, "C": Key.CANCEL}.get(character) or Key.for_character(character)
+            self.sim.keypad.press(key)
+            self.app.turn()
+
+    def log_in(self):
+        self.tap(self.rig.virtual_card(WANG_CARD, kind="staff"))
+        self.keys(WANG_PIN + "E")
+        assert self.app.machine.state == State.IDLE, self.app.screen
+
+    def close(self):
+        self.hardware.close()
+
+
+@pytest.fixture
+def station(rig):
+    with_card = rig.link("T-DESK-1")
+    from host_sim.rig import card, common
+    from protocol.messages import CardIssue
+
+    with_card.submit(lambda seq: CardIssue(**common(with_card, seq, card("C00042")), card_kind="temporary",
+                                           card_fee_fen=2000, opening_fen=10000, channel="cash", payment_ref=""))
+    station = Station(rig)
+    yield station
+    station.close()
+
+
+def charges(rig):
+    return rig.ledger.intake.store.db.execute("SELECT COUNT(*) FROM txn WHERE kind='charge'").fetchone()[0]
+
+
+def test_a_charge_of_30_prints_two_copies_that_say_30_and_70_left(station, rig, tmp_path):
+    station.log_in()
+    station.tap(rig.virtual_card("C00042"))
+    assert station.app.machine.state == State.AMOUNT
+    station.keys("30E")
+    station.turns(lambda: station.app.machine.state == State.DONE)
+    customer, merchant = station.sim.printer.receipts[-2:]
+    for copy, label in ((customer, "顾客联"), (merchant, "商户联")):
+        text = copy.text
+        assert "金额" in text and "30.00" in text and "余额" in text and "70.00" in text, text
+        assert label in text and "T-FISH-1-2" in text and "钓鱼" in text and "王芳" in text
+    pictures = station.sim.printer.save_pngs(tmp_path)
+    assert len(pictures) >= 2 and all(p.stat().st_size > 1000 for p in pictures)
+    assert "余额 Balance 70.00" in station.app.screen.lines[0]
+    screen = station.sim.oled.to_image()
+    assert screen.getbbox() is not None  # something is lit on the panel
+    assert charges(rig) == 1
+
+
+def test_paper_out_before_the_receipt_keeps_one_charge_and_reprint_prints_it(station, rig):
+    station.log_in()
+    station.sim.printer.set_paper_out()
+    station.tap(rig.virtual_card("C00042"))
+    station.keys("30E")
+    station.turns(lambda: station.app.machine.state == State.PRINTER_PROBLEM)
+    assert "缺纸" in " ".join(station.app.screen.lines) or "Paper" in " ".join(station.app.screen.lines)
+    assert station.app.screen.footer.startswith("处理后按确认补打")
+    station.keys("E")  # still no paper: same screen, still one charge
+    assert station.app.machine.state == State.PRINTER_PROBLEM and charges(rig) == 1
+    station.sim.printer.load_paper()
+    station.keys("E")
+    station.turns(lambda: station.app.machine.state == State.DONE)
+    reprinted = station.sim.printer.receipts[-1].text
+    assert "补打" in reprinted or "REPRINT" in reprinted
+    assert "30.00" in reprinted and "70.00" in reprinted
+    assert charges(rig) == 1
+
+
+def test_paper_running_out_during_the_receipt_offers_a_reprint(station, rig):
+    station.log_in()
+    station.sim.printer.run_out_of_paper_after_lines(5)
+    station.tap(rig.virtual_card("C00042"))
+    station.keys("30E")
+    station.turns(lambda: station.app.machine.state == State.PRINTER_PROBLEM)
+    station.sim.printer.load_paper()
+    station.keys("E")
+    station.turns(lambda: station.app.machine.state == State.DONE)
+    assert "70.00" in station.sim.printer.receipts[-1].text and charges(rig) == 1
+
+
+class PowerCut(BaseException):
+    """The terminal loses power: nothing after this point runs."""
+
+
+def test_a_terminal_that_died_after_the_approval_prints_the_receipt_marked_when_it_restarts(station, rig):
+    station.log_in()
+    printer = station.hardware.printer
+    real_print = printer.print_receipt
+
+    def die(receipt):
+        raise PowerCut()
+
+    printer.print_receipt = die
+    station.tap(rig.virtual_card("C00042"))
+    with pytest.raises(PowerCut):
+        station.keys("30E")
+    printer.print_receipt = real_print
+    before = len(station.sim.printer.receipts)
+    # The board comes back: same outbox file, new process state.
+    station.link.close()
+    reborn = Station(rig, link=rig.link("T-FISH-1", connect=False))
+    try:
+        printed = reborn.sim.printer.receipts
+        assert printed, "the restarted terminal printed nothing"
+        text = printed[-1].text
+        assert ("补打" in text or "REPRINT" in text) and "30.00" in text and "70.00" in text
+        assert reborn.link.outbox.unprinted() == []
+        assert charges(rig) == 1
+        assert before == len(station.sim.printer.receipts)  # the dead terminal's printer got nothing
+    finally:
+        reborn.close()
+
+
+def test_a_card_copied_onto_another_uid_is_refused_on_screen(station, rig):
+    station.log_in()
+    genuine = rig.virtual_card("C00042")
+    clone = rig.virtual_card("C00042", uid=bytes.fromhex("0badcafe"))
+    for block in (4, 5, 6, 8, 9, 10):
+        clone.set_block(block, genuine.block(block))  # the record copied bit for bit
+    station.tap(clone)
+    assert station.app.machine.state == State.MESSAGE
+    assert "Card not accepted" in station.app.screen.title and "does not match" in station.app.screen.lines[0]
+    assert charges(rig) == 0
