@@ -1,8 +1,12 @@
 """``fieldpos demo``: a small park day on this machine, with the real broker, ledger and protocol.
 
-Visitors get temporary cards at the front desk, spend at the fishing pond and the contractor-run
-riding school, top up, sometimes have a sale voided, and hand their cards back at the exit. At the
-end the demo prints what happened and replays the books.
+Visitors get temporary cards at the front desk and spend them at the stations: a fishing pond
+(menu: pick items by number), a contractor-run riding school (count: rides x price) and a BBQ
+(free amount). Each station is the real terminal app with its real drivers on emulated hardware —
+a cashier logs in with staff card and PIN, taps the visitor's card, types, and the emulated printer
+prints both copies. Visitors who run short top up at the desk; a supervisor voids the odd sale; at
+the exit the card is returned and refunded. The demo prints what happened, replays the books, and
+leaves every receipt as a PNG.
 """
 
 from collections import Counter
@@ -12,14 +16,29 @@ import shutil
 import time
 
 from ledger.verify import verify_books
-from protocol.messages import CardIssue, CardReturn, Charge, LineItem, TopUp, Void
+from protocol.messages import CardIssue, CardReturn, TopUp, Void
+from terminal.config import MenuItem
+from terminal.core import State
 
-from .rig import ParkRig, card, common
+from .rig import STAFF, ParkRig, card, common
+from .station import SimulatedStation
 
-MENU = {
-    "fishing": [("钓鱼 1小时 Fishing 1h", 3000), ("鱼饵 Bait", 500), ("租竿 Rod hire", 1000)],
-    "riding": [("骑马 20分钟 Pony ride", 8000), ("骑马 1小时 Trail ride", 18000)],
+# How each demo station sells (terminal.config modes), and what a visitor buys there.
+STATION_SETUP = {
+    "fishing": dict(mode="menu", menu=(MenuItem("钓鱼1小时 Fishing 1h", 3000), MenuItem("鱼饵 Bait", 500),
+                                       MenuItem("租竿 Rod hire", 1000))),
+    "riding": dict(mode="count", unit_name="20分钟 ride", unit_price_fen=8000),
+    "bbq": dict(mode="free"),
 }
+
+
+def _typed_sale(station_id: str, rng: random.Random) -> str:
+    """The keys a cashier presses after the tap."""
+    if station_id == "fishing":
+        return "".join(rng.choice("123") for _ in range(rng.randint(1, 3)))
+    if station_id == "riding":
+        return str(rng.randint(1, 2))
+    return f"{rng.randint(15, 120)}.{rng.choice(('00', '50'))}"
 
 
 def _fen(amount: int) -> str:
@@ -27,7 +46,7 @@ def _fen(amount: int) -> str:
     return f"{sign}{abs(amount) // 100:,}.{abs(amount) % 100:02d}"
 
 
-def run_demo(out: Path, *, terminals: int = 3, visitors: int = 60, mqtt_version: str = "5", seed: int = 7,
+def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version: str = "5", seed: int = 7,
              broker: str = "auto") -> int:
     """``broker``: "auto" (Mosquitto if installed, else the embedded amqtt broker), "mosquitto" or
     "embedded". The embedded broker speaks MQTT 3.1.1 only, so it overrides ``mqtt_version``."""
@@ -38,10 +57,11 @@ def run_demo(out: Path, *, terminals: int = 3, visitors: int = 60, mqtt_version:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     rng = random.Random(seed)
-    station_ids = ["fishing", "riding"] * terminals
-    layout = {"T-DESK-1": "desk"} | {f"T-{s.upper()[:4]}-{i + 1}": s for i, s in enumerate(station_ids[: max(1, terminals - 1)])}
+    station_ids = list(STATION_SETUP)[: max(1, terminals - 1)]
+    layout = {"T-DESK-1": "desk"} | {f"T-{station_id.upper()}-1": station_id for station_id in station_ids}
     started = time.perf_counter()
     outcomes = Counter()
+    stations = []
     with ParkRig(out, mqtt_version=mqtt_version).create(layout) as rig:
         rig.start_broker(prefer=broker)
         version_note = ""
@@ -51,36 +71,50 @@ def run_demo(out: Path, *, terminals: int = 3, visitors: int = 60, mqtt_version:
             rig.mqtt_version = EMBEDDED_MQTT_VERSION
         broker_description = describe_broker(rig.broker)
         rig.start_ledger()
-        links = {terminal_id: rig.link(terminal_id) for terminal_id in layout}
-        for link in links.values():
-            link.sync_seq()
-        desk = links["T-DESK-1"]
-        stations = [links[t] for t, s in layout.items() if s != "desk"]
+        desk = rig.link("T-DESK-1")
+        desk.sync_seq()
+        try:
+            for terminal_id, station_id in layout.items():
+                if station_id != "desk":
+                    station = SimulatedStation(rig, terminal_id, profile="58mm-raster", **STATION_SETUP[station_id])
+                    station.log_in(STAFF[0])
+                    stations.append(station)
 
-        def submit(link, build):
-            result = link.submit(build)
-            outcomes[result.outcome] += 1
-            return result
+            def at_desk(build):
+                result = desk.submit(build)
+                outcomes[result.outcome] += 1
+                return result
 
-        for number in range(1, visitors + 1):
-            visitor = card(f"D{number:05d}")
-            opening = rng.choice((5000, 10000, 20000, 30000))
-            channel = rng.choice(("cash", "wechat", "alipay"))
-            submit(desk, lambda seq: CardIssue(**common(desk, seq, visitor, "desk-li"), card_kind="temporary",
-                                               card_fee_fen=2000, opening_fen=opening, channel=channel, payment_ref=""))
-            for _ in range(rng.randint(2, 5)):
-                link = rng.choice(stations)
-                name, price = rng.choice(MENU[link.identity.station_id])
-                qty = rng.randint(1, 2)
-                sale = submit(link, lambda seq: Charge(**common(link, seq, visitor, "cashier-wang"), amount_fen=price * qty,
-                                                       lines=(LineItem(item=name, qty=qty, unit_fen=price),)))
-                if sale.reason == "INSUFFICIENT_FUNDS":
-                    submit(desk, lambda seq: TopUp(**common(desk, seq, visitor, "desk-li"), amount_fen=20000,
-                                                   channel=channel, payment_ref=f"TOPUP-{number:05d}"))
-                elif sale.is_approved and rng.random() < 0.05:
-                    submit(link, lambda seq: Void(**common(link, seq, visitor, "supervisor-zhao"),
-                                                  original_seq=sale.seq, amount_fen=price * qty))
-            submit(desk, lambda seq: CardReturn(**common(desk, seq, visitor, "desk-li"), channel=channel, payment_ref=""))
+            for number in range(1, visitors + 1):
+                card_no = f"D{number:05d}"
+                visitor, virtual = card(card_no), rig.virtual_card(card_no)
+                channel = rng.choice(("cash", "wechat", "alipay"))
+                at_desk(lambda seq: CardIssue(**common(desk, seq, visitor, "li"), card_kind="temporary", card_fee_fen=2000,
+                                              opening_fen=rng.choice((5000, 10000, 20000)), channel=channel, payment_ref=""))
+                for _ in range(rng.randint(2, 4)):
+                    station = rng.choice(stations)
+                    ended = station.sell(virtual, _typed_sale(station.link.identity.station_id, rng))
+                    if ended == State.DONE:
+                        outcomes["approved"] += 1
+                        if rng.random() < 0.04:  # a supervisor voids a mistaken sale
+                            receipt = station.app.machine.last_receipt
+                            outcomes[station.link.submit(lambda seq: Void(
+                                **common(station.link, seq, visitor, "zhao"), original_seq=receipt.seq,
+                                amount_fen=receipt.amount_fen)).outcome] += 1
+                    else:
+                        outcomes["declined"] += 1
+                        station.keys("E")
+                        at_desk(lambda seq: TopUp(**common(desk, seq, visitor, "li"), amount_fen=20000, channel=channel,
+                                                  payment_ref=f"TOPUP-{number:05d}"))
+                    station.keys("C")
+                at_desk(lambda seq: CardReturn(**common(desk, seq, visitor, "li"), channel=channel, payment_ref=""))
+            receipts = 0
+            for station in stations:
+                receipts += len(station.sim.printer.save_pngs(out / "receipts" / station.terminal_id))
+                station.sim.oled.save_png(out / f"display-{station.terminal_id}.png")
+        finally:
+            for station in stations:
+                station.close()
         elapsed = time.perf_counter() - started
         store = rig.ledger.intake.store
         report = verify_books(store)
@@ -102,5 +136,6 @@ def run_demo(out: Path, *, terminals: int = 3, visitors: int = 60, mqtt_version:
         print(f"    {account:<22} {_fen(amount):>12}")
     print(f"  ledger verify: {report.transactions} transactions, {report.postings} postings, "
           + ("books balance" if report.is_ok else f"MISMATCH {report.problems[0]}"))
+    print(f"  {receipts} receipts printed by the emulated printers: {out / 'receipts'}")
     print(f"  park files: {out}")
     return 0 if report.is_ok else 1

@@ -21,7 +21,6 @@ from .config import StationConfig
 from .errors import TerminalError
 from .hal.card_reader import TRANSPORT_KEY
 from .net import LedgerLink, NoResultError
-from .outbox import PendingRequest
 
 log = logging.getLogger("fieldpos.terminal")
 
@@ -39,8 +38,8 @@ class TerminalApp:
         self.screen: core.Show | None = None
         self._render = render
         self._record_key = self.identity.ledger_key(Purpose.CARD_RECORD.value)[1]
-        self._pending: PendingRequest | None = None
         self.is_running = True
+        self.key_wait_s = KEY_WAIT_S
 
     # ------------------------------------------------------------ boot
     def boot(self) -> None:
@@ -87,7 +86,7 @@ class TerminalApp:
             self.turn()
 
     def turn(self) -> None:
-        key = self.hardware.keypad.read_key(timeout_s=KEY_WAIT_S)
+        key = self.hardware.keypad.read_key(timeout_s=self.key_wait_s)
         if key is not None:
             self._feed(core.KeyPressed(key.value))
         tapped = self._read_card()

@@ -3,54 +3,12 @@ reader, ESC/POS printer on a pty, evdev keypad, SSD1306 display) talking to the 
 
 import pytest
 
-from host_sim.rig import STAFF, ParkRig
-from terminal.app import TerminalApp, render_for_display
+from host_sim.station import SimulatedStation
 from terminal.core import State
-from terminal.hal.factory import make_hardware
-from terminal.hal.keypad import Key
-
-from .conftest import TERMINALS
-
-WANG_CARD, WANG_PIN = STAFF[0][3], STAFF[0][4]
 
 
-class Station:
-    """One simulated fishing-pond terminal with its hardware, and the cashier's hands."""
-
-    def __init__(self, rig: ParkRig, terminal_id="T-FISH-1", profile="80mm-gb18030", link=None):
-        self.rig = rig
-        self.hardware = make_hardware("sim", config={"printer_profile": profile})
-        self.sim = self.hardware.sim
-        self.link = link or rig.link(terminal_id, connect=False)
-        self.app = TerminalApp(self.link, rig.station_config(terminal_id), self.hardware, render=render_for_display)
-        self.app.boot()
-
-    def turns(self, until, limit=200):
-        for _ in range(limit):
-            if until():
-                return
-            self.app.turn()
-        raise AssertionError(f"the terminal stayed in {self.app.machine.state} showing {self.app.screen}")
-
-    def tap(self, virtual_card):
-        self.sim.field.remove()
-        self.sim.field.present(virtual_card)
-        before = self.app.machine.state
-        self.turns(lambda: self.app.machine.state != before)
-
-    def keys(self, text):
-        for character in text:
-            key = {"E": Key.ENTER, "C": Key.CANCEL}.get(character) or Key.for_character(character)
-            self.sim.keypad.press(key)
-            self.app.turn()
-
-    def log_in(self):
-        self.tap(self.rig.virtual_card(WANG_CARD, kind="staff"))
-        self.keys(WANG_PIN + "E")
-        assert self.app.machine.state == State.IDLE, self.app.screen
-
-    def close(self):
-        self.hardware.close()
+def Station(rig, terminal_id="T-FISH-1", profile="80mm-gb18030", link=None):
+    return SimulatedStation(rig, terminal_id, profile=profile, link=link)
 
 
 @pytest.fixture

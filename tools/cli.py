@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run a simulated park: broker, ledger and terminals on this machine")
     demo.add_argument("--out", default="var/demo", help="where the demo leaves its park, logs and receipts")
-    demo.add_argument("--terminals", type=int, default=3)
+    demo.add_argument("--terminals", type=int, default=4, help="the front desk plus up to three stations")
     demo.add_argument("--visitors", type=int, default=60)
     demo.add_argument("--mqtt", choices=("5", "3.1.1"), default="5",
                       help="MQTT version (the embedded broker speaks 3.1.1 only and forces it)")
