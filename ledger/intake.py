@@ -29,10 +29,12 @@ from protocol.messages import (
     CardReturn,
     Charge,
     Hello,
+    OfflineCharge,
     Request,
     Result,
     ShiftClose,
     ShiftOpen,
+    TerminalStatus,
     TopUp,
     Void,
     Welcome,
@@ -80,6 +82,7 @@ class Intake:
         self._keys_loaded_at = float("-inf")
         self._reload_keys()
         self.counts = {"approved": 0, "declined": 0, "refused": 0, "replayed": 0}
+        self.greeted: set[str] = set()  # terminals that said Hello: they get config and blocklist again
 
     # ------------------------------------------------------------ keys
     def _reload_keys(self) -> None:
@@ -131,6 +134,9 @@ class Intake:
 
     def _one(self, topic: str, payload: bytes) -> Reply | None:
         now_ms = self.clock_ms()
+        if topic.endswith("/status"):
+            self._status(topic, payload, now_ms)
+            return None
         try:
             verified = self.authenticate(topic, payload)
         except RemoteProtocolError as error:
@@ -140,6 +146,7 @@ class Intake:
         if terminal is None:
             return self.refuse(topic, payload, None, Reason.UNKNOWN_TERMINAL, "no such terminal", now_ms)
         if isinstance(message, Hello):
+            self.greeted.add(message.terminal)
             return self._welcome(verified, terminal, now_ms)
         if terminal.revoked_from_seq is not None and message.seq >= terminal.revoked_from_seq:
             return self.refuse(topic, payload, message, Reason.TERMINAL_REVOKED, f"revoked from seq {terminal.revoked_from_seq}", now_ms)
@@ -176,6 +183,9 @@ class Intake:
             return refusal
         if isinstance(message, TopUp):
             return rules.decide_top_up(message, card)
+        if isinstance(message, Charge) and self.store.superseded_by(message.terminal, message.seq) is not None:
+            # The terminal gave up waiting for this attempt and sold offline instead: that sale counts.
+            return rules.decline(Reason.SUPERSEDED)
         if isinstance(message, Charge):
             return rules.decide_charge(message, card, self.store.station(message.park, terminal.station_id))
         if isinstance(message, Void):
@@ -186,12 +196,16 @@ class Intake:
 
     def _decide_and_book(self, verified: _Verified, terminal: TerminalView, now_ms: int) -> Reply:
         message = verified.message
-        card = self.store.card(message.park, message.card.no)
-        decision = self._decide(message, terminal, card)
+        if isinstance(message, OfflineCharge):
+            card = self.store.card(message.park, message.card.no, message.card.issuance)
+            decision = self._decide_offline(message, terminal, card)
+        else:
+            card = self.store.card(message.park, message.card.no)
+            decision = self._decide(message, terminal, card)
         for alert in decision.alerts:
             self.store.record_alert(now_ms, decision.reason.value, alert)
         txn_id = None
-        if decision.is_approved:
+        if decision.is_approved and decision.postings:
             txn_id = self.store.book(
                 NewTxn(
                     park_id=message.park,
@@ -208,7 +222,10 @@ class Intake:
                     voids_txn=decision.voids_txn,
                 ),
                 decision.postings,
+                allow_negative=decision.allow_negative,
             )
+            if decision.allow_negative:
+                self._block_if_overdrawn(message, now_ms)
             if decision.new_card:
                 self.store.insert_card(
                     message.park, message.card.no, message.card.issuance, message.card.uid,
@@ -224,9 +241,26 @@ class Intake:
             balances = Balances(fen=after[0], bonus=after[1], points=after[2])
         elif card is not None and decision.reason not in (Reason.UNKNOWN_CARD, Reason.CARD_UID_MISMATCH, Reason.OLD_ISSUANCE):
             balances = Balances(fen=card.fen, bonus=card.bonus, points=card.points)  # not for a clone to see
-        outcome = Outcome.APPROVED if decision.is_approved else Outcome.DECLINED
+        outcome = Outcome.APPROVED if decision.is_approved or decision.reason is Reason.SAME_SALE else Outcome.DECLINED
         result = self._result(verified.topic, message, verified.envelope.payload, verified.envelope.version, outcome, decision.reason, now_ms, balances, txn_id)
         return self._record(verified, outcome, decision.reason, txn_id, result, now_ms)
+
+    def _decide_offline(self, message: OfflineCharge, terminal: TerminalView, card) -> rules.Decision:
+        if message.supersedes_seq is not None:
+            earlier = self.store.stored_outcome(message.terminal, message.supersedes_seq)
+            if earlier is not None and earlier[0] == Outcome.APPROVED:
+                # The online attempt was approved and its answer lost: this is the same sale.
+                return rules.Decision(reason=Reason.SAME_SALE)
+            self.store.supersede(message.terminal, message.supersedes_seq, message.seq)
+        return rules.decide_offline_charge(message, card, self.store.station(message.park, terminal.station_id))
+
+    def _block_if_overdrawn(self, message, now_ms: int) -> None:
+        after = self.store.card_balances_after.get(message.card.account)
+        if after is not None and after[0] < 0:
+            detail = f"{message.card.account} overdrawn to {after[0]} fen by offline sale {message.terminal}/{message.seq}"
+            self.store.block_card(message.park, message.card.no, message.card.issuance, "OFFLINE_OVERDRAFT", now_ms)
+            self.store.record_alert(now_ms, "OFFLINE_OVERDRAFT", detail)
+            log.warning(detail)
 
     def _record(self, verified: _Verified, outcome: Outcome, reason: Reason, txn_id, result: Reply, now_ms) -> Reply:
         message = verified.message
@@ -300,6 +334,24 @@ class Intake:
         # Answer in the request's version when its header was readable; else in ours.
         version = payload[2] if len(payload) > 2 and payload[2] in SUPPORTED_VERSIONS else PROTOCOL_VERSION
         return self._result(topic, message, payload, version, Outcome.REFUSED, reason, now_ms, detail=detail)
+
+    def _status(self, topic: str, payload: bytes, now_ms: int) -> None:
+        """A terminal's heartbeat (or last will): kept for the exposure report; bad ones are dropped."""
+        where = topics.parse_status_topic(topic)
+        try:
+            if where is None or not payload:
+                raise RemoteProtocolError("not a status", code=Reason.BAD_TOPIC)
+            sealed = envelope.split(payload)
+            found = self._terminal_key(sealed.key_id)
+            if found is None or found[0] != where[1]:
+                raise RemoteProtocolError("status signed by another key", code=Reason.KEY_NOT_FOR_TOPIC)
+            status = parse(envelope.verify(sealed, verify_key=found[1], purpose=Purpose.STATUS, topic=topic),
+                           {TerminalStatus.TYPE: TerminalStatus})
+        except RemoteProtocolError as error:
+            log.info("dropped a status on %s: %s", topic[:80], error)
+            return
+        self.store.record_status(status.terminal, status.is_online, status.highest_seq, status.queue_depth,
+                                 status.oldest_queued_ms, status.time_ms, now_ms)
 
     def _welcome(self, verified: _Verified, terminal: TerminalView, now_ms: int) -> Reply:
         hello = verified.message

@@ -8,11 +8,14 @@ it (money in a channel's drawer or provider account). Every transaction sums to 
 
 from dataclasses import dataclass, field
 
-from protocol.messages import CardIssue, CardKind, CardReturn, Charge, Request, TopUp, Void
+from protocol.messages import CardIssue, CardKind, CardReturn, Charge, OfflineCharge, Request, TopUp, Void
 from protocol.reasons import Reason
 
 ASSETS = ("fen", "bonus", "points")
 CARD_FEE_ACCOUNT = "card_fee"
+# Where an offline sale lands when its card can no longer pay: the issuance was refunded at the
+# exit (the money is gone), or the card is unknown. The park carries that loss, and reports it.
+OFFLINE_LOSS_ACCOUNT = "offline_loss"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +65,14 @@ class Decision:
     postings: tuple = ()
     amount_fen: int = 0
     card_state: str | None = None   # new state of the card issuance, if it changes
+    allow_negative: bool = False    # an offline sale happened: it may overdraw the card
     new_card: bool = False          # CardIssue: insert a new issuance
     voids_txn: int | None = None
     alerts: tuple = field(default=())
 
     @property
     def is_approved(self) -> bool:
+        """Approved and to be booked (SAME_SALE is approved too, but books nothing new)."""
         return self.reason is Reason.OK
 
 
@@ -144,18 +149,45 @@ def decide_charge(request: Charge, card: CardView, station: StationView) -> Deci
     if card.fen < request.amount_fen:
         return decline(Reason.INSUFFICIENT_FUNDS)
     amount = request.amount_fen
-    if station.contractor_id is None:
-        credit = (Posting(f"revenue:{station.station_id}", "fen", amount),)
-    else:
-        commission = commission_fen(amount, station.commission_bp)
-        credit = _nonzero(
-            Posting(f"contractor:{station.contractor_id}", "fen", amount - commission),
-            Posting(f"revenue:{station.station_id}", "fen", commission),
-        )
     return Decision(
         reason=Reason.OK,
         amount_fen=amount,
-        postings=(Posting(request.card.account, "fen", -amount),) + credit,
+        postings=(Posting(request.card.account, "fen", -amount),) + _station_credit(amount, station),
+    )
+
+
+def _station_credit(amount: int, station: StationView) -> tuple:
+    if station.contractor_id is None:
+        return (Posting(f"revenue:{station.station_id}", "fen", amount),)
+    commission = commission_fen(amount, station.commission_bp)
+    return _nonzero(
+        Posting(f"contractor:{station.contractor_id}", "fen", amount - commission),
+        Posting(f"revenue:{station.station_id}", "fen", commission),
+    )
+
+
+def decide_offline_charge(request: OfflineCharge, card: CardView | None, station: StationView) -> Decision:
+    """An offline sale already happened: it is applied whatever the balance. It lands on the card
+    issuance it was made on (never on a later visitor's), or on OFFLINE_LOSS when that issuance was
+    refunded already or cannot be found. Overdrawing blocks the card."""
+    amount = request.amount_fen
+    alerts = []
+    if card is None or card.uid != request.card.uid:
+        debit = OFFLINE_LOSS_ACCOUNT
+        alerts.append(f"offline sale {request.terminal}/{request.seq} on unknown card {request.card.account} "
+                      f"(UID {request.card.uid}): booked to {OFFLINE_LOSS_ACCOUNT}")
+    elif card.state == "returned":
+        debit = OFFLINE_LOSS_ACCOUNT
+        alerts.append(f"offline sale {request.terminal}/{request.seq} on {request.card.account}, refunded already: "
+                      f"booked to {OFFLINE_LOSS_ACCOUNT}")
+    else:
+        debit = request.card.account
+    return Decision(
+        reason=Reason.OK,
+        amount_fen=amount,
+        allow_negative=True,
+        postings=(Posting(debit, "fen", -amount),) + _station_credit(amount, station),
+        alerts=tuple(alerts),
     )
 
 

@@ -162,4 +162,41 @@ MIGRATIONS: list[str] = [
     );
     CREATE UNIQUE INDEX one_open_shift_per_terminal ON shift (terminal_id) WHERE close_seq IS NULL;
     """,
+    # 3: offline selling: superseded online attempts, the blocklist's history, broadcast versions,
+    # the park's offline policy, and the terminals' last heartbeats.
+    """
+    CREATE TABLE superseded (
+        terminal_id TEXT NOT NULL,
+        seq         INTEGER NOT NULL,      -- the online attempt that got no answer
+        by_seq      INTEGER NOT NULL,      -- the offline sale that replaced it
+        PRIMARY KEY (terminal_id, seq)
+    );
+    CREATE TABLE blocklist_change (
+        park_id  TEXT NOT NULL,
+        version  INTEGER NOT NULL,
+        card_no  TEXT NOT NULL,
+        issuance INTEGER NOT NULL,
+        change   TEXT NOT NULL CHECK (change IN ('block', 'unblock')),
+        reason   TEXT NOT NULL,
+        time_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX blocklist_change_by_version ON blocklist_change (park_id, version);
+    CREATE TABLE config_version (
+        terminal_id TEXT PRIMARY KEY,
+        version     INTEGER NOT NULL
+    );
+    CREATE TABLE offline_policy (
+        park_id TEXT PRIMARY KEY REFERENCES park,
+        policy  TEXT NOT NULL              -- JSON of protocol.messages.OfflinePolicy
+    );
+    CREATE TABLE terminal_status (
+        terminal_id      TEXT PRIMARY KEY,
+        is_online        INTEGER NOT NULL,
+        highest_seq      INTEGER NOT NULL,
+        queue_depth      INTEGER NOT NULL,
+        oldest_queued_ms INTEGER,
+        time_ms          INTEGER NOT NULL,
+        received_ms      INTEGER NOT NULL
+    );
+    """,
 ]

@@ -26,6 +26,7 @@ from protocol import topics
 from protocol.reasons import Reason
 from terminal import mqtt
 
+from . import broadcasts
 from .errors import TransientStoreError
 from .intake import Intake, Reply
 
@@ -37,6 +38,8 @@ MAX_BATCH = 256
 # A message in flight during this many ledger crashes is set aside instead of being tried again.
 MAX_ATTEMPTS = 3
 IDLE_POLL_S = 0.05
+# A fresh blocklist snapshot at least this often, so offline terminals' copies stay young.
+BLOCKLIST_REFRESH_S = 300
 RECONNECT_DELAY_S = (0.2, 5.0)
 
 
@@ -60,6 +63,9 @@ class LedgerService:
         self.batches = 0
         self.transient_failures = 0
         self._suspects: set[str] = set()
+        self._needs_snapshots = False
+        self._published_blocklist_version = None
+        self._blocklist_published_at = float("-inf")
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "LedgerService":
@@ -101,7 +107,8 @@ class LedgerService:
         mqtt.set_nodelay(client)
         # Subscribe on every connect: a broker that lost its state (SIGKILL before autosave) has
         # forgotten our session, and the clean-start default would have forgotten it anyway.
-        client.subscribe(topics.all_requests(self.park_id), qos=1)
+        client.subscribe([(topics.all_requests(self.park_id), 1), (topics.all_statuses(self.park_id), 1)])
+        self._needs_snapshots = True  # the broker may have lost our retained snapshots: publish again
         self.is_subscribed.set()
 
     def _on_message(self, client, userdata, message):
@@ -129,6 +136,7 @@ class LedgerService:
                 return
             if self._incoming:
                 self._process_incoming()
+            self._broadcast()
 
     def _process_incoming(self) -> None:
         messages, self._incoming = self._incoming, []
@@ -170,6 +178,38 @@ class LedgerService:
         # It went through: it was an innocent bystander of the crash, not its cause.
         self._suspects.discard(sha)
         store.clear_attempts(sha)
+
+    # ------------------------------------------------------------ snapshots and deltas
+    def _broadcast(self) -> None:
+        """Publish what terminals must hold: configs and the blocklist snapshot after a (re)connect
+        or a Hello, a delta and a new snapshot when the blocklist changed, and a fresh snapshot
+        every BLOCKLIST_REFRESH_S so a terminal's copy does not expire while all is quiet."""
+        store, keys, park = self.intake.store, self.intake.keys, self.park_id
+        greeted, self.intake.greeted = self.intake.greeted, set()
+        everyone = self._needs_snapshots
+        version = store.blocklist_version(park)
+        stale = time.monotonic() - self._blocklist_published_at > BLOCKLIST_REFRESH_S
+        if not (everyone or greeted or stale or version != self._published_blocklist_version):
+            return
+        now_ms = self.intake.clock_ms()
+        messages = []
+        try:
+            with store.batch():  # config versions are taken from the store
+                for terminal_id in (store.terminals(park) if everyone else sorted(greeted)):
+                    messages.append((*broadcasts.config_payload(store, keys, park, terminal_id, now_ms), True))
+        except TransientStoreError:
+            return  # tried again on the next turn
+        if self._published_blocklist_version is not None and version > self._published_blocklist_version:
+            delta = broadcasts.delta_payload(store, keys, park, self._published_blocklist_version, now_ms)
+            if delta is not None:
+                messages.append((delta[0], delta[1], False))
+        topic, snapshot, version = broadcasts.blocklist_payload(store, keys, park, now_ms)
+        messages.append((topic, snapshot, True))
+        for topic, payload, retain in messages:
+            self.client.publish(topic, payload, qos=1, retain=retain)
+        self._needs_snapshots = False
+        self._published_blocklist_version = version
+        self._blocklist_published_at = time.monotonic()
 
     def _publish_and_ack(self, replies: list[Reply], messages) -> None:
         for reply in replies:

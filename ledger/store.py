@@ -8,6 +8,7 @@ transaction (group commit); each request gets a savepoint so one failure never s
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+import json
 import sqlite3
 from zoneinfo import ZoneInfo
 
@@ -212,15 +213,16 @@ class Store:
             raise NotFound(f"station {station_id} is not in park {park_id}")
         return StationView(*row)
 
-    def card(self, park_id, card_no) -> CardView | None:
-        """The latest issuance of a card number with its balances."""
+    def card(self, park_id, card_no, issuance: int | None = None) -> CardView | None:
+        """The latest issuance of a card number (or the given one) with its balances."""
         row = self.db.execute(
-            """SELECT c.card_no, c.issuance, c.uid, c.kind, c.state, c.card_fee_fen,
+            f"""SELECT c.card_no, c.issuance, c.uid, c.kind, c.state, c.card_fee_fen,
                       COALESCE(b.fen, 0), COALESCE(b.bonus, 0), COALESCE(b.points, 0)
                FROM card c LEFT JOIN card_balance b
                  ON b.park_id = c.park_id AND b.account_id = 'card:' || c.card_no || '/' || c.issuance
-               WHERE c.park_id=? AND c.card_no=? ORDER BY c.issuance DESC LIMIT 1""",
-            (park_id, card_no),
+               WHERE c.park_id=? AND c.card_no=? {"AND c.issuance=?" if issuance is not None else ""}
+               ORDER BY c.issuance DESC LIMIT 1""",
+            (park_id, card_no) + ((issuance,) if issuance is not None else ()),
         ).fetchone()
         return None if row is None else CardView(*row)
 
@@ -321,6 +323,80 @@ class Store:
 
     def record_alert(self, time_ms, kind, detail) -> None:
         self.db.execute("INSERT INTO alert VALUES (NULL, ?, ?, ?)", (time_ms, kind, detail[:1000]))
+
+    # ------------------------------------------------------------ offline selling
+    def supersede(self, terminal_id, seq, by_seq) -> None:
+        self.db.execute("INSERT OR IGNORE INTO superseded VALUES (?, ?, ?)", (terminal_id, seq, by_seq))
+
+    def superseded_by(self, terminal_id, seq) -> int | None:
+        row = self.db.execute("SELECT by_seq FROM superseded WHERE terminal_id=? AND seq=?", (terminal_id, seq)).fetchone()
+        return None if row is None else row[0]
+
+    def stored_outcome(self, terminal_id, seq) -> tuple[str, str, int | None] | None:
+        """(outcome, reason, txn id) of a stored request, or None."""
+        row = self.db.execute(
+            "SELECT outcome, reason, txn_id FROM request WHERE terminal_id=? AND seq=?", (terminal_id, seq)
+        ).fetchone()
+        return None if row is None else tuple(row)
+
+    def blocklist_version(self, park_id) -> int:
+        return self.db.execute(
+            "SELECT COALESCE(MAX(version), 0) FROM blocklist_change WHERE park_id=?", (park_id,)
+        ).fetchone()[0]
+
+    def block_card(self, park_id, card_no, issuance, reason, now_ms) -> None:
+        """Block a card issuance and record it on the blocklist (a new version per change)."""
+        self.set_card_state(park_id, card_no, issuance, "blocked")
+        self.db.execute(
+            "INSERT INTO blocklist_change VALUES (?, ?, ?, ?, 'block', ?, ?)",
+            (park_id, self.blocklist_version(park_id) + 1, card_no, issuance, reason, now_ms),
+        )
+
+    def blocklist_changes(self, park_id, after_version) -> list[tuple]:
+        return self.db.execute(
+            "SELECT version, card_no, issuance, change FROM blocklist_change WHERE park_id=? AND version > ? ORDER BY version",
+            (park_id, after_version),
+        ).fetchall()
+
+    def blocked_cards(self, park_id) -> list[tuple]:
+        return self.db.execute(
+            "SELECT card_no, issuance FROM card WHERE park_id=? AND state='blocked' ORDER BY card_no, issuance", (park_id,)
+        ).fetchall()
+
+    def low_balance_cards(self, park_id, below_fen, limit) -> list[tuple]:
+        """Active cards that could not pay ``below_fen`` (the emptiest first)."""
+        return self.db.execute(
+            """SELECT c.card_no, c.issuance, COALESCE(b.fen, 0) AS fen FROM card c LEFT JOIN card_balance b
+                 ON b.park_id = c.park_id AND b.account_id = 'card:' || c.card_no || '/' || c.issuance
+               WHERE c.park_id=? AND c.state='active' AND COALESCE(b.fen, 0) < ? ORDER BY fen, c.card_no LIMIT ?""",
+            (park_id, below_fen, limit),
+        ).fetchall()
+
+    def offline_policy(self, park_id) -> dict | None:
+        row = self.db.execute("SELECT policy FROM offline_policy WHERE park_id=?", (park_id,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_offline_policy(self, park_id, policy: dict) -> None:
+        with self.batch():
+            self.db.execute("INSERT OR REPLACE INTO offline_policy VALUES (?, ?)", (park_id, json.dumps(policy)))
+
+    def next_config_version(self, terminal_id) -> int:
+        """Config versions only go up, per terminal (each publication takes the next)."""
+        row = self.db.execute(
+            """INSERT INTO config_version VALUES (?, 1) ON CONFLICT (terminal_id) DO UPDATE SET version = version + 1
+               RETURNING version""",
+            (terminal_id,),
+        ).fetchone()
+        return row[0]
+
+    def terminals(self, park_id) -> list[str]:
+        return [t for (t,) in self.db.execute("SELECT terminal_id FROM terminal WHERE park_id=? ORDER BY terminal_id", (park_id,))]
+
+    def record_status(self, terminal_id, is_online, highest_seq, queue_depth, oldest_queued_ms, time_ms, received_ms):
+        self.db.execute(
+            "INSERT OR REPLACE INTO terminal_status VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (terminal_id, int(is_online), highest_seq, queue_depth, oldest_queued_ms, time_ms, received_ms),
+        )
 
     # ------------------------------------------------------------ staff and shifts
     def add_staff(self, park_id, staff_id, name, role, card_no, pin_hash) -> None:

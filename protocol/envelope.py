@@ -52,6 +52,7 @@ class Purpose(str, Enum):
     CONFIG = "config"
     BLOCKLIST = "blocklist"
     CARD_RECORD = "card-record"
+    STATUS = "status"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,7 @@ def seal(
     topic: str,
     version: int = PROTOCOL_VERSION,
     attachment: bytes = b"",
+    max_bytes: int = MAX_PAYLOAD_BYTES,
 ) -> bytes:
     """Sign ``body`` for ``topic`` and return the payload to publish. An ``attachment`` must be
     named by its SHA-256 in the body (see the module docstring)."""
@@ -104,15 +106,16 @@ def seal(
     if len(attachment) > MAX_ATTACHMENT_BYTES:
         raise LocalProtocolError(f"attachment of {len(attachment)} bytes is over {MAX_ATTACHMENT_BYTES}", code=Reason.OVERSIZE)
     payload = header + signature + len(attachment).to_bytes(2, "big") + attachment + body
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise LocalProtocolError(f"message of {len(payload)} bytes is over {MAX_PAYLOAD_BYTES}", code=Reason.OVERSIZE)
+    if len(payload) > max_bytes:
+        raise LocalProtocolError(f"message of {len(payload)} bytes is over {max_bytes}", code=Reason.OVERSIZE)
     return payload
 
 
-def split(payload: bytes) -> Envelope:
-    """Cut a payload into its parts, checking sizes and header fields only (not the signature)."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise RemoteProtocolError(f"{len(payload)} bytes is over {MAX_PAYLOAD_BYTES}", code=Reason.OVERSIZE)
+def split(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
+    """Cut a payload into its parts, checking sizes and header fields only (not the signature).
+    ``max_bytes``: MAX_PAYLOAD_BYTES for requests and replies, MAX_BROADCAST_BYTES for snapshots."""
+    if len(payload) > max_bytes:
+        raise RemoteProtocolError(f"{len(payload)} bytes is over {max_bytes}", code=Reason.OVERSIZE)
     if len(payload) < _FIXED_HEADER_BYTES:
         raise RemoteProtocolError("shorter than the envelope header", code=Reason.TRUNCATED)
     if payload[:2] != MAGIC:

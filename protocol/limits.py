@@ -8,6 +8,10 @@ SUPPORTED_VERSIONS = frozenset({1})
 # about 3 KiB; 8 KiB leaves room without letting one message hog a terminal's RAM or the broker.
 MAX_PAYLOAD_BYTES = 8 * 1024
 
+# Config and blocklist snapshots are bigger than requests; the broker's message_size_limit (64 KiB)
+# must stay above this. About 1,000 card entries fit.
+MAX_BROADCAST_BYTES = 60 * 1024
+
 # Upper bound on any single amount, in fen: 1,000,000.00 yuan would be a typo at a park station;
 # Chinese prepaid-card rules cap named cards at 5,000 yuan, so 100,000.00 leaves headroom for
 # group top-ups while stopping a slipped finger (or a forged 2**62) from reaching the books.

@@ -87,9 +87,12 @@ CHECKS = {
 }
 
 
-def _f(check: str, *, optional: bool = False, nested=None, many: bool = False):
+def _f(check: str, *, optional: bool = False, nested=None, many: bool | tuple[int, int] = False):
     """A field with a named check (optional: may be null, and defaults to None when built in Python —
-    on the wire it must still be present; nested: a sub-message type)."""
+    on the wire it must still be present; nested: a sub-message type; many: a list of ``nested``,
+    True for 1..MAX_LINE_ITEMS items or (fewest, most))."""
+    if many is True:
+        many = (1, MAX_LINE_ITEMS)
     metadata = {"check": check, "optional": optional, "nested": nested, "many": many}
     return field(default=None, metadata=metadata) if optional else field(metadata=metadata)
 
@@ -122,8 +125,8 @@ class Message:
             if many:
                 if type(value) is not tuple:
                     _fail(name, "must be a list", Reason.WRONG_TYPE)
-                if not 1 <= len(value) <= MAX_LINE_ITEMS:
-                    _fail(name, f"must hold 1-{MAX_LINE_ITEMS} items", Reason.VALUE_OUT_OF_RANGE)
+                if not many[0] <= len(value) <= many[1]:
+                    _fail(name, f"must hold {many[0]}-{many[1]} items", Reason.VALUE_OUT_OF_RANGE)
                 if not all(type(item) is nested for item in value):
                     _fail(name, f"items must be {nested.__name__}", Reason.WRONG_TYPE)
             elif nested is not None:
@@ -259,6 +262,25 @@ class Charge(Request):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OfflineCharge(Charge):
+    """A sale the terminal approved on its own, within the signed offline policy, while the ledger
+    was out of reach. It happened: the ledger applies it even if it overdraws the card. When it
+    follows an online attempt that got no answer, ``supersedes_seq`` names that attempt, and the
+    ledger applies at most one of the two. Never carries a PIN (a PIN is never queued)."""
+
+    TYPE: ClassVar[str] = "offline_charge"
+    supersedes_seq: int | None = _f("seq", optional=True)
+    approved_ms: int = _f("time_ms")  # the terminal's best time for the sale (see clock_uncertain)
+
+    def _check_whole(self):
+        Charge._check_whole(self)
+        if self.pin_sha256 is not None:
+            _fail("pin_sha256", "an offline sale never carries a PIN", Reason.VALUE_OUT_OF_RANGE)
+        if self.supersedes_seq is not None and self.supersedes_seq >= self.seq:
+            _fail("supersedes_seq", "must name an earlier seq", Reason.VALUE_OUT_OF_RANGE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Void(Request):
     """Undo this terminal's own earlier Charge, named by its seq; the amount must match it."""
 
@@ -339,8 +361,94 @@ class Welcome(Message):
     ledger_time_ms: int = _f("time_ms")
 
 
-REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, TopUp, Charge, Void, CardReturn, ShiftOpen, ShiftClose, Hello)}
+# ---------------------------------------------------------------- ledger broadcasts (retained)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfflinePolicy(Message):
+    """What a terminal may approve on its own while the ledger is out of reach. A per-card cap
+    applies per terminal: the exposure per card is the cap times the terminals offline at once."""
+
+    max_transaction_fen: int = _f("amount")
+    max_card_fen: int = _f("amount")          # per card, per offline window, on this terminal
+    max_terminal_fen: int = _f("amount")      # all cards together, per offline window
+    max_count: int = _f("count")              # sales per offline window
+    max_offline_ms: int = _f("time_ms")       # since the last contact with the ledger
+    max_reboots: int = _f("count")            # reboots while offline before selling stops
+    blocklist_max_age_ms: int = _f("time_ms")  # an older blocklist has expired: selling stops
+    allowed_modes: str = _f("text")           # comma-separated charge modes (terminal.config)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TerminalConfig(Message):
+    """The terminal's signed config snapshot, retained on its ``cfg`` topic. Versions only go up."""
+
+    TYPE: ClassVar[str] = "config"
+    park: str = _f("id")
+    terminal: str = _f("id")
+    version: int = _f("count")
+    issued_ms: int = _f("time_ms")
+    offline: OfflinePolicy = _f("policy", nested=OfflinePolicy)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CardEntry(Message):
+    """A card issuance on the blocklist or the low-balance list (``fen``: its balance, or 0)."""
+
+    no: str = _f("card_number")
+    issuance: int = _f("issuance")
+    fen: int = _f("balance")
+
+
+# Blocked cards are few (lost member cards, offline overdrafts); the low-balance list is trimmed to
+# the emptiest cards so that a snapshot stays under MAX_BROADCAST_BYTES (~45 bytes an entry).
+MAX_LIST_ENTRIES = 1_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Blocklist(Message):
+    """The park's blocklist snapshot, retained on the park's blocklist topic, plus the cards whose
+    balance is too low to sell them anything offline. Versions only go up."""
+
+    TYPE: ClassVar[str] = "blocklist"
+    park: str = _f("id")
+    version: int = _f("count")
+    issued_ms: int = _f("time_ms")
+    blocked: tuple = _f("cards", nested=CardEntry, many=(0, MAX_LIST_ENTRIES))
+    low: tuple = _f("cards", nested=CardEntry, many=(0, MAX_LIST_ENTRIES))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlocklistDelta(Message):
+    """What changed from ``from_version`` to ``version``; a terminal that holds another version
+    than ``from_version`` has missed something and asks for the snapshot (by sending Hello)."""
+
+    TYPE: ClassVar[str] = "blocklist_delta"
+    park: str = _f("id")
+    from_version: int = _f("count")
+    version: int = _f("count")
+    issued_ms: int = _f("time_ms")
+    blocked: tuple = _f("cards", nested=CardEntry, many=(0, MAX_LIST_ENTRIES))
+    unblocked: tuple = _f("cards", nested=CardEntry, many=(0, MAX_LIST_ENTRIES))
+    low: tuple = _f("cards", nested=CardEntry, many=(0, MAX_LIST_ENTRIES))  # fen 0..: new low balance, or cleared with fen = -1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TerminalStatus(Message):
+    """The terminal's retained heartbeat (and, with ``is_online`` false, its last will)."""
+
+    TYPE: ClassVar[str] = "status"
+    park: str = _f("id")
+    terminal: str = _f("id")
+    is_online: bool = _f("bool")
+    highest_seq: int = _f("count")
+    queue_depth: int = _f("count")
+    oldest_queued_ms: int | None = _f("time_ms", optional=True)
+    time_ms: int = _f("time_ms")
+
+
+REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, TopUp, Charge, OfflineCharge, Void, CardReturn, ShiftOpen,
+                                           ShiftClose, Hello)}
 REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome)}
+BROADCAST_TYPES = {cls.TYPE: cls for cls in (TerminalConfig, Blocklist, BlocklistDelta)}
 
 
 def parse(body: bytes, types: dict) -> Message:

@@ -17,6 +17,7 @@ class Outcome(str, Enum):
 
 class Reason(str, Enum):
     OK = "OK"
+    SAME_SALE = "SAME_SALE"  # approved: an offline sale whose online attempt the ledger had approved
 
     # --- refused: the envelope
     TRUNCATED = "TRUNCATED"
@@ -67,6 +68,7 @@ class Reason(str, Enum):
     PIN_LOCKED = "PIN_LOCKED"
     UNKNOWN_STAFF = "UNKNOWN_STAFF"
     ROLE_NOT_ALLOWED = "ROLE_NOT_ALLOWED"
+    SUPERSEDED = "SUPERSEDED"  # an online attempt the terminal replaced with an offline sale
 
 
 # What a cashier reads on the display (Chinese first: the parks' staff read it).
@@ -90,6 +92,8 @@ REASON_TEXT = {
     Reason.UNKNOWN_STAFF: "员工卡无效 Staff card not registered",
     Reason.ROLE_NOT_ALLOWED: "无权限 Your role may not do this here",
     Reason.PIN_BLOCK_INVALID: "密码数据无效 PIN could not be checked — enter it again",
+    Reason.SAME_SALE: "成功 Approved (already booked)",
+    Reason.SUPERSEDED: "已转离线交易 Replaced by the offline sale",
 }
 
 
@@ -117,5 +121,6 @@ DECLINE_REASONS = frozenset(
         Reason.PIN_LOCKED,
         Reason.UNKNOWN_STAFF,
         Reason.ROLE_NOT_ALLOWED,
+        Reason.SUPERSEDED,
     }
 )

@@ -41,6 +41,21 @@ def all_requests(park: str) -> str:
     return f"{ROOT}/{check_id(park, 'park')}/t/+/req"
 
 
+def all_statuses(park: str) -> str:
+    """The ledger's subscription to every terminal's heartbeat in one park."""
+    return f"{ROOT}/{check_id(park, 'park')}/t/+/status"
+
+
+_STATUS = re.compile(r"fieldpos/v1/([^/+#]+)/t/([^/+#]+)/status")
+
+
+def parse_status_topic(topic: str) -> tuple[str, str] | None:
+    match = _STATUS.fullmatch(topic)
+    if not match or not _ID.fullmatch(match.group(1)) or not _ID.fullmatch(match.group(2)):
+        return None
+    return match.group(1), match.group(2)
+
+
 _REQUEST = re.compile(r"fieldpos/v1/([^/+#]+)/t/([^/+#]+)/req")
 
 

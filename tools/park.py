@@ -26,7 +26,7 @@ from .broker_config import BrokerUser, TerminalCredential, hash_password, write_
 # What each kind of station may send; the ledger enforces it per terminal.
 _SHIFTS = ("shift_open", "shift_close", "hello")
 STATION_KINDS = {
-    "station": ("charge", "void") + _SHIFTS,
+    "station": ("charge", "offline_charge", "void") + _SHIFTS,
     "front_desk": ("card_issue", "top_up", "card_return") + _SHIFTS,
     "all": tuple(REQUEST_TYPES),
 }
