@@ -14,9 +14,9 @@ import logging
 from protocol import envelope
 from protocol.card_record import RECORD_BLOCKS, CardRecord, CardRecordError, read_record
 from protocol.envelope import Purpose
-from protocol.messages import REPLY_TYPES, REQUEST_TYPES, CardRef, Charge, LineItem, parse
+from protocol.messages import REPLY_TYPES, REQUEST_TYPES, CardRef, Charge, LineItem, OfflineCharge, parse
 
-from . import core
+from . import core, offline
 from .config import StationConfig
 from .errors import TerminalError
 from .hal.card_reader import TRANSPORT_KEY
@@ -25,7 +25,8 @@ from .net import LedgerLink, NoResultError
 log = logging.getLogger("fieldpos.terminal")
 
 KEY_WAIT_S = 0.05          # one loop turn when idle: 20 card polls a second, ~12 SPI transfers each
-WAIT_FOR_RESULT_S = 4.0    # then the screen says "waiting" and the app keeps re-sending
+WAIT_FOR_RESULT_S = 4.0    # then the offline policy decides, or the screen says "waiting"
+OWED_RECEIPTS_CHECK_MS = 2_000
 
 
 class TerminalApp:
@@ -40,6 +41,7 @@ class TerminalApp:
         self._record_key = self.identity.ledger_key(Purpose.CARD_RECORD.value)[1]
         self.is_running = True
         self.key_wait_s = KEY_WAIT_S
+        self._owed_checked_ms = 0
 
     # ------------------------------------------------------------ boot
     def boot(self) -> None:
@@ -54,23 +56,29 @@ class TerminalApp:
         self._apply(self.machine.start(self.hardware.clock.monotonic_ms()))
 
     def recover(self) -> None:
+        """Print the receipts owed: answered charges whose receipt never came out, and offline sales
+        queued but not printed (a crash or power cut in between). Re-sending what is still pending
+        is the link's uploader's job, so a boot without network does not wait for the ledger."""
         outbox = self.link.outbox
-        for pending in outbox.pending():
-            try:
-                self.link.send(pending)
-            except NoResultError:
-                log.warning("seq %s still has no Result; it stays queued", pending.seq)
         for seq, payload, result_payload in outbox.unprinted():
             request = parse(envelope.split(payload).body, REQUEST_TYPES)
-            result = parse(envelope.split(result_payload).body, REPLY_TYPES)
-            if isinstance(request, Charge) and result.is_approved:
-                # Only the number is printed (masked); the kind does not matter for the receipt.
-                card = CardRecord(request.card.no, request.card.issuance, "temporary", self.identity.park_id)
-                lines = tuple((line.item, line.qty, line.unit_fen) for line in request.lines)
-                receipt = core.make_receipt(self.config, self.identity.terminal_id, self._operator_name(request.operator),
-                                            card, lines, result, is_reprint=True)
-                if not isinstance(self._print(receipt), core.PrintFinished):
-                    continue  # paper out at boot: it stays unprinted and is tried at the next boot
+            result = parse(envelope.split(result_payload).body, REPLY_TYPES) if result_payload else None
+            # Only the number is printed (masked); the kind does not matter for the receipt.
+            card = CardRecord(request.card.no, request.card.issuance, "temporary", self.identity.park_id)
+            lines = tuple((line.item, line.qty, line.unit_fen) for line in getattr(request, "lines", ()))
+            operator = self._operator_name(request.operator)
+            if isinstance(request, OfflineCharge):  # approved by this terminal: its receipt is owed
+                receipt = core.make_offline_receipt(self.config, self.identity.terminal_id, operator, card, lines,
+                                                    seq, request.approved_ms, request.clock_uncertain, is_reprint=True)
+            elif isinstance(request, Charge) and result is not None and result.is_approved and result.reason == "OK":
+                receipt = core.make_receipt(self.config, self.identity.terminal_id, operator, card, lines, result,
+                                            is_reprint=True)
+            elif result is None:
+                continue  # still waiting for the ledger
+            else:
+                receipt = None  # nothing to print for it
+            if receipt is not None and not isinstance(self._print(receipt), core.PrintFinished):
+                continue  # paper out at boot: it stays unprinted and is tried at the next boot
             outbox.mark_printed(seq, self.hardware.clock.now_ms())
 
     def _operator_name(self, staff_id: str) -> str:
@@ -86,6 +94,15 @@ class TerminalApp:
             self.turn()
 
     def turn(self) -> None:
+        now_ms = self.hardware.clock.monotonic_ms()
+        if now_ms - self._owed_checked_ms > OWED_RECEIPTS_CHECK_MS and self.machine.state in (core.State.IDLE, core.State.LOCKED):
+            # An answer that came late (the uploader re-sent a request after a restart) owes a receipt.
+            self._owed_checked_ms = now_ms
+            self.recover()
+        if self.machine.is_online != self.link.is_connected:
+            self.machine.is_online = self.link.is_connected
+            if self.machine.state == core.State.IDLE:
+                self._apply([self.machine._screen()])  # the idle screen says ONLINE or OFFLINE
         key = self.hardware.keypad.read_key(timeout_s=self.key_wait_s)
         if key is not None:
             self._feed(core.KeyPressed(key.value))
@@ -114,6 +131,8 @@ class TerminalApp:
             return None
         if isinstance(effect, core.Submit):
             return self._submit(effect)
+        if isinstance(effect, core.TryOffline):
+            return self._try_offline(effect)
         if isinstance(effect, core.Print):
             return self._print(effect.receipt)
         if isinstance(effect, core.RememberReceipt):
@@ -171,6 +190,29 @@ class TerminalApp:
                 continue
         return core.NoAnswer() if self.machine.state != core.State.UNCERTAIN else None
 
+    def _try_offline(self, effect: core.TryOffline):
+        """Apply the signed offline policy; if it allows the sale, queue it as an offline sale."""
+        state = self.link.state
+        now_ms, is_uncertain = state.now_ms()
+        card_key = (effect.card.card_no, effect.card.issuance)
+        refusal = offline.decide(state.policy, state.blocklist, state.window, card_key=card_key,
+                                 amount_fen=effect.amount_fen, mode=self.config.mode, needs_pin=effect.needs_pin,
+                                 now_ms=now_ms or 0, last_contact_ms=state.last_contact_ms, known_balance_fen=None)
+        if refusal is not None:
+            return core.OfflineRefused(refusal, offline.TEXT[refusal])
+        # Counted before it is queued: a crash in between over-counts the window, never under-counts.
+        state.window.add(card_key, effect.amount_fen, now_ms)
+        state.save_window()
+        identity = self.identity
+        card = CardRef(no=effect.card.card_no, issuance=effect.card.issuance, uid=effect.uid_hex)
+        lines = tuple(LineItem(item=name, qty=qty, unit_fen=unit) for name, qty, unit in effect.lines)
+        pending = self.link.enqueue(lambda seq: OfflineCharge(
+            park=identity.park_id, terminal=identity.terminal_id, seq=seq, terminal_time_ms=now_ms,
+            clock_uncertain=is_uncertain, operator=self.machine.operator, config_version=self.config.version,
+            card=card, amount_fen=effect.amount_fen, lines=lines, supersedes_seq=effect.supersedes_seq,
+            approved_ms=now_ms))
+        return core.OfflineApproved(pending.seq, now_ms, is_uncertain)
+
     # ------------------------------------------------------------ printing
     def _print(self, receipt):
         printer = self.hardware.printer
@@ -186,7 +228,7 @@ class TerminalApp:
         return core.PrintFinished()
 
 
-def render_for_display(show: core.Show, size) -> "Image":
+def render_for_display(show: core.Show, size):
     """A core screen on the panel: lines that do not fit a small panel are dropped from the end
     (the title, the amount and the footer matter most)."""
     from .screens import Screen, render_screen

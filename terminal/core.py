@@ -97,6 +97,21 @@ class NoAnswer:
 
 
 @dataclass(frozen=True)
+class OfflineApproved:
+    """The app queued the sale as an offline sale under ``seq`` (the policy allowed it)."""
+
+    seq: int
+    time_ms: int
+    is_time_uncertain: bool
+
+
+@dataclass(frozen=True)
+class OfflineRefused:
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
 class PrintFinished:
     pass
 
@@ -124,6 +139,19 @@ class Submit:
     message_type: type
     fields: dict
     pin: str | None = None
+
+
+@dataclass(frozen=True)
+class TryOffline:
+    """Ask the app whether the offline policy allows this sale, and queue it if so.
+    ``supersedes_seq``: the online attempt that got no answer (None: no attempt was made)."""
+
+    card: CardRecord
+    uid_hex: str
+    lines: tuple
+    amount_fen: int
+    needs_pin: bool
+    supersedes_seq: int | None
 
 
 @dataclass(frozen=True)
@@ -188,6 +216,7 @@ class Terminal:
     after_message: State = State.IDLE
     _login: tuple | None = None  # (staff card record, uid, staff id, name, typed PIN)
     _staff_card: tuple | None = None  # (record, uid) of the logged-in staff member's card
+    uncertain_reason: str = ""
     is_online: bool = True
 
     # ------------------------------------------------------------ entry point
@@ -400,6 +429,9 @@ class Terminal:
     def _submit_charge(self, pin: str | None) -> list:
         sale = self.sale
         self.state, self.deadline_ms = State.AUTHORIZING, None
+        if not self.is_online:
+            # No network: nothing is sent online, so a refusal here leaves nothing pending.
+            return [self._screen(), self._try_offline(supersedes_seq=None, needs_pin=pin is not None)]
         fields = {
             "operator": self.operator,
             "card": (sale.card, sale.uid_hex),
@@ -414,13 +446,37 @@ class Terminal:
         if self.sale is not None:
             self.sale.seq = seq
 
+    def _try_offline(self, *, supersedes_seq: int | None, needs_pin: bool) -> TryOffline:
+        sale = self.sale
+        return TryOffline(sale.card, sale.uid_hex, sale.lines, sale.amount_fen, needs_pin, supersedes_seq)
+
     def _on_authorizing(self, event) -> list:
         if isinstance(event, NoAnswer):
+            # The online attempt stays queued; offline, the same sale may go through as a new
+            # request that names it (the ledger applies at most one of the two).
+            return [self._try_offline(supersedes_seq=self.sale.seq, needs_pin=False)]
+        if isinstance(event, OfflineApproved):
+            return self._offline_approved(event)
+        if isinstance(event, OfflineRefused):
+            if self.sale.seq is None:  # nothing was sent: the sale simply did not happen
+                self.sale = None
+                return self._message("离线交易被拒 Offline sale refused", (event.text,))
+            # An online attempt is still queued and may yet be approved: never a second charge.
             self.state = State.UNCERTAIN
+            self.uncertain_reason = event.text
             return [self._screen()]
         if not isinstance(event, Answer):
             return []
         return self._answered(event.result)
+
+    def _offline_approved(self, event: OfflineApproved) -> list:
+        sale = self.sale
+        sale.seq = event.seq
+        receipt = make_offline_receipt(self.config, self.terminal_id, self.operator_name or self.operator or "",
+                                       sale.card, sale.lines, event.seq, event.time_ms, event.is_time_uncertain)
+        self.last_receipt = receipt
+        self.state, self.deadline_ms = State.PRINTING, None
+        return [self._screen(), Print(receipt)]
 
     def _on_uncertain(self, event) -> list:
         if isinstance(event, Answer):
@@ -523,17 +579,41 @@ class Terminal:
         if state == State.CHARGE_PIN:
             return Show("会员密码 Member PIN", (f"￥{format_fen(sale.amount_fen)}", "*" * len(sale.typed) or "_"), "确认 ENTER  取消 CANCEL")
         if state == State.UNCERTAIN:
-            return Show("等待总账确认 Waiting", ("交易待确认，请勿重复收费", "Pending: do NOT charge again"), "正在重试 Retrying", "warning")
+            lines = ("交易待确认，请勿重复收费", "Pending: do NOT charge again") + ((self.uncertain_reason,) if self.uncertain_reason else ())
+            return Show("等待总账确认 Waiting", lines, "正在重试 Retrying", "warning")
         if state == State.PRINTING:
-            return Show("成功 Approved", ("正在打印 Printing",), who, "ok", big=f"￥{format_fen(self.last_receipt.amount_fen)}")
+            title = "成功 Approved" if self.last_receipt.is_online else "离线成功 Approved OFFLINE"
+            return Show(title, ("正在打印 Printing",), who, "ok", big=f"￥{format_fen(self.last_receipt.amount_fen)}")
         if state == State.DONE:
             receipt = self.last_receipt
             balance = format_fen(receipt.balance_after_fen) if receipt.balance_after_fen is not None else "—"
-            return Show("成功 Approved", (f"余额 Balance {balance}", receipt.receipt_number), "F1 补打 Reprint", "ok",
+            title = "成功 Approved" if receipt.is_online else "离线成功 Approved OFFLINE"
+            return Show(title, (f"余额 Balance {balance}", receipt.receipt_number), "F1 补打 Reprint", "ok",
                         big=f"￥{format_fen(receipt.amount_fen)}")
         if state == State.CONFIRM_CLOSE:
             return Show("交班 Close shift?", (self.operator_name,), "确认 ENTER  取消 CANCEL", "warning")
         return Show(state.value)
+
+
+def make_offline_receipt(config: StationConfig, terminal_id: str, operator: str, card: CardRecord, lines, seq: int,
+                         time_ms: int, is_time_uncertain: bool, *, is_reprint: bool = False) -> ReceiptData:
+    """The receipt for a sale approved offline: no balance (the ledger has not seen it yet), no
+    ledger transaction id, marked OFFLINE, and the time marked uncertain when it is."""
+    when = datetime.fromtimestamp(time_ms / 1000, ZoneInfo(config.time_zone))
+    return ReceiptData(
+        park_name=config.park_name,
+        station_name=config.station_name,
+        terminal_id=terminal_id,
+        seq=seq,
+        operator=operator,
+        time_text=when.strftime("%Y-%m-%d %H:%M:%S"),
+        is_time_uncertain=is_time_uncertain,
+        masked_card_number=masked(card.card_no),
+        line_items=tuple(LineItem(name=name, quantity=qty, unit_price_fen=unit) for name, qty, unit in lines),
+        amount_fen=sum(qty * unit for _, qty, unit in lines),
+        is_online=False,
+        is_reprint=is_reprint,
+    )
 
 
 def make_receipt(config: StationConfig, terminal_id: str, operator: str, card: CardRecord, lines, result, *,

@@ -18,12 +18,25 @@ from typing import Callable
 from protocol import envelope, topics
 from protocol.envelope import Purpose
 from protocol.errors import RemoteProtocolError
-from protocol.messages import REPLY_TYPES, Hello, Request, Result, Welcome, parse
+from protocol.limits import MAX_BROADCAST_BYTES
+from protocol.messages import (
+    BROADCAST_TYPES,
+    REPLY_TYPES,
+    Blocklist,
+    Hello,
+    Request,
+    Result,
+    TerminalConfig,
+    TerminalStatus,
+    Welcome,
+    parse,
+)
 from protocol.pin import seal_pin
 
 from . import mqtt
 from .errors import TerminalError
 from .identity import TerminalIdentity
+from .offline_state import TerminalState
 from .outbox import Outbox, PendingRequest
 
 log = logging.getLogger("fieldpos.terminal.net")
@@ -33,6 +46,10 @@ RESEND_INTERVAL_S = 2.0
 # How long ``submit`` keeps trying before it gives up and reports NoResult (the offline path).
 RESULT_TIMEOUT_S = 6.0
 CONNECT_TIMEOUT_S = 5.0
+# Requests in flight while the queue drains after an outage (backpressure).
+UPLOAD_WINDOW = 64
+UPLOAD_IDLE_S = 0.5
+STATUS_INTERVAL_S = 30.0
 
 
 class NoResultError(TerminalError):
@@ -64,6 +81,18 @@ class LedgerLink:
         self._welcomes: dict[str, Welcome] = {}           # nonce -> Welcome
         self._connected = threading.Event()
         self.rejected_replies = 0
+        self.rejected_broadcasts = 0
+        self.state = TerminalState(outbox)
+        self.config_topic = topics.config(identity.park_id, identity.terminal_id)
+        self.blocklist_topic = topics.blocklist(identity.park_id)
+        self.status_topic = topics.status(identity.park_id, identity.terminal_id)
+        self._broadcast_keys = {
+            self.config_topic: (Purpose.CONFIG, *identity.ledger_key(Purpose.CONFIG.value)),
+            self.blocklist_topic: (Purpose.BLOCKLIST, *identity.ledger_key(Purpose.BLOCKLIST.value)),
+        }
+        self._uploader: threading.Thread | None = None
+        self._closing = threading.Event()
+        self.uploaded = 0
         broker = identity.broker
         self.client = mqtt.make_client(
             identity.terminal_id, username=broker.username, password=broker.password,
@@ -75,13 +104,22 @@ class LedgerLink:
 
     # ------------------------------------------------------------ connection
     def connect(self, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+        """Start connecting (paho keeps retrying in the background) and wait up to ``timeout_s``."""
         broker = self.identity.broker
+        # If the link drops, the broker tells the ledger: a signed "offline" status, retained.
+        self.client.will_set(self.status_topic, self._status_payload(is_online=False), qos=1, retain=True)
         self.client.connect_async(broker.host, broker.port, **mqtt.connect_arguments(self.client))
         self.client.loop_start()
+        if self._uploader is None:
+            self._uploader = threading.Thread(target=self._upload_loop, name="uploader", daemon=True)
+            self._uploader.start()
         if not self._connected.wait(timeout_s):
             raise BrokerUnreachableError(f"no connection to {broker.host}:{broker.port} within {timeout_s} s")
 
     def close(self) -> None:
+        self._closing.set()
+        if self._uploader is not None:
+            self._uploader.join(5)
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -94,11 +132,15 @@ class LedgerLink:
             log.error("broker refused the connection: %s", reason_code)
             return
         mqtt.set_nodelay(client)
-        client.subscribe(self.result_topic, qos=1)
+        client.subscribe([(self.result_topic, 1), (self.config_topic, 1), (self.blocklist_topic, 1)])
         self._connected.set()
+        self.publish_status()
 
     # ------------------------------------------------------------ replies
     def _on_message(self, client, userdata, message):
+        if message.topic in self._broadcast_keys:
+            self._on_broadcast(message)
+            return
         try:
             sealed = envelope.split(message.payload)
             if sealed.key_id != self._result_key_id:
@@ -119,12 +161,105 @@ class LedgerLink:
             else:
                 self._results[reply.request_sha256] = reply
                 event = self._waiting.get(reply.request_sha256)
+        self.state.contact(reply.ledger_time_ms)
         if isinstance(reply, Result) and reply.reason != "INTERNAL_ERROR":
             # Every answer but the ledger's own failure closes the request durably: re-sending the
             # same bytes would get the same answer. After INTERNAL_ERROR a retry may succeed.
             self.outbox.complete(reply.request_sha256, message.payload)
         if event is not None:
             event.set()
+
+    def _on_broadcast(self, message) -> None:
+        """A config or blocklist snapshot, or a blocklist delta: verified, then taken only if newer."""
+        purpose, key_id, verify_key = self._broadcast_keys[message.topic]
+        try:
+            sealed = envelope.split(message.payload, max_bytes=MAX_BROADCAST_BYTES)
+            if sealed.key_id != key_id:
+                raise RemoteProtocolError(f"signed with unknown key {sealed.key_id}", code="UNKNOWN_KEY")
+            news = parse(envelope.verify(sealed, verify_key=verify_key, purpose=purpose, topic=message.topic),
+                         BROADCAST_TYPES)
+            if news.park != self.identity.park_id or getattr(news, "terminal", self.identity.terminal_id) != self.identity.terminal_id:
+                raise RemoteProtocolError("for another park or terminal", code="TOPIC_MISMATCH")
+        except RemoteProtocolError as error:
+            self.rejected_broadcasts += 1
+            log.warning("ignored a %s broadcast: %s", purpose.value, error)
+            return
+        state = self.state
+        if isinstance(news, TerminalConfig):
+            if (news.version, news.issued_ms) > state.config_version:
+                state.save_config(news.version, news.issued_ms, news.offline)
+            else:
+                self.rejected_broadcasts += 1  # an older config: a replay, as a compromised broker might send
+        elif isinstance(news, Blocklist):
+            if state.blocklist.accept_snapshot(news):
+                state.save_blocklist()
+            elif (news.version, news.issued_ms) < (state.blocklist.version, state.blocklist.issued_ms):
+                self.rejected_broadcasts += 1
+        else:
+            applied = state.blocklist.apply_delta(news)
+            if applied:
+                state.save_blocklist()
+            elif applied is None:  # a gap: ask for the snapshot (the ledger re-publishes it on Hello)
+                self.client.publish(self.request_topic, self._hello(os.urandom(16).hex()), qos=1)
+
+    # ------------------------------------------------------------ uploading the queue, heartbeats
+    def _status_payload(self, *, is_online: bool) -> bytes:
+        body = TerminalStatus(park=self.identity.park_id, terminal=self.identity.terminal_id, is_online=is_online,
+                              highest_seq=self.outbox.last_seq, queue_depth=self.outbox.pending_count(),
+                              oldest_queued_ms=self.outbox.oldest_pending_ms(), time_ms=self.clock_ms()).to_bytes()
+        return envelope.seal(body, signing_key=self.identity.signing_key, key_id=self.identity.key_id,
+                             purpose=Purpose.STATUS, topic=self.status_topic)
+
+    def publish_status(self) -> None:
+        if self._connected.is_set():
+            self.client.publish(self.status_topic, self._status_payload(is_online=True), qos=1, retain=True)
+
+    def _upload_loop(self) -> None:
+        last_status = time.monotonic()
+        while not self._closing.wait(UPLOAD_IDLE_S):
+            if time.monotonic() - last_status > STATUS_INTERVAL_S:
+                self.publish_status()
+                last_status = time.monotonic()
+            if self._connected.is_set() and self.outbox.pending_count():
+                try:
+                    self.upload_pending()
+                except Exception:  # a bad row must not stop the uploader; it is logged and retried
+                    log.exception("upload failed; retrying")
+
+    def upload_pending(self, window: int = UPLOAD_WINDOW, timeout_s: float = RESULT_TIMEOUT_S) -> int:
+        """Send the queue in seq order, at most ``window`` requests in flight (backpressure: the
+        ledger and the broker never see a whole day's queue at once). Returns how many got answers.
+        When the queue is empty the offline window is over."""
+        answered = 0
+        pending = self.outbox.pending()
+        for start in range(0, len(pending), window):
+            chunk = pending[start : start + window]
+            events = {}
+            with self._lock:
+                for item in chunk:
+                    if item.request_sha256 not in self._results:
+                        events[item.request_sha256] = self._waiting.setdefault(item.request_sha256, threading.Event())
+            deadline = time.monotonic() + timeout_s
+            while events and time.monotonic() < deadline and self._connected.is_set() and not self._closing.is_set():
+                for item in chunk:
+                    if item.request_sha256 in events:
+                        self.client.publish(self.request_topic, item.payload, qos=1)
+                until = time.monotonic() + self.resend_interval_s
+                while events and time.monotonic() < min(until, deadline):
+                    for sha in [sha for sha, event in events.items() if event.is_set()]:
+                        del events[sha]
+                        answered += 1
+                    time.sleep(0.002)
+            with self._lock:
+                for item in chunk:
+                    if self._waiting.get(item.request_sha256) is not None and item.request_sha256 not in events:
+                        self._waiting.pop(item.request_sha256, None)
+            if events:
+                break  # the ledger went quiet: try again later, from the oldest
+        self.uploaded += answered
+        if self.outbox.pending_count() == 0:
+            self.state.end_window()
+        return answered
 
     def _wait(self, key: str, payload: bytes, timeout_s: float, store: dict):
         event = threading.Event()
@@ -151,14 +286,15 @@ class LedgerLink:
     def sync_seq(self, timeout_s: float = RESULT_TIMEOUT_S) -> int:
         """Ask the ledger for the highest seq it holds for us and never go below it."""
         nonce = os.urandom(16).hex()
-        hello = Hello(park=self.identity.park_id, terminal=self.identity.terminal_id, nonce=nonce,
-                      terminal_time_ms=self.clock_ms())
-        payload = self.seal(hello)
-        welcome = self._wait(nonce, payload, timeout_s, self._welcomes)
+        welcome = self._wait(nonce, self._hello(nonce), timeout_s, self._welcomes)
         if welcome is None:
             raise NoResultError("the ledger did not answer Hello")
         self.outbox.skip_past(welcome.highest_seq)
         return welcome.highest_seq
+
+    def _hello(self, nonce: str) -> bytes:
+        return self.seal(Hello(park=self.identity.park_id, terminal=self.identity.terminal_id, nonce=nonce,
+                               terminal_time_ms=self.clock_ms()))
 
     def seal(self, message, attachment: bytes = b"") -> bytes:
         return envelope.seal(

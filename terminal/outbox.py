@@ -7,7 +7,9 @@ leaves the pending set only when its signed Result is in.
 """
 
 from dataclasses import dataclass
+import functools
 import sqlite3
+import threading
 from typing import Callable
 
 from .errors import TerminalError
@@ -31,9 +33,22 @@ class PendingRequest:
     request_sha256: str
 
 
+def _locked(method):
+    """One connection is shared by the app, paho's network thread and the uploader: each method
+    runs whole under the lock, so no thread's statement lands inside another's transaction."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class Outbox:
     def __init__(self, path, *, max_pending: int = MAX_PENDING):
         self.max_pending = max_pending
+        self.lock = threading.RLock()
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = FULL")
@@ -52,19 +67,23 @@ class Outbox:
             """
         )
 
+    @_locked
     def close(self) -> None:
         self.db.close()
 
     @property
+    @_locked
     def last_seq(self) -> int:
         return self.db.execute("SELECT last_seq FROM counter").fetchone()[0]
 
+    @_locked
     def skip_past(self, highest_seq_at_ledger: int) -> None:
         """Never reuse a seq the ledger already holds (restored SD card, swapped board)."""
         self.db.execute("BEGIN IMMEDIATE")
         self.db.execute("UPDATE counter SET last_seq = MAX(last_seq, ?)", (highest_seq_at_ledger,))
         self.db.execute("COMMIT")
 
+    @_locked
     def append(self, build: Callable[[int], tuple[bytes, str]], now_ms: int) -> PendingRequest:
         """Take the next seq, let ``build(seq)`` sign the request, and store both durably."""
         self.db.execute("BEGIN IMMEDIATE")
@@ -84,6 +103,7 @@ class Outbox:
             raise
         return PendingRequest(seq, payload, request_sha256)
 
+    @_locked
     def complete(self, request_sha256: str, result: bytes) -> int | None:
         """Store the Result for a request; returns its seq, or None if it is not ours or done already."""
         row = self.db.execute(
@@ -91,27 +111,36 @@ class Outbox:
         ).fetchone()
         return None if row is None else row[0]
 
+    @_locked
     def pending(self) -> list[PendingRequest]:
         return [
             PendingRequest(*row)
             for row in self.db.execute("SELECT seq, payload, request_sha256 FROM outbox WHERE result IS NULL ORDER BY seq")
         ]
 
+    @_locked
+    def oldest_pending_ms(self) -> int | None:
+        return self.db.execute("SELECT MIN(created_ms) FROM outbox WHERE result IS NULL").fetchone()[0]
+
+    @_locked
     def pending_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM outbox WHERE result IS NULL").fetchone()[0]
 
+    @_locked
     def mark_printed(self, seq: int, now_ms: int) -> None:
         self.db.execute("UPDATE outbox SET printed_ms = ? WHERE seq = ?", (now_ms, seq))
 
-    def unprinted(self) -> list[tuple[int, bytes, bytes]]:
-        """(seq, request payload, Result payload) of answered requests whose receipt is not out."""
+    @_locked
+    def unprinted(self) -> list[tuple[int, bytes, bytes | None]]:
+        """(seq, request payload, Result payload or None) of requests whose receipt is not out."""
         return [
-            (seq, bytes(payload), bytes(result))
+            (seq, bytes(payload), None if result is None else bytes(result))
             for seq, payload, result in self.db.execute(
-                "SELECT seq, payload, result FROM outbox WHERE result IS NOT NULL AND printed_ms IS NULL ORDER BY seq"
+                "SELECT seq, payload, result FROM outbox WHERE printed_ms IS NULL ORDER BY seq"
             )
         ]
 
+    @_locked
     def result_for(self, seq: int) -> bytes | None:
         row = self.db.execute("SELECT result FROM outbox WHERE seq = ?", (seq,)).fetchone()
         return None if row is None or row[0] is None else bytes(row[0])

@@ -6,8 +6,8 @@ from protocol.card_record import CardRecord
 from protocol.messages import Balances, Charge, Result, ShiftClose, ShiftOpen
 from terminal.config import MenuItem, StationConfig
 from terminal.core import (
-    Answer, CardTapped, KeyPressed, NoAnswer, Print, PrintFailed, PrintFinished, RememberReceipt, Show, State,
-    Submit, Terminal, Tick, parse_amount,
+    Answer, CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, Print, PrintFailed, PrintFinished,
+    RememberReceipt, Show, State, Submit, Terminal, Tick, TryOffline, parse_amount,
 )
 
 STAFF_CARD = CardRecord("S0001", 1, "staff", "P1")
@@ -84,12 +84,42 @@ def test_no_answer_is_never_a_decline_and_never_allows_a_second_charge():
     terminal = logged_in()
     terminal.handle(CardTapped("04a1b2c3", VISITOR))
     keys(terminal, "30E")
-    effects = terminal.handle(NoAnswer())
+    terminal.submitted(5)
+    (try_offline,) = terminal.handle(NoAnswer())
+    assert isinstance(try_offline, TryOffline) and try_offline.supersedes_seq == 5 and try_offline.amount_fen == 3000
+    effects = terminal.handle(OfflineRefused("OFFLINE_OVER_SALE_CAP", "超出离线单笔限额 Over the offline limit per sale"))
     assert terminal.state == State.UNCERTAIN and "do NOT charge again" in effects[0].lines[1]
+    assert "Over the offline limit" in effects[0].lines[2]
     assert keys(terminal, "C5E") == [] and terminal.state == State.UNCERTAIN
     assert terminal.handle(CardTapped("04a1b2c3", VISITOR)) == []
     effects = terminal.handle(Answer(result(9)))
     assert terminal.state == State.PRINTING and any(isinstance(e, Print) for e in effects)
+
+
+def test_no_answer_then_an_offline_approval_prints_an_offline_receipt_without_a_balance():
+    terminal = logged_in()
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    keys(terminal, "30E")
+    terminal.submitted(5)
+    terminal.handle(NoAnswer())
+    effects = terminal.handle(OfflineApproved(seq=6, time_ms=1_780_000_000_000, is_time_uncertain=True))
+    (printed,) = [e for e in effects if isinstance(e, Print)]
+    receipt = printed.receipt
+    assert not receipt.is_online and receipt.balance_after_fen is None and receipt.is_time_uncertain
+    assert receipt.receipt_number == "T-FISH-1-6" and receipt.ledger_transaction_id is None
+    assert "OFFLINE" in effects[0].title
+
+
+def test_without_network_a_sale_goes_straight_to_the_offline_policy_and_a_refusal_leaves_nothing_pending():
+    terminal = logged_in()
+    terminal.is_online = False
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    effects = keys(terminal, "30E")
+    assert not submits(effects)
+    (try_offline,) = [e for e in effects if isinstance(e, TryOffline)]
+    assert try_offline.supersedes_seq is None
+    effects = terminal.handle(OfflineRefused("CARD_BLOCKED", "卡已挂失/冻结 Card blocked"))
+    assert terminal.state == State.MESSAGE and "Card blocked" in effects[0].lines[0]
 
 
 def test_paper_out_keeps_the_sale_and_enter_reprints_it_marked():

@@ -125,6 +125,43 @@ def cmd_demo(args) -> int:
                     broker=args.broker)
 
 
+def cmd_terminal_run(args) -> int:
+    if args.sim:
+        if args.bundle or args.config:
+            print("fieldpos: --sim builds its own park; for a bundle on emulated hardware run without --sim "
+                  "and set FIELDPOS_HW=sim", file=sys.stderr)
+            return 2
+        return _run_station_simulator(args)
+    if not (args.bundle and args.config):
+        print("fieldpos: terminal run needs --bundle and --config (or --sim)", file=sys.stderr)
+        return 2
+    import threading
+
+    from terminal.runner import run_terminal
+
+    stop = threading.Event()
+    # systemd stops the service with SIGTERM: finish the turn, close the link and the outbox.
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    return run_terminal(Path(args.bundle), Path(args.config), stop=stop, mqtt_version=args.mqtt)
+
+
+def _run_station_simulator(args) -> int:
+    from terminal.hal.printer import PROFILES
+
+    if args.printer_profile not in PROFILES:
+        print(f"fieldpos: --printer-profile must be one of {', '.join(PROFILES)}", file=sys.stderr)
+        return 2
+    try:
+        from host_sim.station_ui import run_station_ui
+    except ImportError as error:
+        if not (error.name or "").startswith("textual"):
+            raise
+        print("fieldpos: the simulator window needs Textual: pip install 'fieldpos[sim]'", file=sys.stderr)
+        return 2
+    return run_station_ui(Path(args.out), station=args.terminal_station, printer_profile=args.printer_profile)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fieldpos", description=__doc__)
     parser.add_argument("--home", default=DEFAULT_HOME, help="the park's ledger home directory (default: %(default)s)")
@@ -189,6 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto",
                       help="auto: Mosquitto if installed, else the embedded Python broker (default: %(default)s)")
     demo.set_defaults(handler=cmd_demo)
+
+    terminal = commands.add_parser("terminal", help="a station terminal").add_subparsers(dest="terminal_command", required=True)
+    run = terminal.add_parser("run", help="run the till: on this board's hardware, or --sim in a window with a park behind it")
+    run.add_argument("--bundle", help="the terminal's provisioning bundle (its outbox is kept beside it)")
+    run.add_argument("--config", help="the station config, a JSON file in StationConfig.to_dict() form")
+    run.add_argument("--mqtt", choices=("5", "3.1.1"), default="5")
+    run.add_argument("--sim", action="store_true", help="a simulated station in this terminal window, with its own park")
+    run.add_argument("--out", default="var/sim", help="with --sim: where the park, receipts and display.png go (default: %(default)s)")
+    run.add_argument("--terminal-station", choices=("fishing", "riding", "bbq"), default="fishing",
+                     help="with --sim: which station the terminal serves (default: %(default)s)")
+    run.add_argument("--printer-profile", default="58mm-raster",
+                     help="with --sim: the emulated printer (80mm-gb18030 prints text the window shows as decoded)")
+    run.set_defaults(handler=cmd_terminal_run)
     return parser
 
 
