@@ -5,6 +5,7 @@ Mosquitto started with the project's generated config and ACL on a free loopback
 SQLite ledger, and terminals speaking the real protocol through paho.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 import itertools
 from pathlib import Path
@@ -134,9 +135,13 @@ class ParkRig:
     def identity(self, terminal_id: str) -> TerminalIdentity:
         return TerminalIdentity.load(self.home.bundle_path(terminal_id))
 
-    def link(self, terminal_id: str, *, connect: bool = True, **options) -> LedgerLink:
+    def link(self, terminal_id: str, *, connect: bool = True, port: int | None = None, **options) -> LedgerLink:
+        """The terminal's link to the ledger; ``port`` reaches the broker another way (a CuttableLink)."""
         outbox = Outbox(self.root / f"terminal-{terminal_id}.db")
-        link = LedgerLink(self.identity(terminal_id), outbox, mqtt_version=self.mqtt_version, **options)
+        identity = self.identity(terminal_id)
+        if port is not None:
+            identity = dataclasses.replace(identity, broker=dataclasses.replace(identity.broker, port=port))
+        link = LedgerLink(identity, outbox, mqtt_version=self.mqtt_version, **options)
         self._links.append(link)
         if connect:
             link.connect()

@@ -153,7 +153,8 @@ class TerminalApp:
         try:
             data = reader.read_blocks(uid, RECORD_BLOCKS, TRANSPORT_KEY)
             record = read_record(data, uid.value, self._record_key, self.identity.park_id)
-            return core.CardTapped(uid.value.hex(), record)
+            is_blocked = (record.card_no, record.issuance) in self.link.state.blocklist.blocked
+            return core.CardTapped(uid.value.hex(), record, is_blocked=is_blocked)
         except (TerminalError, CardRecordError) as error:
             return core.CardTapped(uid.value.hex(), None, str(error).split("] ", 1)[-1])
         finally:

@@ -77,6 +77,7 @@ class CardTapped:
     uid_hex: str
     record: CardRecord | None
     error: str = ""
+    is_blocked: bool = False  # on the terminal's copy of the park blocklist
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,9 @@ class Terminal:
             return self._message("无效卡 Card not accepted", (event.error or "请到总台 Please see the front desk",))
         if event.record.kind == "staff":
             return self._message("员工卡 Staff card", ("请刷游客卡 Tap the visitor's card",), tone="warning")
+        if event.is_blocked:
+            # Refused before anything is sent: the blocklist is the ledger's word, online or not.
+            return self._message("卡已冻结 Card blocked", (reason_text("CARD_BLOCKED"),))
         self.sale = Sale(card=event.record, uid_hex=event.uid_hex)
         mode = self.config.mode
         if mode == FIXED:

@@ -67,8 +67,9 @@ class BrokerUnreachableError(TerminalError):
 class LedgerLink:
     def __init__(self, identity: TerminalIdentity, outbox: Outbox, *, mqtt_version: str = "5",
                  clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-                 resend_interval_s: float = RESEND_INTERVAL_S):
+                 resend_interval_s: float = RESEND_INTERVAL_S, is_uploading: bool = True):
         self.identity = identity
+        self.is_uploading = is_uploading  # False only in tests that must see what the broker alone delivers
         self.outbox = outbox
         self.clock_ms = clock_ms
         self.resend_interval_s = resend_interval_s
@@ -110,7 +111,7 @@ class LedgerLink:
         self.client.will_set(self.status_topic, self._status_payload(is_online=False), qos=1, retain=True)
         self.client.connect_async(broker.host, broker.port, **mqtt.connect_arguments(self.client))
         self.client.loop_start()
-        if self._uploader is None:
+        if self._uploader is None and self.is_uploading:
             self._uploader = threading.Thread(target=self._upload_loop, name="uploader", daemon=True)
             self._uploader.start()
         if not self._connected.wait(timeout_s):
@@ -220,11 +221,15 @@ class LedgerLink:
             if time.monotonic() - last_status > STATUS_INTERVAL_S:
                 self.publish_status()
                 last_status = time.monotonic()
-            if self._connected.is_set() and self.outbox.pending_count():
+            if not self._connected.is_set():
+                continue
+            if self.outbox.pending_count():
                 try:
                     self.upload_pending()
                 except Exception:  # a bad row must not stop the uploader; it is logged and retried
                     log.exception("upload failed; retrying")
+            elif self.state.window.started_ms is not None:
+                self.state.end_window()  # the ledger has every offline sale: the outage is over
 
     def upload_pending(self, window: int = UPLOAD_WINDOW, timeout_s: float = RESULT_TIMEOUT_S) -> int:
         """Send the queue in seq order, at most ``window`` requests in flight (backpressure: the
@@ -257,8 +262,6 @@ class LedgerLink:
             if events:
                 break  # the ledger went quiet: try again later, from the oldest
         self.uploaded += answered
-        if self.outbox.pending_count() == 0:
-            self.state.end_window()
         return answered
 
     def _wait(self, key: str, payload: bytes, timeout_s: float, store: dict):

@@ -45,14 +45,24 @@ def display_width(text: str) -> int:
 
 
 def wrap_to_columns(text: str, columns: int) -> list[str]:
-    """Split ``text`` into pieces no wider than ``columns`` (by character: Chinese has no spaces)."""
+    """Split ``text`` into pieces no wider than ``columns``: Chinese may break between any two
+    characters, a Latin word only at a space ("Demo Farm", not "Demo Fa / rm") unless it is longer
+    than a whole line."""
     pieces: list[str] = []
     current, current_width = "", 0
     for character in text:
         width = display_width(character)
         if current_width + width > columns:
-            pieces.append(current)
-            current, current_width = "", 0
+            space = current.rfind(" ")
+            if character != " " and ord(character) < 0x80 and space > 0 and current[space + 1:].isascii():
+                pieces.append(current[:space].rstrip())
+                current = current[space + 1 :]
+            else:
+                pieces.append(current.rstrip())
+                current = "" if character == " " else current[len(current):]
+            current_width = display_width(current)
+            if character == " " and not current:
+                continue
         current += character
         current_width += width
     pieces.append(current)

@@ -77,7 +77,7 @@ def run_sellers(rig, per_terminal, amount_fen, results, *, during=None, timeout_
 def test_a_backlog_published_while_the_ledger_was_down_arrives_when_it_restarts(rig, mqtt_version):
     desk = rig.link("T-DESK-1")
     (visitor,) = issue_cards(desk, 1, 50000)
-    fishing = rig.link("T-FISH-1")
+    fishing = rig.link("T-FISH-1", is_uploading=False)
     rig.stop_ledger()
     # Published once each and never re-sent: only the ledger's persistent session can deliver them.
     for _ in range(40):

@@ -206,3 +206,10 @@ def test_a_refused_login_goes_back_to_locked_and_close_shift_logs_out():
 def test_amount_parsing_is_integer_fen():
     assert [parse_amount(t) for t in ("30", "30.5", "30.05", "0.01", "", ".", "1.234", "0", "100000", "100001")] == \
         [3000, 3050, 3005, 1, None, None, None, None, 10_000_000, None]
+
+
+def test_a_card_on_the_local_blocklist_is_refused_without_asking_anyone():
+    terminal = logged_in()
+    effects = terminal.handle(CardTapped("04a1b2c3", VISITOR, is_blocked=True))
+    assert terminal.state == State.MESSAGE and not submits(effects)
+    assert "Card blocked" in effects[0].title and "front desk" in effects[0].lines[0]
