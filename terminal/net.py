@@ -47,8 +47,9 @@ RESEND_INTERVAL_S = 2.0
 RESULT_TIMEOUT_S = 6.0
 CONNECT_TIMEOUT_S = 5.0
 # Requests in flight while the queue drains after an outage (backpressure).
-UPLOAD_WINDOW = 64
+UPLOAD_WINDOW = 128
 UPLOAD_IDLE_S = 0.5
+UPLOAD_POLL_S = 0.05
 STATUS_INTERVAL_S = 30.0
 
 
@@ -77,6 +78,7 @@ class LedgerLink:
         self.result_topic = topics.result(identity.park_id, identity.terminal_id)
         self._result_key_id, self._result_key = identity.ledger_key(Purpose.RESULT.value)
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # notified whenever a Result comes in
         self._waiting: dict[str, threading.Event] = {}   # request sha256 -> set when its Result is in
         self._results: dict[str, Result] = {}
         self._welcomes: dict[str, Welcome] = {}           # nonce -> Welcome
@@ -162,6 +164,7 @@ class LedgerLink:
             else:
                 self._results[reply.request_sha256] = reply
                 event = self._waiting.get(reply.request_sha256)
+                self._arrived.notify_all()
         self.state.contact(reply.ledger_time_ms)
         if isinstance(reply, Result) and reply.reason != "INTERNAL_ERROR":
             # Every answer but the ledger's own failure closes the request durably: re-sending the
@@ -232,37 +235,48 @@ class LedgerLink:
                 self.state.end_window()  # the ledger has every offline sale: the outage is over
 
     def upload_pending(self, window: int = UPLOAD_WINDOW, timeout_s: float = RESULT_TIMEOUT_S) -> int:
-        """Send the queue in seq order, at most ``window`` requests in flight (backpressure: the
-        ledger and the broker never see a whole day's queue at once). Returns how many got answers.
-        When the queue is empty the offline window is over."""
-        answered = 0
+        """Send the queue in seq order with at most ``window`` requests in flight (backpressure: the
+        broker and the ledger never get a whole day's queue at once), re-sending any that stay
+        unanswered. Returns how many got their Result; stops when the ledger goes quiet."""
         pending = self.outbox.pending()
-        for start in range(0, len(pending), window):
-            chunk = pending[start : start + window]
-            events = {}
+        answered, index = 0, 0
+        in_flight: dict[str, list] = {}  # request sha256 -> [pending request, last sent (monotonic)]
+        last_progress = time.monotonic()
+        while (index < len(pending) or in_flight) and self._connected.is_set() and not self._closing.is_set():
+            to_send = []
             with self._lock:
-                for item in chunk:
-                    if item.request_sha256 not in self._results:
-                        events[item.request_sha256] = self._waiting.setdefault(item.request_sha256, threading.Event())
-            deadline = time.monotonic() + timeout_s
-            while events and time.monotonic() < deadline and self._connected.is_set() and not self._closing.is_set():
-                for item in chunk:
-                    if item.request_sha256 in events:
-                        self.client.publish(self.request_topic, item.payload, qos=1)
-                until = time.monotonic() + self.resend_interval_s
-                while events and time.monotonic() < min(until, deadline):
-                    for sha in [sha for sha, event in events.items() if event.is_set()]:
-                        del events[sha]
+                for sha in [sha for sha in in_flight if sha in self._results]:
+                    del in_flight[sha]
+                    self._forget_result(sha)
+                    answered += 1
+                    last_progress = time.monotonic()
+                while index < len(pending) and len(in_flight) < window:
+                    item = pending[index]
+                    index += 1
+                    if item.request_sha256 in self._results:
+                        self._forget_result(item.request_sha256)
                         answered += 1
-                    time.sleep(0.002)
-            with self._lock:
-                for item in chunk:
-                    if self._waiting.get(item.request_sha256) is not None and item.request_sha256 not in events:
-                        self._waiting.pop(item.request_sha256, None)
-            if events:
+                        continue
+                    in_flight[item.request_sha256] = [item, 0.0]
+                now = time.monotonic()
+                for entry in in_flight.values():
+                    if now - entry[1] >= self.resend_interval_s:
+                        entry[1] = now
+                        to_send.append(entry[0])
+                if not to_send and in_flight:
+                    self._arrived.wait(UPLOAD_POLL_S)
+            for item in to_send:  # outside the lock: paho's network thread takes it to deliver Results
+                self.client.publish(self.request_topic, item.payload, qos=1)
+            if time.monotonic() - last_progress > timeout_s:
                 break  # the ledger went quiet: try again later, from the oldest
         self.uploaded += answered
         return answered
+
+    def _forget_result(self, sha: str) -> None:
+        """Drop a Result the outbox already holds (call with the lock held) — unless the app is
+        waiting for it right now: then its own wait takes it."""
+        if sha not in self._waiting:
+            self._results.pop(sha, None)
 
     def _wait(self, key: str, payload: bytes, timeout_s: float, store: dict):
         event = threading.Event()

@@ -15,6 +15,8 @@ from protocol.messages import OfflinePolicy
 
 from .offline import BlocklistCopy, OfflineWindow
 
+CONTACT_SAVE_INTERVAL_MS = 10_000
+
 
 class TerminalState:
     def __init__(self, outbox, *, monotonic_ms=lambda: int(time.monotonic() * 1000), wall_ms=lambda: int(time.time() * 1000),
@@ -30,6 +32,7 @@ class TerminalState:
         self.blocklist = BlocklistCopy()
         self.window = OfflineWindow()
         self._contact = None  # (ledger ms, monotonic ms, boot id) of the last answer from the ledger
+        self._saved_contact_ms = None
         self._load()
 
     # ------------------------------------------------------------ persistence
@@ -84,9 +87,15 @@ class TerminalState:
 
     # ------------------------------------------------------------ the ledger's time
     def contact(self, ledger_ms: int) -> None:
-        """An answer from the ledger: its clock is the one the terminal trusts."""
+        """An answer from the ledger: its clock is the one the terminal trusts. Kept in memory at
+        every answer, on disk at most every CONTACT_SAVE_INTERVAL_MS (it only has to survive a
+        reboot as a lower bound, and a write per answer would cost a draining queue an fsync each)."""
+        previous = self._contact
         self._contact = (ledger_ms, self.monotonic_ms(), self.boot_id)
-        self._put("contact", list(self._contact))
+        if previous is None or previous[2] != self.boot_id or self._contact[1] - previous[1] >= CONTACT_SAVE_INTERVAL_MS \
+                or self._saved_contact_ms is None or self._contact[1] - self._saved_contact_ms >= CONTACT_SAVE_INTERVAL_MS:
+            self._saved_contact_ms = self._contact[1]
+            self._put("contact", list(self._contact))
 
     def now_ms(self) -> tuple[int | None, bool]:
         """(best time in ledger terms, is it uncertain). Since the last contact in this boot the

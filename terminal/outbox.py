@@ -66,9 +66,15 @@ class Outbox:
             );
             """
         )
+        # Results go through a second connection that does not fsync each commit: a Result lost
+        # to a power cut is harmless (the request is re-sent and the ledger replays the same Result),
+        # while an fsync per Result made draining a long offline queue three times slower.
+        self._results_db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._results_db.execute("PRAGMA synchronous = NORMAL")
 
     @_locked
     def close(self) -> None:
+        self._results_db.close()
         self.db.close()
 
     @property
@@ -106,7 +112,7 @@ class Outbox:
     @_locked
     def complete(self, request_sha256: str, result: bytes) -> int | None:
         """Store the Result for a request; returns its seq, or None if it is not ours or done already."""
-        row = self.db.execute(
+        row = self._results_db.execute(
             "UPDATE outbox SET result = ? WHERE request_sha256 = ? AND result IS NULL RETURNING seq", (result, request_sha256)
         ).fetchone()
         return None if row is None else row[0]

@@ -92,3 +92,19 @@ def test_a_late_offline_sale_from_the_first_visitor_never_touches_the_next_visit
         "SELECT SUM(amount) FROM posting WHERE account_id='offline_loss'").fetchone()[0]
     assert loss == -2000
     assert verify_books(ledger.store).is_ok
+
+
+def test_the_exposure_report_shows_overdrafts_blocked_cards_and_the_worst_case(ledger):
+    from ledger.reports.offline import format_offline_exposure, offline_exposure
+
+    offline(ledger, "T-FISH-1", 3000)
+    offline(ledger, "T-FISH-2", 3000)
+    report = offline_exposure(ledger.store, "P1")
+    by_terminal = {row[0]: row for row in report.terminals}
+    assert by_terminal["T-FISH-1"][1:3] == (1, 3000) and by_terminal["T-FISH-2"][3] == 1  # the second overdrew
+    assert report.cards == [(VISITOR.account, 2, 6000, -1000, "blocked")]
+    assert report.blocked_for_overdraft == 1
+    # Three station terminals (two fishing, one riding) may sell offline: 300.00 each per card.
+    assert report.station_terminals == 3 and report.worst_case_card_fen == 3 * 30000
+    text = format_offline_exposure(report, 1_780_000_000_000)
+    assert "worst case per card: 300.00 x 3 terminals" in text and "-10.00" in text and "blocked" in text

@@ -118,6 +118,20 @@ def cmd_ledger_verify(args) -> int:
     return 1
 
 
+def cmd_report_offline(args) -> int:
+    import time
+
+    from ledger.reports.offline import format_offline_exposure, offline_exposure
+
+    home = _home(args)
+    store = home.open_store()
+    try:
+        print(format_offline_exposure(offline_exposure(store, home.park_id()), int(time.time() * 1000)))
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_demo(args) -> int:
     from host_sim.demo import run_demo
 
@@ -216,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_argument("--tls-port", type=int, default=8883)
     broker.add_argument("--hostname", action="append", help="broker host name for the TLS certificate")
     broker.set_defaults(handler=cmd_broker_config)
+
+    report = commands.add_parser("report", help="reports from the books").add_subparsers(dest="report_command", required=True)
+    report.add_parser("offline", help="offline sales, overdrafts, queues, and the worst case the policy allows") \
+        .set_defaults(handler=cmd_report_offline)
 
     demo = commands.add_parser("demo", help="run a simulated park: broker, ledger and terminals on this machine")
     demo.add_argument("--out", default="var/demo", help="where the demo leaves its park, logs and receipts")
