@@ -211,7 +211,7 @@ class TerminalApp:
             park=identity.park_id, terminal=identity.terminal_id, seq=seq, terminal_time_ms=now_ms,
             clock_uncertain=is_uncertain, operator=self.machine.operator, config_version=self.config.version,
             card=card, amount_fen=effect.amount_fen, lines=lines, supersedes_seq=effect.supersedes_seq,
-            approved_ms=now_ms))
+            approved_ms=now_ms), replaces_seq=effect.supersedes_seq)
         return core.OfflineApproved(pending.seq, now_ms, is_uncertain)
 
     # ------------------------------------------------------------ printing

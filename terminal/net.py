@@ -319,7 +319,8 @@ class LedgerLink:
             purpose=Purpose.REQUEST, topic=self.request_topic, attachment=attachment,
         )
 
-    def enqueue(self, build: Callable[[int], Request], *, pin: str | None = None) -> PendingRequest:
+    def enqueue(self, build: Callable[[int], Request], *, pin: str | None = None,
+                replaces_seq: int | None = None) -> PendingRequest:
         """Give ``build`` the next seq and store the signed request durably; nothing is sent yet.
 
         With a ``pin``, the PIN block is sealed for this seq and attached, and the outbox keeps the
@@ -338,7 +339,7 @@ class LedgerLink:
             stored = envelope.split(payload).without_attachment() if attachment else payload
             return stored, hashlib.sha256(payload).hexdigest()
 
-        stored = self.outbox.append(signed, self.clock_ms())
+        stored = self.outbox.append(signed, self.clock_ms(), replaces_seq=replaces_seq)
         return PendingRequest(stored.seq, sent["payload"], stored.request_sha256)
 
     def send(self, pending: PendingRequest, timeout_s: float = RESULT_TIMEOUT_S) -> Result:

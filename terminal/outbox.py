@@ -90,8 +90,11 @@ class Outbox:
         self.db.execute("COMMIT")
 
     @_locked
-    def append(self, build: Callable[[int], tuple[bytes, str]], now_ms: int) -> PendingRequest:
-        """Take the next seq, let ``build(seq)`` sign the request, and store both durably."""
+    def append(self, build: Callable[[int], tuple[bytes, str]], now_ms: int, *, replaces_seq: int | None = None) -> PendingRequest:
+        """Take the next seq, let ``build(seq)`` sign the request, and store both durably.
+        ``replaces_seq``: an earlier request this one replaces (an offline sale superseding an
+        unanswered online attempt) — in the same commit it is marked as needing no receipt of its
+        own, so a late approval of it never prints a second receipt for one sale."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             if self.pending_count() >= self.max_pending:
@@ -103,6 +106,8 @@ class Outbox:
                 "INSERT INTO outbox (seq, payload, request_sha256, created_ms) VALUES (?, ?, ?, ?)",
                 (seq, payload, request_sha256, now_ms),
             )
+            if replaces_seq is not None:
+                self.db.execute("UPDATE outbox SET printed_ms = ? WHERE seq = ?", (now_ms, replaces_seq))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")

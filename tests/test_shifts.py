@@ -63,7 +63,7 @@ def test_a_pin_block_lifted_into_another_request_is_refused(rig):
 def test_the_pin_is_nowhere_in_clear_nor_its_block_at_rest(rig):
     fishing = rig.link("T-FISH-1")
     assert open_shift(fishing, WANG, WANG[4]).is_approved
-    assert open_shift(fishing, WANG, "8642").reason == "WRONG_PIN"
+    assert open_shift(fishing, WANG, "864213").reason == "WRONG_PIN"
     store = rig.ledger.intake.store
     for (payload,) in store.db.execute("SELECT payload FROM request WHERE kind='shift_open'"):
         assert envelope.split(bytes(payload)).attachment == b""  # evidence kept without the PIN block
@@ -73,5 +73,5 @@ def test_the_pin_is_nowhere_in_clear_nor_its_block_at_rest(rig):
     store.db.execute("PRAGMA wal_checkpoint(FULL)")
     for path in list(Path(rig.root).rglob("*.db*")):
         data = path.read_bytes()
-        assert b'"pin"' not in data and b"8642" not in data, path
+        assert b'"pin"' not in data and b"864213" not in data, path
     assert fishing.outbox.pending_count() == 0
