@@ -9,7 +9,9 @@ printed gets its receipt now (marked REPRINT); a request still waiting is re-sen
 bytes until the ledger answers.
 """
 
+from datetime import datetime
 import logging
+from zoneinfo import ZoneInfo
 
 from protocol import envelope
 from protocol.card_record import RECORD_BLOCKS, CardRecord, CardRecordError, read_record
@@ -21,12 +23,15 @@ from .config import StationConfig
 from .errors import TerminalError
 from .hal.card_reader import TRANSPORT_KEY
 from .net import LedgerLink, NoResultError
+from .outbox import OutboxFullError
 
 log = logging.getLogger("fieldpos.terminal")
 
 KEY_WAIT_S = 0.05          # one loop turn when idle: 20 card polls a second, ~12 SPI transfers each
 WAIT_FOR_RESULT_S = 4.0    # then the offline policy decides, or the screen says "waiting"
 OWED_RECEIPTS_CHECK_MS = 2_000
+# Warn on the idle screen (and in the heartbeat's queue depth) when the outbox is this full.
+QUEUE_WARNING_FRACTION = 0.8
 
 
 class TerminalApp:
@@ -42,6 +47,7 @@ class TerminalApp:
         self.is_running = True
         self.key_wait_s = KEY_WAIT_S
         self._owed_checked_ms = 0
+        self._zone = ZoneInfo(config.time_zone)
 
     # ------------------------------------------------------------ boot
     def boot(self) -> None:
@@ -99,6 +105,12 @@ class TerminalApp:
             # An answer that came late (the uploader re-sent a request after a restart) owes a receipt.
             self._owed_checked_ms = now_ms
             self.recover()
+            outbox = self.link.outbox
+            nearly_full = outbox.pending_count() >= QUEUE_WARNING_FRACTION * outbox.max_pending
+            if nearly_full != self.machine.is_queue_nearly_full:
+                self.machine.is_queue_nearly_full = nearly_full
+                if self.machine.state == core.State.IDLE:
+                    self._apply([self.machine._screen()])
         if self.machine.is_online != self.link.is_connected:
             self.machine.is_online = self.link.is_connected
             if self.machine.state == core.State.IDLE:
@@ -109,7 +121,15 @@ class TerminalApp:
         tapped = self._read_card()
         if tapped is not None:
             self._feed(tapped)
-        self._feed(core.Tick(self.hardware.clock.monotonic_ms()))
+        self._feed(core.Tick(self.hardware.clock.monotonic_ms(), self._minute_of_day()))
+
+    def _minute_of_day(self) -> int | None:
+        """The park's local time of day from the ledger-trusted clock (None before any contact)."""
+        now_ms, _ = self.link.state.now_ms()
+        if now_ms is None:
+            return None
+        local = datetime.fromtimestamp(now_ms / 1000, self._zone)
+        return local.hour * 60 + local.minute
 
     def _feed(self, event) -> None:
         self._apply(self.machine.handle(event))
@@ -177,7 +197,10 @@ class TerminalApp:
                                        terminal_time_ms=self.hardware.clock.now_ms(), clock_uncertain=False,
                                        config_version=self.config.version, card=card, **fields)
 
-        pending = self.link.enqueue(build, pin=submit.pin)
+        try:
+            pending = self.link.enqueue(build, pin=submit.pin)
+        except OutboxFullError as error:
+            return core.OfflineRefused(error.code, "离线队列已满 Queue full — stop selling, get the station online")
         self.machine.submitted(pending.seq)
         try:
             return core.Answer(self.link.send(pending, WAIT_FOR_RESULT_S))
@@ -201,6 +224,8 @@ class TerminalApp:
                                  now_ms=now_ms or 0, last_contact_ms=state.last_contact_ms, known_balance_fen=None)
         if refusal is not None:
             return core.OfflineRefused(refusal, offline.TEXT[refusal])
+        if self.link.outbox.pending_count() >= self.link.outbox.max_pending:
+            return core.OfflineRefused("OUTBOX_FULL", "离线队列已满 Queue full — stop selling, get the station online")
         # Counted before it is queued: a crash in between over-counts the window, never under-counts.
         state.window.add(card_key, effect.amount_fen, now_ms)
         state.save_window()

@@ -45,6 +45,7 @@ class StationConfig:
     time_zone: str = "Asia/Shanghai"
     printer_profile: str = "58mm-raster"
     staff: dict = field(default_factory=dict)  # staff card number -> (staff id, display name)
+    open_hours: tuple = ()  # ("08:00", "18:00"); empty: always open. An end before the start runs past midnight.
     version: int = 0
 
     def __post_init__(self):
@@ -56,12 +57,16 @@ class StationConfig:
             raise ConfigError("count mode needs unit_price_fen > 0")
         if self.mode == MENU and not 1 <= len(self.menu) <= 9:
             raise ConfigError("menu mode needs 1 to 9 items (one key each)")
+        if self.open_hours and not (len(self.open_hours) == 2 and all(
+                len(t) == 5 and t[2] == ":" and t[:2].isdigit() and t[3:].isdigit() for t in self.open_hours)):
+            raise ConfigError(f"open_hours must be two HH:MM times, not {self.open_hours!r}")
 
     @classmethod
     def from_dict(cls, data: dict) -> "StationConfig":
         data = dict(data)
         data["menu"] = tuple(MenuItem(**item) for item in data.get("menu", ()))
         data["staff"] = {card: tuple(entry) for card, entry in data.get("staff", {}).items()}
+        data["open_hours"] = tuple(data.get("open_hours", ()))
         try:
             return cls(**data)
         except TypeError as error:
@@ -74,6 +79,7 @@ class StationConfig:
                                              "version")},
             "menu": [{"name": item.name, "price_fen": item.price_fen} for item in self.menu],
             "staff": {card: list(entry) for card, entry in self.staff.items()},
+            "open_hours": list(self.open_hours),
         }
 
     @classmethod

@@ -67,7 +67,8 @@ class State(str, Enum):
 # ---------------------------------------------------------------- events
 @dataclass(frozen=True)
 class Tick:
-    now_ms: int
+    now_ms: int                       # monotonic, for timeouts
+    minute_of_day: int | None = None  # the park's local time of day, when the terminal knows it
 
 
 @dataclass(frozen=True)
@@ -219,11 +220,15 @@ class Terminal:
     _staff_card: tuple | None = None  # (record, uid) of the logged-in staff member's card
     uncertain_reason: str = ""
     is_online: bool = True
+    is_queue_nearly_full: bool = False  # the app sets it from the outbox (see QUEUE_WARNING_FRACTION)
+    minute_of_day: int | None = None
 
     # ------------------------------------------------------------ entry point
     def handle(self, event) -> list:
         if isinstance(event, Tick):
             self.now_ms = event.now_ms
+            if event.minute_of_day is not None:
+                self.minute_of_day = event.minute_of_day
             if self.deadline_ms is not None and self.now_ms >= self.deadline_ms:
                 return self._timed_out()
             return []
@@ -325,6 +330,9 @@ class Terminal:
         if event.is_blocked:
             # Refused before anything is sent: the blocklist is the ledger's word, online or not.
             return self._message("卡已冻结 Card blocked", (reason_text("CARD_BLOCKED"),))
+        if not self._is_open():
+            start, end = self.config.open_hours
+            return self._message("不在营业时间 Closed", (f"营业时间 Open {start}-{end}",), tone="warning")
         self.sale = Sale(card=event.record, uid_hex=event.uid_hex)
         mode = self.config.mode
         if mode == FIXED:
@@ -335,6 +343,14 @@ class Terminal:
         if mode == MENU:
             return [self._go(State.MENU, ENTRY_TIMEOUT_MS)]
         return [self._go(State.AMOUNT, ENTRY_TIMEOUT_MS)]
+
+    def _is_open(self) -> bool:
+        """Within the station's opening hours (always, when it has none or the time is unknown)."""
+        if not self.config.open_hours or self.minute_of_day is None:
+            return True
+        start, end = (int(t[:2]) * 60 + int(t[3:]) for t in self.config.open_hours)
+        minute = self.minute_of_day
+        return start <= minute < end if start <= end else (minute >= start or minute < end)  # past midnight
 
     def _on_confirm_close(self, event) -> list:
         if not isinstance(event, KeyPressed):
@@ -570,7 +586,11 @@ class Terminal:
         if state == State.IDLE:
             hint = {FIXED: f"定额 {format_fen(config.fixed_price_fen)}", COUNT: f"计次 {format_fen(config.unit_price_fen)}/{config.unit_name}",
                     MENU: "菜单 Menu", FREE: "自由金额 Any amount"}[config.mode]
-            return Show(config.station_name, ("请刷卡 Tap card", hint), f"{who}  {'ONLINE' if self.is_online else 'OFFLINE'}")
+            footer = f"{who}  {'ONLINE' if self.is_online else 'OFFLINE'}"
+            if self.is_queue_nearly_full:
+                return Show(config.station_name, ("离线队列将满 Queue nearly full", "请恢复网络 Get the station online"),
+                            footer, "warning")
+            return Show(config.station_name, ("请刷卡 Tap card", hint), footer)
         if state == State.AMOUNT:
             return Show("输入金额 Amount", (masked(sale.card.card_no),), "确认 ENTER  取消 CANCEL", big=f"￥{sale.typed or '0'}")
         if state == State.COUNT:

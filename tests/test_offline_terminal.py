@@ -179,3 +179,25 @@ def test_a_request_sent_but_unanswered_lands_once_after_the_terminal_restarts(pa
     reborn = park.link("T-FISH-2")
     wait_until(lambda: reborn.outbox.pending_count() == 0, what="the restarted terminal's upload")
     assert count(park, "charge") == 1
+
+
+def test_the_heartbeat_reports_the_queue_and_the_last_will_marks_a_vanished_terminal_offline(park):
+    wifi = CuttableLink(park.port)
+    link = park.link("T-RIDE-1", port=wifi.port)
+    link.enqueue(lambda seq: Charge(**common(link, seq, card("C00001")), amount_fen=100,
+                                    lines=single_line("骑马 Ride", 100)))
+    store = park.home.open_store()
+
+    def status():
+        return store.db.execute("SELECT is_online, highest_seq FROM terminal_status WHERE terminal_id='T-RIDE-1'").fetchone()
+
+    try:
+        link.publish_status()
+        # The heartbeat carries the queue: the request just queued shows as the highest seq.
+        wait_until(lambda: status() is not None and status() == (1, 1), what="the online heartbeat")
+        wifi.cut()  # the terminal vanishes without saying goodbye: the broker publishes its will
+        wait_until(lambda: status()[0] == 0, 90, "the last will")
+    finally:
+        store.close()
+        link.close()
+        wifi.close()

@@ -213,3 +213,21 @@ def test_a_card_on_the_local_blocklist_is_refused_without_asking_anyone():
     effects = terminal.handle(CardTapped("04a1b2c3", VISITOR, is_blocked=True))
     assert terminal.state == State.MESSAGE and not submits(effects)
     assert "Card blocked" in effects[0].title and "front desk" in effects[0].lines[0]
+
+
+def test_outside_opening_hours_a_tap_gets_a_closed_screen_and_nothing_is_sent():
+    terminal = logged_in(open_hours=("08:00", "18:00"))
+    terminal.handle(Tick(1_000, minute_of_day=19 * 60))
+    effects = terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    assert terminal.state == State.MESSAGE and "Closed" in effects[0].title and "08:00-18:00" in effects[0].lines[0]
+    keys(terminal, "E")
+    terminal.handle(Tick(2_000, minute_of_day=9 * 60))
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    assert terminal.state == State.AMOUNT
+
+
+def test_the_idle_screen_warns_when_the_queue_is_nearly_full():
+    terminal = logged_in()
+    terminal.is_queue_nearly_full = True
+    screen = terminal._screen()
+    assert screen.tone == "warning" and "Queue nearly full" in screen.lines[0]
