@@ -107,7 +107,7 @@ class Watchdog:
         threading.Thread(target=self._stop_app_when_set, args=(stop,), name="terminal-stop", daemon=True).start()
         try:
             self.app.boot()
-            log.info("ready: %s shows %r", self.app.identity.terminal_id, self.app.screen.title if self.app.screen else None)
+            log.info("ready: showing %r", getattr(self.app.screen, "title", None))
             while self.app.is_running and not stop.is_set():
                 if not self.turn():
                     log.critical("%d turns failed in a row: exiting so the service restarts", self.consecutive_failures)
