@@ -1,6 +1,7 @@
 """``fieldpos demo``: a small park day on this machine, with the real broker, ledger and protocol.
 
-Visitors get temporary cards at the front desk and spend them at the stations: a fishing pond
+Visitors get temporary cards at the front desk and spend them at the stations (the BBQ's Wi-Fi
+drops for a while, so it sells offline within the policy and catches up later): a fishing pond
 (menu: pick items by number), a contractor-run riding school (count: rides x price) and a BBQ
 (free amount). Each station is the real terminal app with its real drivers on emulated hardware —
 a cashier logs in with staff card and PIN, taps the visitor's card, types, and the emulated printer
@@ -20,6 +21,9 @@ from protocol.messages import CardIssue, CardReturn, TopUp, Void
 from terminal.config import MenuItem
 from terminal.core import State
 
+from ledger.reports.offline import format_offline_exposure, offline_exposure
+
+from .network import CuttableLink
 from .rig import STAFF, ParkRig, card, common
 from .station import SimulatedStation
 
@@ -74,11 +78,17 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
         desk = rig.link("T-DESK-1")
         desk.sync_seq()
         try:
+            # The BBQ's Wi-Fi is patchy: its link to the broker goes through a cable the demo pulls.
+            wifi = CuttableLink(rig.port)
             for terminal_id, station_id in layout.items():
                 if station_id != "desk":
-                    station = SimulatedStation(rig, terminal_id, profile="58mm-raster", **STATION_SETUP[station_id])
+                    link = rig.link(terminal_id, connect=False, port=wifi.port if station_id == "bbq" else None)
+                    station = SimulatedStation(rig, terminal_id, profile="58mm-raster", link=link,
+                                               **STATION_SETUP[station_id])
                     station.log_in(STAFF[0])
                     stations.append(station)
+            outage = range(visitors // 3, visitors // 2)  # these visitors find the BBQ offline
+            leaving = []
 
             def at_desk(build):
                 result = desk.submit(build)
@@ -86,6 +96,10 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
                 return result
 
             for number in range(1, visitors + 1):
+                if number == outage.start:
+                    wifi.cut()
+                elif number == outage.stop:
+                    wifi.restore()
                 card_no = f"D{number:05d}"
                 visitor, virtual = card(card_no), rig.virtual_card(card_no)
                 channel = rng.choice(("cash", "wechat", "alipay"))
@@ -95,7 +109,7 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
                     station = rng.choice(stations)
                     ended = station.sell(virtual, _typed_sale(station.link.identity.station_id, rng))
                     if ended == State.DONE:
-                        outcomes["approved"] += 1
+                        outcomes["approved" if station.app.machine.last_receipt.is_online else "approved offline"] += 1
                         if rng.random() < 0.04:  # a supervisor voids a mistaken sale
                             receipt = station.app.machine.last_receipt
                             outcomes[station.link.submit(lambda seq: Void(
@@ -107,6 +121,13 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
                         at_desk(lambda seq: TopUp(**common(desk, seq, visitor, "li"), amount_fen=20000, channel=channel,
                                                   payment_ref=f"TOPUP-{number:05d}"))
                     station.keys("C")
+                leaving.append((visitor, channel))
+            wifi.restore()
+            deadline = time.monotonic() + 60
+            while any(s.link.outbox.pending_count() for s in stations) and time.monotonic() < deadline:
+                time.sleep(0.1)  # the BBQ's offline sales drain into the ledger
+            # Closing time: everyone hands their card back at the exit and gets the rest refunded.
+            for visitor, channel in leaving:
                 at_desk(lambda seq: CardReturn(**common(desk, seq, visitor, "li"), channel=channel, payment_ref=""))
             receipts = 0
             for station in stations:
@@ -115,9 +136,11 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
         finally:
             for station in stations:
                 station.close()
+            wifi.close()
         elapsed = time.perf_counter() - started
-        store = rig.ledger.intake.store
+        store = rig.reader
         report = verify_books(store)
+        exposure = format_offline_exposure(offline_exposure(store, rig.park_id), int(time.time() * 1000))
         kinds = store.db.execute("SELECT kind, COUNT(*), SUM(amount_fen) FROM txn GROUP BY kind ORDER BY kind").fetchall()
         accounts = store.db.execute(
             """SELECT account_id, SUM(amount) FROM posting WHERE asset='fen' AND account_id NOT LIKE 'card:%'
@@ -137,5 +160,7 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
     print(f"  ledger verify: {report.transactions} transactions, {report.postings} postings, "
           + ("books balance" if report.is_ok else f"MISMATCH {report.problems[0]}"))
     print(f"  {receipts} receipts printed by the emulated printers: {out / 'receipts'}")
+    print("  " + "\n  ".join(exposure.split("\n\n")[0].splitlines()))
+    print(f"  (the whole report: fieldpos --home {out / 'ledger-home'} report offline)")
     print(f"  park files: {out}")
     return 0 if report.is_ok else 1

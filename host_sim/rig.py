@@ -49,6 +49,7 @@ class ParkRig:
     ledger: LedgerService | None = None
     observer_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     _links: list = field(default_factory=list)
+    _reader: object = None
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self):
@@ -100,6 +101,14 @@ class ParkRig:
             raise RuntimeError("the ledger did not subscribe within 10 s")
         return self.ledger
 
+    @property
+    def reader(self):
+        """A connection of its own to the books, for looking while the ledger runs: the ledger's
+        connection belongs to its thread (a second thread's BEGIN would land inside its batch)."""
+        if self._reader is None:
+            self._reader = self.home.open_store()
+        return self._reader
+
     def stop_ledger(self) -> None:
         if self.ledger is not None:
             self.ledger.stop()
@@ -148,6 +157,9 @@ class ParkRig:
         return link
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         for link in self._links:
             try:
                 link.close()

@@ -123,6 +123,13 @@ class LedgerLink:
         self._closing.set()
         if self._uploader is not None:
             self._uploader.join(5)
+        if self._connected.is_set():
+            # A clean shutdown sends no will: say "offline" ourselves, retained, before leaving.
+            info = self.client.publish(self.status_topic, self._status_payload(is_online=False), qos=1, retain=True)
+            try:
+                info.wait_for_publish(1.0)
+            except (RuntimeError, ValueError):
+                pass
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -228,7 +235,8 @@ class LedgerLink:
                 continue
             if self.outbox.pending_count():
                 try:
-                    self.upload_pending()
+                    if self.upload_pending():
+                        self.publish_status()  # the ledger's view of this queue is out of date
                 except Exception:  # a bad row must not stop the uploader; it is logged and retried
                     log.exception("upload failed; retrying")
             elif self.state.window.started_ms is not None:

@@ -62,7 +62,7 @@ class Observer:
 
 
 def txn_count(rig, kind="charge"):
-    return rig.ledger.intake.store.db.execute("SELECT COUNT(*) FROM txn WHERE kind=?", (kind,)).fetchone()[0]
+    return rig.reader.db.execute("SELECT COUNT(*) FROM txn WHERE kind=?", (kind,)).fetchone()[0]
 
 
 def test_the_same_request_sent_three_times_posts_once_and_gets_three_identical_results(rig):
@@ -78,7 +78,7 @@ def test_the_same_request_sent_three_times_posts_once_and_gets_three_identical_r
         observer.close()
     assert len(results) == 3 and len(set(results)) == 1  # byte-identical, signature included
     assert txn_count(rig) == 1
-    postings = rig.ledger.intake.store.db.execute(
+    postings = rig.reader.db.execute(
         "SELECT COUNT(*) FROM posting p JOIN txn t USING (txn_id) WHERE t.kind='charge'").fetchone()[0]
     assert postings == 2
     result = fishing.send(pending)  # the terminal's own resend loop gets the same answer
@@ -115,7 +115,7 @@ def test_the_same_seq_with_a_different_body_is_refused_and_raised_as_an_alert(ri
     other = fishing.seal(charge_builder(fishing, 100)(first.seq))  # same seq, another amount
     result = fishing.send(PendingRequest(first.seq, other, hashlib.sha256(other).hexdigest()))
     assert (result.outcome, result.reason) == ("refused", "SEQ_REUSED")
-    alerts = rig.ledger.intake.store.db.execute("SELECT kind FROM alert").fetchall()
+    alerts = rig.reader.db.execute("SELECT kind FROM alert").fetchall()
     assert ("SEQ_REUSED",) in alerts
     assert txn_count(rig) == 1
 

@@ -207,5 +207,5 @@ def test_the_ledger_keeps_serving_after_a_burst_of_bad_messages(rig):
                                                opening_fen=5000, channel="wechat", payment_ref="wx-1"))
     sale = fishing.submit(lambda seq: Charge(**common(fishing, seq, visitor), amount_fen=1500, lines=single_line("鱼饵", 1500)))
     assert (issued.outcome, sale.outcome, sale.balances.fen) == ("approved", "approved", 3500)
-    refusals = rig.ledger.intake.store.db.execute("SELECT COUNT(*) FROM refusal").fetchone()[0]
+    refusals = rig.reader.db.execute("SELECT COUNT(*) FROM refusal").fetchone()[0]
     assert refusals == len(junk)

@@ -87,7 +87,7 @@ def test_a_backlog_published_while_the_ledger_was_down_arrives_when_it_restarts(
     assert fishing.outbox.pending_count() == 40
     rig.start_ledger()
     wait_until(lambda: fishing.outbox.pending_count() == 0, 20, "the backlog's Results")
-    store = rig.ledger.intake.store
+    store = rig.reader
     assert store.db.execute("SELECT COUNT(*) FROM txn WHERE kind='charge'").fetchone()[0] == 40
     assert store.card_balances("P1", visitor.account)[0] == 50000 - 40 * 500
 
@@ -103,7 +103,7 @@ def test_a_sigkilled_broker_loses_nothing_because_terminals_resend(rig):
 
     run_sellers(rig, 40, 100, results, during=kill_the_broker)
     assert len(results) == 120 and all(r.is_approved for r in results)
-    store = rig.ledger.intake.store
+    store = rig.reader
     assert store.db.execute("SELECT COUNT(*) FROM txn WHERE kind='charge'").fetchone()[0] == 120
     assert len({r.txn for r in results}) == 120
     assert verify_books(store).is_ok

@@ -25,7 +25,7 @@ def test_a_cashier_opens_and_closes_a_shift_with_staff_card_and_pin(rig):
     fishing = rig.link("T-FISH-1")
     opened = open_shift(fishing, WANG, WANG[4])
     assert (opened.outcome, opened.reason) == ("approved", "OK")
-    store = rig.ledger.intake.store
+    store = rig.reader
     assert store.open_shift_staff("T-FISH-1") == "wang"
     closed = fishing.submit(lambda seq: ShiftClose(**common(fishing, seq, staff_card(WANG), operator="wang")))
     assert closed.is_approved and store.open_shift_staff("T-FISH-1") is None
@@ -36,7 +36,7 @@ def test_three_wrong_pins_lock_the_staff_pin_until_a_supervisor_unlocks_it(rig):
     reasons = [open_shift(fishing, WANG, "9999").reason for _ in range(3)]
     assert reasons == ["WRONG_PIN", "WRONG_PIN", "PIN_LOCKED"]
     assert open_shift(fishing, WANG, WANG[4]).reason == "PIN_LOCKED"  # even the right PIN now
-    alerts = rig.ledger.intake.store.db.execute("SELECT COUNT(*) FROM alert WHERE kind='WRONG_PIN'").fetchone()[0]
+    alerts = rig.reader.db.execute("SELECT COUNT(*) FROM alert WHERE kind='WRONG_PIN'").fetchone()[0]
     assert alerts == 3
 
 
@@ -64,7 +64,7 @@ def test_the_pin_is_nowhere_in_clear_nor_its_block_at_rest(rig):
     fishing = rig.link("T-FISH-1")
     assert open_shift(fishing, WANG, WANG[4]).is_approved
     assert open_shift(fishing, WANG, "864213").reason == "WRONG_PIN"
-    store = rig.ledger.intake.store
+    store = rig.reader
     for (payload,) in store.db.execute("SELECT payload FROM request WHERE kind='shift_open'"):
         assert envelope.split(bytes(payload)).attachment == b""  # evidence kept without the PIN block
     (pin_hash,) = store.db.execute("SELECT pin_hash FROM staff WHERE staff_id='wang'").fetchone()

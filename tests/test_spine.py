@@ -23,5 +23,5 @@ def test_a_temporary_card_issued_with_100_and_charged_30_has_70_left(rig):
     assert result.outcome == "approved", result
     assert result.balances.fen == 7000
     assert result.txn is not None and result.seq == 1
-    report = verify_books(rig.ledger.intake.store)
+    report = verify_books(rig.reader)
     assert report.is_ok, report.problems

@@ -67,7 +67,7 @@ def test_a_cashier_charges_30_in_the_window_and_the_receipt_png_says_30(tmp_path
         pictures = sorted(station.receipts_dir.glob("receipt-*.png"))
         assert len(pictures) == 2 and all(picture.stat().st_size > 1000 for picture in pictures)
         assert station.display_path.stat().st_size > 100
-        assert charges(station.rig.ledger.intake.store, "T-FISH-1") == [(3000,)]
+        assert charges(station.rig.reader, "T-FISH-1") == [(3000,)]
 
 
 def test_paper_out_in_the_window_shows_the_printer_problem_and_enter_reprints_once_loaded(tmp_path):
@@ -95,7 +95,7 @@ def test_paper_out_in_the_window_shows_the_printer_problem_and_enter_reprints_on
                 assert "printed as a picture" in str(ui.query_one("#receipt-box").border_title)
 
         asyncio.run(cashier())
-        assert charges(station.rig.ledger.intake.store, "T-FISH-1") == [(3000,)]
+        assert charges(station.rig.reader, "T-FISH-1") == [(3000,)]
 
 
 # ---------------------------------------------------------------- the real-hardware main
@@ -139,7 +139,7 @@ def test_run_terminal_survives_a_failing_turn_sells_and_stops_with_an_empty_outb
         sim.keypad.type_text(WANG_PIN)
         sim.keypad.press(Key.ENTER)
         # As a cashier waits for the idle screen: a card put down during the PIN would be ignored.
-        wait_until(lambda: rig.ledger.intake.store.open_shift_staff("T-FISH-1") == "wang", "shift open")
+        wait_until(lambda: rig.reader.open_shift_staff("T-FISH-1") == "wang", "shift open")
         visitor = rig.virtual_card("C00042")
         sim.field.remove()
         sim.field.present(visitor)
@@ -161,7 +161,7 @@ def test_run_terminal_survives_a_failing_turn_sells_and_stops_with_an_empty_outb
         assert 2 not in [seq for seq, _, _ in outbox.unprinted()]  # the charge's receipt is recorded as out
     finally:
         outbox.close()
-    assert charges(rig.ledger.intake.store, "T-FISH-1") == [(3000,)]
+    assert charges(rig.reader, "T-FISH-1") == [(3000,)]
 
 
 class FakeClock:

@@ -25,7 +25,7 @@ def station(rig):
 
 
 def charges(rig):
-    return rig.ledger.intake.store.db.execute("SELECT COUNT(*) FROM txn WHERE kind='charge'").fetchone()[0]
+    return rig.reader.db.execute("SELECT COUNT(*) FROM txn WHERE kind='charge'").fetchone()[0]
 
 
 def test_a_charge_of_30_prints_two_copies_that_say_30_and_70_left(station, rig, tmp_path):
