@@ -24,12 +24,12 @@ class CuttableLink:
         with self._lock:
             sockets, self._sockets = self._sockets, set()
         for sock in sockets:
-            try:
-                # shutdown() wakes the pump thread blocked in recv() on it; close() alone would not.
-                sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-            except OSError:
-                pass
+            # shutdown() wakes the pump thread blocked in recv() on it; close() alone would not.
+            for end in (lambda: sock.shutdown(socket.SHUT_RDWR), sock.close):
+                try:
+                    end()
+                except OSError:
+                    pass
 
     def restore(self) -> None:
         self._is_cut.clear()
@@ -53,10 +53,14 @@ class CuttableLink:
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)  # the timeout was for connecting; an idle MQTT link is normal
             for sock in (client, upstream):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._sockets |= {client, upstream}
+            if self._is_cut.is_set():  # cut while this connection was being set up
+                self.cut()
+                continue
             threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
 
@@ -67,8 +71,11 @@ class CuttableLink:
         except OSError:
             pass
         finally:
+            # shutdown() first: the other direction's thread is blocked in recv() on one of these,
+            # and a plain close() would leave the connection half alive until that call returns.
             for sock in (source, sink):
-                try:
-                    sock.close()
-                except OSError:
-                    pass
+                for end in (lambda: sock.shutdown(socket.SHUT_RDWR), sock.close):
+                    try:
+                        end()
+                    except OSError:
+                        pass

@@ -148,6 +148,14 @@ class LedgerLink:
 
     # ------------------------------------------------------------ replies
     def _on_message(self, client, userdata, message):
+        # An exception escaping a paho callback ends paho's network thread: the terminal would sit
+        # "connected" and deaf. Log it and keep the link alive; the request is re-sent anyway.
+        try:
+            self._handle_message(message)
+        except Exception:
+            log.exception("could not handle a message on %s", message.topic)
+
+    def _handle_message(self, message):
         if message.topic in self._broadcast_keys:
             self._on_broadcast(message)
             return
