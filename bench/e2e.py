@@ -15,7 +15,6 @@ import argparse
 import os
 from pathlib import Path
 import select
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from protocol import envelope, topics  # noqa: E402
 from protocol.envelope import Purpose  # noqa: E402
 from protocol.messages import CardIssue, Charge  # noqa: E402
 from terminal import mqtt  # noqa: E402
+
+from floors import fsync_commit_s  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,22 +147,6 @@ class Terminals:
 
 
 # ---------------------------------------------------------------- figures
-def fsync_commit_floor(directory, count=200):
-    db = sqlite3.connect(os.path.join(directory, "floor.db"), isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("CREATE TABLE t (x BLOB)")
-    times = []
-    for _ in range(count):
-        started = time.perf_counter()
-        db.execute("BEGIN")
-        db.execute("INSERT INTO t VALUES (?)", (os.urandom(400),))
-        db.execute("COMMIT")
-        times.append(time.perf_counter() - started)
-    db.close()
-    return statistics.median(times)
-
-
 def verifications_per_second(seconds=1.0):
     key = SigningKey.generate()
     message = os.urandom(400)
@@ -242,7 +227,7 @@ def main():
                       for t in station_ids}
             echo_size = sequential[:args.charges]
 
-            commit_s = fsync_commit_floor(scratch)
+            commit_s = fsync_commit_s(scratch)
             echo = start_echo(rig)
             echo_times = sequential_round_trips(rig, station_ids[0], echo_size)
             echo_rate = Terminals(rig, station_ids, {t: ingest[t] for t in station_ids}).run(args.seconds)

@@ -6,9 +6,7 @@ Run: tools/dev.sh bench offline [--sales 10000]
 """
 
 import argparse
-import os
 from pathlib import Path
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -22,21 +20,7 @@ from host_sim.network import CuttableLink  # noqa: E402
 from host_sim.rig import ParkRig, card, common, single_line  # noqa: E402
 from protocol.messages import CardIssue, OfflineCharge  # noqa: E402
 
-
-def bare_commit_ms(directory: str, count: int = 300) -> float:
-    db = sqlite3.connect(os.path.join(directory, "floor.db"), isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("CREATE TABLE t (x BLOB)")
-    times = []
-    for _ in range(count):
-        started = time.perf_counter()
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("INSERT INTO t VALUES (?)", (os.urandom(450),))
-        db.execute("COMMIT")
-        times.append(time.perf_counter() - started)
-    db.close()
-    return statistics.median(times) * 1000
+from floors import fsync_commit_s  # noqa: E402
 
 
 def main() -> None:
@@ -84,7 +68,7 @@ def measure(rig, sales, scratch):
                                                lines=single_line("鱼饵 Bait", 100), supersedes_seq=None,
                                                approved_ms=link.clock_ms()))
         times.append(time.perf_counter() - started)
-    floor_ms = bare_commit_ms(scratch)
+    floor_ms = fsync_commit_s(scratch) * 1000
     started = time.perf_counter()
     wifi.restore()
     deadline = time.monotonic() + 300

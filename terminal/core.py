@@ -369,44 +369,45 @@ class Terminal:
         return []
 
     # ------------------------------------------------------------ entry states
-    def _on_amount(self, event) -> list:
+    def _leave_entry(self, event) -> list | None:
+        """What every entry state shares: only keys count, and CANCEL abandons the sale."""
         if not isinstance(event, KeyPressed):
             return []
         if event.key == CANCEL:
             self.sale = None
             return [self._go(State.IDLE)]
+        return None
+
+    def _type(self, key: str, *, digits_only: bool, limit: int, timeout_ms: int) -> list:
+        self.sale.typed = self._edit(self.sale.typed, key, digits_only=digits_only, limit=limit)
+        self.deadline_ms = self.now_ms + timeout_ms
+        return [self._screen()]
+
+    def _on_amount(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
         if event.key == ENTER:
             amount = parse_amount(self.sale.typed)
             if amount is None:
                 return []
             self.sale.lines = (("自由消费 Amount", 1, amount),)
             return self._authorize_or_pin()
-        self.sale.typed = self._edit(self.sale.typed, event.key, digits_only=False, limit=MAX_AMOUNT_CHARS)
-        self.deadline_ms = self.now_ms + ENTRY_TIMEOUT_MS
-        return [self._screen()]
+        return self._type(event.key, digits_only=False, limit=MAX_AMOUNT_CHARS, timeout_ms=ENTRY_TIMEOUT_MS)
 
     def _on_count(self, event) -> list:
-        if not isinstance(event, KeyPressed):
-            return []
-        if event.key == CANCEL:
-            self.sale = None
-            return [self._go(State.IDLE)]
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
         if event.key == ENTER:
             count = int(self.sale.typed or 1)  # nothing typed: one use
             if not 1 <= count <= MAX_COUNT:
                 return []
             self.sale.lines = ((f"{self.config.station_name} ({self.config.unit_name})", count, self.config.unit_price_fen),)
             return self._authorize_or_pin()
-        self.sale.typed = self._edit(self.sale.typed, event.key, digits_only=True, limit=2)
-        self.deadline_ms = self.now_ms + ENTRY_TIMEOUT_MS
-        return [self._screen()]
+        return self._type(event.key, digits_only=True, limit=2, timeout_ms=ENTRY_TIMEOUT_MS)
 
     def _on_menu(self, event) -> list:
-        if not isinstance(event, KeyPressed):
-            return []
-        if event.key == CANCEL:
-            self.sale = None
-            return [self._go(State.IDLE)]
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
         if event.key == BACK and self.sale.lines:
             self.sale.lines = self.sale.lines[:-1]
         elif event.key == ENTER:
@@ -434,17 +435,12 @@ class Terminal:
         return self._submit_charge(pin=None)
 
     def _on_charge_pin(self, event) -> list:
-        if not isinstance(event, KeyPressed):
-            return []
-        if event.key == CANCEL:
-            self.sale = None
-            return [self._go(State.IDLE)]
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
         if event.key == ENTER and len(self.sale.typed) >= 4:
             pin, self.sale.typed = self.sale.typed, ""
             return self._submit_charge(pin=pin)
-        self.sale.typed = self._edit(self.sale.typed, event.key, digits_only=True, limit=MAX_PIN_DIGITS)
-        self.deadline_ms = self.now_ms + PIN_TIMEOUT_MS
-        return [self._screen()]
+        return self._type(event.key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
 
     def _submit_charge(self, pin: str | None) -> list:
         sale = self.sale
@@ -619,10 +615,8 @@ class Terminal:
         return Show(state.value)
 
 
-def make_offline_receipt(config: StationConfig, terminal_id: str, operator: str, card: CardRecord, lines, seq: int,
-                         time_ms: int, is_time_uncertain: bool, *, is_reprint: bool = False) -> ReceiptData:
-    """The receipt for a sale approved offline: no balance (the ledger has not seen it yet), no
-    ledger transaction id, marked OFFLINE, and the time marked uncertain when it is."""
+def _receipt(config: StationConfig, terminal_id: str, operator: str, card: CardRecord, lines, seq: int, time_ms: int,
+             **rest) -> ReceiptData:
     when = datetime.fromtimestamp(time_ms / 1000, ZoneInfo(config.time_zone))
     return ReceiptData(
         park_name=config.park_name,
@@ -631,32 +625,27 @@ def make_offline_receipt(config: StationConfig, terminal_id: str, operator: str,
         seq=seq,
         operator=operator,
         time_text=when.strftime("%Y-%m-%d %H:%M:%S"),
-        is_time_uncertain=is_time_uncertain,
         masked_card_number=masked(card.card_no),
         line_items=tuple(LineItem(name=name, quantity=qty, unit_price_fen=unit) for name, qty, unit in lines),
         amount_fen=sum(qty * unit for _, qty, unit in lines),
-        is_online=False,
-        is_reprint=is_reprint,
+        **rest,
     )
+
+
+def make_offline_receipt(config: StationConfig, terminal_id: str, operator: str, card: CardRecord, lines, seq: int,
+                         time_ms: int, is_time_uncertain: bool, *, is_reprint: bool = False) -> ReceiptData:
+    """The receipt for a sale approved offline: no balance (the ledger has not seen it yet), no
+    ledger transaction id, marked OFFLINE, and the time marked uncertain when it is."""
+    return _receipt(config, terminal_id, operator, card, lines, seq, time_ms, is_time_uncertain=is_time_uncertain,
+                    is_online=False, is_reprint=is_reprint)
 
 
 def make_receipt(config: StationConfig, terminal_id: str, operator: str, card: CardRecord, lines, result, *,
                  is_reprint: bool = False) -> ReceiptData:
     """The receipt for an approved charge: also used to reprint after a restart."""
-    when = datetime.fromtimestamp(result.ledger_time_ms / 1000, ZoneInfo(config.time_zone))
-    return ReceiptData(
-        park_name=config.park_name,
-        station_name=config.station_name,
-        terminal_id=terminal_id,
-        seq=result.seq,
-        operator=operator,
-        time_text=when.strftime("%Y-%m-%d %H:%M:%S"),
-        masked_card_number=masked(card.card_no),
-        line_items=tuple(LineItem(name=name, quantity=qty, unit_price_fen=unit) for name, qty, unit in lines),
-        amount_fen=sum(qty * unit for _, qty, unit in lines),
-        balance_after_fen=result.balances.fen if result.balances else None,
-        bonus_balance_after_fen=(result.balances.bonus or None) if result.balances else None,
-        ledger_transaction_id=str(result.txn) if result.txn is not None else None,
-        is_online=True,
-        is_reprint=is_reprint,
-    )
+    balances = result.balances
+    return _receipt(config, terminal_id, operator, card, lines, result.seq, result.ledger_time_ms,
+                    balance_after_fen=balances.fen if balances else None,
+                    bonus_balance_after_fen=(balances.bonus or None) if balances else None,
+                    ledger_transaction_id=str(result.txn) if result.txn is not None else None,
+                    is_online=True, is_reprint=is_reprint)

@@ -12,15 +12,9 @@ from ledger import broadcasts
 from protocol.messages import CardIssue, Charge
 from terminal.core import State
 
+from .helpers.waiting import wait_until
+
 POLICY = broadcasts.DEFAULT_OFFLINE_POLICY | dict(max_transaction_fen=5000, max_card_fen=8000)
-
-
-def wait_until(condition, timeout_s=15, what="the condition"):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def issue(rig, card_no, opening_fen):

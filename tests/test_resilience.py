@@ -15,15 +15,9 @@ from ledger.verify import verify_books
 from protocol.messages import CardIssue, Charge
 from terminal.net import NoResultError
 
+from .helpers.waiting import wait_until
+
 STATION_TERMINALS = ("T-FISH-1", "T-FISH-2", "T-RIDE-1")
-
-
-def wait_until(condition, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def issue_cards(desk, count, opening_fen):
