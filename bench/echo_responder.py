@@ -1,11 +1,15 @@
 """The floor for the ledger benches: answers every request by publishing its payload back on the
 terminal's result topic. Same broker, same QoS 1, same single select loop; no crypto, no database."""
 
+from pathlib import Path
 import select
 import sys
 
-from protocol import topics
-from terminal import mqtt
+# The project before bench/: bench/terminal.py would otherwise shadow the terminal package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from protocol import topics  # noqa: E402
+from terminal import mqtt  # noqa: E402
 
 
 def main(host: str, port: int, username: str, password: str, park_id: str, mqtt_version: str = "5") -> None:
