@@ -35,7 +35,7 @@ QUEUE_WARNING_FRACTION = 0.8
 
 
 class TerminalApp:
-    def __init__(self, link: LedgerLink, config: StationConfig, hardware, *, render=None):
+    def __init__(self, link: LedgerLink, config: StationConfig, hardware, *, render=None, storage=None):
         self.link = link
         self.identity = link.identity
         self.config = config
@@ -45,6 +45,7 @@ class TerminalApp:
         self._render = render
         self._record_key = self.identity.ledger_key(Purpose.CARD_RECORD.value)[1]
         self.is_running = True
+        self.storage = storage  # terminal.hal.storage.Storage: a nearly full SD card warns like a full queue
         self.key_wait_s = KEY_WAIT_S
         self._owed_checked_ms = 0
         self._zone = ZoneInfo(config.time_zone)
@@ -106,7 +107,8 @@ class TerminalApp:
             self._owed_checked_ms = now_ms
             self.recover()
             outbox = self.link.outbox
-            nearly_full = outbox.pending_count() >= QUEUE_WARNING_FRACTION * outbox.max_pending
+            nearly_full = outbox.pending_count() >= QUEUE_WARNING_FRACTION * outbox.max_pending or (
+                self.storage is not None and self.storage.is_low)
             if nearly_full != self.machine.is_queue_nearly_full:
                 self.machine.is_queue_nearly_full = nearly_full
                 if self.machine.state == core.State.IDLE:

@@ -28,6 +28,7 @@ from .app import TerminalApp, render_for_display
 from .config import StationConfig
 from .identity import TerminalIdentity
 from .net import LedgerLink
+from .hal.storage import DirectoryStorage
 from .outbox import Outbox
 
 log = logging.getLogger("fieldpos.terminal.runner")
@@ -49,9 +50,10 @@ def open_terminal(bundle_path, config_path, hardware, *, mqtt_version: str = "5"
     bundle_path = Path(bundle_path)
     identity = TerminalIdentity.load(bundle_path)
     config = StationConfig.load(config_path)
-    outbox = Outbox(bundle_path.parent / OUTBOX_FILE_NAME)
+    storage = DirectoryStorage(bundle_path.parent)
+    outbox = Outbox(storage.path(OUTBOX_FILE_NAME))
     link = LedgerLink(identity, outbox, mqtt_version=mqtt_version)
-    return TerminalApp(link, config, hardware, render=render_for_display)
+    return TerminalApp(link, config, hardware, render=render_for_display, storage=storage)
 
 
 def close_terminal(app: TerminalApp) -> None:

@@ -531,3 +531,15 @@ def test_a_part_that_fails_to_open_leaves_nothing_open(monkeypatch):
     with pytest.raises(DisplayError):
         make_hardware("sim")
     assert closed == ["keypad", "printer"]  # the parts opened before the display, last first
+
+
+def test_directory_storage_places_files_and_reports_free_space(tmp_path):
+    import pytest
+
+    from terminal.hal.storage import LOW_SPACE_BYTES, DirectoryStorage
+
+    storage = DirectoryStorage(tmp_path / "sd")
+    assert storage.path("outbox.db") == tmp_path / "sd" / "outbox.db" and (tmp_path / "sd").is_dir()
+    assert storage.free_bytes() > 0 and storage.is_low == (storage.free_bytes() < LOW_SPACE_BYTES)
+    with pytest.raises(ValueError):
+        storage.path("../escape")
