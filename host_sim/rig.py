@@ -95,8 +95,11 @@ class ParkRig:
         return LedgerService(intake, park_id=self.park_id, host="127.0.0.1", port=self.port,
                              username=login["username"], password=login["password"], mqtt_version=self.mqtt_version)
 
-    def start_ledger(self, **store_options) -> LedgerService:
+    def start_ledger(self, *, notification_sender=None, **store_options) -> LedgerService:
+        from ledger.notify import Notifier
+
         self.ledger = self.make_ledger(**store_options).start()
+        self.notifier = Notifier(self.home.db_path, notification_sender).start()
         if not self.ledger.is_subscribed.wait(10):
             raise RuntimeError("the ledger did not subscribe within 10 s")
         return self.ledger
@@ -110,6 +113,9 @@ class ParkRig:
         return self._reader
 
     def stop_ledger(self) -> None:
+        if getattr(self, "notifier", None) is not None:
+            self.notifier.stop()
+            self.notifier = None
         if self.ledger is not None:
             self.ledger.stop()
             self.ledger.intake.store.close()

@@ -29,6 +29,7 @@ from protocol.messages import (
     CardReturn,
     Charge,
     Hello,
+    MemberOpen,
     OfflineCharge,
     Request,
     Result,
@@ -46,7 +47,7 @@ from protocol.pin import open_pin
 
 from . import postings as rules
 from . import shifts
-from .pins import pin_matches
+from .pins import MAX_WRONG_PINS, hash_pin, pin_matches
 from .errors import TransientStoreError
 from .keys import LedgerKeys
 from .store import NewTxn, Store, TerminalView
@@ -82,7 +83,8 @@ class Intake:
         self._keys_loaded_at = float("-inf")
         self._reload_keys()
         self.counts = {"approved": 0, "declined": 0, "refused": 0, "replayed": 0}
-        self.greeted: set[str] = set()  # terminals that said Hello: they get config and blocklist again
+        self.greeted: set[str] = set()
+        self._attachment = b""  # the envelope attachment (a sealed PIN block) of the request being decided  # terminals that said Hello: they get config and blocklist again
 
     # ------------------------------------------------------------ keys
     def _reload_keys(self) -> None:
@@ -161,6 +163,7 @@ class Intake:
             self.store.record_alert(now_ms, "SEQ_REUSED", detail)
             log.warning(detail)
             return self.refuse(topic, payload, message, Reason.SEQ_REUSED, detail, now_ms)
+        self._attachment = verified.envelope.attachment
         try:
             with self.store.savepoint():
                 if isinstance(message, (ShiftOpen, ShiftClose)):
@@ -177,12 +180,18 @@ class Intake:
 
     # ------------------------------------------------------------ decisions
     def _decide(self, message: Request, terminal: TerminalView, card) -> rules.Decision:
-        if isinstance(message, CardIssue):
+        if isinstance(message, (CardIssue, MemberOpen)):
             return rules.decide_card_issue(message, card)
         if (refusal := rules.check_card(message, card)) is not None:
             return refusal
         if isinstance(message, TopUp):
-            return rules.decide_top_up(message, card)
+            return rules.decide_top_up(message, card, self.store.bonus_rules(message.park))
+        if isinstance(message, Charge) and not isinstance(message, OfflineCharge) and card.kind == "member":
+            if (refusal := self._check_member_pin(message)) is not None:
+                return refusal
+            bonus_first, points_per_yuan, _ = self.store.member_settings(message.park)
+            return rules.decide_charge(message, card, self.store.station(message.park, terminal.station_id),
+                                       bonus_first=bonus_first, points_per_yuan=points_per_yuan)
         if isinstance(message, Charge) and self.store.superseded_by(message.terminal, message.seq) is not None:
             # The terminal gave up waiting for this attempt and sold offline instead: that sale counts.
             return rules.decline(Reason.SUPERSEDED)
@@ -205,7 +214,7 @@ class Intake:
         for alert in decision.alerts:
             self.store.record_alert(now_ms, decision.reason.value, alert)
         txn_id = None
-        if decision.is_approved and decision.postings:
+        if decision.is_approved:
             txn_id = self.store.book(
                 NewTxn(
                     park_id=message.park,
@@ -227,10 +236,14 @@ class Intake:
             if decision.allow_negative:
                 self._block_if_overdrawn(message, now_ms)
             if decision.new_card:
+                is_member = isinstance(message, MemberOpen)
                 self.store.insert_card(
                     message.park, message.card.no, message.card.issuance, message.card.uid,
-                    message.card_kind, message.card_fee_fen, txn_id,
+                    "member" if is_member else message.card_kind, message.card_fee_fen, txn_id,
                 )
+                if is_member:
+                    self._open_member(message)
+            self._notify(message, card, txn_id, now_ms)
             if decision.card_state is not None:
                 self.store.set_card_state(message.park, message.card.no, message.card.issuance, decision.card_state)
         balances = None
@@ -244,6 +257,29 @@ class Intake:
         outcome = Outcome.APPROVED if decision.is_approved or decision.reason is Reason.SAME_SALE else Outcome.DECLINED
         result = self._result(verified.topic, message, verified.envelope.payload, verified.envelope.version, outcome, decision.reason, now_ms, balances, txn_id)
         return self._record(verified, outcome, decision.reason, txn_id, result, now_ms)
+
+    def _check_member_pin(self, message: Charge) -> rules.Decision | None:
+        """A member charge above the card's no-PIN limit needs the member's PIN; three wrong PINs
+        lock the card's PIN (a supervisor unlocks it). The wrong-PIN count is stored with the decline."""
+        member = self.store.member(message.park, message.card.no)
+        if member is None:
+            return None
+        if member.wrong_pins >= MAX_WRONG_PINS:
+            return rules.decline(Reason.PIN_LOCKED)
+        if message.amount_fen <= member.no_pin_limit_fen and message.pin_sha256 is None:
+            return None
+        if message.pin_sha256 is None:
+            return rules.decline(Reason.PIN_REQUIRED)
+        pin = open_pin(self._attachment, pin_sha256=message.pin_sha256, terminal=message.terminal, seq=message.seq,
+                       ledger_pin_key=self.keys.pin_key)
+        if pin_matches(pin, member.pin_hash, self.keys.pin_pepper):
+            if member.wrong_pins:
+                self.store.set_member_wrong_pins(message.park, message.card.no, 0)
+            return None
+        count = member.wrong_pins + 1
+        self.store.set_member_wrong_pins(message.park, message.card.no, count)
+        self.store.record_alert(self.clock_ms(), "WRONG_PIN", f"member card {message.card.no}: wrong PIN {count}")
+        return rules.decline(Reason.PIN_LOCKED if count >= MAX_WRONG_PINS else Reason.WRONG_PIN)
 
     def _decide_offline(self, message: OfflineCharge, terminal: TerminalView, card) -> rules.Decision:
         if message.supersedes_seq is not None:
@@ -261,6 +297,27 @@ class Intake:
             self.store.block_card(message.park, message.card.no, message.card.issuance, "OFFLINE_OVERDRAFT", now_ms)
             self.store.record_alert(now_ms, "OFFLINE_OVERDRAFT", detail)
             log.warning(detail)
+
+    def _open_member(self, message: MemberOpen) -> None:
+        pin = open_pin(self._attachment, pin_sha256=message.pin_sha256, terminal=message.terminal, seq=message.seq,
+                       ledger_pin_key=self.keys.pin_key)
+        _, _, no_pin_limit_fen = self.store.member_settings(message.park)
+        self.store.insert_member(message.park, message.card.no, message.member_name, message.phone,
+                                 hash_pin(pin, self.keys.pin_pepper), no_pin_limit_fen)
+
+    def _notify(self, message, card, txn_id: int, now_ms: int) -> None:
+        """Members hear about every top-up and charge: queued in the same transaction as the booking,
+        sent by the notifier's own thread, so a slow SMS gateway never holds up a sale."""
+        if not isinstance(message, (TopUp, Charge)) or isinstance(message, OfflineCharge):
+            return
+        member = self.store.member(message.park, message.card.no)
+        if member is None:
+            return
+        fen, bonus, points = self.store.card_balances_after.get(message.card.account) or (0, 0, 0)
+        self.store.add_notification(message.park, message.card.no, member.phone, txn_id, {
+            "kind": message.TYPE, "amount_fen": message.amount_fen, "balance_fen": fen, "bonus_fen": bonus,
+            "points": points, "terminal": message.terminal, "time_ms": now_ms,
+        }, now_ms)
 
     def _record(self, verified: _Verified, outcome: Outcome, reason: Reason, txn_id, result: Reply, now_ms) -> Reply:
         message = verified.message

@@ -8,7 +8,7 @@ it (money in a channel's drawer or provider account). Every transaction sums to 
 
 from dataclasses import dataclass, field
 
-from protocol.messages import CardIssue, CardKind, CardReturn, Charge, OfflineCharge, Request, TopUp, Void
+from protocol.messages import CardIssue, CardKind, CardReturn, Charge, MemberOpen, OfflineCharge, Request, TopUp, Void
 from protocol.reasons import Reason
 
 ASSETS = ("fen", "bonus", "points")
@@ -16,6 +16,11 @@ CARD_FEE_ACCOUNT = "card_fee"
 # Where an offline sale lands when its card can no longer pay: the issuance was refunded at the
 # exit (the money is gone), or the card is unknown. The park carries that loss, and reports it.
 OFFLINE_LOSS_ACCOUNT = "offline_loss"
+# Promotional credit is issued from PROMO (bonus asset); when a member spends it, the park pays the
+# station from PROMO_EXPENSE (real money). Points are issued from POINTS_ISSUED.
+PROMO_ACCOUNT = "promo"
+PROMO_EXPENSE_ACCOUNT = "promo_expense"
+POINTS_ACCOUNT = "points_issued"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +112,8 @@ def check_card(request: Request, card: CardView | None) -> Decision | None:
     return None
 
 
-def decide_card_issue(request: CardIssue, card: CardView | None) -> Decision:
-    if request.card_kind != CardKind.TEMPORARY:
+def decide_card_issue(request: CardIssue | MemberOpen, card: CardView | None) -> Decision:
+    if isinstance(request, CardIssue) and request.card_kind != CardKind.TEMPORARY:
         # Member cards carry a name, phone and PIN: they are opened by their own message type.
         return decline(Reason.KIND_NOT_ALLOWED)
     if card is not None and card.state != "returned":
@@ -129,14 +134,22 @@ def decide_card_issue(request: CardIssue, card: CardView | None) -> Decision:
     )
 
 
-def decide_top_up(request: TopUp, card: CardView) -> Decision:
+def bonus_for(amount_fen: int, rules: list[tuple[int, int]]) -> int:
+    """The bonus of the highest tier the top-up reaches ("top up 500, get 50"); tiers do not stack."""
+    reached = [bonus for minimum, bonus in rules if amount_fen >= minimum]
+    return max(reached, default=0)
+
+
+def decide_top_up(request: TopUp, card: CardView, bonus_rules=()) -> Decision:
+    bonus = bonus_for(request.amount_fen, bonus_rules) if card.kind == CardKind.MEMBER else 0
     return Decision(
         reason=Reason.OK,
         amount_fen=request.amount_fen,
         postings=(
             Posting(channel_account(request.channel), "fen", -request.amount_fen),
             Posting(request.card.account, "fen", request.amount_fen),
-        ),
+        )
+        + _nonzero(Posting(PROMO_ACCOUNT, "bonus", -bonus), Posting(request.card.account, "bonus", bonus)),
     )
 
 
@@ -145,14 +158,28 @@ def commission_fen(amount_fen: int, commission_bp: int) -> int:
     return amount_fen * commission_bp // 10_000
 
 
-def decide_charge(request: Charge, card: CardView, station: StationView) -> Decision:
-    if card.fen < request.amount_fen:
-        return decline(Reason.INSUFFICIENT_FUNDS)
+def decide_charge(request: Charge, card: CardView, station: StationView, *, bonus_first: bool = False,
+                  points_per_yuan: int = 0) -> Decision:
+    """Real money and bonus credit pay together, in the park's chosen order; the station is always
+    paid in real money (the park pays for the bonus part). Members earn points per whole yuan."""
     amount = request.amount_fen
+    if card.fen + card.bonus < amount:
+        return decline(Reason.INSUFFICIENT_FUNDS)
+    bonus = min(card.bonus, amount) if bonus_first else amount - min(card.fen, amount)
+    real = amount - bonus
+    points = amount // 100 * points_per_yuan if card.kind == CardKind.MEMBER else 0
     return Decision(
         reason=Reason.OK,
         amount_fen=amount,
-        postings=(Posting(request.card.account, "fen", -amount),) + _station_credit(amount, station),
+        postings=_nonzero(
+            Posting(request.card.account, "fen", -real),
+            Posting(PROMO_EXPENSE_ACCOUNT, "fen", -bonus),
+            Posting(request.card.account, "bonus", -bonus),
+            Posting(PROMO_ACCOUNT, "bonus", bonus),
+            Posting(request.card.account, "points", points),
+            Posting(POINTS_ACCOUNT, "points", -points),
+        )
+        + _station_credit(amount, station),
     )
 
 
@@ -222,7 +249,7 @@ def decide_card_return(request: CardReturn, card: CardView) -> Decision:
         )
         + _nonzero(
             Posting(request.card.account, "bonus", -card.bonus),
-            Posting("promo", "bonus", card.bonus),
+            Posting(PROMO_ACCOUNT, "bonus", card.bonus),
         ),
     )
 

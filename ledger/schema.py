@@ -199,4 +199,43 @@ MIGRATIONS: list[str] = [
         received_ms      INTEGER NOT NULL
     );
     """,
+    # 4: member cards, top-up bonus rules, points, and the notifications outbox.
+    """
+    CREATE TABLE member (
+        park_id          TEXT NOT NULL,
+        card_no          TEXT NOT NULL,
+        name             TEXT NOT NULL,
+        phone            TEXT NOT NULL,
+        pin_hash         TEXT NOT NULL,          -- ledger.pins: scrypt over HMAC(pepper, PIN)
+        wrong_pins       INTEGER NOT NULL DEFAULT 0,
+        no_pin_limit_fen INTEGER NOT NULL,
+        PRIMARY KEY (park_id, card_no)
+    );
+    CREATE TABLE bonus_rule (
+        park_id       TEXT NOT NULL,
+        min_topup_fen INTEGER NOT NULL CHECK (min_topup_fen > 0),
+        bonus_fen     INTEGER NOT NULL CHECK (bonus_fen >= 0),
+        PRIMARY KEY (park_id, min_topup_fen)
+    );
+    CREATE TABLE member_settings (
+        park_id          TEXT PRIMARY KEY REFERENCES park,
+        bonus_first      INTEGER NOT NULL DEFAULT 0,     -- spend bonus before real money?
+        points_per_yuan  INTEGER NOT NULL DEFAULT 1,
+        no_pin_limit_fen INTEGER NOT NULL DEFAULT 20000
+    );
+    -- Written in the same transaction as the booking it tells about; sent later by its own thread.
+    CREATE TABLE notification (
+        notification_id INTEGER PRIMARY KEY,
+        park_id         TEXT NOT NULL,
+        card_no         TEXT NOT NULL,
+        phone           TEXT NOT NULL,
+        txn_id          INTEGER NOT NULL UNIQUE REFERENCES txn,
+        body            TEXT NOT NULL,            -- JSON: kind, amount, balances, points
+        created_ms      INTEGER NOT NULL,
+        sent_ms         INTEGER,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT
+    );
+    CREATE INDEX notification_unsent ON notification (sent_ms) WHERE sent_ms IS NULL;
+    """,
 ]

@@ -50,6 +50,16 @@ class StaffView:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberView:
+    card_no: str
+    name: str
+    phone: str
+    pin_hash: str
+    wrong_pins: int
+    no_pin_limit_fen: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRequest:
     body_sha256: str
     outcome: str
@@ -396,6 +406,48 @@ class Store:
         self.db.execute(
             "INSERT OR REPLACE INTO terminal_status VALUES (?, ?, ?, ?, ?, ?, ?)",
             (terminal_id, int(is_online), highest_seq, queue_depth, oldest_queued_ms, time_ms, received_ms),
+        )
+
+    # ------------------------------------------------------------ members
+    def member(self, park_id, card_no) -> MemberView | None:
+        row = self.db.execute(
+            "SELECT card_no, name, phone, pin_hash, wrong_pins, no_pin_limit_fen FROM member WHERE park_id=? AND card_no=?",
+            (park_id, card_no),
+        ).fetchone()
+        return None if row is None else MemberView(*row)
+
+    def insert_member(self, park_id, card_no, name, phone, pin_hash, no_pin_limit_fen) -> None:
+        self.db.execute("INSERT INTO member (park_id, card_no, name, phone, pin_hash, no_pin_limit_fen) VALUES (?, ?, ?, ?, ?, ?)",
+                        (park_id, card_no, name, phone, pin_hash, no_pin_limit_fen))
+
+    def set_member_wrong_pins(self, park_id, card_no, count) -> None:
+        self.db.execute("UPDATE member SET wrong_pins=? WHERE park_id=? AND card_no=?", (count, park_id, card_no))
+
+    def member_settings(self, park_id) -> tuple[bool, int, int]:
+        """(bonus first?, points per yuan, default no-PIN limit in fen)."""
+        row = self.db.execute(
+            "SELECT bonus_first, points_per_yuan, no_pin_limit_fen FROM member_settings WHERE park_id=?", (park_id,)
+        ).fetchone()
+        return (bool(row[0]), row[1], row[2]) if row else (False, 1, 20000)
+
+    def set_member_settings(self, park_id, *, bonus_first=False, points_per_yuan=1, no_pin_limit_fen=20000) -> None:
+        with self.batch():
+            self.db.execute("INSERT OR REPLACE INTO member_settings VALUES (?, ?, ?, ?)",
+                            (park_id, int(bonus_first), points_per_yuan, no_pin_limit_fen))
+
+    def bonus_rules(self, park_id) -> list[tuple[int, int]]:
+        return self.db.execute(
+            "SELECT min_topup_fen, bonus_fen FROM bonus_rule WHERE park_id=? ORDER BY min_topup_fen", (park_id,)
+        ).fetchall()
+
+    def add_bonus_rule(self, park_id, min_topup_fen, bonus_fen) -> None:
+        with self.batch():
+            self.db.execute("INSERT OR REPLACE INTO bonus_rule VALUES (?, ?, ?)", (park_id, min_topup_fen, bonus_fen))
+
+    def add_notification(self, park_id, card_no, phone, txn_id, body: dict, now_ms) -> None:
+        self.db.execute(
+            "INSERT INTO notification (park_id, card_no, phone, txn_id, body, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            (park_id, card_no, phone, txn_id, json.dumps(body, ensure_ascii=False), now_ms),
         )
 
     # ------------------------------------------------------------ staff and shifts

@@ -62,6 +62,7 @@ def _string(name, value, pattern=None, max_chars=MAX_TEXT_CHARS, allow_empty=Fal
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 _CARD_NUMBER = re.compile(r"^[0-9A-Z]{4,20}$")
+_PHONE = re.compile(r"\+?[0-9]{6,14}")
 
 CHECKS = {
     "id": lambda n, v: _string(n, v, _ID),
@@ -76,6 +77,7 @@ CHECKS = {
     "quantity": lambda n, v: _integer(n, v, 1, MAX_QUANTITY),
     "issuance": lambda n, v: _integer(n, v, 1, 1_000_000),
     "card_number": lambda n, v: _string(n, v, _CARD_NUMBER, 20),
+    "phone": lambda n, v: _string(n, v, _PHONE, 15),
     "bool": lambda n, v: type(v) is bool or _fail(n, "must be true or false", Reason.WRONG_TYPE),
     "sha256": lambda n, v: _string(n, v, _HEX, 64) if len(str(v)) == 64 else _fail(n, "must be 64 hex digits", Reason.VALUE_OUT_OF_RANGE),
     "nonce": lambda n, v: _string(n, v, _HEX, NONCE_HEX_CHARS) if len(str(v)) == NONCE_HEX_CHARS else _fail(n, f"must be {NONCE_HEX_CHARS} hex digits", Reason.VALUE_OUT_OF_RANGE),
@@ -236,6 +238,21 @@ class CardIssue(Request):
     def _check_whole(self):
         if self.card_fee_fen + self.opening_fen > MAX_AMOUNT_FEN:
             _fail("card_fee_fen+opening_fen", "over the amount bound", Reason.AMOUNT_OUT_OF_RANGE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberOpen(Request):
+    """A real-name member card: as CardIssue, plus the member's name and phone, and the PIN they
+    chose, sealed in the attachment named by ``pin_sha256``."""
+
+    TYPE: ClassVar[str] = "member_open"
+    member_name: str = _f("text")
+    phone: str = _f("phone")
+    card_fee_fen: int = _f("amount_or_zero")
+    opening_fen: int = _f("amount_or_zero")
+    channel: str = _f("channel")
+    payment_ref: str = _f("optional_text")
+    pin_sha256: str = _f("sha256")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -445,8 +462,8 @@ class TerminalStatus(Message):
     time_ms: int = _f("time_ms")
 
 
-REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, TopUp, Charge, OfflineCharge, Void, CardReturn, ShiftOpen,
-                                           ShiftClose, Hello)}
+REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, MemberOpen, TopUp, Charge, OfflineCharge, Void, CardReturn,
+                                           ShiftOpen, ShiftClose, Hello)}
 REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome)}
 BROADCAST_TYPES = {cls.TYPE: cls for cls in (TerminalConfig, Blocklist, BlocklistDelta)}
 

@@ -69,6 +69,7 @@ class Reason(str, Enum):
     UNKNOWN_STAFF = "UNKNOWN_STAFF"
     ROLE_NOT_ALLOWED = "ROLE_NOT_ALLOWED"
     SUPERSEDED = "SUPERSEDED"  # an online attempt the terminal replaced with an offline sale
+    PIN_REQUIRED = "PIN_REQUIRED"  # a member charge above the no-PIN limit came without a PIN
 
 
 # What a cashier reads on the display (Chinese first: the parks' staff read it).
@@ -94,6 +95,7 @@ REASON_TEXT = {
     Reason.PIN_BLOCK_INVALID: "密码数据无效 PIN could not be checked — enter it again",
     Reason.SAME_SALE: "成功 Approved (already booked)",
     Reason.SUPERSEDED: "已转离线交易 Replaced by the offline sale",
+    Reason.PIN_REQUIRED: "请输入密码 This amount needs the member's PIN",
 }
 
 
@@ -122,5 +124,6 @@ DECLINE_REASONS = frozenset(
         Reason.UNKNOWN_STAFF,
         Reason.ROLE_NOT_ALLOWED,
         Reason.SUPERSEDED,
+        Reason.PIN_REQUIRED,
     }
 )

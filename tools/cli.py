@@ -97,6 +97,9 @@ def cmd_ledger_serve(args) -> int:
     intake = Intake(home.open_store(), home.ledger_keys())
     service = LedgerService(intake, park_id=home.park_id(), host=args.broker_host, port=args.broker_port,
                             username=login["username"], password=login["password"], mqtt_version=args.mqtt)
+    from ledger.notify import HttpSmsSender, Notifier
+
+    Notifier(home.db_path, HttpSmsSender(args.sms_url, os.environ.get("FIELDPOS_SMS_KEY", "")) if args.sms_url else None).start()
     logging.getLogger("fieldpos").info("ledger for %s serving via %s:%s", home.park_id(), args.broker_host, args.broker_port)
     return _serve_forever(service)
 
@@ -192,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--broker-host", default="127.0.0.1")
     serve.add_argument("--broker-port", type=int, default=1883)
     serve.add_argument("--mqtt", choices=("5", "3.1.1"), default="5")
+    serve.add_argument("--sms-url", help="SMS gateway for member notifications (default: written to the log); "
+                                         "its API key comes from FIELDPOS_SMS_KEY")
     serve.set_defaults(handler=cmd_ledger_serve)
     verify = ledger.add_parser("verify", help="replay the books; non-zero exit on the first mismatch")
     verify.set_defaults(handler=cmd_ledger_verify)

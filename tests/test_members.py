@@ -1,0 +1,167 @@
+"""Member cards at the front desk: real name, PIN, top-up bonus, points, and notifications."""
+
+import hashlib
+import threading
+
+import pytest
+
+from host_sim.rig import ParkRig, card, common, single_line
+from ledger.notify import Notifier
+from ledger.verify import verify_books
+from protocol import envelope
+from protocol.messages import CardReturn, Charge, MemberOpen, TopUp
+from protocol.pin import seal_pin
+
+from .conftest import TERMINALS
+from .helpers.intake_driver import Ledger
+from .helpers.waiting import wait_until
+
+MEMBER = card("M00008")
+PIN = "246810"
+
+
+class Desk:
+    """Member operations signed as the front desk and the fishing pond would."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+
+    def send(self, terminal_id, message_type, pin=None, **extra):
+        fields = self.ledger.fields(terminal_id, MEMBER)
+        identity = self.ledger.rig.identity(terminal_id)
+        attachment = b""
+        if pin is not None:
+            attachment, extra["pin_sha256"] = seal_pin(pin, terminal=terminal_id, seq=fields["seq"], ledger_pin_key=identity.pin_key)
+        message = message_type(**fields, **extra)
+        topic = f"fieldpos/v1/P1/t/{terminal_id}/req"
+        payload = envelope.seal(message.to_bytes(), signing_key=identity.signing_key, key_id=identity.key_id,
+                                purpose=envelope.Purpose.REQUEST, topic=topic, attachment=attachment)
+        return self.ledger.send(topic, payload)
+
+    def open(self, opening_fen=0):
+        return self.send("T-DESK-1", MemberOpen, pin=PIN, member_name="张伟", phone="13800138000", card_fee_fen=0,
+                         opening_fen=opening_fen, channel="wechat", payment_ref="wx-open")
+
+    def top_up(self, amount_fen):
+        return self.send("T-DESK-1", TopUp, amount_fen=amount_fen, channel="alipay", payment_ref="ali-1")
+
+    def charge(self, amount_fen, pin=None):
+        return self.send("T-FISH-1", Charge, pin=pin, amount_fen=amount_fen, lines=single_line("钓鱼 Fishing", amount_fen))
+
+
+@pytest.fixture
+def desk(tmp_path):
+    rig = ParkRig(tmp_path).create(TERMINALS)
+    store = rig.home.open_store()
+    store.add_bonus_rule("P1", 50000, 5000)    # top up 500, get 50
+    store.add_bonus_rule("P1", 100000, 12000)  # top up 1,000, get 120
+    store.set_member_settings("P1", bonus_first=False, points_per_yuan=1, no_pin_limit_fen=20000)
+    store.close()
+    ledger = Ledger(rig)
+    desk = Desk(ledger)
+    assert desk.open().is_approved
+    yield desk
+    rig.close()
+    ledger.store.close()
+
+
+def test_top_up_500_with_the_500_get_50_rule_shows_550_split_into_real_and_bonus(desk):
+    result = desk.top_up(50000)
+    assert result.is_approved
+    assert (result.balances.fen, result.balances.bonus) == (50000, 5000)
+    assert desk.top_up(100000).balances.bonus == 5000 + 12000  # the higher tier only, no stacking
+    assert verify_books(desk.ledger.store).is_ok
+
+
+def test_real_money_is_spent_first_then_bonus_and_points_are_earned(desk):
+    desk.top_up(50000)
+    first = desk.charge(15000)
+    assert (first.balances.fen, first.balances.bonus, first.balances.points) == (35000, 5000, 150)
+    second = desk.charge(19000)  # under the no-PIN limit
+    third = desk.charge(18000)   # 16,000 real money left, then 2,000 from the bonus
+    assert (second.balances.fen, third.balances.fen, third.balances.bonus) == (16000, 0, 3000)
+    expense = desk.ledger.store.db.execute(
+        "SELECT SUM(amount) FROM posting WHERE account_id='promo_expense' AND asset='fen'").fetchone()[0]
+    assert expense == -2000  # the park pays the station for the bonus part
+    assert verify_books(desk.ledger.store).is_ok
+
+
+def test_a_returned_member_card_never_pays_bonus_out_as_cash(desk):
+    desk.top_up(50000)
+    desk.charge(10000)
+    result = desk.send("T-DESK-1", CardReturn, channel="cash", payment_ref="")
+    # Members keep their cards (and transfer them when lost); the refund rule is the temporary card's.
+    assert result.reason == "KIND_NOT_ALLOWED"
+    cash_out = desk.ledger.store.db.execute(
+        "SELECT COALESCE(SUM(amount), 0) FROM posting WHERE account_id LIKE 'channel:%' AND amount > 0").fetchone()[0]
+    assert cash_out == 0
+
+
+def test_a_charge_above_the_no_pin_limit_needs_the_pin_and_three_wrong_pins_lock_the_card(desk):
+    desk.top_up(100000)
+    assert desk.charge(25000).reason == "PIN_REQUIRED"
+    assert desk.charge(25000, pin=PIN).is_approved
+    assert [desk.charge(25000, pin="111111").reason for _ in range(3)] == ["WRONG_PIN", "WRONG_PIN", "PIN_LOCKED"]
+    assert desk.charge(25000, pin=PIN).reason == "PIN_LOCKED"
+    assert desk.charge(1000).reason == "PIN_LOCKED"  # locked means locked, PIN or not
+
+
+def test_the_member_pin_is_nowhere_in_clear(desk):
+    desk.charge(25000, pin="135790")
+    store = desk.ledger.store
+    (pin_hash,) = store.db.execute("SELECT pin_hash FROM member WHERE card_no=?", (MEMBER.no,)).fetchone()
+    assert pin_hash.startswith("scrypt$")
+    for (payload,) in store.db.execute("SELECT payload FROM request"):
+        assert envelope.split(bytes(payload)).attachment == b""
+    store.db.execute("PRAGMA wal_checkpoint(FULL)")
+    data = b"".join(p.read_bytes() for p in desk.ledger.rig.root.rglob("*.db*"))
+    assert PIN.encode() not in data and b"135790" not in data and b'"pin"' not in data
+
+
+def test_every_member_top_up_and_charge_yields_exactly_one_notification(desk):
+    desk.top_up(50000)
+    desk.charge(3000)
+    desk.charge(25000)  # declined (no PIN): no notification
+    desk.charge(25000, pin=PIN)
+    rows = desk.ledger.store.db.execute("SELECT body FROM notification ORDER BY notification_id").fetchall()
+    kinds = [__import__("json").loads(body)["kind"] for (body,) in rows]
+    assert kinds == ["top_up", "charge", "charge"]
+
+
+class HangingSender:
+    def __init__(self):
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.sent = []
+
+    def send(self, phone, body):
+        self.entered.set()
+        self.release.wait(30)
+        self.sent.append((phone, body))
+
+
+def test_a_hung_notification_sender_does_not_hold_up_the_sale(tmp_path):
+    with ParkRig(tmp_path).create(TERMINALS) as rig:
+        rig.start_broker()
+        sender = HangingSender()
+        rig.start_ledger(notification_sender=sender)
+        desk_link, fishing = rig.link("T-DESK-1"), rig.link("T-FISH-1")
+        attachment_holder = {}
+
+        def member_open(seq):
+            sealed, sha = seal_pin(PIN, terminal="T-DESK-1", seq=seq, ledger_pin_key=desk_link.identity.pin_key)
+            attachment_holder["sha"] = sha
+            return MemberOpen(**common(desk_link, seq, MEMBER), member_name="李雷", phone="13900139000", card_fee_fen=0,
+                              opening_fen=0, channel="cash", payment_ref="", pin_sha256=sha)
+
+        assert desk_link.submit(member_open, pin=PIN).is_approved
+        assert desk_link.submit(lambda seq: TopUp(**common(desk_link, seq, MEMBER), amount_fen=10000, channel="cash",
+                                                  payment_ref="")).is_approved
+        assert sender.entered.wait(10)  # the notifier is stuck inside the gateway call
+        result = fishing.submit(lambda seq: Charge(**common(fishing, seq, MEMBER), amount_fen=3000,
+                                                   lines=single_line("钓鱼 Fishing", 3000)))
+        assert result.is_approved and result.balances.fen == 7000  # answered while the sender hangs
+        assert sender.sent == []
+        sender.release.set()
+        wait_until(lambda: len(sender.sent) == 2, 10, "both notifications")
+        assert [body["kind"] for _, body in sender.sent] == ["top_up", "charge"]
