@@ -128,7 +128,8 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
                 time.sleep(0.1)  # the BBQ's offline sales drain into the ledger
             # Closing time: everyone hands their card back at the exit and gets the rest refunded.
             for visitor, channel in leaving:
-                at_desk(lambda seq: CardReturn(**common(desk, seq, visitor, "li"), channel=channel, payment_ref=""))
+                at_desk(lambda seq: CardReturn(**common(desk, seq, visitor, "li"), channel=channel, payment_ref="",
+                                               damage_fee_fen=0))
             receipts = 0
             for station in stations:
                 receipts += len(station.sim.printer.save_pngs(out / "receipts" / station.terminal_id))

@@ -181,9 +181,17 @@ class Intake:
     # ------------------------------------------------------------ decisions
     def _decide(self, message: Request, terminal: TerminalView, card) -> rules.Decision:
         if isinstance(message, (CardIssue, MemberOpen)):
-            return rules.decide_card_issue(message, card)
+            kind = "member" if isinstance(message, MemberOpen) else message.card_kind
+            limits = self.store.card_limits(message.park, kind)
+            return rules.check_limits(message, card, limits, kind=kind) or rules.decide_card_issue(message, card)
         if (refusal := rules.check_card(message, card)) is not None:
             return refusal
+        if isinstance(message, (TopUp, Charge)):
+            spent = self.store.spent_today(message.park, message.card.account,
+                                           self.store.business_day(message.park, self.clock_ms())) if isinstance(message, Charge) else 0
+            if (refusal := rules.check_limits(message, card, self.store.card_limits(message.park, card.kind),
+                                              kind=card.kind, spent_today_fen=spent)) is not None:
+                return refusal
         if isinstance(message, TopUp):
             return rules.decide_top_up(message, card, self.store.bonus_rules(message.park))
         if isinstance(message, Charge) and not isinstance(message, OfflineCharge) and card.kind == "member":

@@ -134,6 +134,21 @@ def decide_card_issue(request: CardIssue | MemberOpen, card: CardView | None) ->
     )
 
 
+def check_limits(request, card: CardView | None, limits, *, kind: str, spent_today_fen: int = 0) -> Decision | None:
+    """Card-type limits: the balance cap after money comes in, the top-up range, the daily spend."""
+    if isinstance(request, (CardIssue, MemberOpen)):
+        return decline(Reason.OVER_BALANCE_LIMIT) if request.opening_fen > limits.max_balance_fen else None
+    if isinstance(request, TopUp):
+        if not limits.min_topup_fen <= request.amount_fen <= limits.max_topup_fen:
+            return decline(Reason.TOP_UP_OUT_OF_RANGE)
+        if card.fen + request.amount_fen > limits.max_balance_fen:
+            return decline(Reason.OVER_BALANCE_LIMIT)
+    if isinstance(request, Charge) and not isinstance(request, OfflineCharge):
+        if spent_today_fen + request.amount_fen > limits.daily_spend_fen:
+            return decline(Reason.OVER_DAILY_LIMIT)
+    return None
+
+
 def bonus_for(amount_fen: int, rules: list[tuple[int, int]]) -> int:
     """The bonus of the highest tier the top-up reaches ("top up 500, get 50"); tiers do not stack."""
     reached = [bonus for minimum, bonus in rules if amount_fen >= minimum]
@@ -236,8 +251,10 @@ def decide_void(request: Void, original: OriginalSale | None) -> Decision:
 def decide_card_return(request: CardReturn, card: CardView) -> Decision:
     if card.kind != CardKind.TEMPORARY:
         return decline(Reason.KIND_NOT_ALLOWED)
+    if request.damage_fee_fen > card.card_fee_fen:
+        return decline(Reason.AMOUNT_MISMATCH)  # a damaged card costs at most its deposit
     # Bonus credit is promotional and never paid out as cash; it simply lapses with the card.
-    refund = card.fen + card.card_fee_fen
+    refund = card.fen + card.card_fee_fen - request.damage_fee_fen
     return Decision(
         reason=Reason.OK,
         amount_fen=refund,
@@ -245,6 +262,7 @@ def decide_card_return(request: CardReturn, card: CardView) -> Decision:
         postings=_nonzero(
             Posting(request.card.account, "fen", -card.fen),
             Posting(CARD_FEE_ACCOUNT, "fen", -card.card_fee_fen),
+            Posting("revenue:card_damage", "fen", request.damage_fee_fen),
             Posting(channel_account(request.channel), "fen", refund),
         )
         + _nonzero(

@@ -238,4 +238,16 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX notification_unsent ON notification (sent_ms) WHERE sent_ms IS NULL;
     """,
+    # 5: card-type limits (Chinese prepaid-card rules: anonymous 1,000 yuan, named 5,000 yuan).
+    """
+    CREATE TABLE card_limits (
+        park_id         TEXT NOT NULL REFERENCES park,
+        kind            TEXT NOT NULL CHECK (kind IN ('temporary', 'member')),
+        max_balance_fen INTEGER NOT NULL,
+        min_topup_fen   INTEGER NOT NULL,
+        max_topup_fen   INTEGER NOT NULL,
+        daily_spend_fen INTEGER NOT NULL,
+        PRIMARY KEY (park_id, kind)
+    );
+    """,
 ]

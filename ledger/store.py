@@ -50,6 +50,21 @@ class StaffView:
 
 
 @dataclass(frozen=True, slots=True)
+class CardLimits:
+    max_balance_fen: int
+    min_topup_fen: int
+    max_topup_fen: int
+    daily_spend_fen: int
+
+
+# Reported Chinese prepaid-card rules: 1,000 yuan for anonymous cards, 5,000 for named ones.
+DEFAULT_CARD_LIMITS = {
+    "temporary": CardLimits(max_balance_fen=100_000, min_topup_fen=1_000, max_topup_fen=100_000, daily_spend_fen=100_000),
+    "member": CardLimits(max_balance_fen=500_000, min_topup_fen=1_000, max_topup_fen=500_000, daily_spend_fen=300_000),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class MemberView:
     card_no: str
     name: str
@@ -407,6 +422,27 @@ class Store:
             "INSERT OR REPLACE INTO terminal_status VALUES (?, ?, ?, ?, ?, ?, ?)",
             (terminal_id, int(is_online), highest_seq, queue_depth, oldest_queued_ms, time_ms, received_ms),
         )
+
+    # ------------------------------------------------------------ card-type limits
+    def card_limits(self, park_id, kind) -> CardLimits:
+        row = self.db.execute(
+            "SELECT max_balance_fen, min_topup_fen, max_topup_fen, daily_spend_fen FROM card_limits WHERE park_id=? AND kind=?",
+            (park_id, kind),
+        ).fetchone()
+        return CardLimits(*row) if row else DEFAULT_CARD_LIMITS[kind]
+
+    def set_card_limits(self, park_id, kind, limits: CardLimits) -> None:
+        with self.batch():
+            self.db.execute("INSERT OR REPLACE INTO card_limits VALUES (?, ?, ?, ?, ?, ?)",
+                            (park_id, kind, limits.max_balance_fen, limits.min_topup_fen, limits.max_topup_fen,
+                             limits.daily_spend_fen))
+
+    def spent_today(self, park_id, card_account, business_day) -> int:
+        return self.db.execute(
+            """SELECT COALESCE(SUM(amount_fen), 0) FROM txn WHERE park_id=? AND card_account=? AND business_day=?
+               AND kind IN ('charge', 'offline_charge') AND voids_txn IS NULL""",
+            (park_id, card_account, business_day),
+        ).fetchone()[0]
 
     # ------------------------------------------------------------ members
     def member(self, park_id, card_no) -> MemberView | None:

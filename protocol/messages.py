@@ -308,11 +308,13 @@ class Void(Request):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CardReturn(Request):
-    """A temporary card handed back: balance plus card fee refunded through ``channel``."""
+    """A temporary card handed back: balance plus card fee refunded through ``channel``, less
+    ``damage_fee_fen`` when the card comes back damaged (at most the card fee)."""
 
     TYPE: ClassVar[str] = "card_return"
     channel: str = _f("channel")
     payment_ref: str = _f("optional_text")
+    damage_fee_fen: int = _f("amount_or_zero")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

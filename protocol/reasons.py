@@ -70,6 +70,9 @@ class Reason(str, Enum):
     ROLE_NOT_ALLOWED = "ROLE_NOT_ALLOWED"
     SUPERSEDED = "SUPERSEDED"  # an online attempt the terminal replaced with an offline sale
     PIN_REQUIRED = "PIN_REQUIRED"  # a member charge above the no-PIN limit came without a PIN
+    OVER_BALANCE_LIMIT = "OVER_BALANCE_LIMIT"
+    TOP_UP_OUT_OF_RANGE = "TOP_UP_OUT_OF_RANGE"
+    OVER_DAILY_LIMIT = "OVER_DAILY_LIMIT"
 
 
 # What a cashier reads on the display (Chinese first: the parks' staff read it).
@@ -96,6 +99,9 @@ REASON_TEXT = {
     Reason.SAME_SALE: "成功 Approved (already booked)",
     Reason.SUPERSEDED: "已转离线交易 Replaced by the offline sale",
     Reason.PIN_REQUIRED: "请输入密码 This amount needs the member's PIN",
+    Reason.OVER_BALANCE_LIMIT: "超出卡余额上限 Over this card type's balance limit",
+    Reason.TOP_UP_OUT_OF_RANGE: "充值金额不在范围 Top-up below the minimum or above the maximum",
+    Reason.OVER_DAILY_LIMIT: "超出当日限额 Over today's spending limit",
 }
 
 
@@ -125,5 +131,8 @@ DECLINE_REASONS = frozenset(
         Reason.ROLE_NOT_ALLOWED,
         Reason.SUPERSEDED,
         Reason.PIN_REQUIRED,
+        Reason.OVER_BALANCE_LIMIT,
+        Reason.TOP_UP_OUT_OF_RANGE,
+        Reason.OVER_DAILY_LIMIT,
     }
 )

@@ -89,7 +89,7 @@ def test_real_money_is_spent_first_then_bonus_and_points_are_earned(desk):
 def test_a_returned_member_card_never_pays_bonus_out_as_cash(desk):
     desk.top_up(50000)
     desk.charge(10000)
-    result = desk.send("T-DESK-1", CardReturn, channel="cash", payment_ref="")
+    result = desk.send("T-DESK-1", CardReturn, channel="cash", payment_ref="", damage_fee_fen=0)
     # Members keep their cards (and transfer them when lost); the refund rule is the temporary card's.
     assert result.reason == "KIND_NOT_ALLOWED"
     cash_out = desk.ledger.store.db.execute(

@@ -82,7 +82,7 @@ def test_an_online_attempt_arriving_after_its_offline_replacement_is_declined(le
 
 
 def test_a_late_offline_sale_from_the_first_visitor_never_touches_the_next_visitors_card(ledger):
-    assert ledger.request("T-DESK-1", CardReturn, channel="cash", payment_ref="").is_approved
+    assert ledger.request("T-DESK-1", CardReturn, channel="cash", payment_ref="", damage_fee_fen=0).is_approved
     reissued = card(VISITOR.no, issuance=2, uid=VISITOR.uid)
     assert ledger.issue(8000, reissued).is_approved
     late = offline(ledger, "T-FISH-1", 2000)  # made on issuance 1 before the card came back

@@ -179,7 +179,7 @@ def test_a_charge_on_a_blocked_card_is_declined(ledger):
 
 
 def test_a_charge_on_a_returned_card_or_an_old_issuance_is_declined(ledger):
-    assert ledger.request("T-DESK-1", CardReturn, channel="cash", payment_ref="").outcome == "approved"
+    assert ledger.request("T-DESK-1", CardReturn, channel="cash", payment_ref="", damage_fee_fen=0).outcome == "approved"
     declined(ledger, ledger.charge_body(), "CARD_RETURNED")
     reissued = card(VISITOR.no, issuance=2, uid=VISITOR.uid)
     assert ledger.issue(5000, reissued).outcome == "approved"

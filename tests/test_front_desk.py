@@ -1,0 +1,93 @@
+"""The front desk's temporary cards: issue, spend, return with refund, reissue; card-type limits;
+and card records no terminal can mint."""
+
+import pytest
+
+from host_sim.rig import ParkRig, card, single_line
+from ledger.store import CardLimits
+from ledger.verify import verify_books
+from protocol.card_record import CardRecord, CardRecordError, read_record, sign_record
+from protocol.envelope import Purpose
+from protocol.messages import CardIssue, CardReturn, Charge, TopUp
+
+from .conftest import TERMINALS
+from .helpers.intake_driver import Ledger
+
+VISITOR = card("T00001")
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    rig = ParkRig(tmp_path).create(TERMINALS)
+    ledger = Ledger(rig)
+    yield ledger
+    rig.close()
+    ledger.store.close()
+
+
+def issue(ledger, card_ref=VISITOR, fee_fen=2000, opening_fen=10000):
+    return ledger.request("T-DESK-1", CardIssue, card_ref=card_ref, card_kind="temporary", card_fee_fen=fee_fen,
+                          opening_fen=opening_fen, channel="wechat", payment_ref="wx-1")
+
+
+def charge(ledger, amount_fen, card_ref=VISITOR):
+    return ledger.request("T-FISH-1", Charge, card_ref=card_ref, amount_fen=amount_fen,
+                          lines=single_line("钓鱼 Fishing", amount_fen))
+
+
+def test_a_temporary_card_issued_charged_returned_and_reissued(ledger):
+    assert issue(ledger).balances.fen == 10000                      # 20.00 fee + 100.00
+    assert charge(ledger, 3000).balances.fen == 7000                # 30.00 at fishing
+    returned = ledger.request("T-DESK-1", CardReturn, card_ref=VISITOR, channel="alipay", payment_ref="ali-r",
+                              damage_fee_fen=0)
+    assert returned.is_approved
+    refund = ledger.store.db.execute("SELECT amount FROM posting WHERE txn_id=? AND account_id='channel:alipay'",
+                                     (returned.txn,)).fetchone()[0]
+    assert refund == 9000                                           # 90.00 back, by the channel chosen
+    again = card(VISITOR.no, issuance=2, uid=VISITOR.uid)
+    assert issue(ledger, again, opening_fen=5000).balances.fen == 5000  # the same card, the next visitor
+    assert verify_books(ledger.store).is_ok
+
+
+def test_a_damaged_card_keeps_its_damage_fee_and_never_more_than_the_deposit(ledger):
+    issue(ledger)
+    too_much = ledger.request("T-DESK-1", CardReturn, card_ref=VISITOR, channel="cash", payment_ref="", damage_fee_fen=2500)
+    assert too_much.reason == "AMOUNT_MISMATCH"
+    returned = ledger.request("T-DESK-1", CardReturn, card_ref=VISITOR, channel="cash", payment_ref="", damage_fee_fen=1500)
+    assert returned.is_approved
+    rows = dict(ledger.store.db.execute("SELECT account_id, amount FROM posting WHERE txn_id=?", (returned.txn,)).fetchall())
+    assert rows["channel:cash"] == 10500 and rows["revenue:card_damage"] == 1500
+    assert verify_books(ledger.store).is_ok
+
+
+def test_card_type_limits_cap_balance_top_ups_and_daily_spend(ledger):
+    ledger.store.set_card_limits("P1", "temporary", CardLimits(max_balance_fen=20000, min_topup_fen=1000,
+                                                               max_topup_fen=15000, daily_spend_fen=6000))
+    assert issue(ledger, opening_fen=25000).reason == "OVER_BALANCE_LIMIT"
+    issue(ledger, opening_fen=10000)
+    top_up = lambda fen: ledger.request("T-DESK-1", TopUp, card_ref=VISITOR, amount_fen=fen,  # noqa: E731
+                                        channel="cash", payment_ref="")
+    assert top_up(500).reason == "TOP_UP_OUT_OF_RANGE"
+    assert top_up(12000).reason == "OVER_BALANCE_LIMIT"     # 100 + 120 > 200
+    assert top_up(10000).is_approved
+    assert charge(ledger, 5000).is_approved
+    assert charge(ledger, 2000).reason == "OVER_DAILY_LIMIT"  # 50 + 20 > 60 today
+    assert charge(ledger, 1000).is_approved
+
+
+def test_no_key_on_a_terminal_can_make_a_card_record_a_terminal_accepts(ledger):
+    rig = ledger.rig
+    identity = rig.identity("T-DESK-1")
+    record_key = identity.ledger_key(Purpose.CARD_RECORD.value)[1]
+    uid = bytes.fromhex(VISITOR.uid)
+    forged = sign_record(CardRecord(VISITOR.no, 1, "member", "P1"), uid, identity.signing_key)  # the terminal's own key
+    with pytest.raises(CardRecordError):
+        read_record(forged, uid, record_key, "P1")
+    bundle = rig.home.bundle_path("T-DESK-1").read_text()
+    ledger_seed = rig.home.ledger_keys().for_purpose(Purpose.CARD_RECORD).signing_key.encode().hex()
+    assert ledger_seed not in bundle  # the bundle holds the ledger's public keys only
+    genuine = sign_record(CardRecord(VISITOR.no, 1, "temporary", "P1"), uid,
+                          rig.home.ledger_keys().for_purpose(Purpose.CARD_RECORD).signing_key)
+    assert read_record(genuine, uid, record_key, "P1").card_no == VISITOR.no
+    with pytest.raises(CardRecordError):
+        read_record(genuine, bytes.fromhex("0badcafe"), record_key, "P1")  # copied onto another UID
