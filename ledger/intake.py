@@ -28,11 +28,15 @@ from protocol.messages import (
     CardIssue,
     CardReturn,
     Charge,
+    CardReplace,
+    CardUnblock,
     Hello,
+    LossReport,
     MemberOpen,
     OfflineCharge,
     Request,
     Result,
+    Reversal,
     ShiftClose,
     ShiftOpen,
     TerminalStatus,
@@ -180,6 +184,14 @@ class Intake:
 
     # ------------------------------------------------------------ decisions
     def _decide(self, message: Request, terminal: TerminalView, card) -> rules.Decision:
+        if isinstance(message, CardReplace):
+            return self._decide_replace(message, card)
+        if isinstance(message, CardUnblock):
+            if card is None or card.issuance != message.card.issuance or card.uid != message.card.uid:
+                return rules.decline(Reason.UNKNOWN_CARD)
+            if card.state != "blocked" or self.store.block_reason(message.park, card.card_no, card.issuance) != "LOST":
+                return rules.decline(Reason.KIND_NOT_ALLOWED)  # an overdrawn card is settled, not unblocked
+            return rules.Decision(reason=Reason.OK)
         if isinstance(message, (CardIssue, MemberOpen)):
             kind = "member" if isinstance(message, MemberOpen) else message.card_kind
             limits = self.store.card_limits(message.park, kind)
@@ -209,7 +221,59 @@ class Intake:
             return rules.decide_void(message, self.store.original_sale(message.terminal, message.original_seq))
         if isinstance(message, CardReturn):
             return rules.decide_card_return(message, card)
+        if isinstance(message, LossReport):
+            if card.kind != "member":
+                return rules.decline(Reason.KIND_NOT_ALLOWED)  # temporary cards have no loss protection
+            return rules.Decision(reason=Reason.OK)
+        if isinstance(message, Reversal):
+            return self._decide_reversal(message, card)
         raise AssertionError(f"no rule for {message.TYPE}")
+
+    def _check_supervisor(self, message) -> Reason | None:
+        """The second credential: a supervisor's staff card and PIN (sealed with the request)."""
+        staff = self.store.staff_by_card(message.park, message.supervisor_card_no)
+        if staff is None or not staff.is_active or staff.role != "supervisor":
+            return Reason.SUPERVISOR_REQUIRED
+        if staff.wrong_pins >= MAX_WRONG_PINS:
+            return Reason.PIN_LOCKED
+        pin = open_pin(self._attachment, pin_sha256=message.pin_sha256, terminal=message.terminal, seq=message.seq,
+                       ledger_pin_key=self.keys.pin_key, field="supervisor_pin")
+        if pin_matches(pin, staff.pin_hash, self.keys.pin_pepper):
+            self.store.set_wrong_pins(message.park, staff.staff_id, 0)
+            return None
+        count, reason = shifts.after_wrong_pin(staff)
+        self.store.set_wrong_pins(message.park, staff.staff_id, count)
+        self.store.record_alert(self.clock_ms(), "WRONG_PIN", f"supervisor {staff.staff_id} wrong PIN {count}")
+        return reason
+
+    def _decide_replace(self, message: CardReplace, new_card) -> rules.Decision:
+        if new_card is not None and new_card.state != "returned":
+            return rules.decline(Reason.CARD_IN_USE)
+        old = self.store.card(message.park, message.from_card_no, message.from_issuance)
+        if old is None or old.kind != "member" or old.issuance != message.from_issuance:
+            return rules.decline(Reason.UNKNOWN_CARD)
+        if old.state != "blocked" or self.store.block_reason(message.park, old.card_no, old.issuance) != "LOST":
+            return rules.decline(Reason.KIND_NOT_ALLOWED)  # only a card reported lost is replaced
+        if message.card.issuance != (1 if new_card is None else new_card.issuance + 1):
+            return rules.decline(Reason.OLD_ISSUANCE)
+        if (refusal := self._check_supervisor(message)) is not None:
+            return rules.decline(refusal)
+        return rules.decide_transfer(old, message.card.account)
+
+    def _decide_reversal(self, message: Reversal, card) -> rules.Decision:
+        opened_at = self.store.shift_opened_at(message.terminal)
+        if opened_at is None or message.original_seq < opened_at:
+            return rules.decline(Reason.NOT_SAME_SHIFT)
+        decision = rules.decide_void(message, self.store.original_sale(message.terminal, message.original_seq),
+                                     kind=TopUp.TYPE)
+        if not decision.is_approved:
+            return decision
+        if card.fen < message.amount_fen or any(p.account == message.card.account and p.asset == "bonus" and
+                                                 card.bonus + p.amount < 0 for p in decision.postings):
+            return rules.decline(Reason.INSUFFICIENT_FUNDS)  # already spent: the desk settles it otherwise
+        if (refusal := self._check_supervisor(message)) is not None:
+            return rules.decline(refusal)
+        return decision
 
     def _decide_and_book(self, verified: _Verified, terminal: TerminalView, now_ms: int) -> Reply:
         message = verified.message
@@ -244,16 +308,19 @@ class Intake:
             if decision.allow_negative:
                 self._block_if_overdrawn(message, now_ms)
             if decision.new_card:
-                is_member = isinstance(message, MemberOpen)
+                is_member = isinstance(message, (MemberOpen, CardReplace))
                 self.store.insert_card(
                     message.park, message.card.no, message.card.issuance, message.card.uid,
-                    "member" if is_member else message.card_kind, message.card_fee_fen, txn_id,
+                    "member" if is_member else message.card_kind, getattr(message, "card_fee_fen", 0), txn_id,
                 )
-                if is_member:
+                if isinstance(message, MemberOpen):
                     self._open_member(message)
+                elif isinstance(message, CardReplace):
+                    self.store.copy_member(message.park, message.from_card_no, message.card.no)
             self._notify(message, card, txn_id, now_ms)
             if decision.card_state is not None:
                 self.store.set_card_state(message.park, message.card.no, message.card.issuance, decision.card_state)
+            self._card_events(message, now_ms)
         balances = None
         if decision.is_approved:
             after = self.store.card_balances_after.get(message.card.account)
@@ -306,6 +373,13 @@ class Intake:
             self.store.record_alert(now_ms, "OFFLINE_OVERDRAFT", detail)
             log.warning(detail)
 
+    def _card_events(self, message, now_ms: int) -> None:
+        """Loss reports block at once and unblocking undoes it: both reach terminals as blocklist deltas."""
+        if isinstance(message, LossReport):
+            self.store.block_card(message.park, message.card.no, message.card.issuance, "LOST", now_ms)
+        elif isinstance(message, CardUnblock):
+            self.store.unblock_card(message.park, message.card.no, message.card.issuance, "FOUND", now_ms)
+
     def _open_member(self, message: MemberOpen) -> None:
         pin = open_pin(self._attachment, pin_sha256=message.pin_sha256, terminal=message.terminal, seq=message.seq,
                        ledger_pin_key=self.keys.pin_key)
@@ -316,14 +390,14 @@ class Intake:
     def _notify(self, message, card, txn_id: int, now_ms: int) -> None:
         """Members hear about every top-up and charge: queued in the same transaction as the booking,
         sent by the notifier's own thread, so a slow SMS gateway never holds up a sale."""
-        if not isinstance(message, (TopUp, Charge)) or isinstance(message, OfflineCharge):
+        if not isinstance(message, (TopUp, Charge, Reversal, CardReplace)) or isinstance(message, OfflineCharge):
             return
         member = self.store.member(message.park, message.card.no)
         if member is None:
             return
         fen, bonus, points = self.store.card_balances_after.get(message.card.account) or (0, 0, 0)
         self.store.add_notification(message.park, message.card.no, member.phone, txn_id, {
-            "kind": message.TYPE, "amount_fen": message.amount_fen, "balance_fen": fen, "bonus_fen": bonus,
+            "kind": message.TYPE, "amount_fen": getattr(message, "amount_fen", 0), "balance_fen": fen, "bonus_fen": bonus,
             "points": points, "terminal": message.terminal, "time_ms": now_ms,
         }, now_ms)
 

@@ -8,7 +8,7 @@ it (money in a channel's drawer or provider account). Every transaction sums to 
 
 from dataclasses import dataclass, field
 
-from protocol.messages import CardIssue, CardKind, CardReturn, Charge, MemberOpen, OfflineCharge, Request, TopUp, Void
+from protocol.messages import CardIssue, CardKind, CardReturn, Charge, MemberOpen, OfflineCharge, Request, TopUp
 from protocol.reasons import Reason
 
 ASSETS = ("fen", "bonus", "points")
@@ -233,8 +233,9 @@ def decide_offline_charge(request: OfflineCharge, card: CardView | None, station
     )
 
 
-def decide_void(request: Void, original: OriginalSale | None) -> Decision:
-    if original is None or original.kind != Charge.TYPE or original.card_account != request.card.account:
+def decide_void(request, original: OriginalSale | None, *, kind: str = Charge.TYPE) -> Decision:
+    """Undo ``original`` (a Charge for Void, a TopUp for Reversal) with its postings negated, once."""
+    if original is None or original.kind != kind or original.card_account != request.card.account:
         return decline(Reason.ORIGINAL_NOT_FOUND)
     if original.is_voided:
         return decline(Reason.ALREADY_VOIDED)
@@ -246,6 +247,15 @@ def decide_void(request: Void, original: OriginalSale | None) -> Decision:
         voids_txn=original.txn_id,
         postings=tuple(Posting(p.account, p.asset, -p.amount) for p in original.postings),
     )
+
+
+def decide_transfer(old: CardView, new_account: str) -> Decision:
+    """补卡: everything on the lost card moves to the new one (the old account keeps its history)."""
+    old_account = f"card:{old.card_no}/{old.issuance}"
+    moves = []
+    for asset, amount in (("fen", old.fen), ("bonus", old.bonus), ("points", old.points)):
+        moves += [Posting(old_account, asset, -amount), Posting(new_account, asset, amount)]
+    return Decision(reason=Reason.OK, amount_fen=old.fen, new_card=True, postings=_nonzero(*moves))
 
 
 def decide_card_return(request: CardReturn, card: CardView) -> Decision:

@@ -377,6 +377,34 @@ class Store:
             (park_id, self.blocklist_version(park_id) + 1, card_no, issuance, reason, now_ms),
         )
 
+    def unblock_card(self, park_id, card_no, issuance, reason, now_ms) -> None:
+        self.set_card_state(park_id, card_no, issuance, "active")
+        self.db.execute(
+            "INSERT INTO blocklist_change VALUES (?, ?, ?, ?, 'unblock', ?, ?)",
+            (park_id, self.blocklist_version(park_id) + 1, card_no, issuance, reason, now_ms),
+        )
+
+    def block_reason(self, park_id, card_no, issuance) -> str | None:
+        row = self.db.execute(
+            """SELECT reason FROM blocklist_change WHERE park_id=? AND card_no=? AND issuance=? AND change='block'
+               ORDER BY version DESC LIMIT 1""",
+            (park_id, card_no, issuance),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def copy_member(self, park_id, from_card_no, to_card_no) -> None:
+        self.db.execute(
+            """INSERT INTO member (park_id, card_no, name, phone, pin_hash, wrong_pins, no_pin_limit_fen)
+               SELECT park_id, ?, name, phone, pin_hash, wrong_pins, no_pin_limit_fen FROM member
+               WHERE park_id=? AND card_no=?""",
+            (to_card_no, park_id, from_card_no),
+        )
+
+    def shift_opened_at(self, terminal_id) -> int | None:
+        """The seq that opened the terminal's current shift, or None when no shift is open."""
+        row = self.db.execute("SELECT open_seq FROM shift WHERE terminal_id=? AND close_seq IS NULL", (terminal_id,)).fetchone()
+        return None if row is None else row[0]
+
     def blocklist_changes(self, park_id, after_version) -> list[tuple]:
         return self.db.execute(
             "SELECT version, card_no, issuance, change FROM blocklist_change WHERE park_id=? AND version > ? ORDER BY version",

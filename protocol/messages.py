@@ -318,6 +318,45 @@ class CardReturn(Request):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LossReport(Request):
+    """挂失: a member reports ``card`` lost; the ledger blocks it at once (a blocklist delta)."""
+
+    TYPE: ClassVar[str] = "loss_report"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CardUnblock(Request):
+    """解挂: a card reported lost has been found; it works again."""
+
+    TYPE: ClassVar[str] = "card_unblock"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CardReplace(Request):
+    """补卡: ``card`` is the new card; balance, bonus and points move from the blocked ``from_card_no``
+    (issuance ``from_issuance``), history kept. Needs a supervisor: their staff card number here and
+    their PIN in the sealed block (``pin_sha256``)."""
+
+    TYPE: ClassVar[str] = "card_replace"
+    from_card_no: str = _f("card_number")
+    from_issuance: int = _f("issuance")
+    supervisor_card_no: str = _f("card_number")
+    pin_sha256: str = _f("sha256")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reversal(Request):
+    """冲正: undo this terminal's own top-up named by ``original_seq`` within the same shift; the
+    amount must match. Needs a supervisor (card number here, PIN in the sealed block)."""
+
+    TYPE: ClassVar[str] = "reversal"
+    original_seq: int = _f("seq")
+    amount_fen: int = _f("amount")
+    supervisor_card_no: str = _f("card_number")
+    pin_sha256: str = _f("sha256")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ShiftOpen(Request):
     """A staff member logs in on the terminal: ``card`` is the staff card, ``operator`` the staff id
     it carries, and the PIN travels sealed in the attachment named by ``pin_sha256``."""
@@ -465,7 +504,7 @@ class TerminalStatus(Message):
 
 
 REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, MemberOpen, TopUp, Charge, OfflineCharge, Void, CardReturn,
-                                           ShiftOpen, ShiftClose, Hello)}
+                                           LossReport, CardUnblock, CardReplace, Reversal, ShiftOpen, ShiftClose, Hello)}
 REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome)}
 BROADCAST_TYPES = {cls.TYPE: cls for cls in (TerminalConfig, Blocklist, BlocklistDelta)}
 

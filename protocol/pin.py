@@ -26,22 +26,33 @@ def check_pin(pin: str) -> str:
     return pin
 
 
-def seal_pin(pin: str, *, terminal: str, seq: int, ledger_pin_key: PublicKey) -> tuple[bytes, str]:
-    """Return (attachment, its SHA-256 hex for the body's ``pin_sha256``)."""
-    plain = codec.encode({"pin": check_pin(pin), "seq": seq, "terminal": terminal})
+def seal_pin(pin: str | None, *, terminal: str, seq: int, ledger_pin_key: PublicKey,
+             supervisor_pin: str | None = None) -> tuple[bytes, str]:
+    """Return (attachment, its SHA-256 hex for the body's ``pin_sha256``). A supervisor's PIN, for
+    operations that need a second credential, travels in the same sealed block."""
+    block = {"seq": seq, "terminal": terminal}
+    if pin is not None:
+        block["pin"] = check_pin(pin)
+    if supervisor_pin is not None:
+        block["supervisor_pin"] = check_pin(supervisor_pin)
+    plain = codec.encode(block)
     sealed = SealedBox(ledger_pin_key).encrypt(plain)
     return sealed, hashlib.sha256(sealed).hexdigest()
 
 
-def open_pin(attachment: bytes, *, pin_sha256: str | None, terminal: str, seq: int, ledger_pin_key: PrivateKey) -> str:
-    """The PIN inside ``attachment``, after checking it is the one the signed body names and that
-    it was sealed for this very request. Raises RemoteProtocolError(PIN_BLOCK_INVALID)."""
+def open_pin(attachment: bytes, *, pin_sha256: str | None, terminal: str, seq: int, ledger_pin_key: PrivateKey,
+             field: str = "pin") -> str:
+    """The PIN (or with ``field="supervisor_pin"``, the supervisor's) inside ``attachment``, after
+    checking it is the block the signed body names and that it was sealed for this very request.
+    Raises RemoteProtocolError(PIN_BLOCK_INVALID)."""
     if pin_sha256 is None or not attachment or hashlib.sha256(attachment).hexdigest() != pin_sha256:
         raise RemoteProtocolError("PIN block missing or not the one the request names", code=Reason.PIN_BLOCK_INVALID)
     try:
         inside = codec.decode(SealedBox(ledger_pin_key).decrypt(attachment))
     except (CryptoError, RemoteProtocolError):
         raise RemoteProtocolError("PIN block cannot be opened", code=Reason.PIN_BLOCK_INVALID) from None
-    if inside.get("terminal") != terminal or inside.get("seq") != seq or not _PIN.match(str(inside.get("pin", ""))):
+    if inside.get("terminal") != terminal or inside.get("seq") != seq:
         raise RemoteProtocolError("PIN block was sealed for another request", code=Reason.PIN_BLOCK_INVALID)
-    return inside["pin"]
+    if not _PIN.match(str(inside.get(field, ""))):
+        raise RemoteProtocolError(f"PIN block holds no {field.replace('_', ' ')}", code=Reason.PIN_BLOCK_INVALID)
+    return inside[field]

@@ -73,6 +73,8 @@ class Reason(str, Enum):
     OVER_BALANCE_LIMIT = "OVER_BALANCE_LIMIT"
     TOP_UP_OUT_OF_RANGE = "TOP_UP_OUT_OF_RANGE"
     OVER_DAILY_LIMIT = "OVER_DAILY_LIMIT"
+    SUPERVISOR_REQUIRED = "SUPERVISOR_REQUIRED"  # the second credential is not a supervisor's
+    NOT_SAME_SHIFT = "NOT_SAME_SHIFT"            # a reversal outside the shift of the original
 
 
 # What a cashier reads on the display (Chinese first: the parks' staff read it).
@@ -102,6 +104,8 @@ REASON_TEXT = {
     Reason.OVER_BALANCE_LIMIT: "超出卡余额上限 Over this card type's balance limit",
     Reason.TOP_UP_OUT_OF_RANGE: "充值金额不在范围 Top-up below the minimum or above the maximum",
     Reason.OVER_DAILY_LIMIT: "超出当日限额 Over today's spending limit",
+    Reason.SUPERVISOR_REQUIRED: "需主管授权 A supervisor's card and PIN are needed",
+    Reason.NOT_SAME_SHIFT: "只能冲正本班交易 Only this shift's top-ups can be reversed",
 }
 
 
@@ -134,5 +138,7 @@ DECLINE_REASONS = frozenset(
         Reason.OVER_BALANCE_LIMIT,
         Reason.TOP_UP_OUT_OF_RANGE,
         Reason.OVER_DAILY_LIMIT,
+        Reason.SUPERVISOR_REQUIRED,
+        Reason.NOT_SAME_SHIFT,
     }
 )

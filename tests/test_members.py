@@ -165,3 +165,93 @@ def test_a_hung_notification_sender_does_not_hold_up_the_sale(tmp_path):
         sender.release.set()
         wait_until(lambda: len(sender.sent) == 2, 10, "both notifications")
         assert [body["kind"] for _, body in sender.sent] == ["top_up", "charge"]
+
+
+# ---------------------------------------------------------------- loss, replacement, reversal
+ZHAO_CARD, ZHAO_PIN = "S0003", "3456"   # the park's supervisor (host_sim.rig.STAFF)
+NEW_CARD = card("M00009")
+
+
+def with_supervisor(desk, terminal_id, message_type, supervisor_pin, card_ref, **extra):
+    ledger = desk.ledger
+    fields = ledger.fields(terminal_id, card_ref)
+    identity = ledger.rig.identity(terminal_id)
+    attachment, sha = seal_pin(None, supervisor_pin=supervisor_pin, terminal=terminal_id, seq=fields["seq"],
+                               ledger_pin_key=identity.pin_key)
+    message = message_type(**fields, supervisor_card_no=ZHAO_CARD, pin_sha256=sha, **extra)
+    topic = f"fieldpos/v1/P1/t/{terminal_id}/req"
+    payload = envelope.seal(message.to_bytes(), signing_key=identity.signing_key, key_id=identity.key_id,
+                            purpose=envelope.Purpose.REQUEST, topic=topic, attachment=attachment)
+    return ledger.send(topic, payload)
+
+
+def total_balances(store):
+    return store.db.execute("SELECT SUM(fen), SUM(bonus), SUM(points) FROM card_balance").fetchone()
+
+
+def test_a_lost_member_card_is_blocked_at_once_and_its_balance_moves_to_a_new_card(desk):
+    from protocol.messages import CardReplace, LossReport
+
+    desk.top_up(50000)
+    desk.charge(10000)
+    before = total_balances(desk.ledger.store)
+    reported = desk.send("T-DESK-1", LossReport)
+    assert reported.is_approved
+    assert (MEMBER.no, 1) in desk.ledger.store.blocked_cards("P1")
+    assert desk.ledger.store.blocklist_version("P1") == 1  # terminals get it as a delta
+    assert desk.charge(1000).reason == "CARD_BLOCKED"
+    refused = with_supervisor(desk, "T-DESK-1", CardReplace, "0000", NEW_CARD, from_card_no=MEMBER.no, from_issuance=1)
+    assert refused.reason == "WRONG_PIN"
+    replaced = with_supervisor(desk, "T-DESK-1", CardReplace, ZHAO_PIN, NEW_CARD, from_card_no=MEMBER.no, from_issuance=1)
+    assert replaced.is_approved
+    assert (replaced.balances.fen, replaced.balances.bonus, replaced.balances.points) == (40000, 5000, 100)
+    assert total_balances(desk.ledger.store) == before  # nothing created or lost, only moved
+    assert desk.ledger.store.member("P1", NEW_CARD.no).phone == "13800138000"
+    assert verify_books(desk.ledger.store).is_ok
+
+
+def test_a_found_card_is_unblocked_and_a_temporary_card_cannot_be_reported_lost(desk):
+    from protocol.messages import CardUnblock, LossReport
+
+    desk.top_up(10000)
+    assert desk.send("T-DESK-1", LossReport).is_approved
+    assert desk.send("T-DESK-1", CardUnblock).is_approved
+    assert desk.ledger.store.blocked_cards("P1") == [] and desk.ledger.store.blocklist_version("P1") == 2
+    assert desk.charge(1000).is_approved
+    visitor = card("T00077")
+    assert desk.ledger.issue(5000, visitor).is_approved
+    assert desk.ledger.request("T-DESK-1", LossReport, card_ref=visitor).reason == "KIND_NOT_ALLOWED"
+
+
+def test_a_wrong_top_up_is_reversed_in_the_same_shift_with_a_supervisor_and_the_member_is_told(desk):
+    from protocol.messages import Reversal, ShiftOpen
+
+    store = desk.ledger.store
+    li = ("li", "S0002", "2345")
+    fields = desk.ledger.fields("T-DESK-1", card(li[1]))
+    fields["operator"] = li[0]
+    identity = desk.ledger.rig.identity("T-DESK-1")
+    attachment, sha = seal_pin(li[2], terminal="T-DESK-1", seq=fields["seq"], ledger_pin_key=identity.pin_key)
+    payload = envelope.seal(ShiftOpen(**fields, pin_sha256=sha).to_bytes(), signing_key=identity.signing_key,
+                            key_id=identity.key_id, purpose=envelope.Purpose.REQUEST,
+                            topic="fieldpos/v1/P1/t/T-DESK-1/req", attachment=attachment)
+    assert desk.ledger.send("fieldpos/v1/P1/t/T-DESK-1/req", payload).is_approved
+    wrong = desk.top_up(50000)  # meant 5,000
+    assert wrong.balances.bonus == 5000
+    assert with_supervisor(desk, "T-DESK-1", Reversal, ZHAO_PIN, MEMBER, original_seq=wrong.seq,
+                           amount_fen=40000).reason == "AMOUNT_MISMATCH"
+    reversed_ = with_supervisor(desk, "T-DESK-1", Reversal, ZHAO_PIN, MEMBER, original_seq=wrong.seq, amount_fen=50000)
+    assert reversed_.is_approved and (reversed_.balances.fen, reversed_.balances.bonus) == (0, 0)
+    again = with_supervisor(desk, "T-DESK-1", Reversal, ZHAO_PIN, MEMBER, original_seq=wrong.seq, amount_fen=50000)
+    assert again.reason == "ALREADY_VOIDED"
+    kinds = [__import__("json").loads(body)["kind"] for (body,) in store.db.execute("SELECT body FROM notification")]
+    assert kinds == ["top_up", "reversal"]
+    assert verify_books(store).is_ok
+
+
+def test_a_reversal_outside_the_shift_is_refused(desk):
+    from protocol.messages import Reversal
+
+    wrong = desk.top_up(50000)  # no shift open on the desk terminal in this test
+    result = with_supervisor(desk, "T-DESK-1", Reversal, ZHAO_PIN, MEMBER, original_seq=wrong.seq, amount_fen=50000)
+    assert result.reason == "NOT_SAME_SHIFT"

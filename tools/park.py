@@ -27,7 +27,8 @@ from .broker_config import BrokerUser, TerminalCredential, hash_password, write_
 _SHIFTS = ("shift_open", "shift_close", "hello")
 STATION_KINDS = {
     "station": ("charge", "offline_charge", "void") + _SHIFTS,
-    "front_desk": ("card_issue", "member_open", "top_up", "card_return") + _SHIFTS,
+    "front_desk": ("card_issue", "member_open", "top_up", "card_return", "loss_report", "card_unblock",
+                   "card_replace", "reversal") + _SHIFTS,
     "all": tuple(REQUEST_TYPES),
 }
 
