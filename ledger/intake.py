@@ -39,6 +39,8 @@ from protocol.messages import (
     Reversal,
     ShiftClose,
     ShiftOpen,
+    StationReport,
+    StationReportReply,
     TerminalStatus,
     TopUp,
     Void,
@@ -58,6 +60,8 @@ from .store import NewTxn, Store, TerminalView
 
 log = logging.getLogger("fieldpos.ledger")
 
+# Who may read a station's takings.
+REPORT_ROLES = frozenset({"supervisor", "finance", "admin"})
 # An unknown key id makes us re-read the key table, but not more often than this, so a flood of
 # random key ids cannot turn into a flood of queries.
 KEY_RELOAD_INTERVAL_S = 1.0
@@ -172,6 +176,8 @@ class Intake:
             with self.store.savepoint():
                 if isinstance(message, (ShiftOpen, ShiftClose)):
                     return self._shift(verified, terminal, now_ms)
+                if isinstance(message, StationReport):
+                    return self._station_report(verified, now_ms)
                 return self._decide_and_book(verified, terminal, now_ms)
         except RemoteProtocolError as error:  # a PIN block that does not open: about the bytes, not stored
             return self.refuse(topic, payload, message, error.code, error.args[0], now_ms)
@@ -372,6 +378,30 @@ class Intake:
             self.store.block_card(message.park, message.card.no, message.card.issuance, "OFFLINE_OVERDRAFT", now_ms)
             self.store.record_alert(now_ms, "OFFLINE_OVERDRAFT", detail)
             log.warning(detail)
+
+    def _station_report(self, verified: _Verified, now_ms: int) -> Reply:
+        """Reports go to supervisors, finance and admins only: the asking staff member's role is
+        checked here, whatever the terminal shows (a front desk terminal cannot even ask)."""
+        message = verified.message
+        staff = self.store.staff_by_card(message.park, message.card.no)
+        if staff is None or staff.staff_id != message.operator or not staff.is_active:
+            return self._decline_request(verified, Reason.UNKNOWN_STAFF, now_ms)
+        if staff.role not in REPORT_ROLES:
+            return self._decline_request(verified, Reason.ROLE_NOT_ALLOWED, now_ms)
+        count, fen, offline, voids = self.store.station_takings(message.park, message.station, message.business_day)
+        reply_topic = topics.result(message.park, message.terminal)
+        body = StationReportReply(
+            park=message.park, terminal=message.terminal, seq=message.seq, request_sha256=verified.envelope.sha256,
+            station=message.station, business_day=message.business_day, sales_count=count, sales_fen=fen,
+            offline_count=offline, voids_count=voids, ledger_time_ms=now_ms,
+        ).to_bytes()
+        reply = Reply(reply_topic, self._seal(body, reply_topic, verified.envelope.version))
+        return self._record(verified, Outcome.APPROVED, Reason.OK, None, reply, now_ms)
+
+    def _decline_request(self, verified: _Verified, reason: Reason, now_ms: int) -> Reply:
+        result = self._result(verified.topic, verified.message, verified.envelope.payload, verified.envelope.version,
+                              Outcome.DECLINED, reason, now_ms)
+        return self._record(verified, Outcome.DECLINED, reason, None, result, now_ms)
 
     def _card_events(self, message, now_ms: int) -> None:
         """Loss reports block at once and unblocking undoes it: both reach terminals as blocklist deltas."""

@@ -472,6 +472,18 @@ class Store:
             (park_id, card_account, business_day),
         ).fetchone()[0]
 
+    def station_takings(self, park_id, station_id, business_day) -> tuple[int, int, int, int]:
+        """(sales, fen net of voids, offline sales, voids) for one station on one business day."""
+        row = self.db.execute(
+            """SELECT COALESCE(SUM(kind IN ('charge', 'offline_charge')), 0),
+                      COALESCE(SUM(CASE WHEN kind IN ('charge', 'offline_charge') THEN amount_fen
+                                        WHEN kind = 'void' THEN -amount_fen ELSE 0 END), 0),
+                      COALESCE(SUM(kind = 'offline_charge'), 0), COALESCE(SUM(kind = 'void'), 0)
+               FROM txn WHERE park_id=? AND station_id=? AND business_day=?""",
+            (park_id, station_id, business_day),
+        ).fetchone()
+        return tuple(row)
+
     # ------------------------------------------------------------ members
     def member(self, park_id, card_no) -> MemberView | None:
         row = self.db.execute(

@@ -63,6 +63,7 @@ def _string(name, value, pattern=None, max_chars=MAX_TEXT_CHARS, allow_empty=Fal
 _HEX = re.compile(r"^[0-9a-f]+$")
 _CARD_NUMBER = re.compile(r"^[0-9A-Z]{4,20}$")
 _PHONE = re.compile(r"\+?[0-9]{6,14}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 CHECKS = {
     "id": lambda n, v: _string(n, v, _ID),
@@ -78,6 +79,7 @@ CHECKS = {
     "issuance": lambda n, v: _integer(n, v, 1, 1_000_000),
     "card_number": lambda n, v: _string(n, v, _CARD_NUMBER, 20),
     "phone": lambda n, v: _string(n, v, _PHONE, 15),
+    "day": lambda n, v: _string(n, v, _DAY, 10),
     "bool": lambda n, v: type(v) is bool or _fail(n, "must be true or false", Reason.WRONG_TYPE),
     "sha256": lambda n, v: _string(n, v, _HEX, 64) if len(str(v)) == 64 else _fail(n, "must be 64 hex digits", Reason.VALUE_OUT_OF_RANGE),
     "nonce": lambda n, v: _string(n, v, _HEX, NONCE_HEX_CHARS) if len(str(v)) == NONCE_HEX_CHARS else _fail(n, f"must be {NONCE_HEX_CHARS} hex digits", Reason.VALUE_OUT_OF_RANGE),
@@ -357,6 +359,16 @@ class Reversal(Request):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StationReport(Request):
+    """Asks for one station's takings on one business day (``card`` is the asking staff member's
+    card). Only supervisors, finance and admins get it, and only on terminals allowed to ask."""
+
+    TYPE: ClassVar[str] = "station_report"
+    station: str = _f("id")
+    business_day: str = _f("day")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ShiftOpen(Request):
     """A staff member logs in on the terminal: ``card`` is the staff card, ``operator`` the staff id
     it carries, and the PIN travels sealed in the attachment named by ``pin_sha256``."""
@@ -503,9 +515,32 @@ class TerminalStatus(Message):
     time_ms: int = _f("time_ms")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StationReportReply(Message):
+    """The answer to a StationReport: the station's sales on that business day, as the books say."""
+
+    TYPE: ClassVar[str] = "station_report_reply"
+    park: str = _f("id")
+    terminal: str = _f("id")
+    seq: int = _f("seq")
+    request_sha256: str = _f("sha256")
+    station: str = _f("id")
+    business_day: str = _f("day")
+    sales_count: int = _f("count")
+    sales_fen: int = _f("balance")          # charges and offline sales, less voids
+    offline_count: int = _f("count")
+    voids_count: int = _f("count")
+    ledger_time_ms: int = _f("time_ms")
+
+    @property
+    def is_approved(self) -> bool:
+        return True
+
+
 REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, MemberOpen, TopUp, Charge, OfflineCharge, Void, CardReturn,
-                                           LossReport, CardUnblock, CardReplace, Reversal, ShiftOpen, ShiftClose, Hello)}
-REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome)}
+                                           LossReport, CardUnblock, CardReplace, Reversal, StationReport, ShiftOpen,
+                                           ShiftClose, Hello)}
+REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome, StationReportReply)}
 BROADCAST_TYPES = {cls.TYPE: cls for cls in (TerminalConfig, Blocklist, BlocklistDelta)}
 
 

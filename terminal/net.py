@@ -181,7 +181,7 @@ class LedgerLink:
                 event = self._waiting.get(reply.request_sha256)
                 self._arrived.notify_all()
         self.state.contact(reply.ledger_time_ms)
-        if isinstance(reply, Result) and reply.reason != "INTERNAL_ERROR":
+        if not isinstance(reply, Welcome) and getattr(reply, "reason", "OK") != "INTERNAL_ERROR":
             # Every answer but the ledger's own failure closes the request durably: re-sending the
             # same bytes would get the same answer. After INTERNAL_ERROR a retry may succeed.
             self.outbox.complete(reply.request_sha256, message.payload)

@@ -91,3 +91,29 @@ def test_no_key_on_a_terminal_can_make_a_card_record_a_terminal_accepts(ledger):
     assert read_record(genuine, uid, record_key, "P1").card_no == VISITOR.no
     with pytest.raises(CardRecordError):
         read_record(genuine, bytes.fromhex("0badcafe"), record_key, "P1")  # copied onto another UID
+
+
+def test_reports_are_for_supervisors_on_terminals_allowed_to_ask(ledger):
+    from host_sim.rig import STAFF
+    from protocol.messages import StationReport
+    from tools.park import STATION_KINDS
+
+    rig = ledger.rig
+    rig.home.provision_terminal("T-OFFICE-1", "fishing", kinds=STATION_KINDS["supervisor"])
+    ledger.intake._reload_keys()
+    issue(ledger)
+    charge(ledger, 3000)
+    charge(ledger, 1500)
+    day = ledger.store.db.execute("SELECT business_day FROM txn WHERE kind='charge' LIMIT 1").fetchone()[0]
+    wang, li, zhao = (card(member[3]) for member in STAFF)
+
+    def ask(terminal_id, staff_card, staff_id):
+        fields = ledger.fields(terminal_id, staff_card)
+        fields["operator"] = staff_id
+        return ledger.send(*ledger.sign(terminal_id, StationReport(**fields, station="fishing", business_day=day).to_bytes()))
+
+    desk = ask("T-DESK-1", li, "li")
+    assert (desk.outcome, desk.reason) == ("refused", "KIND_NOT_ALLOWED")  # the front desk cannot even ask
+    assert ask("T-OFFICE-1", wang, "wang").reason == "ROLE_NOT_ALLOWED"  # a cashier, on a terminal that may
+    report = ask("T-OFFICE-1", zhao, "zhao")
+    assert (report.sales_count, report.sales_fen, report.station, report.business_day) == (2, 4500, "fishing", day)
