@@ -49,6 +49,7 @@ from protocol.messages import (
 )
 from protocol.reasons import Outcome, Reason
 
+from protocol.card_record import CardRecord, sign_record
 from protocol.pin import open_pin
 
 from . import postings as rules
@@ -336,7 +337,15 @@ class Intake:
         elif card is not None and decision.reason not in (Reason.UNKNOWN_CARD, Reason.CARD_UID_MISMATCH, Reason.OLD_ISSUANCE):
             balances = Balances(fen=card.fen, bonus=card.bonus, points=card.points)  # not for a clone to see
         outcome = Outcome.APPROVED if decision.is_approved or decision.reason is Reason.SAME_SALE else Outcome.DECLINED
-        result = self._result(verified.topic, message, verified.envelope.payload, verified.envelope.version, outcome, decision.reason, now_ms, balances, txn_id)
+        record = None
+        if decision.new_card and txn_id is not None:
+            # The desk writes this on the card; only the ledger holds the key that signs it.
+            kind = "temporary" if isinstance(message, CardIssue) else "member"
+            record = sign_record(CardRecord(message.card.no, message.card.issuance, kind, message.park),
+                                 bytes.fromhex(message.card.uid),
+                                 self.keys.for_purpose(Purpose.CARD_RECORD).signing_key).hex()
+        result = self._result(verified.topic, message, verified.envelope.payload, verified.envelope.version, outcome,
+                              decision.reason, now_ms, balances, txn_id, card_record=record)
         return self._record(verified, outcome, decision.reason, txn_id, result, now_ms)
 
     def _check_member_pin(self, message: Charge) -> rules.Decision | None:
@@ -467,7 +476,8 @@ class Intake:
         return self._record(verified, outcome, reason, None, result, now_ms)
 
     # ------------------------------------------------------------ replies
-    def _result(self, topic, message, payload, version, outcome, reason, now_ms, balances=None, txn_id=None, detail="") -> Reply:
+    def _result(self, topic, message, payload, version, outcome, reason, now_ms, balances=None, txn_id=None, detail="",
+                card_record=None) -> Reply:
         park_id, terminal_id = topics.parse_request_topic(topic)
         body = Result(
             park=park_id,
@@ -480,6 +490,7 @@ class Intake:
             txn=txn_id,
             ledger_time_ms=now_ms,
             detail=detail[:64],
+            card_record=card_record,
         ).to_bytes()
         reply_topic = topics.result(park_id, terminal_id)
         return Reply(reply_topic, self._seal(body, reply_topic, version))

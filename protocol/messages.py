@@ -80,6 +80,7 @@ CHECKS = {
     "card_number": lambda n, v: _string(n, v, _CARD_NUMBER, 20),
     "phone": lambda n, v: _string(n, v, _PHONE, 15),
     "day": lambda n, v: _string(n, v, _DAY, 10),
+    "card_record": lambda n, v: _string(n, v, _HEX, 192) if len(str(v)) == 192 else _fail(n, "must be 96 bytes in hex", Reason.VALUE_OUT_OF_RANGE),
     "bool": lambda n, v: type(v) is bool or _fail(n, "must be true or false", Reason.WRONG_TYPE),
     "sha256": lambda n, v: _string(n, v, _HEX, 64) if len(str(v)) == 64 else _fail(n, "must be 64 hex digits", Reason.VALUE_OUT_OF_RANGE),
     "nonce": lambda n, v: _string(n, v, _HEX, NONCE_HEX_CHARS) if len(str(v)) == NONCE_HEX_CHARS else _fail(n, f"must be {NONCE_HEX_CHARS} hex digits", Reason.VALUE_OUT_OF_RANGE),
@@ -414,6 +415,9 @@ class Result(Message):
     txn: int | None = _f("seq", optional=True)
     ledger_time_ms: int = _f("time_ms")
     detail: str = _f("optional_text")
+    # For an approved card_issue, member_open or card_replace: the 96-byte record to write on the
+    # card (protocol.card_record), signed by the ledger's card-record key for the card's UID, in hex.
+    card_record: str | None = _f("card_record", optional=True)
 
     @property
     def is_approved(self) -> bool:

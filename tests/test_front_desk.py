@@ -117,3 +117,11 @@ def test_reports_are_for_supervisors_on_terminals_allowed_to_ask(ledger):
     assert ask("T-OFFICE-1", wang, "wang").reason == "ROLE_NOT_ALLOWED"  # a cashier, on a terminal that may
     report = ask("T-OFFICE-1", zhao, "zhao")
     assert (report.sales_count, report.sales_fen, report.station, report.business_day) == (2, 4500, "fishing", day)
+
+
+def test_the_desk_gets_a_card_record_signed_for_the_cards_uid_to_write(ledger):
+    result = issue(ledger)
+    record_key = ledger.rig.identity("T-FISH-1").ledger_key(Purpose.CARD_RECORD.value)[1]
+    record = read_record(bytes.fromhex(result.card_record), bytes.fromhex(VISITOR.uid), record_key, "P1")
+    assert (record.card_no, record.issuance, record.kind) == (VISITOR.no, 1, "temporary")
+    assert charge(ledger, 1000).card_record is None  # only new cards get one

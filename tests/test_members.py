@@ -255,3 +255,33 @@ def test_a_reversal_outside_the_shift_is_refused(desk):
     wrong = desk.top_up(50000)  # no shift open on the desk terminal in this test
     result = with_supervisor(desk, "T-DESK-1", Reversal, ZHAO_PIN, MEMBER, original_seq=wrong.seq, amount_fen=50000)
     assert result.reason == "NOT_SAME_SHIFT"
+
+
+def test_the_sms_sender_posts_the_member_text_to_a_real_http_gateway():
+    import http.server
+    import json as json_module
+
+    from ledger.notify import HttpSmsSender
+
+    received = []
+
+    class Gateway(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.headers["X-Api-Key"], json_module.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sender = HttpSmsSender(f"http://127.0.0.1:{server.server_port}/sms", api_key="k-1", timeout_s=5)
+        sender.send("13800138000", {"kind": "charge", "amount_fen": 3000, "balance_fen": 7000, "bonus_fen": 500,
+                                    "points": 30, "terminal": "T-FISH-1"})
+    finally:
+        server.shutdown()
+    ((key, body),) = received
+    assert key == "k-1" and body["to"] == "13800138000"
+    assert "30.00" in body["text"] and "70.00" in body["text"] and "5.00" in body["text"] and "30" in body["text"]
