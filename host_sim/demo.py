@@ -17,7 +17,7 @@ import shutil
 import time
 
 from ledger.verify import verify_books
-from protocol.messages import CardIssue, CardReturn, TopUp, Void
+from protocol.messages import CardIssue, CardReplace, CardReturn, LossReport, MemberOpen, TopUp, Void
 from terminal.config import MenuItem
 from terminal.core import State
 
@@ -34,6 +34,46 @@ STATION_SETUP = {
     "riding": dict(mode="count", unit_name="20分钟 ride", unit_price_fen=8000),
     "bbq": dict(mode="free"),
 }
+
+
+def _member_episode(rig, desk, station, outcomes) -> str:
+    """The Zhang family opens a member card (PIN 246810), tops up 500 and gets 50 bonus, spends at a
+    station (above the no-PIN limit the cashier's keypad asks for the PIN), loses the card and gets
+    a new one with everything on it (a supervisor's PIN at the desk)."""
+    pin, member, replacement = "246810", card("M00001"), card("M00002")
+
+    def at_desk(build, **options):
+        result = desk.submit(build, **options)
+        outcomes[result.outcome] += 1
+        return result
+
+    at_desk(lambda seq: MemberOpen(**common(desk, seq, member, "li"), member_name="张伟", phone="13800138000",
+                                   card_fee_fen=0, opening_fen=0, channel="wechat", payment_ref="", pin_sha256="0" * 64),
+            pin=pin)
+    topped = at_desk(lambda seq: TopUp(**common(desk, seq, member, "li"), amount_fen=50000, channel="wechat",
+                                       payment_ref="WX-M1"))
+    virtual = rig.virtual_card(member.no, kind="member", uid=bytes.fromhex(member.uid))
+    small = station.sell(virtual, "1" if station.app.config.mode == "menu" else "30")
+    station.keys("C")
+    station.tap(virtual)
+    station.keys("1" * 3 + "E" if station.app.config.mode == "menu" else "250E")  # above the 200.00 no-PIN limit
+    if station.state.name == "CHARGE_PIN":
+        station.keys(pin + "E")
+    station.turns(lambda: station.state.name in ("DONE", "MESSAGE"))
+    big = station.state.name
+    station.keys("C")
+    at_desk(lambda seq: LossReport(**common(desk, seq, member, "li")))
+    replaced = at_desk(lambda seq: CardReplace(**common(desk, seq, replacement, "li"), from_card_no=member.no,
+                                               from_issuance=1, supervisor_card_no=STAFF[2][3], pin_sha256="0" * 64),
+                       supervisor_pin=STAFF[2][4])
+    queued = lambda: rig.reader.db.execute("SELECT COUNT(*), COUNT(sent_ms) FROM notification").fetchone()  # noqa: E731
+    deadline = time.monotonic() + 5
+    while queued()[0] != queued()[1] and time.monotonic() < deadline:
+        time.sleep(0.05)  # the notifier's own thread sends them
+    total, sent = queued()
+    return (f"M00001 opened, top-up 500.00 → bonus {topped.balances.bonus / 100:.2f}; sales {small.name.lower()}, "
+            f"{big.lower()} (PIN asked); lost → M00002 holds {replaced.balances.fen / 100:.2f} + "
+            f"{replaced.balances.bonus / 100:.2f} bonus, {replaced.balances.points} points; {total} notifications queued, {sent} sent")
 
 
 def _typed_sale(station_id: str, rng: random.Random) -> str:
@@ -74,6 +114,9 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
             version_note = f" (MQTT {mqtt_version} asked; the embedded broker speaks {EMBEDDED_MQTT_VERSION} only)"
             rig.mqtt_version = EMBEDDED_MQTT_VERSION
         broker_description = describe_broker(rig.broker)
+        setup = rig.home.open_store()
+        setup.add_bonus_rule(rig.park_id, 50000, 5000)  # the park's offer: top up 500, get 50
+        setup.close()
         rig.start_ledger()
         desk = rig.link("T-DESK-1")
         desk.sync_seq()
@@ -126,6 +169,7 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
             deadline = time.monotonic() + 60
             while any(s.link.outbox.pending_count() for s in stations) and time.monotonic() < deadline:
                 time.sleep(0.1)  # the BBQ's offline sales drain into the ledger
+            members = _member_episode(rig, desk, stations[0], outcomes)
             # Closing time: everyone hands their card back at the exit and gets the rest refunded.
             for visitor, channel in leaving:
                 at_desk(lambda seq: CardReturn(**common(desk, seq, visitor, "li"), channel=channel, payment_ref="",
@@ -160,6 +204,7 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
         print(f"    {account:<22} {_fen(amount):>12}")
     print(f"  ledger verify: {report.transactions} transactions, {report.postings} postings, "
           + ("books balance" if report.is_ok else f"MISMATCH {report.problems[0]}"))
+    print(f"  members: {members}")
     print(f"  {receipts} receipts printed by the emulated printers: {out / 'receipts'}")
     print("  " + "\n  ".join(exposure.split("\n\n")[0].splitlines()))
     print(f"  (the whole report: fieldpos --home {out / 'ledger-home'} report offline)")

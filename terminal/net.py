@@ -335,7 +335,7 @@ class LedgerLink:
             purpose=Purpose.REQUEST, topic=self.request_topic, attachment=attachment,
         )
 
-    def enqueue(self, build: Callable[[int], Request], *, pin: str | None = None,
+    def enqueue(self, build: Callable[[int], Request], *, pin: str | None = None, supervisor_pin: str | None = None,
                 replaces_seq: int | None = None) -> PendingRequest:
         """Give ``build`` the next seq and store the signed request durably; nothing is sent yet.
 
@@ -347,9 +347,9 @@ class LedgerLink:
 
         def signed(seq: int):
             message, attachment = build(seq), b""
-            if pin is not None:
+            if pin is not None or supervisor_pin is not None:
                 attachment, pin_sha256 = seal_pin(pin, terminal=self.identity.terminal_id, seq=seq,
-                                                  ledger_pin_key=self.identity.pin_key)
+                                                  ledger_pin_key=self.identity.pin_key, supervisor_pin=supervisor_pin)
                 message = dataclasses.replace(message, pin_sha256=pin_sha256)
             payload = sent["payload"] = self.seal(message, attachment)
             stored = envelope.split(payload).without_attachment() if attachment else payload
@@ -365,5 +365,6 @@ class LedgerLink:
             raise NoResultError(f"no Result for seq {pending.seq} within {timeout_s} s; it stays queued")
         return result
 
-    def submit(self, build: Callable[[int], Request], timeout_s: float = RESULT_TIMEOUT_S, *, pin: str | None = None) -> Result:
-        return self.send(self.enqueue(build, pin=pin), timeout_s)
+    def submit(self, build: Callable[[int], Request], timeout_s: float = RESULT_TIMEOUT_S, *, pin: str | None = None,
+               supervisor_pin: str | None = None) -> Result:
+        return self.send(self.enqueue(build, pin=pin, supervisor_pin=supervisor_pin), timeout_s)
