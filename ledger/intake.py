@@ -164,6 +164,13 @@ class Intake:
         if message.TYPE not in terminal.allowed_kinds:
             return self.refuse(topic, payload, message, Reason.KIND_NOT_ALLOWED, f"{message.TYPE} not allowed on {terminal.terminal_id}", now_ms)
         stored = self.store.stored_request(message.terminal, message.seq)
+        if stored is None:
+            shift = self.store.shift_staff_role(message.terminal)
+            reason = shifts.check_operator(message.TYPE, message.operator, shift,
+                                           requires_shift=self.store.requires_shift(message.park))
+            if reason is not None:
+                with self.store.savepoint():
+                    return self._decline_request(verified, reason, now_ms)
         if stored is not None:
             if stored.body_sha256 == verified.body_sha256:
                 self.counts["replayed"] += 1

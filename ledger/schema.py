@@ -250,4 +250,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (park_id, kind)
     );
     """,
+    # 6: park rules (whether every request needs a staff member logged in on the terminal).
+    """
+    CREATE TABLE park_rule (
+        park_id       TEXT PRIMARY KEY REFERENCES park,
+        require_shift INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 ]

@@ -13,6 +13,40 @@ ROLES_BY_TERMINAL_KIND = {
 }
 
 
+# What each role may do, enforced on every request from a terminal where that staff member's shift
+# is open (the terminal's own allowed kinds apply on top). Finance and admins read reports.
+_CASHIER = frozenset({"charge", "offline_charge", "void", "shift_close"})
+_FRONT_DESK = frozenset({"card_issue", "member_open", "top_up", "card_return", "loss_report", "card_unblock",
+                         "card_replace", "reversal", "shift_close"})
+ROLE_KINDS = {
+    "cashier": _CASHIER,
+    "rental": _CASHIER,
+    "front_desk": _FRONT_DESK,
+    "supervisor": _CASHIER | _FRONT_DESK | {"station_report"},
+    "finance": frozenset({"station_report", "shift_close"}),
+    "admin": frozenset({"station_report", "shift_close"}),
+    "technician": frozenset({"shift_close"}),
+}
+# Requests that never need a shift: logging in itself, and sales that already happened offline
+# (the shift may have ended by the time they upload).
+SHIFTLESS_KINDS = frozenset({"shift_open", "offline_charge", "hello"})
+
+
+def check_operator(kind: str, operator: str, shift: tuple[str, str] | None, *, requires_shift: bool) -> Reason | None:
+    """Roles enforced by the ledger, not only hidden in a UI: the operator on a request must be the
+    staff member whose shift is open on that terminal, and their role must allow the request."""
+    if kind in SHIFTLESS_KINDS:
+        return None
+    if shift is None:
+        return Reason.NO_SHIFT if requires_shift else None
+    staff_id, role = shift
+    if operator != staff_id:
+        return Reason.OPERATOR_NOT_ON_SHIFT
+    if kind not in ROLE_KINDS.get(role, frozenset()):
+        return Reason.ROLE_NOT_ALLOWED
+    return None
+
+
 def terminal_kind(terminal: TerminalView) -> str:
     return "front_desk" if "card_issue" in terminal.allowed_kinds else "station"
 

@@ -559,6 +559,23 @@ class Store:
         ).fetchone()
         return None if row is None else row[0]
 
+    def shift_staff_role(self, terminal_id) -> tuple[str, str] | None:
+        """(staff id, role) of the shift open on the terminal, or None."""
+        row = self.db.execute(
+            """SELECT s.staff_id, f.role FROM shift s JOIN staff f ON f.park_id = s.park_id AND f.staff_id = s.staff_id
+               WHERE s.terminal_id=? AND s.close_seq IS NULL""",
+            (terminal_id,),
+        ).fetchone()
+        return None if row is None else tuple(row)
+
+    def requires_shift(self, park_id) -> bool:
+        row = self.db.execute("SELECT require_shift FROM park_rule WHERE park_id=?", (park_id,)).fetchone()
+        return bool(row and row[0])
+
+    def set_requires_shift(self, park_id, required: bool) -> None:
+        with self.batch():
+            self.db.execute("INSERT OR REPLACE INTO park_rule VALUES (?, ?)", (park_id, int(required)))
+
     def open_shift_staff(self, terminal_id) -> str | None:
         row = self.db.execute("SELECT staff_id FROM shift WHERE terminal_id=? AND close_seq IS NULL", (terminal_id,)).fetchone()
         return None if row is None else row[0]

@@ -75,6 +75,8 @@ class Reason(str, Enum):
     OVER_DAILY_LIMIT = "OVER_DAILY_LIMIT"
     SUPERVISOR_REQUIRED = "SUPERVISOR_REQUIRED"  # the second credential is not a supervisor's
     NOT_SAME_SHIFT = "NOT_SAME_SHIFT"            # a reversal outside the shift of the original
+    NO_SHIFT = "NO_SHIFT"                        # the park requires a staff login and none is open
+    OPERATOR_NOT_ON_SHIFT = "OPERATOR_NOT_ON_SHIFT"  # the request names another operator than the shift's
 
 
 # What a cashier reads on the display (Chinese first: the parks' staff read it).
@@ -106,6 +108,8 @@ REASON_TEXT = {
     Reason.OVER_DAILY_LIMIT: "超出当日限额 Over today's spending limit",
     Reason.SUPERVISOR_REQUIRED: "需主管授权 A supervisor's card and PIN are needed",
     Reason.NOT_SAME_SHIFT: "只能冲正本班交易 Only this shift's top-ups can be reversed",
+    Reason.NO_SHIFT: "请先登录 Log in with your staff card first",
+    Reason.OPERATOR_NOT_ON_SHIFT: "操作员不符 Not the staff member logged in here",
 }
 
 
@@ -140,5 +144,7 @@ DECLINE_REASONS = frozenset(
         Reason.OVER_DAILY_LIMIT,
         Reason.SUPERVISOR_REQUIRED,
         Reason.NOT_SAME_SHIFT,
+        Reason.NO_SHIFT,
+        Reason.OPERATOR_NOT_ON_SHIFT,
     }
 )

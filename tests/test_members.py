@@ -25,9 +25,11 @@ class Desk:
 
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
+        self.operators = {}  # terminal -> the staff id logged in there (once a shift is open)
 
     def send(self, terminal_id, message_type, pin=None, **extra):
         fields = self.ledger.fields(terminal_id, MEMBER)
+        fields["operator"] = self.operators.get(terminal_id, fields["operator"])
         identity = self.ledger.rig.identity(terminal_id)
         attachment = b""
         if pin is not None:
@@ -175,6 +177,7 @@ NEW_CARD = card("M00009")
 def with_supervisor(desk, terminal_id, message_type, supervisor_pin, card_ref, **extra):
     ledger = desk.ledger
     fields = ledger.fields(terminal_id, card_ref)
+    fields["operator"] = desk.operators.get(terminal_id, fields["operator"])
     identity = ledger.rig.identity(terminal_id)
     attachment, sha = seal_pin(None, supervisor_pin=supervisor_pin, terminal=terminal_id, seq=fields["seq"],
                                ledger_pin_key=identity.pin_key)
@@ -236,6 +239,8 @@ def test_a_wrong_top_up_is_reversed_in_the_same_shift_with_a_supervisor_and_the_
                             key_id=identity.key_id, purpose=envelope.Purpose.REQUEST,
                             topic="fieldpos/v1/P1/t/T-DESK-1/req", attachment=attachment)
     assert desk.ledger.send("fieldpos/v1/P1/t/T-DESK-1/req", payload).is_approved
+    assert desk.top_up(100).reason == "OPERATOR_NOT_ON_SHIFT"  # "op-1" is not the one logged in
+    desk.operators["T-DESK-1"] = "li"
     wrong = desk.top_up(50000)  # meant 5,000
     assert wrong.balances.bonus == 5000
     assert with_supervisor(desk, "T-DESK-1", Reversal, ZHAO_PIN, MEMBER, original_seq=wrong.seq,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from host_sim.rig import STAFF, card, common
 from protocol import envelope
-from protocol.messages import ShiftClose, ShiftOpen
+from protocol.messages import CardIssue, ShiftClose, ShiftOpen
 from terminal.outbox import PendingRequest
 
 WANG = STAFF[0]   # cashier
@@ -75,3 +75,45 @@ def test_the_pin_is_nowhere_in_clear_nor_its_block_at_rest(rig):
         data = path.read_bytes()
         assert b'"pin"' not in data and b"864213" not in data, path
     assert fishing.outbox.pending_count() == 0
+
+
+def test_with_a_shift_open_the_ledger_enforces_the_operator_and_the_role(rig):
+    from host_sim.rig import card as visitor_card, single_line
+    from protocol.messages import CardIssue, Charge
+
+    desk, fishing = rig.link("T-DESK-1"), rig.link("T-FISH-1")
+    visitor = visitor_card("C00321")
+    assert desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=0,
+                                             opening_fen=5000, channel="cash", payment_ref="")).is_approved
+    assert open_shift(fishing, WANG, WANG[4]).is_approved
+
+    def sell(operator):
+        fields = common(fishing, 0, visitor, operator=operator)
+        return fishing.submit(lambda seq: Charge(**{**fields, "seq": seq}, amount_fen=100, lines=single_line("鱼饵", 100)))
+
+    assert sell("li").reason == "OPERATOR_NOT_ON_SHIFT"   # someone else's name on Wang's till
+    assert sell("wang").is_approved
+    zhao = STAFF[2]
+    assert open_shift(fishing, zhao, zhao[4]).is_approved  # the supervisor takes over the till
+    assert sell("zhao").is_approved
+    # A cashier's shift at the front desk is refused at login (ROLE_NOT_ALLOWED), so a front-desk
+    # request from a cashier never gets that far.
+    assert open_shift(desk, WANG, WANG[4]).reason == "ROLE_NOT_ALLOWED"
+
+
+def test_a_park_that_requires_a_login_refuses_requests_without_a_shift(rig):
+    from host_sim.rig import card as visitor_card
+
+    store = rig.home.open_store()
+    store.set_requires_shift("P1", True)
+    store.close()
+    desk = rig.link("T-DESK-1")
+    issued = desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor_card("C00322"), operator="li"),
+                                               card_kind="temporary", card_fee_fen=0, opening_fen=5000, channel="cash",
+                                               payment_ref=""))
+    assert issued.reason == "NO_SHIFT"
+    assert open_shift(desk, LI, LI[4]).is_approved
+    issued = desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor_card("C00322"), operator="li"),
+                                               card_kind="temporary", card_fee_fen=0, opening_fen=5000, channel="cash",
+                                               payment_ref=""))
+    assert issued.is_approved
