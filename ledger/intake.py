@@ -33,6 +33,7 @@ from protocol.messages import (
     Hello,
     LossReport,
     MemberOpen,
+    PinUnlock,
     OfflineCharge,
     Request,
     Result,
@@ -200,6 +201,8 @@ class Intake:
     def _decide(self, message: Request, terminal: TerminalView, card) -> rules.Decision:
         if isinstance(message, CardReplace):
             return self._decide_replace(message, card)
+        if isinstance(message, PinUnlock):
+            return self._decide_pin_unlock(message)
         if isinstance(message, CardUnblock):
             if card is None or card.issuance != message.card.issuance or card.uid != message.card.uid:
                 return rules.decline(Reason.UNKNOWN_CARD)
@@ -273,6 +276,19 @@ class Intake:
         if (refusal := self._check_supervisor(message)) is not None:
             return rules.decline(refusal)
         return rules.decide_transfer(old, message.card.account)
+
+    def _decide_pin_unlock(self, message: PinUnlock) -> rules.Decision:
+        member = self.store.member(message.park, message.card.no)
+        staff = self.store.staff_by_card(message.park, message.card.no)
+        if member is None and staff is None:
+            return rules.decline(Reason.UNKNOWN_CARD)
+        if (refusal := self._check_supervisor(message)) is not None:
+            return rules.decline(refusal)
+        if member is not None:
+            self.store.set_member_wrong_pins(message.park, message.card.no, 0)
+        if staff is not None:
+            self.store.set_wrong_pins(message.park, staff.staff_id, 0)
+        return rules.Decision(reason=Reason.OK)
 
     def _decide_reversal(self, message: Reversal, card) -> rules.Decision:
         opened_at = self.store.shift_opened_at(message.terminal)
@@ -436,7 +452,7 @@ class Intake:
     def _notify(self, message, card, txn_id: int, now_ms: int) -> None:
         """Members hear about every top-up and charge: queued in the same transaction as the booking,
         sent by the notifier's own thread, so a slow SMS gateway never holds up a sale."""
-        if not isinstance(message, (TopUp, Charge, Reversal, CardReplace)) or isinstance(message, OfflineCharge):
+        if not isinstance(message, (TopUp, Charge, Reversal, CardReplace, PinUnlock)) or isinstance(message, OfflineCharge):
             return
         member = self.store.member(message.park, message.card.no)
         if member is None:

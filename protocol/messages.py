@@ -360,6 +360,16 @@ class Reversal(Request):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PinUnlock(Request):
+    """Unlock the PIN of ``card`` (a member's or a staff card) after too many wrong tries. Needs a
+    supervisor (card number here, PIN in the sealed block)."""
+
+    TYPE: ClassVar[str] = "pin_unlock"
+    supervisor_card_no: str = _f("card_number")
+    pin_sha256: str = _f("sha256")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StationReport(Request):
     """Asks for one station's takings on one business day (``card`` is the asking staff member's
     card). Only supervisors, finance and admins get it, and only on terminals allowed to ask."""
@@ -542,7 +552,7 @@ class StationReportReply(Message):
 
 
 REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, MemberOpen, TopUp, Charge, OfflineCharge, Void, CardReturn,
-                                           LossReport, CardUnblock, CardReplace, Reversal, StationReport, ShiftOpen,
+                                           LossReport, CardUnblock, CardReplace, Reversal, PinUnlock, StationReport, ShiftOpen,
                                            ShiftClose, Hello)}
 REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome, StationReportReply)}
 BROADCAST_TYPES = {cls.TYPE: cls for cls in (TerminalConfig, Blocklist, BlocklistDelta)}

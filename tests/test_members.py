@@ -106,6 +106,11 @@ def test_a_charge_above_the_no_pin_limit_needs_the_pin_and_three_wrong_pins_lock
     assert [desk.charge(25000, pin="111111").reason for _ in range(3)] == ["WRONG_PIN", "WRONG_PIN", "PIN_LOCKED"]
     assert desk.charge(25000, pin=PIN).reason == "PIN_LOCKED"
     assert desk.charge(1000).reason == "PIN_LOCKED"  # locked means locked, PIN or not
+    from protocol.messages import PinUnlock
+
+    assert with_supervisor(desk, "T-DESK-1", PinUnlock, "0000", MEMBER).reason == "WRONG_PIN"
+    assert with_supervisor(desk, "T-DESK-1", PinUnlock, ZHAO_PIN, MEMBER).is_approved  # a supervisor unlocks it
+    assert desk.charge(25000, pin=PIN).is_approved
 
 
 def test_the_member_pin_is_nowhere_in_clear(desk):

@@ -195,3 +195,40 @@ def test_the_heartbeat_reports_the_queue_and_the_last_will_marks_a_vanished_term
         store.close()
         link.close()
         wifi.close()
+
+
+def test_a_loss_reported_while_a_station_is_offline_reaches_it_at_its_next_sync(park):
+    from host_sim.rig import STAFF
+    from protocol.messages import CardReplace, LossReport, MemberOpen, TopUp
+
+    desk = park.link("T-DESK-1")
+    lost, new = card("M00031"), card("M00032")
+    assert desk.submit(lambda seq: MemberOpen(**common(desk, seq, lost), member_name="王磊", phone="13700137000",
+                                              card_fee_fen=0, opening_fen=0, channel="cash", payment_ref="",
+                                              pin_sha256="0" * 64), pin="135791").is_approved
+    assert desk.submit(lambda seq: TopUp(**common(desk, seq, lost), amount_fen=30000, channel="cash",
+                                         payment_ref="")).is_approved
+    wifi = CuttableLink(park.port)
+    station = SimulatedStation(park, "T-FISH-2", link=park.link("T-FISH-2", connect=False, port=wifi.port))
+    totals = lambda: park.reader.db.execute("SELECT SUM(fen), SUM(bonus), SUM(points) FROM card_balance").fetchone()  # noqa: E731
+    try:
+        wait_until(lambda: station.link.state.blocklist.version >= 0, what="the first blocklist")
+        station.log_in()
+        before = totals()
+        wifi.cut()  # the fishing pond is offline when the member calls the front desk
+        wait_until(lambda: not station.link.is_connected)
+        assert desk.submit(lambda seq: LossReport(**common(desk, seq, lost))).is_approved
+        replaced = desk.submit(lambda seq: CardReplace(**common(desk, seq, new), from_card_no=lost.no, from_issuance=1,
+                                                       supervisor_card_no=STAFF[2][3], pin_sha256="0" * 64),
+                               supervisor_pin=STAFF[2][4])
+        assert replaced.is_approved and replaced.balances.fen == 30000
+        assert totals() == before  # moved, not created or lost
+        wifi.restore()
+        wait_until(lambda: (lost.no, 1) in station.link.state.blocklist.blocked, 20, "the loss report's delta")
+        wifi.cut()
+        wait_until(lambda: not station.link.is_connected)
+        old_card = park.virtual_card(lost.no, kind="member", uid=bytes.fromhex(lost.uid))
+        assert station.sell(old_card, "10") == State.MESSAGE and "blocked" in screen_text(station)
+    finally:
+        station.close()
+        wifi.close()
