@@ -41,29 +41,13 @@ from terminal.hal.printer import (
     PrinterProfile,
     PrinterStatus,
 )
-from terminal.receipt import LineItem, ReceiptData, render_receipt_image
+from terminal.receipt import render_receipt_image
+
+from .helpers.receipts import fishing_charge
 
 REAL_PORT = os.environ.get("FIELDPOS_PRINTER_PORT")
 REAL_PROFILE = PROFILES[os.environ.get("FIELDPOS_PRINTER_PROFILE", PROFILE_58MM_RASTER.name)]
 FAST_STATUS_TIMEOUT_MS = 200  # an unanswered status query costs this much in the offline tests
-
-
-def fishing_charge(**overrides) -> ReceiptData:
-    fields = dict(
-        park_name="青山湖乐园",
-        station_name="钓鱼区 Fishing",
-        terminal_id="T07",
-        seq=1234,
-        operator="张三",
-        time_text="2025-05-01 10:32",
-        masked_card_number="**** 1234",
-        line_items=(LineItem(name="钓鱼 1小时", quantity=1, unit_price_fen=3000),),
-        amount_fen=3000,
-        balance_after_fen=7000,
-        ledger_transaction_id="L-88213",
-        is_online=True,
-    )
-    return ReceiptData(**(fields | overrides))
 
 
 # --- encoder: exact bytes, no I/O -----------------------------------------------------------------

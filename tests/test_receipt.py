@@ -20,27 +20,10 @@ from terminal.receipt import (
     render_receipt_text,
 )
 
+from .helpers.receipts import fishing_charge
+
 TEXT_58MM_WITH_CUTTER = replace(PROFILE_58MM_TEXT, has_cutter=True)
 YEN_SIGN_IN_GB18030 = "\u00a5".encode("gb18030")  # 81 30 84 36: garbage on a GBK printer
-
-
-def fishing_charge(**overrides) -> ReceiptData:
-    """A temporary card charged 30.00 at the fishing station, 70.00 left."""
-    fields = dict(
-        park_name="青山湖乐园",
-        station_name="钓鱼区",
-        terminal_id="T07",
-        seq=1234,
-        operator="张三",
-        time_text="2025-05-01 10:32",
-        masked_card_number="**** 1234",
-        line_items=(LineItem(name="钓鱼 1小时", quantity=1, unit_price_fen=3000),),
-        amount_fen=3000,
-        balance_after_fen=7000,
-        ledger_transaction_id="L-88213",
-        is_online=True,
-    )
-    return ReceiptData(**(fields | overrides))
 
 
 def print_copies(receipt: ReceiptData, tmp_path=None):
@@ -71,7 +54,7 @@ def test_a_charge_of_30_at_the_fishing_station_with_70_left_prints_both_copies_s
         assert "金额 30.00" in lines
         assert "余额 70.00" in lines
         assert "单号 T07-1234" in lines
-        assert "钓鱼区" in lines
+        assert "钓鱼区 Fishing" in lines
         assert any(copy_mark in line for line in lines)
         assert receipt.is_cut and not receipt.is_incomplete
     assert [Image.open(path).width for path in png_paths] == [384, 384]
