@@ -65,8 +65,8 @@ def terminal_process(rig: ParkRig, bundle: Path, config: Path) -> tuple[float, f
 
 def app_card_read_transactions() -> int:
     """SPI transactions for what the app does on a tap: poll, read the signed record, halt."""
-    from protocol.card_record import RECORD_BLOCKS
-    from terminal.hal.card_reader import TRANSPORT_KEY
+    from protocol.card_record import RECORD_BLOCKS, sector_key
+    from terminal.hal.card_reader import SectorKey
     from terminal.hal.factory import make_hardware
 
     with tempfile.TemporaryDirectory() as scratch, make_hardware("sim") as hardware:
@@ -74,7 +74,8 @@ def app_card_read_transactions() -> int:
         hardware.sim.field.present(rig.virtual_card("C00001"))
         before = hardware.sim.spi.transaction_count
         uid = hardware.card_reader.poll()
-        hardware.card_reader.read_blocks(uid, RECORD_BLOCKS, TRANSPORT_KEY)
+        key = SectorKey(sector_key(rig.home.ledger_keys().card_key_master, uid.value))
+        hardware.card_reader.read_blocks(uid, RECORD_BLOCKS, key)
         hardware.card_reader.halt()
         return hardware.sim.spi.transaction_count - before
 

@@ -135,6 +135,13 @@ class ParkRig:
         virtual = MifareClassic1K(uid, name=card_no)
         for index, block in enumerate(RECORD_BLOCKS):
             virtual.set_block(block, data[index * 16 : (index + 1) * 16])
+        # The record's sectors are locked with this card's own key A, as the card writer leaves them.
+        from host_sim.mifare import TRANSPORT_ACCESS_BYTES, TRANSPORT_KEY
+        from protocol.card_record import sector_key
+
+        key = sector_key(self.home.ledger_keys().card_key_master, uid)
+        for sector in (1, 2):
+            virtual.set_sector_trailer(sector, key_a=key, access_bytes=TRANSPORT_ACCESS_BYTES, key_b=TRANSPORT_KEY)
         return virtual
 
     def station_config(self, terminal_id: str, **overrides):

@@ -42,6 +42,7 @@ class LedgerKeys:
     by_purpose: dict  # Purpose value -> LedgerKey
     pin_key: PrivateKey
     pin_pepper: bytes
+    card_key_master: bytes  # diversifies the cards' sector keys (protocol.card_record.sector_key)
 
     def for_purpose(self, purpose: Purpose) -> LedgerKey:
         return self.by_purpose[purpose.value]
@@ -60,6 +61,7 @@ class LedgerKeys:
             {p.value: LedgerKey(check_id(f"{park_id}-{p.value}-1", "key id"), SigningKey.generate()) for p in purposes},
             PrivateKey.generate(),
             os.urandom(32),
+            os.urandom(32),
         )
 
     def save(self, path: Path) -> None:
@@ -68,6 +70,7 @@ class LedgerKeys:
             "keys": {p: {"key_id": k.key_id, "seed": k.signing_key.encode().hex()} for p, k in self.by_purpose.items()},
             "pin_key": self.pin_key.encode().hex(),
             "pin_pepper": self.pin_pepper.hex(),
+            "card_key_master": self.card_key_master.hex(),
         }
         path = Path(path)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -87,4 +90,5 @@ class LedgerKeys:
             {p: LedgerKey(k["key_id"], SigningKey(bytes.fromhex(k["seed"]))) for p, k in data["keys"].items()},
             PrivateKey(bytes.fromhex(data["pin_key"])),
             bytes.fromhex(data["pin_pepper"]),
+            bytes.fromhex(data["card_key_master"]),
         )

@@ -18,6 +18,7 @@ not verify. Terminals hold only the public key: a stolen terminal cannot mint ca
 
 from dataclasses import dataclass
 import hashlib
+import hmac
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
@@ -33,6 +34,13 @@ KINDS = {1: "temporary", 2: "member", 3: "staff"}
 KIND_CODES = {name: code for code, name in KINDS.items()}
 # Sector 1 and 2 data blocks: sector 0 holds the manufacturer block, trailers are skipped.
 RECORD_BLOCKS = (4, 5, 6, 8, 9, 10)
+
+
+def sector_key(master: bytes, uid: bytes) -> bytes:
+    """The 6-byte MIFARE key A of the record's sectors on the card with this UID. Diversified per
+    UID, so a key recovered from one card (seconds, with Crypto1 broken) opens no other card. It
+    guards only reading: the record's signature is what makes it trustworthy."""
+    return hmac.new(master, b"fieldpos-sector-key\x00" + uid, hashlib.sha256).digest()[:6]
 
 
 class CardRecordError(RemoteProtocolError):

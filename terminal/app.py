@@ -14,14 +14,14 @@ import logging
 from zoneinfo import ZoneInfo
 
 from protocol import envelope
-from protocol.card_record import RECORD_BLOCKS, CardRecord, CardRecordError, read_record
+from protocol.card_record import RECORD_BLOCKS, CardRecord, CardRecordError, read_record, sector_key
 from protocol.envelope import Purpose
 from protocol.messages import REPLY_TYPES, REQUEST_TYPES, CardRef, Charge, LineItem, OfflineCharge, parse
 
 from . import core, offline
 from .config import StationConfig
 from .errors import TerminalError
-from .hal.card_reader import TRANSPORT_KEY
+from .hal.card_reader import TRANSPORT_KEY, SectorKey
 from .net import LedgerLink, NoResultError
 from .outbox import OutboxFullError
 
@@ -173,7 +173,9 @@ class TerminalApp:
         if uid is None:
             return None
         try:
-            data = reader.read_blocks(uid, RECORD_BLOCKS, TRANSPORT_KEY)
+            key = SectorKey(sector_key(self.identity.card_key_master, uid.value)) if self.identity.card_key_master \
+                else TRANSPORT_KEY
+            data = reader.read_blocks(uid, RECORD_BLOCKS, key)
             record = read_record(data, uid.value, self._record_key, self.identity.park_id)
             is_blocked = (record.card_no, record.issuance) in self.link.state.blocklist.blocked
             return core.CardTapped(uid.value.hex(), record, is_blocked=is_blocked)

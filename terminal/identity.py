@@ -36,6 +36,7 @@ class TerminalIdentity:
     ledger_keys: dict  # purpose -> (key_id, VerifyKey)
     pin_key: PublicKey  # the ledger's X25519 key PIN blocks are sealed to
     broker: BrokerSettings
+    card_key_master: bytes = b""  # derives each card's sector read key (protocol.card_record.sector_key)
 
     def ledger_key(self, purpose: str) -> tuple[str, VerifyKey]:
         return self.ledger_keys[purpose]
@@ -57,6 +58,7 @@ class TerminalIdentity:
                 },
                 pin_key=PublicKey(bytes.fromhex(data["ledger_keys"]["pin"]["public_key"])),
                 broker=BrokerSettings(**data["broker"]),
+                card_key_master=bytes.fromhex(data.get("card_key_master", "")),
             )
         except FileNotFoundError:
             raise BundleError(f"no provisioning bundle at {path}: provision this terminal first") from None

@@ -121,3 +121,13 @@ def test_a_card_copied_onto_another_uid_is_refused_on_screen(station, rig):
     assert station.app.machine.state == State.MESSAGE
     assert "Card not accepted" in station.app.screen.title and "does not match" in station.app.screen.lines[0]
     assert charges(rig) == 0
+
+
+def test_a_card_without_this_parks_sector_keys_is_not_accepted(station, rig):
+    from host_sim.mifare import MifareClassic1K
+
+    station.log_in()
+    station.tap(MifareClassic1K(bytes.fromhex("0a1b2c3d")))  # a blank card, transport keys: not ours
+    assert station.app.machine.state == State.MESSAGE
+    assert "Card not accepted" in station.app.screen.title
+    assert charges(rig) == 0

@@ -118,6 +118,7 @@ class ParkHome:
             "key_id": key_id,
             "signing_seed": signing_key.encode().hex(),
             "ledger_keys": keys.public_keys(),
+            "card_key_master": keys.card_key_master.hex(),  # reads card records; cannot sign one
             "broker": {"host": broker_host, "port": broker_port, "username": terminal_id, "password": password,
                        "tls_ca": tls_ca_pem},
         }
