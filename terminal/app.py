@@ -19,9 +19,9 @@ from protocol.envelope import Purpose
 from protocol.messages import REPLY_TYPES, REQUEST_TYPES, CardRef, Charge, LineItem, OfflineCharge, parse
 
 from . import core, offline
-from .config import StationConfig
-from .errors import TerminalError
-from .hal.card_reader import TRANSPORT_KEY, SectorKey
+from .config import DESK, StationConfig
+from .errors import CardAuthError, TerminalError
+from .hal.card_reader import TRANSPORT_KEY, CardUid, SectorKey
 from .net import LedgerLink, NoResultError
 from .outbox import OutboxFullError
 
@@ -30,6 +30,9 @@ log = logging.getLogger("fieldpos.terminal")
 KEY_WAIT_S = 0.05          # one loop turn when idle: 20 card polls a second, ~12 SPI transfers each
 WAIT_FOR_RESULT_S = 4.0    # then the offline policy decides, or the screen says "waiting"
 OWED_RECEIPTS_CHECK_MS = 2_000
+RECORD_TRAILERS = (7, 11)  # the trailers of sectors 1 and 2, which hold the card record
+# NXP's transport access bits (FF 07 80): key A reads and writes the data blocks and the trailer.
+TRANSPORT_ACCESS_BYTES = bytes((0xFF, 0x07, 0x80, 0x69))
 # Warn on the idle screen (and in the heartbeat's queue depth) when the outbox is this full.
 QUEUE_WARNING_FRACTION = 0.8
 
@@ -155,6 +158,8 @@ class TerminalApp:
             return self._submit(effect)
         if isinstance(effect, core.TryOffline):
             return self._try_offline(effect)
+        if isinstance(effect, core.WriteCard):
+            return self._write_card(effect)
         if isinstance(effect, core.Print):
             return self._print(effect.receipt)
         if isinstance(effect, core.RememberReceipt):
@@ -179,8 +184,44 @@ class TerminalApp:
             record = read_record(data, uid.value, self._record_key, self.identity.park_id)
             is_blocked = (record.card_no, record.issuance) in self.link.state.blocklist.blocked
             return core.CardTapped(uid.value.hex(), record, is_blocked=is_blocked)
+        except CardAuthError as error:
+            if self.config.mode == DESK and self._is_blank(uid):
+                return core.CardTapped(uid.value.hex(), None, "blank card", is_blank=True)
+            return core.CardTapped(uid.value.hex(), None, str(error).split("] ", 1)[-1])
         except (TerminalError, CardRecordError) as error:
             return core.CardTapped(uid.value.hex(), None, str(error).split("] ", 1)[-1])
+        finally:
+            try:
+                reader.halt()
+            except TerminalError:
+                pass
+
+    def _is_blank(self, uid) -> bool:
+        """A card as it comes from the factory: our sectors open with the transport key, no record."""
+        try:
+            data = self.hardware.card_reader.read_blocks(uid, RECORD_BLOCKS[:1], TRANSPORT_KEY)
+        except TerminalError:
+            return False
+        return data[:2] != b"FC"
+
+    def _write_card(self, effect: core.WriteCard):
+        """Write the signed record, block by block, each read back by the driver; a blank card's
+        record sectors are then locked with the card's own key A (key B and access bits stay the
+        factory's, so the desk can rewrite them at a reissue)."""
+        reader = self.hardware.card_reader
+        uid = CardUid(bytes.fromhex(effect.uid_hex))
+        own_key = sector_key(self.identity.card_key_master, uid.value)
+        data_key = TRANSPORT_KEY if effect.is_blank else SectorKey(own_key)
+        try:
+            for index, block in enumerate(RECORD_BLOCKS):
+                reader.write_block(uid, block, effect.record[index * 16 : (index + 1) * 16], data_key)
+            if effect.is_blank:
+                for trailer in RECORD_TRAILERS:
+                    reader.write_block(uid, trailer, own_key + TRANSPORT_ACCESS_BYTES + TRANSPORT_KEY.value,
+                                       TRANSPORT_KEY, allow_sector_trailer=True)
+            return core.CardWritten()
+        except TerminalError as error:
+            return core.CardWriteFailed(str(error).split("] ", 1)[-1])
         finally:
             try:
                 reader.halt()

@@ -22,7 +22,8 @@ FIXED = "fixed"     # 定额: every tap pays the same price
 COUNT = "count"     # 计次: number of uses x unit price (rides, rounds, hours)
 MENU = "menu"       # 菜单: pick items by number
 FREE = "free"       # 自由: the cashier types the amount
-MODES = (FIXED, COUNT, MENU, FREE)
+DESK = "desk"       # 总台: the front desk issues, tops up and takes back temporary cards
+MODES = (FIXED, COUNT, MENU, FREE, DESK)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class StationConfig:
     menu: tuple = ()
     # Member cards need a PIN above this amount (a park setting; temporary cards never have a PIN).
     no_pin_limit_fen: int = 20000
+    card_fee_fen: int = 2000  # the refundable deposit a front desk takes for a temporary card
     time_zone: str = "Asia/Shanghai"
     printer_profile: str = "58mm-raster"
     staff: dict = field(default_factory=dict)  # staff card number -> (staff id, display name)
@@ -75,8 +77,8 @@ class StationConfig:
     def to_dict(self) -> dict:
         return {
             **{k: getattr(self, k) for k in ("park_name", "station_name", "mode", "fixed_price_fen", "unit_name",
-                                             "unit_price_fen", "no_pin_limit_fen", "time_zone", "printer_profile",
-                                             "version")},
+                                             "unit_price_fen", "no_pin_limit_fen", "card_fee_fen", "time_zone",
+                                             "printer_profile", "version")},
             "menu": [{"name": item.name, "price_fen": item.price_fen} for item in self.menu],
             "staff": {card: list(entry) for card, entry in self.staff.items()},
             "open_hours": list(self.open_hours),

@@ -25,10 +25,10 @@ from zoneinfo import ZoneInfo
 
 from protocol.card_record import CardRecord
 from protocol.limits import MAX_AMOUNT_FEN
-from protocol.messages import Charge, ShiftClose, ShiftOpen
+from protocol.messages import CardIssue, CardReturn, Charge, ShiftClose, ShiftOpen, TopUp
 from protocol.reasons import reason_text
 
-from .config import COUNT, FIXED, FREE, MENU, StationConfig
+from .config import COUNT, DESK, FIXED, FREE, MENU, StationConfig
 from .receipt import LineItem, ReceiptData
 
 # How long a half-finished entry waits before the terminal gives up on it.
@@ -43,6 +43,7 @@ MAX_COUNT = 99
 # Keys (the keypad driver's names).
 ENTER, CANCEL, BACK, DOT = "ENTER", "CANCEL", "BACK", "."
 REPRINT_KEY, CLOSE_SHIFT_KEY = "F1", "F4"
+DESK_CHANNELS = {"1": "cash", "2": "wechat", "3": "alipay", "4": "bank"}
 
 
 class State(str, Enum):
@@ -62,6 +63,10 @@ class State(str, Enum):
     MESSAGE = "message"
     CONFIRM_CLOSE = "confirm_close"
     CLOSING_SHIFT = "closing_shift"
+    DESK_MENU = "desk_menu"
+    DESK_AMOUNT = "desk_amount"
+    DESK_CHANNEL = "desk_channel"
+    WRITING_CARD = "writing_card"
 
 
 # ---------------------------------------------------------------- events
@@ -79,6 +84,7 @@ class CardTapped:
     record: CardRecord | None
     error: str = ""
     is_blocked: bool = False  # on the terminal's copy of the park blocklist
+    is_blank: bool = False    # a card with no record yet that opens with the transport key (front desk)
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,16 @@ class OfflineApproved:
 class OfflineRefused:
     code: str
     text: str
+
+
+@dataclass(frozen=True)
+class CardWritten:
+    pass
+
+
+@dataclass(frozen=True)
+class CardWriteFailed:
+    message: str
 
 
 @dataclass(frozen=True)
@@ -157,6 +173,16 @@ class TryOffline:
 
 
 @dataclass(frozen=True)
+class WriteCard:
+    """Write the ledger-signed record onto the card on the reader (and lock its sectors with the
+    card's own key when it was blank); every block is read back."""
+
+    uid_hex: str
+    record: bytes
+    is_blank: bool
+
+
+@dataclass(frozen=True)
 class Print:
     receipt: ReceiptData
 
@@ -196,6 +222,8 @@ class Sale:
     seq: int | None = None
     result: object = None
     is_reprint: bool = False
+    operation: str = "charge"   # at the front desk: issue, reissue, top_up, return
+    is_blank: bool = False
 
     @property
     def amount_fen(self) -> int:
@@ -323,6 +351,8 @@ class Terminal:
             return []
         if not isinstance(event, CardTapped):
             return []
+        if self.config.mode == DESK and (event.is_blank or (event.record is not None and event.record.kind == "temporary")):
+            return self._desk_tap(event)
         if event.record is None:
             return self._message("无效卡 Card not accepted", (event.error or "请到总台 Please see the front desk",))
         if event.record.kind == "staff":
@@ -343,6 +373,76 @@ class Terminal:
         if mode == MENU:
             return [self._go(State.MENU, ENTRY_TIMEOUT_MS)]
         return [self._go(State.AMOUNT, ENTRY_TIMEOUT_MS)]
+
+    # ------------------------------------------------------------ front desk
+    def _desk_tap(self, event: CardTapped) -> list:
+        if event.is_blank:
+            number = f"T{event.uid_hex[:8].upper()}"  # a blank card's number comes from its UID
+            self.sale = Sale(card=CardRecord(number, 1, "temporary", ""), uid_hex=event.uid_hex, operation="issue",
+                             is_blank=True)
+            return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
+        self.sale = Sale(card=event.record, uid_hex=event.uid_hex)
+        return [self._go(State.DESK_MENU, ENTRY_TIMEOUT_MS)]
+
+    def _on_desk_menu(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        sale = self.sale
+        if event.key == "1":
+            sale.operation = "top_up"
+        elif event.key == "2":
+            sale.operation = "return"
+            return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
+        elif event.key == "3":
+            sale.operation = "reissue"
+            sale.card = CardRecord(sale.card.card_no, sale.card.issuance + 1, "temporary", sale.card.park_id)
+        else:
+            return []
+        return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
+
+    def _on_desk_amount(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        if event.key == ENTER:
+            amount = parse_amount(self.sale.typed)
+            if amount is None:
+                return []
+            self.sale.lines = ((("充值 Top-up", 1, amount),) if self.sale.operation == "top_up" else
+                               (("开卡押金 Card fee", 1, self.config.card_fee_fen), ("预存 Opening", 1, amount)))
+            return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
+        return self._type(event.key, digits_only=False, limit=MAX_AMOUNT_CHARS, timeout_ms=ENTRY_TIMEOUT_MS)
+
+    def _on_desk_channel(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        channel = DESK_CHANNELS.get(event.key)
+        if channel is None:
+            return []
+        sale = self.sale
+        fields = {"operator": self.operator, "card": (sale.card, sale.uid_hex), "channel": channel, "payment_ref": ""}
+        if sale.operation in ("issue", "reissue"):
+            message_type = CardIssue
+            fields |= {"card_kind": "temporary", "card_fee_fen": self.config.card_fee_fen,
+                       "opening_fen": sale.lines[1][2]}
+        elif sale.operation == "top_up":
+            message_type, fields["amount_fen"] = TopUp, sale.amount_fen
+        else:
+            message_type, fields["damage_fee_fen"] = CardReturn, 0
+            sale.lines = (("退卡 Card returned", 1, 0),)
+        self.state, self.deadline_ms = State.AUTHORIZING, None
+        return [self._screen(), Submit(message_type, fields)]
+
+    def _on_writing_card(self, event) -> list:
+        if isinstance(event, CardWritten):
+            self.state = State.PRINTING
+            return [self._screen(), Print(self.last_receipt)]
+        if isinstance(event, CardWriteFailed):
+            self.uncertain_reason = event.message
+            return [Show("写卡失败 Card not written", (event.message, "卡已开通 The card is issued"),
+                         "放好卡按确认 Hold the card, ENTER", "warning")]
+        if isinstance(event, KeyPressed) and event.key == ENTER:
+            return [WriteCard(self.sale.uid_hex, bytes.fromhex(self.sale.result.card_record), self.sale.is_blank)]
+        return []
 
     def _is_open(self) -> bool:
         """Within the station's opening hours (always, when it has none or the time is unknown)."""
@@ -508,7 +608,11 @@ class Terminal:
             return self._message("交易失败 Declined", tuple(x for x in (reason_text(result.reason), balance) if x))
         receipt = self.receipt_for(sale, result)
         self.last_receipt = receipt
-        self.state, self.deadline_ms = State.PRINTING, None
+        self.deadline_ms = None
+        if getattr(result, "card_record", None):
+            self.state = State.WRITING_CARD
+            return [self._screen(), WriteCard(sale.uid_hex, bytes.fromhex(result.card_record), sale.is_blank)]
+        self.state = State.PRINTING
         return [self._screen(), Print(receipt)]
 
     def receipt_for(self, sale: Sale, result, *, is_reprint: bool = False) -> ReceiptData:
@@ -581,7 +685,7 @@ class Terminal:
             return Show("请稍候 Please wait", ("正在联系总账 Asking the ledger",), who)
         if state == State.IDLE:
             hint = {FIXED: f"定额 {format_fen(config.fixed_price_fen)}", COUNT: f"计次 {format_fen(config.unit_price_fen)}/{config.unit_name}",
-                    MENU: "菜单 Menu", FREE: "自由金额 Any amount"}[config.mode]
+                    MENU: "菜单 Menu", FREE: "自由金额 Any amount", DESK: "总台 Front desk"}[config.mode]
             footer = f"{who}  {'ONLINE' if self.is_online else 'OFFLINE'}"
             if self.is_queue_nearly_full:
                 return Show(config.station_name, ("离线队列将满 Queue nearly full", "请恢复网络 Get the station online"),
@@ -610,6 +714,16 @@ class Terminal:
             title = "成功 Approved" if receipt.is_online else "离线成功 Approved OFFLINE"
             return Show(title, (f"余额 Balance {balance}", receipt.receipt_number), "F1 补打 Reprint", "ok",
                         big=f"￥{format_fen(receipt.amount_fen)}")
+        if state == State.DESK_MENU:
+            return Show("临时卡 Temporary card", (masked(sale.card.card_no), "1 充值 2 退卡 3 重新发卡"),
+                        "1 Top-up 2 Return 3 Reissue")
+        if state == State.DESK_AMOUNT:
+            title = {"issue": "新卡预存 New card", "reissue": "重新发卡 Reissue", "top_up": "充值 Top-up"}[sale.operation]
+            return Show(title, (masked(sale.card.card_no),), "确认 ENTER  取消 CANCEL", big=f"￥{sale.typed or '0'}")
+        if state == State.DESK_CHANNEL:
+            return Show("付款方式 Paid by", ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank")
+        if state == State.WRITING_CARD:
+            return Show("写卡中 Writing the card", ("请勿移开 Keep the card on the reader",), who)
         if state == State.CONFIRM_CLOSE:
             return Show("交班 Close shift?", (self.operator_name,), "确认 ENTER  取消 CANCEL", "warning")
         return Show(state.value)

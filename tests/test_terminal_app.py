@@ -3,6 +3,7 @@ reader, ESC/POS printer on a pty, evdev keypad, SSD1306 display) talking to the 
 
 import pytest
 
+from host_sim.rig import STAFF
 from host_sim.station import SimulatedStation
 from terminal.core import State
 
@@ -131,3 +132,36 @@ def test_a_card_without_this_parks_sector_keys_is_not_accepted(station, rig):
     assert station.app.machine.state == State.MESSAGE
     assert "Card not accepted" in station.app.screen.title
     assert charges(rig) == 0
+
+
+def test_the_front_desk_issues_a_blank_card_writes_its_record_and_a_station_then_accepts_it(rig):
+    from host_sim.mifare import MifareClassic1K
+
+    desk = SimulatedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000)
+    fishing = SimulatedStation(rig, "T-FISH-2")
+    try:
+        desk.log_in(STAFF[1])  # Li, front desk
+        blank = MifareClassic1K(bytes.fromhex("1a2b3c4d"))
+        desk.tap(blank)
+        assert desk.state == State.DESK_AMOUNT
+        desk.keys("100E")
+        assert desk.state == State.DESK_CHANNEL
+        desk.keys("2")  # paid by WeChat
+        desk.turns(lambda: desk.state == State.DONE)
+        receipt = desk.sim.printer.receipts[-1].text
+        assert "开卡押金" in receipt and "120.00" in receipt and "100.00" in receipt
+        assert blank.block(4)[:2] == b"FC"  # the record is on the card
+        fishing.log_in()
+        assert fishing.sell(blank, "30") == State.DONE  # and a station reads it with the card's own key
+        assert "70.00" in fishing.sim.printer.receipts[-1].text
+        desk.keys("C")
+        desk.tap(blank)  # back at the exit
+        assert desk.state == State.DESK_MENU
+        desk.keys("2")  # return
+        desk.keys("1")  # refund in cash
+        desk.turns(lambda: desk.state == State.DONE)
+        refund = rig.reader.db.execute("SELECT amount FROM posting WHERE account_id='channel:cash' AND amount > 0").fetchall()
+        assert refund == [(9000,)]  # 70.00 + 20.00 card fee
+    finally:
+        desk.close()
+        fishing.close()
