@@ -38,7 +38,7 @@ from textual.widgets import Static
 
 from protocol.messages import CardIssue
 from terminal import core
-from terminal.config import COUNT, MENU, MenuItem
+from terminal.config import COUNT, DESK, MENU, MenuItem
 from terminal.hal.factory import make_hardware
 from terminal.hal.keypad import Key
 from terminal.runner import OUTBOX_FILE_NAME, Watchdog, close_terminal, open_terminal
@@ -59,10 +59,14 @@ STATION_TERMINALS = {
     "riding": ("T-RIDE-1", {"mode": COUNT, "unit_name": "20分钟", "unit_price_fen": 8000}),
     "bbq": ("T-BBQ-1", {"mode": MENU, "menu": (MenuItem("烤串 Skewers", 500), MenuItem("烤鱼 Grilled fish", 3000),
                                              MenuItem("啤酒 Beer", 1500))}),
+    # The front desk: blank cards issued and written here, visitor cards topped up and taken back.
+    "desk": ("T-DESK-2", {"mode": DESK, "card_fee_fen": 2000}),
 }
+# Blank cards on the desk's counter (key, UID): as they come from the card supplier.
+BLANK_CARDS = (("n", "1a2b3c4d"), ("m", "5e6f7a8b"))
 # (key, card number, opening balance in fen): the last one is too poor for a 30.00 sale on purpose.
 VISITORS = (("a", "C00101", 10000), ("b", "C00102", 50000), ("c", "C00103", 2000))
-STAFF_KEYS = {"s": "wang", "z": "zhao"}
+STAFF_KEYS = {"s": "wang", "z": "zhao", "l": "li"}
 CARD_FEE_FEN = 2000
 STOP_TIMEOUT_S = 10.0  # a sale waiting for the ledger re-sends for up to 4 s before it sees the stop
 REFRESH_S = 0.1
@@ -161,6 +165,11 @@ class SimulatedStation:
                 raise RuntimeError(f"the desk could not issue card {card_no}: {result.reason}")
             label = f"{card_no} ￥{core.format_fen(opening_fen)}"  # the balance it was opened with
             self.cards.append(CardChoice(key, label, self.rig.virtual_card(card_no)))
+        if self.station == "desk":
+            from .mifare import MifareClassic1K
+
+            for key, uid in BLANK_CARDS:
+                self.cards.append(CardChoice(key, f"blank card {uid}", MifareClassic1K(bytes.fromhex(uid))))
 
     def _write_terminal_files(self) -> tuple[Path, Path]:
         """What a technician puts on the board: the bundle (kept secret) and the station config."""

@@ -205,3 +205,28 @@ def test_the_watchdog_shows_the_fault_and_exits_non_zero_after_five_failed_turns
     assert till.turns == 5
     assert till.screen.tone == "error" and "OSError" in till.screen.lines[0]
     assert till.hardware.display.shown[-1] is till.screen  # drawn on the panel, not only remembered
+
+
+def test_the_front_desk_in_the_window_issues_a_blank_card_and_prints_the_receipt(tmp_path):
+    with SimulatedStation(tmp_path / "sim", station="desk", printer_profile="80mm-gb18030").start() as station:
+        ui = StationUI(station)
+
+        async def front_desk():
+            async with ui.run_test(size=(150, 40)) as pilot:
+                await until(pilot, ui, lambda: "Tap staff card" in ui.display_text, "locked screen")
+                await pilot.press("l")  # Li, front desk staff
+                await until(pilot, ui, lambda: "Enter PIN" in ui.display_text, "PIN screen")
+                await pilot.press(*STAFF[1][4], "enter")
+                await until(pilot, ui, lambda: "Front desk" in ui.display_text, "the desk's idle screen")
+                await pilot.press("n")  # a blank card from the box
+                await until(pilot, ui, lambda: "New card" in ui.display_text, "new card screen")
+                await pilot.press("5", "0", "enter")
+                await until(pilot, ui, lambda: "Paid by" in ui.display_text, "payment screen")
+                await pilot.press("1")  # cash
+                texts = lambda: [path.read_text() for path in sorted(station.receipts_dir.glob("receipt-*.txt"))]
+                await until(pilot, ui, lambda: "Approved" in ui.display_text and len(texts()) >= 2, "issue receipts")
+                assert "70.00" in texts()[-1] and "开卡押金" in texts()[-1]
+
+        asyncio.run(front_desk())
+        issued = station.rig.reader.db.execute("SELECT card_no, state FROM card WHERE card_no='T1A2B3C4D'").fetchall()
+        assert issued == [("T1A2B3C4D", "active")]
