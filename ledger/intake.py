@@ -33,6 +33,7 @@ from protocol.messages import (
     Hello,
     LossReport,
     MemberOpen,
+    MemberTransfer,
     PinUnlock,
     OfflineCharge,
     Request,
@@ -203,6 +204,8 @@ class Intake:
             return self._decide_replace(message, card)
         if isinstance(message, PinUnlock):
             return self._decide_pin_unlock(message)
+        if isinstance(message, MemberTransfer):
+            return self._decide_member_transfer(message, card)
         if isinstance(message, CardUnblock):
             if card is None or card.issuance != message.card.issuance or card.uid != message.card.uid:
                 return rules.decline(Reason.UNKNOWN_CARD)
@@ -276,6 +279,23 @@ class Intake:
         if (refusal := self._check_supervisor(message)) is not None:
             return rules.decline(refusal)
         return rules.decide_transfer(old, message.card.account)
+
+    def _decide_member_transfer(self, message: MemberTransfer, card) -> rules.Decision:
+        if not self.store.allows_member_transfer(message.park) or card.kind != "member":
+            return rules.decline(Reason.KIND_NOT_ALLOWED)
+        target = self.store.card(message.park, message.to_card_no, message.to_issuance)
+        if target is None or target.kind != "member" or target.state != "active":
+            return rules.decline(Reason.UNKNOWN_CARD)
+        if (refusal := self._check_member_pin(message, always=True)) is not None:
+            return refusal
+        if card.fen < message.amount_fen:
+            return rules.decline(Reason.INSUFFICIENT_FUNDS)
+        if target.fen + message.amount_fen > self.store.card_limits(message.park, "member").max_balance_fen:
+            return rules.decline(Reason.OVER_BALANCE_LIMIT)
+        to_account = f"card:{target.card_no}/{target.issuance}"
+        return rules.Decision(reason=Reason.OK, amount_fen=message.amount_fen, postings=(
+            rules.Posting(message.card.account, "fen", -message.amount_fen),
+            rules.Posting(to_account, "fen", message.amount_fen)))
 
     def _decide_pin_unlock(self, message: PinUnlock) -> rules.Decision:
         member = self.store.member(message.park, message.card.no)
@@ -371,7 +391,7 @@ class Intake:
                               decision.reason, now_ms, balances, txn_id, card_record=record)
         return self._record(verified, outcome, decision.reason, txn_id, result, now_ms)
 
-    def _check_member_pin(self, message: Charge) -> rules.Decision | None:
+    def _check_member_pin(self, message, *, always: bool = False) -> rules.Decision | None:
         """A member charge above the card's no-PIN limit needs the member's PIN; three wrong PINs
         lock the card's PIN (a supervisor unlocks it). The wrong-PIN count is stored with the decline."""
         member = self.store.member(message.park, message.card.no)
@@ -379,7 +399,7 @@ class Intake:
             return None
         if member.wrong_pins >= MAX_WRONG_PINS:
             return rules.decline(Reason.PIN_LOCKED)
-        if message.amount_fen <= member.no_pin_limit_fen and message.pin_sha256 is None:
+        if not always and message.amount_fen <= member.no_pin_limit_fen and message.pin_sha256 is None:
             return None
         if message.pin_sha256 is None:
             return rules.decline(Reason.PIN_REQUIRED)
@@ -452,7 +472,7 @@ class Intake:
     def _notify(self, message, card, txn_id: int, now_ms: int) -> None:
         """Members hear about every top-up and charge: queued in the same transaction as the booking,
         sent by the notifier's own thread, so a slow SMS gateway never holds up a sale."""
-        if not isinstance(message, (TopUp, Charge, Reversal, CardReplace, PinUnlock)) or isinstance(message, OfflineCharge):
+        if not isinstance(message, (TopUp, Charge, Reversal, CardReplace, PinUnlock, MemberTransfer)) or isinstance(message, OfflineCharge):
             return
         member = self.store.member(message.park, message.card.no)
         if member is None:

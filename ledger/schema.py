@@ -257,4 +257,8 @@ MIGRATIONS: list[str] = [
         require_shift INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 7: whether members may move money to another member's card.
+    """
+    ALTER TABLE member_settings ADD COLUMN allow_transfer INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

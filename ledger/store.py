@@ -506,10 +506,15 @@ class Store:
         ).fetchone()
         return (bool(row[0]), row[1], row[2]) if row else (False, 1, 20000)
 
-    def set_member_settings(self, park_id, *, bonus_first=False, points_per_yuan=1, no_pin_limit_fen=20000) -> None:
+    def set_member_settings(self, park_id, *, bonus_first=False, points_per_yuan=1, no_pin_limit_fen=20000,
+                            allow_transfer=False) -> None:
         with self.batch():
-            self.db.execute("INSERT OR REPLACE INTO member_settings VALUES (?, ?, ?, ?)",
-                            (park_id, int(bonus_first), points_per_yuan, no_pin_limit_fen))
+            self.db.execute("INSERT OR REPLACE INTO member_settings VALUES (?, ?, ?, ?, ?)",
+                            (park_id, int(bonus_first), points_per_yuan, no_pin_limit_fen, int(allow_transfer)))
+
+    def allows_member_transfer(self, park_id) -> bool:
+        row = self.db.execute("SELECT allow_transfer FROM member_settings WHERE park_id=?", (park_id,)).fetchone()
+        return bool(row and row[0])
 
     def bonus_rules(self, park_id) -> list[tuple[int, int]]:
         return self.db.execute(

@@ -360,6 +360,18 @@ class Reversal(Request):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MemberTransfer(Request):
+    """Move real money from the member card ``card`` to another member's card, where the park allows
+    it; the source member's PIN travels sealed (``pin_sha256``). Bonus and points stay put."""
+
+    TYPE: ClassVar[str] = "member_transfer"
+    to_card_no: str = _f("card_number")
+    to_issuance: int = _f("issuance")
+    amount_fen: int = _f("amount")
+    pin_sha256: str = _f("sha256")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PinUnlock(Request):
     """Unlock the PIN of ``card`` (a member's or a staff card) after too many wrong tries. Needs a
     supervisor (card number here, PIN in the sealed block)."""
@@ -552,7 +564,7 @@ class StationReportReply(Message):
 
 
 REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, MemberOpen, TopUp, Charge, OfflineCharge, Void, CardReturn,
-                                           LossReport, CardUnblock, CardReplace, Reversal, PinUnlock, StationReport, ShiftOpen,
+                                           LossReport, CardUnblock, CardReplace, Reversal, PinUnlock, MemberTransfer, StationReport, ShiftOpen,
                                            ShiftClose, Hello)}
 REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome, StationReportReply)}
 BROADCAST_TYPES = {cls.TYPE: cls for cls in (TerminalConfig, Blocklist, BlocklistDelta)}

@@ -295,3 +295,32 @@ def test_the_sms_sender_posts_the_member_text_to_a_real_http_gateway():
     ((key, body),) = received
     assert key == "k-1" and body["to"] == "13800138000"
     assert "30.00" in body["text"] and "70.00" in body["text"] and "5.00" in body["text"] and "30" in body["text"]
+
+
+def test_a_member_moves_money_to_another_member_where_the_park_allows_it(desk):
+    from protocol.messages import MemberTransfer
+
+    desk.top_up(50000)
+    store = desk.ledger.store
+    friend = card("M00010")
+    fields = desk.ledger.fields("T-DESK-1", friend)
+    identity = desk.ledger.rig.identity("T-DESK-1")
+    attachment, sha = seal_pin("112233", terminal="T-DESK-1", seq=fields["seq"], ledger_pin_key=identity.pin_key)
+    opened = MemberOpen(**fields, member_name="李四", phone="13600136000", card_fee_fen=0, opening_fen=0,
+                        channel="cash", payment_ref="", pin_sha256=sha)
+    topic = "fieldpos/v1/P1/t/T-DESK-1/req"
+    assert desk.ledger.send(topic, envelope.seal(opened.to_bytes(), signing_key=identity.signing_key, key_id=identity.key_id,
+                                                 purpose=envelope.Purpose.REQUEST, topic=topic,
+                                                 attachment=attachment)).is_approved
+
+    def transfer(amount_fen, pin):
+        return desk.send("T-DESK-1", MemberTransfer, pin=pin, to_card_no=friend.no, to_issuance=1, amount_fen=amount_fen)
+
+    assert transfer(10000, PIN).reason == "KIND_NOT_ALLOWED"  # not allowed by default
+    store.set_member_settings("P1", no_pin_limit_fen=20000, allow_transfer=True)
+    assert transfer(10000, "999999").reason == "WRONG_PIN"
+    moved = transfer(10000, PIN)
+    assert moved.is_approved and moved.balances.fen == 40000
+    assert store.card_balances("P1", friend.account)[0] == 10000
+    assert store.card_balances("P1", MEMBER.account)[1] == 5000  # the bonus stays with the card that earned it
+    assert verify_books(store).is_ok
