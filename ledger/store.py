@@ -552,12 +552,14 @@ class Store:
     def open_shift(self, park_id, terminal_id, staff_id, seq, now_ms) -> None:
         """Open a shift; a shift still open on the terminal (a reboot, a forgotten logout) is closed first."""
         self.close_shift(terminal_id, seq, now_ms)
+        self._batch_cache.pop(("shift", terminal_id), None)
         self.db.execute(
             "INSERT INTO shift (park_id, terminal_id, staff_id, open_seq, opened_ms) VALUES (?, ?, ?, ?, ?)",
             (park_id, terminal_id, staff_id, seq, now_ms),
         )
 
     def close_shift(self, terminal_id, seq, now_ms) -> str | None:
+        self._batch_cache.pop(("shift", terminal_id), None)
         row = self.db.execute(
             "UPDATE shift SET close_seq=?, closed_ms=? WHERE terminal_id=? AND close_seq IS NULL RETURNING staff_id",
             (seq, now_ms, terminal_id),
@@ -565,7 +567,14 @@ class Store:
         return None if row is None else row[0]
 
     def shift_staff_role(self, terminal_id) -> tuple[str, str] | None:
-        """(staff id, role) of the shift open on the terminal, or None."""
+        """(staff id, role) of the shift open on the terminal, or None. Read on every request, so
+        kept for the batch (opening or closing a shift drops the kept answer)."""
+        key = ("shift", terminal_id)
+        if key not in self._batch_cache:
+            self._batch_cache[key] = self._read_shift_staff_role(terminal_id)
+        return self._batch_cache[key]
+
+    def _read_shift_staff_role(self, terminal_id) -> tuple[str, str] | None:
         row = self.db.execute(
             """SELECT s.staff_id, f.role FROM shift s JOIN staff f ON f.park_id = s.park_id AND f.staff_id = s.staff_id
                WHERE s.terminal_id=? AND s.close_seq IS NULL""",
@@ -574,8 +583,11 @@ class Store:
         return None if row is None else tuple(row)
 
     def requires_shift(self, park_id) -> bool:
-        row = self.db.execute("SELECT require_shift FROM park_rule WHERE park_id=?", (park_id,)).fetchone()
-        return bool(row and row[0])
+        key = ("require_shift", park_id)
+        if key not in self._batch_cache:
+            row = self.db.execute("SELECT require_shift FROM park_rule WHERE park_id=?", (park_id,)).fetchone()
+            self._batch_cache[key] = bool(row and row[0])
+        return self._batch_cache[key]
 
     def set_requires_shift(self, park_id, required: bool) -> None:
         with self.batch():
