@@ -351,8 +351,12 @@ class Terminal:
             return []
         if not isinstance(event, CardTapped):
             return []
-        if self.config.mode == DESK and (event.is_blank or (event.record is not None and event.record.kind == "temporary")):
+        if self.config.mode == DESK and (event.is_blank or (event.record is not None and event.record.kind != "staff")):
+            if event.is_blocked:
+                return self._message("卡已冻结 Card blocked", (reason_text("CARD_BLOCKED"),))
             return self._desk_tap(event)
+        if self.config.mode == DESK:  # a desk never sells: only staff cards reach here, or unreadable ones
+            return self._message("无效卡 Card not accepted", (event.error or "员工卡 Staff card",))
         if event.record is None:
             return self._message("无效卡 Card not accepted", (event.error or "请到总台 Please see the front desk",))
         if event.record.kind == "staff":
@@ -390,6 +394,8 @@ class Terminal:
         sale = self.sale
         if event.key == "1":
             sale.operation = "top_up"
+        elif sale.card.kind != "temporary":
+            return []  # a member card is topped up here; its loss and replacement go through the ledger
         elif event.key == "2":
             sale.operation = "return"
             return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
@@ -715,6 +721,8 @@ class Terminal:
             return Show(title, (f"余额 Balance {balance}", receipt.receipt_number), "F1 补打 Reprint", "ok",
                         big=f"￥{format_fen(receipt.amount_fen)}")
         if state == State.DESK_MENU:
+            if sale.card.kind == "member":
+                return Show("会员卡 Member card", (masked(sale.card.card_no), "1 充值 Top-up"), "取消 CANCEL")
             return Show("临时卡 Temporary card", (masked(sale.card.card_no), "1 充值 2 退卡 3 重新发卡"),
                         "1 Top-up 2 Return 3 Reissue")
         if state == State.DESK_AMOUNT:

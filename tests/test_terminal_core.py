@@ -231,3 +231,18 @@ def test_the_idle_screen_warns_when_the_queue_is_nearly_full():
     terminal.is_queue_nearly_full = True
     screen = terminal._screen()
     assert screen.tone == "warning" and "Queue nearly full" in screen.lines[0]
+
+
+def test_at_the_front_desk_a_member_card_can_be_topped_up_but_never_charged_or_returned():
+    desk = Terminal(config(mode="desk", staff={"S0002": ("li", "李娜")}), "T-DESK-1")
+    desk.start(0)
+    desk.handle(CardTapped("01020304", CardRecord("S0002", 1, "staff", "P1")))
+    keys(desk, "2345E")
+    desk.handle(Answer(result(1)))
+    effects = desk.handle(CardTapped("0a0b0c0d", MEMBER))
+    assert desk.state == State.DESK_MENU and "Member card" in effects[0].title
+    assert keys(desk, "2") == [] and keys(desk, "3") == [] and desk.state == State.DESK_MENU
+    keys(desk, "1")
+    assert desk.state == State.DESK_AMOUNT
+    (submit,) = submits(keys(desk, "500E") + keys(desk, "2"))
+    assert submit.message_type.TYPE == "top_up" and submit.fields["amount_fen"] == 50000 and submit.fields["channel"] == "wechat"
