@@ -229,7 +229,8 @@ class LedgerService:
             lines = self.inflight_path.read_text().splitlines()
         except FileNotFoundError:
             lines = []
-        entries = [tuple(line.split(" ", 1)) for line in lines if " " in line]
+        # One crash counts once per message, even when a terminal's re-send put it in the batch twice.
+        entries = list(dict.fromkeys(tuple(line.split(" ", 1)) for line in lines if " " in line))
         if entries:
             log.warning("%d messages were in flight when the ledger stopped; counting an attempt each", len(entries))
             self.intake.store.count_attempts(entries)
