@@ -19,12 +19,15 @@ import sys
 import time
 
 from protocol import envelope
-from protocol.messages import REPLY_TYPES, REQUEST_TYPES, CardRef, Charge, LineItem, OfflineCharge, TopUp, parse
+from protocol.messages import REQUEST_TYPES, CardRef, Charge, LineItem, OfflineCharge, TopUp, parse
 from terminal import offline
+from terminal.app import owed_receipts
 from terminal.identity import TerminalIdentity
 from terminal.net import LedgerLink, NoResultError
 from terminal.outbox import Outbox
 from tools.park import ParkHome
+
+from .rig import card
 
 ONLINE_WAIT_S = 1.5    # a shorter wait than a real till, so outages turn into offline sales often
 
@@ -44,8 +47,6 @@ class ChaosTerminal:
         self.random = random.Random(f"{args.seed}-{args.terminal}-{os.getpid()}")
 
     def card(self, card_no: str) -> CardRef:
-        from host_sim.rig import card
-
         return card(card_no)
 
     def fields(self, seq: int, card_ref: CardRef, now_ms: int, is_uncertain: bool = False) -> dict:
@@ -63,18 +64,10 @@ class ChaosTerminal:
         self.outbox.mark_printed(seq, int(time.time() * 1000))
 
     def print_owed(self) -> None:
-        """What the real app's recover() does: receipts owed for answered or offline sales."""
-        for seq, payload, result_payload in self.outbox.unprinted():
-            request = parse(envelope.split(payload).body, REQUEST_TYPES)
-            result = parse(envelope.split(result_payload).body, REPLY_TYPES) if result_payload else None
-            if isinstance(request, OfflineCharge):
-                self.print_receipt(seq, "offline", request, is_reprint=True)
-            elif result is None:
-                continue
-            elif result.is_approved and result.reason == "OK" and isinstance(request, (Charge, TopUp)):
-                self.print_receipt(seq, "topup" if isinstance(request, TopUp) else "online", request, is_reprint=True)
-            else:
-                self.outbox.mark_printed(seq, int(time.time() * 1000))
+        """The real app's rule (terminal.app.owed_receipts), printing to the receipts log."""
+        for seq, request, result in owed_receipts(self.outbox, int(time.time() * 1000)):
+            kind = "offline" if result is None else ("topup" if isinstance(request, TopUp) else "online")
+            self.print_receipt(seq, kind, request, is_reprint=True)
 
     # ------------------------------------------------------------ one sale
     def sell(self) -> None:

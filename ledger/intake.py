@@ -474,6 +474,9 @@ class Intake:
         sent by the notifier's own thread, so a slow SMS gateway never holds up a sale."""
         if not isinstance(message, (TopUp, Charge, Reversal, CardReplace, PinUnlock, MemberTransfer)) or isinstance(message, OfflineCharge):
             return
+        # Most sales are on temporary cards: no member to tell, and no query on the hot path for them.
+        if not isinstance(message, CardReplace) and (card is None or card.kind != "member"):
+            return
         member = self.store.member(message.park, message.card.no)
         if member is None:
             return

@@ -264,6 +264,11 @@ class Terminal:
         effects = handler(event) if handler else []
         return effects or []
 
+    def redraw(self) -> Show:
+        """The current screen again (after something outside the machine changed it: the network
+        came or went, the queue filled up)."""
+        return self._screen()
+
     def start(self, now_ms: int) -> list:
         self.now_ms = now_ms
         return [self._screen()]

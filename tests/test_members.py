@@ -1,12 +1,10 @@
 """Member cards at the front desk: real name, PIN, top-up bonus, points, and notifications."""
 
-import hashlib
 import threading
 
 import pytest
 
 from host_sim.rig import ParkRig, card, common, single_line
-from ledger.notify import Notifier
 from ledger.verify import verify_books
 from protocol import envelope
 from protocol.messages import CardReturn, Charge, MemberOpen, TopUp

@@ -19,8 +19,7 @@ from host_sim.network import CuttableLink
 from host_sim.rig import ParkRig, card, common
 from ledger import broadcasts
 from ledger.verify import verify_books
-from protocol import envelope
-from protocol.messages import REQUEST_TYPES, CardIssue, parse
+from protocol.messages import CardIssue
 from terminal.outbox import Outbox
 
 ROOT = Path(__file__).resolve().parents[2]
