@@ -23,6 +23,7 @@ from protocol.envelope import Purpose
 from protocol.errors import RemoteProtocolError
 from protocol.limits import PROTOCOL_VERSION, SUPPORTED_VERSIONS
 from protocol.messages import (
+    MAX_LOOKUP_CARDS,
     REQUEST_TYPES,
     Balances,
     CardIssue,
@@ -32,6 +33,9 @@ from protocol.messages import (
     CardUnblock,
     Hello,
     LossReport,
+    MemberCard,
+    MemberLookup,
+    MemberLookupReply,
     MemberOpen,
     MemberTransfer,
     PinUnlock,
@@ -63,8 +67,9 @@ from .store import NewTxn, Store, TerminalView
 
 log = logging.getLogger("fieldpos.ledger")
 
-# Who may read a station's takings.
+# Who may read a station's takings, and who may find a member's cards by phone number.
 REPORT_ROLES = frozenset({"supervisor", "finance", "admin"})
+LOOKUP_ROLES = frozenset({"front_desk", "supervisor"})
 # An unknown key id makes us re-read the key table, but not more often than this, so a flood of
 # random key ids cannot turn into a flood of queries.
 KEY_RELOAD_INTERVAL_S = 1.0
@@ -188,6 +193,8 @@ class Intake:
                     return self._shift(verified, terminal, now_ms)
                 if isinstance(message, StationReport):
                     return self._station_report(verified, now_ms)
+                if isinstance(message, MemberLookup):
+                    return self._member_lookup(verified, now_ms)
                 return self._decide_and_book(verified, terminal, now_ms)
         except RemoteProtocolError as error:  # a PIN block that does not open: about the bytes, not stored
             return self.refuse(topic, payload, message, error.code, error.args[0], now_ms)
@@ -238,7 +245,10 @@ class Intake:
         if isinstance(message, Charge):
             return rules.decide_charge(message, card, self.store.station(message.park, terminal.station_id))
         if isinstance(message, Void):
-            return rules.decide_void(message, self.store.original_sale(message.terminal, message.original_seq))
+            decision = rules.decide_void(message, self.store.original_sale(message.terminal, message.original_seq))
+            if decision.is_approved and (refusal := self._check_supervisor(message)) is not None:
+                return rules.decline(refusal)
+            return decision
         if isinstance(message, CardReturn):
             return rules.decide_card_return(message, card)
         if isinstance(message, LossReport):
@@ -431,15 +441,35 @@ class Intake:
             self.store.record_alert(now_ms, "OFFLINE_OVERDRAFT", detail)
             log.warning(detail)
 
+    def _asking_staff(self, message, roles: frozenset) -> Reason | None:
+        """For requests that read rather than book: ``card`` is the asking staff member's own card,
+        and their role is checked here, whatever the terminal shows and whether or not a shift is open."""
+        staff = self.store.staff_by_card(message.park, message.card.no)
+        if staff is None or staff.staff_id != message.operator or not staff.is_active:
+            return Reason.UNKNOWN_STAFF
+        return None if staff.role in roles else Reason.ROLE_NOT_ALLOWED
+
+    def _member_lookup(self, verified: _Verified, now_ms: int) -> Reply:
+        """A member's cards by phone number, for the desk's loss report and replacement."""
+        message = verified.message
+        if (refusal := self._asking_staff(message, LOOKUP_ROLES)) is not None:
+            return self._decline_request(verified, refusal, now_ms)
+        cards = tuple(MemberCard(no=no, issuance=issuance, uid=uid, name=name, state=state, fen=fen, bonus=bonus,
+                                 points=points)
+                      for no, issuance, uid, name, state, fen, bonus, points in
+                      self.store.member_cards_by_phone(message.park, message.phone, MAX_LOOKUP_CARDS))
+        reply_topic = topics.result(message.park, message.terminal)
+        body = MemberLookupReply(park=message.park, terminal=message.terminal, seq=message.seq,
+                                 request_sha256=verified.envelope.sha256, cards=cards, ledger_time_ms=now_ms).to_bytes()
+        reply = Reply(reply_topic, self._seal(body, reply_topic, verified.envelope.version))
+        return self._record(verified, Outcome.APPROVED, Reason.OK, None, reply, now_ms)
+
     def _station_report(self, verified: _Verified, now_ms: int) -> Reply:
         """Reports go to supervisors, finance and admins only: the asking staff member's role is
         checked here, whatever the terminal shows (a front desk terminal cannot even ask)."""
         message = verified.message
-        staff = self.store.staff_by_card(message.park, message.card.no)
-        if staff is None or staff.staff_id != message.operator or not staff.is_active:
-            return self._decline_request(verified, Reason.UNKNOWN_STAFF, now_ms)
-        if staff.role not in REPORT_ROLES:
-            return self._decline_request(verified, Reason.ROLE_NOT_ALLOWED, now_ms)
+        if (refusal := self._asking_staff(message, REPORT_ROLES)) is not None:
+            return self._decline_request(verified, refusal, now_ms)
         count, fen, offline, voids = self.store.station_takings(message.park, message.station, message.business_day)
         reply_topic = topics.result(message.park, message.terminal)
         body = StationReportReply(
@@ -472,7 +502,7 @@ class Intake:
     def _notify(self, message, card, txn_id: int, now_ms: int) -> None:
         """Members hear about every top-up and charge: queued in the same transaction as the booking,
         sent by the notifier's own thread, so a slow SMS gateway never holds up a sale."""
-        if not isinstance(message, (TopUp, Charge, Reversal, CardReplace, PinUnlock, MemberTransfer)) or isinstance(message, OfflineCharge):
+        if not isinstance(message, (TopUp, Charge, Void, Reversal, CardReplace, PinUnlock, MemberTransfer)) or isinstance(message, OfflineCharge):
             return
         # Most sales are on temporary cards: no member to tell, and no query on the hot path for them.
         if not isinstance(message, CardReplace) and (card is None or card.kind != "member"):

@@ -261,4 +261,8 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE member_settings ADD COLUMN allow_transfer INTEGER NOT NULL DEFAULT 0;
     """,
+    # 8: the front desk finds a member's cards by phone number (loss report without the card).
+    """
+    CREATE INDEX member_by_phone ON member (park_id, phone);
+    """,
 ]

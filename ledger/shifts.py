@@ -17,7 +17,7 @@ ROLES_BY_TERMINAL_KIND = {
 # is open (the terminal's own allowed kinds apply on top). Finance and admins read reports.
 _CASHIER = frozenset({"charge", "offline_charge", "void", "shift_close"})
 _FRONT_DESK = frozenset({"card_issue", "member_open", "top_up", "card_return", "loss_report", "card_unblock",
-                         "card_replace", "reversal", "pin_unlock", "member_transfer", "shift_close"})
+                         "card_replace", "reversal", "pin_unlock", "member_transfer", "member_lookup", "shift_close"})
 ROLE_KINDS = {
     "cashier": _CASHIER,
     "rental": _CASHIER,

@@ -492,6 +492,21 @@ class Store:
         ).fetchone()
         return None if row is None else MemberView(*row)
 
+    def member_cards_by_phone(self, park_id, phone, limit: int) -> list[tuple]:
+        """(card no, issuance, uid, name, state, fen, bonus, points) of the newest issuance of every
+        member card on ``phone``; state is active, lost, blocked or returned."""
+        return [(no, issuance, uid, name, "lost" if state == "blocked" and self.block_reason(park_id, no, issuance) == "LOST"
+                 else state, fen, bonus, points)
+                for no, issuance, uid, name, state, fen, bonus, points in self.db.execute(
+                    """SELECT c.card_no, c.issuance, c.uid, m.name, c.state,
+                              COALESCE(b.fen, 0), COALESCE(b.bonus, 0), COALESCE(b.points, 0)
+                       FROM member m
+                       JOIN card c ON c.park_id = m.park_id AND c.card_no = m.card_no
+                        AND c.issuance = (SELECT MAX(issuance) FROM card WHERE park_id = m.park_id AND card_no = m.card_no)
+                       LEFT JOIN card_balance b
+                         ON b.park_id = c.park_id AND b.account_id = 'card:' || c.card_no || '/' || c.issuance
+                       WHERE m.park_id=? AND m.phone=? ORDER BY c.card_no LIMIT ?""", (park_id, phone, limit))]
+
     def insert_member(self, park_id, card_no, name, phone, pin_hash, no_pin_limit_fen) -> None:
         self.db.execute("INSERT INTO member (park_id, card_no, name, phone, pin_hash, no_pin_limit_fen) VALUES (?, ?, ?, ?, ?, ?)",
                         (park_id, card_no, name, phone, pin_hash, no_pin_limit_fen))

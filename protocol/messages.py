@@ -39,6 +39,15 @@ class CardKind(str, Enum):
     MEMBER = "member"
 
 
+class CardState(str, Enum):
+    """A card issuance as the front desk sees it (a lost card is blocked for the reason LOST)."""
+
+    ACTIVE = "active"
+    LOST = "lost"
+    BLOCKED = "blocked"
+    RETURNED = "returned"
+
+
 # ---------------------------------------------------------------- field checks
 def _fail(name: str, message: str, reason: Reason) -> None:
     raise LocalProtocolError(f"{name}: {message}", code=reason)
@@ -87,6 +96,7 @@ CHECKS = {
     "uid": lambda n, v: _string(n, v, _HEX, 20) if len(str(v)) // 2 in CARD_UID_BYTES and len(str(v)) % 2 == 0 else _fail(n, "must be a 4, 7 or 10 byte UID in hex", Reason.VALUE_OUT_OF_RANGE),
     "channel": lambda n, v: v in Channel._value2member_map_ or _fail(n, f"{v!r} is not a channel", Reason.VALUE_OUT_OF_RANGE),
     "card_kind": lambda n, v: v in CardKind._value2member_map_ or _fail(n, f"{v!r} is not a card kind", Reason.VALUE_OUT_OF_RANGE),
+    "card_state": lambda n, v: v in CardState._value2member_map_ or _fail(n, f"{v!r} is not a card state", Reason.VALUE_OUT_OF_RANGE),
     "outcome": lambda n, v: v in Outcome._value2member_map_ or _fail(n, f"{v!r} is not an outcome", Reason.VALUE_OUT_OF_RANGE),
     "reason": lambda n, v: v in Reason._value2member_map_ or _fail(n, f"{v!r} is not a reason code", Reason.VALUE_OUT_OF_RANGE),
 }
@@ -302,11 +312,14 @@ class OfflineCharge(Charge):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Void(Request):
-    """Undo this terminal's own earlier Charge, named by its seq; the amount must match it."""
+    """Undo this terminal's own earlier Charge, named by its seq; the amount must match it. Needs a
+    supervisor (card number here, PIN in the sealed block)."""
 
     TYPE: ClassVar[str] = "void"
     original_seq: int = _f("seq")
     amount_fen: int = _f("amount")
+    supervisor_card_no: str = _f("card_number")
+    pin_sha256: str = _f("sha256")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -379,6 +392,15 @@ class PinUnlock(Request):
     TYPE: ClassVar[str] = "pin_unlock"
     supervisor_card_no: str = _f("card_number")
     pin_sha256: str = _f("sha256")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberLookup(Request):
+    """The front desk finds a member's cards by phone number (a lost card cannot be tapped): ``card``
+    is the asking staff member's card. Only front desk staff and supervisors get an answer."""
+
+    TYPE: ClassVar[str] = "member_lookup"
+    phone: str = _f("phone")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -563,10 +585,46 @@ class StationReportReply(Message):
         return True
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberCard(Message):
+    """One member card issuance found by a MemberLookup, with its balances."""
+
+    no: str = _f("card_number")
+    issuance: int = _f("issuance")
+    uid: str = _f("uid")
+    name: str = _f("text")
+    state: str = _f("card_state")
+    fen: int = _f("balance")
+    bonus: int = _f("balance")
+    points: int = _f("balance")
+
+
+# A phone number shared by a family holds a few cards; more than this is not a desk's lookup.
+MAX_LOOKUP_CARDS = 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberLookupReply(Message):
+    """The answer to a MemberLookup: the newest issuance of every member card on that phone number
+    (none: no member has it). A staff member who may not look gets a declined Result instead."""
+
+    TYPE: ClassVar[str] = "member_lookup_reply"
+    park: str = _f("id")
+    terminal: str = _f("id")
+    seq: int = _f("seq")
+    request_sha256: str = _f("sha256")
+    cards: tuple = _f("cards", nested=MemberCard, many=(0, MAX_LOOKUP_CARDS))
+    ledger_time_ms: int = _f("time_ms")
+
+    @property
+    def is_approved(self) -> bool:
+        return True
+
+
 REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, MemberOpen, TopUp, Charge, OfflineCharge, Void, CardReturn,
-                                           LossReport, CardUnblock, CardReplace, Reversal, PinUnlock, MemberTransfer, StationReport, ShiftOpen,
-                                           ShiftClose, Hello)}
-REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome, StationReportReply)}
+                                           LossReport, CardUnblock, CardReplace, Reversal, PinUnlock, MemberTransfer,
+                                           MemberLookup, StationReport, ShiftOpen, ShiftClose, Hello)}
+REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome, StationReportReply, MemberLookupReply)}
 BROADCAST_TYPES = {cls.TYPE: cls for cls in (TerminalConfig, Blocklist, BlocklistDelta)}
 
 

@@ -322,3 +322,55 @@ def test_a_member_moves_money_to_another_member_where_the_park_allows_it(desk):
     assert store.card_balances("P1", friend.account)[0] == 10000
     assert store.card_balances("P1", MEMBER.account)[1] == 5000  # the bonus stays with the card that earned it
     assert verify_books(store).is_ok
+
+
+def test_the_desk_finds_a_members_cards_by_phone_and_others_may_not_look(desk):
+    from protocol.messages import LossReport, MemberLookup
+
+    desk.top_up(50000)
+    def lookup(phone, staff=("li", "S0002"), terminal_id="T-DESK-1"):  # the asking staff member's own card
+        return desk.ledger.request(terminal_id, MemberLookup, card_ref=card(staff[1]), operator=staff[0], phone=phone)
+
+    found = lookup("13800138000")
+    found_fields = found.cards[0]
+    assert found.TYPE == "member_lookup_reply" and len(found.cards) == 1
+    assert (found_fields.no, found_fields.uid, found_fields.name, found_fields.state) == (MEMBER.no, MEMBER.uid, "张伟", "active")
+    assert (found_fields.fen, found_fields.bonus) == (50000, 5000)
+    assert desk.send("T-DESK-1", LossReport).is_approved
+    assert lookup("13800138000").cards[0].state == "lost"
+    assert lookup("13900000000").cards == ()
+    assert lookup("13800138000", staff=("li", "S0001")).reason == "UNKNOWN_STAFF"  # someone else's card
+    cashier = lookup("13800138000", staff=("wang", "S0001"))
+    assert cashier.TYPE == "result" and cashier.reason == "ROLE_NOT_ALLOWED"
+    # A station terminal cannot even ask (its provisioning does not allow the kind).
+    station = lookup("13800138000", staff=("zhao", "S0003"), terminal_id="T-FISH-1")
+    assert station.reason == "KIND_NOT_ALLOWED" and station.outcome == "refused"
+
+
+def test_a_void_needs_a_supervisors_pin_and_the_member_is_told(desk):
+    from protocol.messages import Void
+
+    desk.top_up(50000)
+    sale = desk.charge(3000)
+    assert sale.is_approved
+    cashier_card = ("S0001", "1234")  # Wang is a cashier: her PIN is right, but she is not a supervisor
+
+    def void(supervisor, pin):
+        fields = desk.ledger.fields("T-FISH-1", MEMBER)
+        identity = desk.ledger.rig.identity("T-FISH-1")
+        attachment, sha = seal_pin(None, supervisor_pin=pin, terminal="T-FISH-1", seq=fields["seq"],
+                                   ledger_pin_key=identity.pin_key)
+        message = Void(**fields, original_seq=sale.seq, amount_fen=3000, supervisor_card_no=supervisor, pin_sha256=sha)
+        topic = "fieldpos/v1/P1/t/T-FISH-1/req"
+        return desk.ledger.send(topic, envelope.seal(message.to_bytes(), signing_key=identity.signing_key,
+                                                     key_id=identity.key_id, purpose=envelope.Purpose.REQUEST,
+                                                     topic=topic, attachment=attachment))
+
+    assert void(*cashier_card).reason == "SUPERVISOR_REQUIRED"
+    assert void(ZHAO_CARD, "0000").reason == "WRONG_PIN"
+    voided = void(ZHAO_CARD, ZHAO_PIN)
+    assert voided.is_approved and voided.balances.fen == 50000
+    assert void(ZHAO_CARD, ZHAO_PIN).reason == "ALREADY_VOIDED"
+    kinds = [__import__("json").loads(body)["kind"] for (body,) in desk.ledger.store.db.execute("SELECT body FROM notification")]
+    assert kinds == ["top_up", "charge", "void"]
+    assert verify_books(desk.ledger.store).is_ok

@@ -28,7 +28,7 @@ _SHIFTS = ("shift_open", "shift_close", "hello")
 STATION_KINDS = {
     "station": ("charge", "offline_charge", "void") + _SHIFTS,
     "front_desk": ("card_issue", "member_open", "top_up", "card_return", "loss_report", "card_unblock",
-                   "card_replace", "reversal", "pin_unlock", "member_transfer") + _SHIFTS,
+                   "card_replace", "reversal", "pin_unlock", "member_transfer", "member_lookup") + _SHIFTS,
     "supervisor": ("charge", "offline_charge", "void", "station_report") + _SHIFTS,
     "all": tuple(REQUEST_TYPES),
 }

@@ -41,8 +41,10 @@ class Ledger:
         fields["terminal_time_ms"] = 1_780_000_000_000
         return fields
 
-    def request(self, terminal_id, message_type, *, card_ref=VISITOR, **extra):
-        return self.send(*self.sign(terminal_id, message_type(**self.fields(terminal_id, card_ref), **extra).to_bytes()))
+    def request(self, terminal_id, message_type, *, card_ref=VISITOR, operator=None, **extra):
+        fields = self.fields(terminal_id, card_ref)
+        fields["operator"] = operator or fields["operator"]
+        return self.send(*self.sign(terminal_id, message_type(**fields, **extra).to_bytes()))
 
     def issue(self, opening_fen=10000, card_ref=VISITOR):
         fields = self.fields("T-DESK-1", card_ref)
