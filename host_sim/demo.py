@@ -5,8 +5,9 @@ drops for a while, so it sells offline within the policy and catches up later): 
 (menu: pick items by number), a contractor-run riding school (count: rides x price) and a BBQ
 (free amount). Each station is the real terminal app with its real drivers on emulated hardware —
 a cashier logs in with staff card and PIN, taps the visitor's card, types, and the emulated printer
-prints both copies. Visitors who run short top up at the desk; a supervisor voids the odd sale; at
-the exit the card is returned and refunded. The demo prints what happened, replays the books, and
+prints both copies. Visitors who run short top up at the desk; a supervisor voids the odd sale (F3,
+their card and PIN); a member family opens, spends, loses and replaces a member card through the
+desk's own terminal app; at the exit the card is returned and refunded. The demo prints what happened, replays the books, and
 leaves every receipt as a PNG.
 """
 
@@ -17,9 +18,10 @@ import shutil
 import time
 
 from ledger.verify import verify_books
-from protocol.messages import CardIssue, CardReplace, CardReturn, LossReport, MemberOpen, TopUp, Void
+from protocol.messages import CardIssue, CardReturn, TopUp
 from terminal.config import MenuItem
-from terminal.core import State
+from terminal.events import State
+from terminal.hal.keypad import Key
 
 from ledger.reports.offline import format_offline_exposure, offline_exposure
 
@@ -36,44 +38,62 @@ STATION_SETUP = {
 }
 
 
-def _member_episode(rig, desk, station, outcomes) -> str:
-    """The Zhang family opens a member card (PIN 246810), tops up 500 and gets 50 bonus, spends at a
-    station (above the no-PIN limit the cashier's keypad asks for the PIN), loses the card and gets
-    a new one with everything on it (a supervisor's PIN at the desk)."""
-    pin, member, replacement = "246810", card("M00001"), card("M00002")
+def _member_episode(rig, desk, station, supervisor, outcomes) -> str:
+    """The Zhang family at the real desk app: a member card opened on a blank card (name on the desk's
+    keyboard, phone, PIN 246810 typed twice), 500 topped up ("500 get 50"), spent at a station (above
+    the no-PIN limit the cashier's keypad asks for the PIN), reported lost by phone number (F2), and
+    replaced on another blank card with everything on it (a supervisor's card and PIN)."""
+    from .mifare import MifareClassic1K
 
-    def at_desk(build, **options):
-        result = desk.submit(build, **options)
-        outcomes[result.outcome] += 1
-        return result
+    pin, phone = "246810", "13800138000"
+    lost, replacement = MifareClassic1K(bytes.fromhex("0a11ce01")), MifareClassic1K(bytes.fromhex("0a11ce02"))
 
-    at_desk(lambda seq: MemberOpen(**common(desk, seq, member, "li"), member_name="张伟", phone="13800138000",
-                                   card_fee_fen=0, opening_fen=0, channel="wechat", payment_ref="", pin_sha256="0" * 64),
-            pin=pin)
-    topped = at_desk(lambda seq: TopUp(**common(desk, seq, member, "li"), amount_fen=50000, channel="wechat",
-                                       payment_ref="WX-M1"))
-    virtual = rig.virtual_card(member.no, kind="member", uid=bytes.fromhex(member.uid))
-    small = station.sell(virtual, "1" if station.app.config.mode == "menu" else "30")
+    def finish(what: str) -> None:
+        desk.turns(lambda: desk.state in (State.DONE, State.MESSAGE))
+        outcomes[f"desk {what}" if desk.state == State.DONE or desk.app.screen.tone == "ok" else f"desk {what} refused"] += 1
+        desk.keys("C")
+
+    desk.tap(lost)
+    desk.keys("2")
+    desk.keys([*"zhang wei", Key.ENTER, *phone, Key.ENTER, *pin, Key.ENTER, *pin, Key.ENTER, Key.ENTER])  # opened empty
+    finish("member opened")
+    desk.tap(lost)
+    desk.keys("1" "500E" "2")  # top-up 500.00 by WeChat: the bonus rule adds 50.00
+    finish("top-up")
+    small = station.sell(lost, "1" if station.app.config.mode == "menu" else "30")
     station.keys("C")
-    station.tap(virtual)
-    station.keys("1" * 3 + "E" if station.app.config.mode == "menu" else "250E")  # above the 200.00 no-PIN limit
-    if station.state.name == "CHARGE_PIN":
+    station.tap(lost)
+    station.keys("1" * 7 + "E" if station.app.config.mode == "menu" else "250E")  # 210.00: above the no-PIN limit
+    if station.state == State.CHARGE_PIN:
         station.keys(pin + "E")
-    station.turns(lambda: station.state.name in ("DONE", "MESSAGE"))
+    station.turns(lambda: station.state in (State.DONE, State.MESSAGE))
     big = station.state.name
     station.keys("C")
-    at_desk(lambda seq: LossReport(**common(desk, seq, member, "li")))
-    replaced = at_desk(lambda seq: CardReplace(**common(desk, seq, replacement, "li"), from_card_no=member.no,
-                                               from_issuance=1, supervisor_card_no=STAFF[2][3], pin_sha256="0" * 64),
-                       supervisor_pin=STAFF[2][4])
+    desk.keys([Key.F2, *phone, Key.ENTER])  # the card is lost: found by the member's phone number
+    desk.turns(lambda: desk.state in (State.DESK_CONFIRM, State.MESSAGE))
+    desk.keys("E")
+    finish("loss report")
+    desk.tap(replacement)
+    desk.keys([Key.DIGIT_3, *phone, Key.ENTER])
+    desk.turns(lambda: desk.state in (State.DESK_CONFIRM, State.MESSAGE))
+    desk.keys("E")
+    desk.tap(supervisor)
+    desk.keys(STAFF[2][4] + "E")
+    desk.turns(lambda: desk.state in (State.WRITING_CARD, State.DONE, State.MESSAGE))
+    if desk.state == State.WRITING_CARD:  # the supervisor's card was on the reader: the new card goes back
+        desk.tap(replacement)
+    finish("replacement")
+    moved = rig.reader.card(rig.park_id, "M0A11CE02")
     queued = lambda: rig.reader.db.execute("SELECT COUNT(*), COUNT(sent_ms) FROM notification").fetchone()  # noqa: E731
     deadline = time.monotonic() + 5
     while queued()[0] != queued()[1] and time.monotonic() < deadline:
         time.sleep(0.05)  # the notifier's own thread sends them
     total, sent = queued()
-    return (f"M00001 opened, top-up 500.00 → bonus {topped.balances.bonus / 100:.2f}; sales {small.name.lower()}, "
-            f"{big.lower()} (PIN asked); lost → M00002 holds {replaced.balances.fen / 100:.2f} + "
-            f"{replaced.balances.bonus / 100:.2f} bonus, {replaced.balances.points} points; {total} notifications queued, {sent} sent")
+    bonus = rig.reader.db.execute("SELECT SUM(amount) FROM posting WHERE asset='bonus' AND amount > 0 "
+                                  "AND account_id='card:M0A11CE01/1'").fetchone()[0] or 0
+    return (f"M0A11CE01 opened at the desk app, top-up 500.00 → bonus {_fen(bonus)}; sales {small.name.lower()}, "
+            f"{big.lower()} (PIN asked); lost (F2, by phone) → M0A11CE02 holds {_fen(moved.fen)} + "
+            f"{_fen(moved.bonus)} bonus, {moved.points} points; {total} notifications queued, {sent} sent")
 
 
 def _typed_sale(station_id: str, rng: random.Random) -> str:
@@ -130,6 +150,7 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
                                                **STATION_SETUP[station_id])
                     station.log_in(STAFF[0])
                     stations.append(station)
+            supervisor = rig.virtual_card(STAFF[2][3], kind="staff")  # Zhao's card: voids and replacements
             outage = range(visitors // 3, visitors // 2)  # these visitors find the BBQ offline
             leaving = []
 
@@ -153,11 +174,13 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
                     ended = station.sell(virtual, _typed_sale(station.link.identity.station_id, rng))
                     if ended == State.DONE:
                         outcomes["approved" if station.app.machine.last_receipt.is_online else "approved offline"] += 1
-                        if rng.random() < 0.04:  # a supervisor voids a mistaken sale
-                            receipt = station.app.machine.last_receipt
-                            outcomes[station.link.submit(lambda seq: Void(
-                                **common(station.link, seq, visitor, "zhao"), original_seq=receipt.seq,
-                                amount_fen=receipt.amount_fen)).outcome] += 1
+                        if rng.random() < 0.04 and station.app.machine.is_online:
+                            # A mistaken sale: F3, and the supervisor taps their card and types their PIN.
+                            station.keys([Key.CANCEL, Key.F3, Key.ENTER])
+                            station.tap(supervisor)
+                            station.keys(STAFF[2][4] + "E")
+                            station.turns(lambda: station.state in (State.DONE, State.MESSAGE))
+                            outcomes["voided" if station.state == State.DONE else "void refused"] += 1
                     else:
                         outcomes["declined"] += 1
                         station.keys("E")
@@ -169,7 +192,11 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
             deadline = time.monotonic() + 60
             while any(s.link.outbox.pending_count() for s in stations) and time.monotonic() < deadline:
                 time.sleep(0.1)  # the BBQ's offline sales drain into the ledger
-            members = _member_episode(rig, desk, stations[0], outcomes)
+            desk_app = SimulatedStation(rig, "T-DESK-1", profile="58mm-raster", link=desk, mode="desk",
+                                        card_fee_fen=2000)
+            stations.append(desk_app)
+            desk_app.log_in(STAFF[1])
+            members = _member_episode(rig, desk_app, stations[0], supervisor, outcomes)
             # Closing time: everyone hands their card back at the exit and gets the rest refunded.
             for visitor, channel in leaving:
                 at_desk(lambda seq: CardReturn(**common(desk, seq, visitor, "li"), channel=channel, payment_ref="",

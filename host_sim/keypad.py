@@ -46,6 +46,13 @@ KEYS = {
     Key.CANCEL: (1, 0x29), Key.BACK: (14, 0x2A),
     Key.F1: (98, 0x54), Key.F2: (55, 0x55), Key.F3: (74, 0x56), Key.F4: (78, 0x57),
 }  # fmt: skip
+# The front desk's keyboard adds letters and space: (evdev code, HID usage), written out as above.
+KEYBOARD_KEYS = {
+    **{Key.for_character(letter): (code, 0x04 + index) for index, (letter, code) in enumerate(zip(
+        "abcdefghijklmnopqrstuvwxyz",
+        (30, 48, 46, 32, 18, 33, 34, 35, 23, 36, 37, 38, 50, 49, 24, 25, 16, 19, 31, 20, 22, 47, 17, 45, 21, 44)))},
+    Key.SPACE: (57, 0x2C),
+}
 KEY_NUMLOCK = (69, 0x53)
 HID_KEYBOARD_PAGE = 0x0007_0000
 
@@ -74,7 +81,7 @@ class EmulatedKeypad:
 
     def press(self, key: Key, *, autorepeats: int = 0) -> None:
         """Press and release ``key``; ``autorepeats`` > 0 holds it long enough to repeat that often."""
-        self.write_raw(self.key_stroke_bytes(*KEYS[key], autorepeats=autorepeats))
+        self.write_raw(self.key_stroke_bytes(*(KEYS.get(key) or KEYBOARD_KEYS[key]), autorepeats=autorepeats))
 
     def press_numlock(self) -> None:
         self.write_raw(self.key_stroke_bytes(*KEY_NUMLOCK))

@@ -3,7 +3,7 @@ hardware, and helpers that tap cards and press keys the way a person does. Used 
 demo and the terminal simulator UI."""
 
 from terminal.app import TerminalApp, render_for_display
-from terminal.core import State
+from terminal.events import State
 from terminal.hal.factory import make_hardware
 from terminal.hal.keypad import Key
 

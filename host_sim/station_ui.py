@@ -12,8 +12,11 @@ receipt and a status line, and saves every receipt as PNG into ``<out>/receipts`
 into ``<out>/display.png`` whenever it changes.
 
 Keys (also in the window's help line): digits, ``.``, Enter; Esc = CANCEL; Backspace = BACK;
-F1..F4 (or the USB keypad's ``/ * - +``); ``s`` Wang's staff card, ``z`` Zhao's, ``a`` ``b`` ``c``
-visitor cards (or click them), ``x`` takes the card away; ``p`` paper out/in; ``q`` quits.
+F1..F4 (or the USB keypad's ``/ * - +``): F1 reprint, F2 a lost member card (desk), F3 void the last
+sale / reverse the last top-up (a supervisor's card and PIN), F4 close the shift; ``s`` Wang's staff
+card, ``l`` Li's (front desk), ``z`` Zhao's (supervisor), ``a`` ``b`` ``c`` visitor cards (or click
+them), ``n`` ``m`` blank cards at the desk, ``x`` takes the card away; ``p`` paper out/in; ``q``
+quits. While the desk asks for a member's name, letters type into it (the desk's keyboard).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from protocol.messages import CardIssue
-from terminal import core
+from terminal import events
 from terminal.config import COUNT, DESK, MENU, MenuItem
 from terminal.hal.factory import make_hardware
 from terminal.hal.keypad import Key
@@ -78,8 +81,10 @@ KEYPAD_KEYS = {
     # The 17-key USB keypad the stations use has no F keys: its / * - + are F1..F4.
     "slash": Key.F1, "asterisk": Key.F2, "minus": Key.F3, "plus": Key.F4,
 }  # fmt: skip
-HELP = ("keypad: 0-9 . Enter · Esc CANCEL · Backspace BACK · F1 reprint · F4 close shift (or / * - +)\n"
-        "cards (keys or click): s z staff · a b c visitors · x take the card away · p paper out/in · q quit")
+HELP = ("keypad: 0-9 . Enter · Esc CANCEL · Backspace BACK · F1 reprint · F2 lost card (desk) · F3 void/reverse · "
+        "F4 close shift (or / * - +)\n"
+        "cards (keys or click): s z l staff · a b c visitors · n m blank cards (desk) · x take the card away · "
+        "p paper out/in · q quit · a name is typed on the keyboard")
 TONE_STYLES = {"normal": "bright_blue", "ok": "green", "error": "red", "warning": "yellow"}
 
 
@@ -163,7 +168,7 @@ class SimulatedStation:
                 opening_fen=opening_fen, channel="cash", payment_ref=""))  # fmt: skip
             if not result.is_approved:
                 raise RuntimeError(f"the desk could not issue card {card_no}: {result.reason}")
-            label = f"{card_no} ￥{core.format_fen(opening_fen)}"  # the balance it was opened with
+            label = f"{card_no} ￥{events.format_fen(opening_fen)}"  # the balance it was opened with
             self.cards.append(CardChoice(key, label, self.rig.virtual_card(card_no)))
         if self.station == "desk":
             from .mifare import MifareClassic1K
@@ -183,6 +188,9 @@ class SimulatedStation:
         config_path = board / "station.json"
         config_path.write_text(json.dumps(config.to_dict(), ensure_ascii=False, indent=2))
         return bundle_path, config_path
+
+    def is_asking_for_text(self) -> bool:
+        return self.app is not None and self.app.machine.state == events.State.DESK_NAME
 
     def _run_till(self) -> None:
         try:
@@ -325,7 +333,7 @@ def braille_lines(image) -> list[str]:
     return lines
 
 
-def screen_panel(show: core.Show | None) -> Panel:
+def screen_panel(show: events.Show | None) -> Panel:
     """The app's current screen as text: title, big amount, lines, footer, framed in its tone."""
     if show is None:
         return Panel(Text("starting…", style="dim"), title="display", border_style="dim")
@@ -338,7 +346,7 @@ def screen_panel(show: core.Show | None) -> Panel:
     return Panel(Group(*parts), title=title, subtitle=Text(show.footer, style="dim"), border_style=style)
 
 
-def plain_text(show: core.Show | None) -> str:
+def plain_text(show: events.Show | None) -> str:
     """What :func:`screen_panel` says, without the frame (for logs and tests)."""
     if show is None:
         return ""
@@ -411,7 +419,10 @@ class StationUI(App):
     # ------------------------------------------------------------ input
     def on_key(self, event: KeyEvent) -> None:
         key = event.key
-        if key in KEYPAD_KEYS:
+        if self.station.is_asking_for_text() and (len(key) == 1 and key.isalpha() or key == "space"):
+            # The desk's keyboard: while the till asks for a name, letters type instead of tapping cards.
+            self.station.press(Key.for_character(" " if key == "space" else key.lower()))
+        elif key in KEYPAD_KEYS:
             self.station.press(KEYPAD_KEYS[key])
         elif key in self.cards_by_key:
             self.station.tap(self.cards_by_key[key])

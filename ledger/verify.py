@@ -45,7 +45,8 @@ _CHECKS = (
     (
         "request {0} seq {1} is approved but has no transaction",
         """SELECT r.terminal_id, r.seq FROM request r LEFT JOIN txn t ON t.txn_id = r.txn_id
-           WHERE r.outcome = 'approved' AND r.kind NOT IN ('shift_open', 'shift_close', 'station_report') AND r.reason <> 'SAME_SALE'
+           WHERE r.outcome = 'approved' AND r.kind NOT IN ('shift_open', 'shift_close', 'station_report', 'member_lookup')
+             AND r.reason <> 'SAME_SALE'
              AND (t.txn_id IS NULL OR t.terminal_id <> r.terminal_id OR t.seq <> r.seq)""",
     ),
     (

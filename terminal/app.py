@@ -18,7 +18,7 @@ from protocol.card_record import RECORD_BLOCKS, CardRecord, CardRecordError, rea
 from protocol.envelope import Purpose
 from protocol.messages import REPLY_TYPES, REQUEST_TYPES, CardRef, Charge, LineItem, OfflineCharge, TopUp, parse
 
-from . import core, offline
+from . import core, events, offline
 from .config import DESK, StationConfig
 from .errors import CardAuthError, TerminalError
 from .hal.card_reader import TRANSPORT_KEY, CardUid, SectorKey
@@ -44,7 +44,7 @@ class TerminalApp:
         self.config = config
         self.hardware = hardware
         self.machine = core.Terminal(config, self.identity.terminal_id)
-        self.screen: core.Show | None = None
+        self.screen: events.Show | None = None
         self._render = render
         self._record_key = self.identity.ledger_key(Purpose.CARD_RECORD.value)[1]
         self.is_running = True
@@ -83,7 +83,7 @@ class TerminalApp:
             else:
                 receipt = core.make_receipt(self.config, self.identity.terminal_id, operator, card, lines, result,
                                             is_reprint=True)
-            if not isinstance(self._print(receipt), core.PrintFinished):
+            if not isinstance(self._print(receipt), events.PrintFinished):
                 continue  # paper out: it stays owed and is tried again
             self.link.outbox.mark_printed(seq, self.hardware.clock.now_ms())
 
@@ -101,7 +101,7 @@ class TerminalApp:
 
     def turn(self) -> None:
         now_ms = self.hardware.clock.monotonic_ms()
-        if now_ms - self._owed_checked_ms > OWED_RECEIPTS_CHECK_MS and self.machine.state in (core.State.IDLE, core.State.LOCKED):
+        if now_ms - self._owed_checked_ms > OWED_RECEIPTS_CHECK_MS and self.machine.state in (events.State.IDLE, events.State.LOCKED):
             # An answer that came late (the uploader re-sent a request after a restart) owes a receipt.
             self._owed_checked_ms = now_ms
             self.recover()
@@ -110,19 +110,19 @@ class TerminalApp:
                 self.storage is not None and self.storage.is_low)
             if nearly_full != self.machine.is_queue_nearly_full:
                 self.machine.is_queue_nearly_full = nearly_full
-                if self.machine.state == core.State.IDLE:
+                if self.machine.state == events.State.IDLE:
                     self._apply([self.machine.redraw()])
         if self.machine.is_online != self.link.is_connected:
             self.machine.is_online = self.link.is_connected
-            if self.machine.state == core.State.IDLE:
+            if self.machine.state == events.State.IDLE:
                 self._apply([self.machine.redraw()])  # the idle screen says ONLINE or OFFLINE
         key = self.hardware.keypad.read_key(timeout_s=self.key_wait_s)
         if key is not None:
-            self._feed(core.KeyPressed(key.value))
+            self._feed(events.KeyPressed(key.value))
         tapped = self._read_card()
         if tapped is not None:
             self._feed(tapped)
-        self._feed(core.Tick(self.hardware.clock.monotonic_ms(), self._minute_of_day()))
+        self._feed(events.Tick(self.hardware.clock.monotonic_ms(), self._minute_of_day()))
 
     def _minute_of_day(self) -> int | None:
         """The park's local time of day from the ledger-trusted clock (None before any contact)."""
@@ -145,20 +145,20 @@ class TerminalApp:
 
     def _do(self, effect):
         """Carry out one effect; returns the event it produced, if any."""
-        if isinstance(effect, core.Show):
+        if isinstance(effect, events.Show):
             self.screen = effect
             if self._render is not None:
                 self.hardware.display.show(self._render(effect, self.hardware.display.size))
             return None
-        if isinstance(effect, core.Submit):
+        if isinstance(effect, events.Submit):
             return self._submit(effect)
-        if isinstance(effect, core.TryOffline):
+        if isinstance(effect, events.TryOffline):
             return self._try_offline(effect)
-        if isinstance(effect, core.WriteCard):
+        if isinstance(effect, events.WriteCard):
             return self._write_card(effect)
-        if isinstance(effect, core.Print):
+        if isinstance(effect, events.Print):
             return self._print(effect.receipt)
-        if isinstance(effect, core.RememberReceipt):
+        if isinstance(effect, events.RememberReceipt):
             self.link.outbox.mark_printed(effect.seq, self.hardware.clock.now_ms())
             return None
         raise AssertionError(f"unknown effect {effect!r}")
@@ -179,13 +179,13 @@ class TerminalApp:
             data = reader.read_blocks(uid, RECORD_BLOCKS, key)
             record = read_record(data, uid.value, self._record_key, self.identity.park_id)
             is_blocked = (record.card_no, record.issuance) in self.link.state.blocklist.blocked
-            return core.CardTapped(uid.value.hex(), record, is_blocked=is_blocked)
+            return events.CardTapped(uid.value.hex(), record, is_blocked=is_blocked)
         except CardAuthError as error:
             if self.config.mode == DESK and self._is_blank(uid):
-                return core.CardTapped(uid.value.hex(), None, "blank card", is_blank=True)
-            return core.CardTapped(uid.value.hex(), None, str(error).split("] ", 1)[-1])
+                return events.CardTapped(uid.value.hex(), None, "blank card", is_blank=True)
+            return events.CardTapped(uid.value.hex(), None, str(error).split("] ", 1)[-1])
         except (TerminalError, CardRecordError) as error:
-            return core.CardTapped(uid.value.hex(), None, str(error).split("] ", 1)[-1])
+            return events.CardTapped(uid.value.hex(), None, str(error).split("] ", 1)[-1])
         finally:
             try:
                 reader.halt()
@@ -200,7 +200,7 @@ class TerminalApp:
             return False
         return data[:2] != b"FC"
 
-    def _write_card(self, effect: core.WriteCard):
+    def _write_card(self, effect: events.WriteCard):
         """Write the signed record, block by block, each read back by the driver; a blank card's
         record sectors are then locked with the card's own key A (key B and access bits stay the
         factory's, so the desk can rewrite them at a reissue)."""
@@ -215,9 +215,9 @@ class TerminalApp:
                 for trailer in RECORD_TRAILERS:
                     reader.write_block(uid, trailer, own_key + TRANSPORT_ACCESS_BYTES + TRANSPORT_KEY.value,
                                        TRANSPORT_KEY, allow_sector_trailer=True)
-            return core.CardWritten()
+            return events.CardWritten()
         except TerminalError as error:
-            return core.CardWriteFailed(str(error).split("] ", 1)[-1])
+            return events.CardWriteFailed(str(error).split("] ", 1)[-1])
         finally:
             try:
                 reader.halt()
@@ -225,7 +225,7 @@ class TerminalApp:
                 pass
 
     # ------------------------------------------------------------ requests
-    def _submit(self, submit: core.Submit):
+    def _submit(self, submit: events.Submit):
         fields = dict(submit.fields)
         record, uid_hex = fields.pop("card")
         card = CardRef(no=record.card_no, issuance=record.issuance, uid=uid_hex)
@@ -239,23 +239,23 @@ class TerminalApp:
                                        config_version=self.config.version, card=card, **fields)
 
         try:
-            pending = self.link.enqueue(build, pin=submit.pin)
+            pending = self.link.enqueue(build, pin=submit.pin, supervisor_pin=submit.supervisor_pin)
         except OutboxFullError as error:
-            return core.OfflineRefused(error.code, "离线队列已满 Queue full — stop selling, get the station online")
+            return events.OfflineRefused(error.code, "离线队列已满 Queue full — stop selling, get the station online")
         self.machine.submitted(pending.seq)
         try:
-            return core.Answer(self.link.send(pending, WAIT_FOR_RESULT_S))
+            return events.Answer(self.link.send(pending, WAIT_FOR_RESULT_S))
         except NoResultError:
-            self._apply(self.machine.handle(core.NoAnswer()))
+            self._apply(self.machine.handle(events.NoAnswer()))
         # Waiting: the screen says so and says not to charge again; keep re-sending the same bytes.
-        while self.is_running and self.machine.state == core.State.UNCERTAIN:
+        while self.is_running and self.machine.state == events.State.UNCERTAIN:
             try:
-                return core.Answer(self.link.send(pending, WAIT_FOR_RESULT_S))
+                return events.Answer(self.link.send(pending, WAIT_FOR_RESULT_S))
             except NoResultError:
                 continue
-        return core.NoAnswer() if self.machine.state != core.State.UNCERTAIN else None
+        return events.NoAnswer() if self.machine.state != events.State.UNCERTAIN else None
 
-    def _try_offline(self, effect: core.TryOffline):
+    def _try_offline(self, effect: events.TryOffline):
         """Apply the signed offline policy; if it allows the sale, queue it as an offline sale."""
         state = self.link.state
         now_ms, is_uncertain = state.now_ms()
@@ -264,9 +264,9 @@ class TerminalApp:
                                  amount_fen=effect.amount_fen, mode=self.config.mode, needs_pin=effect.needs_pin,
                                  now_ms=now_ms or 0, last_contact_ms=state.last_contact_ms, known_balance_fen=None)
         if refusal is not None:
-            return core.OfflineRefused(refusal, offline.TEXT[refusal])
+            return events.OfflineRefused(refusal, offline.TEXT[refusal])
         if self.link.outbox.pending_count() >= self.link.outbox.max_pending:
-            return core.OfflineRefused("OUTBOX_FULL", "离线队列已满 Queue full — stop selling, get the station online")
+            return events.OfflineRefused("OUTBOX_FULL", "离线队列已满 Queue full — stop selling, get the station online")
         # Counted before it is queued: a crash in between over-counts the window, never under-counts.
         state.window.add(card_key, effect.amount_fen, now_ms)
         state.save_window()
@@ -278,7 +278,7 @@ class TerminalApp:
             clock_uncertain=is_uncertain, operator=self.machine.operator, config_version=self.config.version,
             card=card, amount_fen=effect.amount_fen, lines=lines, supersedes_seq=effect.supersedes_seq,
             approved_ms=now_ms), replaces_seq=effect.supersedes_seq)
-        return core.OfflineApproved(pending.seq, now_ms, is_uncertain)
+        return events.OfflineApproved(pending.seq, now_ms, is_uncertain)
 
     # ------------------------------------------------------------ printing
     def _print(self, receipt):
@@ -289,13 +289,13 @@ class TerminalApp:
                 printer.cut()
             status = printer.status()
         except TerminalError as error:
-            return core.PrintFailed(error.code, str(error).split("] ", 1)[-1])
+            return events.PrintFailed(error.code, str(error).split("] ", 1)[-1])
         if status.is_paper_out:  # ran out during the receipt: it may be cut short
-            return core.PrintFailed("PAPER_OUT", "缺纸 Paper ran out — load a new roll")
-        return core.PrintFinished()
+            return events.PrintFailed("PAPER_OUT", "缺纸 Paper ran out — load a new roll")
+        return events.PrintFinished()
 
 
-def render_for_display(show: core.Show, size):
+def render_for_display(show: events.Show, size):
     """A core screen on the panel: lines that do not fit a small panel are dropped from the end
     (the title, the amount and the footer matter most)."""
     from .screens import Screen, render_screen
@@ -310,7 +310,7 @@ def render_for_display(show: core.Show, size):
             if lines:
                 lines.pop()
             elif show.footer:
-                show = core.Show(show.title, (), "", show.tone, show.big)
+                show = events.Show(show.title, (), "", show.tone, show.big)
             else:
                 raise
 

@@ -20,218 +20,36 @@ Rules of the table:
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import Enum
 from zoneinfo import ZoneInfo
 
 from protocol.card_record import CardRecord
 from protocol.limits import MAX_AMOUNT_FEN
-from protocol.messages import CardIssue, CardReturn, Charge, ShiftClose, ShiftOpen, TopUp
+from protocol.messages import Charge, MemberLookupReply, Reversal, ShiftClose, ShiftOpen, Void
 from protocol.reasons import reason_text
 
 from .config import COUNT, DESK, FIXED, FREE, MENU, StationConfig
+from .desk import FrontDesk
+from .events import (BACK, CANCEL, CLOSE_SHIFT_KEY, DONE_TIMEOUT_MS, DOT, ENTER, ENTRY_TIMEOUT_MS, MAX_AMOUNT_CHARS,
+                     MAX_COUNT, MAX_PIN_DIGITS, MESSAGE_TIMEOUT_MS, PIN_TIMEOUT_MS, REPRINT_KEY, UNDO_KEY, Answer,
+                     CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, Print, PrintFailed,
+                     PrintFinished, RememberReceipt, Sale, Show, State, Submit, Tick, TryOffline, WriteCard, format_fen,
+                     masked, parse_amount)
 from .receipt import LineItem, ReceiptData
 
-# How long a half-finished entry waits before the terminal gives up on it.
-ENTRY_TIMEOUT_MS = 60_000
-PIN_TIMEOUT_MS = 30_000
-MESSAGE_TIMEOUT_MS = 4_000
-DONE_TIMEOUT_MS = 6_000
-MAX_PIN_DIGITS = 6
-MAX_AMOUNT_CHARS = 9  # "100000.00"
-MAX_COUNT = 99
-
-# Keys (the keypad driver's names).
-ENTER, CANCEL, BACK, DOT = "ENTER", "CANCEL", "BACK", "."
-REPRINT_KEY, CLOSE_SHIFT_KEY = "F1", "F4"
-DESK_CHANNELS = {"1": "cash", "2": "wechat", "3": "alipay", "4": "bank"}
-
-
-class State(str, Enum):
-    LOCKED = "locked"
-    LOGIN_PIN = "login_pin"
-    OPENING_SHIFT = "opening_shift"
-    IDLE = "idle"
-    AMOUNT = "amount"
-    COUNT = "count"
-    MENU = "menu"
-    CHARGE_PIN = "charge_pin"
-    AUTHORIZING = "authorizing"
-    UNCERTAIN = "uncertain"
-    PRINTING = "printing"
-    PRINTER_PROBLEM = "printer_problem"
-    DONE = "done"
-    MESSAGE = "message"
-    CONFIRM_CLOSE = "confirm_close"
-    CLOSING_SHIFT = "closing_shift"
-    DESK_MENU = "desk_menu"
-    DESK_AMOUNT = "desk_amount"
-    DESK_CHANNEL = "desk_channel"
-    WRITING_CARD = "writing_card"
-
-
-# ---------------------------------------------------------------- events
-@dataclass(frozen=True)
-class Tick:
-    now_ms: int                       # monotonic, for timeouts
-    minute_of_day: int | None = None  # the park's local time of day, when the terminal knows it
-
-
-@dataclass(frozen=True)
-class CardTapped:
-    """A card was read. ``record`` is None when it has no valid record; ``error`` says why."""
-
-    uid_hex: str
-    record: CardRecord | None
-    error: str = ""
-    is_blocked: bool = False  # on the terminal's copy of the park blocklist
-    is_blank: bool = False    # a card with no record yet that opens with the transport key (front desk)
-
-
-@dataclass(frozen=True)
-class KeyPressed:
-    key: str
-
-
-@dataclass(frozen=True)
-class Answer:
-    """The ledger's verified Result for the request in flight."""
-
-    result: object  # protocol.messages.Result
-
-
-@dataclass(frozen=True)
-class NoAnswer:
-    """No Result within the timeout; the request stays pending and keeps being re-sent."""
-
-
-@dataclass(frozen=True)
-class OfflineApproved:
-    """The app queued the sale as an offline sale under ``seq`` (the policy allowed it)."""
-
-    seq: int
-    time_ms: int
-    is_time_uncertain: bool
-
-
-@dataclass(frozen=True)
-class OfflineRefused:
-    code: str
-    text: str
-
-
-@dataclass(frozen=True)
-class CardWritten:
-    pass
-
-
-@dataclass(frozen=True)
-class CardWriteFailed:
-    message: str
-
-
-@dataclass(frozen=True)
-class PrintFinished:
-    pass
-
-
-@dataclass(frozen=True)
-class PrintFailed:
-    code: str
-    message: str
-
-
-# ---------------------------------------------------------------- effects
-@dataclass(frozen=True)
-class Show:
-    title: str
-    lines: tuple = ()
-    footer: str = ""
-    tone: str = "normal"  # normal | ok | error | warning
-    big: str = ""
-
-
-@dataclass(frozen=True)
-class Submit:
-    """Send a request: the app adds park, terminal, seq, time and config version."""
-
-    message_type: type
-    fields: dict
-    pin: str | None = None
-
-
-@dataclass(frozen=True)
-class TryOffline:
-    """Ask the app whether the offline policy allows this sale, and queue it if so.
-    ``supersedes_seq``: the online attempt that got no answer (None: no attempt was made)."""
-
-    card: CardRecord
-    uid_hex: str
-    lines: tuple
-    amount_fen: int
-    needs_pin: bool
-    supersedes_seq: int | None
-
-
-@dataclass(frozen=True)
-class WriteCard:
-    """Write the ledger-signed record onto the card on the reader (and lock its sectors with the
-    card's own key when it was blank); every block is read back."""
-
-    uid_hex: str
-    record: bytes
-    is_blank: bool
-
-
-@dataclass(frozen=True)
-class Print:
-    receipt: ReceiptData
-
-
-@dataclass(frozen=True)
-class RememberReceipt:
-    """Record durably that this seq's receipt is out (so a restart does not print it again)."""
-
-    seq: int
-
-
-# ---------------------------------------------------------------- helpers
-def format_fen(amount_fen: int) -> str:
-    sign = "-" if amount_fen < 0 else ""
-    return f"{sign}{abs(amount_fen) // 100}.{abs(amount_fen) % 100:02d}"
-
-
-def parse_amount(text: str) -> int | None:
-    """Typed yuan ("30", "30.5", "30.50") to fen; None if it is not a valid amount."""
-    whole, _, fraction = text.partition(".")
-    if not whole.isdigit() or (fraction and not fraction.isdigit()) or len(fraction) > 2:
-        return None
-    amount = int(whole) * 100 + int(fraction.ljust(2, "0") or 0)
-    return amount if 0 < amount <= MAX_AMOUNT_FEN else None
-
-
-def masked(card_no: str) -> str:
-    return f"**** {card_no[-4:]}"
+# States where the operator is typing or choosing: they time out back to IDLE, and CANCEL leaves them.
+ENTRY_STATES = frozenset({
+    State.AMOUNT, State.COUNT, State.MENU, State.CHARGE_PIN, State.CONFIRM_CLOSE, State.CONFIRM_UNDO,
+    State.SUPERVISOR_CARD, State.SUPERVISOR_PIN, State.DESK_MENU, State.DESK_NEW_CARD, State.DESK_NAME,
+    State.DESK_PHONE, State.DESK_NEW_PIN, State.DESK_PIN_AGAIN, State.DESK_AMOUNT, State.DESK_CHANNEL,
+    State.DESK_PICK, State.DESK_CONFIRM,
+})
+# Receipt titles for what is not a sale.
+RECEIPT_TITLES = {"issue": "开卡凭证", "reissue": "开卡凭证", "member_open": "会员开卡", "top_up": "充值凭证",
+                  "return": "退卡凭证", "replace": "补卡凭证", "void": "撤销凭证", "reversal": "冲正凭证"}
 
 
 @dataclass
-class Sale:
-    card: CardRecord
-    uid_hex: str
-    lines: tuple = ()           # of protocol LineItem-like (name, qty, unit_fen)
-    typed: str = ""             # what the cashier has typed in the current entry state
-    seq: int | None = None
-    result: object = None
-    is_reprint: bool = False
-    operation: str = "charge"   # at the front desk: issue, reissue, top_up, return
-    is_blank: bool = False
-
-    @property
-    def amount_fen(self) -> int:
-        return sum(qty * unit for _, qty, unit in self.lines)
-
-
-@dataclass
-class Terminal:
+class Terminal(FrontDesk):
     """The state machine. ``handle(event)`` returns the effects to carry out, in order."""
 
     config: StationConfig
@@ -250,6 +68,7 @@ class Terminal:
     is_online: bool = True
     is_queue_nearly_full: bool = False  # the app sets it from the outbox (see QUEUE_WARNING_FRACTION)
     minute_of_day: int | None = None
+    undoable: Sale | None = None  # the last approved online sale (station) or top-up (desk) of this shift
 
     # ------------------------------------------------------------ entry point
     def handle(self, event) -> list:
@@ -294,7 +113,7 @@ class Terminal:
         if self.state in (State.LOGIN_PIN,):
             self._login = None
             return [self._go(State.LOCKED)]
-        if self.state in (State.AMOUNT, State.COUNT, State.MENU, State.CHARGE_PIN, State.CONFIRM_CLOSE):
+        if self.state in ENTRY_STATES:
             self.sale = None
             return [self._go(State.IDLE)]
         self.deadline_ms = None
@@ -353,12 +172,12 @@ class Terminal:
                 return self._reprint()
             if event.key == CLOSE_SHIFT_KEY:
                 return [self._go(State.CONFIRM_CLOSE, ENTRY_TIMEOUT_MS)]
-            return []
+            if event.key == UNDO_KEY:
+                return self._offer_undo()
+            return self._desk_key(event.key) if self.config.mode == DESK else []
         if not isinstance(event, CardTapped):
             return []
         if self.config.mode == DESK and (event.is_blank or (event.record is not None and event.record.kind != "staff")):
-            if event.is_blocked:
-                return self._message("卡已冻结 Card blocked", (reason_text("CARD_BLOCKED"),))
             return self._desk_tap(event)
         if self.config.mode == DESK:  # a desk never sells: only staff cards reach here, or unreadable ones
             return self._message("无效卡 Card not accepted", (event.error or "员工卡 Staff card",))
@@ -383,77 +202,52 @@ class Terminal:
             return [self._go(State.MENU, ENTRY_TIMEOUT_MS)]
         return [self._go(State.AMOUNT, ENTRY_TIMEOUT_MS)]
 
-    # ------------------------------------------------------------ front desk
-    def _desk_tap(self, event: CardTapped) -> list:
-        if event.is_blank:
-            number = f"T{event.uid_hex[:8].upper()}"  # a blank card's number comes from its UID
-            self.sale = Sale(card=CardRecord(number, 1, "temporary", ""), uid_hex=event.uid_hex, operation="issue",
-                             is_blank=True)
-            return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
-        self.sale = Sale(card=event.record, uid_hex=event.uid_hex)
-        return [self._go(State.DESK_MENU, ENTRY_TIMEOUT_MS)]
+    # ------------------------------------------------------------ void, reversal: a supervisor signs
+    def _offer_undo(self) -> list:
+        """F3: void the last sale (station) or reverse the last top-up (desk) of this shift."""
+        original = self.undoable
+        if original is None:
+            what = "冲正 Reverse" if self.config.mode == DESK else "撤销 Void"
+            return self._message(what, ("本班没有可撤销的交易", "Nothing of this shift to undo"), tone="warning")
+        operation = "reversal" if original.operation == "top_up" else "void"
+        self.sale = Sale(card=original.card, uid_hex=original.uid_hex, operation=operation, original=original,
+                         lines=((f"{RECEIPT_TITLES[operation][:2]} {self.terminal_id}-{original.seq}", 1, original.amount_fen),))
+        return [self._go(State.CONFIRM_UNDO, ENTRY_TIMEOUT_MS)]
 
-    def _on_desk_menu(self, event) -> list:
+    def _on_confirm_undo(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        return self._ask_supervisor() if event.key == ENTER else []
+
+    def _ask_supervisor(self) -> list:
+        self.sale.typed = ""
+        return [self._go(State.SUPERVISOR_CARD, ENTRY_TIMEOUT_MS)]
+
+    def _on_supervisor_card(self, event) -> list:
+        if isinstance(event, CardTapped):
+            if event.record is None or event.record.kind != "staff":
+                self.sale.notice = "请刷主管员工卡 A supervisor's staff card"
+                return [self._screen()]
+            self.sale.supervisor_card_no, self.sale.notice = event.record.card_no, ""
+            return [self._go(State.SUPERVISOR_PIN, PIN_TIMEOUT_MS)]
+        return self._leave_entry(event) or []
+
+    def _on_supervisor_pin(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
             return handled
         sale = self.sale
-        if event.key == "1":
-            sale.operation = "top_up"
-        elif sale.card.kind != "temporary":
-            return []  # a member card is topped up here; its loss and replacement go through the ledger
-        elif event.key == "2":
-            sale.operation = "return"
-            return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
-        elif event.key == "3":
-            sale.operation = "reissue"
-            sale.card = CardRecord(sale.card.card_no, sale.card.issuance + 1, "temporary", sale.card.park_id)
+        if event.key != ENTER or len(sale.typed) < 4:
+            return self._type(event.key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
+        pin, sale.typed = sale.typed, ""
+        if sale.operation in ("void", "reversal"):
+            message_type = Void if sale.operation == "void" else Reversal
+            fields = {"original_seq": sale.original.seq, "amount_fen": sale.original.amount_fen}
         else:
-            return []
-        return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
-
-    def _on_desk_amount(self, event) -> list:
-        if (handled := self._leave_entry(event)) is not None:
-            return handled
-        if event.key == ENTER:
-            amount = parse_amount(self.sale.typed)
-            if amount is None:
-                return []
-            self.sale.lines = ((("充值 Top-up", 1, amount),) if self.sale.operation == "top_up" else
-                               (("开卡押金 Card fee", 1, self.config.card_fee_fen), ("预存 Opening", 1, amount)))
-            return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
-        return self._type(event.key, digits_only=False, limit=MAX_AMOUNT_CHARS, timeout_ms=ENTRY_TIMEOUT_MS)
-
-    def _on_desk_channel(self, event) -> list:
-        if (handled := self._leave_entry(event)) is not None:
-            return handled
-        channel = DESK_CHANNELS.get(event.key)
-        if channel is None:
-            return []
-        sale = self.sale
-        fields = {"operator": self.operator, "card": (sale.card, sale.uid_hex), "channel": channel, "payment_ref": ""}
-        if sale.operation in ("issue", "reissue"):
-            message_type = CardIssue
-            fields |= {"card_kind": "temporary", "card_fee_fen": self.config.card_fee_fen,
-                       "opening_fen": sale.lines[1][2]}
-        elif sale.operation == "top_up":
-            message_type, fields["amount_fen"] = TopUp, sale.amount_fen
-        else:
-            message_type, fields["damage_fee_fen"] = CardReturn, 0
-            sale.lines = (("退卡 Card returned", 1, 0),)
+            message_type, fields = self._desk_supervised()
+        fields |= {"operator": self.operator, "card": (sale.card, sale.uid_hex),
+                   "supervisor_card_no": sale.supervisor_card_no, "pin_sha256": "0" * 64}
         self.state, self.deadline_ms = State.AUTHORIZING, None
-        return [self._screen(), Submit(message_type, fields)]
-
-    def _on_writing_card(self, event) -> list:
-        if isinstance(event, CardWritten):
-            self.state = State.PRINTING
-            return [self._screen(), Print(self.last_receipt)]
-        if isinstance(event, CardWriteFailed):
-            self.uncertain_reason = event.message
-            return [Show("写卡失败 Card not written", (event.message, "卡已开通 The card is issued"),
-                         "放好卡按确认 Hold the card, ENTER", "warning")]
-        if isinstance(event, KeyPressed) and event.key == ENTER:
-            return [WriteCard(self.sale.uid_hex, bytes.fromhex(self.sale.result.card_record), self.sale.is_blank)]
-        return []
+        return [self._screen(), Submit(message_type, fields, supervisor_pin=pin)]
 
     def _is_open(self) -> bool:
         """Within the station's opening hours (always, when it has none or the time is unknown)."""
@@ -475,7 +269,7 @@ class Terminal:
 
     def _on_closing_shift(self, event) -> list:
         if isinstance(event, (Answer, NoAnswer)):
-            self.operator, self.operator_name, self._staff_card = None, "", None
+            self.operator, self.operator_name, self._staff_card, self.undoable = None, "", None, None
             return [self._go(State.LOCKED)]
         return []
 
@@ -613,10 +407,18 @@ class Terminal:
     def _answered(self, result) -> list:
         sale = self.sale
         sale.result = result
+        if isinstance(result, MemberLookupReply):
+            return self._desk_found(result)
         if not result.is_approved:
             self.sale = None
             balance = f"余额 Balance {format_fen(result.balances.fen)}" if result.balances else ""
             return self._message("交易失败 Declined", tuple(x for x in (reason_text(result.reason), balance) if x))
+        if (done := self._desk_answered(result)) is not None:
+            return done
+        if sale.operation in ("charge", "top_up"):
+            self.undoable = sale
+        elif sale.operation in ("void", "reversal"):
+            self.undoable = None  # undone once; the ledger would refuse a second time anyway
         receipt = self.receipt_for(sale, result)
         self.last_receipt = receipt
         self.deadline_ms = None
@@ -628,7 +430,7 @@ class Terminal:
 
     def receipt_for(self, sale: Sale, result, *, is_reprint: bool = False) -> ReceiptData:
         return make_receipt(self.config, self.terminal_id, self.operator_name or self.operator or "", sale.card,
-                            sale.lines, result, is_reprint=is_reprint)
+                            sale.lines, result, is_reprint=is_reprint, title=RECEIPT_TITLES.get(sale.operation))
 
     # ------------------------------------------------------------ printing
     def _on_printing(self, event) -> list:
@@ -688,6 +490,8 @@ class Terminal:
     def _screen(self) -> Show:
         state, config, sale = self.state, self.config, self.sale
         who = f"操作员 {self.operator_name}" if self.operator else ""
+        if (desk := self._desk_screen()) is not None:
+            return desk
         if state == State.LOCKED:
             return Show(config.station_name, ("请刷员工卡登录", "Tap staff card to log in"), self.terminal_id)
         if state == State.LOGIN_PIN:
@@ -725,20 +529,18 @@ class Terminal:
             title = "成功 Approved" if receipt.is_online else "离线成功 Approved OFFLINE"
             return Show(title, (f"余额 Balance {balance}", receipt.receipt_number), "F1 补打 Reprint", "ok",
                         big=f"￥{format_fen(receipt.amount_fen)}")
-        if state == State.DESK_MENU:
-            if sale.card.kind == "member":
-                return Show("会员卡 Member card", (masked(sale.card.card_no), "1 充值 Top-up"), "取消 CANCEL")
-            return Show("临时卡 Temporary card", (masked(sale.card.card_no), "1 充值 2 退卡 3 重新发卡"),
-                        "1 Top-up 2 Return 3 Reissue")
-        if state == State.DESK_AMOUNT:
-            title = {"issue": "新卡预存 New card", "reissue": "重新发卡 Reissue", "top_up": "充值 Top-up"}[sale.operation]
-            return Show(title, (masked(sale.card.card_no),), "确认 ENTER  取消 CANCEL", big=f"￥{sale.typed or '0'}")
-        if state == State.DESK_CHANNEL:
-            return Show("付款方式 Paid by", ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank")
-        if state == State.WRITING_CARD:
-            return Show("写卡中 Writing the card", ("请勿移开 Keep the card on the reader",), who)
         if state == State.CONFIRM_CLOSE:
             return Show("交班 Close shift?", (self.operator_name,), "确认 ENTER  取消 CANCEL", "warning")
+        if state == State.CONFIRM_UNDO:
+            original = sale.original
+            title = "冲正充值? Reverse top-up?" if sale.operation == "reversal" else "撤销交易? Void sale?"
+            return Show(title, (f"{self.terminal_id}-{original.seq}", masked(original.card.card_no)),
+                        "确认 ENTER  取消 CANCEL", "warning", big=f"￥{format_fen(original.amount_fen)}")
+        if state == State.SUPERVISOR_CARD:
+            return Show("主管授权 Supervisor", ("请主管刷卡 Supervisor: tap your card",) + ((sale.notice,) if sale.notice else ()),
+                        "取消 CANCEL", "warning")
+        if state == State.SUPERVISOR_PIN:
+            return Show("主管密码 Supervisor PIN", ("*" * len(sale.typed) or "_",), "确认 ENTER  取消 CANCEL", "warning")
         return Show(state.value)
 
 
@@ -768,11 +570,11 @@ def make_offline_receipt(config: StationConfig, terminal_id: str, operator: str,
 
 
 def make_receipt(config: StationConfig, terminal_id: str, operator: str, card: CardRecord, lines, result, *,
-                 is_reprint: bool = False) -> ReceiptData:
+                 is_reprint: bool = False, title: str | None = None) -> ReceiptData:
     """The receipt for an approved charge: also used to reprint after a restart."""
     balances = result.balances
     return _receipt(config, terminal_id, operator, card, lines, result.seq, result.ledger_time_ms,
                     balance_after_fen=balances.fen if balances else None,
                     bonus_balance_after_fen=(balances.bonus or None) if balances else None,
                     ledger_transaction_id=str(result.txn) if result.txn is not None else None,
-                    is_online=True, is_reprint=is_reprint)
+                    is_online=True, is_reprint=is_reprint, **({"title": title} if title else {}))

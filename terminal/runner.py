@@ -23,7 +23,7 @@ import threading
 
 from protocol.errors import FieldposError
 
-from . import core
+from . import events
 from .app import TerminalApp, render_for_display
 from .config import StationConfig
 from .identity import TerminalIdentity
@@ -98,8 +98,8 @@ class Watchdog:
         self.max_consecutive_failures = max_consecutive_failures
         self.consecutive_failures = 0
         self.failures = 0
-        self._fault_screen: core.Show | None = None
-        self._screen_before_fault: core.Show | None = None
+        self._fault_screen: events.Show | None = None
+        self._screen_before_fault: events.Show | None = None
         self._fault_shown_at_ms = 0
 
     def run(self, stop: threading.Event) -> int:
@@ -151,14 +151,14 @@ class Watchdog:
         log.info("ledger link %s", "up" if is_online else "down")
         # Only the idle screen shows the link; other screens built by events must not be redrawn
         # from the state alone (a message or a printer problem would lose its text).
-        if machine.state == core.State.IDLE and self._fault_screen is None:
+        if machine.state == events.State.IDLE and self._fault_screen is None:
             self._show(machine.start(machine.now_ms)[0])  # start() returns the current state's screen
 
     def _show_fault(self, error: Exception) -> None:
         code = error.code if isinstance(error, FieldposError) else type(error).__name__
         if self._fault_screen is None:
             self._screen_before_fault = self.app.screen
-        self._fault_screen = core.Show("终端故障 Terminal fault", (code[:32], "已记录 Logged"), "请继续 Carry on", "error")
+        self._fault_screen = events.Show("终端故障 Terminal fault", (code[:32], "已记录 Logged"), "请继续 Carry on", "error")
         self._fault_shown_at_ms = self.app.hardware.clock.monotonic_ms()
         try:
             self._show(self._fault_screen)
@@ -176,7 +176,7 @@ class Watchdog:
             if self._screen_before_fault is not None:
                 self._show(self._screen_before_fault)
 
-    def _show(self, screen: core.Show) -> None:
+    def _show(self, screen: events.Show) -> None:
         self.app.screen = screen
         if self.render is not None:
             display = self.app.hardware.display

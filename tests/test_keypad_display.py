@@ -91,6 +91,10 @@ def test_a_cashier_typing_30_00_and_enter_gives_the_keys_in_order(emulated_keypa
         (keypad_evdev.KEY_KPDOT, Key.DOT),
         (keypad_evdev.KEY_KP7, Key.DIGIT_7),
         (keypad_evdev.KEY_7, Key.DIGIT_7),  # a full keyboard on the bench
+        (30, Key.A),  # the desk's keyboard types names: KEY_A, KEY_Q, KEY_M, KEY_SPACE (input-event-codes.h)
+        (16, Key.Q),
+        (50, Key.M),
+        (57, Key.SPACE),
     ],
 )
 def test_keypad_codes_map_to_keys(emulated_keypad, keypad, code, expected):
@@ -106,7 +110,7 @@ def test_releases_scan_codes_and_syn_reports_give_no_keys(emulated_keypad, keypa
         + emulated_keypad.event_bytes(0x04, 4, 0x7005D)  # EV_MSC MSC_SCAN
         + emulated_keypad.event_bytes(0x00, 0, 0)  # SYN_REPORT
         + emulated_keypad.event_bytes(0x11, 0, 1)  # EV_LED NumLock
-        + emulated_keypad.event_bytes(0x01, 30, 1)  # KEY_A: not on a keypad
+        + emulated_keypad.event_bytes(0x01, 15, 1)  # KEY_TAB: no meaning on a till
     )
 
     assert keypad.read_key(SHORT_WAIT_S) is None

@@ -345,6 +345,7 @@ def test_the_desk_finds_a_members_cards_by_phone_and_others_may_not_look(desk):
     # A station terminal cannot even ask (its provisioning does not allow the kind).
     station = lookup("13800138000", staff=("zhao", "S0003"), terminal_id="T-FISH-1")
     assert station.reason == "KIND_NOT_ALLOWED" and station.outcome == "refused"
+    assert verify_books(desk.ledger.store).is_ok  # a lookup books nothing
 
 
 def test_a_void_needs_a_supervisors_pin_and_the_member_is_told(desk):

@@ -10,7 +10,7 @@ from host_sim.network import CuttableLink
 from host_sim.station import SimulatedStation
 from ledger import broadcasts
 from protocol.messages import CardIssue, Charge
-from terminal.core import State
+from terminal.events import State
 
 from .helpers.waiting import wait_until
 

@@ -11,7 +11,7 @@ from host_sim.mifare import CardState
 from host_sim.rig import STAFF, card, common
 from host_sim.station_ui import SimulatedStation, StationUI
 from protocol.messages import CardIssue
-from terminal import core
+from terminal import core, events
 from terminal.hal.factory import make_hardware
 from terminal.hal.keypad import Key
 from terminal.outbox import Outbox
@@ -184,7 +184,7 @@ class BrokenTill:
 
     def __init__(self):
         self.machine = core.Terminal(config=None, terminal_id="T-FISH-1")
-        self.screen = core.Show("钓鱼 Fishing")
+        self.screen = events.Show("钓鱼 Fishing")
         self.hardware = type("Hardware", (), {"clock": FakeClock(), "display": FakeDisplay()})()
         self.link = type("Link", (), {"is_connected": True})()
         self.is_running = True
@@ -219,6 +219,8 @@ def test_the_front_desk_in_the_window_issues_a_blank_card_and_prints_the_receipt
                 await pilot.press(*STAFF[1][4], "enter")
                 await until(pilot, ui, lambda: "Front desk" in ui.display_text, "the desk's idle screen")
                 await pilot.press("n")  # a blank card from the box
+                await until(pilot, ui, lambda: "Blank card" in ui.display_text, "blank card screen")
+                await pilot.press("1")  # a temporary card
                 await until(pilot, ui, lambda: "New card" in ui.display_text, "new card screen")
                 await pilot.press("5", "0", "enter")
                 await until(pilot, ui, lambda: "Paid by" in ui.display_text, "payment screen")

@@ -5,7 +5,7 @@ import pytest
 
 from host_sim.rig import STAFF
 from host_sim.station import SimulatedStation
-from terminal.core import State
+from terminal.events import State
 
 
 def Station(rig, terminal_id="T-FISH-1", profile="80mm-gb18030", link=None):
@@ -143,6 +143,8 @@ def test_the_front_desk_issues_a_blank_card_writes_its_record_and_a_station_then
         desk.log_in(STAFF[1])  # Li, front desk
         blank = MifareClassic1K(bytes.fromhex("1a2b3c4d"))
         desk.tap(blank)
+        assert desk.state == State.DESK_NEW_CARD
+        desk.keys("1")  # a temporary card
         assert desk.state == State.DESK_AMOUNT
         desk.keys("100E")
         assert desk.state == State.DESK_CHANNEL
@@ -162,6 +164,82 @@ def test_the_front_desk_issues_a_blank_card_writes_its_record_and_a_station_then
         desk.turns(lambda: desk.state == State.DONE)
         refund = rig.reader.db.execute("SELECT amount FROM posting WHERE account_id='channel:cash' AND amount > 0").fetchall()
         assert refund == [(9000,)]  # 70.00 + 20.00 card fee
+    finally:
+        desk.close()
+        fishing.close()
+
+
+def test_a_member_card_opened_lost_and_replaced_at_the_desk_with_a_void_and_a_reversal_on_the_way(rig):
+    """The member flows through the real desk and station apps: every step is keys and card taps."""
+    from host_sim.mifare import MifareClassic1K
+    from ledger.verify import verify_books
+    from terminal.hal.keypad import Key
+
+    desk = SimulatedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000)
+    fishing = SimulatedStation(rig, "T-FISH-2")
+    supervisor = rig.virtual_card(STAFF[2][3], kind="staff")  # Zhao, PIN 3456
+    db = rig.reader.db
+    try:
+        desk.log_in(STAFF[1])  # Li, front desk
+        first, second = MifareClassic1K(bytes.fromhex("1a2b3c4d")), MifareClassic1K(bytes.fromhex("5e6f7a8b"))
+        desk.tap(first)
+        desk.keys("2")  # a member card
+        desk.keys([*"zhang wei", Key.ENTER])  # on the desk's keyboard
+        desk.keys("13800138000E" "246810E" "246810E" "500E" "2")  # phone, PIN twice (the member), 500.00, WeChat
+        desk.turns(lambda: desk.state == State.DONE)
+        assert "会员开卡" in desk.sim.printer.receipts[-1].text and "500.00" in desk.sim.printer.receipts[-1].text
+        assert db.execute("SELECT name, phone FROM member WHERE card_no='M1A2B3C4D'").fetchone() == ("Zhang Wei", "13800138000")
+        assert "246810" not in str(db.execute("SELECT * FROM member").fetchall())
+
+        fishing.log_in()
+        assert fishing.sell(first, "30") == State.DONE
+        fishing.keys("C")
+        fishing.keys([Key.F3, Key.ENTER])  # the cashier rang up the wrong amount: void it
+        fishing.tap(supervisor)
+        fishing.keys("3456E")
+        fishing.turns(lambda: fishing.state == State.DONE)
+        assert "撤销凭证" in fishing.sim.printer.receipts[-1].text
+        assert fishing.sell(first, "30") == State.DONE
+        fishing.keys("C")
+
+        desk.keys("C")
+        desk.keys([Key.F2, *"13800138000", Key.ENTER])  # the card is lost: found by the member's phone
+        desk.turns(lambda: desk.state == State.DESK_CONFIRM)
+        desk.keys("E")
+        desk.turns(lambda: desk.state == State.MESSAGE)
+        assert "Reported lost" in desk.app.screen.lines[1]
+        fishing.turns(lambda: ("M1A2B3C4D", 1) in fishing.link.state.blocklist.blocked)  # a delta, over MQTT
+        fishing.tap(first)
+        assert "Card blocked" in fishing.app.screen.title
+        fishing.keys("C")
+
+        desk.keys("C")
+        desk.tap(second)
+        desk.keys("3" "13800138000E")  # a replacement, found by phone
+        desk.turns(lambda: desk.state == State.DESK_CONFIRM)
+        desk.keys("E")
+        desk.tap(supervisor)
+        desk.keys("3456E")
+        desk.turns(lambda: "Card not written" in desk.app.screen.title)  # the supervisor's card is on the reader
+        desk.tap(second)  # the new card back on the reader: written now
+        desk.turns(lambda: desk.state == State.DONE)
+        assert "补卡凭证" in desk.sim.printer.receipts[-1].text and "470.00" in desk.sim.printer.receipts[-1].text
+        assert fishing.sell(second, "20") == State.DONE and "450.00" in fishing.sim.printer.receipts[-1].text
+
+        desk.keys("C")
+        desk.tap(second)
+        desk.keys("1" "1000E" "1")  # meant 100.00, typed 1,000.00: a supervisor reverses it
+        desk.turns(lambda: desk.state == State.DONE)
+        desk.keys("C")
+        desk.keys([Key.F3, Key.ENTER])
+        desk.tap(supervisor)
+        desk.keys("3456E")
+        desk.turns(lambda: desk.state == State.DONE)
+        assert "冲正凭证" in desk.sim.printer.receipts[-1].text and "450.00" in desk.sim.printer.receipts[-1].text
+        kinds = [kind for (kind,) in db.execute("SELECT kind FROM txn ORDER BY txn_id")]
+        assert kinds[-9:] == ["member_open", "charge", "void", "charge", "loss_report", "card_replace", "charge", "top_up",
+                              "reversal"]
+        assert verify_books(rig.reader).is_ok
     finally:
         desk.close()
         fishing.close()

@@ -5,9 +5,10 @@ import pytest
 from protocol.card_record import CardRecord
 from protocol.messages import Balances, Charge, Result, ShiftClose, ShiftOpen
 from terminal.config import MenuItem, StationConfig
-from terminal.core import (
+from terminal.core import Terminal
+from terminal.events import (
     Answer, CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, Print, PrintFailed, PrintFinished,
-    RememberReceipt, Show, State, Submit, Terminal, Tick, TryOffline, parse_amount,
+    RememberReceipt, Show, State, Submit, Tick, TryOffline, parse_amount,
 )
 
 STAFF_CARD = CardRecord("S0001", 1, "staff", "P1")
@@ -241,8 +242,185 @@ def test_at_the_front_desk_a_member_card_can_be_topped_up_but_never_charged_or_r
     desk.handle(Answer(result(1)))
     effects = desk.handle(CardTapped("0a0b0c0d", MEMBER))
     assert desk.state == State.DESK_MENU and "Member card" in effects[0].title
-    assert keys(desk, "2") == [] and keys(desk, "3") == [] and desk.state == State.DESK_MENU
+    assert keys(desk, "3") == [] and keys(desk, "4") == [] and desk.state == State.DESK_MENU  # no return, no reissue
     keys(desk, "1")
     assert desk.state == State.DESK_AMOUNT
     (submit,) = submits(keys(desk, "500E") + keys(desk, "2"))
     assert submit.message_type.TYPE == "top_up" and submit.fields["amount_fen"] == 50000 and submit.fields["channel"] == "wechat"
+
+
+# ---------------------------------------------------------------- second credential, member desk flows
+SUPERVISOR_CARD = CardRecord("S0003", 1, "staff", "P1")
+
+
+def desk_logged_in() -> Terminal:
+    desk = Terminal(config(mode="desk", staff={"S0002": ("li", "李娜")}), "T-DESK-1")
+    desk.start(0)
+    desk.handle(CardTapped("01020304", CardRecord("S0002", 1, "staff", "P1")))
+    keys(desk, "2345E")
+    desk.handle(Answer(result(1)))
+    assert desk.state == State.IDLE
+    return desk
+
+
+def supervise(terminal, pin="3456"):
+    """The supervisor taps their card and types their PIN; returns the Submit."""
+    assert terminal.state == State.SUPERVISOR_CARD
+    terminal.handle(CardTapped("0a0a0a0a", VISITOR))  # not a staff card: asked again
+    assert terminal.state == State.SUPERVISOR_CARD and "supervisor" in terminal.redraw().lines[1]
+    terminal.handle(CardTapped("03030303", SUPERVISOR_CARD))
+    assert terminal.state == State.SUPERVISOR_PIN
+    (submit,) = submits(keys(terminal, pin + "E"))
+    assert submit.supervisor_pin == pin and submit.pin is None and submit.fields["supervisor_card_no"] == "S0003"
+    return submit
+
+
+def test_f3_voids_the_last_sale_of_the_shift_once_with_a_supervisors_card_and_pin():
+    from protocol.messages import Void
+
+    terminal = logged_in()
+    assert keys(terminal, ["F3"])[0].title.startswith("撤销") and terminal.state == State.MESSAGE  # nothing to void yet
+    keys(terminal, "C")
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    keys(terminal, "30E")
+    terminal.submitted(7)
+    terminal.handle(Answer(result(7, fen=7000)))
+    terminal.handle(PrintFinished())
+    keys(terminal, "C")
+    keys(terminal, ["F3"])
+    assert terminal.state == State.CONFIRM_UNDO and "T-FISH-1-7" in terminal.redraw().lines[0]
+    keys(terminal, "E")
+    submit = supervise(terminal)
+    assert submit.message_type is Void and submit.fields["original_seq"] == 7 and submit.fields["amount_fen"] == 3000
+    assert submit.fields["card"] == (VISITOR, "04a1b2c3") and submit.fields["operator"] == "wang"
+    terminal.submitted(8)
+    (printed,) = [e for e in terminal.handle(Answer(result(8, fen=10000))) if isinstance(e, Print)]
+    assert printed.receipt.title == "撤销凭证" and printed.receipt.amount_fen == 3000
+    terminal.handle(PrintFinished())
+    keys(terminal, "C")
+    keys(terminal, ["F3"])
+    assert terminal.state == State.MESSAGE  # voided once: nothing left to void
+
+
+def test_a_supervisor_step_can_be_cancelled_and_times_out_without_sending_anything():
+    terminal = desk_logged_in()
+    terminal.handle(CardTapped("0a0b0c0d", MEMBER))
+    keys(terminal, "2")  # PIN unlock
+    assert terminal.state == State.SUPERVISOR_CARD
+    assert submits(keys(terminal, "C")) == [] and terminal.state == State.IDLE
+    terminal.handle(CardTapped("0a0b0c0d", MEMBER))
+    keys(terminal, "2")
+    terminal.handle(CardTapped("03030303", SUPERVISOR_CARD))
+    keys(terminal, "34")
+    terminal.handle(Tick(10**6))
+    assert terminal.state == State.IDLE and terminal.sale is None
+
+
+def test_the_desk_opens_a_member_card_with_name_phone_and_the_pin_typed_twice():
+    from protocol.messages import MemberOpen
+
+    desk = desk_logged_in()
+    desk.handle(CardTapped("1a2b3c4d", None, "blank card", is_blank=True))
+    assert desk.state == State.DESK_NEW_CARD
+    keys(desk, "2")
+    assert desk.state == State.DESK_NAME
+    keys(desk, [" ", *"zhang", " ", " ", *"wei", "1", "."])  # no leading or double spaces; digits are not a name
+    assert desk.sale.typed == "zhang wei"
+    keys(desk, "E")
+    assert desk.state == State.DESK_PHONE
+    keys(desk, "13800138000E")
+    assert desk.state == State.DESK_NEW_PIN
+    keys(desk, "246810E")
+    keys(desk, "246811E")  # typed differently: asked for both again
+    assert desk.state == State.DESK_NEW_PIN and "differ" in desk.redraw().lines[-1]
+    keys(desk, "246810E246810E")
+    assert desk.state == State.DESK_AMOUNT
+    keys(desk, "500E")
+    (submit,) = submits(keys(desk, "2"))  # WeChat
+    assert submit.message_type is MemberOpen and submit.pin == "246810"
+    fields = submit.fields
+    assert (fields["member_name"], fields["phone"], fields["opening_fen"], fields["channel"]) == ("Zhang Wei", "13800138000", 50000, "wechat")
+    assert fields["card"][0].card_no == "M1A2B3C4D" and fields["card"][0].kind == "member" and desk.sale.new_pin == ""
+
+
+def lookup_reply(seq, *cards):
+    from protocol.messages import MemberCard, MemberLookupReply
+
+    return MemberLookupReply(park="P1", terminal="T-DESK-1", seq=seq, request_sha256="a" * 64, ledger_time_ms=1,
+                             cards=tuple(MemberCard(no=no, issuance=1, uid=uid, name="Zhang Wei", state=state, fen=40000,
+                                                    bonus=5000, points=100) for no, uid, state in cards))
+
+
+def test_f2_reports_a_lost_member_card_found_by_phone_number():
+    from protocol.messages import LossReport, MemberLookup
+
+    desk = desk_logged_in()
+    keys(desk, ["F2"])
+    assert desk.state == State.DESK_PHONE
+    (lookup,) = submits(keys(desk, "13800138000E"))
+    assert lookup.message_type is MemberLookup and lookup.fields["phone"] == "13800138000"
+    assert lookup.fields["card"][0].card_no == "S0002"  # asked by the desk's staff member
+    desk.handle(Answer(lookup_reply(2, ("M00008", "0a0b0c0d", "active"), ("M00011", "0a0b0c0e", "active"),
+                                    ("M00001", "0a0b0c0f", "lost"))))
+    assert desk.state == State.DESK_PICK and len(desk.redraw().lines) == 2  # the lost one is not offered
+    keys(desk, "2")
+    assert desk.state == State.DESK_CONFIRM and "0011" in desk.redraw().lines[0]
+    (report,) = submits(keys(desk, "E"))
+    assert report.message_type is LossReport and report.fields["card"][0].card_no == "M00011"
+    assert report.fields["card"][1] == "0a0b0c0e"
+    effects = desk.handle(Answer(result(3)))
+    assert desk.state == State.MESSAGE and effects[0].tone == "ok" and not [e for e in effects if isinstance(e, Print)]
+    keys(desk, "C")  # any key leaves the message
+    keys(desk, ["F2"])
+    keys(desk, "13900000000E")
+    (nothing,) = desk.handle(Answer(lookup_reply(4)))
+    assert desk.state == State.MESSAGE and "no active member card" in nothing.lines[1]
+
+
+def test_a_lost_card_is_replaced_on_a_blank_card_with_a_supervisor_and_the_record_written():
+    from protocol.messages import CardReplace
+    from terminal.events import WriteCard
+
+    desk = desk_logged_in()
+    desk.handle(CardTapped("5e6f7a8b", None, "blank card", is_blank=True))
+    keys(desk, "3")
+    (lookup,) = submits(keys(desk, "13800138000E"))
+    desk.handle(Answer(lookup_reply(2, ("M00008", "0a0b0c0d", "lost"), ("M00011", "0a0b0c0e", "active"))))
+    assert desk.state == State.DESK_CONFIRM and desk.sale.chosen.no == "M00008"  # the only lost one
+    keys(desk, "E")
+    submit = supervise(desk)
+    assert submit.message_type is CardReplace and submit.fields["from_card_no"] == "M00008"
+    assert submit.fields["card"][0].card_no == "M5E6F7A8B" and submit.fields["card"][1] == "5e6f7a8b"
+    desk.submitted(3)
+    approved = Result(park="P1", terminal="T-DESK-1", seq=3, request_sha256="a" * 64, outcome="approved", reason="OK",
+                      balances=Balances(fen=40000, bonus=5000, points=100), txn=5, ledger_time_ms=1_780_000_000_000,
+                      detail="", card_record="ab" * 96)
+    effects = desk.handle(Answer(approved))
+    (write,) = [e for e in effects if isinstance(e, WriteCard)]
+    assert write.uid_hex == "5e6f7a8b" and write.is_blank and desk.state == State.WRITING_CARD
+    assert desk.last_receipt.title == "补卡凭证" and desk.last_receipt.balance_after_fen == 40000
+
+
+def test_a_found_member_card_is_unblocked_and_a_wrong_top_up_is_reversed_with_a_supervisor():
+    from protocol.messages import CardUnblock, Reversal, TopUp
+
+    desk = desk_logged_in()
+    desk.handle(CardTapped("0a0b0c0d", MEMBER, is_blocked=True))
+    assert desk.state == State.DESK_MENU and "Unblock" in desk.redraw().lines[1]
+    (unblock,) = submits(keys(desk, "1"))
+    assert unblock.message_type is CardUnblock
+    desk.handle(Answer(result(2)))
+    keys(desk, "C")
+    desk.handle(CardTapped("0a0b0c0d", MEMBER))
+    keys(desk, "1")
+    (top_up,) = submits(keys(desk, "5000E1"))
+    assert top_up.message_type is TopUp
+    desk.submitted(3)
+    desk.handle(Answer(result(3, fen=500000)))
+    desk.handle(PrintFinished())
+    keys(desk, "C")
+    keys(desk, ["F3"])
+    assert desk.state == State.CONFIRM_UNDO and desk.redraw().big == "￥5000.00"
+    keys(desk, "E")
+    submit = supervise(desk)
+    assert submit.message_type is Reversal and submit.fields["original_seq"] == 3 and submit.fields["amount_fen"] == 500000

@@ -60,6 +60,9 @@ KEY_KP4, KEY_KP5, KEY_KP6, KEY_KPPLUS = 75, 76, 77, 78
 KEY_KP1, KEY_KP2, KEY_KP3, KEY_KP0, KEY_KPDOT = 79, 80, 81, 82, 83
 KEY_KPENTER = 96
 KEY_KPSLASH = 98
+# A full keyboard's letter rows (QWERTY order) and space.
+KEY_SPACE = 57
+_LETTER_ROWS = ((16, "qwertyuiop"), (30, "asdfghjkl"), (44, "zxcvbnm"))
 
 _DIGITS = (Key.DIGIT_0, Key.DIGIT_1, Key.DIGIT_2, Key.DIGIT_3, Key.DIGIT_4,
            Key.DIGIT_5, Key.DIGIT_6, Key.DIGIT_7, Key.DIGIT_8, Key.DIGIT_9)  # fmt: skip
@@ -84,6 +87,9 @@ DEFAULT_KEY_MAP: Mapping[int, Key] = {
     KEY_KPASTERISK: Key.F2,
     KEY_KPMINUS: Key.F3,
     KEY_KPPLUS: Key.F4,
+    # A keyboard at the front desk types names; a keypad has none of these keys.
+    **{first + offset: Key.for_character(letter) for first, row in _LETTER_ROWS for offset, letter in enumerate(row)},
+    KEY_SPACE: Key.SPACE,
 }
 
 # Presses waiting for the app. A cashier types an amount of at most ~10 keys between reads; more

@@ -49,6 +49,9 @@ class Key(enum.Enum):
     F2 = "F2"
     F3 = "F3"
     F4 = "F4"
+    # A full keyboard's letters and space (the front desk types a member's name in pinyin).
+    (A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R, S, T, U, V, W, X, Y, Z) = "abcdefghijklmnopqrstuvwxyz"  # noqa: E741
+    SPACE = " "
 
     @property
     def is_digit(self) -> bool:
@@ -56,16 +59,16 @@ class Key(enum.Enum):
 
     @property
     def character(self) -> str | None:
-        """What the key types into an amount field ("0".."9", "."), or None for a command key."""
-        return self.value if self.is_digit or self is Key.DOT else None
+        """What the key types ("0".."9", ".", a letter or a space), or None for a command key."""
+        return self.value if len(self.value) == 1 else None
 
     @classmethod
     def for_character(cls, character: str) -> Key:
-        """The key that types ``character`` ("0".."9" or "."); ValueError for anything else."""
+        """The key that types ``character`` (a digit, ".", a lower-case letter or a space)."""
         for key in cls:
             if key.character is not None and key.character == character:
                 return key
-        raise ValueError(f"no key types {character!r}: only digits and '.'")
+        raise ValueError(f"no key types {character!r}: only digits, '.', a-z and space")
 
 
 # Keys that repeat while held. Digits must not: a finger resting on "0" must not turn 30.00 into

@@ -1,0 +1,314 @@
+"""The front desk's flows on the terminal's state machine (a mixin of ``terminal.core.Terminal``).
+
+The desk issues, tops up and takes back temporary cards; opens member cards (name on the desk's
+keyboard, phone and the member's PIN typed twice on the keypad); reports a member card lost by the
+member's phone number (the card itself is lost, so it cannot be tapped); replaces a lost card on a
+blank one; unblocks a found card and unlocks a member's PIN. Replacement, PIN unlock and a reversal
+(F3, the last top-up of this shift) need a supervisor's card and PIN: ``terminal.core`` asks for them.
+The ledger decides everything; the desk only collects what it needs and writes the signed record.
+"""
+
+from protocol.card_record import CardRecord
+from protocol.messages import (CardIssue, CardReplace, CardReturn, CardUnblock, LossReport, MemberLookup, MemberOpen,
+                               PinUnlock, TopUp)
+from protocol.reasons import reason_text
+
+from .events import (BACK, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY, MAX_AMOUNT_CHARS,
+                     MAX_NAME_CHARS, MAX_PHONE_DIGITS, MAX_PIN_DIGITS, PIN_TIMEOUT_MS, CardTapped, CardWriteFailed,
+                     CardWritten, KeyPressed, Print, Sale, Show, State, Submit, WriteCard, format_fen, masked,
+                     parse_amount)
+
+MIN_PHONE_DIGITS = 6
+# The new card's number comes from its UID, so a blank card needs no numbering at the desk.
+CARD_PREFIX = {"temporary": "T", "member": "M"}
+# What each desk operation's result does next: a card record to write, or a line to show.
+DONE_TEXT = {
+    "loss_report": "已挂失 Reported lost — the card is blocked at every station",
+    "unblock": "已解挂 Unblocked — the card works again",
+    "pin_unlock": "密码已解锁 PIN unlocked",
+}
+LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")  # what the desk's keyboard types (terminal.hal.keypad)
+CARD_STATE_TEXT = {"active": "正常 Active", "lost": "已挂失 Lost", "blocked": "冻结 Blocked", "returned": "已退 Returned"}
+
+
+def _new_card(kind: str, uid_hex: str) -> CardRecord:
+    return CardRecord(f"{CARD_PREFIX[kind]}{uid_hex[:8].upper()}", 1, kind, "")
+
+
+def _looked_up(member_card) -> CardRecord:
+    return CardRecord(member_card.no, member_card.issuance, "member", "")
+
+
+class FrontDesk:
+    """The desk's states. Uses the machine's ``_go``, ``_message``, ``_leave_entry``, ``_type`` and
+    ``_ask_supervisor`` (terminal.core)."""
+
+    # ------------------------------------------------------------ a card on the reader
+    def _desk_tap(self, event: CardTapped) -> list:
+        if event.is_blank:
+            self.sale = Sale(card=_new_card("temporary", event.uid_hex), uid_hex=event.uid_hex, is_blank=True)
+            return [self._go(State.DESK_NEW_CARD, ENTRY_TIMEOUT_MS)]
+        if event.is_blocked and event.record.kind != "member":
+            return self._message("卡已冻结 Card blocked", (reason_text("CARD_BLOCKED"),))
+        self.sale = Sale(card=event.record, uid_hex=event.uid_hex, operation="blocked" if event.is_blocked else "")
+        return [self._go(State.DESK_MENU, ENTRY_TIMEOUT_MS)]
+
+    def _desk_key(self, key: str) -> list:
+        """F2 at the desk's idle screen: a member reports a card lost, found by phone number."""
+        if key != LOST_CARD_KEY:
+            return []
+        # The request is about the member's card, but asked by this desk: ``card`` is the staff card.
+        self.sale = Sale(card=self._staff_card[0], uid_hex=self._staff_card[1], operation="loss_report")
+        return [self._go(State.DESK_PHONE, ENTRY_TIMEOUT_MS)]
+
+    def _on_desk_new_card(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        sale = self.sale
+        if event.key == "1":
+            sale.operation = "issue"
+            return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
+        if event.key == "2":
+            sale.operation, sale.card = "member_open", _new_card("member", sale.uid_hex)
+            return [self._go(State.DESK_NAME, ENTRY_TIMEOUT_MS)]
+        if event.key == "3":
+            sale.operation, sale.card = "replace", _new_card("member", sale.uid_hex)
+            return [self._go(State.DESK_PHONE, ENTRY_TIMEOUT_MS)]
+        return []
+
+    def _on_desk_menu(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        sale, key = self.sale, event.key
+        if sale.operation == "blocked":  # a member card reported lost has turned up
+            if key != "1":
+                return []
+            sale.operation = "unblock"
+            return self._desk_submit(CardUnblock, {})
+        if key == "1":
+            sale.operation = "top_up"
+            return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
+        if sale.card.kind == "member":
+            if key != "2":
+                return []
+            sale.operation = "pin_unlock"
+            return self._ask_supervisor()
+        if key == "2":
+            sale.operation = "return"
+            return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
+        if key == "3":
+            sale.operation = "reissue"
+            sale.card = CardRecord(sale.card.card_no, sale.card.issuance + 1, "temporary", sale.card.park_id)
+            return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
+        return []
+
+    # ------------------------------------------------------------ a new member
+    def _on_desk_name(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        sale = self.sale
+        if event.key == ENTER:
+            name = " ".join(sale.typed.split())
+            if len(name) < 2:
+                return []
+            sale.member_name, sale.typed = name.title(), ""
+            return [self._go(State.DESK_PHONE, ENTRY_TIMEOUT_MS)]
+        if event.key == BACK:
+            sale.typed = sale.typed[:-1]
+        elif len(sale.typed) < MAX_NAME_CHARS and (event.key in LETTERS or (event.key == " " and sale.typed[-1:] in LETTERS)):
+            sale.typed += event.key  # letters, and single spaces between words
+        self.deadline_ms = self.now_ms + ENTRY_TIMEOUT_MS
+        return [self._screen()]
+
+    def _on_desk_phone(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        sale = self.sale
+        if event.key != ENTER:
+            return self._type(event.key, digits_only=True, limit=MAX_PHONE_DIGITS, timeout_ms=ENTRY_TIMEOUT_MS)
+        if len(sale.typed) < MIN_PHONE_DIGITS:
+            return []
+        sale.phone, sale.typed = sale.typed, ""
+        if sale.operation == "member_open":
+            return [self._go(State.DESK_NEW_PIN, PIN_TIMEOUT_MS)]
+        staff_record, staff_uid = self._staff_card
+        self.state, self.deadline_ms = State.AUTHORIZING, None
+        return [self._screen(), Submit(MemberLookup, {"operator": self.operator, "card": (staff_record, staff_uid),
+                                                      "phone": sale.phone})]
+
+    def _on_desk_new_pin(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        sale = self.sale
+        if event.key == ENTER and len(sale.typed) >= 4:
+            sale.new_pin, sale.typed, sale.notice = sale.typed, "", ""
+            return [self._go(State.DESK_PIN_AGAIN, PIN_TIMEOUT_MS)]
+        return self._type(event.key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
+
+    def _on_desk_pin_again(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        sale = self.sale
+        if event.key == ENTER and len(sale.typed) >= 4:
+            if sale.typed != sale.new_pin:
+                sale.new_pin, sale.typed, sale.notice = "", "", "两次密码不同 The PINs differ — again"
+                return [self._go(State.DESK_NEW_PIN, PIN_TIMEOUT_MS)]
+            sale.typed = ""
+            return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
+        return self._type(event.key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
+
+    # ------------------------------------------------------------ money in and out
+    def _on_desk_amount(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        sale = self.sale
+        if event.key != ENTER:
+            return self._type(event.key, digits_only=False, limit=MAX_AMOUNT_CHARS, timeout_ms=ENTRY_TIMEOUT_MS)
+        if sale.operation == "member_open" and not sale.typed:
+            sale.lines = (("会员开卡 Member card", 1, 0),)  # opened empty: nothing to pay
+            return self._desk_submit_card(channel="cash")
+        amount = parse_amount(sale.typed)
+        if amount is None:
+            return []
+        if sale.operation == "top_up":
+            sale.lines = (("充值 Top-up", 1, amount),)
+        elif sale.operation == "member_open":
+            sale.lines = (("预存 Opening", 1, amount),)
+        else:
+            sale.lines = (("开卡押金 Card fee", 1, self.config.card_fee_fen), ("预存 Opening", 1, amount))
+        return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
+
+    def _on_desk_channel(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        channel = DESK_CHANNELS.get(event.key)
+        return [] if channel is None else self._desk_submit_card(channel)
+
+    def _desk_submit_card(self, channel: str) -> list:
+        sale = self.sale
+        paid = {"channel": channel, "payment_ref": ""}
+        if sale.operation in ("issue", "reissue"):
+            return self._desk_submit(CardIssue, paid | {"card_kind": "temporary", "card_fee_fen": self.config.card_fee_fen,
+                                                        "opening_fen": sale.lines[1][2]})
+        if sale.operation == "member_open":
+            fields = paid | {"member_name": sale.member_name, "phone": sale.phone, "card_fee_fen": 0,
+                             "opening_fen": sale.amount_fen, "pin_sha256": "0" * 64}
+            pin, sale.new_pin = sale.new_pin, ""  # the machine forgets it once it is handed over to be sealed
+            return self._desk_submit(MemberOpen, fields, pin=pin)
+        if sale.operation == "top_up":
+            return self._desk_submit(TopUp, paid | {"amount_fen": sale.amount_fen})
+        sale.lines = (("退卡 Card returned", 1, 0),)
+        return self._desk_submit(CardReturn, paid | {"damage_fee_fen": 0})
+
+    def _desk_submit(self, message_type, fields: dict, *, pin=None) -> list:
+        sale = self.sale
+        self.state, self.deadline_ms = State.AUTHORIZING, None
+        return [self._screen(), Submit(message_type, {"operator": self.operator, "card": (sale.card, sale.uid_hex)} | fields,
+                                       pin=pin)]
+
+    # ------------------------------------------------------------ lost cards
+    def _desk_found(self, reply) -> list:
+        """The member lookup's answer: the cards that the operation in hand can act on."""
+        sale = self.sale
+        wanted = "active" if sale.operation == "loss_report" else "lost"
+        sale.found = tuple(found for found in reply.cards if found.state == wanted)
+        if not sale.found:
+            self.sale = None
+            return self._message("未找到 Nothing to do", (f"{sale.phone}: 没有{'可挂失' if wanted == 'active' else '已挂失'}的会员卡",
+                                                         f"no {wanted} member card on this number"), tone="warning")
+        if len(sale.found) == 1:
+            sale.chosen = sale.found[0]
+            return [self._go(State.DESK_CONFIRM, ENTRY_TIMEOUT_MS)]
+        return [self._go(State.DESK_PICK, ENTRY_TIMEOUT_MS)]
+
+    def _on_desk_pick(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        sale = self.sale
+        if event.key.isdigit() and 1 <= int(event.key) <= min(len(sale.found), 9):
+            sale.chosen = sale.found[int(event.key) - 1]
+            return [self._go(State.DESK_CONFIRM, ENTRY_TIMEOUT_MS)]
+        return []
+
+    def _on_desk_confirm(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        if event.key != ENTER:
+            return []
+        sale = self.sale
+        if sale.operation == "loss_report":
+            sale.card, sale.uid_hex = _looked_up(sale.chosen), sale.chosen.uid
+            return self._desk_submit(LossReport, {})
+        return self._ask_supervisor()  # a replacement moves the balance: a supervisor signs it off
+
+    def _desk_supervised(self) -> tuple[type, dict]:
+        """The request a supervisor's PIN completes at the desk."""
+        sale = self.sale
+        if sale.operation == "replace":
+            sale.lines = (("补卡 Replacement", 1, 0),)
+            return CardReplace, {"from_card_no": sale.chosen.no, "from_issuance": sale.chosen.issuance}
+        return PinUnlock, {}
+
+    # ------------------------------------------------------------ the ledger's answer
+    def _desk_answered(self, result) -> list | None:
+        """Desk operations that end without a receipt; None for the ones that print (and write)."""
+        sale = self.sale
+        if sale.operation in DONE_TEXT:
+            self.sale = None
+            return self._message("成功 Done", (masked(sale.card.card_no), DONE_TEXT[sale.operation]), tone="ok")
+        return None
+
+    def _on_writing_card(self, event) -> list:
+        if isinstance(event, CardWritten):
+            self.state = State.PRINTING
+            return [self._screen(), Print(self.last_receipt)]
+        if isinstance(event, CardWriteFailed):
+            self.uncertain_reason = event.message
+            return [Show("写卡失败 Card not written", (event.message, "卡已开通 The card is issued"),
+                         "放好卡按确认 Hold the card, ENTER", "warning")]
+        # Try again on ENTER, or when the card comes back (a supervisor's card may have been tapped
+        # in between, or the card was lifted too soon).
+        if (isinstance(event, KeyPressed) and event.key == ENTER) or (
+                isinstance(event, CardTapped) and event.uid_hex == self.sale.uid_hex):
+            return [WriteCard(self.sale.uid_hex, bytes.fromhex(self.sale.result.card_record), self.sale.is_blank)]
+        return []
+
+    # ------------------------------------------------------------ screens
+    def _desk_screen(self) -> Show | None:
+        state, sale = self.state, self.sale
+        keys = "确认 ENTER  取消 CANCEL"
+        if state == State.DESK_NEW_CARD:
+            return Show("新卡 Blank card", ("1 临时卡 Temporary", "2 会员卡 Member", "3 补卡 Replace lost"), "取消 CANCEL")
+        if state == State.DESK_MENU:
+            if sale.operation == "blocked":
+                return Show("卡已冻结 Card blocked", (masked(sale.card.card_no), "1 解挂 Unblock (found)"), "取消 CANCEL", "warning")
+            if sale.card.kind == "member":
+                return Show("会员卡 Member card", (masked(sale.card.card_no), "1 充值 Top-up", "2 密码解锁 PIN unlock"), "取消 CANCEL")
+            return Show("临时卡 Temporary card", (masked(sale.card.card_no), "1 充值 2 退卡 3 重新发卡"),
+                        "1 Top-up 2 Return 3 Reissue")
+        if state == State.DESK_NAME:
+            return Show("会员姓名 Member's name", ("拼音 in pinyin:", (sale.typed or "_")), keys)
+        if state == State.DESK_PHONE:
+            title = "会员手机 Member's phone" if sale.operation == "member_open" else "查找会员 Find by phone"
+            return Show(title, (sale.typed or "_",), keys)
+        if state in (State.DESK_NEW_PIN, State.DESK_PIN_AGAIN):
+            title = "会员设密码 Member: new PIN" if state == State.DESK_NEW_PIN else "再输一次 PIN again"
+            lines = (sale.member_name, "*" * len(sale.typed) or "_") + ((sale.notice,) if sale.notice else ())
+            return Show(title, lines, keys, "warning" if sale.notice else "normal")
+        if state == State.DESK_AMOUNT:
+            title = {"issue": "新卡预存 New card", "reissue": "重新发卡 Reissue", "top_up": "充值 Top-up",
+                     "member_open": "会员预存 Opening (ENTER: none)"}[sale.operation]
+            return Show(title, (masked(sale.card.card_no),), keys, big=f"￥{sale.typed or '0'}")
+        if state == State.DESK_CHANNEL:
+            return Show("付款方式 Paid by", ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank")
+        if state == State.DESK_PICK:
+            lines = tuple(f"{i + 1} {masked(found.no)} {found.name}" for i, found in enumerate(sale.found[:9]))
+            return Show("选择会员卡 Pick the card", lines[:3], "数字选择 digit to pick")
+        if state == State.DESK_CONFIRM:
+            found = sale.chosen
+            action = "挂失 Report lost?" if sale.operation == "loss_report" else "补到新卡 Move to the new card?"
+            return Show(action, (f"{found.name} {masked(found.no)}", CARD_STATE_TEXT[found.state],
+                                 f"余额 {format_fen(found.fen)} + {format_fen(found.bonus)}"), keys, "warning")
+        if state == State.WRITING_CARD:
+            return Show("写卡中 Writing the card", ("请勿移开 Keep the card on the reader",), f"操作员 {self.operator_name}")
+        return None

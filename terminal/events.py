@@ -1,0 +1,234 @@
+"""What the terminal's state machine speaks: its states, the events it takes, the effects it
+returns, and the sale in progress. No I/O: ``terminal.core`` (stations) and ``terminal.desk`` (the
+front desk's flows) share it, and the app turns effects into hardware and network work."""
+
+from dataclasses import dataclass
+from enum import Enum
+
+from protocol.card_record import CardRecord
+from protocol.limits import MAX_AMOUNT_FEN
+
+from .receipt import ReceiptData
+
+# How long a half-finished entry waits before the terminal gives up on it.
+ENTRY_TIMEOUT_MS = 60_000
+PIN_TIMEOUT_MS = 30_000
+MESSAGE_TIMEOUT_MS = 4_000
+DONE_TIMEOUT_MS = 6_000
+MAX_PIN_DIGITS = 6
+MAX_AMOUNT_CHARS = 9  # "100000.00"
+MAX_COUNT = 99
+
+# Keys (the keypad driver's names).
+ENTER, CANCEL, BACK, DOT = "ENTER", "CANCEL", "BACK", "."
+REPRINT_KEY, CLOSE_SHIFT_KEY = "F1", "F4"
+LOST_CARD_KEY = "F2"  # the front desk: a member reports a card lost (found by phone number)
+UNDO_KEY = "F3"       # a station voids its last sale; the front desk reverses its last top-up
+MAX_NAME_CHARS = 24
+MAX_PHONE_DIGITS = 14
+DESK_CHANNELS = {"1": "cash", "2": "wechat", "3": "alipay", "4": "bank"}
+
+
+class State(str, Enum):
+    LOCKED = "locked"
+    LOGIN_PIN = "login_pin"
+    OPENING_SHIFT = "opening_shift"
+    IDLE = "idle"
+    AMOUNT = "amount"
+    COUNT = "count"
+    MENU = "menu"
+    CHARGE_PIN = "charge_pin"
+    AUTHORIZING = "authorizing"
+    UNCERTAIN = "uncertain"
+    PRINTING = "printing"
+    PRINTER_PROBLEM = "printer_problem"
+    DONE = "done"
+    MESSAGE = "message"
+    CONFIRM_CLOSE = "confirm_close"
+    CLOSING_SHIFT = "closing_shift"
+    DESK_MENU = "desk_menu"
+    DESK_AMOUNT = "desk_amount"
+    DESK_CHANNEL = "desk_channel"
+    WRITING_CARD = "writing_card"
+    DESK_NEW_CARD = "desk_new_card"
+    DESK_NAME = "desk_name"
+    DESK_PHONE = "desk_phone"
+    DESK_NEW_PIN = "desk_new_pin"
+    DESK_PIN_AGAIN = "desk_pin_again"
+    DESK_PICK = "desk_pick"
+    DESK_CONFIRM = "desk_confirm"
+    CONFIRM_UNDO = "confirm_undo"
+    SUPERVISOR_CARD = "supervisor_card"
+    SUPERVISOR_PIN = "supervisor_pin"
+
+
+# ---------------------------------------------------------------- events
+@dataclass(frozen=True)
+class Tick:
+    now_ms: int                       # monotonic, for timeouts
+    minute_of_day: int | None = None  # the park's local time of day, when the terminal knows it
+
+
+@dataclass(frozen=True)
+class CardTapped:
+    """A card was read. ``record`` is None when it has no valid record; ``error`` says why."""
+
+    uid_hex: str
+    record: CardRecord | None
+    error: str = ""
+    is_blocked: bool = False  # on the terminal's copy of the park blocklist
+    is_blank: bool = False    # a card with no record yet that opens with the transport key (front desk)
+
+
+@dataclass(frozen=True)
+class KeyPressed:
+    key: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The ledger's verified Result for the request in flight."""
+
+    result: object  # protocol.messages.Result
+
+
+@dataclass(frozen=True)
+class NoAnswer:
+    """No Result within the timeout; the request stays pending and keeps being re-sent."""
+
+
+@dataclass(frozen=True)
+class OfflineApproved:
+    """The app queued the sale as an offline sale under ``seq`` (the policy allowed it)."""
+
+    seq: int
+    time_ms: int
+    is_time_uncertain: bool
+
+
+@dataclass(frozen=True)
+class OfflineRefused:
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CardWritten:
+    pass
+
+
+@dataclass(frozen=True)
+class CardWriteFailed:
+    message: str
+
+
+@dataclass(frozen=True)
+class PrintFinished:
+    pass
+
+
+@dataclass(frozen=True)
+class PrintFailed:
+    code: str
+    message: str
+
+
+# ---------------------------------------------------------------- effects
+@dataclass(frozen=True)
+class Show:
+    title: str
+    lines: tuple = ()
+    footer: str = ""
+    tone: str = "normal"  # normal | ok | error | warning
+    big: str = ""
+
+
+@dataclass(frozen=True)
+class Submit:
+    """Send a request: the app adds park, terminal, seq, time and config version."""
+
+    message_type: type
+    fields: dict
+    pin: str | None = None
+    supervisor_pin: str | None = None
+
+
+@dataclass(frozen=True)
+class TryOffline:
+    """Ask the app whether the offline policy allows this sale, and queue it if so.
+    ``supersedes_seq``: the online attempt that got no answer (None: no attempt was made)."""
+
+    card: CardRecord
+    uid_hex: str
+    lines: tuple
+    amount_fen: int
+    needs_pin: bool
+    supersedes_seq: int | None
+
+
+@dataclass(frozen=True)
+class WriteCard:
+    """Write the ledger-signed record onto the card on the reader (and lock its sectors with the
+    card's own key when it was blank); every block is read back."""
+
+    uid_hex: str
+    record: bytes
+    is_blank: bool
+
+
+@dataclass(frozen=True)
+class Print:
+    receipt: ReceiptData
+
+
+@dataclass(frozen=True)
+class RememberReceipt:
+    """Record durably that this seq's receipt is out (so a restart does not print it again)."""
+
+    seq: int
+
+
+# ---------------------------------------------------------------- helpers
+def format_fen(amount_fen: int) -> str:
+    sign = "-" if amount_fen < 0 else ""
+    return f"{sign}{abs(amount_fen) // 100}.{abs(amount_fen) % 100:02d}"
+
+
+def parse_amount(text: str) -> int | None:
+    """Typed yuan ("30", "30.5", "30.50") to fen; None if it is not a valid amount."""
+    whole, _, fraction = text.partition(".")
+    if not whole.isdigit() or (fraction and not fraction.isdigit()) or len(fraction) > 2:
+        return None
+    amount = int(whole) * 100 + int(fraction.ljust(2, "0") or 0)
+    return amount if 0 < amount <= MAX_AMOUNT_FEN else None
+
+
+def masked(card_no: str) -> str:
+    return f"**** {card_no[-4:]}"
+
+
+@dataclass
+class Sale:
+    card: CardRecord
+    uid_hex: str
+    lines: tuple = ()           # of protocol LineItem-like (name, qty, unit_fen)
+    typed: str = ""             # what the cashier has typed in the current entry state
+    seq: int | None = None
+    result: object = None
+    is_reprint: bool = False
+    # charge, void; at the front desk: issue, reissue, top_up, return, member_open, loss_report,
+    # replace, unblock, pin_unlock, reversal
+    operation: str = "charge"
+    is_blank: bool = False
+    member_name: str = ""
+    phone: str = ""
+    new_pin: str = ""            # a new member's chosen PIN, until it is sealed into the request
+    found: tuple = ()            # protocol MemberCard entries from a member lookup
+    chosen: object = None        # the MemberCard the desk is acting on (reported lost, or replaced)
+    supervisor_card_no: str = ""
+    original: "Sale | None" = None  # what a void or reversal undoes
+    notice: str = ""             # one line the current screen adds (a PIN that did not match)
+
+    @property
+    def amount_fen(self) -> int:
+        return sum(qty * unit for _, qty, unit in self.lines)
