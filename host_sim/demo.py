@@ -197,8 +197,13 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
             stations.append(desk_app)
             desk_app.log_in(STAFF[1])
             members = _member_episode(rig, desk_app, stations[0], supervisor, outcomes)
-            # Closing time: everyone hands their card back at the exit and gets the rest refunded.
+            # Closing time: everyone hands their card back at the exit and gets the rest refunded; a
+            # card that offline sales overdrew is paid off first (which unblocks it).
             for visitor, channel in leaving:
+                owed = -rig.reader.card(rig.park_id, visitor.no, visitor.issuance).fen
+                if owed > 0:
+                    at_desk(lambda seq: TopUp(**common(desk, seq, visitor, "li"), amount_fen=owed, channel=channel,
+                                              payment_ref="DEBT"))
                 at_desk(lambda seq: CardReturn(**common(desk, seq, visitor, "li"), channel=channel, payment_ref="",
                                                damage_fee_fen=0))
             receipts = 0

@@ -11,7 +11,7 @@ the batch has committed. Three kinds of answer:
 - nothing: the store was busy (TransientStoreError). Nothing is stored; the terminal's resend succeeds.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import hashlib
 import logging
 import time
@@ -223,6 +223,8 @@ class Intake:
             kind = "member" if isinstance(message, MemberOpen) else message.card_kind
             limits = self.store.card_limits(message.park, kind)
             return rules.check_limits(message, card, limits, kind=kind) or rules.decide_card_issue(message, card)
+        if isinstance(message, TopUp) and self._owes_offline_debt(message.park, card):
+            card = replace(card, state="active")  # paying the debt is how an overdrawn card is settled
         if (refusal := rules.check_card(message, card)) is not None:
             return refusal
         if isinstance(message, (TopUp, Charge)):
@@ -380,7 +382,7 @@ class Intake:
             self._notify(message, card, txn_id, now_ms)
             if decision.card_state is not None:
                 self.store.set_card_state(message.park, message.card.no, message.card.issuance, decision.card_state)
-            self._card_events(message, now_ms)
+            self._card_events(message, card, now_ms)
         balances = None
         if decision.is_approved:
             after = self.store.card_balances_after.get(message.card.account)
@@ -485,12 +487,22 @@ class Intake:
                               Outcome.DECLINED, reason, now_ms)
         return self._record(verified, Outcome.DECLINED, reason, None, result, now_ms)
 
-    def _card_events(self, message, now_ms: int) -> None:
-        """Loss reports block at once and unblocking undoes it: both reach terminals as blocklist deltas."""
+    def _owes_offline_debt(self, park_id: str, card) -> bool:
+        """Blocked because offline sales overdrew it: a top-up at the desk settles it."""
+        return (card is not None and card.state == "blocked"
+                and self.store.block_reason(park_id, card.card_no, card.issuance) == "OFFLINE_OVERDRAFT")
+
+    def _card_events(self, message, card, now_ms: int) -> None:
+        """Loss reports block at once and unblocking undoes it; a top-up that pays an offline debt off
+        unblocks the card. All reach terminals as blocklist deltas."""
         if isinstance(message, LossReport):
             self.store.block_card(message.park, message.card.no, message.card.issuance, "LOST", now_ms)
         elif isinstance(message, CardUnblock):
             self.store.unblock_card(message.park, message.card.no, message.card.issuance, "FOUND", now_ms)
+        elif isinstance(message, TopUp) and self._owes_offline_debt(message.park, card):
+            fen = self.store.card_balances_after.get(message.card.account, (card.fen,))[0]
+            if fen >= 0:
+                self.store.unblock_card(message.park, message.card.no, message.card.issuance, "SETTLED", now_ms)
 
     def _open_member(self, message: MemberOpen) -> None:
         pin = open_pin(self._attachment, pin_sha256=message.pin_sha256, terminal=message.terminal, seq=message.seq,

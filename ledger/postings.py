@@ -139,7 +139,9 @@ def check_limits(request, card: CardView | None, limits, *, kind: str, spent_tod
     if isinstance(request, (CardIssue, MemberOpen)):
         return decline(Reason.OVER_BALANCE_LIMIT) if request.opening_fen > limits.max_balance_fen else None
     if isinstance(request, TopUp):
-        if not limits.min_topup_fen <= request.amount_fen <= limits.max_topup_fen:
+        # Paying toward an offline debt takes any amount: the visitor owes what they owe.
+        minimum = 1 if card.fen < 0 else limits.min_topup_fen
+        if not minimum <= request.amount_fen <= limits.max_topup_fen:
             return decline(Reason.TOP_UP_OUT_OF_RANGE)
         if card.fen + request.amount_fen > limits.max_balance_fen:
             return decline(Reason.OVER_BALANCE_LIMIT)

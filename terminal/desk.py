@@ -11,7 +11,6 @@ The ledger decides everything; the desk only collects what it needs and writes t
 from protocol.card_record import CardRecord
 from protocol.messages import (CardIssue, CardReplace, CardReturn, CardUnblock, LossReport, MemberLookup, MemberOpen,
                                PinUnlock, TopUp)
-from protocol.reasons import reason_text
 
 from .events import (BACK, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY, MAX_AMOUNT_CHARS,
                      MAX_NAME_CHARS, MAX_PHONE_DIGITS, MAX_PIN_DIGITS, PIN_TIMEOUT_MS, CardTapped, CardWriteFailed,
@@ -48,8 +47,6 @@ class FrontDesk:
         if event.is_blank:
             self.sale = Sale(card=_new_card("temporary", event.uid_hex), uid_hex=event.uid_hex, is_blank=True)
             return [self._go(State.DESK_NEW_CARD, ENTRY_TIMEOUT_MS)]
-        if event.is_blocked and event.record.kind != "member":
-            return self._message("卡已冻结 Card blocked", (reason_text("CARD_BLOCKED"),))
         self.sale = Sale(card=event.record, uid_hex=event.uid_hex, operation="blocked" if event.is_blocked else "")
         return [self._go(State.DESK_MENU, ENTRY_TIMEOUT_MS)]
 
@@ -80,11 +77,14 @@ class FrontDesk:
         if (handled := self._leave_entry(event)) is not None:
             return handled
         sale, key = self.sale, event.key
-        if sale.operation == "blocked":  # a member card reported lost has turned up
-            if key != "1":
-                return []
-            sale.operation = "unblock"
-            return self._desk_submit(CardUnblock, {})
+        if sale.operation == "blocked":
+            if key == "1" and sale.card.kind == "member":  # reported lost, and it has turned up
+                sale.operation = "unblock"
+                return self._desk_submit(CardUnblock, {})
+            if key == "2":  # offline sales overdrew it: paying the debt unblocks it (the ledger decides)
+                sale.operation = "top_up"
+                return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
+            return []
         if key == "1":
             sale.operation = "top_up"
             return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
@@ -281,7 +281,9 @@ class FrontDesk:
             return Show("新卡 Blank card", ("1 临时卡 Temporary", "2 会员卡 Member", "3 补卡 Replace lost"), "取消 CANCEL")
         if state == State.DESK_MENU:
             if sale.operation == "blocked":
-                return Show("卡已冻结 Card blocked", (masked(sale.card.card_no), "1 解挂 Unblock (found)"), "取消 CANCEL", "warning")
+                found = ("1 解挂 Unblock (found)",) if sale.card.kind == "member" else ()
+                return Show("卡已冻结 Card blocked", (masked(sale.card.card_no), *found, "2 补缴 Pay the debt / top up"),
+                            "取消 CANCEL", "warning")
             if sale.card.kind == "member":
                 return Show("会员卡 Member card", (masked(sale.card.card_no), "1 充值 Top-up", "2 密码解锁 PIN unlock"), "取消 CANCEL")
             return Show("临时卡 Temporary card", (masked(sale.card.card_no), "1 充值 2 退卡 3 重新发卡"),

@@ -55,6 +55,28 @@ def test_two_offline_terminals_spending_past_the_balance_both_land_and_the_card_
     assert verify_books(ledger.store).is_ok
 
 
+def test_an_overdrawn_card_is_settled_by_a_top_up_at_the_desk_and_can_then_be_returned(ledger):
+    from protocol.messages import CardUnblock, TopUp
+
+    offline(ledger, "T-FISH-1", 3000)
+    offline(ledger, "T-FISH-2", 3000)  # 10.00 owed, the card blocked
+
+    def top_up(amount_fen):
+        return ledger.request("T-DESK-1", TopUp, amount_fen=amount_fen, channel="cash", payment_ref="")
+
+    assert ledger.request("T-DESK-1", CardReturn, channel="cash", payment_ref="", damage_fee_fen=0).reason == "CARD_BLOCKED"
+    assert ledger.request("T-DESK-1", CardUnblock).reason == "KIND_NOT_ALLOWED"  # a debt is paid, not waved away
+    part = top_up(500)
+    assert part.is_approved and part.balances.fen == -500 and ledger.store.blocked_cards("P1") == [(VISITOR.no, 1)]
+    settled = top_up(500)
+    assert settled.is_approved and settled.balances.fen == 0
+    assert ledger.store.blocked_cards("P1") == [] and ledger.store.blocklist_version("P1") == 2  # an unblock delta
+    returned = ledger.request("T-DESK-1", CardReturn, channel="cash", payment_ref="", damage_fee_fen=0)
+    assert returned.is_approved
+    assert ledger.store.db.execute("SELECT SUM(amount) FROM posting WHERE account_id='channel:cash'").fetchone()[0] == -5000 - 2000 - 1000 + 2000
+    assert verify_books(ledger.store).is_ok
+
+
 def test_an_online_attempt_declined_then_sold_offline_lands_once(ledger):
     declined = online(ledger, "T-FISH-1", 9000)  # seq 1: the reply is lost on the way back
     assert declined.reason == "INSUFFICIENT_FUNDS"

@@ -424,3 +424,17 @@ def test_a_found_member_card_is_unblocked_and_a_wrong_top_up_is_reversed_with_a_
     keys(desk, "E")
     submit = supervise(desk)
     assert submit.message_type is Reversal and submit.fields["original_seq"] == 3 and submit.fields["amount_fen"] == 500000
+
+
+def test_a_temporary_card_blocked_for_an_offline_debt_is_paid_off_at_the_desk():
+    from protocol.messages import TopUp
+
+    desk = desk_logged_in()
+    desk.handle(CardTapped("04a1b2c3", VISITOR, is_blocked=True))
+    assert desk.state == State.DESK_MENU and "Pay the debt" in desk.redraw().lines[-1]
+    assert not any("Unblock" in line for line in desk.redraw().lines)  # temporary cards are never reported lost
+    assert keys(desk, "1") == [] and keys(desk, "3") == []
+    keys(desk, "2")
+    assert desk.state == State.DESK_AMOUNT
+    (pay,) = submits(keys(desk, "12.5E1"))
+    assert pay.message_type is TopUp and pay.fields["amount_fen"] == 1250 and pay.fields["channel"] == "cash"
