@@ -125,8 +125,8 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
     layout = {"T-DESK-1": "desk"} | {f"T-{station_id.upper()}-1": station_id for station_id in station_ids}
     started = time.perf_counter()
     outcomes = Counter()
-    stations = []
-    with ParkRig(out, mqtt_version=mqtt_version).create(layout) as rig:
+    stations, tills = [], []  # the selling stations; the desk's till
+    with ParkRig(out, mqtt_version=mqtt_version, require_login=True).create(layout) as rig:
         rig.start_broker(prefer=broker)
         version_note = ""
         if is_embedded(rig.broker) and rig.mqtt_version != EMBEDDED_MQTT_VERSION:
@@ -150,6 +150,11 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
                                                **STATION_SETUP[station_id])
                     station.log_in(STAFF[0])
                     stations.append(station)
+            # The desk's till shares the desk's link: Li logs in there, and the park accepts requests
+            # from the desk only while she is on shift (the demo's scripted issues and returns too).
+            desk_app = SimulatedStation(rig, "T-DESK-1", profile="58mm-raster", link=desk, mode="desk", card_fee_fen=2000)
+            tills.append(desk_app)
+            desk_app.log_in(STAFF[1])
             supervisor = rig.virtual_card(STAFF[2][3], kind="staff")  # Zhao's card: voids and replacements
             outage = range(visitors // 3, visitors // 2)  # these visitors find the BBQ offline
             leaving = []
@@ -192,10 +197,6 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
             deadline = time.monotonic() + 60
             while any(s.link.outbox.pending_count() for s in stations) and time.monotonic() < deadline:
                 time.sleep(0.1)  # the BBQ's offline sales drain into the ledger
-            desk_app = SimulatedStation(rig, "T-DESK-1", profile="58mm-raster", link=desk, mode="desk",
-                                        card_fee_fen=2000)
-            stations.append(desk_app)
-            desk_app.log_in(STAFF[1])
             members = _member_episode(rig, desk_app, stations[0], supervisor, outcomes)
             # Closing time: everyone hands their card back at the exit and gets the rest refunded; a
             # card that offline sales overdrew is paid off first (which unblocks it).
@@ -207,11 +208,11 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
                 at_desk(lambda seq: CardReturn(**common(desk, seq, visitor, "li"), channel=channel, payment_ref="",
                                                damage_fee_fen=0))
             receipts = 0
-            for station in stations:
+            for station in stations + tills:
                 receipts += len(station.sim.printer.save_pngs(out / "receipts" / station.terminal_id))
                 station.sim.oled.save_png(out / f"display-{station.terminal_id}.png")
         finally:
-            for station in stations:
+            for station in stations + tills:
                 station.close()
             wifi.close()
         elapsed = time.perf_counter() - started

@@ -44,6 +44,9 @@ class ParkRig:
     root: Path
     mqtt_version: str = "5"
     park_id: str = PARK_ID
+    # Most tests script requests straight onto a terminal's link with no one logged in; the demo
+    # logs everyone in, as a real park (``fieldpos ledger init``) requires.
+    require_login: bool = False
     home: ParkHome = field(init=False)
     broker: MosquittoProcess | None = None  # or an EmbeddedBroker (same surface)
     ledger: LedgerService | None = None
@@ -59,7 +62,7 @@ class ParkRig:
     # ------------------------------------------------------------ setup
     def create(self, terminals: dict[str, str], *, kinds_by_terminal: dict | None = None) -> "ParkRig":
         """Init the ledger, its stations, and provision ``{terminal_id: station_id}``."""
-        self.home.init(self.park_id, "示范农庄 Demo Farm Park")
+        self.home.init(self.park_id, "示范农庄 Demo Farm Park", require_login=self.require_login)
         store = self.home.open_store()
         try:
             for station_id, name, contractor, commission_bp in STATIONS:

@@ -10,7 +10,7 @@ The ledger decides everything; the desk only collects what it needs and writes t
 
 from protocol.card_record import CardRecord
 from protocol.messages import (CardIssue, CardReplace, CardReturn, CardUnblock, LossReport, MemberLookup, MemberOpen,
-                               PinUnlock, TopUp)
+                               MemberTransfer, PinUnlock, TopUp)
 
 from .events import (BACK, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY, MAX_AMOUNT_CHARS,
                      MAX_NAME_CHARS, MAX_PHONE_DIGITS, MAX_PIN_DIGITS, PIN_TIMEOUT_MS, CardTapped, CardWriteFailed,
@@ -89,10 +89,13 @@ class FrontDesk:
             sale.operation = "top_up"
             return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
         if sale.card.kind == "member":
-            if key != "2":
-                return []
-            sale.operation = "pin_unlock"
-            return self._ask_supervisor()
+            if key == "2":
+                sale.operation = "pin_unlock"
+                return self._ask_supervisor()
+            if key == "3":  # to another member's card, where the park allows it (the ledger decides)
+                sale.operation = "transfer"
+                return [self._go(State.DESK_TRANSFER_TO, ENTRY_TIMEOUT_MS)]
+            return []
         if key == "2":
             sale.operation = "return"
             return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
@@ -157,6 +160,29 @@ class FrontDesk:
             return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
         return self._type(event.key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
 
+    # ------------------------------------------------------------ member to member
+    def _on_desk_transfer_to(self, event) -> list:
+        if isinstance(event, CardTapped):
+            sale = self.sale
+            if event.record is None or event.record.kind != "member" or event.record.card_no == sale.card.card_no:
+                sale.notice = "请刷另一张会员卡 Another member's card"
+                return [self._screen()]
+            sale.chosen, sale.notice = event.record, ""
+            return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
+        return self._leave_entry(event) or []
+
+    def _on_desk_member_pin(self, event) -> list:
+        """The paying member types their own PIN, always, for a transfer."""
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        sale = self.sale
+        if event.key == ENTER and len(sale.typed) >= 4:
+            pin, sale.typed = sale.typed, ""
+            return self._desk_submit(MemberTransfer, {"to_card_no": sale.chosen.card_no,
+                                                      "to_issuance": sale.chosen.issuance,
+                                                      "amount_fen": sale.amount_fen, "pin_sha256": "0" * 64}, pin=pin)
+        return self._type(event.key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
+
     # ------------------------------------------------------------ money in and out
     def _on_desk_amount(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
@@ -170,6 +196,9 @@ class FrontDesk:
         amount = parse_amount(sale.typed)
         if amount is None:
             return []
+        if sale.operation == "transfer":
+            sale.lines, sale.typed = ((f"转出 To {masked(sale.chosen.card_no)}", 1, amount),), ""
+            return [self._go(State.DESK_MEMBER_PIN, PIN_TIMEOUT_MS)]
         if sale.operation == "top_up":
             sale.lines = (("充值 Top-up", 1, amount),)
         elif sale.operation == "member_open":
@@ -285,7 +314,8 @@ class FrontDesk:
                 return Show("卡已冻结 Card blocked", (masked(sale.card.card_no), *found, "2 补缴 Pay the debt / top up"),
                             "取消 CANCEL", "warning")
             if sale.card.kind == "member":
-                return Show("会员卡 Member card", (masked(sale.card.card_no), "1 充值 Top-up", "2 密码解锁 PIN unlock"), "取消 CANCEL")
+                return Show("会员卡 Member card", (masked(sale.card.card_no), "1 充值 Top-up  2 密码解锁 PIN unlock",
+                                                   "3 转账 Transfer"), "取消 CANCEL")
             return Show("临时卡 Temporary card", (masked(sale.card.card_no), "1 充值 2 退卡 3 重新发卡"),
                         "1 Top-up 2 Return 3 Reissue")
         if state == State.DESK_NAME:
@@ -297,9 +327,15 @@ class FrontDesk:
             title = "会员设密码 Member: new PIN" if state == State.DESK_NEW_PIN else "再输一次 PIN again"
             lines = (sale.member_name, "*" * len(sale.typed) or "_") + ((sale.notice,) if sale.notice else ())
             return Show(title, lines, keys, "warning" if sale.notice else "normal")
+        if state == State.DESK_TRANSFER_TO:
+            return Show("转入卡 Transfer to", ("请刷对方会员卡 Tap the other member's card",) + ((sale.notice,) if sale.notice else ()),
+                        "取消 CANCEL")
+        if state == State.DESK_MEMBER_PIN:
+            return Show("会员密码 Member PIN", (f"￥{format_fen(sale.amount_fen)} → {masked(sale.chosen.card_no)}",
+                                                "*" * len(sale.typed) or "_"), keys)
         if state == State.DESK_AMOUNT:
             title = {"issue": "新卡预存 New card", "reissue": "重新发卡 Reissue", "top_up": "充值 Top-up",
-                     "member_open": "会员预存 Opening (ENTER: none)"}[sale.operation]
+                     "member_open": "会员预存 Opening (ENTER: none)", "transfer": "转账金额 Amount"}[sale.operation]
             return Show(title, (masked(sale.card.card_no),), keys, big=f"￥{sale.typed or '0'}")
         if state == State.DESK_CHANNEL:
             return Show("付款方式 Paid by", ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank")

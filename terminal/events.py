@@ -60,6 +60,8 @@ class State(str, Enum):
     CONFIRM_UNDO = "confirm_undo"
     SUPERVISOR_CARD = "supervisor_card"
     SUPERVISOR_PIN = "supervisor_pin"
+    DESK_TRANSFER_TO = "desk_transfer_to"
+    DESK_MEMBER_PIN = "desk_member_pin"
 
 
 # ---------------------------------------------------------------- events
@@ -217,14 +219,14 @@ class Sale:
     result: object = None
     is_reprint: bool = False
     # charge, void; at the front desk: issue, reissue, top_up, return, member_open, loss_report,
-    # replace, unblock, pin_unlock, reversal
+    # replace, unblock, pin_unlock, reversal, transfer
     operation: str = "charge"
     is_blank: bool = False
     member_name: str = ""
     phone: str = ""
     new_pin: str = ""            # a new member's chosen PIN, until it is sealed into the request
     found: tuple = ()            # protocol MemberCard entries from a member lookup
-    chosen: object = None        # the MemberCard the desk is acting on (reported lost, or replaced)
+    chosen: object = None        # the MemberCard acted on (reported lost, replaced), or a transfer's target CardRecord
     supervisor_card_no: str = ""
     original: "Sale | None" = None  # what a void or reversal undoes
     notice: str = ""             # one line the current screen adds (a PIN that did not match)

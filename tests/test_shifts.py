@@ -117,3 +117,19 @@ def test_a_park_that_requires_a_login_refuses_requests_without_a_shift(rig):
                                                card_kind="temporary", card_fee_fen=0, opening_fen=5000, channel="cash",
                                                payment_ref=""))
     assert issued.is_approved
+
+
+def test_a_park_made_by_ledger_init_requires_a_login_and_only_test_rigs_opt_out(tmp_path):
+    from tools.cli import main
+
+    assert main(["--home", str(tmp_path / "real"), "ledger", "init", "--park", "P9", "--name", "青山湖"]) == 0
+    assert main(["--home", str(tmp_path / "scripted"), "ledger", "init", "--park", "P8", "--name", "试验",
+                 "--no-login-required"]) == 0
+    from tools.park import ParkHome
+
+    for home, park_id, expected in (("real", "P9", True), ("scripted", "P8", False)):
+        store = ParkHome(tmp_path / home).open_store()
+        try:
+            assert store.requires_shift(park_id) is expected
+        finally:
+            store.close()

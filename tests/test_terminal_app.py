@@ -169,7 +169,7 @@ def test_the_front_desk_issues_a_blank_card_writes_its_record_and_a_station_then
         fishing.close()
 
 
-def test_a_member_card_opened_lost_and_replaced_at_the_desk_with_a_void_and_a_reversal_on_the_way(rig):
+def test_member_cards_opened_lost_replaced_and_transferred_at_the_desk_with_a_void_and_a_reversal_on_the_way(rig):
     """The member flows through the real desk and station apps: every step is keys and card taps."""
     from host_sim.mifare import MifareClassic1K
     from ledger.verify import verify_books
@@ -236,9 +236,27 @@ def test_a_member_card_opened_lost_and_replaced_at_the_desk_with_a_void_and_a_re
         desk.keys("3456E")
         desk.turns(lambda: desk.state == State.DONE)
         assert "冲正凭证" in desk.sim.printer.receipts[-1].text and "450.00" in desk.sim.printer.receipts[-1].text
+
+        settings = rig.home.open_store()  # this park lets members move money to each other
+        settings.set_member_settings(rig.park_id, no_pin_limit_fen=20000, allow_transfer=True)
+        settings.close()
+        friend = MifareClassic1K(bytes.fromhex("9c8d7e6f"))
+        desk.keys("C")
+        desk.tap(friend)
+        desk.keys([Key.DIGIT_2, *"li si", Key.ENTER, *"13600136000", Key.ENTER, *"112233", Key.ENTER, *"112233",
+                   Key.ENTER, Key.ENTER])  # opened with nothing on it
+        desk.turns(lambda: desk.state == State.DONE)
+        desk.keys("C")
+        desk.tap(second)
+        desk.keys("3")  # transfer
+        desk.tap(friend)
+        desk.keys("50E" "246810E")  # Zhang's own PIN
+        desk.turns(lambda: desk.state == State.DONE)
+        assert "转账凭证" in desk.sim.printer.receipts[-1].text and "400.00" in desk.sim.printer.receipts[-1].text
+        assert rig.reader.card(rig.park_id, "M9C8D7E6F").fen == 5000
         kinds = [kind for (kind,) in db.execute("SELECT kind FROM txn ORDER BY txn_id")]
-        assert kinds[-9:] == ["member_open", "charge", "void", "charge", "loss_report", "card_replace", "charge", "top_up",
-                              "reversal"]
+        assert kinds[-11:] == ["member_open", "charge", "void", "charge", "loss_report", "card_replace", "charge", "top_up",
+                               "reversal", "member_open", "member_transfer"]
         assert verify_books(rig.reader).is_ok
     finally:
         desk.close()

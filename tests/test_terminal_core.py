@@ -242,7 +242,7 @@ def test_at_the_front_desk_a_member_card_can_be_topped_up_but_never_charged_or_r
     desk.handle(Answer(result(1)))
     effects = desk.handle(CardTapped("0a0b0c0d", MEMBER))
     assert desk.state == State.DESK_MENU and "Member card" in effects[0].title
-    assert keys(desk, "3") == [] and keys(desk, "4") == [] and desk.state == State.DESK_MENU  # no return, no reissue
+    assert keys(desk, "4") == [] and keys(desk, "5") == [] and desk.state == State.DESK_MENU  # no return, no reissue
     keys(desk, "1")
     assert desk.state == State.DESK_AMOUNT
     (submit,) = submits(keys(desk, "500E") + keys(desk, "2"))
@@ -438,3 +438,27 @@ def test_a_temporary_card_blocked_for_an_offline_debt_is_paid_off_at_the_desk():
     assert desk.state == State.DESK_AMOUNT
     (pay,) = submits(keys(desk, "12.5E1"))
     assert pay.message_type is TopUp and pay.fields["amount_fen"] == 1250 and pay.fields["channel"] == "cash"
+
+
+def test_a_member_moves_money_to_another_members_card_with_their_own_pin():
+    from protocol.messages import MemberTransfer
+
+    friend = CardRecord("M00010", 1, "member", "P1")
+    desk = desk_logged_in()
+    desk.handle(CardTapped("0a0b0c0d", MEMBER))
+    keys(desk, "3")
+    assert desk.state == State.DESK_TRANSFER_TO
+    desk.handle(CardTapped("0a0b0c0d", MEMBER))  # the same card: not a transfer
+    desk.handle(CardTapped("04a1b2c3", VISITOR))  # a temporary card: members only
+    assert desk.state == State.DESK_TRANSFER_TO and "Another member" in desk.redraw().lines[1]
+    desk.handle(CardTapped("0e0e0e0e", friend))
+    assert desk.state == State.DESK_AMOUNT
+    keys(desk, "100E")
+    assert desk.state == State.DESK_MEMBER_PIN and "0010" in desk.redraw().lines[0]
+    (submit,) = submits(keys(desk, "246810E"))
+    assert submit.message_type is MemberTransfer and submit.pin == "246810" and submit.supervisor_pin is None
+    assert (submit.fields["to_card_no"], submit.fields["to_issuance"], submit.fields["amount_fen"]) == ("M00010", 1, 10000)
+    assert submit.fields["card"] == (MEMBER, "0a0b0c0d")
+    desk.submitted(2)
+    (printed,) = [e for e in desk.handle(Answer(result(2, fen=40000))) if isinstance(e, Print)]
+    assert printed.receipt.title == "转账凭证" and printed.receipt.amount_fen == 10000

@@ -79,8 +79,10 @@ class ParkHome:
         return json.loads(self.ledger_login_path.read_text())
 
     # ------------------------------------------------------------ setup
-    def init(self, park_id: str, name: str, **park_settings) -> None:
-        """Create the database, the ledger's keys and its broker login. Refuses to overwrite."""
+    def init(self, park_id: str, name: str, *, require_login: bool = True, **park_settings) -> None:
+        """Create the database, the ledger's keys and its broker login. Refuses to overwrite.
+        ``require_login``: every request needs a staff member logged in on its terminal (a real
+        park's till always logs in first; only test rigs that script requests turn it off)."""
         check_id(park_id, "park")
         self.home.mkdir(parents=True, exist_ok=True)
         if self.keys_path.exists():
@@ -88,6 +90,7 @@ class ParkHome:
         store = self.open_store()
         try:
             store.add_park(park_id, name, **park_settings)
+            store.set_requires_shift(park_id, require_login)
         finally:
             store.close()
         LedgerKeys.generate(park_id).save(self.keys_path)
