@@ -18,7 +18,6 @@ import shutil
 import time
 
 from ledger.verify import verify_books
-from protocol.messages import CardIssue, CardReturn, TopUp
 from terminal.config import MenuItem
 from terminal.events import State
 from terminal.hal.keypad import Key
@@ -26,7 +25,8 @@ from terminal.hal.keypad import Key
 from ledger.reports.offline import format_offline_exposure, offline_exposure
 
 from .network import CuttableLink
-from .rig import STAFF, ParkRig, card, common
+from .mifare import MifareClassic1K
+from .rig import STAFF, ParkRig
 from .station import SimulatedStation
 
 # How each demo station sells (terminal.config modes), and what a visitor buys there.
@@ -138,8 +138,6 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
         setup.add_bonus_rule(rig.park_id, 50000, 5000)  # the park's offer: top up 500, get 50
         setup.close()
         rig.start_ledger()
-        desk = rig.link("T-DESK-1")
-        desk.sync_seq()
         try:
             # The BBQ's Wi-Fi is patchy: its link to the broker goes through a cable the demo pulls.
             wifi = CuttableLink(rig.port)
@@ -150,33 +148,33 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
                                                **STATION_SETUP[station_id])
                     station.log_in(STAFF[0])
                     stations.append(station)
-            # The desk's till shares the desk's link: Li logs in there, and the park accepts requests
-            # from the desk only while she is on shift (the demo's scripted issues and returns too).
-            desk_app = SimulatedStation(rig, "T-DESK-1", profile="58mm-raster", link=desk, mode="desk", card_fee_fen=2000)
-            tills.append(desk_app)
-            desk_app.log_in(STAFF[1])
+            # The front desk's till: Li logs in, and every card is issued, topped up and taken back
+            # there from a box of blank cards, with the record written on the card by the till.
+            desk = SimulatedStation(rig, "T-DESK-1", profile="58mm-raster", mode="desk", card_fee_fen=2000)
+            tills.append(desk)
+            desk.log_in(STAFF[1])
             supervisor = rig.virtual_card(STAFF[2][3], kind="staff")  # Zhao's card: voids and replacements
             outage = range(visitors // 3, visitors // 2)  # these visitors find the BBQ offline
             leaving = []
 
-            def at_desk(build):
-                result = desk.submit(build)
-                outcomes[result.outcome] += 1
-                return result
+            def at_desk(what: str, visitor, keys: str) -> None:
+                desk.tap(visitor)
+                desk.keys(keys)
+                desk.turns(lambda: desk.state in (State.DONE, State.MESSAGE))
+                outcomes[f"desk {what}" if desk.state == State.DONE else f"desk {what} refused"] += 1
+                desk.keys("C")
 
             for number in range(1, visitors + 1):
                 if number == outage.start:
                     wifi.cut()
                 elif number == outage.stop:
                     wifi.restore()
-                card_no = f"D{number:05d}"
-                visitor, virtual = card(card_no), rig.virtual_card(card_no)
-                channel = rng.choice(("cash", "wechat", "alipay"))
-                at_desk(lambda seq: CardIssue(**common(desk, seq, visitor, "li"), card_kind="temporary", card_fee_fen=2000,
-                                              opening_fen=rng.choice((5000, 10000, 20000)), channel=channel, payment_ref=""))
+                visitor = MifareClassic1K(bytes.fromhex(f"d0{number:06x}"))  # blank, from the box
+                channel = rng.choice(("1", "2", "3"))  # cash, WeChat, Alipay
+                at_desk("issue", visitor, f"1{rng.choice((50, 100, 200))}E{channel}")
                 for _ in range(rng.randint(2, 4)):
                     station = rng.choice(stations)
-                    ended = station.sell(virtual, _typed_sale(station.link.identity.station_id, rng))
+                    ended = station.sell(visitor, _typed_sale(station.link.identity.station_id, rng))
                     if ended == State.DONE:
                         outcomes["approved" if station.app.machine.last_receipt.is_online else "approved offline"] += 1
                         if rng.random() < 0.04 and station.app.machine.is_online:
@@ -189,24 +187,23 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
                     else:
                         outcomes["declined"] += 1
                         station.keys("E")
-                        at_desk(lambda seq: TopUp(**common(desk, seq, visitor, "li"), amount_fen=20000, channel=channel,
-                                                  payment_ref=f"TOPUP-{number:05d}"))
+                        at_desk("top-up", visitor, f"1200E{channel}")
                     station.keys("C")
                 leaving.append((visitor, channel))
             wifi.restore()
             deadline = time.monotonic() + 60
             while any(s.link.outbox.pending_count() for s in stations) and time.monotonic() < deadline:
                 time.sleep(0.1)  # the BBQ's offline sales drain into the ledger
-            members = _member_episode(rig, desk_app, stations[0], supervisor, outcomes)
+            members = _member_episode(rig, desk, stations[0], supervisor, outcomes)
             # Closing time: everyone hands their card back at the exit and gets the rest refunded; a
             # card that offline sales overdrew is paid off first (which unblocks it).
             for visitor, channel in leaving:
-                owed = -rig.reader.card(rig.park_id, visitor.no, visitor.issuance).fen
-                if owed > 0:
-                    at_desk(lambda seq: TopUp(**common(desk, seq, visitor, "li"), amount_fen=owed, channel=channel,
-                                              payment_ref="DEBT"))
-                at_desk(lambda seq: CardReturn(**common(desk, seq, visitor, "li"), channel=channel, payment_ref="",
-                                               damage_fee_fen=0))
+                card_no = f"T{visitor.uid.hex().upper()}"  # the desk numbers a blank card by its UID
+                owed = -rig.reader.card(rig.park_id, card_no).fen
+                if owed > 0:  # offline sales overdrew it: paying the debt unblocks it
+                    at_desk("debt paid", visitor, f"2{owed // 100}.{owed % 100:02d}E{channel}")
+                    desk.turns(lambda: (card_no, 1) not in desk.link.state.blocklist.blocked)  # the delta, over MQTT
+                at_desk("return", visitor, f"2{channel}")
             receipts = 0
             for station in stations + tills:
                 receipts += len(station.sim.printer.save_pngs(out / "receipts" / station.terminal_id))

@@ -72,8 +72,9 @@ class TerminalApp:
         for seq, request, result in owed_receipts(self.link.outbox, self.hardware.clock.now_ms()):
             # Only the number is printed (masked); the kind does not matter for the receipt.
             card = CardRecord(request.card.no, request.card.issuance, "temporary", self.identity.park_id)
+            title = None
             if isinstance(request, TopUp):
-                lines = (("充值 Top-up", 1, request.amount_fen),)
+                lines, title = (("充值 Top-up", 1, request.amount_fen),), core.RECEIPT_TITLES["top_up"]
             else:
                 lines = tuple((line.item, line.qty, line.unit_fen) for line in request.lines)
             operator = self._operator_name(request.operator)
@@ -82,7 +83,7 @@ class TerminalApp:
                                                     seq, request.approved_ms, request.clock_uncertain, is_reprint=True)
             else:
                 receipt = core.make_receipt(self.config, self.identity.terminal_id, operator, card, lines, result,
-                                            is_reprint=True)
+                                            is_reprint=True, title=title)
             if not isinstance(self._print(receipt), events.PrintFinished):
                 continue  # paper out: it stays owed and is tried again
             self.link.outbox.mark_printed(seq, self.hardware.clock.now_ms())

@@ -232,3 +232,29 @@ def test_the_front_desk_in_the_window_issues_a_blank_card_and_prints_the_receipt
         asyncio.run(front_desk())
         issued = station.rig.reader.db.execute("SELECT card_no, state FROM card WHERE card_no='T1A2B3C4D'").fetchall()
         assert issued == [("T1A2B3C4D", "active")]
+
+
+def test_the_front_desk_in_the_window_opens_a_member_card_with_the_name_typed_on_the_keyboard(tmp_path):
+    with SimulatedStation(tmp_path / "sim", station="desk", printer_profile="80mm-gb18030").start() as station:
+        ui = StationUI(station)
+
+        async def member_desk():
+            async with ui.run_test(size=(150, 40)) as pilot:
+                await until(pilot, ui, lambda: "Tap staff card" in ui.display_text, "locked screen")
+                await pilot.press("l", *STAFF[1][4], "enter")
+                await until(pilot, ui, lambda: "Front desk" in ui.display_text, "the desk's idle screen")
+                await pilot.press("m")  # a blank card
+                await until(pilot, ui, lambda: "Blank card" in ui.display_text, "blank card screen")
+                await pilot.press("2")
+                await until(pilot, ui, lambda: "Member's name" in ui.display_text, "name screen")
+                # "z" and "l" tap staff cards elsewhere; here they type (the desk's keyboard).
+                await pilot.press("z", "h", "a", "n", "g", "space", "l", "i", "enter")
+                await until(pilot, ui, lambda: "Member's phone" in ui.display_text, "phone screen")
+                await pilot.press(*"13800138000", "enter", *"2468", "enter", *"2468", "enter", "enter")
+                texts = lambda: [path.read_text() for path in sorted(station.receipts_dir.glob("receipt-*.txt"))]
+                await until(pilot, ui, lambda: "Approved" in ui.display_text and len(texts()) >= 2, "member receipts")
+                assert "会员开卡" in texts()[-1]
+
+        asyncio.run(member_desk())
+        member = station.rig.reader.db.execute("SELECT card_no, name, phone FROM member").fetchall()
+        assert member == [("M5E6F7A8B", "Zhang Li", "13800138000")]
