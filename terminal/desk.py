@@ -274,7 +274,7 @@ class FrontDesk:
         """The request a supervisor's PIN completes at the desk."""
         sale = self.sale
         if sale.operation == "replace":
-            sale.lines = (("补卡 Replacement", 1, 0),)
+            sale.lines = ((f"补卡 from {masked(sale.chosen.no)}", 1, 0),)  # the lost card it replaces
             return CardReplace, {"from_card_no": sale.chosen.no, "from_issuance": sale.chosen.issuance}
         return PinUnlock, {}
 
