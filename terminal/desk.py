@@ -3,9 +3,11 @@
 The desk issues, tops up and takes back temporary cards; opens member cards (name on the desk's
 keyboard, phone and the member's PIN typed twice on the keypad); reports a member card lost by the
 member's phone number (the card itself is lost, so it cannot be tapped); replaces a lost card on a
-blank one; unblocks a found card and unlocks a member's PIN. Replacement, PIN unlock and a reversal
-(F3, the last top-up of this shift) need a supervisor's card and PIN: ``terminal.core`` asks for them.
-The ledger decides everything; the desk only collects what it needs and writes the signed record.
+blank one; unblocks a found card, unlocks a member's PIN, moves money between members (the paying
+member's PIN) and takes payment of an offline debt on a blocked card. Replacement, PIN unlock and a
+reversal (F3, the last top-up of this shift) need a supervisor's card and PIN: ``terminal.core``
+asks for them. The ledger decides everything; the desk collects what it needs and writes the record
+the ledger signed.
 """
 
 from protocol.card_record import CardRecord
@@ -20,7 +22,7 @@ from .events import (BACK, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY
 MIN_PHONE_DIGITS = 6
 # The new card's number comes from its UID, so a blank card needs no numbering at the desk.
 CARD_PREFIX = {"temporary": "T", "member": "M"}
-# What each desk operation's result does next: a card record to write, or a line to show.
+# Desk operations that end with a line on the screen, not a receipt.
 DONE_TEXT = {
     "loss_report": "已挂失 Reported lost — the card is blocked at every station",
     "unblock": "已解挂 Unblocked — the card works again",
