@@ -535,8 +535,8 @@ class Terminal(FrontDesk):
         if state == State.CONFIRM_UNDO:
             original = sale.original
             title = "冲正充值? Reverse top-up?" if sale.operation == "reversal" else "撤销交易? Void sale?"
-            return Show(title, (f"{self.terminal_id}-{original.seq}", masked(original.card.card_no)),
-                        "确认 ENTER  取消 CANCEL", "warning", big=f"￥{format_fen(original.amount_fen)}")
+            return Show(title, (f"{self.terminal_id}-{original.seq}",), "确认 ENTER  取消 CANCEL", "warning",
+                        big=f"￥{format_fen(original.amount_fen)}")
         if state == State.SUPERVISOR_CARD:
             return Show("主管授权 Supervisor", ("请主管刷卡 Supervisor: tap your card",) + ((sale.notice,) if sale.notice else ()),
                         "取消 CANCEL", "warning")

@@ -28,6 +28,16 @@ DONE_TEXT = {
     "unblock": "已解挂 Unblocked — the card works again",
     "pin_unlock": "密码已解锁 PIN unlocked",
 }
+# What the desk offers for a card on the reader: (key, operation, Chinese, English), by the card's
+# kind and whether it is on the blocklist. Operations start in DESK_AMOUNT unless FIRST_STEP says.
+DESK_MENUS = {
+    "temporary": (("1", "top_up", "充值", "Top-up"), ("2", "return", "退卡", "Return"), ("3", "reissue", "重新发卡", "Reissue")),
+    "member": (("1", "top_up", "充值", "Top-up"), ("2", "pin_unlock", "密码解锁", "PIN"), ("3", "transfer", "转账", "Transfer")),
+    "blocked member": (("1", "unblock", "解挂", "Found"), ("2", "top_up", "补缴", "Pay debt")),
+    "blocked temporary": (("2", "top_up", "补缴", "Pay debt"),),
+}
+FIRST_STEP = {"return": State.DESK_CHANNEL, "transfer": State.DESK_TRANSFER_TO}
+MENU_TITLES = {"temporary": "临时卡", "member": "会员卡"}
 LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")  # what the desk's keyboard types (terminal.hal.keypad)
 CARD_STATE_TEXT = {"active": "正常 Active", "lost": "已挂失 Lost", "blocked": "冻结 Blocked", "returned": "已退 Returned"}
 
@@ -49,8 +59,12 @@ class FrontDesk:
         if event.is_blank:
             self.sale = Sale(card=_new_card("temporary", event.uid_hex), uid_hex=event.uid_hex, is_blank=True)
             return [self._go(State.DESK_NEW_CARD, ENTRY_TIMEOUT_MS)]
-        self.sale = Sale(card=event.record, uid_hex=event.uid_hex, operation="blocked" if event.is_blocked else "")
+        self.sale = Sale(card=event.record, uid_hex=event.uid_hex, is_card_blocked=event.is_blocked)
         return [self._go(State.DESK_MENU, ENTRY_TIMEOUT_MS)]
+
+    def _desk_menu(self) -> tuple:
+        sale = self.sale
+        return DESK_MENUS[("blocked " if sale.is_card_blocked else "") + sale.card.kind]
 
     def _desk_key(self, key: str) -> list:
         """F2 at the desk's idle screen: a member reports a card lost, found by phone number."""
@@ -78,34 +92,20 @@ class FrontDesk:
     def _on_desk_menu(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
             return handled
-        sale, key = self.sale, event.key
-        if sale.operation == "blocked":
-            if key == "1" and sale.card.kind == "member":  # reported lost, and it has turned up
-                sale.operation = "unblock"
-                return self._desk_submit(CardUnblock, {})
-            if key == "2":  # offline sales overdrew it: paying the debt unblocks it (the ledger decides)
-                sale.operation = "top_up"
-                return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
+        sale = self.sale
+        operation = next((operation for key, operation, *_ in self._desk_menu() if key == event.key), None)
+        if operation is None:
             return []
-        if key == "1":
-            sale.operation = "top_up"
-            return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
-        if sale.card.kind == "member":
-            if key == "2":
-                sale.operation = "pin_unlock"
-                return self._ask_supervisor()
-            if key == "3":  # to another member's card, where the park allows it (the ledger decides)
-                sale.operation = "transfer"
-                return [self._go(State.DESK_TRANSFER_TO, ENTRY_TIMEOUT_MS)]
-            return []
-        if key == "2":
-            sale.operation = "return"
-            return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
-        if key == "3":
-            sale.operation = "reissue"
+        sale.operation = operation
+        if operation == "unblock":  # reported lost, and it has turned up
+            return self._desk_submit(CardUnblock, {})
+        if operation == "pin_unlock":
+            return self._ask_supervisor()
+        if operation == "reissue":
             sale.card = CardRecord(sale.card.card_no, sale.card.issuance + 1, "temporary", sale.card.park_id)
-            return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
-        return []
+        # A top-up on a blocked card pays an offline debt off (the ledger then unblocks it); a transfer
+        # goes to another member's card where the park allows it: the ledger decides both.
+        return [self._go(FIRST_STEP.get(operation, State.DESK_AMOUNT), ENTRY_TIMEOUT_MS)]
 
     # ------------------------------------------------------------ a new member
     def _on_desk_name(self, event) -> list:
@@ -309,17 +309,12 @@ class FrontDesk:
         state, sale = self.state, self.sale
         keys = "确认 ENTER  取消 CANCEL"
         if state == State.DESK_NEW_CARD:
-            return Show("新卡 Blank card", ("1 临时卡 Temporary", "2 会员卡 Member", "3 补卡 Replace lost"), "取消 CANCEL")
+            return Show("新卡 Blank card", ("1 临时卡 Temporary", "2 会员卡 Member", "3 补卡 Replace lost"))
         if state == State.DESK_MENU:
-            if sale.operation == "blocked":
-                found = ("1 解挂 Unblock (found)",) if sale.card.kind == "member" else ()
-                return Show("卡已冻结 Card blocked", (masked(sale.card.card_no), *found, "2 补缴 Pay the debt / top up"),
-                            "取消 CANCEL", "warning")
-            if sale.card.kind == "member":
-                return Show("会员卡 Member card", (masked(sale.card.card_no), "1 充值 Top-up  2 密码解锁 PIN unlock",
-                                                   "3 转账 Transfer"), "取消 CANCEL")
-            return Show("临时卡 Temporary card", (masked(sale.card.card_no), "1 充值 2 退卡 3 重新发卡"),
-                        "1 Top-up 2 Return 3 Reissue")
+            # One option a line, so that a 128 x 64 panel shows all three; the card in the title.
+            title = "已冻结" if sale.is_card_blocked else MENU_TITLES[sale.card.kind]
+            return Show(f"{title} {masked(sale.card.card_no)}", tuple(f"{key} {zh} {en}" for key, _, zh, en in self._desk_menu()),
+                        tone="warning" if sale.is_card_blocked else "normal")
         if state == State.DESK_NAME:
             return Show("会员姓名 Member's name", ("拼音 in pinyin:", (sale.typed or "_")), keys)
         if state == State.DESK_PHONE:
@@ -327,8 +322,8 @@ class FrontDesk:
             return Show(title, (sale.typed or "_",), keys)
         if state in (State.DESK_NEW_PIN, State.DESK_PIN_AGAIN):
             title = "会员设密码 Member: new PIN" if state == State.DESK_NEW_PIN else "再输一次 PIN again"
-            lines = (sale.member_name, "*" * len(sale.typed) or "_") + ((sale.notice,) if sale.notice else ())
-            return Show(title, lines, keys, "warning" if sale.notice else "normal")
+            return Show(title, (sale.notice or sale.member_name, "*" * len(sale.typed) or "_"), keys,
+                        "warning" if sale.notice else "normal")
         if state == State.DESK_TRANSFER_TO:
             return Show("转入卡 Transfer to", ("请刷对方会员卡 Tap the other member's card",) + ((sale.notice,) if sale.notice else ()),
                         "取消 CANCEL")
@@ -343,12 +338,13 @@ class FrontDesk:
             return Show("付款方式 Paid by", ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank")
         if state == State.DESK_PICK:
             lines = tuple(f"{i + 1} {masked(found.no)} {found.name}" for i, found in enumerate(sale.found[:9]))
-            return Show("选择会员卡 Pick the card", lines[:3], "数字选择 digit to pick")
+            return Show("选择会员卡 Pick the card", lines[:3])  # a digit picks
         if state == State.DESK_CONFIRM:
             found = sale.chosen
             action = "挂失 Report lost?" if sale.operation == "loss_report" else "补到新卡 Move to the new card?"
-            return Show(action, (f"{found.name} {masked(found.no)}", CARD_STATE_TEXT[found.state],
-                                 f"余额 {format_fen(found.fen)} + {format_fen(found.bonus)}"), keys, "warning")
+            return Show(action, (f"{found.name} {masked(found.no)}",
+                                 f"{CARD_STATE_TEXT[found.state]} ￥{format_fen(found.fen)}+{format_fen(found.bonus)}"),
+                        keys, "warning")
         if state == State.WRITING_CARD:
             return Show("写卡中 Writing the card", ("请勿移开 Keep the card on the reader",), f"操作员 {self.operator_name}")
         return None

@@ -222,6 +222,7 @@ class Sale:
     # replace, unblock, pin_unlock, reversal, transfer
     operation: str = "charge"
     is_blank: bool = False
+    is_card_blocked: bool = False  # on the blocklist when tapped at the desk
     member_name: str = ""
     phone: str = ""
     new_pin: str = ""            # a new member's chosen PIN, until it is sealed into the request

@@ -241,7 +241,7 @@ def test_at_the_front_desk_a_member_card_can_be_topped_up_but_never_charged_or_r
     keys(desk, "2345E")
     desk.handle(Answer(result(1)))
     effects = desk.handle(CardTapped("0a0b0c0d", MEMBER))
-    assert desk.state == State.DESK_MENU and "Member card" in effects[0].title
+    assert desk.state == State.DESK_MENU and effects[0].title == "会员卡 **** 0007"
     assert keys(desk, "4") == [] and keys(desk, "5") == [] and desk.state == State.DESK_MENU  # no return, no reissue
     keys(desk, "1")
     assert desk.state == State.DESK_AMOUNT
@@ -332,7 +332,7 @@ def test_the_desk_opens_a_member_card_with_name_phone_and_the_pin_typed_twice():
     assert desk.state == State.DESK_NEW_PIN
     keys(desk, "246810E")
     keys(desk, "246811E")  # typed differently: asked for both again
-    assert desk.state == State.DESK_NEW_PIN and "differ" in desk.redraw().lines[-1]
+    assert desk.state == State.DESK_NEW_PIN and "differ" in desk.redraw().lines[0]
     keys(desk, "246810E246810E")
     assert desk.state == State.DESK_AMOUNT
     keys(desk, "500E")
@@ -406,7 +406,7 @@ def test_a_found_member_card_is_unblocked_and_a_wrong_top_up_is_reversed_with_a_
 
     desk = desk_logged_in()
     desk.handle(CardTapped("0a0b0c0d", MEMBER, is_blocked=True))
-    assert desk.state == State.DESK_MENU and "Unblock" in desk.redraw().lines[1]
+    assert desk.state == State.DESK_MENU and desk.redraw().lines[0] == "1 解挂 Found"
     (unblock,) = submits(keys(desk, "1"))
     assert unblock.message_type is CardUnblock
     desk.handle(Answer(result(2)))
@@ -431,8 +431,7 @@ def test_a_temporary_card_blocked_for_an_offline_debt_is_paid_off_at_the_desk():
 
     desk = desk_logged_in()
     desk.handle(CardTapped("04a1b2c3", VISITOR, is_blocked=True))
-    assert desk.state == State.DESK_MENU and "Pay the debt" in desk.redraw().lines[-1]
-    assert not any("Unblock" in line for line in desk.redraw().lines)  # temporary cards are never reported lost
+    assert desk.state == State.DESK_MENU and desk.redraw().lines == ("2 补缴 Pay debt",)  # never reported lost
     assert keys(desk, "1") == [] and keys(desk, "3") == []
     keys(desk, "2")
     assert desk.state == State.DESK_AMOUNT
@@ -462,3 +461,62 @@ def test_a_member_moves_money_to_another_members_card_with_their_own_pin():
     desk.submitted(2)
     (printed,) = [e for e in desk.handle(Answer(result(2, fen=40000))) if isinstance(e, Print)]
     assert printed.receipt.title == "转账凭证" and printed.receipt.amount_fen == 10000
+
+
+def test_every_desk_and_supervisor_screen_fits_the_128x64_panel_without_dropping_a_line():
+    from terminal.events import PrintFinished
+    from terminal.screens import Screen, render_screen
+
+    shown = []  # (state, screen) of the states this checks: the desk's and the supervisor's
+    checked = {state for state in State if state.name.startswith(("DESK_", "SUPERVISOR_"))} | {State.CONFIRM_UNDO}
+
+    def record(terminal):
+        handle = terminal.handle
+
+        def handle_and_record(event):
+            effects = handle(event)
+            shown.extend((terminal.state, e) for e in effects if isinstance(e, Show) and terminal.state in checked)
+            return effects
+
+        terminal.handle = handle_and_record
+        return terminal
+
+    desk = record(desk_logged_in())
+    desk.handle(CardTapped("1a2b3c4d", None, "blank card", is_blank=True))
+    keys(desk, "2")
+    keys(desk, [*"zhang wei", "ENTER", *"13800138000", "ENTER", *"1234", "ENTER", *"1235", "ENTER"])  # PINs differ
+    keys(desk, "1234E1234E5E")
+    desk = record(desk_logged_in())
+    keys(desk, ["F2"])
+    keys(desk, "13800138000E")
+    desk.handle(Answer(lookup_reply(2, *((f"M0001{i}", f"0a0b0c0{i}", "active") for i in range(3)))))
+    keys(desk, "1")
+    for tapped, blocked in ((MEMBER, False), (VISITOR, False), (MEMBER, True), (VISITOR, True)):
+        desk = record(desk_logged_in())
+        desk.handle(CardTapped("0a0b0c0d", tapped, is_blocked=blocked))
+    desk = record(desk_logged_in())
+    desk.handle(CardTapped("0a0b0c0d", MEMBER))
+    keys(desk, "3")
+    desk.handle(CardTapped("0a0b0c0d", MEMBER))
+    desk.handle(CardTapped("0e0e0e0e", CardRecord("M00010", 1, "member", "P1")))
+    keys(desk, "100E")
+    desk = record(desk_logged_in())
+    desk.handle(CardTapped("0a0b0c0d", MEMBER))
+    keys(desk, "2")
+    desk.handle(CardTapped("0a0b0c0d", MEMBER))
+    desk.handle(CardTapped("03030303", SUPERVISOR_CARD))
+    station = record(logged_in())
+    station.handle(CardTapped("04a1b2c3", VISITOR))
+    keys(station, "30E")
+    station.submitted(7)
+    station.handle(Answer(result(7)))
+    station.handle(PrintFinished())
+    keys(station, ["CANCEL", "F3"])
+    titles = {show.title for _, show in shown}
+    assert {"新卡 Blank card", "选择会员卡 Pick the card", "挂失 Report lost?", "撤销交易? Void sale?",
+            "已冻结 **** 0007", "转入卡 Transfer to", "主管密码 Supervisor PIN"} <= titles
+    assert {state for state, _ in shown} == checked  # every one of them was seen
+    for _, show in shown:
+        # Raises ValueError when a line would have to be dropped to fit.
+        render_screen(Screen(title=show.title, lines=show.lines, footer=show.footer, tone=show.tone,
+                             amount_text=show.big or None), (128, 64))
