@@ -236,19 +236,16 @@ class Terminal(FrontDesk):
     def _on_supervisor_pin(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
             return handled
+        if (pin := self._pin_typed(event)) is None:
+            return self._type_pin(event.key)
         sale = self.sale
-        if event.key != ENTER or len(sale.typed) < 4:
-            return self._type(event.key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
-        pin, sale.typed = sale.typed, ""
         if sale.operation in ("void", "reversal"):
             message_type = Void if sale.operation == "void" else Reversal
             fields = {"original_seq": sale.original.seq, "amount_fen": sale.original.amount_fen}
         else:
             message_type, fields = self._desk_supervised()
-        fields |= {"operator": self.operator, "card": (sale.card, sale.uid_hex),
-                   "supervisor_card_no": sale.supervisor_card_no, "pin_sha256": "0" * 64}
-        self.state, self.deadline_ms = State.AUTHORIZING, None
-        return [self._screen(), Submit(message_type, fields, supervisor_pin=pin)]
+        return self._send(message_type, fields | {"supervisor_card_no": sale.supervisor_card_no, "pin_sha256": "0" * 64},
+                          supervisor_pin=pin)
 
     def _is_open(self) -> bool:
         """Within the station's opening hours (always, when it has none or the time is unknown)."""
@@ -288,6 +285,25 @@ class Terminal(FrontDesk):
         self.sale.typed = self._edit(self.sale.typed, key, digits_only=digits_only, limit=limit)
         self.deadline_ms = self.now_ms + timeout_ms
         return [self._screen()]
+
+    def _pin_typed(self, event: KeyPressed) -> str | None:
+        """In a PIN state: the PIN once ENTER follows 4 to 6 digits (gone from the machine's typing
+        buffer), else None and the key is the caller's to type."""
+        if event.key == ENTER and len(self.sale.typed) >= 4:
+            pin, self.sale.typed = self.sale.typed, ""
+            return pin
+        return None
+
+    def _type_pin(self, key: str) -> list:
+        return self._type(key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
+
+    def _send(self, message_type, fields: dict, *, card=None, pin=None, supervisor_pin=None) -> list:
+        """Submit a request about the sale's card (or ``card``: (record, uid)) as the operator on
+        shift, and wait for the ledger's answer."""
+        sale = self.sale
+        self.state, self.deadline_ms = State.AUTHORIZING, None
+        fields = {"operator": self.operator, "card": card or (sale.card, sale.uid_hex)} | fields
+        return [self._screen(), Submit(message_type, fields, pin=pin, supervisor_pin=supervisor_pin)]
 
     def _on_amount(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
@@ -343,24 +359,17 @@ class Terminal(FrontDesk):
     def _on_charge_pin(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
             return handled
-        if event.key == ENTER and len(self.sale.typed) >= 4:
-            pin, self.sale.typed = self.sale.typed, ""
-            return self._submit_charge(pin=pin)
-        return self._type(event.key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
+        if (pin := self._pin_typed(event)) is None:
+            return self._type_pin(event.key)
+        return self._submit_charge(pin=pin)
 
     def _submit_charge(self, pin: str | None) -> list:
         sale = self.sale
-        self.state, self.deadline_ms = State.AUTHORIZING, None
         if not self.is_online:
             # No network: nothing is sent online, so a refusal here leaves nothing pending.
+            self.state, self.deadline_ms = State.AUTHORIZING, None
             return [self._screen(), self._try_offline(supersedes_seq=None, needs_pin=pin is not None)]
-        fields = {
-            "operator": self.operator,
-            "card": (sale.card, sale.uid_hex),
-            "amount_fen": sale.amount_fen,
-            "lines": sale.lines,
-        }
-        return [self._screen(), Submit(Charge, fields, pin=pin)]
+        return self._send(Charge, {"amount_fen": sale.amount_fen, "lines": sale.lines}, pin=pin)
 
     # ------------------------------------------------------------ the ledger's answer
     def submitted(self, seq: int) -> None:

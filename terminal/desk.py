@@ -14,10 +14,9 @@ from protocol.card_record import CardRecord
 from protocol.messages import (CardIssue, CardReplace, CardReturn, CardUnblock, LossReport, MemberLookup, MemberOpen,
                                MemberTransfer, PinUnlock, TopUp)
 
-from .events import (BACK, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY, MAX_AMOUNT_CHARS,
-                     MAX_NAME_CHARS, MAX_PHONE_DIGITS, MAX_PIN_DIGITS, PIN_TIMEOUT_MS, CardTapped, CardWriteFailed,
-                     CardWritten, KeyPressed, Print, Sale, Show, State, Submit, WriteCard, format_fen, masked,
-                     parse_amount)
+from .events import (BACK, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY, MAX_AMOUNT_CHARS, MAX_NAME_CHARS,
+                     MAX_PHONE_DIGITS, PIN_TIMEOUT_MS, CardTapped, CardWriteFailed, CardWritten, KeyPressed, Print,
+                     Sale, Show, State, WriteCard, format_fen, masked, parse_amount)
 
 MIN_PHONE_DIGITS = 6
 # The new card's number comes from its UID, so a blank card needs no numbering at the desk.
@@ -51,8 +50,8 @@ def _looked_up(member_card) -> CardRecord:
 
 
 class FrontDesk:
-    """The desk's states. Uses the machine's ``_go``, ``_message``, ``_leave_entry``, ``_type`` and
-    ``_ask_supervisor`` (terminal.core)."""
+    """The desk's states. Uses the machine's ``_go``, ``_message``, ``_leave_entry``, ``_type``,
+    ``_pin_typed``, ``_send`` and ``_ask_supervisor`` (terminal.core)."""
 
     # ------------------------------------------------------------ a card on the reader
     def _desk_tap(self, event: CardTapped) -> list:
@@ -98,7 +97,7 @@ class FrontDesk:
             return []
         sale.operation = operation
         if operation == "unblock":  # reported lost, and it has turned up
-            return self._desk_submit(CardUnblock, {})
+            return self._send(CardUnblock, {})
         if operation == "pin_unlock":
             return self._ask_supervisor()
         if operation == "reissue":
@@ -136,31 +135,25 @@ class FrontDesk:
         sale.phone, sale.typed = sale.typed, ""
         if sale.operation == "member_open":
             return [self._go(State.DESK_NEW_PIN, PIN_TIMEOUT_MS)]
-        staff_record, staff_uid = self._staff_card
-        self.state, self.deadline_ms = State.AUTHORIZING, None
-        return [self._screen(), Submit(MemberLookup, {"operator": self.operator, "card": (staff_record, staff_uid),
-                                                      "phone": sale.phone})]
+        return self._send(MemberLookup, {"phone": sale.phone}, card=self._staff_card)  # asked by the staff member
 
     def _on_desk_new_pin(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
             return handled
-        sale = self.sale
-        if event.key == ENTER and len(sale.typed) >= 4:
-            sale.new_pin, sale.typed, sale.notice = sale.typed, "", ""
-            return [self._go(State.DESK_PIN_AGAIN, PIN_TIMEOUT_MS)]
-        return self._type(event.key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
+        if (pin := self._pin_typed(event)) is None:
+            return self._type_pin(event.key)
+        self.sale.new_pin, self.sale.notice = pin, ""
+        return [self._go(State.DESK_PIN_AGAIN, PIN_TIMEOUT_MS)]
 
     def _on_desk_pin_again(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
             return handled
-        sale = self.sale
-        if event.key == ENTER and len(sale.typed) >= 4:
-            if sale.typed != sale.new_pin:
-                sale.new_pin, sale.typed, sale.notice = "", "", "两次密码不同 The PINs differ — again"
-                return [self._go(State.DESK_NEW_PIN, PIN_TIMEOUT_MS)]
-            sale.typed = ""
-            return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
-        return self._type(event.key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
+        if (pin := self._pin_typed(event)) is None:
+            return self._type_pin(event.key)
+        if pin != self.sale.new_pin:
+            self.sale.new_pin, self.sale.notice = "", "两次密码不同 The PINs differ — again"
+            return [self._go(State.DESK_NEW_PIN, PIN_TIMEOUT_MS)]
+        return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
 
     # ------------------------------------------------------------ member to member
     def _on_desk_transfer_to(self, event) -> list:
@@ -177,13 +170,11 @@ class FrontDesk:
         """The paying member types their own PIN, always, for a transfer."""
         if (handled := self._leave_entry(event)) is not None:
             return handled
+        if (pin := self._pin_typed(event)) is None:
+            return self._type_pin(event.key)
         sale = self.sale
-        if event.key == ENTER and len(sale.typed) >= 4:
-            pin, sale.typed = sale.typed, ""
-            return self._desk_submit(MemberTransfer, {"to_card_no": sale.chosen.card_no,
-                                                      "to_issuance": sale.chosen.issuance,
-                                                      "amount_fen": sale.amount_fen, "pin_sha256": "0" * 64}, pin=pin)
-        return self._type(event.key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
+        return self._send(MemberTransfer, {"to_card_no": sale.chosen.card_no, "to_issuance": sale.chosen.issuance,
+                                           "amount_fen": sale.amount_fen, "pin_sha256": "0" * 64}, pin=pin)
 
     # ------------------------------------------------------------ money in and out
     def _on_desk_amount(self, event) -> list:
@@ -219,23 +210,17 @@ class FrontDesk:
         sale = self.sale
         paid = {"channel": channel, "payment_ref": ""}
         if sale.operation in ("issue", "reissue"):
-            return self._desk_submit(CardIssue, paid | {"card_kind": "temporary", "card_fee_fen": self.config.card_fee_fen,
+            return self._send(CardIssue, paid | {"card_kind": "temporary", "card_fee_fen": self.config.card_fee_fen,
                                                         "opening_fen": sale.lines[1][2]})
         if sale.operation == "member_open":
             fields = paid | {"member_name": sale.member_name, "phone": sale.phone, "card_fee_fen": 0,
                              "opening_fen": sale.amount_fen, "pin_sha256": "0" * 64}
             pin, sale.new_pin = sale.new_pin, ""  # the machine forgets it once it is handed over to be sealed
-            return self._desk_submit(MemberOpen, fields, pin=pin)
+            return self._send(MemberOpen, fields, pin=pin)
         if sale.operation == "top_up":
-            return self._desk_submit(TopUp, paid | {"amount_fen": sale.amount_fen})
+            return self._send(TopUp, paid | {"amount_fen": sale.amount_fen})
         sale.lines = (("退卡 Card returned", 1, 0),)
-        return self._desk_submit(CardReturn, paid | {"damage_fee_fen": 0})
-
-    def _desk_submit(self, message_type, fields: dict, *, pin=None) -> list:
-        sale = self.sale
-        self.state, self.deadline_ms = State.AUTHORIZING, None
-        return [self._screen(), Submit(message_type, {"operator": self.operator, "card": (sale.card, sale.uid_hex)} | fields,
-                                       pin=pin)]
+        return self._send(CardReturn, paid | {"damage_fee_fen": 0})
 
     # ------------------------------------------------------------ lost cards
     def _desk_found(self, reply) -> list:
@@ -269,7 +254,7 @@ class FrontDesk:
         sale = self.sale
         if sale.operation == "loss_report":
             sale.card, sale.uid_hex = _looked_up(sale.chosen), sale.chosen.uid
-            return self._desk_submit(LossReport, {})
+            return self._send(LossReport, {})
         return self._ask_supervisor()  # a replacement moves the balance: a supervisor signs it off
 
     def _desk_supervised(self) -> tuple[type, dict]:
