@@ -33,6 +33,8 @@ OWED_RECEIPTS_CHECK_MS = 2_000
 RECORD_TRAILERS = (7, 11)  # the trailers of sectors 1 and 2, which hold the card record
 # NXP's transport access bits (FF 07 80): key A reads and writes the data blocks and the trailer.
 TRANSPORT_ACCESS_BYTES = bytes((0xFF, 0x07, 0x80, 0x69))
+# How far back in the desk's outbox a blank card's unwritten record is looked for (one shift's work).
+UNWRITTEN_LOOKBACK = 500
 # Warn on the idle screen (and in the heartbeat's queue depth) when the outbox is this full.
 QUEUE_WARNING_FRACTION = 0.8
 
@@ -183,7 +185,8 @@ class TerminalApp:
             return events.CardTapped(uid.value.hex(), record, is_blocked=is_blocked)
         except CardAuthError as error:
             if self.config.mode == DESK and self._is_blank(uid):
-                return events.CardTapped(uid.value.hex(), None, "blank card", is_blank=True)
+                return events.CardTapped(uid.value.hex(), None, "blank card", is_blank=True,
+                                         unwritten_record=self._unwritten_record(uid.value.hex()))
             return events.CardTapped(uid.value.hex(), None, str(error).split("] ", 1)[-1])
         except (TerminalError, CardRecordError) as error:
             return events.CardTapped(uid.value.hex(), None, str(error).split("] ", 1)[-1])
@@ -200,6 +203,17 @@ class TerminalApp:
         except TerminalError:
             return False
         return data[:2] != b"FC"
+
+    def _unwritten_record(self, uid_hex: str) -> str:
+        """The record the ledger signed for this blank card, if this desk issued it and never wrote
+        it (a crash between the answer and the write, or the write abandoned); "" otherwise."""
+        for payload, result_payload in self.link.outbox.answered(UNWRITTEN_LOOKBACK):
+            if parse(envelope.split(payload).body, REQUEST_TYPES).card.uid != uid_hex:
+                continue
+            record = getattr(parse(envelope.split(result_payload).body, REPLY_TYPES), "card_record", None)
+            if record:
+                return record
+        return ""
 
     def _write_card(self, effect: events.WriteCard):
         """Write the signed record, block by block, each read back by the driver; a blank card's

@@ -32,8 +32,8 @@ from .desk import FrontDesk
 from .events import (BACK, CANCEL, CLOSE_SHIFT_KEY, DONE_TIMEOUT_MS, DOT, ENTER, ENTRY_TIMEOUT_MS, MAX_AMOUNT_CHARS,
                      MAX_COUNT, MAX_PIN_DIGITS, MESSAGE_TIMEOUT_MS, PIN_TIMEOUT_MS, REPRINT_KEY, UNDO_KEY, Answer,
                      CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, Print, PrintFailed,
-                     PrintFinished, RememberReceipt, Sale, Show, State, Submit, Tick, TryOffline, WriteCard, format_fen,
-                     masked, parse_amount)
+                     PrintFinished, RememberReceipt, Sale, Show, State, Submit, Tick, TryOffline, format_fen, masked,
+                     parse_amount)
 from .receipt import LineItem, ReceiptData
 
 # States where the operator is typing or choosing: they time out back to IDLE, and CANCEL leaves them.
@@ -433,8 +433,8 @@ class Terminal(FrontDesk):
         self.last_receipt = receipt
         self.deadline_ms = None
         if getattr(result, "card_record", None):
-            self.state = State.WRITING_CARD
-            return [self._screen(), WriteCard(sale.uid_hex, bytes.fromhex(result.card_record), sale.is_blank)]
+            sale.record_hex, self.state = result.card_record, State.WRITING_CARD
+            return [self._screen(), self._card_write()]
         self.state = State.PRINTING
         return [self._screen(), Print(receipt)]
 

@@ -14,7 +14,7 @@ from protocol.card_record import CardRecord
 from protocol.messages import (CardIssue, CardReplace, CardReturn, CardUnblock, LossReport, MemberLookup, MemberOpen,
                                MemberTransfer, PinUnlock, TopUp)
 
-from .events import (BACK, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY, MAX_AMOUNT_CHARS, MAX_NAME_CHARS,
+from .events import (BACK, CANCEL, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY, MAX_AMOUNT_CHARS, MAX_NAME_CHARS,
                      MAX_PHONE_DIGITS, PIN_TIMEOUT_MS, CardTapped, CardWriteFailed, CardWritten, KeyPressed, Print,
                      Sale, Show, State, WriteCard, format_fen, masked, parse_amount)
 
@@ -55,6 +55,11 @@ class FrontDesk:
 
     # ------------------------------------------------------------ a card on the reader
     def _desk_tap(self, event: CardTapped) -> list:
+        if event.is_blank and event.unwritten_record:  # issued and paid for: only the writing is left
+            self.sale = Sale(card=_new_card("temporary", event.uid_hex), uid_hex=event.uid_hex, is_blank=True,
+                             operation="finish", record_hex=event.unwritten_record)
+            self.state, self.deadline_ms = State.WRITING_CARD, None
+            return [self._screen(), self._card_write()]
         if event.is_blank:
             self.sale = Sale(card=_new_card("temporary", event.uid_hex), uid_hex=event.uid_hex, is_blank=True)
             return [self._go(State.DESK_NEW_CARD, ENTRY_TIMEOUT_MS)]
@@ -274,19 +279,34 @@ class FrontDesk:
             return self._message("成功 Done", (masked(sale.card.card_no), DONE_TEXT[sale.operation]), tone="ok")
         return None
 
+    def _card_write(self) -> WriteCard:
+        sale = self.sale
+        return WriteCard(sale.uid_hex, bytes.fromhex(sale.record_hex), sale.is_blank)
+
     def _on_writing_card(self, event) -> list:
+        is_finishing = self.sale.operation == "finish"
         if isinstance(event, CardWritten):
+            if is_finishing:
+                self.sale = None
+                return self._message("写卡完成 Card finished", ("卡可以使用了 The card works now",), tone="ok")
             self.state = State.PRINTING
             return [self._screen(), Print(self.last_receipt)]
         if isinstance(event, CardWriteFailed):
-            self.uncertain_reason = event.message
             return [Show("写卡失败 Card not written", (event.message, "卡已开通 The card is issued"),
-                         "放好卡按确认 Hold the card, ENTER", "warning")]
+                         "ENTER 重试 retry · CANCEL 稍后 later", "warning")]
         # Try again on ENTER, or when the card comes back (a supervisor's card may have been tapped
         # in between, or the card was lifted too soon).
         if (isinstance(event, KeyPressed) and event.key == ENTER) or (
                 isinstance(event, CardTapped) and event.uid_hex == self.sale.uid_hex):
-            return [WriteCard(self.sale.uid_hex, bytes.fromhex(self.sale.result.card_record), self.sale.is_blank)]
+            return [self._card_write()]
+        if isinstance(event, KeyPressed) and event.key == CANCEL:
+            # The card is issued and paid for at the ledger: tapping it at this desk later finishes
+            # the writing. The receipt is the visitor's proof meanwhile.
+            if is_finishing:
+                self.sale = None
+                return [self._go(State.IDLE)]
+            self.state = State.PRINTING
+            return [self._screen(), Print(self.last_receipt)]
         return []
 
     # ------------------------------------------------------------ screens

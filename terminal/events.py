@@ -80,6 +80,9 @@ class CardTapped:
     error: str = ""
     is_blocked: bool = False  # on the terminal's copy of the park blocklist
     is_blank: bool = False    # a card with no record yet that opens with the transport key (front desk)
+    # A blank card this desk issued but never wrote (a crash, or the write abandoned): the record
+    # the ledger signed for it, in hex, from the desk's outbox.
+    unwritten_record: str = ""
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,7 @@ class Sale:
     operation: str = "charge"
     is_blank: bool = False
     is_card_blocked: bool = False  # on the blocklist when tapped at the desk
+    record_hex: str = ""           # the ledger-signed record to write on the card, in hex
     member_name: str = ""
     phone: str = ""
     new_pin: str = ""            # a new member's chosen PIN, until it is sealed into the request

@@ -152,6 +152,12 @@ class Outbox:
         ]
 
     @_locked
+    def answered(self, limit: int) -> list[tuple[bytes, bytes]]:
+        """(request payload, Result payload) of the newest ``limit`` answered requests, newest first."""
+        return [(bytes(payload), bytes(result)) for payload, result in self.db.execute(
+            "SELECT payload, result FROM outbox WHERE result IS NOT NULL ORDER BY seq DESC LIMIT ?", (limit,))]
+
+    @_locked
     def result_for(self, seq: int) -> bytes | None:
         row = self.db.execute("SELECT result FROM outbox WHERE seq = ?", (seq,)).fetchone()
         return None if row is None or row[0] is None else bytes(row[0])

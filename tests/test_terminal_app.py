@@ -169,6 +169,40 @@ def test_the_front_desk_issues_a_blank_card_writes_its_record_and_a_station_then
         fishing.close()
 
 
+def test_a_desk_that_died_before_writing_an_issued_card_writes_it_when_the_card_is_tapped_again(rig):
+    from host_sim.mifare import MifareClassic1K
+
+    desk = SimulatedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000)
+    blank = MifareClassic1K(bytes.fromhex("2c3d4e5f"))
+    try:
+        desk.log_in(STAFF[1])
+        desk.tap(blank)
+
+        def die(effect):
+            raise PowerCut()
+
+        desk.app._write_card = die
+        with pytest.raises(PowerCut):
+            desk.keys("1" "100E" "1")  # issued and paid for at the ledger; the board dies before the write
+    finally:
+        desk.close()
+    desk.link.close()
+    reborn = SimulatedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000, link=rig.link("T-DESK-1", connect=False))
+    fishing = SimulatedStation(rig, "T-FISH-2")
+    try:
+        reborn.log_in(STAFF[1])
+        reborn.tap(blank)  # blank still: the till finds the record the ledger signed for it and writes it
+        reborn.turns(lambda: reborn.state == State.MESSAGE)
+        assert "Card finished" in reborn.app.screen.title
+        issues = rig.reader.db.execute("SELECT COUNT(*) FROM txn WHERE kind='card_issue'").fetchone()[0]
+        assert issues == 1  # nothing was charged twice
+        fishing.log_in()
+        assert fishing.sell(blank, "30") == State.DONE and "70.00" in fishing.sim.printer.receipts[-1].text
+    finally:
+        reborn.close()
+        fishing.close()
+
+
 def test_member_cards_opened_lost_replaced_and_transferred_at_the_desk_with_a_void_and_a_reversal_on_the_way(rig):
     """The member flows through the real desk and station apps: every step is keys and card taps."""
     from host_sim.mifare import MifareClassic1K

@@ -520,3 +520,27 @@ def test_every_desk_and_supervisor_screen_fits_the_128x64_panel_without_dropping
         # Raises ValueError when a line would have to be dropped to fit.
         render_screen(Screen(title=show.title, lines=show.lines, footer=show.footer, tone=show.tone,
                              amount_text=show.big or None), (128, 64))
+
+
+def test_a_card_whose_write_fails_gets_its_receipt_on_cancel_and_is_finished_when_tapped_again():
+    from terminal.events import CardWriteFailed, CardWritten, WriteCard
+
+    desk = desk_logged_in()
+    desk.handle(CardTapped("1a2b3c4d", None, "blank card", is_blank=True))
+    keys(desk, "1100E1")
+    desk.submitted(2)
+    issued = Result(park="P1", terminal="T-DESK-1", seq=2, request_sha256="a" * 64, outcome="approved", reason="OK",
+                    balances=Balances(fen=10000, bonus=0, points=0), txn=3, ledger_time_ms=1_780_000_000_000,
+                    detail="", card_record="cd" * 96)
+    (write,) = [e for e in desk.handle(Answer(issued)) if isinstance(e, WriteCard)]
+    (screen,) = desk.handle(CardWriteFailed("the card was lifted"))
+    assert "CANCEL" in screen.footer and desk.state == State.WRITING_CARD
+    (printed,) = [e for e in keys(desk, "C") if isinstance(e, Print)]  # the visitor left: the receipt is the proof
+    assert printed.receipt.title == "开卡凭证" and desk.state == State.PRINTING
+    desk.handle(PrintFinished())
+    keys(desk, "C")
+    # Later the visitor (or the desk) taps the blank card again: the app found its unwritten record.
+    effects = desk.handle(CardTapped("1a2b3c4d", None, "blank card", is_blank=True, unwritten_record="cd" * 96))
+    assert [e for e in effects if isinstance(e, WriteCard)] == [write] and desk.state == State.WRITING_CARD
+    effects = desk.handle(CardWritten())
+    assert desk.state == State.MESSAGE and "Card finished" in effects[0].title and not submits(effects)
