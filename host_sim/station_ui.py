@@ -63,7 +63,7 @@ STATION_TERMINALS = {
     "bbq": ("T-BBQ-1", {"mode": MENU, "menu": (MenuItem("烤串 Skewers", 500), MenuItem("烤鱼 Grilled fish", 3000),
                                              MenuItem("啤酒 Beer", 1500))}),
     # The front desk: blank cards issued and written here, visitor cards topped up and taken back.
-    "desk": ("T-DESK-2", {"mode": DESK, "card_fee_fen": 2000}),
+    "desk": ("T-DESK-2", {"mode": DESK, "card_fee_fen": 2000, "damage_fee_fen": 1000}),
 }
 # Blank cards on the desk's counter (key, UID): as they come from the card supplier.
 BLANK_CARDS = (("n", "1a2b3c4d"), ("m", "5e6f7a8b"))

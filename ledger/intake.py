@@ -400,7 +400,8 @@ class Intake:
                                  bytes.fromhex(message.card.uid),
                                  self.keys.for_purpose(Purpose.CARD_RECORD).signing_key).hex()
         result = self._result(verified.topic, message, verified.envelope.payload, verified.envelope.version, outcome,
-                              decision.reason, now_ms, balances, txn_id, card_record=record)
+                              decision.reason, now_ms, balances, txn_id, card_record=record,
+                              amount_fen=decision.amount_fen if decision.is_approved and decision.postings else None)
         return self._record(verified, outcome, decision.reason, txn_id, result, now_ms)
 
     def _check_member_pin(self, message, *, always: bool = False) -> rules.Decision | None:
@@ -565,7 +566,7 @@ class Intake:
 
     # ------------------------------------------------------------ replies
     def _result(self, topic, message, payload, version, outcome, reason, now_ms, balances=None, txn_id=None, detail="",
-                card_record=None) -> Reply:
+                card_record=None, amount_fen=None) -> Reply:
         park_id, terminal_id = topics.parse_request_topic(topic)
         body = Result(
             park=park_id,
@@ -579,6 +580,7 @@ class Intake:
             ledger_time_ms=now_ms,
             detail=detail[:64],
             card_record=card_record,
+            amount_fen=amount_fen,
         ).to_bytes()
         reply_topic = topics.result(park_id, terminal_id)
         return Reply(reply_topic, self._seal(body, reply_topic, version))

@@ -462,6 +462,9 @@ class Result(Message):
     # For an approved card_issue, member_open or card_replace: the 96-byte record to write on the
     # card (protocol.card_record), signed by the ledger's card-record key for the card's UID, in hex.
     card_record: str | None = _f("card_record", optional=True)
+    # For an approved request that moved money: the amount the ledger booked (a charge's amount, a
+    # return's refund: balance + card fee - damage fee). Null otherwise.
+    amount_fen: int | None = _f("amount_or_zero", optional=True)
 
     @property
     def is_approved(self) -> bool:

@@ -44,6 +44,7 @@ class StationConfig:
     # Member cards need a PIN above this amount (a park setting; temporary cards never have a PIN).
     no_pin_limit_fen: int = 20000
     card_fee_fen: int = 2000  # the refundable deposit a front desk takes for a temporary card
+    damage_fee_fen: int = 0   # kept from the deposit when a card comes back damaged (0: never asked)
     time_zone: str = "Asia/Shanghai"
     printer_profile: str = "58mm-raster"
     staff: dict = field(default_factory=dict)  # staff card number -> (staff id, display name)
@@ -57,6 +58,8 @@ class StationConfig:
             raise ConfigError("fixed-price mode needs fixed_price_fen > 0")
         if self.mode == COUNT and self.unit_price_fen <= 0:
             raise ConfigError("count mode needs unit_price_fen > 0")
+        if not 0 <= self.damage_fee_fen <= self.card_fee_fen:
+            raise ConfigError("damage_fee_fen must be between 0 and the card fee (a damaged card costs at most its deposit)")
         if self.mode == MENU and not 1 <= len(self.menu) <= 9:
             raise ConfigError("menu mode needs 1 to 9 items (one key each)")
         if self.open_hours and not (len(self.open_hours) == 2 and all(
@@ -77,7 +80,7 @@ class StationConfig:
     def to_dict(self) -> dict:
         return {
             **{k: getattr(self, k) for k in ("park_name", "station_name", "mode", "fixed_price_fen", "unit_name",
-                                             "unit_price_fen", "no_pin_limit_fen", "card_fee_fen", "time_zone",
+                                             "unit_price_fen", "no_pin_limit_fen", "card_fee_fen", "damage_fee_fen", "time_zone",
                                              "printer_profile", "version")},
             "menu": [{"name": item.name, "price_fen": item.price_fen} for item in self.menu],
             "staff": {card: list(entry) for card, entry in self.staff.items()},

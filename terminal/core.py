@@ -41,7 +41,7 @@ ENTRY_STATES = frozenset({
     State.AMOUNT, State.COUNT, State.MENU, State.CHARGE_PIN, State.CONFIRM_CLOSE, State.CONFIRM_UNDO,
     State.SUPERVISOR_CARD, State.SUPERVISOR_PIN, State.DESK_MENU, State.DESK_NEW_CARD, State.DESK_NAME,
     State.DESK_PHONE, State.DESK_NEW_PIN, State.DESK_PIN_AGAIN, State.DESK_AMOUNT, State.DESK_CHANNEL,
-    State.DESK_PICK, State.DESK_CONFIRM, State.DESK_TRANSFER_TO, State.DESK_MEMBER_PIN,
+    State.DESK_PICK, State.DESK_CONFIRM, State.DESK_TRANSFER_TO, State.DESK_MEMBER_PIN, State.DESK_DAMAGED,
 })
 # Receipt titles for what is not a sale.
 RECEIPT_TITLES = {"issue": "开卡凭证", "reissue": "开卡凭证", "member_open": "会员开卡", "top_up": "充值凭证",

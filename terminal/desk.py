@@ -107,6 +107,8 @@ class FrontDesk:
             return self._ask_supervisor()
         if operation == "reissue":
             sale.card = CardRecord(sale.card.card_no, sale.card.issuance + 1, "temporary", sale.card.park_id)
+        if operation == "return" and self.config.damage_fee_fen:
+            return [self._go(State.DESK_DAMAGED, ENTRY_TIMEOUT_MS)]
         # A top-up on a blocked card pays an offline debt off (the ledger then unblocks it); a transfer
         # goes to another member's card where the park allows it: the ledger decides both.
         return [self._go(FIRST_STEP.get(operation, State.DESK_AMOUNT), ENTRY_TIMEOUT_MS)]
@@ -205,6 +207,14 @@ class FrontDesk:
             sale.lines = (("开卡押金 Card fee", 1, self.config.card_fee_fen), ("预存 Opening", 1, amount))
         return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
 
+    def _on_desk_damaged(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        if event.key not in ("1", "2"):
+            return []
+        self.sale.damage_fee_fen = self.config.damage_fee_fen if event.key == "2" else 0
+        return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
+
     def _on_desk_channel(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
             return handled
@@ -224,8 +234,7 @@ class FrontDesk:
             return self._send(MemberOpen, fields, pin=pin)
         if sale.operation == "top_up":
             return self._send(TopUp, paid | {"amount_fen": sale.amount_fen})
-        sale.lines = (("退卡 Card returned", 1, 0),)
-        return self._send(CardReturn, paid | {"damage_fee_fen": 0})
+        return self._send(CardReturn, paid | {"damage_fee_fen": sale.damage_fee_fen})
 
     # ------------------------------------------------------------ lost cards
     def _desk_found(self, reply) -> list:
@@ -277,6 +286,8 @@ class FrontDesk:
         if sale.operation in DONE_TEXT:
             self.sale = None
             return self._message("成功 Done", (masked(sale.card.card_no), DONE_TEXT[sale.operation]), tone="ok")
+        if sale.operation == "return":  # the receipt shows what the visitor gets back, as the ledger booked it
+            sale.lines = (("退卡退款 Refund", 1, result.amount_fen or 0),)
         return None
 
     def _card_write(self) -> WriteCard:
@@ -340,7 +351,10 @@ class FrontDesk:
                      "member_open": "会员预存 Opening (ENTER: none)", "transfer": "转账金额 Amount"}[sale.operation]
             return Show(title, (masked(sale.card.card_no),), keys, big=f"￥{sale.typed or '0'}")
         if state == State.DESK_CHANNEL:
-            return Show("付款方式 Paid by", ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank")
+            title = "退款方式 Refund by" if sale.operation == "return" else "付款方式 Paid by"
+            return Show(title, ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank")
+        if state == State.DESK_DAMAGED:
+            return Show("卡是否完好 Card intact?", ("1 完好 Intact", f"2 损坏 Damaged -{format_fen(self.config.damage_fee_fen)}"))
         if state == State.DESK_PICK:
             lines = tuple(f"{i + 1} {masked(found.no)} {found.name}" for i, found in enumerate(sale.found[:9]))
             return Show("选择会员卡 Pick the card", lines[:3])  # a digit picks

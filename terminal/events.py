@@ -62,6 +62,7 @@ class State(str, Enum):
     SUPERVISOR_PIN = "supervisor_pin"
     DESK_TRANSFER_TO = "desk_transfer_to"
     DESK_MEMBER_PIN = "desk_member_pin"
+    DESK_DAMAGED = "desk_damaged"
 
 
 # ---------------------------------------------------------------- events
@@ -235,6 +236,7 @@ class Sale:
     supervisor_card_no: str = ""
     original: "Sale | None" = None  # what a void or reversal undoes
     notice: str = ""             # one line the current screen adds (a PIN that did not match)
+    damage_fee_fen: int = 0      # a temporary card handed back damaged
 
     @property
     def amount_fen(self) -> int:

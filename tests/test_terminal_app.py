@@ -164,6 +164,7 @@ def test_the_front_desk_issues_a_blank_card_writes_its_record_and_a_station_then
         desk.turns(lambda: desk.state == State.DONE)
         refund = rig.reader.db.execute("SELECT amount FROM posting WHERE account_id='channel:cash' AND amount > 0").fetchall()
         assert refund == [(9000,)]  # 70.00 + 20.00 card fee
+        assert "退卡退款" in desk.sim.printer.receipts[-1].text and "90.00" in desk.sim.printer.receipts[-1].text
     finally:
         desk.close()
         fishing.close()

@@ -253,8 +253,8 @@ def test_at_the_front_desk_a_member_card_can_be_topped_up_but_never_charged_or_r
 SUPERVISOR_CARD = CardRecord("S0003", 1, "staff", "P1")
 
 
-def desk_logged_in() -> Terminal:
-    desk = Terminal(config(mode="desk", staff={"S0002": ("li", "李娜")}), "T-DESK-1")
+def desk_logged_in(**overrides) -> Terminal:
+    desk = Terminal(config(mode="desk", staff={"S0002": ("li", "李娜")}, **overrides), "T-DESK-1")
     desk.start(0)
     desk.handle(CardTapped("01020304", CardRecord("S0002", 1, "staff", "P1")))
     keys(desk, "2345E")
@@ -500,6 +500,9 @@ def test_every_desk_and_supervisor_screen_fits_the_128x64_panel_without_dropping
     desk.handle(CardTapped("0a0b0c0d", MEMBER))
     desk.handle(CardTapped("0e0e0e0e", CardRecord("M00010", 1, "member", "P1")))
     keys(desk, "100E")
+    desk = record(desk_logged_in(damage_fee_fen=1000))
+    desk.handle(CardTapped("04a1b2c3", VISITOR))
+    keys(desk, "2")  # return: intact or damaged?
     desk = record(desk_logged_in())
     desk.handle(CardTapped("0a0b0c0d", MEMBER))
     keys(desk, "2")
@@ -544,3 +547,26 @@ def test_a_card_whose_write_fails_gets_its_receipt_on_cancel_and_is_finished_whe
     assert [e for e in effects if isinstance(e, WriteCard)] == [write] and desk.state == State.WRITING_CARD
     effects = desk.handle(CardWritten())
     assert desk.state == State.MESSAGE and "Card finished" in effects[0].title and not submits(effects)
+
+
+def test_a_card_handed_back_damaged_keeps_the_damage_fee_and_the_receipt_shows_the_refund():
+    from protocol.messages import CardReturn
+
+    desk = desk_logged_in(card_fee_fen=2000, damage_fee_fen=1000)
+    desk.handle(CardTapped("04a1b2c3", VISITOR))
+    keys(desk, "2")
+    assert desk.state == State.DESK_DAMAGED and "10.00" in desk.redraw().lines[1]
+    keys(desk, "2")  # damaged
+    assert desk.redraw().title.startswith("退款方式")
+    (submit,) = submits(keys(desk, "3"))  # refunded by Alipay
+    assert submit.message_type is CardReturn and submit.fields["damage_fee_fen"] == 1000
+    assert submit.fields["channel"] == "alipay"
+    desk.submitted(2)
+    returned = Result(park="P1", terminal="T-DESK-1", seq=2, request_sha256="a" * 64, outcome="approved", reason="OK",
+                      balances=Balances(fen=0, bonus=0, points=0), txn=4, ledger_time_ms=1_780_000_000_000, detail="",
+                      amount_fen=8000)  # 70.00 left + 20.00 deposit - 10.00 damage
+    (printed,) = [e for e in desk.handle(Answer(returned)) if isinstance(e, Print)]
+    assert printed.receipt.title == "退卡凭证" and printed.receipt.amount_fen == 8000
+    assert printed.receipt.line_items[0].name.startswith("退卡退款")
+    with pytest.raises(Exception, match="damage_fee_fen"):
+        config(mode="desk", card_fee_fen=2000, damage_fee_fen=3000)  # never more than the deposit

@@ -29,7 +29,7 @@ def example() -> dict[str, str]:
     result_body = Result(
         park="P1", terminal="T-FISH-1", seq=42, request_sha256=hashlib.sha256(request).hexdigest(),
         outcome="approved", reason="OK", balances=Balances(fen=7000, bonus=0, points=0), txn=1001,
-        ledger_time_ms=1_780_000_000_123, detail="",
+        ledger_time_ms=1_780_000_000_123, detail="", amount_fen=3000,
     ).to_bytes()
     result = envelope.seal(result_body, signing_key=ledger_key, key_id="P1-result-1", purpose=Purpose.RESULT,
                            topic=result_topic)
