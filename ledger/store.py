@@ -199,8 +199,10 @@ class Store:
                 raise NotFound(f"no terminal {terminal_id}")
 
     def broker_credentials(self, park_id) -> list[tuple[str, str]]:
+        """Broker logins of the park's terminals; a retired terminal has none."""
         return self.db.execute(
-            "SELECT terminal_id, broker_password_hash FROM terminal WHERE park_id=? ORDER BY terminal_id", (park_id,)
+            """SELECT terminal_id, broker_password_hash FROM terminal WHERE park_id=? AND revoked_from_seq IS NULL
+               ORDER BY terminal_id""", (park_id,)
         ).fetchall()
 
     # ------------------------------------------------------------ reads for decisions
@@ -445,6 +447,12 @@ class Store:
 
     def terminals(self, park_id) -> list[str]:
         return [t for (t,) in self.db.execute("SELECT terminal_id FROM terminal WHERE park_id=? ORDER BY terminal_id", (park_id,))]
+
+    def terminal_status(self, terminal_id) -> tuple[int, int, int] | None:
+        """(highest seq assigned, queue depth, received ms) from the terminal's last heartbeat."""
+        row = self.db.execute("SELECT highest_seq, queue_depth, received_ms FROM terminal_status WHERE terminal_id=?",
+                              (terminal_id,)).fetchone()
+        return None if row is None else tuple(row)
 
     def record_status(self, terminal_id, is_online, highest_seq, queue_depth, oldest_queued_ms, time_ms, received_ms):
         self.db.execute(

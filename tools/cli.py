@@ -55,6 +55,14 @@ def cmd_provision(args) -> int:
     return 0
 
 
+def cmd_terminal_retire(args) -> int:
+    from_seq = _home(args).retire_terminal(args.terminal, is_stolen=args.stolen)
+    print(f"terminal {args.terminal} retired: the ledger refuses what it signs from seq {from_seq} on; its bundle is "
+          f"deleted. Regenerate the broker config (fieldpos broker-config) to remove its login. Terminal ids are "
+          f"never reused: provision the replacement under a new id.")
+    return 0
+
+
 def cmd_broker_config(args) -> int:
     home = _home(args)
     options = {}
@@ -254,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
 
     terminal = commands.add_parser("terminal", help="a station terminal").add_subparsers(dest="terminal_command", required=True)
+    retire = terminal.add_parser("retire", help="retire a terminal for good (broken, replaced, or stolen)")
+    retire.add_argument("--terminal", required=True)
+    retire.add_argument("--stolen", action="store_true",
+                        help="cut it off even if it still holds sales the ledger has not seen (they will be refused)")
+    retire.set_defaults(handler=cmd_terminal_retire)
     run = terminal.add_parser("run", help="run the till: on this board's hardware, or --sim in a window with a park behind it")
     run.add_argument("--bundle", help="the terminal's provisioning bundle (its outbox is kept beside it)")
     run.add_argument("--config", help="the station config, a JSON file in StationConfig.to_dict() form")

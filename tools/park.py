@@ -16,8 +16,10 @@ import time
 
 from nacl.signing import SigningKey
 
+from ledger.errors import NotFound
 from ledger.keys import LedgerKeys
 from ledger.store import Store
+from protocol.errors import FieldposError
 from protocol.messages import REQUEST_TYPES
 from protocol.topics import check_id
 
@@ -32,6 +34,12 @@ STATION_KINDS = {
     "supervisor": ("charge", "offline_charge", "void", "station_report") + _SHIFTS,
     "all": tuple(REQUEST_TYPES),
 }
+
+
+class TerminalStillQueued(FieldposError):
+    """The terminal still holds sales the ledger has not seen; retiring it now would refuse them."""
+
+    code = "QUEUE_NOT_EMPTY"
 
 
 def _write_private_json(path: Path, data: dict) -> None:
@@ -128,6 +136,27 @@ class ParkHome:
         path = self.bundle_path(terminal_id)
         _write_private_json(path, bundle)
         return path
+
+    def retire_terminal(self, terminal_id: str, *, is_stolen: bool = False) -> int:
+        """Retire a terminal for good and return the seq from which the ledger refuses what it signs:
+        one past the highest the ledger holds. Its broker login goes at the next broker-config and
+        its bundle (its private key) is deleted here. A terminal whose last heartbeat shows sales not
+        yet uploaded is refused, unless it was stolen: then those sales are refused too."""
+        store = self.open_store()
+        try:
+            if store.terminal(terminal_id) is None:
+                raise NotFound(f"no terminal {terminal_id}")
+            highest = store.highest_seq(terminal_id)
+            status = store.terminal_status(terminal_id)
+            if not is_stolen and status is not None and (status[1] > 0 or status[0] > highest):
+                raise TerminalStillQueued(
+                    f"{terminal_id} last reported {status[1]} queued request(s), seqs up to {status[0]} (the ledger "
+                    f"holds up to {highest}): bring it online so they upload, or retire it with --stolen to refuse them")
+            store.revoke_terminal(terminal_id, highest + 1)
+        finally:
+            store.close()
+        self.bundle_path(terminal_id).unlink(missing_ok=True)
+        return highest + 1
 
     def add_staff(self, staff_id: str, name: str, role: str, card_no: str, pin: str) -> None:
         """Register a staff member with their staff card and PIN (stored only as a peppered scrypt hash)."""
