@@ -55,6 +55,17 @@ def cmd_provision(args) -> int:
     return 0
 
 
+def cmd_terminal_check(args) -> int:
+    from terminal.selfcheck import check_terminal
+
+    lines = check_terminal(Path(args.bundle), Path(args.config), mqtt_version=args.mqtt)
+    for line in lines:
+        print(line)
+    failed = [line.part for line in lines if not line.is_ok]
+    print(f"{len(lines) - len(failed)} of {len(lines)} ok" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
 def cmd_terminal_retire(args) -> int:
     from_seq = _home(args).retire_terminal(args.terminal, is_stolen=args.stolen)
     print(f"terminal {args.terminal} retired: the ledger refuses what it signs from seq {from_seq} on; its bundle is "
@@ -262,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
 
     terminal = commands.add_parser("terminal", help="a station terminal").add_subparsers(dest="terminal_command", required=True)
+    check = terminal.add_parser("check", help="check this board's parts and its link to the ledger (stop the till first)")
+    check.add_argument("--bundle", required=True)
+    check.add_argument("--config", required=True)
+    check.add_argument("--mqtt", choices=("5", "3.1.1"), default="5")
+    check.set_defaults(handler=cmd_terminal_check)
     retire = terminal.add_parser("retire", help="retire a terminal for good (broken, replaced, or stolen)")
     retire.add_argument("--terminal", required=True)
     retire.add_argument("--stolen", action="store_true",
