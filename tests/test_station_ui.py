@@ -207,19 +207,24 @@ def test_the_watchdog_shows_the_fault_and_exits_non_zero_after_five_failed_turns
     assert till.hardware.display.shown[-1] is till.screen  # drawn on the panel, not only remembered
 
 
+async def desk_with_a_blank_card(pilot, ui, blank_key: str) -> None:
+    """Li logs in at the desk's window and taps a blank card from the box."""
+    await until(pilot, ui, lambda: "Tap staff card" in ui.display_text, "locked screen")
+    await pilot.press("l")  # Li, front desk staff
+    await until(pilot, ui, lambda: "Enter PIN" in ui.display_text, "PIN screen")
+    await pilot.press(*STAFF[1][4], "enter")
+    await until(pilot, ui, lambda: "Front desk" in ui.display_text, "the desk's idle screen")
+    await pilot.press(blank_key)
+    await until(pilot, ui, lambda: "Blank card" in ui.display_text, "blank card screen")
+
+
 def test_the_front_desk_in_the_window_issues_a_blank_card_and_prints_the_receipt(tmp_path):
     with SimulatedStation(tmp_path / "sim", station="desk", printer_profile="80mm-gb18030").start() as station:
         ui = StationUI(station)
 
         async def front_desk():
             async with ui.run_test(size=(150, 40)) as pilot:
-                await until(pilot, ui, lambda: "Tap staff card" in ui.display_text, "locked screen")
-                await pilot.press("l")  # Li, front desk staff
-                await until(pilot, ui, lambda: "Enter PIN" in ui.display_text, "PIN screen")
-                await pilot.press(*STAFF[1][4], "enter")
-                await until(pilot, ui, lambda: "Front desk" in ui.display_text, "the desk's idle screen")
-                await pilot.press("n")  # a blank card from the box
-                await until(pilot, ui, lambda: "Blank card" in ui.display_text, "blank card screen")
+                await desk_with_a_blank_card(pilot, ui, "n")
                 await pilot.press("1")  # a temporary card
                 await until(pilot, ui, lambda: "New card" in ui.display_text, "new card screen")
                 await pilot.press("5", "0", "enter")
@@ -240,12 +245,8 @@ def test_the_front_desk_in_the_window_opens_a_member_card_with_the_name_typed_on
 
         async def member_desk():
             async with ui.run_test(size=(150, 40)) as pilot:
-                await until(pilot, ui, lambda: "Tap staff card" in ui.display_text, "locked screen")
-                await pilot.press("l", *STAFF[1][4], "enter")
-                await until(pilot, ui, lambda: "Front desk" in ui.display_text, "the desk's idle screen")
-                await pilot.press("m")  # a blank card
-                await until(pilot, ui, lambda: "Blank card" in ui.display_text, "blank card screen")
-                await pilot.press("2")
+                await desk_with_a_blank_card(pilot, ui, "m")
+                await pilot.press("2")  # a member card
                 await until(pilot, ui, lambda: "Member's name" in ui.display_text, "name screen")
                 # "z" and "l" tap staff cards elsewhere; here they type (the desk's keyboard).
                 await pilot.press("z", "h", "a", "n", "g", "space", "l", "i", "enter")
