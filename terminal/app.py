@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from protocol import envelope
 from protocol.card_record import RECORD_BLOCKS, CardRecord, CardRecordError, read_record, sector_key
 from protocol.envelope import Purpose
-from protocol.messages import REPLY_TYPES, REQUEST_TYPES, CardRef, Charge, LineItem, OfflineCharge, TopUp, parse
+from protocol.messages import (REPLY_TYPES, REQUEST_TYPES, CardIssue, CardRef, CardReplace, CardReturn, Charge, LineItem,
+                               MemberOpen, MemberTransfer, OfflineCharge, Reversal, TopUp, Void, parse)
 
 from . import core, events, offline
 from .config import DESK, StationConfig
@@ -74,11 +75,7 @@ class TerminalApp:
         for seq, request, result in owed_receipts(self.link.outbox, self.hardware.clock.now_ms()):
             # Only the number is printed (masked); the kind does not matter for the receipt.
             card = CardRecord(request.card.no, request.card.issuance, "temporary", self.identity.park_id)
-            title = None
-            if isinstance(request, TopUp):
-                lines, title = (("充值 Top-up", 1, request.amount_fen),), core.RECEIPT_TITLES["top_up"]
-            else:
-                lines = tuple((line.item, line.qty, line.unit_fen) for line in request.lines)
+            lines, title = owed_receipt_lines(request, result)
             operator = self._operator_name(request.operator)
             if result is None:  # an offline sale, approved by this terminal
                 receipt = core.make_offline_receipt(self.config, self.identity.terminal_id, operator, card, lines,
@@ -330,11 +327,35 @@ def render_for_display(show: events.Show, size):
                 raise
 
 
+# What a reprinted receipt calls a request that is not a sale: (operation for the title, line).
+OWED_LINES = {
+    TopUp.TYPE: ("top_up", "充值 Top-up"),
+    CardIssue.TYPE: ("issue", "开卡 Card and opening"),
+    MemberOpen.TYPE: ("member_open", "会员开卡 Member card"),
+    CardReturn.TYPE: ("return", "退卡退款 Refund"),
+    CardReplace.TYPE: ("replace", "补卡 Replacement"),
+    Void.TYPE: ("void", "撤销 Void"),
+    Reversal.TYPE: ("reversal", "冲正 Reversal"),
+    MemberTransfer.TYPE: ("transfer", "转账 Transfer"),
+}
+
+
+def owed_receipt_lines(request, result) -> tuple[tuple, str | None]:
+    """(lines, title) of a receipt printed again after a restart: a sale's own lines, or one line
+    with the amount the ledger booked."""
+    if isinstance(request, Charge):
+        return tuple((line.item, line.qty, line.unit_fen) for line in request.lines), None
+    operation, label = OWED_LINES[request.TYPE]
+    amount = request.amount_fen if isinstance(request, TopUp) else (result.amount_fen or 0)
+    return ((label, 1, amount),), core.RECEIPT_TITLES[operation]
+
+
 def owed_receipts(outbox, now_ms: int):
     """The receipts a terminal still owes, as (seq, request, Result or None), in seq order: offline
-    sales (it approved them itself; Result None) and approved charges and top-ups whose receipt
-    never came out. Requests that owe no receipt are marked done here; those still waiting for the
-    ledger are left. One rule for the app and for the chaos test's headless terminals."""
+    sales (it approved them itself; Result None) and approved requests that moved money (charges,
+    top-ups, and at the desk issues, returns, replacements, voids, reversals, transfers) whose
+    receipt never came out. Requests that owe no receipt are marked done here; those still waiting
+    for the ledger are left. One rule for the app and for the chaos test's headless terminals."""
     for seq, payload, result_payload in outbox.unprinted():
         request = parse(envelope.split(payload).body, REQUEST_TYPES)
         if isinstance(request, OfflineCharge):
@@ -343,7 +364,9 @@ def owed_receipts(outbox, now_ms: int):
         if result_payload is None:
             continue  # still waiting for the ledger
         result = parse(envelope.split(result_payload).body, REPLY_TYPES)
-        if isinstance(request, (Charge, TopUp)) and result.is_approved and result.reason == "OK":
+        moved_money = isinstance(request, (Charge, TopUp)) or (
+            request.TYPE in OWED_LINES and getattr(result, "amount_fen", None) is not None)
+        if moved_money and result.is_approved and result.reason == "OK":
             yield seq, request, result
         else:
             outbox.mark_printed(seq, now_ms)

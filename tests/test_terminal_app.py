@@ -112,6 +112,32 @@ def test_a_terminal_that_died_after_the_approval_prints_the_receipt_marked_when_
         reborn.close()
 
 
+def test_a_void_whose_receipt_a_power_cut_stopped_is_printed_when_the_terminal_restarts(station, rig):
+    from terminal.hal.keypad import Key
+
+    station.log_in()
+    visitor = rig.virtual_card("C00042")
+    assert station.sell(visitor, "30") == State.DONE
+    station.keys([Key.CANCEL, Key.F3, Key.ENTER])
+    station.tap(rig.virtual_card(STAFF[2][3], kind="staff"))  # Zhao, the supervisor
+
+    def die(receipt):
+        raise PowerCut()
+
+    station.hardware.printer.print_receipt = die
+    with pytest.raises(PowerCut):
+        station.keys(STAFF[2][4] + "E")
+    station.link.close()
+    reborn = Station(rig, link=rig.link("T-FISH-1", connect=False))
+    try:
+        text = reborn.sim.printer.receipts[-1].text
+        assert "撤销凭证" in text and ("补打" in text or "REPRINT" in text)
+        assert "30.00" in text and "100.00" in text  # the voided amount, and the balance back where it was
+        assert reborn.link.outbox.unprinted() == []
+    finally:
+        reborn.close()
+
+
 def test_a_card_copied_onto_another_uid_is_refused_on_screen(station, rig):
     station.log_in()
     genuine = rig.virtual_card("C00042")
