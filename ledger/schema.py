@@ -265,4 +265,11 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX member_by_phone ON member (park_id, phone);
     """,
+    # 9: front desks provisioned before member_lookup existed may look members up too (the kind
+    # came with the loss report by phone; a desk that may report losses needs it).
+    """
+    UPDATE terminal SET allowed_kinds = allowed_kinds || ',member_lookup'
+     WHERE ',' || allowed_kinds || ',' LIKE '%,loss_report,%'
+       AND ',' || allowed_kinds || ',' NOT LIKE '%,member_lookup,%';
+    """,
 ]

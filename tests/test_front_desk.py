@@ -125,3 +125,25 @@ def test_the_desk_gets_a_card_record_signed_for_the_cards_uid_to_write(ledger):
     record = read_record(bytes.fromhex(result.card_record), bytes.fromhex(VISITOR.uid), record_key, "P1")
     assert (record.card_no, record.issuance, record.kind) == (VISITOR.no, 1, "temporary")
     assert charge(ledger, 1000).card_record is None  # only new cards get one
+
+
+def test_a_desk_provisioned_before_member_lookup_existed_gets_it_when_the_ledger_upgrades(tmp_path):
+    import sqlite3
+
+    from ledger.schema import MIGRATIONS
+    from ledger.store import Store
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:8], start=1):  # the schema before member_lookup
+        old.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    old.execute("INSERT INTO park (park_id, name) VALUES ('P1', 'old park')")
+    old.execute("INSERT INTO terminal VALUES ('T-DESK-1', 'P1', 'desk', 'card_issue,loss_report,top_up', NULL, 'h', 0)")
+    old.execute("INSERT INTO terminal VALUES ('T-FISH-1', 'P1', 'fishing', 'charge,offline_charge,void', NULL, 'h', 0)")
+    old.close()
+    store = Store(path)
+    try:
+        assert "member_lookup" in store.terminal("T-DESK-1").allowed_kinds
+        assert "member_lookup" not in store.terminal("T-FISH-1").allowed_kinds  # stations still cannot look
+    finally:
+        store.close()
