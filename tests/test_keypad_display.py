@@ -95,6 +95,7 @@ def test_a_cashier_typing_30_00_and_enter_gives_the_keys_in_order(emulated_keypa
         (16, Key.Q),
         (50, Key.M),
         (57, Key.SPACE),
+        (60, Key.F2),  # KEY_F2 of a keyboard with no numeric pad
     ],
 )
 def test_keypad_codes_map_to_keys(emulated_keypad, keypad, code, expected):

@@ -60,8 +60,9 @@ KEY_KP4, KEY_KP5, KEY_KP6, KEY_KPPLUS = 75, 76, 77, 78
 KEY_KP1, KEY_KP2, KEY_KP3, KEY_KP0, KEY_KPDOT = 79, 80, 81, 82, 83
 KEY_KPENTER = 96
 KEY_KPSLASH = 98
-# A full keyboard's letter rows (QWERTY order) and space.
+# A full keyboard's letter rows (QWERTY order), space and function keys.
 KEY_SPACE = 57
+KEY_F1, KEY_F2, KEY_F3, KEY_F4 = 59, 60, 61, 62
 _LETTER_ROWS = ((16, "qwertyuiop"), (30, "asdfghjkl"), (44, "zxcvbnm"))
 
 _DIGITS = (Key.DIGIT_0, Key.DIGIT_1, Key.DIGIT_2, Key.DIGIT_3, Key.DIGIT_4,
@@ -90,6 +91,10 @@ DEFAULT_KEY_MAP: Mapping[int, Key] = {
     # A keyboard at the front desk types names; a keypad has none of these keys.
     **{first + offset: Key.for_character(letter) for first, row in _LETTER_ROWS for offset, letter in enumerate(row)},
     KEY_SPACE: Key.SPACE,
+    KEY_F1: Key.F1,  # a keyboard without a numeric pad still has its function keys
+    KEY_F2: Key.F2,
+    KEY_F3: Key.F3,
+    KEY_F4: Key.F4,
 }
 
 # Presses waiting for the app. A cashier types an amount of at most ~10 keys between reads; more
