@@ -4,7 +4,9 @@ The desk issues, tops up and takes back temporary cards; opens member cards (nam
 keyboard, phone and the member's PIN typed twice on the keypad); reports a member card lost by the
 member's phone number (the card itself is lost, so it cannot be tapped); replaces a lost card on a
 blank one; unblocks a found card, unlocks a member's PIN, moves money between members (the paying
-member's PIN) and takes payment of an offline debt on a blocked card. Replacement, PIN unlock and a
+member's PIN) and takes payment of an offline debt on a blocked card. It asks whether a returned
+card is damaged (when the park sets a damage fee), and finishes writing a card it issued but never
+wrote (a crash, or a write given up) when that card is tapped again. Replacement, PIN unlock and a
 reversal (F3, the last top-up of this shift) need a supervisor's card and PIN: ``terminal.core``
 asks for them. The ledger decides everything; the desk collects what it needs and writes the record
 the ledger signed.
