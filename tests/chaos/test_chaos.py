@@ -18,6 +18,7 @@ import pytest
 from host_sim.network import CuttableLink
 from host_sim.rig import ParkRig, card, common
 from ledger import broadcasts
+from ledger.store import CardLimits
 from ledger.verify import verify_books
 from protocol.messages import CardIssue
 from terminal.outbox import Outbox
@@ -39,6 +40,10 @@ class Chaos:
         self.rig = ParkRig(root).create(terminals | {"T-ISSUER": "desk"})
         store = self.rig.home.open_store()
         store.set_offline_policy("P1", broadcasts.DEFAULT_OFFLINE_POLICY | {"max_card_fen": 20_000})
+        # 30 cards take a whole long run's sales: the park's card-type limits (1,000 yuan a day, a
+        # 1,000 yuan balance) would decline most of them. This test is about delivery, not limits.
+        store.set_card_limits("P1", "temporary", CardLimits(max_balance_fen=10**9, min_topup_fen=1, max_topup_fen=10**9,
+                                                            daily_spend_fen=10**12))
         store.close()
         self.rig.start_broker()
         self.ledger = None
