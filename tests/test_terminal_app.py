@@ -1,6 +1,8 @@
 """The terminal as a cashier uses it, in the simulator: real drivers on emulated hardware (SPI card
 reader, ESC/POS printer on a pty, evdev keypad, SSD1306 display) talking to the real ledger."""
 
+from pathlib import Path
+
 import pytest
 
 from host_sim.rig import STAFF
@@ -251,6 +253,9 @@ def test_member_cards_opened_lost_replaced_and_transferred_at_the_desk_with_a_vo
         assert "会员开卡" in desk.sim.printer.receipts[-1].text and "500.00" in desk.sim.printer.receipts[-1].text
         assert db.execute("SELECT name, phone FROM member WHERE card_no='M1A2B3C4D'").fetchone() == ("Zhang Wei", "13800138000")
         assert "246810" not in str(db.execute("SELECT * FROM member").fetchall())
+        outbox_file = desk.link.outbox.db.execute("PRAGMA database_list").fetchone()[2]
+        for path in (Path(outbox_file), Path(outbox_file + "-wal")):  # the desk's own disk: no PIN on it
+            assert not path.exists() or b"246810" not in path.read_bytes()
 
         fishing.log_in()
         assert fishing.sell(first, "30") == State.DONE
