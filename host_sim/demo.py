@@ -19,6 +19,7 @@ import time
 
 from ledger.verify import verify_books
 from terminal.config import MenuItem
+from terminal.desk import card_number
 from terminal.events import State
 from terminal.hal.keypad import Key
 
@@ -43,15 +44,12 @@ def _member_episode(rig, desk, station, supervisor, outcomes) -> str:
     keyboard, phone, PIN 246810 typed twice), 500 topped up ("500 get 50"), spent at a station (above
     the no-PIN limit the cashier's keypad asks for the PIN), reported lost by phone number (F2), and
     replaced on another blank card with everything on it (a supervisor's card and PIN)."""
-    from .mifare import MifareClassic1K
-
     pin, phone = "246810", "13800138000"
     lost, replacement = MifareClassic1K(bytes.fromhex("0a11ce01")), MifareClassic1K(bytes.fromhex("0a11ce02"))
+    lost_no, new_no = (card_number("member", card.uid.hex()) for card in (lost, replacement))
 
     def finish(what: str) -> None:
-        desk.turns(lambda: desk.state in (State.DONE, State.MESSAGE))
-        outcomes[f"desk {what}" if desk.state == State.DONE or desk.app.screen.tone == "ok" else f"desk {what} refused"] += 1
-        desk.keys("C")
+        _desk_done(desk, what, outcomes)
 
     desk.tap(lost)
     desk.keys("2")
@@ -83,17 +81,25 @@ def _member_episode(rig, desk, station, supervisor, outcomes) -> str:
     if desk.state == State.WRITING_CARD:  # the supervisor's card was on the reader: the new card goes back
         desk.tap(replacement)
     finish("replacement")
-    moved = rig.reader.card(rig.park_id, "M0A11CE02")
+    moved = rig.reader.card(rig.park_id, new_no)
     queued = lambda: rig.reader.db.execute("SELECT COUNT(*), COUNT(sent_ms) FROM notification").fetchone()  # noqa: E731
     deadline = time.monotonic() + 5
     while queued()[0] != queued()[1] and time.monotonic() < deadline:
         time.sleep(0.05)  # the notifier's own thread sends them
     total, sent = queued()
     bonus = rig.reader.db.execute("SELECT SUM(amount) FROM posting WHERE asset='bonus' AND amount > 0 "
-                                  "AND account_id='card:M0A11CE01/1'").fetchone()[0] or 0
-    return (f"M0A11CE01 opened at the desk app, top-up 500.00 → bonus {_fen(bonus)}; sales {small.name.lower()}, "
-            f"{big.lower()} (PIN asked); lost (F2, by phone) → M0A11CE02 holds {_fen(moved.fen)} + "
+                                  "AND account_id=?", (f"card:{lost_no}/1",)).fetchone()[0] or 0
+    return (f"{lost_no} opened at the desk app, top-up 500.00 → bonus {_fen(bonus)}; sales {small.name.lower()}, "
+            f"{big.lower()} (PIN asked); lost (F2, by phone) → {new_no} holds {_fen(moved.fen)} + "
             f"{_fen(moved.bonus)} bonus, {moved.points} points; {total} notifications queued, {sent} sent")
+
+
+def _desk_done(desk, what: str, outcomes) -> None:
+    """Wait for the desk's till to finish an operation, count how it ended, and clear the screen."""
+    desk.turns(lambda: desk.state in (State.DONE, State.MESSAGE))
+    is_done = desk.state == State.DONE or desk.app.screen.tone == "ok"  # a loss report ends on a message
+    outcomes[f"desk {what}" if is_done else f"desk {what} refused"] += 1
+    desk.keys("C")
 
 
 def _typed_sale(station_id: str, rng: random.Random) -> str:
@@ -160,9 +166,7 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
             def at_desk(what: str, visitor, keys: str) -> None:
                 desk.tap(visitor)
                 desk.keys(keys)
-                desk.turns(lambda: desk.state in (State.DONE, State.MESSAGE))
-                outcomes[f"desk {what}" if desk.state == State.DONE else f"desk {what} refused"] += 1
-                desk.keys("C")
+                _desk_done(desk, what, outcomes)
 
             for number in range(1, visitors + 1):
                 if number == outage.start:
@@ -198,7 +202,7 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
             # Closing time: everyone hands their card back at the exit and gets the rest refunded; a
             # card that offline sales overdrew is paid off first (which unblocks it).
             for visitor, channel in leaving:
-                card_no = f"T{visitor.uid.hex().upper()}"  # the desk numbers a blank card by its UID
+                card_no = card_number("temporary", visitor.uid.hex())
                 owed = -rig.reader.card(rig.park_id, card_no).fen
                 if owed > 0:  # offline sales overdrew it: paying the debt unblocks it
                     at_desk("debt paid", visitor, f"2{owed // 100}.{owed % 100:02d}E{channel}")

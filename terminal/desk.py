@@ -43,8 +43,13 @@ LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")  # what the desk's keyboard ty
 CARD_STATE_TEXT = {"active": "正常 Active", "lost": "已挂失 Lost", "blocked": "冻结 Blocked", "returned": "已退 Returned"}
 
 
+def card_number(kind: str, uid_hex: str) -> str:
+    """The number the desk gives a blank card of ``kind``: from its UID."""
+    return f"{CARD_PREFIX[kind]}{uid_hex[:8].upper()}"
+
+
 def _new_card(kind: str, uid_hex: str) -> CardRecord:
-    return CardRecord(f"{CARD_PREFIX[kind]}{uid_hex[:8].upper()}", 1, kind, "")
+    return CardRecord(card_number(kind, uid_hex), 1, kind, "")
 
 
 def _looked_up(member_card) -> CardRecord:
