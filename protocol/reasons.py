@@ -49,9 +49,10 @@ class Reason(str, Enum):
     KIND_NOT_ALLOWED = "KIND_NOT_ALLOWED"
     SEQ_REUSED = "SEQ_REUSED"
     PIN_BLOCK_INVALID = "PIN_BLOCK_INVALID"
-    # --- refused: the ledger failed on this message; not stored, so a retry can still succeed
+    # --- refused, NOT final: the ledger holds or failed on this message; the terminal keeps it
+    # pending and re-sends it, and a later answer for the same (terminal, seq) may still approve it
     INTERNAL_ERROR = "INTERNAL_ERROR"
-    SET_ASIDE = "SET_ASIDE"
+    SET_ASIDE = "SET_ASIDE"  # kept by the ledger for an operator (``fieldpos ledger set-aside``)
 
     # --- declined: the ledger's state says no (final for this seq)
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
@@ -119,6 +120,11 @@ def reason_text(reason: "Reason | str") -> str:
         return REASON_TEXT.get(Reason(reason), f"交易失败 Refused ({Reason(reason).value})")
     except ValueError:
         return f"交易失败 Refused ({reason})"
+
+
+# Answers that close nothing: the request stays pending at the terminal (never shown as a decline,
+# never a reason to charge again) and a later answer to the same request is the one that counts.
+NOT_FINAL_REASONS = frozenset({Reason.INTERNAL_ERROR, Reason.SET_ASIDE})
 
 
 DECLINE_REASONS = frozenset(
