@@ -15,6 +15,13 @@ class TransientStoreError(LedgerError):
     code = "STORE_BUSY"
 
 
+class StoreUnavailableError(TransientStoreError):
+    """The store cannot be written at all (disk full, I/O error, read-only, cannot open): the fault
+    is the machine's, never a message's. The service stops taking messages until a write works."""
+
+    code = "STORE_UNAVAILABLE"
+
+
 class BooksDoNotBalance(LedgerError):
     """``ledger verify`` found a transaction or balance that does not add up."""
 

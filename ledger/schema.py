@@ -272,4 +272,49 @@ MIGRATIONS: list[str] = [
      WHERE ',' || allowed_kinds || ',' LIKE '%,loss_report,%'
        AND ',' || allowed_kinds || ',' NOT LIKE '%,member_lookup,%';
     """,
+    # 10: faults never lose a request. Set-aside messages get a home an operator can list and retry
+    # (``fieldpos ledger set-aside``); refusals are counted per terminal and reason with a bounded
+    # sample of payloads (a fuzzing peer once left 20,000 rows); per-minute refusal counts for the
+    # flood alert; the ledger's starts, so a restart loop shows in an alert.
+    """
+    CREATE TABLE set_aside (
+        payload_sha256 TEXT PRIMARY KEY,
+        topic          TEXT NOT NULL,
+        payload        BLOB NOT NULL,
+        terminal_id    TEXT,               -- from the topic, when it is a request topic
+        seq            INTEGER,            -- from the body, when it can be read without trusting it
+        detail         TEXT NOT NULL,
+        set_aside_ms   INTEGER NOT NULL,
+        state          TEXT NOT NULL CHECK (state IN ('held', 'released', 'applied')),
+        resolved_ms    INTEGER,
+        outcome        TEXT                -- what the retry answered: "approved OK", "refused BAD_SIGNATURE"...
+    );
+    CREATE INDEX set_aside_held ON set_aside (terminal_id, seq) WHERE state = 'held';
+    INSERT INTO set_aside (payload_sha256, topic, payload, detail, set_aside_ms, state)
+        SELECT payload_sha256, topic, payload, 'crashed the ledger repeatedly', set_aside_ms, 'held'
+          FROM poison WHERE set_aside_ms IS NOT NULL AND payload IS NOT NULL;
+    CREATE TABLE refusal_count (
+        terminal_id TEXT NOT NULL,         -- '' when the sender is not a registered terminal
+        reason      TEXT NOT NULL,
+        first_ms    INTEGER NOT NULL,
+        last_ms     INTEGER NOT NULL,
+        count       INTEGER NOT NULL,
+        PRIMARY KEY (terminal_id, reason)
+    );
+    INSERT INTO refusal_count SELECT '', reason, MIN(received_ms), MAX(received_ms), COUNT(*) FROM refusal GROUP BY reason;
+    CREATE TABLE refusal_minute (
+        terminal_id TEXT PRIMARY KEY,
+        minute      INTEGER NOT NULL,      -- received_ms // 60,000
+        count       INTEGER NOT NULL
+    );
+    ALTER TABLE refusal ADD COLUMN terminal_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE refusal ADD COLUMN seq INTEGER;
+    ALTER TABLE refusal ADD COLUMN payload BLOB;
+    DELETE FROM refusal WHERE refusal_id <= (SELECT MAX(refusal_id) FROM refusal) - 1000;
+    CREATE INDEX refusal_sample ON refusal (terminal_id, reason, refusal_id);
+    CREATE INDEX refusal_by_seq ON refusal (terminal_id, seq) WHERE seq IS NOT NULL;
+    CREATE TABLE ledger_start (
+        time_ms INTEGER NOT NULL
+    );
+    """,
 ]

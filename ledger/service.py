@@ -168,7 +168,7 @@ class LedgerService:
         if store.attempts(sha) >= MAX_ATTEMPTS:
             now_ms = self.intake.clock_ms()
             with store.batch():
-                store.set_aside(sha, message.payload, now_ms)
+                store.set_aside(sha, message.topic, message.payload, f"crashed the ledger {MAX_ATTEMPTS} times", now_ms)
                 reply = self.intake.refuse(message.topic, message.payload, None, Reason.SET_ASIDE,
                                            f"crashed the ledger {MAX_ATTEMPTS} times", now_ms)
             log.error("set aside message %s on %s after %d crashes", sha, message.topic, MAX_ATTEMPTS)

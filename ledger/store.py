@@ -8,11 +8,17 @@ transaction (group commit); each request gets a savepoint so one failure never s
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+import errno
 import json
+import re
 import sqlite3
 from zoneinfo import ZoneInfo
 
-from .errors import NotFound, TransientStoreError
+from protocol import envelope, topics
+from protocol.errors import RemoteProtocolError
+from protocol.limits import MAX_PAYLOAD_BYTES
+
+from .errors import NotFound, StoreUnavailableError, TransientStoreError
 from .postings import CardView, OriginalSale, Posting, StationView, check_balanced
 from .schema import MIGRATIONS
 
@@ -98,9 +104,72 @@ class NewTxn:
     voids_txn: int | None = None
 
 
-def _is_transient(error: sqlite3.OperationalError) -> bool:
-    text = str(error).lower()
-    return "locked" in text or "busy" in text or "disk i/o" in text or "unable to open" in text
+# Refusal evidence is bounded (a fuzzing peer once left 20,000 rows): every refusal is counted per
+# (terminal, reason), and only the newest few payloads of each pair are kept, under a global cap.
+REFUSAL_SAMPLE_PER_REASON = 20
+REFUSAL_SAMPLE_CAP = 2_000
+# A terminal refused more often than this in one minute is raised once that minute: a broken or
+# hostile till, not a cashier's mistake (a till re-sends at most every 2 s).
+MAX_REFUSALS_PER_MINUTE = 60
+# Starts of the ledger are kept this long: enough to count a restart loop, bounded by age.
+STARTS_KEPT_MS = 24 * 3600 * 1000
+
+# SQLite's primary result codes for a machine that cannot write (sqlite3.h): the fault is the disk's.
+_SQLITE_UNAVAILABLE = {
+    10: "disk I/O error",          # SQLITE_IOERR (extended codes keep it in the low byte)
+    8: "read-only",                # SQLITE_READONLY
+    13: "database or disk is full",  # SQLITE_FULL
+    14: "unable to open",          # SQLITE_CANTOPEN
+}
+_SQLITE_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock
+_UNAVAILABLE_TEXT = ("disk is full", "disk i/o", "unable to open", "readonly", "read-only", "no space left")
+_UNAVAILABLE_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.ENOENT}
+
+
+def store_fault(error: BaseException) -> TransientStoreError | None:
+    """The store error ``error`` stands for, or None when it is not an environmental failure.
+    Lock contention is a TransientStoreError (the sender's retry succeeds); a disk that is full,
+    failing, read-only or gone is a StoreUnavailableError (the service stops taking messages)."""
+    if isinstance(error, TransientStoreError):
+        return error
+    if isinstance(error, sqlite3.OperationalError):
+        code = getattr(error, "sqlite_errorcode", None)
+        primary = code & 0xFF if isinstance(code, int) else None
+        text = str(error).lower()
+        if primary in _SQLITE_UNAVAILABLE or any(part in text for part in _UNAVAILABLE_TEXT):
+            return StoreUnavailableError(f"store unavailable: {error}")
+        if primary in _SQLITE_BUSY or "locked" in text or "busy" in text:
+            return TransientStoreError(f"store busy: {error}")
+        return None
+    if isinstance(error, OSError) and error.errno in _UNAVAILABLE_ERRNOS:
+        return StoreUnavailableError(f"store unavailable: {error}")
+    return None
+
+
+_SEQ_IN_BODY = re.compile(rb'"seq":(\d{1,16})[,}]')
+
+
+def seq_of(payload: bytes) -> int | None:
+    """The seq a request claims, read without trusting it: the envelope's sizes are checked and the
+    body is searched, never parsed (a body that crashed the ledger may be what is being read)."""
+    try:
+        body = envelope.split(payload).body
+    except RemoteProtocolError:
+        return None
+    found = _SEQ_IN_BODY.findall(body)
+    return int(found[0]) if len(found) == 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    payload_sha256: str
+    topic: str
+    payload: bytes
+    terminal_id: str | None
+    seq: int | None
+    detail: str
+    set_aside_ms: int
+    state: str
 
 
 class Store:
@@ -134,23 +203,37 @@ class Store:
         self._batch_cache = {}  # terminals and stations read once per batch (setup changes between batches)
         try:
             self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
-            if _is_transient(error):
-                raise TransientStoreError(f"store busy: {error}") from error
+        except (sqlite3.OperationalError, OSError) as error:
+            if (fault := store_fault(error)) is not None:
+                raise fault from error
             raise
         try:
             yield self
             self.db.execute("COMMIT")
-        except sqlite3.OperationalError as error:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            if _is_transient(error):
-                raise TransientStoreError(f"store busy: {error}") from error
+        except (sqlite3.OperationalError, OSError) as error:
+            self._roll_back()
+            if (fault := store_fault(error)) is not None:
+                raise fault from error
             raise
         except BaseException:
+            self._roll_back()
+            raise
+
+    def _roll_back(self) -> None:
+        # After a full disk or an I/O error the rollback itself may fail; SQLite has then rolled
+        # back on its own, and the error that matters is the one being raised.
+        try:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
-            raise
+        except sqlite3.Error:
+            pass
+
+    def probe(self, now_ms: int) -> None:
+        """A tiny write transaction: raises StoreUnavailableError while the store cannot be written.
+        The service calls it while it waits for a full or failing disk to come back."""
+        with self.batch():
+            self.db.execute("INSERT OR REPLACE INTO refusal_minute VALUES ('(probe)', ?, 0)", (now_ms // 60_000,))
+            self.db.execute("DELETE FROM refusal_minute WHERE terminal_id = '(probe)'")
 
     @contextmanager
     def savepoint(self):
@@ -158,9 +241,16 @@ class Store:
         self.db.execute("SAVEPOINT request")
         try:
             yield
-        except BaseException:
-            self.db.execute("ROLLBACK TO request")
-            self.db.execute("RELEASE request")
+        except BaseException as error:
+            try:
+                self.db.execute("ROLLBACK TO request")
+                self.db.execute("RELEASE request")
+            except sqlite3.Error:
+                pass  # the batch fails as a whole below (a full disk): its rollback undoes all
+            # A full or failing disk mid-request is the machine's fault, not the message's: it must
+            # not become that message's refusal or set-aside (the intake re-raises store faults).
+            if isinstance(error, (sqlite3.OperationalError, OSError)) and (fault := store_fault(error)) is not None:
+                raise fault from error
             raise
         self.db.execute("RELEASE request")
 
@@ -344,10 +434,66 @@ class Store:
             (terminal_id, seq, kind, body_sha256, payload, outcome, reason, txn_id, result, received_ms),
         )
 
-    def record_refusal(self, received_ms, topic, payload_sha256, reason, detail) -> None:
+    def record_refusal(self, received_ms, topic, payload_sha256, reason, detail, *, terminal_id=None, seq=None,
+                       payload=b"") -> None:
+        """Count a refusal per (terminal, reason) and keep its payload among a bounded sample: the
+        newest REFUSAL_SAMPLE_PER_REASON of each pair, at most REFUSAL_SAMPLE_CAP in all. A terminal
+        refused more than MAX_REFUSALS_PER_MINUTE times in a minute raises one alert that minute.
+        ``terminal_id`` defaults to the one the topic names, when it is registered (so a stream of
+        made-up topics cannot grow the counts)."""
+        reason = getattr(reason, "value", reason)
+        if terminal_id is None:
+            where = topics.parse_request_topic(topic) or topics.parse_status_topic(topic)
+            terminal_id = where[1] if where is not None else ""
+        if terminal_id and self.terminal(terminal_id) is None:
+            terminal_id = ""
         self.db.execute(
-            "INSERT INTO refusal VALUES (NULL, ?, ?, ?, ?, ?)", (received_ms, topic[:200], payload_sha256, reason, detail[:500])
+            """INSERT INTO refusal_count VALUES (?, ?, ?, ?, 1) ON CONFLICT (terminal_id, reason)
+               DO UPDATE SET count = count + 1, last_ms = MAX(last_ms, excluded.last_ms)""",
+            (terminal_id, reason, received_ms, received_ms),
         )
+        self.db.execute(
+            "INSERT INTO refusal (received_ms, topic, payload_sha256, reason, detail, terminal_id, seq, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (received_ms, topic[:200], payload_sha256, reason, detail[:500], terminal_id, seq,
+             bytes(payload[:MAX_PAYLOAD_BYTES])),
+        )
+        self.db.execute(
+            """DELETE FROM refusal WHERE terminal_id=? AND reason=? AND refusal_id <= (
+                 SELECT refusal_id FROM refusal WHERE terminal_id=? AND reason=?
+                 ORDER BY refusal_id DESC LIMIT 1 OFFSET ?)""",
+            (terminal_id, reason, terminal_id, reason, REFUSAL_SAMPLE_PER_REASON),
+        )
+        self.db.execute(
+            """DELETE FROM refusal WHERE refusal_id <= (
+                 SELECT refusal_id FROM refusal ORDER BY refusal_id DESC LIMIT 1 OFFSET ?)""",
+            (REFUSAL_SAMPLE_CAP,),
+        )
+        minute = received_ms // 60_000
+        (count,) = self.db.execute(
+            """INSERT INTO refusal_minute VALUES (?, ?, 1) ON CONFLICT (terminal_id) DO UPDATE SET
+                 count = CASE WHEN minute = excluded.minute THEN count + 1 ELSE 1 END, minute = excluded.minute
+               RETURNING count""",
+            (terminal_id, minute),
+        ).fetchone()
+        if count == MAX_REFUSALS_PER_MINUTE + 1:
+            self.record_alert(received_ms, "REFUSAL_FLOOD",
+                              f"{terminal_id or 'an unregistered sender'}: over {MAX_REFUSALS_PER_MINUTE} refusals "
+                              f"this minute (the latest {reason})")
+
+    def refusal_counts(self) -> list[tuple[str, str, int, int, int]]:
+        """(terminal, reason, count, first ms, last ms) of every refusal ever, the most frequent first."""
+        return self.db.execute(
+            "SELECT terminal_id, reason, count, first_ms, last_ms FROM refusal_count ORDER BY count DESC, terminal_id, reason"
+        ).fetchall()
+
+    def refusal_of_seq(self, terminal_id, seq) -> tuple[str, str] | None:
+        """(reason, detail) of the newest refusal kept for a terminal's seq, if the sample holds one."""
+        row = self.db.execute(
+            "SELECT reason, detail FROM refusal WHERE terminal_id=? AND seq=? ORDER BY refusal_id DESC LIMIT 1",
+            (terminal_id, seq),
+        ).fetchone()
+        return None if row is None else tuple(row)
 
     def record_alert(self, time_ms, kind, detail) -> None:
         self.db.execute("INSERT INTO alert VALUES (NULL, ?, ?, ?)", (time_ms, kind, detail[:1000]))
@@ -642,9 +788,57 @@ class Store:
     def clear_attempts(self, payload_sha256) -> None:
         self.db.execute("DELETE FROM poison WHERE payload_sha256=? AND set_aside_ms IS NULL", (payload_sha256,))
 
-    def set_aside(self, payload_sha256, payload, time_ms) -> None:
+    def set_aside(self, payload_sha256, topic, payload, detail, now_ms) -> None:
+        """Hold a message for an operator (inside a batch): listed and re-applied with ``fieldpos
+        ledger set-aside``, answered SET_ASIDE (not final: the terminal keeps it pending) meanwhile.
+        Records a SET_ASIDE alert the first time."""
+        where = topics.parse_request_topic(topic)
+        terminal_id = where[1] if where is not None else None
+        seq = seq_of(payload)
+        row = self.db.execute(
+            """INSERT INTO set_aside (payload_sha256, topic, payload, terminal_id, seq, detail, set_aside_ms, state)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 'held')
+               ON CONFLICT (payload_sha256) DO UPDATE SET state = 'held', detail = excluded.detail,
+                 set_aside_ms = excluded.set_aside_ms, resolved_ms = NULL, outcome = NULL WHERE state <> 'held'
+               RETURNING 1""",
+            (payload_sha256, topic[:200], bytes(payload), terminal_id, seq, detail[:500], now_ms),
+        ).fetchone()
+        # The crash accounting's own record of it (older tools look there).
         self.db.execute(
             "UPDATE poison SET payload=?, set_aside_ms=COALESCE(set_aside_ms, ?) WHERE payload_sha256=?",
-            (payload, time_ms, payload_sha256),
+            (payload, now_ms, payload_sha256),
         )
-        self.record_alert(time_ms, "SET_ASIDE", f"message {payload_sha256} crashed the ledger repeatedly; set aside")
+        if row is not None:
+            where_text = f"{terminal_id} seq {seq}" if terminal_id and seq is not None else topic[:80]
+            self.record_alert(now_ms, "SET_ASIDE", f"{where_text} ({payload_sha256[:12]}) set aside: {detail[:300]}")
+
+    def is_set_aside(self, payload_sha256) -> bool:
+        """Is this message held for an operator? (Primary-key lookup: cheap on every request.)"""
+        return self.db.execute(
+            "SELECT 1 FROM set_aside WHERE payload_sha256=? AND state='held'", (payload_sha256,)
+        ).fetchone() is not None
+
+    def set_asides(self, *, held_only: bool = True) -> list[SetAside]:
+        """Set-aside messages, oldest first."""
+        return [SetAside(row[0], row[1], bytes(row[2]), *row[3:]) for row in self.db.execute(
+            f"""SELECT payload_sha256, topic, payload, terminal_id, seq, detail, set_aside_ms, state FROM set_aside
+                {"WHERE state = 'held'" if held_only else ""} ORDER BY set_aside_ms, payload_sha256""")]
+
+    def resolve_set_aside(self, payload_sha256, state, outcome, now_ms) -> None:
+        """Clear a hold (inside a batch): ``applied`` when the retry stored a final outcome under the
+        seq, ``released`` when it was finally refused. Its crash count goes too: a re-send is handled
+        as any other message again."""
+        assert state in ("released", "applied"), state
+        self.db.execute("UPDATE set_aside SET state=?, outcome=?, resolved_ms=? WHERE payload_sha256=?",
+                        (state, outcome[:200], now_ms, payload_sha256))
+        self.db.execute("DELETE FROM poison WHERE payload_sha256=?", (payload_sha256,))
+
+    # ------------------------------------------------------------ the ledger's own starts
+    def record_start(self, now_ms: int, window_ms: int) -> tuple[int, bool]:
+        """Count this start of the ledger (inside a batch); returns (starts within ``window_ms``,
+        this one included; whether the ledger ever started before)."""
+        had_started = self.db.execute("SELECT 1 FROM ledger_start LIMIT 1").fetchone() is not None
+        self.db.execute("DELETE FROM ledger_start WHERE time_ms < ?", (now_ms - STARTS_KEPT_MS,))
+        self.db.execute("INSERT INTO ledger_start VALUES (?)", (now_ms,))
+        (count,) = self.db.execute("SELECT COUNT(*) FROM ledger_start WHERE time_ms > ?", (now_ms - window_ms,)).fetchone()
+        return count, had_started
