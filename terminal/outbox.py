@@ -8,11 +8,18 @@ leaves the pending set only when its signed Result is in.
 
 from dataclasses import dataclass
 import functools
+import logging
 import sqlite3
 import threading
 from typing import Callable
 
 from .errors import TerminalError
+
+log = logging.getLogger("fieldpos.terminal.outbox")
+
+# What a full or failing SD card raises: SQLite's own errors ("database or disk is full", "disk I/O
+# error") and the operating system's (ENOSPC, EIO) when a file is opened or synced.
+STORAGE_ERRORS = (sqlite3.Error, OSError)
 
 
 class OutboxFullError(TerminalError):
@@ -86,8 +93,23 @@ class Outbox:
     def skip_past(self, highest_seq_at_ledger: int) -> None:
         """Never reuse a seq the ledger already holds (restored SD card, swapped board)."""
         self.db.execute("BEGIN IMMEDIATE")
-        self.db.execute("UPDATE counter SET last_seq = MAX(last_seq, ?)", (highest_seq_at_ledger,))
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("UPDATE counter SET last_seq = MAX(last_seq, ?)", (highest_seq_at_ledger,))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self._roll_back()
+            raise
+
+    def _roll_back(self) -> None:
+        """Undo an unfinished transaction without hiding why it failed. SQLite rolls a transaction
+        back by itself on some errors (a full disk at COMMIT): a second ROLLBACK then raises
+        "cannot rollback - no transaction is active", which would replace the real error."""
+        if not self.db.in_transaction:
+            return
+        try:
+            self.db.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.warning("rollback after a failed write also failed", exc_info=True)
 
     @_locked
     def append(self, build: Callable[[int], tuple[bytes, str]], now_ms: int, *, replaces_seq: int | None = None) -> PendingRequest:
@@ -110,7 +132,7 @@ class Outbox:
                 self.db.execute("UPDATE outbox SET printed_ms = ? WHERE seq = ?", (now_ms, replaces_seq))
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._roll_back()
             raise
         return PendingRequest(seq, payload, request_sha256)
 
