@@ -6,14 +6,20 @@ Run ``python -m tools.protocol_example`` to print it; a test checks the document
 import hashlib
 from pathlib import Path
 
+from nacl.public import PrivateKey, SealedBox
 from nacl.signing import SigningKey
 
 from protocol import envelope, topics
+from protocol.card_record import CardRecord, sector_key, sign_record
 from protocol.envelope import Purpose
 from protocol.messages import Balances, CardRef, Charge, LineItem, Result
+from protocol.pin import seal_pin
 
 TERMINAL_SEED = bytes(range(32))                # never use a key like this outside an example
 LEDGER_SEED = bytes(range(32, 64))
+CARD_RECORD_SEED = bytes(range(64, 96))
+CARD_KEY_MASTER = bytes(range(96, 128))
+PIN_KEY_SEED = bytes(range(128, 160))
 
 
 def example() -> dict[str, str]:
@@ -49,6 +55,37 @@ def example() -> dict[str, str]:
         "result topic": result_topic,
         "result body": result_body.decode(),
         "result payload (hex)": result.hex(),
+    } | card_record_example() | pin_block_example()
+
+
+def card_record_example() -> dict[str, str]:
+    """The record a desk writes on the temporary card C00001 (issuance 1, UID 04a1b2c3) in park P1."""
+    record_key, uid = SigningKey(CARD_RECORD_SEED), bytes.fromhex("04a1b2c3")
+    record = CardRecord(card_no="C00001", issuance=1, kind="temporary", park_id="P1")
+    signed = sign_record(record, uid, record_key)
+    # Built here from the documented layout, not taken from the code: if the code signs anything
+    # else, this verification fails and the document cannot silently describe the wrong bytes.
+    signed_bytes = envelope.DOMAIN + Purpose.CARD_RECORD.value.encode() + b"\x00" + uid + signed[:32]
+    record_key.verify_key.verify(signed_bytes, signed[32:])
+    return {
+        "ledger card-record public key": record_key.verify_key.encode().hex(),
+        "card record signed bytes (hex)": signed_bytes.hex(),
+        "card record, 96 bytes (hex)": signed.hex(),
+        "card key master": CARD_KEY_MASTER.hex(),
+        "sector key A for UID 04a1b2c3": sector_key(CARD_KEY_MASTER, uid).hex(),
+    }
+
+
+def pin_block_example() -> dict[str, str]:
+    """What a void's sealed block holds when only the supervisor's PIN (1234) is needed. Sealing is
+    randomised (an ephemeral key each time), so the plaintext is shown, opened with the PIN key."""
+    pin_key = PrivateKey(PIN_KEY_SEED)
+    attachment, _ = seal_pin(None, terminal="T-FISH-1", seq=43, ledger_pin_key=pin_key.public_key,
+                             supervisor_pin="1234")
+    return {
+        "ledger PIN public key (X25519)": pin_key.public_key.encode().hex(),
+        "void PIN block before sealing (terminal T-FISH-1, seq 43)": SealedBox(pin_key).decrypt(attachment).decode(),
+        "the sealed block's length in bytes (48 + the plaintext's)": str(len(attachment)),
     }
 
 
