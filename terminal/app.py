@@ -7,6 +7,12 @@ and wait for its signed Result, print a receipt, remember that it printed.
 At boot it first finishes what a crash interrupted: a request answered but whose receipt never
 printed gets its receipt now (marked REPRINT); a request still waiting is re-sent with the same
 bytes until the ledger answers.
+
+The till never hangs. A request waits for its Result at most WAIT_FOR_RESULT_S inside a turn; after
+that the turns go on (keys, cards, the clock) and each one asks the link, without blocking, whether
+the Result is in, re-sending the same bytes every resend interval. A write the SD card refuses
+(full or failing) becomes a StorageFailed event with a screen the cashier can leave; a receipt that
+printed but could not be recorded as printed is remembered in memory and not printed again.
 """
 
 from datetime import datetime
@@ -20,11 +26,12 @@ from protocol.messages import (REPLY_TYPES, REQUEST_TYPES, CardIssue, CardRef, C
                                MemberOpen, MemberTransfer, OfflineCharge, Reversal, TopUp, Void, parse)
 
 from . import core, events, offline
+from .events import StorageFailed
 from .config import DESK, StationConfig
-from .errors import CardAuthError, TerminalError
+from .errors import CardAuthError, StorageFaultError, TerminalError
 from .hal.card_reader import TRANSPORT_KEY, CardUid, SectorKey
 from .net import LedgerLink, NoResultError
-from .outbox import OutboxFullError
+from .outbox import STORAGE_ERRORS, OutboxFullError
 
 log = logging.getLogger("fieldpos.terminal")
 
@@ -38,6 +45,9 @@ TRANSPORT_ACCESS_BYTES = bytes((0xFF, 0x07, 0x80, 0x69))
 UNWRITTEN_LOOKBACK = 500
 # Warn on the idle screen (and in the heartbeat's queue depth) when the outbox is this full.
 QUEUE_WARNING_FRACTION = 0.8
+# States in which the machine waits for the Result of the request in flight.
+WAITING_STATES = (events.State.AUTHORIZING, events.State.UNCERTAIN)
+QUEUE_FULL_TEXT = "离线队列已满 Queue full — stop selling, get the station online"
 
 
 class TerminalApp:
@@ -55,6 +65,11 @@ class TerminalApp:
         self.key_wait_s = KEY_WAIT_S
         self._owed_checked_ms = 0
         self._zone = ZoneInfo(config.time_zone)
+        self._in_flight = None      # the PendingRequest the machine waits for, asked about turn by turn
+        self._in_flight_sent_ms = 0
+        # Receipts that printed but whose "printed" mark the disk refused: never printed again by
+        # this process; the mark is written when the disk takes it.
+        self._printed_unrecorded: set[int] = set()
 
     # ------------------------------------------------------------ boot
     def boot(self) -> None:
@@ -64,6 +79,8 @@ class TerminalApp:
             self.link.sync_seq()
         except TerminalError as error:
             log.warning("starting without the ledger: %s", error)
+        except STORAGE_ERRORS as error:  # the seq counter could not be moved: every sale will say so too
+            log.error("storage fault at boot: %s", error)
         self.machine.is_online = self.link.is_connected
         self.recover()
         self._apply(self.machine.start(self.hardware.clock.monotonic_ms()))
@@ -72,7 +89,15 @@ class TerminalApp:
         """Print the receipts owed (see ``owed_receipts``) after a crash or power cut. Re-sending
         what is still pending is the link's uploader's job, so a boot without network does not
         wait for the ledger."""
-        for seq, request, result in owed_receipts(self.link.outbox, self.hardware.clock.now_ms()):
+        self._record_printed_again()
+        try:
+            owed = list(owed_receipts(self.link.outbox, self.hardware.clock.now_ms()))
+        except STORAGE_ERRORS as error:
+            log.error("could not read the owed receipts: %s", error)
+            return
+        for seq, request, result in owed:
+            if seq in self._printed_unrecorded:
+                continue  # it printed; only the record of it is missing (at most once per action, never in a loop)
             # Only the number is printed (masked); the kind does not matter for the receipt.
             card = CardRecord(request.card.no, request.card.issuance, "temporary", self.identity.park_id)
             lines, title = owed_receipt_lines(request, result)
@@ -85,7 +110,25 @@ class TerminalApp:
                                             is_reprint=True, title=title)
             if not isinstance(self._print(receipt), events.PrintFinished):
                 continue  # paper out: it stays owed and is tried again
+            self._remember_printed(seq)
+
+    def _remember_printed(self, seq: int) -> StorageFailed | None:
+        """Record that a receipt is out; if the disk refuses, remember it in memory instead."""
+        try:
             self.link.outbox.mark_printed(seq, self.hardware.clock.now_ms())
+            return None
+        except STORAGE_ERRORS as error:
+            log.error("receipt %d printed but not recorded: %s", seq, error)
+            self._printed_unrecorded.add(seq)
+            return StorageFailed(StorageFaultError.code, is_sale_made=True, detail="收据已打印 Receipt printed")
+
+    def _record_printed_again(self) -> None:
+        for seq in sorted(self._printed_unrecorded):
+            try:
+                self.link.outbox.mark_printed(seq, self.hardware.clock.now_ms())
+            except STORAGE_ERRORS:
+                return  # still refused; the receipt is not printed again meanwhile
+            self._printed_unrecorded.discard(seq)
 
     def _operator_name(self, staff_id: str) -> str:
         for known_id, name in self.config.staff.values():
@@ -101,17 +144,13 @@ class TerminalApp:
 
     def turn(self) -> None:
         now_ms = self.hardware.clock.monotonic_ms()
+        self.link.state.note_alive()  # the time an offline reboot starts counting from
         if now_ms - self._owed_checked_ms > OWED_RECEIPTS_CHECK_MS and self.machine.state in (events.State.IDLE, events.State.LOCKED):
             # An answer that came late (the uploader re-sent a request after a restart) owes a receipt.
             self._owed_checked_ms = now_ms
             self.recover()
-            outbox = self.link.outbox
-            nearly_full = outbox.pending_count() >= QUEUE_WARNING_FRACTION * outbox.max_pending or (
-                self.storage is not None and self.storage.is_low)
-            if nearly_full != self.machine.is_queue_nearly_full:
-                self.machine.is_queue_nearly_full = nearly_full
-                if self.machine.state == events.State.IDLE:
-                    self._apply([self.machine.redraw()])
+            self._check_queue()
+        self._follow_request_in_flight()
         if self.machine.is_online != self.link.is_connected:
             self.machine.is_online = self.link.is_connected
             if self.machine.state == events.State.IDLE:
@@ -123,6 +162,47 @@ class TerminalApp:
         if tapped is not None:
             self._feed(tapped)
         self._feed(events.Tick(self.hardware.clock.monotonic_ms(), self._minute_of_day()))
+
+    def _check_queue(self) -> None:
+        outbox = self.link.outbox
+        try:
+            nearly_full = outbox.pending_count() >= QUEUE_WARNING_FRACTION * outbox.max_pending or (
+                self.storage is not None and self.storage.is_low)
+        except STORAGE_ERRORS as error:
+            log.error("could not read the outbox: %s", error)
+            nearly_full = True  # a disk that cannot even be read is no place to queue sales
+        if nearly_full != self.machine.is_queue_nearly_full:
+            self.machine.is_queue_nearly_full = nearly_full
+            if self.machine.state == events.State.IDLE:
+                self._apply([self.machine.redraw()])
+
+    def _follow_request_in_flight(self) -> None:
+        """While the machine waits, ask the link each turn (never blocking) for the Result, and
+        re-send the same bytes every resend interval. Once the machine stops waiting (an offline
+        approval, or the cashier parked the sale), let go: the uploader re-sends it from the
+        outbox and a late approval is an owed receipt."""
+        pending = self._in_flight
+        if pending is None:
+            return
+        if self.machine.state not in WAITING_STATES:
+            self._let_go()
+            return
+        now_ms = self.hardware.clock.monotonic_ms()
+        resend = now_ms - self._in_flight_sent_ms >= self.link.resend_interval_s * 1000
+        if resend:
+            self._in_flight_sent_ms = now_ms
+        result = self.link.poll(pending, resend=resend)
+        if result is not None:
+            self._let_go()
+            self._feed(events.Answer(result))
+            return
+        holds = self.link.ledger_holds(pending)
+        if holds and holds != self.machine.ledger_holds:
+            self._feed(events.NoAnswer(holds))
+
+    def _let_go(self) -> None:
+        self.link.unwatch(self._in_flight)
+        self._in_flight = None
 
     def _minute_of_day(self) -> int | None:
         """The park's local time of day from the ledger-trusted clock (None before any contact)."""
@@ -159,8 +239,7 @@ class TerminalApp:
         if isinstance(effect, events.Print):
             return self._print(effect.receipt)
         if isinstance(effect, events.RememberReceipt):
-            self.link.outbox.mark_printed(effect.seq, self.hardware.clock.now_ms())
-            return None
+            return self._remember_printed(effect.seq)
         raise AssertionError(f"unknown effect {effect!r}")
 
     # ------------------------------------------------------------ cards
@@ -253,19 +332,24 @@ class TerminalApp:
         try:
             pending = self.link.enqueue(build, pin=submit.pin, supervisor_pin=submit.supervisor_pin)
         except OutboxFullError as error:
-            return events.OfflineRefused(error.code, "离线队列已满 Queue full — stop selling, get the station online")
+            return events.OfflineRefused(error.code, QUEUE_FULL_TEXT)
+        except STORAGE_ERRORS as error:  # no seq taken, nothing stored, nothing sent
+            log.error("could not queue a %s: %s", submit.message_type.TYPE, error)
+            return StorageFailed(StorageFaultError.code, is_sale_made=False)
         self.machine.submitted(pending.seq)
+        if self._in_flight is not None:
+            self._let_go()
+        # Watched before the first wait, so a Result the uploader sees first is kept for us.
+        self.link.watch(pending)
+        self._in_flight, self._in_flight_sent_ms = pending, self.hardware.clock.monotonic_ms()
         try:
-            return events.Answer(self.link.send(pending, WAIT_FOR_RESULT_S))
+            result = self.link.send(pending, WAIT_FOR_RESULT_S)
         except NoResultError:
-            self._apply(self.machine.handle(events.NoAnswer()))
-        # Waiting: the screen says so and says not to charge again; keep re-sending the same bytes.
-        while self.is_running and self.machine.state == events.State.UNCERTAIN:
-            try:
-                return events.Answer(self.link.send(pending, WAIT_FOR_RESULT_S))
-            except NoResultError:
-                continue
-        return events.NoAnswer() if self.machine.state != events.State.UNCERTAIN else None
+            # Waiting goes on turn by turn (see _follow_request_in_flight); the machine decides what
+            # the cashier sees: an offline sale in its place, or UNCERTAIN.
+            return events.NoAnswer(self.link.ledger_holds(pending) or "")
+        self._let_go()
+        return events.Answer(result)
 
     def _try_offline(self, effect: events.TryOffline):
         """Apply the signed offline policy; if it allows the sale, queue it as an offline sale."""
@@ -277,19 +361,25 @@ class TerminalApp:
                                  now_ms=now_ms or 0, last_contact_ms=state.last_contact_ms, known_balance_fen=None)
         if refusal is not None:
             return events.OfflineRefused(refusal, offline.TEXT[refusal])
-        if self.link.outbox.pending_count() >= self.link.outbox.max_pending:
-            return events.OfflineRefused("OUTBOX_FULL", "离线队列已满 Queue full — stop selling, get the station online")
-        # Counted before it is queued: a crash in between over-counts the window, never under-counts.
-        state.window.add(card_key, effect.amount_fen, now_ms)
-        state.save_window()
         identity = self.identity
         card = CardRef(no=effect.card.card_no, issuance=effect.card.issuance, uid=effect.uid_hex)
         lines = tuple(LineItem(item=name, qty=qty, unit_fen=unit) for name, qty, unit in effect.lines)
-        pending = self.link.enqueue(lambda seq: OfflineCharge(
-            park=identity.park_id, terminal=identity.terminal_id, seq=seq, terminal_time_ms=now_ms,
-            clock_uncertain=is_uncertain, operator=self.machine.operator, config_version=self.config.version,
-            card=card, amount_fen=effect.amount_fen, lines=lines, supersedes_seq=effect.supersedes_seq,
-            approved_ms=now_ms), replaces_seq=effect.supersedes_seq)
+        try:
+            if self.link.outbox.pending_count() >= self.link.outbox.max_pending:
+                return events.OfflineRefused(OutboxFullError.code, QUEUE_FULL_TEXT)
+            # Counted before it is queued: a crash in between over-counts the window, never under-counts.
+            state.window.add(card_key, effect.amount_fen, now_ms)
+            state.save_window()
+            pending = self.link.enqueue(lambda seq: OfflineCharge(
+                park=identity.park_id, terminal=identity.terminal_id, seq=seq, terminal_time_ms=now_ms,
+                clock_uncertain=is_uncertain, operator=self.machine.operator, config_version=self.config.version,
+                card=card, amount_fen=effect.amount_fen, lines=lines, supersedes_seq=effect.supersedes_seq,
+                approved_ms=now_ms), replaces_seq=effect.supersedes_seq)
+        except OutboxFullError as error:
+            return events.OfflineRefused(error.code, QUEUE_FULL_TEXT)
+        except STORAGE_ERRORS as error:  # not approved: no receipt; an online attempt, if any, still stands
+            log.error("could not queue an offline sale: %s", error)
+            return StorageFailed(StorageFaultError.code, is_sale_made=False)
         return events.OfflineApproved(pending.seq, now_ms, is_uncertain)
 
     # ------------------------------------------------------------ printing
@@ -369,4 +459,7 @@ def owed_receipts(outbox, now_ms: int):
         if moved_money and result.is_approved and result.reason == "OK":
             yield seq, request, result
         else:
-            outbox.mark_printed(seq, now_ms)
+            try:
+                outbox.mark_printed(seq, now_ms)
+            except STORAGE_ERRORS as error:  # nothing to print; marked when the disk takes it
+                log.warning("could not mark seq %d done: %s", seq, error)

@@ -13,6 +13,11 @@ Rules of the table:
 - CANCEL leaves any entry state; entry states and messages time out back to IDLE (or LOCKED).
 - Once a request is submitted there is no cancel: the sale is the ledger's to decide, and a
   timeout is never a decline (UNCERTAIN keeps asking; it never lets the cashier charge again).
+  Nor is a not-final reply (the ledger holds the request): it is "no answer yet". After
+  ``uncertain_timeout_ms`` the cashier may leave UNCERTAIN: the request stays queued and its
+  receipt prints by itself when the ledger answers — the same sale is never submitted again.
+- A write the terminal's own disk refuses (StorageFailed) ends on a screen that says whether the
+  sale was made, and any key leaves it; the next sale simply tries again.
 - An approved sale leaves PRINTING only when both copies are out; paper out or printer trouble
   shows what to do, and ENTER reprints (marked REPRINT). The sale is never submitted twice.
 - An event a state does not handle is ignored (a stray key press must never crash a till).
@@ -25,15 +30,15 @@ from zoneinfo import ZoneInfo
 from protocol.card_record import CardRecord
 from protocol.limits import MAX_AMOUNT_FEN
 from protocol.messages import Charge, MemberLookupReply, Reversal, ShiftClose, ShiftOpen, Void
-from protocol.reasons import reason_text
+from protocol.reasons import NOT_FINAL_REASONS, reason_text
 
 from .config import COUNT, DESK, FIXED, FREE, MENU, StationConfig
 from .desk import FrontDesk
 from .events import (BACK, CANCEL, CLOSE_SHIFT_KEY, DONE_TIMEOUT_MS, DOT, ENTER, ENTRY_TIMEOUT_MS, MAX_AMOUNT_CHARS,
                      MAX_COUNT, MAX_PIN_DIGITS, MESSAGE_TIMEOUT_MS, PIN_TIMEOUT_MS, REPRINT_KEY, UNDO_KEY, Answer,
-                     CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, Print, PrintFailed,
-                     PrintFinished, RememberReceipt, Sale, Show, State, Submit, Tick, TryOffline, format_fen, masked,
-                     parse_amount)
+                     UNCERTAIN_LEAVE_AFTER_MS, CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, Print,
+                     PrintFailed, PrintFinished, RememberReceipt, Sale, Show, State, StorageFailed, Submit, Tick,
+                     TryOffline, format_fen, masked, parse_amount)
 from .receipt import LineItem, ReceiptData
 
 # States where the operator is typing or choosing: they time out back to IDLE, and CANCEL leaves them.
@@ -70,6 +75,9 @@ class Terminal(FrontDesk):
     is_queue_nearly_full: bool = False  # the app sets it from the outbox (see QUEUE_WARNING_FRACTION)
     minute_of_day: int | None = None
     undoable: Sale | None = None  # the last approved online sale (station) or top-up (desk) of this shift
+    uncertain_timeout_ms: int = UNCERTAIN_LEAVE_AFTER_MS
+    may_leave_pending: bool = False  # UNCERTAIN has lasted long enough: any key parks the sale
+    ledger_holds: str = ""           # the ledger replied "not final" (SET_ASIDE, INTERNAL_ERROR) to the request in flight
 
     # ------------------------------------------------------------ entry point
     def handle(self, event) -> list:
@@ -80,6 +88,10 @@ class Terminal(FrontDesk):
             if self.deadline_ms is not None and self.now_ms >= self.deadline_ms:
                 return self._timed_out()
             return []
+        if isinstance(event, StorageFailed):
+            return self._storage_failed(event)
+        if isinstance(event, Answer) and getattr(event.result, "reason", None) in NOT_FINAL_REASONS:
+            event = NoAnswer(event.result.reason)  # the ledger holds the request: no answer yet, never a decline
         handler = getattr(self, f"_on_{self.state.value}", None)
         effects = handler(event) if handler else []
         return effects or []
@@ -118,7 +130,26 @@ class Terminal(FrontDesk):
             self.sale = None
             return [self._go(State.IDLE)]
         self.deadline_ms = None
+        if self.state == State.UNCERTAIN:
+            self.may_leave_pending = True  # still asking; the screen now offers the way out
+            return [self._screen()]
         return []
+
+    def _storage_failed(self, event: StorageFailed) -> list:
+        """The terminal's disk refused a write. Say whether the sale stands, and let any key leave."""
+        lines = ("交易已成功 The sale WAS made" if event.is_sale_made else "交易未完成 The sale was NOT made",
+                 event.detail or "请清理存储/联系技术员 Free space or call a technician")
+        if self.state == State.OPENING_SHIFT:
+            self._login = None
+            return self._message("存储故障 Storage fault", ("登录未完成 NOT logged in", lines[1]), then=State.LOCKED)
+        if self.state == State.CLOSING_SHIFT:
+            return self._message("存储故障 Storage fault", ("交班未完成 Shift still open", lines[1]))
+        if self.state == State.AUTHORIZING and self.sale is not None and self.sale.seq is not None \
+                and not event.is_sale_made:
+            # The online attempt is on disk and may yet be approved: this is UNCERTAIN, not "not made".
+            return self._uncertain("存储故障 Storage fault")
+        self.sale = None
+        return self._message("存储故障 Storage fault", lines)
 
     # ------------------------------------------------------------ LOCKED and login
     def _on_locked(self, event) -> list:
@@ -301,7 +332,7 @@ class Terminal(FrontDesk):
         """Submit a request about the sale's card (or ``card``: (record, uid)) as the operator on
         shift, and wait for the ledger's answer."""
         sale = self.sale
-        self.state, self.deadline_ms = State.AUTHORIZING, None
+        self.state, self.deadline_ms, self.ledger_holds = State.AUTHORIZING, None, ""
         fields = {"operator": self.operator, "card": card or (sale.card, sale.uid_hex)} | fields
         return [self._screen(), Submit(message_type, fields, pin=pin, supervisor_pin=supervisor_pin)]
 
@@ -385,6 +416,7 @@ class Terminal(FrontDesk):
         if isinstance(event, NoAnswer):
             # The online attempt stays queued; offline, the same sale may go through as a new
             # request that names it (the ledger applies at most one of the two).
+            self.ledger_holds = event.ledger_reason
             return [self._try_offline(supersedes_seq=self.sale.seq, needs_pin=False)]
         if isinstance(event, OfflineApproved):
             return self._offline_approved(event)
@@ -393,12 +425,14 @@ class Terminal(FrontDesk):
                 self.sale = None
                 return self._message("离线交易被拒 Offline sale refused", (event.text,))
             # An online attempt is still queued and may yet be approved: never a second charge.
-            self.state = State.UNCERTAIN
-            self.uncertain_reason = event.text
-            return [self._screen()]
+            return self._uncertain(event.text)
         if not isinstance(event, Answer):
             return []
         return self._answered(event.result)
+
+    def _uncertain(self, reason: str) -> list:
+        self.uncertain_reason, self.may_leave_pending = reason, False
+        return [self._go(State.UNCERTAIN, self.uncertain_timeout_ms)]
 
     def _offline_approved(self, event: OfflineApproved) -> list:
         sale = self.sale
@@ -411,8 +445,17 @@ class Terminal(FrontDesk):
 
     def _on_uncertain(self, event) -> list:
         if isinstance(event, Answer):
+            self.may_leave_pending = False
             return self._answered(event.result)
-        return []  # no cancel, no second charge: the app keeps re-sending the same request
+        if isinstance(event, NoAnswer) and event.ledger_reason != self.ledger_holds:
+            self.ledger_holds = event.ledger_reason  # the ledger replied, not finally: say so
+            return [self._screen()]
+        if isinstance(event, KeyPressed) and self.may_leave_pending:
+            # Parked, not cancelled: the request stays queued and is re-sent; the receipt is owed
+            # and prints when the ledger approves. The sale itself is never submitted again.
+            self.sale, self.may_leave_pending, self.ledger_holds = None, False, ""
+            return [self._go(State.IDLE if self.operator else State.LOCKED)]
+        return []  # no cancel before the time-out, no second charge: the app keeps asking
 
     def _answered(self, result) -> list:
         sale = self.sale
@@ -528,8 +571,13 @@ class Terminal(FrontDesk):
         if state == State.CHARGE_PIN:
             return Show("会员密码 Member PIN", (f"￥{format_fen(sale.amount_fen)}", "*" * len(sale.typed) or "_"), "确认 ENTER  取消 CANCEL")
         if state == State.UNCERTAIN:
+            holds = ("总账已收下 Ledger holds it",) if self.ledger_holds else ()
+            if self.may_leave_pending:
+                return Show("交易待定 Sale pending", ("请勿重复收费 Do NOT charge again", "答复后自动打印",
+                                                   "Prints when the ledger answers") + holds,
+                            "按任意键离开 Any key to leave", "warning")
             lines = ("交易待确认，请勿重复收费", "Pending: do NOT charge again") + ((self.uncertain_reason,) if self.uncertain_reason else ())
-            return Show("等待总账确认 Waiting", lines, "正在重试 Retrying", "warning")
+            return Show("等待总账确认 Waiting", lines + holds, "正在重试 Retrying", "warning")
         if state == State.PRINTING:
             title = "成功 Approved" if self.last_receipt.is_online else "离线成功 Approved OFFLINE"
             return Show(title, ("正在打印 Printing",), who, "ok", big=f"￥{format_fen(self.last_receipt.amount_fen)}")

@@ -121,3 +121,12 @@ class HardwareUnavailableError(TerminalError):
     """Terminal hardware support is not installed — install fieldpos[pi] on the terminal."""
 
     code = "HARDWARE_UNAVAILABLE"
+
+
+# --- storage (terminal/outbox.py, terminal/offline_state.py) ---
+
+
+class StorageFaultError(TerminalError):
+    """Storage fault — the terminal's disk is full or failing: free space or call a technician."""
+
+    code = "STORAGE_FAULT"

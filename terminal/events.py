@@ -15,6 +15,9 @@ ENTRY_TIMEOUT_MS = 60_000
 PIN_TIMEOUT_MS = 30_000
 MESSAGE_TIMEOUT_MS = 4_000
 DONE_TIMEOUT_MS = 6_000
+# How long UNCERTAIN holds the cashier before offering a way out: the request stays queued and is
+# re-sent, and its receipt prints by itself when the ledger answers (the owed-receipt path).
+UNCERTAIN_LEAVE_AFTER_MS = 30_000
 MAX_PIN_DIGITS = 6
 MAX_AMOUNT_CHARS = 9  # "100000.00"
 MAX_COUNT = 99
@@ -100,7 +103,21 @@ class Answer:
 
 @dataclass(frozen=True)
 class NoAnswer:
-    """No Result within the timeout; the request stays pending and keeps being re-sent."""
+    """No Result within the timeout; the request stays pending and keeps being re-sent.
+    ``ledger_reason``: the ledger did reply, but not finally (protocol.reasons.NOT_FINAL_REASONS:
+    it holds the request) — still no answer, and never a decline."""
+
+    ledger_reason: str = ""
+
+
+@dataclass(frozen=True)
+class StorageFailed:
+    """The terminal's own disk refused a write (full, or failing). ``is_sale_made``: the ledger
+    had already approved it (only the record of the receipt was lost), so nothing is to be undone."""
+
+    code: str
+    is_sale_made: bool
+    detail: str = ""
 
 
 @dataclass(frozen=True)

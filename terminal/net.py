@@ -5,6 +5,10 @@
 sees the same ``(terminal, seq)`` and either applies it once or replays its stored Result. A Result
 is accepted only if the ledger's signature holds for our result topic and it quotes the SHA-256 of
 a request we sent. A timeout is never a decline: the request stays pending in the outbox.
+
+Nor is a Result whose reason is not final (``protocol.reasons.NOT_FINAL_REASONS``: the ledger failed
+on the request, or set it aside for an operator): it is noted (``ledger_holds``) and the request
+stays pending and keeps being re-sent; only a final answer for the same request closes it.
 """
 
 import dataclasses
@@ -32,12 +36,13 @@ from protocol.messages import (
     parse,
 )
 from protocol.pin import seal_pin
+from protocol.reasons import NOT_FINAL_REASONS
 
 from . import mqtt
 from .errors import TerminalError
 from .identity import TerminalIdentity
 from .offline_state import TerminalState
-from .outbox import Outbox, PendingRequest
+from .outbox import STORAGE_ERRORS, Outbox, PendingRequest
 
 log = logging.getLogger("fieldpos.terminal.net")
 
@@ -51,6 +56,8 @@ UPLOAD_WINDOW = 128
 UPLOAD_IDLE_S = 0.5
 UPLOAD_POLL_S = 0.05
 STATUS_INTERVAL_S = 30.0
+# Not-final answers remembered for the screens (one per request the ledger holds); bounded.
+MAX_HELD_NOTES = 256
 
 
 class NoResultError(TerminalError):
@@ -68,7 +75,7 @@ class BrokerUnreachableError(TerminalError):
 class LedgerLink:
     def __init__(self, identity: TerminalIdentity, outbox: Outbox, *, mqtt_version: str = "5",
                  clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-                 resend_interval_s: float = RESEND_INTERVAL_S, is_uploading: bool = True):
+                 resend_interval_s: float = RESEND_INTERVAL_S, is_uploading: bool = True, state_clocks: dict | None = None):
         self.identity = identity
         self.is_uploading = is_uploading  # False only in tests that must see what the broker alone delivers
         self.outbox = outbox
@@ -85,7 +92,10 @@ class LedgerLink:
         self._connected = threading.Event()
         self.rejected_replies = 0
         self.rejected_broadcasts = 0
-        self.state = TerminalState(outbox)
+        # ``state_clocks``: monotonic_ms, wall_ms, boot_id for TerminalState (a simulated board's reboot).
+        self.state = TerminalState(outbox, **(state_clocks or {}))
+        self._held_by_ledger: dict[str, str] = {}  # request sha256 -> the not-final reason it last got
+        self._watched: set[str] = set()             # requests the app polls (see ``watch``)
         self.config_topic = topics.config(identity.park_id, identity.terminal_id)
         self.blocklist_topic = topics.blocklist(identity.park_id)
         self.status_topic = topics.status(identity.park_id, identity.terminal_id)
@@ -172,21 +182,36 @@ class LedgerLink:
         if reply.park != self.identity.park_id or reply.terminal != self.identity.terminal_id:
             self.rejected_replies += 1
             return
+        self.state.contact(reply.ledger_time_ms)
+        if getattr(reply, "reason", None) in NOT_FINAL_REASONS:
+            # Not an answer: the ledger failed on the request or holds it for an operator. It stays
+            # pending (re-sent, never shown as a decline); a later answer to it is the one that counts.
+            with self._lock:
+                self._held_by_ledger.pop(reply.request_sha256, None)
+                self._held_by_ledger[reply.request_sha256] = reply.reason
+                while len(self._held_by_ledger) > MAX_HELD_NOTES:
+                    del self._held_by_ledger[next(iter(self._held_by_ledger))]
+            return
         with self._lock:
             if isinstance(reply, Welcome):
                 self._welcomes[reply.nonce] = reply
                 event = self._waiting.get(reply.nonce)
             else:
                 self._results[reply.request_sha256] = reply
+                self._held_by_ledger.pop(reply.request_sha256, None)
                 event = self._waiting.get(reply.request_sha256)
                 self._arrived.notify_all()
-        self.state.contact(reply.ledger_time_ms)
-        if not isinstance(reply, Welcome) and getattr(reply, "reason", "OK") != "INTERNAL_ERROR":
-            # Every answer but the ledger's own failure closes the request durably: re-sending the
-            # same bytes would get the same answer. After INTERNAL_ERROR a retry may succeed.
-            self.outbox.complete(reply.request_sha256, message.payload)
-        if event is not None:
-            event.set()
+        try:
+            if not isinstance(reply, Welcome):
+                # A final answer closes the request durably: re-sending the same bytes would get the same answer.
+                self.outbox.complete(reply.request_sha256, message.payload)
+        except STORAGE_ERRORS:
+            # A full SD card: the Result is still handed to whoever waits for it; the request stays
+            # pending on disk and the ledger replays the same Result when it is re-sent.
+            log.exception("could not store the Result for %s", reply.request_sha256[:12])
+        finally:
+            if event is not None:
+                event.set()
 
     def _on_broadcast(self, message) -> None:
         """A config or blocklist snapshot, or a blocklist delta: verified, then taken only if newer."""
@@ -291,7 +316,7 @@ class LedgerLink:
     def _forget_result(self, sha: str) -> None:
         """Drop a Result the outbox already holds (call with the lock held) — unless the app is
         waiting for it right now: then its own wait takes it."""
-        if sha not in self._waiting:
+        if sha not in self._waiting and sha not in self._watched:
             self._results.pop(sha, None)
 
     def _wait(self, key: str, payload: bytes, timeout_s: float, store: dict):
@@ -364,6 +389,50 @@ class LedgerLink:
         if result is None:
             raise NoResultError(f"no Result for seq {pending.seq} within {timeout_s} s; it stays queued")
         return result
+
+    # ------------------------------------------------------------ waiting without blocking the till
+    def watch(self, pending: PendingRequest) -> None:
+        """The app keeps asking for this request's Result turn by turn (``poll``), so the till reads
+        keys and cards while it waits; its Result is kept for it until ``unwatch``."""
+        with self._lock:
+            self._watched.add(pending.request_sha256)
+
+    def unwatch(self, pending: PendingRequest) -> None:
+        with self._lock:
+            self._watched.discard(pending.request_sha256)
+            self._results.pop(pending.request_sha256, None)
+
+    def poll(self, pending: PendingRequest, *, resend: bool) -> Result | None:
+        """The Result if it is in (never a not-final one), else None; with ``resend`` the same bytes
+        are published again (the caller paces it, about every ``resend_interval_s``)."""
+        with self._lock:
+            result = self._results.get(pending.request_sha256)
+        if result is not None:
+            return result
+        if resend:
+            stored = self._stored_result(pending)
+            if stored is not None:
+                return stored
+            if self._connected.is_set():
+                self.client.publish(self.request_topic, pending.payload, qos=1)
+        return None
+
+    def _stored_result(self, pending: PendingRequest) -> Result | None:
+        """A Result the outbox holds for this request (verified before it was stored): one that
+        arrived while nobody watched, e.g. between a send that timed out and the next poll."""
+        try:
+            payload = self.outbox.result_for(pending.seq)
+        except STORAGE_ERRORS:
+            return None
+        if payload is None:
+            return None
+        reply = parse(envelope.split(payload).body, REPLY_TYPES)
+        return reply if getattr(reply, "request_sha256", None) == pending.request_sha256 else None
+
+    def ledger_holds(self, pending: PendingRequest) -> str | None:
+        """The not-final reason the ledger last gave for this request (INTERNAL_ERROR, SET_ASIDE), if any."""
+        with self._lock:
+            return self._held_by_ledger.get(pending.request_sha256)
 
     def submit(self, build: Callable[[int], Request], timeout_s: float = RESULT_TIMEOUT_S, *, pin: str | None = None,
                supervisor_pin: str | None = None) -> Result:

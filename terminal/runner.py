@@ -103,9 +103,8 @@ class Watchdog:
         self._fault_shown_at_ms = 0
 
     def run(self, stop: threading.Event) -> int:
-        # A turn can block while a sale waits for the ledger (UNCERTAIN keeps re-sending until an
-        # answer); this makes ``stop`` end that wait too. The request stays in the outbox and is
-        # re-sent at the next boot.
+        # A turn can wait a few seconds for the ledger's first answer; this makes ``stop`` end the
+        # loop promptly too. A request still unanswered stays in the outbox and is re-sent.
         threading.Thread(target=self._stop_app_when_set, args=(stop,), name="terminal-stop", daemon=True).start()
         try:
             self.app.boot()
