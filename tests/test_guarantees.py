@@ -198,11 +198,11 @@ def approved(seq, fen=7000):
                   balances=Balances(fen=fen, bonus=0, points=0), txn=99, ledger_time_ms=NOW_MS, detail="")
 
 
-@pytest.mark.parametrize("interruption", ["CANCEL", "BACK", "F1", "F3", "the same card", "another card", "a staff card"])
+@pytest.mark.parametrize("interruption", ["CANCEL", "BACK", "F1", "F3", "the-same-card", "another-card", "a-staff-card"])
 def test_nothing_the_cashier_does_ends_a_charge_the_ledger_is_deciding(interruption):
     terminal = till_with_a_charge_in_flight()
-    event = {"the same card": CardTapped("04a1b2c3", VISITOR_CARD), "another card": CardTapped("04a1b2c4", OTHER_VISITOR),
-             "a staff card": CardTapped("01020304", STAFF_CARD)}.get(interruption) or KeyPressed(interruption)
+    event = {"the-same-card": CardTapped("04a1b2c3", VISITOR_CARD), "another-card": CardTapped("04a1b2c4", OTHER_VISITOR),
+             "a-staff-card": CardTapped("01020304", STAFF_CARD)}.get(interruption) or KeyPressed(interruption)
     effects = terminal.handle(event)
     assert not [e for e in effects if isinstance(e, Submit)]
     assert terminal.state == State.AUTHORIZING and terminal.sale is not None and terminal.sale.seq == 5
