@@ -1,6 +1,9 @@
 """Shared fixtures: a small park with a real Mosquitto (own config, free loopback port), a real
 SQLite ledger and terminals speaking the real protocol."""
 
+import os
+
+from hypothesis import settings
 import pytest
 
 from host_sim.rig import ParkRig
@@ -12,6 +15,17 @@ TERMINALS = {"T-FISH-1": "fishing", "T-FISH-2": "fishing", "T-RIDE-1": "riding",
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", help="also run the long chaos and soak tests")
+    parser.addoption("--chaos-seed", type=int, default=None, help="replay a chaos run (the seed a failure printed)")
+
+
+# Property tests: CI runs a pinned, derandomized profile (the same examples every run, bounded time
+# on a shared machine); --runslow searches far wider. HYPOTHESIS_PROFILE picks one by name.
+settings.register_profile("ci", max_examples=100, derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("slow", max_examples=5_000, deadline=None, print_blob=True)
+
+
+def pytest_configure(config):
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("slow" if config.getoption("--runslow") else "ci"))
 
 
 def pytest_collection_modifyitems(config, items):
