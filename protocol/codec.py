@@ -5,13 +5,32 @@ bytes. Decoding refuses what a lenient parser would let through and a ledger mus
 keys (two parsers could read two different amounts), NaN and Infinity, any float (money is integer
 fen), integers beyond 2**53 (a JavaScript or double-based reader would silently round them),
 and anything that is not UTF-8.
+
+It also puts a limit on everything a peer could use to make one parse expensive or crash it
+(protocol.limits): nesting depth (checked on the text before the parser recurses), integer literal
+length (checked before int() converts it), string length, fields per object and the characters of
+field names. Each limit has its own refusal reason.
 """
 
 import json
+import re
 
 from .errors import RemoteProtocolError
-from .limits import MAX_SEQ
+from .limits import (
+    MAX_FIELD_NAME_CHARS,
+    MAX_FIELDS_PER_OBJECT,
+    MAX_JSON_DEPTH,
+    MAX_NUMBER_DIGITS,
+    MAX_SEQ,
+    MAX_STRING_CHARS,
+)
 from .reasons import Reason
+
+# A JSON string as written (the unrolled form: linear, no backtracking on a hostile body).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+# Every field name of an object at once, joined by commas (one regex call per object, not per key).
+_FIELD_NAMES = re.compile(rf"[a-z0-9_]{{1,{MAX_FIELD_NAME_CHARS}}}(?:,[a-z0-9_]{{1,{MAX_FIELD_NAME_CHARS}}})*")
 
 
 def encode(obj: dict) -> bytes:
@@ -19,17 +38,68 @@ def encode(obj: dict) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-def _refuse_duplicates(pairs: list[tuple[str, object]]) -> dict:
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise RemoteProtocolError(f"field {key!r} appears twice", code=Reason.DUPLICATE_FIELD)
-        obj[key] = value
+def _check_depth(text: str) -> None:
+    """Refuse nesting deeper than MAX_JSON_DEPTH before the parser, which recurses once per level,
+    sees the text. Brackets count outside strings only; a body with few brackets anywhere (the
+    usual request) is let through without looking further."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return
+    if '\\"' in text:  # an escaped quote: only the regex tells where the strings end
+        outside = _STRING.sub('""', text)
+    else:  # no escaped quote: every other piece between quotes is outside the strings
+        outside = "".join(text.split('"')[::2])
+    if outside.count("[") + outside.count("{") <= MAX_JSON_DEPTH:
+        return
+    depth = 0
+    for bracket in _BRACKET.findall(outside):
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise RemoteProtocolError(f"nested deeper than {MAX_JSON_DEPTH}", code=Reason.TOO_DEEP)
+        else:
+            depth -= 1  # unbalanced text is the parser's to refuse
+
+
+def _check_list(items: list) -> None:
+    """Bounds on the strings of a list, at any depth (_check_depth bounds the recursion). Objects
+    inside were checked by _checked_object as the parser built them."""
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            if len(item) > MAX_STRING_CHARS:
+                raise RemoteProtocolError(f"a string of {len(item)} characters", code=Reason.STRING_TOO_LONG)
+        elif kind is list:
+            _check_list(item)
+
+
+def _checked_object(pairs: list[tuple[str, object]]) -> dict:
+    """The parser's hook for every object, innermost first: field count, names and duplicates, and
+    the length of every string (integers are bounded by _bounded_int)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise RemoteProtocolError(f"field {key!r} appears twice", code=Reason.DUPLICATE_FIELD)
+            seen.add(key)
+    if len(obj) > MAX_FIELDS_PER_OBJECT:
+        raise RemoteProtocolError(f"an object with {len(obj)} fields", code=Reason.TOO_MANY_FIELDS)
+    names = ",".join(obj)
+    # The comma count catches a name that itself holds a comma and would pass as two.
+    if obj and (not _FIELD_NAMES.fullmatch(names) or names.count(",") != len(obj) - 1):
+        raise RemoteProtocolError(f"field names must be [a-z0-9_]{{1,{MAX_FIELD_NAME_CHARS}}}", code=Reason.BAD_FIELD_NAME)
+    for value in obj.values():
+        kind = type(value)
+        if kind is str:
+            if len(value) > MAX_STRING_CHARS:
+                raise RemoteProtocolError(f"a string of {len(value)} characters", code=Reason.STRING_TOO_LONG)
+        elif kind is list:
+            _check_list(value)
     return obj
 
 
 def _refuse_float(text: str):
-    raise RemoteProtocolError(f"number {text} is not an integer", code=Reason.FLOAT_NOT_ALLOWED)
+    raise RemoteProtocolError(f"number {text[:20]} is not an integer", code=Reason.FLOAT_NOT_ALLOWED)
 
 
 def _refuse_constant(text: str):
@@ -37,11 +107,13 @@ def _refuse_constant(text: str):
 
 
 def _bounded_int(text: str) -> int:
-    # Python's int() of a huge digit string is itself a denial-of-service risk; the payload limit
-    # already bounds the digits, and anything past 2**53 is refused right here.
+    # int() of a long digit string costs time and, past Python's own limit, raises ValueError: the
+    # length is checked first. 16 digits still reach past 2**53, so the value is checked as well.
+    if len(text) > MAX_NUMBER_DIGITS and len(text) > MAX_NUMBER_DIGITS + (text[0] == "-"):
+        raise RemoteProtocolError(f"an integer literal of {len(text)} characters", code=Reason.NUMBER_TOO_LONG)
     value = int(text)
-    if abs(value) > MAX_SEQ:
-        raise RemoteProtocolError(f"integer {text[:20]} is beyond 2**53", code=Reason.VALUE_OUT_OF_RANGE)
+    if not -MAX_SEQ <= value <= MAX_SEQ:
+        raise RemoteProtocolError(f"integer {text} is beyond 2**53", code=Reason.VALUE_OUT_OF_RANGE)
     return value
 
 
@@ -51,16 +123,14 @@ def decode(body: bytes) -> dict:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise RemoteProtocolError("body is not UTF-8", code=Reason.MALFORMED_BODY) from None
+    _check_depth(text)
     try:
-        obj = json.loads(
-            text,
-            object_pairs_hook=_refuse_duplicates,
-            parse_float=_refuse_float,
-            parse_constant=_refuse_constant,
-            parse_int=_bounded_int,
-        )
+        obj = json.loads(text, object_pairs_hook=_checked_object, parse_float=_refuse_float,
+                         parse_constant=_refuse_constant, parse_int=_bounded_int)
     except json.JSONDecodeError as error:
         raise RemoteProtocolError(f"body is not JSON: {error.msg} at {error.pos}", code=Reason.MALFORMED_BODY) from None
+    except RecursionError:  # cannot happen past _check_depth; kept so it can never escape as a crash
+        raise RemoteProtocolError("nested too deep", code=Reason.TOO_DEEP) from None
     if not isinstance(obj, dict):
         raise RemoteProtocolError("body is not a JSON object", code=Reason.MALFORMED_BODY)
     return obj

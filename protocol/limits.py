@@ -27,3 +27,18 @@ MAX_TEXT_CHARS = 64          # item names, operator ids, payment references
 MAX_ID_CHARS = 32            # park, terminal, station, key ids: they appear in topics
 CARD_UID_BYTES = (4, 7, 10)  # ISO 14443-3 single, double and triple size UIDs
 NONCE_HEX_CHARS = 32
+
+# What a body's JSON may look like at all, checked while it is parsed (protocol.codec), before any
+# field is read. A peer must not be able to choose how much work, memory or recursion a parse costs.
+# Our messages nest 3 deep (body -> lines -> line; config -> offline policy); 8 leaves room for a
+# later version without letting 3,000 brackets reach the parser's recursion.
+MAX_JSON_DEPTH = 8
+# 2**53 has 16 digits: no legal integer is longer, and the length is checked before int() runs.
+MAX_NUMBER_DIGITS = 16
+# The longest string we send is a card record in hex (192 characters). The payload limit bounds a
+# string too, but a named limit keeps a 8,000-character value out of every check and log line.
+MAX_STRING_CHARS = 256
+# The largest object is a request kind with 16 fields ("type" included); twice that is room enough.
+MAX_FIELDS_PER_OBJECT = 32
+# Field names are our own snake_case identifiers: printable, short, and safe in any error text.
+MAX_FIELD_NAME_CHARS = 32

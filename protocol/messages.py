@@ -69,6 +69,31 @@ def _string(name, value, pattern=None, max_chars=MAX_TEXT_CHARS, allow_empty=Fal
         _fail(name, f"{value!r} is not in the allowed form", Reason.VALUE_OUT_OF_RANGE)
 
 
+def _hex(name, value, chars: int, what: str):
+    # The type is checked before len() or a pattern sees the value (a list has a length too).
+    if type(value) is not str:
+        _fail(name, f"must be a string, not {type(value).__name__}", Reason.WRONG_TYPE)
+    if len(value) != chars:
+        _fail(name, f"must be {what}", Reason.VALUE_OUT_OF_RANGE)
+    _string(name, value, _HEX, chars)
+
+
+def _uid(name, value):
+    if type(value) is not str:
+        _fail(name, f"must be a string, not {type(value).__name__}", Reason.WRONG_TYPE)
+    if len(value) % 2 or len(value) // 2 not in CARD_UID_BYTES:
+        _fail(name, "must be a 4, 7 or 10 byte UID in hex", Reason.VALUE_OUT_OF_RANGE)
+    _string(name, value, _HEX, 20)
+
+
+def _member(name, value, enum, what: str):
+    # Only a string may be looked up: a list or an object is unhashable and must be refused, not raise.
+    if type(value) is not str:
+        _fail(name, f"must be a string, not {type(value).__name__}", Reason.WRONG_TYPE)
+    if value not in enum._value2member_map_:
+        _fail(name, f"{value[:32]!r} is not {what}", Reason.VALUE_OUT_OF_RANGE)
+
+
 _HEX = re.compile(r"^[0-9a-f]+$")
 _CARD_NUMBER = re.compile(r"^[0-9A-Z]{4,20}$")
 _PHONE = re.compile(r"\+?[0-9]{6,14}")
@@ -89,16 +114,16 @@ CHECKS = {
     "card_number": lambda n, v: _string(n, v, _CARD_NUMBER, 20),
     "phone": lambda n, v: _string(n, v, _PHONE, 15),
     "day": lambda n, v: _string(n, v, _DAY, 10),
-    "card_record": lambda n, v: _string(n, v, _HEX, 192) if len(str(v)) == 192 else _fail(n, "must be 96 bytes in hex", Reason.VALUE_OUT_OF_RANGE),
+    "card_record": lambda n, v: _hex(n, v, 192, "96 bytes in hex"),
     "bool": lambda n, v: type(v) is bool or _fail(n, "must be true or false", Reason.WRONG_TYPE),
-    "sha256": lambda n, v: _string(n, v, _HEX, 64) if len(str(v)) == 64 else _fail(n, "must be 64 hex digits", Reason.VALUE_OUT_OF_RANGE),
-    "nonce": lambda n, v: _string(n, v, _HEX, NONCE_HEX_CHARS) if len(str(v)) == NONCE_HEX_CHARS else _fail(n, f"must be {NONCE_HEX_CHARS} hex digits", Reason.VALUE_OUT_OF_RANGE),
-    "uid": lambda n, v: _string(n, v, _HEX, 20) if len(str(v)) // 2 in CARD_UID_BYTES and len(str(v)) % 2 == 0 else _fail(n, "must be a 4, 7 or 10 byte UID in hex", Reason.VALUE_OUT_OF_RANGE),
-    "channel": lambda n, v: v in Channel._value2member_map_ or _fail(n, f"{v!r} is not a channel", Reason.VALUE_OUT_OF_RANGE),
-    "card_kind": lambda n, v: v in CardKind._value2member_map_ or _fail(n, f"{v!r} is not a card kind", Reason.VALUE_OUT_OF_RANGE),
-    "card_state": lambda n, v: v in CardState._value2member_map_ or _fail(n, f"{v!r} is not a card state", Reason.VALUE_OUT_OF_RANGE),
-    "outcome": lambda n, v: v in Outcome._value2member_map_ or _fail(n, f"{v!r} is not an outcome", Reason.VALUE_OUT_OF_RANGE),
-    "reason": lambda n, v: v in Reason._value2member_map_ or _fail(n, f"{v!r} is not a reason code", Reason.VALUE_OUT_OF_RANGE),
+    "sha256": lambda n, v: _hex(n, v, 64, "64 hex digits"),
+    "nonce": lambda n, v: _hex(n, v, NONCE_HEX_CHARS, f"{NONCE_HEX_CHARS} hex digits"),
+    "uid": _uid,
+    "channel": lambda n, v: _member(n, v, Channel, "a channel"),
+    "card_kind": lambda n, v: _member(n, v, CardKind, "a card kind"),
+    "card_state": lambda n, v: _member(n, v, CardState, "a card state"),
+    "outcome": lambda n, v: _member(n, v, Outcome, "an outcome"),
+    "reason": lambda n, v: _member(n, v, Reason, "a reason code"),
 }
 
 
@@ -190,6 +215,13 @@ class Message:
                     value = nested.from_obj(value, where=f"{name}.")
             values[name] = value
         return cls(**values)
+
+
+def printable_detail(text: object) -> str:
+    """A text as a reply's ``detail`` may carry it: printable and at most MAX_TEXT_CHARS long, so
+    that no refusal (whose text may quote what a peer sent) can fail to build its own answer."""
+    text = str(text)[:MAX_TEXT_CHARS]
+    return text if text.isprintable() else "".join(char if char.isprintable() else "?" for char in text)
 
 
 # ---------------------------------------------------------------- parts
@@ -634,9 +666,12 @@ BROADCAST_TYPES = {cls.TYPE: cls for cls in (TerminalConfig, Blocklist, Blocklis
 def parse(body: bytes, types: dict) -> Message:
     """Decode a verified body into one of ``types``; raises RemoteProtocolError with a reason code."""
     obj = codec.decode(body)
-    cls = types.get(obj.get("type"))
+    kind = obj.get("type")
+    if kind is not None and type(kind) is not str:  # checked before the lookup: a list cannot be hashed
+        raise RemoteProtocolError(f"message type is {type(kind).__name__}, not a string", code=Reason.WRONG_TYPE)
+    cls = types.get(kind)
     if cls is None:
-        raise RemoteProtocolError(f"unknown message type {str(obj.get('type'))[:32]!r}", code=Reason.UNKNOWN_TYPE)
+        raise RemoteProtocolError(f"unknown message type {str(kind)[:32]!r}", code=Reason.UNKNOWN_TYPE)
     try:
         return cls.from_obj(obj)
     except LocalProtocolError as error:

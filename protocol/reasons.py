@@ -43,11 +43,18 @@ class Reason(str, Enum):
     AMOUNT_OUT_OF_RANGE = "AMOUNT_OUT_OF_RANGE"
     LINES_DO_NOT_ADD_UP = "LINES_DO_NOT_ADD_UP"
     TOPIC_MISMATCH = "TOPIC_MISMATCH"
+    # --- refused: the body's JSON is outside the parser's limits (protocol.limits, protocol.codec)
+    TOO_DEEP = "TOO_DEEP"                    # nested deeper than MAX_JSON_DEPTH
+    NUMBER_TOO_LONG = "NUMBER_TOO_LONG"      # an integer literal over MAX_NUMBER_DIGITS digits
+    STRING_TOO_LONG = "STRING_TOO_LONG"      # a string over MAX_STRING_CHARS characters
+    TOO_MANY_FIELDS = "TOO_MANY_FIELDS"      # an object with over MAX_FIELDS_PER_OBJECT fields
+    BAD_FIELD_NAME = "BAD_FIELD_NAME"        # a field name that is not [a-z0-9_]{1,MAX_FIELD_NAME_CHARS}
     # --- refused: the sender
     UNKNOWN_TERMINAL = "UNKNOWN_TERMINAL"
     TERMINAL_REVOKED = "TERMINAL_REVOKED"
     KIND_NOT_ALLOWED = "KIND_NOT_ALLOWED"
     SEQ_REUSED = "SEQ_REUSED"
+    SEQ_TOO_FAR = "SEQ_TOO_FAR"  # more than MAX_SEQ_JUMP above the highest seq the ledger holds
     PIN_BLOCK_INVALID = "PIN_BLOCK_INVALID"
     # --- refused, NOT final: the ledger holds or failed on this message; the terminal keeps it
     # pending and re-sends it, and a later answer for the same (terminal, seq) may still approve it

@@ -125,10 +125,11 @@ def test_an_oversize_payload_is_refused(ledger):
         (lambda text: text.replace('"operator":"op-1",', ""), "MISSING_FIELD"),
         (lambda text: text.replace('"type":"charge"', '"type":"refund_everything"'), "UNKNOWN_TYPE"),
         (lambda text: text[:-1], "MALFORMED_BODY"),
-        (lambda text: text.replace('"amount_fen":3000', '"amount_fen":99999999999999999999'), "VALUE_OUT_OF_RANGE"),
+        (lambda text: text.replace('"amount_fen":3000', '"amount_fen":99999999999999999999'), "NUMBER_TOO_LONG"),
+        (lambda text: text.replace('"amount_fen":3000', '"amount_fen":9007199254740993'), "VALUE_OUT_OF_RANGE"),
     ],
     ids=["duplicate-key", "nan", "float", "exponent", "string-amount", "bool-amount", "unknown-field",
-         "missing-field", "unknown-type", "truncated-json", "huge-integer"],
+         "missing-field", "unknown-type", "truncated-json", "huge-integer", "integer-past-2**53"],
 )
 def test_a_malformed_body_is_refused(ledger, mangle, reason):
     text = codec.encode(ledger.charge_body()).decode()
