@@ -1,7 +1,13 @@
 """Chaos: 20 terminals selling and topping up while a controller SIGKILLs terminals, the ledger and
 the broker at random moments, cuts terminals' connections, and restarts them. At the end every
 printed receipt has exactly one ledger transaction, every transaction has its terminal's record,
-and the books verify. CI runs the bounded version; ``--runslow`` runs the long one."""
+and the books verify. CI runs the bounded version; ``--runslow`` runs the long one.
+
+One seed drives a run: the controller's blows and every terminal's sales follow from it (each
+terminal seeds from it, its id and how often it was started). The test picks a fresh seed each run
+unless given one (``--chaos-seed N`` or FIELDPOS_CHAOS_SEED), prints it, and a failure says how to
+replay it. Processes and the network still race, so a replay repeats the same choices, not the same
+interleaving. Every third station sells through the real cashier state machine (terminal.core)."""
 
 from collections import Counter
 import json
@@ -35,8 +41,11 @@ def layout(count: int) -> dict:
 
 class Chaos:
     def __init__(self, root: Path, terminals: dict, ops: int, seed: int):
-        self.root, self.terminals, self.ops = root, terminals, ops
+        self.root, self.terminals, self.ops, self.seed = root, terminals, ops, seed
         self.random = random.Random(seed)
+        self.lives = Counter()  # how many times each terminal has been started
+        stations = [t for t, station in terminals.items() if station != "desk"]
+        self.through_core = set(stations[::3])
         self.rig = ParkRig(root).create(terminals | {"T-ISSUER": "desk"})
         store = self.rig.home.open_store()
         store.set_offline_policy("P1", broadcasts.DEFAULT_OFFLINE_POLICY | {"max_card_fen": 20_000})
@@ -69,10 +78,13 @@ class Chaos:
              "--broker-port", str(self.rig.port)], cwd=ROOT, stderr=subprocess.DEVNULL)
 
     def spawn(self, terminal_id):
+        life = self.lives[terminal_id]
+        self.lives[terminal_id] += 1
         return subprocess.Popen(
             [sys.executable, "-m", "host_sim.chaos_terminal", "--home", str(self.rig.home.home), "--terminal", terminal_id,
              "--port", str(self.wifi[terminal_id].port), "--cards", ",".join(self.cards), "--ops", str(self.ops),
-             "--receipts", str(self.root / "receipts.jsonl"), "--state", str(self.root / "terminals")],
+             "--receipts", str(self.root / "receipts.jsonl"), "--state", str(self.root / "terminals"),
+             "--seed", str(self.seed), "--life", str(life)] + (["--core"] if terminal_id in self.through_core else []),
             cwd=ROOT, stderr=open(self.root / "logs" / f"{terminal_id}.log", "ab"))
 
     def running(self):
@@ -181,7 +193,23 @@ def check(chaos: Chaos) -> dict:
                 problems=report.problems[:3], lost_examples=lost[:3], unrecorded_examples=unrecorded[:3])
 
 
-def run_chaos(tmp_path, *, terminals: int, ops: int, chaos_s: float, seed: int):
+def chaos_seed(request) -> int:
+    """The seed given (--chaos-seed, FIELDPOS_CHAOS_SEED), else a fresh one: each run explores anew."""
+    given = request.config.getoption("--chaos-seed", default=None) or os.environ.get("FIELDPOS_CHAOS_SEED")
+    return int(given) if given else random.SystemRandom().randrange(1, 2**31)
+
+
+def run_chaos(tmp_path, *, terminals: int, ops: int, chaos_s: float, seed: int, test: str):
+    print(f"\nchaos: seed {seed}")
+    try:
+        _run_chaos(tmp_path, terminals=terminals, ops=ops, chaos_s=chaos_s, seed=seed)
+    except Exception as error:
+        raise AssertionError(f"chaos run with seed {seed} failed: {error}\n"
+                             f"replay with: pytest tests/chaos/test_chaos.py::{test} --chaos-seed {seed}"
+                             f"{' --runslow' if test == 'test_chaos_long' else ''}") from error
+
+
+def _run_chaos(tmp_path, *, terminals: int, ops: int, chaos_s: float, seed: int):
     chaos = Chaos(tmp_path, layout(terminals), ops, seed)
     try:
         stuck, failed = chaos.run(chaos_s, finish_s=120)
@@ -191,7 +219,7 @@ def run_chaos(tmp_path, *, terminals: int, ops: int, chaos_s: float, seed: int):
         counts = dict(chaos.counts)
     finally:
         chaos.close()
-    print(f"\nchaos: {terminals} terminals x {ops} ops: {counts}")
+    print(f"chaos: {terminals} terminals x {ops} ops ({len(chaos.through_core)} through terminal.core): {counts}")
     print(f"chaos: receipts by kind {result['by_kind']}; non-OK outcomes {result['reasons']}")
     print(f"chaos: {result['receipts']} receipts, {result['transactions']} transactions, duplicates = {result['duplicates']}, "
           f"lost = {result['lost']}, unrecorded = {result['unrecorded']}, verify ok = {result['verify_ok']}")
@@ -206,10 +234,10 @@ def run_chaos(tmp_path, *, terminals: int, ops: int, chaos_s: float, seed: int):
     assert sum(v for k, v in counts.items() if k.startswith("kills")) >= 5
 
 
-def test_chaos_bounded(tmp_path):
-    run_chaos(tmp_path, terminals=20, ops=300, chaos_s=60, seed=int(os.environ.get("FIELDPOS_CHAOS_SEED", "7")))
+def test_chaos_bounded(tmp_path, request):
+    run_chaos(tmp_path, terminals=20, ops=300, chaos_s=60, seed=chaos_seed(request), test="test_chaos_bounded")
 
 
 @pytest.mark.slow
-def test_chaos_long(tmp_path):
-    run_chaos(tmp_path, terminals=20, ops=1500, chaos_s=900, seed=int(os.environ.get("FIELDPOS_CHAOS_SEED", "11")))
+def test_chaos_long(tmp_path, request):
+    run_chaos(tmp_path, terminals=20, ops=1500, chaos_s=900, seed=chaos_seed(request), test="test_chaos_long")
