@@ -11,7 +11,19 @@ terminals re-sending until they hold a signed Result.
 
 Crash accounting: before a batch is processed its message hashes go to ``<db>.inflight`` (no fsync:
 it only has to survive a process crash, not a power cut). After a crash, those messages are counted
-in the ``poison`` table, processed one at a time, and set aside after MAX_ATTEMPTS.
+in the ``poison`` table, processed one at a time, and set aside after MAX_ATTEMPTS (into the
+``set_aside`` table, where ``fieldpos ledger set-aside`` lists and retries them).
+
+A store that cannot be written (disk full, I/O error, read-only) is not a message's fault, and
+counting it as a crash once set genuine sales aside. So the loop catches StoreUnavailableError,
+acknowledges nothing, leaves the broker (the persistent session keeps the unacknowledged requests;
+the terminals keep theirs in their outboxes), probes the store with a tiny write transaction with
+back-off, and comes back by itself; the outage is recorded as a STORE_UNAVAILABLE alert with its
+duration once the store can hold it (until then it lives in memory and the log).
+
+Under systemd (tools/systemd/fieldpos-ledger.service) the loop sends READY=1 once subscribed and
+WATCHDOG=1 while it turns, and every start is counted: a LEDGER_RESTARTED alert says how many
+starts the last RESTART_WINDOW_MS saw, so a restart loop is visible.
 """
 
 import hashlib
@@ -27,8 +39,10 @@ from protocol.reasons import Reason
 from terminal import mqtt
 
 from . import broadcasts
-from .errors import TransientStoreError
+from .errors import StoreUnavailableError, TransientStoreError
 from .intake import Intake, Reply
+from .sd_notify import SystemdNotifier
+from .store import store_fault
 
 log = logging.getLogger("fieldpos.ledger.service")
 
@@ -41,6 +55,12 @@ IDLE_POLL_S = 0.05
 # A fresh blocklist snapshot at least this often, so offline terminals' copies stay young.
 BLOCKLIST_REFRESH_S = 300
 RECONNECT_DELAY_S = (0.2, 5.0)
+# Probing an unwritable store: first after this long, doubling up to the cap. A full disk is freed by
+# a person; 10 s between probes is quick enough for them and quiet in the log.
+STORE_PROBE_DELAY_S = (0.2, 10.0)
+# Starts within this window are counted in the LEDGER_RESTARTED alert (systemd's RestartSec is 2 s:
+# a ledger that dies at once restarts about 300 times in it).
+RESTART_WINDOW_MS = 10 * 60 * 1000
 
 
 class LedgerService:
@@ -66,6 +86,11 @@ class LedgerService:
         self._needs_snapshots = False
         self._published_blocklist_version = None
         self._blocklist_published_at = float("-inf")
+        self.systemd = SystemdNotifier()
+        # The store outage under way: (first failure's ledger time, the error), kept in memory because
+        # the store cannot hold it yet; recorded as an alert when the store works again.
+        self.store_outage: tuple[int, str] | None = None
+        self.store_outages = 0
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "LedgerService":
@@ -84,9 +109,21 @@ class LedgerService:
             pass
 
     def run(self) -> None:
-        self._recover_in_flight()
+        # Both write to the store: on a full disk the ledger waits here instead of exiting (a
+        # restart loop under systemd that would count crashes against nothing in particular).
+        for step in (self._recover_in_flight, self._count_start):
+            while not self._stop.is_set():
+                try:
+                    step()
+                    break
+                except StoreUnavailableError as error:
+                    self._store_lost(error)
+                    self._wait_for_store()
         delay = RECONNECT_DELAY_S[0]
         while not self._stop.is_set():
+            if self.store_outage is not None:
+                self._wait_for_store()
+                continue
             try:
                 self.client.connect(self.host, self.port, **mqtt.connect_arguments(self.client))
             except OSError as error:
@@ -98,6 +135,7 @@ class LedgerService:
             self._serve_connection()
             self.is_subscribed.clear()
             self._incoming.clear()  # unacked: the broker redelivers them on our next session
+            self.systemd.status("not connected to the broker")
 
     # ------------------------------------------------------------ paho callbacks (on this thread)
     def _on_connect(self, client, userdata, flags, reason_code, properties):
@@ -110,6 +148,7 @@ class LedgerService:
         client.subscribe([(topics.all_requests(self.park_id), 1), (topics.all_statuses(self.park_id), 1)])
         self._needs_snapshots = True  # the broker may have lost our retained snapshots: publish again
         self.is_subscribed.set()
+        self.systemd.ready(f"serving park {self.park_id}")
 
     def _on_message(self, client, userdata, message):
         self._incoming.append(message)
@@ -118,6 +157,7 @@ class LedgerService:
     def _serve_connection(self) -> None:
         client = self.client
         while not self._stop.is_set():
+            self.systemd.watchdog()
             sock = client.socket()
             if sock is None:
                 return
@@ -136,6 +176,11 @@ class LedgerService:
                 return
             if self._incoming:
                 self._process_incoming()
+            if self.store_outage is not None:
+                # Leave with everything unacknowledged: the broker keeps it in our session and hands
+                # it out again when we are back; nothing is answered that was not stored.
+                client.disconnect()
+                return
             self._broadcast()
 
     def _process_incoming(self) -> None:
@@ -148,36 +193,122 @@ class LedgerService:
             else:
                 batch.append((message, sha))
         for start in range(0, len(batch), self.max_batch):
+            if self.store_outage is not None:
+                return
             self._process_batch(batch[start : start + self.max_batch])
 
-    def _process_batch(self, batch) -> None:
-        self._write_in_flight(batch)
+    def _process_batch(self, batch) -> bool:
+        """Process, publish, acknowledge; False (nothing answered, nothing acknowledged) when the
+        store cannot be written."""
         try:
+            self._write_in_flight(batch)
             replies = self.intake.process([(m.topic, m.payload) for m, _ in batch])
+        except StoreUnavailableError as error:
+            self._store_lost(error, len(batch))
+            return False
         except TransientStoreError as error:
             # Nothing was stored and nothing is answered; the terminals re-send and will succeed.
             self.transient_failures += 1
             log.warning("store busy, %d requests left to their senders' retry: %s", len(batch), error)
             replies = []
         self._publish_and_ack(replies, [m for m, _ in batch])
-        self._write_in_flight([])
+        self._clear_in_flight()
         self.batches += 1
+        return True
 
     def _process_suspect(self, message, sha: str) -> None:
         store = self.intake.store
-        if store.attempts(sha) >= MAX_ATTEMPTS:
-            now_ms = self.intake.clock_ms()
-            with store.batch():
-                store.set_aside(sha, message.topic, message.payload, f"crashed the ledger {MAX_ATTEMPTS} times", now_ms)
-                reply = self.intake.refuse(message.topic, message.payload, None, Reason.SET_ASIDE,
-                                           f"crashed the ledger {MAX_ATTEMPTS} times", now_ms)
-            log.error("set aside message %s on %s after %d crashes", sha, message.topic, MAX_ATTEMPTS)
-            self._publish_and_ack([reply] if reply else [], [message])
+        try:
+            if store.attempts(sha) >= MAX_ATTEMPTS:
+                self._set_aside_after_crashes(message, sha)
+                return
+        except StoreUnavailableError as error:
+            self._store_lost(error, 1)
             return
-        self._process_batch([(message, sha)])  # alone, so a crash counts against it only
+        except Exception as error:  # a read that failed: a full disk's reads fail too, sometimes
+            if (fault := store_fault(error)) is None:
+                raise
+            self._store_lost(fault, 1)
+            return
+        if not self._process_batch([(message, sha)]):  # alone, so a crash counts against it only
+            return
         # It went through: it was an innocent bystander of the crash, not its cause.
         self._suspects.discard(sha)
-        store.clear_attempts(sha)
+        try:
+            with store.batch():
+                store.clear_attempts(sha)
+        except TransientStoreError:
+            pass  # counted again after the next crash, harmlessly: it is tried alone once more
+
+    def _set_aside_after_crashes(self, message, sha: str) -> None:
+        store, detail = self.intake.store, f"crashed the ledger {MAX_ATTEMPTS} times"
+        now_ms = self.intake.clock_ms()
+        try:
+            with store.batch():
+                store.set_aside(sha, message.topic, message.payload, detail, now_ms)
+                reply = self.intake.refuse(message.topic, message.payload, None, Reason.SET_ASIDE, detail, now_ms)
+        except StoreUnavailableError as error:
+            self._store_lost(error, 1)
+            return
+        except TransientStoreError:
+            return  # acknowledged below by no one: the terminal re-sends
+        log.error("set aside message %s on %s after %d crashes (fieldpos ledger set-aside list)", sha, message.topic,
+                  MAX_ATTEMPTS)
+        self._publish_and_ack([reply] if reply else [], [message])
+
+    # ------------------------------------------------------------ an unwritable store
+    def _store_lost(self, error: Exception, unanswered: int = 0) -> None:
+        """The store cannot be written: note the outage (in memory: the store cannot hold it) and
+        let the loop leave the broker. Nothing is blamed on the messages in hand."""
+        self._clear_in_flight()
+        if self.store_outage is None:
+            self.store_outage = (self.intake.clock_ms(), str(error)[:300])
+            self.store_outages += 1
+            log.error("ALERT STORE_UNAVAILABLE: %s; %d requests left unacknowledged at the broker; the ledger "
+                      "stops taking requests until a test write works", error, unanswered)
+            self.systemd.status(f"STORE UNAVAILABLE: {str(error)[:120]}")
+
+    def _wait_for_store(self) -> None:
+        """Probe the store with a tiny write transaction, with back-off, until one commits; then
+        record the outage as a STORE_UNAVAILABLE alert with its duration."""
+        delay = STORE_PROBE_DELAY_S[0]
+        while not self._stop.is_set():
+            self._sleep_with_watchdog(delay)
+            now_ms = self.intake.clock_ms()
+            try:
+                self.intake.store.probe(now_ms)
+                started_ms, error = self.store_outage or (now_ms, "")
+                with self.intake.store.batch():
+                    self.intake.store.record_alert(
+                        now_ms, "STORE_UNAVAILABLE",
+                        f"the store could not be written for {now_ms - started_ms} ms (from {started_ms}): {error}; "
+                        f"requests waited at the broker and on the terminals")
+            except TransientStoreError as fault:
+                log.warning("store still unavailable (%s); next test write in %.1f s", fault, delay)
+                delay = min(delay * 2, STORE_PROBE_DELAY_S[1])
+                continue
+            log.warning("store writable again after %d ms; taking requests", now_ms - started_ms)
+            self.store_outage = None
+            return
+
+    def _sleep_with_watchdog(self, delay_s: float) -> None:
+        # The loop is alive and doing its job (waiting for the disk): systemd must not kill it.
+        deadline = time.monotonic() + delay_s
+        while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            self.systemd.watchdog()
+            self._stop.wait(min(left, self.systemd.ping_interval_s))
+
+    def _count_start(self) -> None:
+        now_ms = self.intake.clock_ms()
+        with self.intake.store.batch():
+            starts, had_started = self.intake.store.record_start(now_ms, RESTART_WINDOW_MS)
+            if had_started:
+                self.intake.store.record_alert(
+                    now_ms, "LEDGER_RESTARTED",
+                    f"the ledger started; {starts} starts in the last {RESTART_WINDOW_MS // 60_000} minutes")
+        if starts > 3:
+            log.error("ALERT LEDGER_RESTARTED: %d starts in the last %d minutes: a restart loop", starts,
+                      RESTART_WINDOW_MS // 60_000)
 
     # ------------------------------------------------------------ snapshots and deltas
     def _broadcast(self) -> None:
@@ -220,9 +351,21 @@ class LedgerService:
     # ------------------------------------------------------------ crash accounting
     def _write_in_flight(self, batch) -> None:
         data = "".join(f"{sha} {message.topic}\n" for message, sha in batch).encode()
-        os.ftruncate(self._inflight_fd, 0)
-        if data:
-            os.pwrite(self._inflight_fd, data, 0)
+        try:
+            os.ftruncate(self._inflight_fd, 0)
+            if data:
+                os.pwrite(self._inflight_fd, data, 0)
+        except OSError as error:
+            # Its disk is the store's: full there means full for the books too.
+            raise StoreUnavailableError(f"in-flight record not written: {error}") from error
+
+    def _clear_in_flight(self) -> None:
+        # Cutting a file to nothing needs no space. Not clearing it after an outage would count a
+        # crash against requests that were never being processed.
+        try:
+            os.ftruncate(self._inflight_fd, 0)
+        except (OSError, AttributeError):
+            pass
 
     def _recover_in_flight(self) -> None:
         try:
@@ -236,4 +379,7 @@ class LedgerService:
             self.intake.store.count_attempts(entries)
         # Every message with a crash against it is handled alone from now on (a short list).
         self._suspects = self.intake.store.poison_hashes()
-        self._inflight_fd = os.open(self.inflight_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            self._inflight_fd = os.open(self.inflight_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as error:
+            raise StoreUnavailableError(f"in-flight record not opened: {error}") from error
