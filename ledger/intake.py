@@ -21,7 +21,7 @@ from nacl.signing import VerifyKey
 from protocol import envelope, topics
 from protocol.envelope import Purpose
 from protocol.errors import RemoteProtocolError
-from protocol.limits import PROTOCOL_VERSION, SUPPORTED_VERSIONS
+from protocol.limits import MAX_SEQ_JUMP, PROTOCOL_VERSION, SUPPORTED_VERSIONS
 from protocol.messages import (
     MAX_LOOKUP_CARDS,
     REQUEST_TYPES,
@@ -52,6 +52,7 @@ from protocol.messages import (
     Void,
     Welcome,
     parse,
+    printable_detail,
 )
 from protocol.reasons import Outcome, Reason
 
@@ -63,7 +64,7 @@ from . import shifts
 from .pins import MAX_WRONG_PINS, hash_pin, pin_matches
 from .errors import TransientStoreError
 from .keys import LedgerKeys
-from .store import NewTxn, Store, TerminalView
+from .store import NewTxn, Store, TerminalView, seq_of, store_fault
 
 log = logging.getLogger("fieldpos.ledger")
 
@@ -73,6 +74,18 @@ LOOKUP_ROLES = frozenset({"front_desk", "supervisor"})
 # An unknown key id makes us re-read the key table, but not more often than this, so a flood of
 # random key ids cannot turn into a flood of queries.
 KEY_RELOAD_INTERVAL_S = 1.0
+# Failures of the machine, not of a message: they leave Intake.process so that the service stops
+# taking messages until the store works again (nothing is answered, so nothing is lost). A raw
+# SQLite or OS error is one of them when store_fault says so (disk full, I/O error, locked...).
+ENVIRONMENTAL_ERRORS = (TransientStoreError, MemoryError)
+
+
+def _evidence(payload: bytes) -> bytes:
+    """What may be kept of a refused payload: without its attachment, so no PIN block is at rest."""
+    try:
+        return envelope.split(payload).without_attachment()
+    except RemoteProtocolError:
+        return payload  # not an envelope we can read, so no attachment we could cut out either
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +100,7 @@ class _Verified:
     envelope: envelope.Envelope
     message: object
     body_sha256: str
+    terminal: TerminalView
 
 
 class Intake:
@@ -98,9 +112,11 @@ class Intake:
         self._terminal_keys: dict[str, tuple[str, VerifyKey]] = {}
         self._keys_loaded_at = float("-inf")
         self._reload_keys()
-        self.counts = {"approved": 0, "declined": 0, "refused": 0, "replayed": 0}
-        self.greeted: set[str] = set()
-        self._attachment = b""  # the envelope attachment (a sealed PIN block) of the request being decided  # terminals that said Hello: they get config and blocklist again
+        self.counts = {"approved": 0, "declined": 0, "refused": 0, "replayed": 0, "set_aside": 0}
+        self.greeted: set[str] = set()  # terminals that said Hello: they get config and blocklist again
+        self._attachment = b""  # the envelope attachment (a sealed PIN block) of the request being decided
+        self._in_hand = None  # the parsed message being handled, for the set-aside answer if it fails
+        self._retrying_set_aside = False
 
     # ------------------------------------------------------------ keys
     def _reload_keys(self) -> None:
@@ -116,7 +132,9 @@ class Intake:
 
     # ------------------------------------------------------------ stage 1: no database writes
     def authenticate(self, topic: str, payload: bytes) -> _Verified:
-        """Check envelope, signature and body; raise RemoteProtocolError with the reason code."""
+        """Check topic, envelope, key, revocation, signature, then parse and validate the body, in
+        that order: nothing of a body is parsed before its signature verifies with a current key.
+        Raises RemoteProtocolError with the reason code (TERMINAL_REVOKED: see _revoked_replay)."""
         where = topics.parse_request_topic(topic)
         if where is None:
             raise RemoteProtocolError(f"not a request topic: {topic[:80]}", code=Reason.BAD_TOPIC)
@@ -130,19 +148,41 @@ class Intake:
         key_terminal, verify_key = found
         if key_terminal != terminal_id:
             raise RemoteProtocolError(f"key {sealed.key_id} is not {terminal_id}'s", code=Reason.KEY_NOT_FOR_TOPIC)
+        terminal = self.store.terminal(terminal_id)
+        if terminal is None:
+            raise RemoteProtocolError(f"terminal {terminal_id} is not registered", code=Reason.UNKNOWN_TERMINAL)
+        if terminal.revoked_from_seq is not None:
+            # A retired terminal's key may be in a thief's hands: its bodies are never parsed.
+            raise RemoteProtocolError(f"terminal revoked from seq {terminal.revoked_from_seq}", code=Reason.TERMINAL_REVOKED)
         body = envelope.verify(sealed, verify_key=verify_key, purpose=Purpose.REQUEST, topic=topic)
         message = parse(body, REQUEST_TYPES)
         if message.park != park_id or message.terminal != terminal_id:
             raise RemoteProtocolError("park or terminal in the body differ from the topic", code=Reason.TOPIC_MISMATCH)
         if sealed.attachment and getattr(message, "pin_sha256", None) is None:
             raise RemoteProtocolError("an attachment the body does not name", code=Reason.PIN_BLOCK_INVALID)
-        return _Verified(topic, sealed, message, hashlib.sha256(body).hexdigest())
+        return _Verified(topic, sealed, message, hashlib.sha256(body).hexdigest(), terminal)
+
+    def _revoked_replay(self, topic: str, payload: bytes) -> Reply | None:
+        """For a revoked terminal: the stored Result of a request the ledger already holds with this
+        very body (a re-send of something decided before retirement), byte for byte; else None.
+        The body is still not parsed: its seq is searched for (seq_of) and the stored request under
+        that seq must have this body's SHA-256."""
+        park_id, terminal_id = topics.parse_request_topic(topic)
+        seq = seq_of(payload)
+        stored = None if seq is None else self.store.stored_request(terminal_id, seq)
+        if stored is None or stored.body_sha256 != hashlib.sha256(envelope.split(payload).body).hexdigest():
+            return None
+        self.counts["replayed"] += 1
+        return Reply(topics.result(park_id, terminal_id), stored.result)
 
     # ------------------------------------------------------------ the batch
-    def process(self, batch: list[tuple[str, bytes]]) -> list[Reply]:
+    def process(self, batch: list[tuple[str, bytes]], *, retry_set_aside: bool = False) -> list[Reply]:
         """Handle a batch in one store transaction; returns the replies to publish after it
-        committed. Raises TransientStoreError (nothing stored, no replies) if the store is busy."""
+        committed. Raises TransientStoreError or StoreUnavailableError (nothing stored, no replies)
+        when the store is busy or cannot be written; no other exception leaves it (see _one).
+        ``retry_set_aside``: run messages held as set aside through again (an operator's retry)."""
         replies: list[Reply] = []
+        self._retrying_set_aside = retry_set_aside
         with self.store.batch():
             for topic, payload in batch:
                 reply = self._one(topic, payload)
@@ -151,27 +191,76 @@ class Intake:
         return replies
 
     def _one(self, topic: str, payload: bytes) -> Reply | None:
+        """One message, contained: whatever it makes go wrong stays with it. Environmental failures
+        (the store busy or unwritable) propagate, since they are no message's fault and the service
+        pauses on them; anything else is deterministic for this message, so its writes are rolled
+        back and it is set aside at once (not after crashes) with a SET_ASIDE answer, which is not
+        final: the terminal keeps it pending until an operator's retry decides it."""
         now_ms = self.clock_ms()
+        payload_sha256 = hashlib.sha256(payload).hexdigest()
+        if not self._retrying_set_aside and self.store.is_set_aside(payload_sha256):
+            return self._set_aside_answer(topic, payload, None, "held for an operator", now_ms)
+        self._in_hand = None
+        try:
+            with self.store.savepoint():
+                if topic.endswith("/status"):
+                    self._status(topic, payload, now_ms)
+                    return None
+                return self._request(topic, payload, now_ms)
+        except ENVIRONMENTAL_ERRORS:
+            raise
+        except Exception as error:
+            if (fault := store_fault(error)) is not None:
+                raise fault from error
+            return self._contain(topic, payload, payload_sha256, error, now_ms)
+
+    def _contain(self, topic: str, payload: bytes, payload_sha256: str, error: Exception, now_ms: int) -> Reply | None:
+        message = self._in_hand
         if topic.endswith("/status"):
-            self._status(topic, payload, now_ms)
+            log.exception("dropped a status on %s that failed", topic[:80])
             return None
+        log.exception("set aside a message on %s that failed (%s seq %s)", topic[:80],
+                      getattr(message, "terminal", "?"), getattr(message, "seq", "?"))
+        detail = printable_detail(f"{type(error).__name__}: {error}")
+        try:
+            with self.store.savepoint():
+                self.store.set_aside(payload_sha256, topic, payload, detail, now_ms)
+                return self._set_aside_answer(topic, payload, message, detail, now_ms)
+        except ENVIRONMENTAL_ERRORS:
+            raise
+        except Exception as error:  # not even that could be stored: answer nothing, the terminal re-sends
+            if (fault := store_fault(error)) is not None:
+                raise fault from error
+            log.exception("could not set aside the message on %s", topic[:80])
+            return None
+
+    def _set_aside_answer(self, topic, payload, message, detail, now_ms) -> Reply | None:
+        if topics.parse_request_topic(topic) is None:
+            return None
+        self.counts["set_aside"] += 1
+        version = payload[2] if len(payload) > 2 and payload[2] in SUPPORTED_VERSIONS else PROTOCOL_VERSION
+        return self._result(topic, message, payload, version, Outcome.REFUSED, Reason.SET_ASIDE, now_ms, detail=detail)
+
+    def _request(self, topic: str, payload: bytes, now_ms: int) -> Reply | None:
         try:
             verified = self.authenticate(topic, payload)
         except RemoteProtocolError as error:
+            if error.code == Reason.TERMINAL_REVOKED and (replay := self._revoked_replay(topic, payload)) is not None:
+                return replay
             return self.refuse(topic, payload, None, error.code, error.args[0], now_ms)
-        message = verified.message
-        terminal = self.store.terminal(message.terminal)
-        if terminal is None:
-            return self.refuse(topic, payload, None, Reason.UNKNOWN_TERMINAL, "no such terminal", now_ms)
+        message, terminal = verified.message, verified.terminal
+        self._in_hand = message
         if isinstance(message, Hello):
             self.greeted.add(message.terminal)
             return self._welcome(verified, terminal, now_ms)
-        if terminal.revoked_from_seq is not None and message.seq >= terminal.revoked_from_seq:
-            return self.refuse(topic, payload, message, Reason.TERMINAL_REVOKED, f"revoked from seq {terminal.revoked_from_seq}", now_ms)
         if message.TYPE not in terminal.allowed_kinds:
             return self.refuse(topic, payload, message, Reason.KIND_NOT_ALLOWED, f"{message.TYPE} not allowed on {terminal.terminal_id}", now_ms)
         stored = self.store.stored_request(message.terminal, message.seq)
         if stored is None:
+            highest = self.store.highest_seq(message.terminal)
+            if message.seq > highest + MAX_SEQ_JUMP:
+                return self.refuse(topic, payload, message, Reason.SEQ_TOO_FAR,
+                                   f"seq {message.seq} is over {MAX_SEQ_JUMP} above {highest}", now_ms)
             shift = self.store.shift_staff_role(message.terminal)
             reason = shifts.check_operator(message.TYPE, message.operator, shift,
                                            requires_shift=self.store.requires_shift(message.park))
@@ -198,12 +287,6 @@ class Intake:
                 return self._decide_and_book(verified, terminal, now_ms)
         except RemoteProtocolError as error:  # a PIN block that does not open: about the bytes, not stored
             return self.refuse(topic, payload, message, error.code, error.args[0], now_ms)
-        except TransientStoreError:
-            raise
-        except Exception as error:  # a bug on one message must not stop the ledger or the batch
-            log.exception("internal error on %s seq %s", message.terminal, message.seq)
-            self.store.record_alert(now_ms, "INTERNAL_ERROR", f"{message.terminal} seq {message.seq}: {error!r}")
-            return self.refuse(topic, payload, message, Reason.INTERNAL_ERROR, repr(error)[:200], now_ms)
 
     # ------------------------------------------------------------ decisions
     def _decide(self, message: Request, terminal: TerminalView, card) -> rules.Decision:
@@ -578,7 +661,7 @@ class Intake:
             balances=balances,
             txn=txn_id,
             ledger_time_ms=now_ms,
-            detail=detail[:64],
+            detail=printable_detail(detail),
             card_record=card_record,
             amount_fen=amount_fen,
         ).to_bytes()
@@ -596,7 +679,9 @@ class Intake:
         terminal topic to send it to."""
         sha = hashlib.sha256(payload).hexdigest()
         reason = Reason(reason)
-        self.store.record_refusal(now_ms, topic, sha, reason.value, detail)
+        self.store.record_refusal(now_ms, topic, sha, reason.value, detail,
+                                  terminal_id=getattr(message, "terminal", None), seq=getattr(message, "seq", None),
+                                  payload=_evidence(payload))
         self.counts["refused"] += 1
         log.info("refused %s on %s: %s", reason.value, topic[:80], detail)
         if topics.parse_request_topic(topic) is None:
@@ -615,8 +700,13 @@ class Intake:
             found = self._terminal_key(sealed.key_id)
             if found is None or found[0] != where[1]:
                 raise RemoteProtocolError("status signed by another key", code=Reason.KEY_NOT_FOR_TOPIC)
+            terminal = self.store.terminal(where[1])
+            if terminal is None or terminal.revoked_from_seq is not None:  # never parsed, as requests
+                raise RemoteProtocolError("status of a revoked terminal", code=Reason.TERMINAL_REVOKED)
             status = parse(envelope.verify(sealed, verify_key=found[1], purpose=Purpose.STATUS, topic=topic),
                            {TerminalStatus.TYPE: TerminalStatus})
+            if (status.park, status.terminal) != where:
+                raise RemoteProtocolError("park or terminal in the status differ from the topic", code=Reason.TOPIC_MISMATCH)
         except RemoteProtocolError as error:
             log.info("dropped a status on %s: %s", topic[:80], error)
             return
@@ -624,9 +714,8 @@ class Intake:
                                  status.oldest_queued_ms, status.time_ms, now_ms)
 
     def _welcome(self, verified: _Verified, terminal: TerminalView, now_ms: int) -> Reply:
+        # A revoked terminal's Hello never gets here: authenticate refuses it (TERMINAL_REVOKED).
         hello = verified.message
-        if terminal.revoked_from_seq is not None:
-            return self.refuse(verified.topic, verified.envelope.payload, None, Reason.TERMINAL_REVOKED, "revoked", now_ms)
         reply_topic = topics.result(hello.park, hello.terminal)
         body = Welcome(
             park=hello.park,

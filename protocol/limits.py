@@ -42,3 +42,10 @@ MAX_STRING_CHARS = 256
 MAX_FIELDS_PER_OBJECT = 32
 # Field names are our own snake_case identifiers: printable, short, and safe in any error text.
 MAX_FIELD_NAME_CHARS = 32
+
+# A request's seq may be at most this far above the highest seq the ledger holds for its terminal
+# (SEQ_TOO_FAR otherwise). A terminal's outbox holds at most 10,000 pending requests (terminal.outbox)
+# and refusals leave gaps, so a genuine terminal stays far below it; it skips past the ledger's
+# highest seq on every Welcome. Without it one signed request at seq 2**53-1 would be accepted and
+# leave the terminal no seq to use.
+MAX_SEQ_JUMP = 1_000_000

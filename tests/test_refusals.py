@@ -85,10 +85,19 @@ def test_an_unknown_terminal_is_refused(ledger):
     refused(ledger, topic, payload, "UNKNOWN_TERMINAL")
 
 
-def test_a_revoked_terminal_is_refused_from_its_revoked_seq_on(ledger):
+def test_a_revoked_terminal_gets_only_its_earlier_answers_again(ledger):
+    sale = ledger.sign("T-FISH-1", codec.encode(ledger.charge_body()))  # seq 1
+    approved = ledger.send(*sale)
+    assert approved.outcome == "approved"
     ledger.store.revoke_terminal("T-FISH-1", from_seq=2)
-    assert ledger.send(*ledger.sign("T-FISH-1", codec.encode(ledger.charge_body()))).outcome == "approved"  # seq 1
+    # A re-send of what was decided before retirement gets the very same signed answer back...
+    assert ledger.send(*sale) == approved
+    # ...and anything else it signs is refused unread, whatever its seq.
     refused(ledger, *ledger.sign("T-FISH-1", codec.encode(ledger.charge_body())), "TERMINAL_REVOKED")  # seq 2
+    earlier = ledger.charge_body()
+    earlier["seq"] = 1
+    earlier["amount_fen"] = earlier["lines"][0]["unit_fen"] = 100
+    refused(ledger, *ledger.sign("T-FISH-1", codec.encode(earlier)), "TERMINAL_REVOKED")
 
 
 def test_a_station_terminal_cannot_issue_cards(ledger):
