@@ -4,9 +4,14 @@ Checks, in order: every transaction sums to zero per asset; every card's running
 the sum of its postings (both ways: no balance without postings, no postings without a balance);
 every approved request has exactly its transaction and every transaction an approved request, so
 no state hides outside the postings.
+
+Beside the books, ``unfinished_seqs`` lists every terminal seq with no final outcome: gaps below
+a terminal's highest stored seq, seqs its last heartbeat says it assigned that never arrived, and
+set-aside messages, each explained where the ledger knows why (refused with a reason, set aside,
+never received). A timed-out online attempt an offline sale superseded is finished: it is not listed.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .store import Store
 
@@ -73,3 +78,117 @@ def verify_books(store: Store, *, max_problems: int = 20) -> VerifyReport:
     finally:
         db.execute("ROLLBACK")
     return VerifyReport(transactions, postings, cards, tuple(problems))
+
+
+@dataclass(frozen=True)
+class UnfinishedSeqs:
+    """A run of one terminal's seqs with no final outcome, and why (as far as the ledger knows)."""
+
+    terminal_id: str
+    first_seq: int
+    last_seq: int
+    why: str
+
+    @property
+    def count(self) -> int:
+        return self.last_seq - self.first_seq + 1
+
+    def __str__(self) -> str:
+        seqs = f"seq {self.first_seq}" if self.count == 1 else f"seqs {self.first_seq}-{self.last_seq} ({self.count})"
+        return f"{self.terminal_id} {seqs}: {self.why}"
+
+
+@dataclass(frozen=True)
+class UnfinishedReport:
+    count: int                                  # seqs in all, however many runs were left out
+    runs: tuple[UnfinishedSeqs, ...]            # the first ``max_runs`` runs, by terminal and seq
+    runs_left_out: int = 0
+    unreadable_set_asides: tuple[str, ...] = field(default=())  # held messages whose seq is unknown
+
+    @property
+    def is_finished(self) -> bool:
+        return self.count == 0 and not self.unreadable_set_asides
+
+
+# A seq jump (a terminal's bug, or a valid request at a huge seq) makes one run, not millions of
+# lines; within a run only this many seqs are looked up one by one for an explanation.
+MAX_EXPLAINED_PER_RUN = 200
+
+
+def unfinished_seqs(store: Store, *, max_runs: int = 50) -> UnfinishedReport:
+    """Every terminal seq with no final outcome, grouped in runs with their explanation."""
+    db = store.db
+    db.execute("BEGIN")
+    try:
+        ranges = _missing_ranges(db)
+        runs: list[UnfinishedSeqs] = []
+        for terminal_id, low, high, is_above_stored in ranges:
+            runs.extend(_explain(store, terminal_id, low, high, is_above_stored))
+        # Held messages above everything the terminal reported, or whose seq holds an outcome by now
+        # (a copy with another body): the first are unfinished seqs, the second only held messages.
+        held = store.set_asides()
+        for row in held:
+            if row.terminal_id is None or row.seq is None or store.stored_request(row.terminal_id, row.seq) is not None:
+                continue
+            if not any(run.terminal_id == row.terminal_id and run.first_seq <= row.seq <= run.last_seq for run in runs):
+                runs.append(UnfinishedSeqs(row.terminal_id, row.seq, row.seq, _set_aside_text(row.detail, row.payload_sha256)))
+        unreadable = tuple(f"{row.payload_sha256[:12]} on {row.topic[:80]}: {row.detail}" for row in held
+                           if row.terminal_id is None or row.seq is None)
+    finally:
+        db.execute("ROLLBACK")
+    runs.sort(key=lambda run: (run.terminal_id, run.first_seq))
+    count = sum(run.count for run in runs)
+    return UnfinishedReport(count, tuple(runs[:max_runs]), max(0, len(runs) - max_runs), unreadable)
+
+
+def _missing_ranges(db) -> list[tuple[str, int, int, bool]]:
+    """(terminal, first, last, above the highest stored seq?) of seqs without a stored outcome."""
+    gaps = db.execute(
+        """SELECT terminal_id, prev + 1, seq - 1, 0 FROM (
+               SELECT terminal_id, seq, LAG(seq, 1, 0) OVER (PARTITION BY terminal_id ORDER BY seq) AS prev FROM request)
+           WHERE seq - prev > 1
+           UNION ALL
+           SELECT s.terminal_id, COALESCE(MAX(r.seq), 0) + 1, s.highest_seq, 1
+             FROM terminal_status s LEFT JOIN request r ON r.terminal_id = s.terminal_id
+            GROUP BY s.terminal_id HAVING s.highest_seq > COALESCE(MAX(r.seq), 0)
+           ORDER BY 1, 2"""
+    ).fetchall()
+    return [(t, low, high, bool(above)) for t, low, high, above in gaps]
+
+
+def _set_aside_text(detail: str, sha: str) -> str:
+    return f"set aside ({sha[:12]}): {detail}; fieldpos ledger set-aside retry {sha[:12]}"
+
+
+def _explain(store: Store, terminal_id: str, low: int, high: int, is_above_stored: bool) -> list[UnfinishedSeqs]:
+    """Split a run into the seqs the ledger can explain and the rest."""
+    db = store.db
+    plain = ("not received yet (the terminal's last heartbeat says it assigned them)" if is_above_stored
+             else "never received (or refused with its evidence no longer kept)")
+    known: dict[int, str | None] = {}  # seq -> why; None: finished after all (superseded)
+    for seq, by_seq in db.execute(
+            "SELECT seq, by_seq FROM superseded WHERE terminal_id=? AND seq BETWEEN ? AND ? LIMIT ?",
+            (terminal_id, low, high, MAX_EXPLAINED_PER_RUN)):
+        known[seq] = None
+    for seq, reason, detail in db.execute(
+            """SELECT seq, reason, detail FROM refusal WHERE terminal_id=? AND seq BETWEEN ? AND ?
+               ORDER BY refusal_id LIMIT ?""", (terminal_id, low, high, MAX_EXPLAINED_PER_RUN * 4)):
+        if seq not in known:
+            known[seq] = f"refused {reason}: {detail[:120]}"
+        elif known[seq] is not None:
+            known[seq] = f"refused {reason}: {detail[:120]}"  # the newest refusal explains it
+    for sha, seq, detail in db.execute(
+            """SELECT payload_sha256, seq, detail FROM set_aside WHERE terminal_id=? AND state='held'
+               AND seq BETWEEN ? AND ? LIMIT ?""", (terminal_id, low, high, MAX_EXPLAINED_PER_RUN)):
+        known[seq] = _set_aside_text(detail, sha)
+    runs: list[UnfinishedSeqs] = []
+    cursor = low
+    for seq in sorted(known):
+        if seq > cursor:
+            runs.append(UnfinishedSeqs(terminal_id, cursor, seq - 1, plain))
+        if known[seq] is not None:
+            runs.append(UnfinishedSeqs(terminal_id, seq, seq, known[seq]))
+        cursor = seq + 1
+    if cursor <= high:
+        runs.append(UnfinishedSeqs(terminal_id, cursor, high, plain))
+    return runs

@@ -124,21 +124,129 @@ def cmd_ledger_serve(args) -> int:
     return _serve_forever(service)
 
 
-def cmd_ledger_verify(args) -> int:
-    from ledger.verify import verify_books
+def _existing_store(args):
+    """The ledger's store, or None with a one-line error when the home holds no ledger: operators'
+    commands that read or repair a ledger never create an empty one by mistake."""
+    home = _home(args)
+    if not home.db_path.is_file():
+        print(f"fieldpos: no ledger in {args.home} (create one with 'fieldpos ledger init')", file=sys.stderr)
+        return None
+    return home.open_store()
 
-    store = _home(args).open_store()
+
+# ``ledger verify`` exit codes: 0 books balance and every seq has a final outcome; 1 the books do not
+# balance (whatever else); 3 the books balance but some seqs have no final outcome yet (a queue still
+# draining, a message set aside, a request never received): work for an operator, not a broken ledger.
+VERIFY_UNFINISHED_EXIT = 3
+
+
+def cmd_ledger_verify(args) -> int:
+    from ledger.verify import unfinished_seqs, verify_books
+
+    store = _existing_store(args)
+    if store is None:
+        return 1
     try:
         report = verify_books(store)
+        unfinished = unfinished_seqs(store)
     finally:
         store.close()
     print(f"{report.transactions} transactions, {report.postings} postings, {report.card_accounts} card accounts")
     if report.is_ok:
         print("books balance: every transaction sums to zero per asset; every card balance equals its postings")
-        return 0
     for problem in report.problems:
         print(f"MISMATCH: {problem}")
-    return 1
+    if unfinished.is_finished:
+        print("every terminal seq has a final outcome")
+    else:
+        print(f"unfinished seqs: {unfinished.count} without a final outcome"
+              + (f", {len(unfinished.unreadable_set_asides)} set-aside messages without a readable seq"
+                 if unfinished.unreadable_set_asides else ""))
+        for run in unfinished.runs:
+            print(f"  {run}")
+        if unfinished.runs_left_out:
+            print(f"  ... and {unfinished.runs_left_out} more runs")
+        for line in unfinished.unreadable_set_asides:
+            print(f"  set aside {line}")
+    if not report.is_ok:
+        return 1
+    return 0 if unfinished.is_finished else VERIFY_UNFINISHED_EXIT
+
+
+def _format_ms(time_ms: int) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(time_ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S%z")
+
+
+def cmd_set_aside_list(args) -> int:
+    store = _existing_store(args)
+    if store is None:
+        return 1
+    try:
+        held = store.set_asides()
+    finally:
+        store.close()
+    for row in held:
+        seq = "seq ?" if row.seq is None else f"seq {row.seq}"
+        print(f"{_format_ms(row.set_aside_ms)}  {row.terminal_id or '?'}  {seq}  {row.payload_sha256[:12]}  {row.detail}")
+    print(f"{len(held)} set aside" + (" (retry: fieldpos ledger set-aside retry SHA-PREFIX... or --all)" if held else ""))
+    return 0
+
+
+def cmd_set_aside_retry(args) -> int:
+    """Run held messages through the intake again, with the park's keys, as the ledger would. A final
+    outcome clears the hold: stored under its seq (applied) or finally refused (released); the
+    terminal's next re-send gets that answer. A not-final one (it failed again) stays held."""
+    if not args.all and not args.prefixes:
+        print("fieldpos: name set-aside messages by their SHA-256 prefix, or --all", file=sys.stderr)
+        return 1
+    store = _existing_store(args)
+    if store is None:
+        return 1
+    try:
+        return _retry_set_asides(store, _home(args).ledger_keys(), args)
+    finally:
+        store.close()
+
+
+def _retry_set_asides(store, keys, args) -> int:
+    import time
+
+    from ledger.intake import Intake
+    from protocol import envelope
+    from protocol.messages import REPLY_TYPES, parse
+    from protocol.reasons import NOT_FINAL_REASONS
+
+    held = store.set_asides()
+    chosen, failed = ([], 0)
+    if args.all:
+        chosen = held
+    for prefix in args.prefixes:
+        matches = [row for row in held if row.payload_sha256.startswith(prefix.lower())]
+        if len(matches) != 1:
+            print(f"{prefix}: {'no held message' if not matches else f'{len(matches)} held messages'} with that prefix")
+            failed += 1
+        elif matches[0] not in chosen:
+            chosen.append(matches[0])
+    intake = Intake(store, keys)
+    for row in chosen:
+        label = f"{row.payload_sha256[:12]} {row.terminal_id or '?'} seq {'?' if row.seq is None else row.seq}"
+        replies = intake.process([(row.topic, row.payload)], retry_set_aside=True)
+        if replies:
+            answer = parse(envelope.split(replies[0].payload).body, REPLY_TYPES)
+            outcome, reason = getattr(answer, "outcome", "approved"), getattr(answer, "reason", "OK")
+        else:
+            outcome, reason = "dropped", "NO_ANSWER"  # nothing a terminal waits for (not a request topic)
+        if reason in NOT_FINAL_REASONS:
+            print(f"{label}: {outcome} {reason}: still held")
+            failed += 1
+            continue
+        state = "applied" if outcome in ("approved", "declined") else "released"
+        with store.batch():
+            store.resolve_set_aside(row.payload_sha256, state, f"{outcome} {reason}", int(time.time() * 1000))
+        print(f"{label}: {outcome} {reason}: {state}; the terminal's next re-send gets this answer")
+    return 1 if failed else 0
 
 
 def cmd_report_offline(args) -> int:
@@ -220,8 +328,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--sms-url", help="SMS gateway for member notifications (default: written to the log); "
                                          "its API key comes from FIELDPOS_SMS_KEY")
     serve.set_defaults(handler=cmd_ledger_serve)
-    verify = ledger.add_parser("verify", help="replay the books; non-zero exit on the first mismatch")
+    verify = ledger.add_parser("verify", help="replay the books and list seqs without a final outcome; exit 1 on a "
+                                              "books mismatch, 3 when only seqs are unfinished")
     verify.set_defaults(handler=cmd_ledger_verify)
+    set_aside = ledger.add_parser("set-aside", help="messages the ledger holds for an operator") \
+        .add_subparsers(dest="set_aside_command", required=True)
+    set_aside.add_parser("list", help="one line each: time, terminal, seq, SHA-256 prefix, why") \
+        .set_defaults(handler=cmd_set_aside_list)
+    retry = set_aside.add_parser("retry", help="run held messages through the ledger again; a final outcome clears the hold")
+    retry.add_argument("prefixes", nargs="*", metavar="SHA-PREFIX", help="the held messages, by SHA-256 prefix")
+    retry.add_argument("--all", action="store_true", help="every held message")
+    retry.set_defaults(handler=cmd_set_aside_retry)
 
     station = commands.add_parser("station", help="stations").add_subparsers(dest="station_command", required=True)
     add = station.add_parser("add")
