@@ -128,7 +128,7 @@ class LedgerService:
                 self.client.connect(self.host, self.port, **mqtt.connect_arguments(self.client))
             except OSError as error:
                 log.warning("broker %s:%s unreachable (%s); retrying in %.1f s", self.host, self.port, error, delay)
-                self._stop.wait(delay)
+                self._sleep_with_watchdog(delay)
                 delay = min(delay * 2, RECONNECT_DELAY_S[1])
                 continue
             delay = RECONNECT_DELAY_S[0]
