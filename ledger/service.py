@@ -91,6 +91,7 @@ class LedgerService:
         # the store cannot hold it yet; recorded as an alert when the store works again.
         self.store_outage: tuple[int, str] | None = None
         self.store_outages = 0
+        self.failed_store_probes = 0
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "LedgerService":
@@ -284,6 +285,7 @@ class LedgerService:
                         f"the store could not be written for {now_ms - started_ms} ms (from {started_ms}): {error}; "
                         f"requests waited at the broker and on the terminals")
             except TransientStoreError as fault:
+                self.failed_store_probes += 1
                 log.warning("store still unavailable (%s); next test write in %.1f s", fault, delay)
                 delay = min(delay * 2, STORE_PROBE_DELAY_S[1])
                 continue
