@@ -177,12 +177,13 @@ class LedgerService:
                 return
             if self._incoming:
                 self._process_incoming()
+            if self.store_outage is None:
+                self._broadcast_unless_store_fails()
             if self.store_outage is not None:
                 # Leave with everything unacknowledged: the broker keeps it in our session and hands
                 # it out again when we are back; nothing is answered that was not stored.
                 client.disconnect()
                 return
-            self._broadcast()
 
     def _process_incoming(self) -> None:
         messages, self._incoming = self._incoming, []
@@ -313,6 +314,16 @@ class LedgerService:
                       RESTART_WINDOW_MS // 60_000)
 
     # ------------------------------------------------------------ snapshots and deltas
+    def _broadcast_unless_store_fails(self) -> None:
+        # Its reads run outside a batch: a failing disk shows up there as a bare sqlite3 or OS error.
+        try:
+            self._broadcast()
+        except Exception as error:
+            if (fault := store_fault(error)) is None:
+                raise
+            if isinstance(fault, StoreUnavailableError):
+                self._store_lost(fault)
+
     def _broadcast(self) -> None:
         """Publish what terminals must hold: configs and the blocklist snapshot after a (re)connect
         or a Hello, a delta and a new snapshot when the blocklist changed, and a fresh snapshot
