@@ -13,10 +13,12 @@ KEY_NAMES = {"E": Key.ENTER, "C": Key.CANCEL, "B": Key.BACK}
 
 
 class SimulatedStation:
-    def __init__(self, rig: ParkRig, terminal_id: str, *, profile: str = "80mm-gb18030", link=None, **config_overrides):
+    def __init__(self, rig: ParkRig, terminal_id: str, *, profile: str = "80mm-gb18030", link=None,
+                 sim_clock: str = "system", **config_overrides):
+        """``sim_clock="manual"``: the board's clock moves only when the test says (``self.sim.clock``)."""
         self.rig = rig
         self.terminal_id = terminal_id
-        self.hardware = make_hardware("sim", config={"printer_profile": profile})
+        self.hardware = make_hardware("sim", config={"printer_profile": profile, "sim_clock": sim_clock})
         self.sim = self.hardware.sim
         self.link = link or rig.link(terminal_id, connect=False)
         self.app = TerminalApp(self.link, rig.station_config(terminal_id, **config_overrides), self.hardware,
