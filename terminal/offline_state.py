@@ -159,8 +159,6 @@ class TerminalState:
         if self._anchor is None:
             return
         estimate_ms, is_uncertain = self._estimate(monotonic_ms)
-        # Re-anchored on what is written: a wall clock believed once (it was later) is never
-        # un-believed by a step back, so time as the terminal counts it never runs backwards.
         self._anchor = (estimate_ms, monotonic_ms, is_uncertain)
         self._saved_alive_at_ms = monotonic_ms
         self._put_quietly(alive=[estimate_ms, monotonic_ms, self.boot_id, is_uncertain])
@@ -168,8 +166,10 @@ class TerminalState:
     def _estimate(self, monotonic_ms: int) -> tuple[int, bool]:
         estimate_ms, at_monotonic_ms, is_uncertain = self._anchor
         estimate_ms += max(0, monotonic_ms - at_monotonic_ms)
-        if is_uncertain:
-            estimate_ms = max(estimate_ms, self.wall_ms())
+        if is_uncertain and (wall_ms := self.wall_ms()) > estimate_ms:
+            # A later wall clock is believed, and kept: a step back by NTP must not undo it.
+            estimate_ms = wall_ms
+            self._anchor = (estimate_ms, monotonic_ms, True)
         return estimate_ms, is_uncertain
 
     def now_ms(self) -> tuple[int | None, bool]:
