@@ -202,17 +202,24 @@ class Intake:
             return self._set_aside_answer(topic, payload, None, "held for an operator", now_ms)
         self._in_hand = None
         try:
-            with self.store.savepoint():
-                if topic.endswith("/status"):
-                    self._status(topic, payload, now_ms)
-                    return None
-                return self._request(topic, payload, now_ms)
+            return self._rolled_back_on_error(topic, payload, now_ms)
         except ENVIRONMENTAL_ERRORS:
             raise
         except Exception as error:
             if (fault := store_fault(error)) is not None:
                 raise fault from error
             return self._contain(topic, payload, payload_sha256, error, now_ms)
+
+    def _rolled_back_on_error(self, topic: str, payload: bytes, now_ms: int) -> Reply | None:
+        # One savepoint per message: whatever fails inside leaves no write behind.
+        try:
+            with self.store.savepoint():
+                if topic.endswith("/status"):
+                    self._status(topic, payload, now_ms)
+                    return None
+                return self._request(topic, payload, now_ms)
+        except RemoteProtocolError as error:  # raised while deciding (a PIN block that does not open): about the bytes
+            return self.refuse(topic, payload, self._in_hand, error.code, error.args[0], now_ms)
 
     def _contain(self, topic: str, payload: bytes, payload_sha256: str, error: Exception, now_ms: int) -> Reply | None:
         message = self._in_hand
@@ -257,16 +264,15 @@ class Intake:
             return self.refuse(topic, payload, message, Reason.KIND_NOT_ALLOWED, f"{message.TYPE} not allowed on {terminal.terminal_id}", now_ms)
         stored = self.store.stored_request(message.terminal, message.seq)
         if stored is None:
-            highest = self.store.highest_seq(message.terminal)
-            if message.seq > highest + MAX_SEQ_JUMP:
+            # A seq up to MAX_SEQ_JUMP is always within reach of the highest held (at least 0): no query.
+            if message.seq > MAX_SEQ_JUMP and message.seq > (highest := self.store.highest_seq(message.terminal)) + MAX_SEQ_JUMP:
                 return self.refuse(topic, payload, message, Reason.SEQ_TOO_FAR,
                                    f"seq {message.seq} is over {MAX_SEQ_JUMP} above {highest}", now_ms)
             shift = self.store.shift_staff_role(message.terminal)
             reason = shifts.check_operator(message.TYPE, message.operator, shift,
                                            requires_shift=self.store.requires_shift(message.park))
             if reason is not None:
-                with self.store.savepoint():
-                    return self._decline_request(verified, reason, now_ms)
+                return self._decline_request(verified, reason, now_ms)
         if stored is not None:
             if stored.body_sha256 == verified.body_sha256:
                 self.counts["replayed"] += 1
@@ -276,17 +282,13 @@ class Intake:
             log.warning(detail)
             return self.refuse(topic, payload, message, Reason.SEQ_REUSED, detail, now_ms)
         self._attachment = verified.envelope.attachment
-        try:
-            with self.store.savepoint():
-                if isinstance(message, (ShiftOpen, ShiftClose)):
-                    return self._shift(verified, terminal, now_ms)
-                if isinstance(message, StationReport):
-                    return self._station_report(verified, now_ms)
-                if isinstance(message, MemberLookup):
-                    return self._member_lookup(verified, now_ms)
-                return self._decide_and_book(verified, terminal, now_ms)
-        except RemoteProtocolError as error:  # a PIN block that does not open: about the bytes, not stored
-            return self.refuse(topic, payload, message, error.code, error.args[0], now_ms)
+        if isinstance(message, (ShiftOpen, ShiftClose)):
+            return self._shift(verified, terminal, now_ms)
+        if isinstance(message, StationReport):
+            return self._station_report(verified, now_ms)
+        if isinstance(message, MemberLookup):
+            return self._member_lookup(verified, now_ms)
+        return self._decide_and_book(verified, terminal, now_ms)
 
     # ------------------------------------------------------------ decisions
     def _decide(self, message: Request, terminal: TerminalView, card) -> rules.Decision:
