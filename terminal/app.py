@@ -70,6 +70,8 @@ class TerminalApp:
         # Receipts that printed but whose "printed" mark the disk refused: never printed again by
         # this process; the mark is written when the disk takes it.
         self._printed_unrecorded: set[int] = set()
+        # Sales the cashier left pending (UNCERTAIN, after its time-out): a refusal is told when it comes.
+        self._parked: set[int] = set()
 
     # ------------------------------------------------------------ boot
     def boot(self) -> None:
@@ -145,12 +147,13 @@ class TerminalApp:
     def turn(self) -> None:
         now_ms = self.hardware.clock.monotonic_ms()
         self.link.state.note_alive()  # the time an offline reboot starts counting from
+        self._follow_request_in_flight()
         if now_ms - self._owed_checked_ms > OWED_RECEIPTS_CHECK_MS and self.machine.state in (events.State.IDLE, events.State.LOCKED):
             # An answer that came late (the uploader re-sent a request after a restart) owes a receipt.
             self._owed_checked_ms = now_ms
             self.recover()
             self._check_queue()
-        self._follow_request_in_flight()
+            self._tell_parked_outcomes()
         if self.machine.is_online != self.link.is_connected:
             self.machine.is_online = self.link.is_connected
             if self.machine.state == events.State.IDLE:
@@ -185,6 +188,8 @@ class TerminalApp:
         if pending is None:
             return
         if self.machine.state not in WAITING_STATES:
+            if self.machine.state in (events.State.IDLE, events.State.LOCKED):
+                self._parked.add(pending.seq)  # the cashier left it pending; the ledger still decides
             self._let_go()
             return
         now_ms = self.hardware.clock.monotonic_ms()
@@ -199,6 +204,21 @@ class TerminalApp:
         holds = self.link.ledger_holds(pending)
         if holds and holds != self.machine.ledger_holds:
             self._feed(events.NoAnswer(holds))
+
+    def _tell_parked_outcomes(self) -> None:
+        for seq in sorted(self._parked):
+            if self.machine.state not in (events.State.IDLE, events.State.LOCKED):
+                return
+            try:
+                payload = self.link.outbox.result_for(seq)
+            except STORAGE_ERRORS:
+                return
+            if payload is None:
+                continue
+            self._parked.discard(seq)
+            result = parse(envelope.split(payload).body, REPLY_TYPES)
+            if not result.is_approved:
+                self._feed(events.ParkedAnswered(seq, result.reason))
 
     def _let_go(self) -> None:
         self.link.unwatch(self._in_flight)

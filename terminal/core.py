@@ -36,7 +36,7 @@ from .config import COUNT, DESK, FIXED, FREE, MENU, StationConfig
 from .desk import FrontDesk
 from .events import (BACK, CANCEL, CLOSE_SHIFT_KEY, DONE_TIMEOUT_MS, DOT, ENTER, ENTRY_TIMEOUT_MS, MAX_AMOUNT_CHARS,
                      MAX_COUNT, MAX_PIN_DIGITS, MESSAGE_TIMEOUT_MS, PIN_TIMEOUT_MS, REPRINT_KEY, UNDO_KEY, Answer,
-                     UNCERTAIN_LEAVE_AFTER_MS, CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, Print,
+                     UNCERTAIN_LEAVE_AFTER_MS, CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, ParkedAnswered, Print,
                      PrintFailed, PrintFinished, RememberReceipt, Sale, Show, State, StorageFailed, Submit, Tick,
                      TryOffline, format_fen, masked, parse_amount)
 from .receipt import LineItem, ReceiptData
@@ -90,6 +90,11 @@ class Terminal(FrontDesk):
             return []
         if isinstance(event, StorageFailed):
             return self._storage_failed(event)
+        if isinstance(event, ParkedAnswered):
+            if self.state not in (State.IDLE, State.LOCKED):
+                return []  # the app tells again at the next idle moment
+            return self._message("待定交易未成功 Pending sale NOT made",
+                                 (f"{self.terminal_id}-{event.seq}", reason_text(event.reason)), then=self.state)
         if isinstance(event, Answer) and getattr(event.result, "reason", None) in NOT_FINAL_REASONS:
             event = NoAnswer(event.result.reason)  # the ledger holds the request: no answer yet, never a decline
         handler = getattr(self, f"_on_{self.state.value}", None)

@@ -111,6 +111,15 @@ class NoAnswer:
 
 
 @dataclass(frozen=True)
+class ParkedAnswered:
+    """A sale the cashier left pending (UNCERTAIN, after its time-out) got its final answer and it
+    is not an approval: the till says so once (an approval needs no word: its receipt prints)."""
+
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class StorageFailed:
     """The terminal's own disk refused a write (full, or failing). ``is_sale_made``: the ledger
     had already approved it (only the record of the receipt was lost), so nothing is to be undone."""

@@ -247,6 +247,26 @@ def test_the_waiting_screen_times_out_to_a_pending_screen_the_cashier_can_leave_
     assert len(receipts_of(station, seq)) == 2 and charges(park) == 1
 
 
+def test_a_sale_left_pending_that_the_ledger_then_declines_is_told_on_the_idle_screen(park, station):
+    park.stop_ledger()
+    station.tap(park.virtual_card("C00042"))
+    station.keys("150E")  # more than the card holds: the ledger will decline it
+    assert station.state == State.UNCERTAIN
+    later(station, UNCERTAIN_LEAVE_AFTER_MS)
+    station.keys("C")
+    assert station.state == State.IDLE
+    printed = len(station.sim.printer.receipts)
+    park.start_ledger()
+    wait_until(lambda: station.link.outbox.pending_count() == 0, 30, "the queued sale to reach the ledger")
+    later(station, OWED_RECEIPTS_CHECK_MS + 1)
+    assert "Pending sale NOT made" in station.app.screen.title and "余额不足" in screen_text(station)
+    station.keys("C")
+    assert station.state == State.IDLE
+    later(station, OWED_RECEIPTS_CHECK_MS + 1)
+    assert station.state == State.IDLE  # told once
+    assert len(station.sim.printer.receipts) == printed and charges(park) == 0
+
+
 def set_aside_reply(park, station, seq: int) -> None:
     """What a ledger that set a request aside sends back: a signed Result, reason SET_ASIDE."""
     from paho.mqtt.client import MQTTMessage
