@@ -325,11 +325,13 @@ def _long_run(fuzzed, strategy, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # about 10 minutes on a quiet core
 def test_a_hundred_thousand_structured_signed_bodies(fuzzed, capsys):
     _long_run(fuzzed, structured_body, capsys)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # about 10 minutes on a quiet core
 def test_a_hundred_thousand_byte_mutations_of_signed_bodies(fuzzed, capsys):
     _long_run(fuzzed, mutated_body, capsys)
 
