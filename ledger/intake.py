@@ -117,6 +117,7 @@ class Intake:
         self._attachment = b""  # the envelope attachment (a sealed PIN block) of the request being decided
         self._in_hand = None  # the parsed message being handled, for the set-aside answer if it fails
         self._retrying_set_aside = False
+        self._quoted: tuple[bytes, str] | None = None  # (payload, SHA-256 as sent) of a retried set-aside
 
     # ------------------------------------------------------------ keys
     def _reload_keys(self) -> None:
@@ -180,15 +181,26 @@ class Intake:
         """Handle a batch in one store transaction; returns the replies to publish after it
         committed. Raises TransientStoreError or StoreUnavailableError (nothing stored, no replies)
         when the store is busy or cannot be written; no other exception leaves it (see _one).
-        ``retry_set_aside``: run messages held as set aside through again (an operator's retry)."""
+        ``retry_set_aside``: run messages held as set aside through again (an operator's retry);
+        each item may then carry a third element, the SHA-256 of the payload as the terminal sent
+        it (the ledger kept it without its PIN block), which the answer quotes so the terminal
+        matches it to its request."""
         replies: list[Reply] = []
         self._retrying_set_aside = retry_set_aside
         with self.store.batch():
-            for topic, payload in batch:
+            for topic, payload, *sent_sha256 in batch:
+                self._quoted = (payload, sent_sha256[0]) if retry_set_aside and sent_sha256 else None
                 reply = self._one(topic, payload)
                 if reply is not None:
                     replies.append(reply)
+            self._quoted = None
         return replies
+
+    def _request_sha256(self, payload: bytes) -> str:
+        """What a reply quotes as ``request_sha256``: the SHA-256 of the payload as sent."""
+        if self._quoted is not None and self._quoted[0] is payload:
+            return self._quoted[1]
+        return hashlib.sha256(payload).hexdigest()
 
     def _one(self, topic: str, payload: bytes) -> Reply | None:
         """One message, contained: whatever it makes go wrong stays with it. Environmental failures
@@ -197,7 +209,7 @@ class Intake:
         back and it is set aside at once (not after crashes) with a SET_ASIDE answer, which is not
         final: the terminal keeps it pending until an operator's retry decides it."""
         now_ms = self.clock_ms()
-        payload_sha256 = hashlib.sha256(payload).hexdigest()
+        payload_sha256 = self._request_sha256(payload)  # a retried set-aside stays under the hash it was held by
         if not self._retrying_set_aside and self.store.is_set_aside(payload_sha256):
             return self._set_aside_answer(topic, payload, None, "held for an operator", now_ms)
         self._in_hand = None
@@ -548,7 +560,7 @@ class Intake:
                       self.store.member_cards_by_phone(message.park, message.phone, MAX_LOOKUP_CARDS))
         reply_topic = topics.result(message.park, message.terminal)
         body = MemberLookupReply(park=message.park, terminal=message.terminal, seq=message.seq,
-                                 request_sha256=verified.envelope.sha256, cards=cards, ledger_time_ms=now_ms).to_bytes()
+                                 request_sha256=self._request_sha256(verified.envelope.payload), cards=cards, ledger_time_ms=now_ms).to_bytes()
         reply = Reply(reply_topic, self._seal(body, reply_topic, verified.envelope.version))
         return self._record(verified, Outcome.APPROVED, Reason.OK, None, reply, now_ms)
 
@@ -561,7 +573,7 @@ class Intake:
         count, fen, offline, voids = self.store.station_takings(message.park, message.station, message.business_day)
         reply_topic = topics.result(message.park, message.terminal)
         body = StationReportReply(
-            park=message.park, terminal=message.terminal, seq=message.seq, request_sha256=verified.envelope.sha256,
+            park=message.park, terminal=message.terminal, seq=message.seq, request_sha256=self._request_sha256(verified.envelope.payload),
             station=message.station, business_day=message.business_day, sales_count=count, sales_fen=fen,
             offline_count=offline, voids_count=voids, ledger_time_ms=now_ms,
         ).to_bytes()
@@ -657,7 +669,7 @@ class Intake:
             park=park_id,
             terminal=terminal_id,
             seq=getattr(message, "seq", None),
-            request_sha256=hashlib.sha256(payload).hexdigest(),
+            request_sha256=self._request_sha256(payload),
             outcome=outcome.value,
             reason=getattr(reason, "value", reason),
             balances=balances,
@@ -723,7 +735,7 @@ class Intake:
             park=hello.park,
             terminal=hello.terminal,
             nonce=hello.nonce,
-            request_sha256=verified.envelope.sha256,
+            request_sha256=self._request_sha256(verified.envelope.payload),
             highest_seq=self.store.highest_seq(hello.terminal),
             ledger_time_ms=now_ms,
         ).to_bytes()

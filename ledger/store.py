@@ -149,6 +149,17 @@ def store_fault(error: BaseException) -> TransientStoreError | None:
 _SEQ_IN_BODY = re.compile(rb'"seq":(\d{1,16})[,}]')
 
 
+def without_pin_block(payload: bytes) -> bytes:
+    """What the ledger may keep of a message: the envelope with its attachment (a sealed PIN block)
+    cut out. A PIN never rests anywhere, set-aside messages included: re-applied, such a request
+    gets PIN_BLOCK_INVALID (the PIN is typed again), as a terminal's re-send after a restart does."""
+    try:
+        sealed = envelope.split(payload)
+    except RemoteProtocolError:
+        return payload  # not an envelope at all: nothing in it can be opened as a PIN
+    return sealed.without_attachment() if sealed.attachment else payload
+
+
 def seq_of(payload: bytes) -> int | None:
     """The seq a request claims, read without trusting it: the envelope's sizes are checked and the
     body is searched, never parsed (a body that crashed the ledger may be what is being read)."""
@@ -794,6 +805,7 @@ class Store:
         Records a SET_ASIDE alert the first time."""
         where = topics.parse_request_topic(topic)
         terminal_id = where[1] if where is not None else None
+        payload = without_pin_block(payload)
         seq = seq_of(payload)
         row = self.db.execute(
             """INSERT INTO set_aside (payload_sha256, topic, payload, terminal_id, seq, detail, set_aside_ms, state)

@@ -9,7 +9,10 @@ import pytest
 from host_sim.rig import ParkRig, card, common, single_line
 from ledger.store import MAX_REFUSALS_PER_MINUTE, REFUSAL_SAMPLE_CAP, REFUSAL_SAMPLE_PER_REASON
 from ledger.verify import unfinished_seqs, verify_books
-from protocol.messages import CardIssue, OfflineCharge, TopUp
+from protocol import envelope, topics
+from protocol.envelope import Purpose
+from protocol.messages import CardIssue, Charge, OfflineCharge, TopUp
+from protocol.pin import seal_pin
 from terminal.net import NoResultError
 from tools.cli import VERIFY_UNFINISHED_EXIT, main
 
@@ -179,3 +182,24 @@ def test_a_terminal_refused_under_the_limit_raises_no_flood_alert(ledger):
             ledger.store.record_refusal(1_780_000_020_000 + i, "fieldpos/v1/P1/t/T-FISH-1/req", f"{i:064x}",
                                         "BAD_SIGNATURE", "typo")
     assert ledger.store.db.execute("SELECT COUNT(*) FROM alert WHERE kind='REFUSAL_FLOOD'").fetchone()[0] == 0
+
+
+def test_a_set_aside_request_keeps_no_pin_block_and_is_still_recognised_and_retried(ledger, capsys):
+    """A PIN never rests, set-aside messages included. (A temporary card's charge needs no PIN, so
+    this one applies on retry; one that needs it gets PIN_BLOCK_INVALID and the PIN is typed again.)"""
+    identity = ledger.rig.identity("T-FISH-1")
+    fields = ledger.fields("T-FISH-1")
+    attachment, pin_sha256 = seal_pin("4321", terminal="T-FISH-1", seq=fields["seq"], ledger_pin_key=identity.pin_key)
+    body = Charge(**fields, amount_fen=300, lines=single_line("鱼饵", 300), pin_sha256=pin_sha256).to_bytes()
+    topic = topics.request(identity.park_id, "T-FISH-1")
+    payload = envelope.seal(body, signing_key=identity.signing_key, key_id=identity.key_id, purpose=Purpose.REQUEST,
+                            topic=topic, attachment=attachment)
+    set_aside(ledger.store, topic, payload, "an exception in the intake")
+    (held,) = ledger.store.set_asides()
+    assert held.payload_sha256 == hashlib.sha256(payload).hexdigest()  # re-sends are still recognised
+    assert envelope.split(held.payload).attachment == b"" and attachment not in held.payload
+    assert ledger.send(topic, payload).reason == "SET_ASIDE"
+    assert cli(ledger.rig.home.home, "set-aside", "retry", "--all") == 0
+    assert "approved OK: applied" in capsys.readouterr().out
+    assert ledger.send(topic, payload).is_approved  # the till's re-send, PIN block and all: the stored answer
+    assert verify_books(ledger.store).is_ok

@@ -232,7 +232,7 @@ def _retry_set_asides(store, keys, args) -> int:
     intake = Intake(store, keys)
     for row in chosen:
         label = f"{row.payload_sha256[:12]} {row.terminal_id or '?'} seq {'?' if row.seq is None else row.seq}"
-        replies = intake.process([(row.topic, row.payload)], retry_set_aside=True)
+        replies = intake.process([(row.topic, row.payload, row.payload_sha256)], retry_set_aside=True)
         if replies:
             answer = parse(envelope.split(replies[0].payload).body, REPLY_TYPES)
             outcome, reason = getattr(answer, "outcome", "approved"), getattr(answer, "reason", "OK")
