@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Which test files speak for which module: the fast ones that exercise it without a broker where
 # possible (a mutant is run against these only, so the whole run stays bounded).
-PROTOCOL_TESTS = ("tests/test_protocol.py", "tests/test_protocol_oracle.py", "tests/test_properties.py",
+# The edge tables come first: they kill most mutants in about a second, and pytest's -x stops there.
+PROTOCOL_TESTS = ("tests/test_protocol_edges.py", "tests/test_protocol.py", "tests/test_protocol_oracle.py", "tests/test_properties.py",
                   "tests/test_refusals.py")
 LEDGER_TESTS = ("tests/test_guarantees.py", "tests/test_properties.py", "tests/test_offline_ledger.py",
                 "tests/test_refusals.py", "tests/test_front_desk.py", "tests/test_shifts.py")
@@ -232,6 +233,7 @@ def main(argv=None) -> int:
     parser.add_argument("--working-tree", action="store_true", help="mutate the checkout's files as they are now")
     parser.add_argument("--killers", action="store_true", help="for the named mutants, list every test that fails")
     parser.add_argument("--no-named", action="store_true")
+    parser.add_argument("--tests", action="append", help="run these test files instead of the module's (repeatable)")
     args = parser.parse_args(argv)
     tree_root = copy_of_tree(args.working_tree)
     started = time.monotonic()
@@ -240,7 +242,7 @@ def main(argv=None) -> int:
         tally: dict[str, list[int]] = {}
         survivors: list[Mutant] = []
         for module in modules:
-            tests = [t for t in MODULE_TESTS[module] if (tree_root / t).exists()]
+            tests = [t for t in args.tests or MODULE_TESTS[module] if (tree_root / t).exists()]
             passed, failing = run_tests(tree_root, tests)
             if not passed:
                 print(f"{module}: its tests fail before any mutant ({' '.join(failing) or 'see pytest'}); skipped")
