@@ -63,6 +63,12 @@ def test_a_body_nested_eight_deep_is_read_and_nine_deep_is_refused_before_the_pa
         assert remote_refusal(body) == expected
 
 
+def test_a_body_eight_deep_with_more_brackets_beside_it_is_still_read():
+    # Past the quick count (more than 8 brackets in all), the walk must count from the top level.
+    body = b'{"a":[],"b":' + nested_objects(7) + b"}"
+    assert codec.decode(body)["a"] == []
+
+
 def test_many_shallow_brackets_side_by_side_are_not_mistaken_for_depth():
     # Twenty sibling lists: 21 brackets in all, never more than 2 open at once.
     body = b"{" + b",".join(b'"f%d":[]' % n for n in range(20)) + b"}"
