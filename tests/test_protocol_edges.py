@@ -69,6 +69,11 @@ def test_a_body_eight_deep_with_more_brackets_beside_it_is_still_read():
     assert codec.decode(body)["a"] == []
 
 
+def test_nesting_after_a_closed_sibling_is_counted_from_where_the_sibling_closed():
+    body = b'{"a":[],"b":' + b"[" * 8 + b"]" * 8 + b"}"  # nine deep in "b"
+    assert remote_refusal(body) == "TOO_DEEP"
+
+
 def test_many_shallow_brackets_side_by_side_are_not_mistaken_for_depth():
     # Twenty sibling lists: 21 brackets in all, never more than 2 open at once.
     body = b"{" + b",".join(b'"f%d":[]' % n for n in range(20)) + b"}"

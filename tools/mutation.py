@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The edge tables come first: they kill most mutants in about a second, and pytest's -x stops there.
 PROTOCOL_TESTS = ("tests/test_protocol_edges.py", "tests/test_protocol.py", "tests/test_protocol_oracle.py", "tests/test_properties.py",
                   "tests/test_refusals.py")
-LEDGER_TESTS = ("tests/test_guarantees.py", "tests/test_properties.py", "tests/test_offline_ledger.py",
+LEDGER_TESTS = ("tests/test_ledger_rules_edges.py", "tests/test_guarantees.py", "tests/test_properties.py", "tests/test_offline_ledger.py",
                 "tests/test_refusals.py", "tests/test_front_desk.py", "tests/test_shifts.py")
 MODULE_TESTS = {
     "protocol/envelope.py": PROTOCOL_TESTS,
