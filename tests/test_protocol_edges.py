@@ -173,6 +173,11 @@ def test_a_body_that_is_not_one_json_object_is_malformed(body):
     assert remote_refusal(body) == "MALFORMED_BODY"
 
 
+def test_the_encoder_never_writes_nan_which_our_own_parser_would_refuse():
+    with pytest.raises(ValueError):
+        codec.encode({"a": float("nan")})
+
+
 def test_the_canonical_encoding_is_sorted_compact_utf8():
     assert codec.encode({"b": 1, "a": "鱼", "c": [True, None]}) == '{"a":"鱼","b":1,"c":[true,null]}'.encode()
 
@@ -272,6 +277,7 @@ def test_the_shortest_envelope_has_an_empty_body_and_an_attachment_that_fills_th
     assert (envelope.split(exact).attachment, envelope.split(exact).body) == (b"abc", b"")
     five = b"FP\x01\x01\x01"
     assert refused(envelope.split, five) == "TRUNCATED"
+    assert refused(envelope.split, b"XP\x01\x01\x01") == "BAD_MAGIC"  # five bytes are a whole fixed header
 
 
 def test_sealing_in_an_unsupported_version_is_our_own_bug_and_refused():
@@ -295,6 +301,18 @@ def test_the_card_record_bytes_sit_at_the_offsets_the_table_gives():
     assert data[28:32] == hashlib.sha256(b"P1").digest()[:4]
     KEY.verify_key.verify(DOMAIN + b"card-record\x00" + UID + data[:32], data[32:])
     assert card_record.read_record(data, UID, KEY.verify_key, "P1") == RECORD
+
+
+def test_the_record_lives_in_the_three_data_blocks_of_sectors_1_and_2():
+    # MIFARE Classic 1K: four blocks a sector, the last one the sector trailer (keys), never data.
+    blocks = tuple(block for sector in (1, 2) for block in range(4 * sector, 4 * sector + 3))
+    assert card_record.RECORD_BLOCKS == blocks
+    assert len(card_record.RECORD_BLOCKS) * 16 == card_record.SIGNED_RECORD_BYTES == 96
+
+
+def test_an_issuance_uses_all_four_of_its_bytes():
+    record = CardRecord("T000123", 2**24 + 7, "temporary", "P1")
+    assert card_record.read_record(card_record.sign_record(record, UID, KEY), UID, KEY.verify_key, "P1") == record
 
 
 @pytest.mark.parametrize("kind, code", [("temporary", 1), ("member", 2), ("staff", 3)])

@@ -46,7 +46,7 @@ MODULE_TESTS = {
     "protocol/topics.py": PROTOCOL_TESTS,
     "protocol/limits.py": PROTOCOL_TESTS,
     "ledger/postings.py": LEDGER_TESTS,
-    "ledger/verify.py": ("tests/test_guarantees.py",),
+    "ledger/verify.py": ("tests/test_ledger_verify_edges.py", "tests/test_guarantees.py", "tests/test_set_aside.py"),
     "ledger/intake.py": LEDGER_TESTS + ("tests/test_members.py",),
     "terminal/outbox.py": ("tests/test_guarantees.py", "tests/test_properties.py", "tests/test_offline_policy.py"),
     "terminal/core.py": ("tests/test_terminal_core.py", "tests/test_guarantees.py"),
