@@ -297,3 +297,20 @@ def test_only_ok_books_and_same_sale_approves_without_booking():
     assert rules.Decision(reason=Reason.SAME_SALE).is_approved is False
     assert rules.decline(Reason.CARD_BLOCKED, "told").alerts == ("told",)
     assert rules.channel_account("alipay") == "channel:alipay"
+
+
+def test_a_charge_of_exactly_the_daily_spend_passes_when_nothing_was_spent_today():
+    assert rules.check_limits(sale(30_000), card_view(fen=40_000), LIMITS, kind="temporary") is None
+    assert rules.check_limits(sale(30_001), card_view(fen=40_000), LIMITS, kind="temporary").reason is Reason.OVER_DAILY_LIMIT
+
+
+def test_a_decline_moves_nothing_and_only_an_offline_sale_may_overdraw_or_an_issue_make_a_card():
+    assert rules.decline(Reason.CARD_BLOCKED) == rules.Decision(
+        reason=Reason.CARD_BLOCKED, postings=(), amount_fen=0, card_state=None, allow_negative=False, new_card=False,
+        voids_txn=None, alerts=())
+    online = rules.decide_charge(sale(500), card_view(), FISHING)
+    assert online == rules.Decision(reason=Reason.OK, amount_fen=500, postings=(
+        Posting(ACCOUNT, "fen", -500), Posting("revenue:fishing", "fen", 500)))
+    assert (online.allow_negative, online.new_card, online.card_state, online.voids_txn) == (False, False, None, None)
+    top = rules.decide_top_up(top_up(1000), card_view())
+    assert (top.allow_negative, top.new_card, top.card_state, top.alerts) == (False, False, None, ())
