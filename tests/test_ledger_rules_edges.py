@@ -170,7 +170,7 @@ def test_real_money_pays_first_unless_the_park_spends_bonus_first():
     assert small.postings[:2] == (Posting("promo_expense", "fen", -150), Posting(ACCOUNT, "bonus", -150))
 
 
-@pytest.mark.parametrize("kind, amount_fen, points", [("member", 450, 8), ("member", 399, 6), ("member", 99, 0),
+@pytest.mark.parametrize("kind, amount_fen, points", [("member", 450, 8), ("member", 399, 6), ("member", 99, 0), ("member", 100, 2),
                                                       ("temporary", 450, 0)])
 def test_members_earn_points_per_whole_yuan_at_two_a_yuan(kind, amount_fen, points):
     decision = rules.decide_charge(sale(amount_fen), card_view(kind=kind, fen=1000), FISHING, points_per_yuan=2)

@@ -19,7 +19,7 @@ from protocol.card_record import CardRecord, CardRecordError
 from protocol.envelope import Purpose
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.messages import (BROADCAST_TYPES, REPLY_TYPES, REQUEST_TYPES, Balances, Blocklist, CardEntry, CardIssue,
-                               CardRef, Charge, Hello, LineItem, MemberLookupReply, OfflineCharge, Result,
+                               CardRef, Charge, Hello, LineItem, MemberCard, MemberLookupReply, OfflineCharge, Result,
                                StationReportReply, TopUp, parse, printable_detail)
 
 KEY = SigningKey(bytes(range(32)))
@@ -661,6 +661,33 @@ def test_a_blocklist_may_be_empty_and_reads_back_entries_in_order():
     snapshot = Blocklist(park="P1", version=3, issued_ms=9, blocked=(), low=(CardEntry(no="ABCD", issuance=2, fen=-40),))
     assert parse(snapshot.to_bytes(), BROADCAST_TYPES) == snapshot
     assert snapshot.to_obj()["low"] == [{"no": "ABCD", "issuance": 2, "fen": -40}]
+
+
+def entries(count):
+    return tuple(CardEntry(no=f"C{n:05d}", issuance=1, fen=0) for n in range(count))
+
+
+def test_a_blocklist_holds_up_to_a_thousand_cards_in_each_list():
+    full = Blocklist(park="P1", version=1, issued_ms=0, blocked=entries(1000), low=entries(1000))
+    assert len(full.blocked) == len(full.low) == 1000
+    assert refused(Blocklist, park="P1", version=1, issued_ms=0, blocked=entries(1001), low=()) == "VALUE_OUT_OF_RANGE"
+    assert refused(Blocklist, park="P1", version=1, issued_ms=0, blocked=(), low=entries(1001)) == "VALUE_OUT_OF_RANGE"
+
+
+def member_cards(count):
+    return tuple(MemberCard(no=f"M{n:04d}", issuance=1, uid="04a1b2c3", name="王芳", state="active", fen=0, bonus=0,
+                            points=0) for n in range(count))
+
+
+def test_a_member_lookup_answers_with_at_most_twenty_cards():
+    fields = dict(park="P1", terminal="T-1", seq=1, request_sha256="ab" * 32, ledger_time_ms=0)
+    assert len(MemberLookupReply(**fields, cards=member_cards(20)).cards) == 20
+    assert refused(MemberLookupReply, **fields, cards=member_cards(21)) == "VALUE_OUT_OF_RANGE"
+
+
+def test_an_item_name_is_never_empty_though_a_payment_reference_may_be():
+    assert refused(LineItem, item="", qty=1, unit_fen=1) == "VALUE_OUT_OF_RANGE"
+    assert top_up(payment_ref="").payment_ref == ""
 
 
 def test_replies_that_are_always_answers_say_so():
