@@ -5,11 +5,14 @@ read. No broker.
 Written to kill the operator mutants of tools/mutation.py the older tests let through.
 """
 
+import json
+
 import pytest
 
-from host_sim.rig import ParkRig
-from protocol import codec, topics
+from host_sim.rig import ParkRig, card, single_line
+from protocol import codec, envelope, topics
 from protocol.envelope import Purpose
+from protocol.pin import seal_pin
 from protocol.messages import TerminalStatus
 
 from .conftest import TERMINALS
@@ -72,3 +75,68 @@ def test_a_request_too_short_to_be_an_envelope_is_refused_as_truncated_and_answe
     result = ledger.send(topics.request("P1", "T-FISH-1"), payload)
     assert (result.outcome, result.reason, result.seq) == ("refused", "TRUNCATED", None)
     assert ledger.intake.counts["refused"] == 1 and ledger.intake.counts["set_aside"] == 0
+
+
+# ---------------------------------------------------------------- a retired till's re-sends
+def test_a_retired_tills_resend_of_a_decided_sale_is_counted_once_as_a_replay(ledger):
+    sale = ledger.sign("T-FISH-1", codec.encode(ledger.charge_body()))
+    approved = ledger.send(*sale)
+    ledger.store.revoke_terminal("T-FISH-1", from_seq=2)
+    assert ledger.send(*sale) == approved
+    assert ledger.intake.counts["replayed"] == 1 and ledger.intake.counts["refused"] == 0
+
+
+# ---------------------------------------------------------------- member cards (the desk of test_members)
+from .test_members import MEMBER, NEW_CARD, ZHAO_PIN, desk, with_supervisor  # noqa: E402,F401  (desk: a fixture)
+
+
+def notification_kinds(desk):
+    return [json.loads(body)["kind"] for (body,) in desk.ledger.store.db.execute("SELECT body FROM notification")]
+
+
+def test_a_loss_report_an_unblock_and_an_offline_sale_send_the_member_no_message(desk):
+    from protocol.messages import CardUnblock, LossReport, OfflineCharge
+
+    assert desk.top_up(10_000).is_approved
+    assert desk.send("T-FISH-1", OfflineCharge, amount_fen=500, lines=single_line("钓鱼 Fishing", 500), pin_sha256=None,
+                     supersedes_seq=None, approved_ms=NOW_MS).is_approved
+    assert desk.send("T-DESK-1", LossReport).is_approved
+    assert desk.send("T-DESK-1", CardUnblock).is_approved
+    assert notification_kinds(desk) == ["top_up"]
+
+
+def replace(desk, new_card=NEW_CARD, from_issuance=1):
+    from protocol.messages import CardReplace
+
+    return with_supervisor(desk, "T-DESK-1", CardReplace, ZHAO_PIN, new_card, from_card_no=MEMBER.no,
+                           from_issuance=from_issuance)
+
+
+def test_a_replacement_is_only_for_a_lost_member_card_onto_a_new_cards_first_issuance(desk):
+    from protocol.messages import LossReport
+
+    assert replace(desk).reason == "KIND_NOT_ALLOWED"              # not reported lost
+    assert desk.send("T-DESK-1", LossReport).is_approved
+    assert replace(desk, from_issuance=2).reason == "UNKNOWN_CARD"
+    assert replace(desk, new_card=card(NEW_CARD.no, issuance=2)).reason == "OLD_ISSUANCE"
+    assert replace(desk, new_card=MEMBER).reason == "CARD_IN_USE"
+    assert replace(desk).is_approved
+
+
+def test_a_top_up_already_spent_is_not_reversed(desk):
+    from protocol.messages import Reversal, ShiftOpen
+
+    fields = desk.ledger.fields("T-DESK-1", card("S0002"))
+    fields["operator"] = "li"
+    identity = desk.ledger.rig.identity("T-DESK-1")
+    attachment, sha = seal_pin("2345", terminal="T-DESK-1", seq=fields["seq"], ledger_pin_key=identity.pin_key)
+    topic = topics.request("P1", "T-DESK-1")
+    payload = envelope.seal(ShiftOpen(**fields, pin_sha256=sha).to_bytes(), signing_key=identity.signing_key,
+                            key_id=identity.key_id, purpose=Purpose.REQUEST, topic=topic, attachment=attachment)
+    assert desk.ledger.send(topic, payload).is_approved
+    desk.operators["T-DESK-1"] = "li"
+    wrong = desk.top_up(30_000)
+    assert desk.charge(10_000).is_approved
+    reversal = with_supervisor(desk, "T-DESK-1", Reversal, ZHAO_PIN, MEMBER, original_seq=wrong.seq, amount_fen=30_000)
+    assert (reversal.outcome, reversal.reason) == ("declined", "INSUFFICIENT_FUNDS")
+    assert reversal.balances.fen == 20_000

@@ -18,9 +18,10 @@ from protocol import card_record, codec, envelope, limits, pin, topics
 from protocol.card_record import CardRecord, CardRecordError
 from protocol.envelope import Purpose
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.messages import (BROADCAST_TYPES, REPLY_TYPES, REQUEST_TYPES, Balances, Blocklist, CardEntry, CardIssue,
+from protocol.messages import (BROADCAST_TYPES, REPLY_TYPES, REQUEST_TYPES, Balances, Blocklist, BlocklistDelta,
+                               CardEntry, CardIssue,
                                CardRef, Charge, Hello, LineItem, MemberCard, MemberLookupReply, OfflineCharge, Result,
-                               StationReportReply, TopUp, parse, printable_detail)
+                               StationReportReply, TerminalStatus, TopUp, parse, printable_detail)
 
 KEY = SigningKey(bytes(range(32)))
 OTHER_KEY = SigningKey(bytes(range(1, 33)))
@@ -672,6 +673,20 @@ def test_a_blocklist_holds_up_to_a_thousand_cards_in_each_list():
     assert len(full.blocked) == len(full.low) == 1000
     assert refused(Blocklist, park="P1", version=1, issued_ms=0, blocked=entries(1001), low=()) == "VALUE_OUT_OF_RANGE"
     assert refused(Blocklist, park="P1", version=1, issued_ms=0, blocked=(), low=entries(1001)) == "VALUE_OUT_OF_RANGE"
+
+
+def test_an_empty_blocklist_and_an_empty_delta_are_valid_news():
+    assert Blocklist(park="P1", version=1, issued_ms=0, blocked=(), low=()).low == ()
+    delta = BlocklistDelta(park="P1", from_version=1, version=2, issued_ms=0, blocked=(), unblocked=(), low=())
+    assert parse(delta.to_bytes(), BROADCAST_TYPES) == delta
+
+
+def test_a_heartbeat_with_nothing_queued_names_no_oldest_time():
+    status = TerminalStatus(park="P1", terminal="T-1", is_online=False, highest_seq=0, queue_depth=0,
+                            oldest_queued_ms=None, time_ms=0)
+    assert status.to_obj()["oldest_queued_ms"] is None
+    assert refused(TerminalStatus, park="P1", terminal="T-1", is_online=False, highest_seq=0, queue_depth=0,
+                   oldest_queued_ms=-1, time_ms=0) == "VALUE_OUT_OF_RANGE"
 
 
 def member_cards(count):
