@@ -13,7 +13,7 @@ from host_sim.rig import ParkRig, card, single_line
 from protocol import codec, envelope, topics
 from protocol.envelope import Purpose
 from protocol.pin import seal_pin
-from protocol.messages import TerminalStatus
+from protocol.messages import REPLY_TYPES, TerminalStatus, parse
 
 from .conftest import TERMINALS
 from .helpers.intake_driver import Ledger
@@ -140,3 +140,25 @@ def test_a_top_up_already_spent_is_not_reversed(desk):
     reversal = with_supervisor(desk, "T-DESK-1", Reversal, ZHAO_PIN, MEMBER, original_seq=wrong.seq, amount_fen=30_000)
     assert (reversal.outcome, reversal.reason) == ("declined", "INSUFFICIENT_FUNDS")
     assert reversal.balances.fen == 20_000
+
+
+def test_a_replacement_onto_a_returned_cards_number_takes_its_next_issuance(desk):
+    from protocol.messages import CardReturn, LossReport
+
+    assert desk.ledger.issue(opening_fen=0, card_ref=NEW_CARD).is_approved
+    assert desk.ledger.request("T-DESK-1", CardReturn, card_ref=NEW_CARD, channel="cash", payment_ref="",
+                               damage_fee_fen=0).is_approved
+    assert desk.send("T-DESK-1", LossReport).is_approved
+    assert replace(desk, new_card=card(NEW_CARD.no, issuance=3)).reason == "OLD_ISSUANCE"
+    assert replace(desk, new_card=card(NEW_CARD.no, issuance=2)).is_approved
+
+
+# ---------------------------------------------------------------- an operator's retry of a held message
+def test_a_retried_message_is_answered_under_the_hash_the_till_sent(ledger):
+    topic, payload = ledger.sign("T-FISH-1", codec.encode(ledger.charge_body()))
+    as_sent = "cd" * 32  # the hash of the payload with its PIN block, which the ledger no longer holds
+    (reply,) = ledger.intake.process([(topic, payload, as_sent)], retry_set_aside=True)
+    body = envelope.verify(envelope.split(reply.payload), verify_key=ledger.result_key, purpose=Purpose.RESULT,
+                           topic=reply.topic)
+    result = parse(body, REPLY_TYPES)
+    assert result.is_approved and result.request_sha256 == as_sent
