@@ -308,8 +308,6 @@ class Intake:
             return self._decide_replace(message, card)
         if isinstance(message, PinUnlock):
             return self._decide_pin_unlock(message)
-        if isinstance(message, MemberTransfer):
-            return self._decide_member_transfer(message, card)
         if isinstance(message, CardUnblock):
             if card is None or card.issuance != message.card.issuance or card.uid != message.card.uid:
                 return rules.decline(Reason.UNKNOWN_CARD)
@@ -324,6 +322,8 @@ class Intake:
             card = replace(card, state="active")  # paying the debt is how an overdrawn card is settled
         if (refusal := rules.check_card(message, card)) is not None:
             return refusal
+        if isinstance(message, MemberTransfer):  # after the card checks: a lost or cloned card moves nothing
+            return self._decide_member_transfer(message, card)
         if isinstance(message, (TopUp, Charge)):
             spent = self.store.spent_today(message.park, message.card.account,
                                            self.store.business_day(message.park, self.clock_ms())) if isinstance(message, Charge) else 0
@@ -392,6 +392,8 @@ class Intake:
     def _decide_member_transfer(self, message: MemberTransfer, card) -> rules.Decision:
         if not self.store.allows_member_transfer(message.park) or card.kind != "member":
             return rules.decline(Reason.KIND_NOT_ALLOWED)
+        if message.to_card_no == message.card.no:
+            return rules.decline(Reason.SAME_CARD)  # −x and +x on one account: nothing to move
         target = self.store.card(message.park, message.to_card_no, message.to_issuance)
         if target is None or target.kind != "member" or target.state != "active":
             return rules.decline(Reason.UNKNOWN_CARD)

@@ -85,6 +85,7 @@ class Reason(str, Enum):
     NOT_SAME_SHIFT = "NOT_SAME_SHIFT"            # a reversal outside the shift of the original
     NO_SHIFT = "NO_SHIFT"                        # the park requires a staff login and none is open
     OPERATOR_NOT_ON_SHIFT = "OPERATOR_NOT_ON_SHIFT"  # the request names another operator than the shift's
+    SAME_CARD = "SAME_CARD"  # a member transfer to the card it comes from
 
 
 # What a cashier reads on the display (Chinese first: the parks' staff read it).
@@ -118,6 +119,7 @@ REASON_TEXT = {
     Reason.NOT_SAME_SHIFT: "只能冲正本班交易 Only this shift's top-ups can be reversed",
     Reason.NO_SHIFT: "请先登录 Log in with your staff card first",
     Reason.OPERATOR_NOT_ON_SHIFT: "操作员不符 Not the staff member logged in here",
+    Reason.SAME_CARD: "不能转给同一张卡 Transfer to the same card — tap the other member's card",
 }
 
 
@@ -159,5 +161,6 @@ DECLINE_REASONS = frozenset(
         Reason.NOT_SAME_SHIFT,
         Reason.NO_SHIFT,
         Reason.OPERATOR_NOT_ON_SHIFT,
+        Reason.SAME_CARD,
     }
 )
