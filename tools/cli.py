@@ -34,6 +34,35 @@ def cmd_station_add(args) -> int:
     return 0
 
 
+YES_NO = {"yes": True, "no": False}
+
+
+def cmd_member_settings(args) -> int:
+    """Show the park's member settings; ``--allow-transfer yes|no`` turns member transfers on or off
+    and leaves the other settings as they are."""
+    if args.allow_transfer is not None and args.allow_transfer not in YES_NO:
+        print(f"fieldpos: --allow-transfer takes yes or no, not {args.allow_transfer!r}", file=sys.stderr)
+        return 2
+    home = _home(args)
+    if not home.keys_path.exists():
+        print(f"fieldpos: no ledger in {args.home} (create it with: fieldpos ledger init)", file=sys.stderr)
+        return 2
+    park_id = home.park_id()
+    store = home.open_store()
+    try:
+        bonus_first, points_per_yuan, no_pin_limit_fen = store.member_settings(park_id)
+        if args.allow_transfer is not None:
+            store.set_member_settings(park_id, bonus_first=bonus_first, points_per_yuan=points_per_yuan,
+                                      no_pin_limit_fen=no_pin_limit_fen, allow_transfer=YES_NO[args.allow_transfer])
+        allows_transfer = store.allows_member_transfer(park_id)
+    finally:
+        store.close()
+    print(f"park {park_id} members: transfers {'allowed' if allows_transfer else 'not allowed'}, "
+          f"no-PIN limit {no_pin_limit_fen} fen, points per yuan {points_per_yuan}, "
+          f"{'bonus' if bonus_first else 'real money'} spent first")
+    return 0
+
+
 def cmd_staff_add(args) -> int:
     import getpass
 
@@ -357,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_staff.add_argument("--card-no", required=True, help="the staff card's number")
     add_staff.add_argument("--pin", help="4-6 digits; asked for when omitted (keeps it out of shell history)")
     add_staff.set_defaults(handler=cmd_staff_add)
+
+    members = commands.add_parser("member-settings", help="show or change the park's member settings")
+    members.add_argument("--allow-transfer", metavar="yes|no",
+                         help="may members move real money to another member's card at the desk (default: no)")
+    members.set_defaults(handler=cmd_member_settings)
 
     provision = commands.add_parser("provision", help="register a terminal and write its bundle")
     provision.add_argument("--terminal", required=True)
