@@ -122,7 +122,7 @@ class TerminalApp:
         except STORAGE_ERRORS as error:
             log.error("receipt %d printed but not recorded: %s", seq, error)
             self._printed_unrecorded.add(seq)
-            return StorageFailed(StorageFaultError.code, is_sale_made=True, detail="收据已打印 Receipt printed")
+            return StorageFailed(StorageFaultError.code, is_sale_made=True, detail="已打印 Printed")
 
     def _record_printed_again(self) -> None:
         for seq in sorted(self._printed_unrecorded):

@@ -48,6 +48,8 @@ ENTRY_STATES = frozenset({
     State.DESK_PHONE, State.DESK_NEW_PIN, State.DESK_PIN_AGAIN, State.DESK_AMOUNT, State.DESK_CHANNEL,
     State.DESK_PICK, State.DESK_CONFIRM, State.DESK_TRANSFER_TO, State.DESK_MEMBER_PIN, State.DESK_DAMAGED,
 })
+# The disk refused a write (full or failing SD card): fits the 128x64 panel's title bar.
+STORAGE_FAULT_TITLE = "存储故障 Disk fault"
 # Receipt titles for what is not a sale.
 RECEIPT_TITLES = {"issue": "开卡凭证", "reissue": "开卡凭证", "member_open": "会员开卡", "top_up": "充值凭证",
                   "return": "退卡凭证", "replace": "补卡凭证", "void": "撤销凭证", "reversal": "冲正凭证",
@@ -93,7 +95,7 @@ class Terminal(FrontDesk):
         if isinstance(event, ParkedAnswered):
             if self.state not in (State.IDLE, State.LOCKED):
                 return []  # the app tells again at the next idle moment
-            return self._message("待定交易未成功 Pending sale NOT made",
+            return self._message("待定失败 NOT made",
                                  (f"{self.terminal_id}-{event.seq}", reason_text(event.reason)), then=self.state)
         if isinstance(event, Answer) and getattr(event.result, "reason", None) in NOT_FINAL_REASONS:
             event = NoAnswer(event.result.reason)  # the ledger holds the request: no answer yet, never a decline
@@ -120,7 +122,7 @@ class Terminal(FrontDesk):
         self.after_message = then or (State.IDLE if self.operator else State.LOCKED)
         self.state = State.MESSAGE
         self.deadline_ms = self.now_ms + MESSAGE_TIMEOUT_MS
-        return [Show(title, tuple(lines), "按任意键继续 Press any key", tone)]
+        return [Show(title, tuple(lines), "任意键继续 Any key", tone)]
 
     def _timed_out(self) -> list:
         if self.state == State.MESSAGE:
@@ -142,19 +144,20 @@ class Terminal(FrontDesk):
 
     def _storage_failed(self, event: StorageFailed) -> list:
         """The terminal's disk refused a write. Say whether the sale stands, and let any key leave."""
-        lines = ("交易已成功 The sale WAS made" if event.is_sale_made else "交易未完成 The sale was NOT made",
-                 event.detail or "请清理存储/联系技术员 Free space or call a technician")
+        # Short enough for a 128x64 panel: what happened to the sale, then what to do.
+        lines = ("已收费 WAS made" if event.is_sale_made else "未收费 NOT made",
+                 event.detail or "清理存储/叫技术员")
         if self.state == State.OPENING_SHIFT:
             self._login = None
-            return self._message("存储故障 Storage fault", ("登录未完成 NOT logged in", lines[1]), then=State.LOCKED)
+            return self._message(STORAGE_FAULT_TITLE, ("登录未完成 NOT in", lines[1]), then=State.LOCKED)
         if self.state == State.CLOSING_SHIFT:
-            return self._message("存储故障 Storage fault", ("交班未完成 Shift still open", lines[1]))
+            return self._message(STORAGE_FAULT_TITLE, ("交班未完成 Still open", lines[1]))
         if self.state == State.AUTHORIZING and self.sale is not None and self.sale.seq is not None \
                 and not event.is_sale_made:
             # The online attempt is on disk and may yet be approved: this is UNCERTAIN, not "not made".
-            return self._uncertain("存储故障 Storage fault")
+            return self._uncertain(STORAGE_FAULT_TITLE)
         self.sale = None
-        return self._message("存储故障 Storage fault", lines)
+        return self._message(STORAGE_FAULT_TITLE, lines)
 
     # ------------------------------------------------------------ LOCKED and login
     def _on_locked(self, event) -> list:
@@ -576,13 +579,12 @@ class Terminal(FrontDesk):
         if state == State.CHARGE_PIN:
             return Show("会员密码 Member PIN", (f"￥{format_fen(sale.amount_fen)}", "*" * len(sale.typed) or "_"), "确认 ENTER  取消 CANCEL")
         if state == State.UNCERTAIN:
-            holds = ("总账已收下 Ledger holds it",) if self.ledger_holds else ()
+            holds = ("总账已收 Held",) if self.ledger_holds else ()  # the ledger holds it (SET_ASIDE): not lost
             if self.may_leave_pending:
-                return Show("交易待定 Sale pending", ("请勿重复收费 Do NOT charge again", "答复后自动打印",
-                                                   "Prints when the ledger answers") + holds,
-                            "按任意键离开 Any key to leave", "warning")
-            lines = ("交易待确认，请勿重复收费", "Pending: do NOT charge again") + ((self.uncertain_reason,) if self.uncertain_reason else ())
-            return Show("等待总账确认 Waiting", lines + holds, "正在重试 Retrying", "warning")
+                # Two lines are all a 128x64 panel shows; the receipt prints by itself when the answer comes.
+                return Show("待定 Sale pending", ("请勿重复收费", "Do NOT charge again"), "任意键离开 Any key", "warning")
+            lines = ("请勿重复收费", "Do NOT charge again") + ((self.uncertain_reason,) if self.uncertain_reason else ())
+            return Show("等待确认 Waiting", lines + holds, "正在重试 Retrying", "warning")
         if state == State.PRINTING:
             title = "成功 Approved" if self.last_receipt.is_online else "离线成功 Approved OFFLINE"
             return Show(title, ("正在打印 Printing",), who, "ok", big=f"￥{format_fen(self.last_receipt.amount_fen)}")

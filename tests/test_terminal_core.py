@@ -89,7 +89,7 @@ def test_no_answer_is_never_a_decline_and_never_allows_a_second_charge():
     (try_offline,) = terminal.handle(NoAnswer())
     assert isinstance(try_offline, TryOffline) and try_offline.supersedes_seq == 5 and try_offline.amount_fen == 3000
     effects = terminal.handle(OfflineRefused("OFFLINE_OVER_SALE_CAP", "超出离线单笔限额 Over the offline limit per sale"))
-    assert terminal.state == State.UNCERTAIN and "do NOT charge again" in effects[0].lines[1]
+    assert terminal.state == State.UNCERTAIN and "Do NOT charge again" in effects[0].lines[1]
     assert "Over the offline limit" in effects[0].lines[2]
     assert keys(terminal, "C5E") == [] and terminal.state == State.UNCERTAIN
     assert terminal.handle(CardTapped("04a1b2c3", VISITOR)) == []
