@@ -198,6 +198,7 @@ class LedgerLink:
                 event = self._waiting.get(reply.nonce)
             else:
                 self._results[reply.request_sha256] = reply
+                self._drop_unclaimed_results()
                 self._held_by_ledger.pop(reply.request_sha256, None)
                 event = self._waiting.get(reply.request_sha256)
                 self._arrived.notify_all()
@@ -319,11 +320,29 @@ class LedgerLink:
         if sha not in self._waiting and sha not in self._watched:
             self._results.pop(sha, None)
 
+    def _drop_unclaimed_results(self) -> None:
+        """Keep at most MAX_UNCLAIMED_RESULTS, dropping the oldest nobody waits for or watches
+        (call with the lock held)."""
+        excess = len(self._results) - MAX_UNCLAIMED_RESULTS
+        if excess <= 0:
+            return
+        for sha in list(self._results):  # insertion order: oldest first
+            if sha not in self._waiting and sha not in self._watched:
+                del self._results[sha]
+                excess -= 1
+                if excess == 0:
+                    return
+
+    def _take(self, key: str, store: dict):
+        """The answer a wait was for, handed over once (call with the lock held): the link keeps no
+        copy unless the app watches the request (it then drops it with ``unwatch``)."""
+        return store[key] if key in self._watched else store.pop(key)
+
     def _wait(self, key: str, payload: bytes, timeout_s: float, store: dict):
         event = threading.Event()
         with self._lock:
             if key in store:
-                return store[key]
+                return self._take(key, store)
             self._waiting[key] = event
         deadline = time.monotonic() + timeout_s
         try:
@@ -335,7 +354,7 @@ class LedgerLink:
                     return None
                 if event.wait(min(self.resend_interval_s, remaining)):
                     with self._lock:
-                        return store[key]
+                        return self._take(key, store)
         finally:
             with self._lock:
                 self._waiting.pop(key, None)
