@@ -58,6 +58,10 @@ UPLOAD_POLL_S = 0.05
 STATUS_INTERVAL_S = 30.0
 # Not-final answers remembered for the screens (one per request the ledger holds); bounded.
 MAX_HELD_NOTES = 256
+# Results nobody takes (a duplicate or late answer to a request already closed) are kept this many,
+# oldest dropped first: the outbox holds each one durably anyway. Well above UPLOAD_WINDOW, so the
+# answers of a draining window are never dropped before the uploader sees them.
+MAX_UNCLAIMED_RESULTS = 1024
 
 
 class NoResultError(TerminalError):
