@@ -30,7 +30,7 @@ from host_sim.rig import ParkRig, card, common, single_line  # noqa: E402
 from protocol import envelope, topics  # noqa: E402
 from protocol.envelope import Purpose  # noqa: E402
 from protocol.messages import CardIssue, Charge  # noqa: E402
-from terminal import mqtt  # noqa: E402
+from transport import mqtt  # noqa: E402
 
 from floors import fsync_commit_s  # noqa: E402
 

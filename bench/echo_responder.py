@@ -9,7 +9,7 @@ import sys
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from protocol import topics  # noqa: E402
-from terminal import mqtt  # noqa: E402
+from transport import mqtt  # noqa: E402
 
 
 def main(host: str, port: int, username: str, password: str, park_id: str, mqtt_version: str = "5") -> None:

@@ -100,7 +100,7 @@ def main() -> None:
     ready_s = min(run[0] for run in runs)
     terminal_mb = min(run[1] for run in runs)
     bare_mb = python_rss_mb("pass")
-    emulators_mb = python_rss_mb("from terminal.hal.factory import make_hardware; h = make_hardware('sim')") - \
+    emulators_mb = python_rss_mb("import host_sim; from terminal.hal.factory import make_hardware; h = make_hardware('sim')") - \
         python_rss_mb("import terminal.hal.factory")
     print(f"cold start to ready (process spawn -> boot done, ledger reachable): best of 3 {ready_s:.2f} s "
           f"(target <= {COLD_START_TARGET_S} s)")

@@ -23,6 +23,7 @@ import random
 import sys
 import time
 
+from ledger.park_home import ParkHome
 from protocol import envelope
 from protocol.card_record import CardRecord
 from protocol.messages import REQUEST_TYPES, CardRef, Charge, LineItem, OfflineCharge, TopUp, parse
@@ -31,7 +32,6 @@ from terminal.app import owed_receipts
 from terminal.identity import TerminalIdentity
 from terminal.net import LedgerLink, NoResultError
 from terminal.outbox import Outbox
-from tools.park import ParkHome
 
 from .rig import card
 

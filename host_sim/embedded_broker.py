@@ -2,8 +2,8 @@
 
 :class:`EmbeddedBroker` runs amqtt's broker on a loopback port in a background thread with its own
 asyncio event loop, and offers the surface the park rig uses from
-:class:`tools.mosquitto_process.MosquittoProcess`. It reads the very ``passwd`` and ``acl`` files
-that :func:`tools.broker_config.write_broker_config` writes for Mosquitto, so the two brokers have
+:class:`transport.mosquitto_process.MosquittoProcess`. It reads the very ``passwd`` and ``acl`` files
+that :func:`transport.broker_config.write_broker_config` writes for Mosquitto, so the two brokers have
 one source of logins and access rules:
 
 * :class:`MosquittoPasswordFileAuthPlugin` checks Mosquitto's ``$7$`` (PBKDF2-HMAC-SHA512) hashes;
@@ -52,9 +52,8 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 from amqtt.utils import gen_client_id
 
-from terminal.mqtt import SESSION_EXPIRY_S
-from tools.broker_config import PBKDF2_SHA512_TAG
-from tools.mosquitto_process import (
+from transport.broker_config import PBKDF2_SHA512_TAG
+from transport.mosquitto_process import (
     BrokerError,
     BrokerNotInstalledError,
     BrokerStartError,
@@ -62,6 +61,7 @@ from tools.mosquitto_process import (
     find_mosquitto,
     is_port_accepting,
 )
+from transport.mqtt import SESSION_EXPIRY_S
 
 log = logging.getLogger("fieldpos.host_sim.embedded_broker")
 
@@ -131,7 +131,7 @@ class AclRule:
 def read_acl_file(path: Path) -> dict[str, tuple[AclRule, ...]]:
     """``{username: rules}`` from a Mosquitto ACL file of ``user`` blocks.
 
-    Only what :func:`tools.broker_config.render_acl` writes is understood; anything else
+    Only what :func:`transport.broker_config.render_acl` writes is understood; anything else
     (``pattern`` rules, topics before the first ``user``) is an error rather than a silently
     wider or narrower rule set.
     """
@@ -330,7 +330,7 @@ def quiet_amqtt_logging() -> None:
 class EmbeddedBroker:
     """amqtt's broker on ``host:port`` in a thread of this process, with the park's passwd and acl.
 
-    Same surface as :class:`tools.mosquitto_process.MosquittoProcess` as far as the rig uses it:
+    Same surface as :class:`transport.mosquitto_process.MosquittoProcess` as far as the rig uses it:
     ``start``, ``stop``, ``kill``, ``restart``, ``is_running``, ``port``, context manager. There is
     no process to SIGKILL, so :meth:`kill` is :meth:`stop`; since amqtt keeps no state on disk,
     either one loses every session and queued message, which is what a Mosquitto crash before its
@@ -473,7 +473,7 @@ class EmbeddedBroker:
 def start_park_broker(
     config_dir: Path, port: int, prefer: str = "auto", *, timeout_s: float = 10.0
 ) -> MosquittoProcess | EmbeddedBroker:
-    """Start the park's broker from the directory :func:`tools.broker_config.write_broker_config` wrote.
+    """Start the park's broker from the directory :func:`transport.broker_config.write_broker_config` wrote.
 
     ``prefer``: ``"mosquitto"`` needs the binary (installed as root if missing, else
     BrokerNotInstalledError),

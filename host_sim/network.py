@@ -4,7 +4,7 @@ station's Wi-Fi dropping out: established connections are reset and new ones ref
 import socket
 import threading
 
-from tools.mosquitto_process import free_port
+from transport.mosquitto_process import free_port
 
 
 class CuttableLink:

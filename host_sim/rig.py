@@ -12,14 +12,14 @@ from pathlib import Path
 import secrets
 
 from ledger.intake import Intake
+from ledger.park_home import STATION_KINDS, ParkHome
 from ledger.service import LedgerService
 from protocol.messages import CardRef, LineItem
 from terminal.identity import TerminalIdentity
 from terminal.net import LedgerLink
 from terminal.outbox import Outbox
-from tools.broker_config import BrokerUser, hash_password
-from tools.mosquitto_process import MosquittoProcess, free_port
-from tools.park import STATION_KINDS, ParkHome
+from transport.broker_config import BrokerUser, hash_password
+from transport.mosquitto_process import MosquittoProcess, free_port
 
 PARK_ID = "P1"
 # The sample park: a fishing pond run by the park, a riding school run by a contractor who pays a

@@ -16,14 +16,14 @@ import time
 
 from nacl.signing import SigningKey
 
-from ledger.errors import NotFound
-from ledger.keys import LedgerKeys
-from ledger.store import Store
 from protocol.errors import FieldposError
 from protocol.messages import REQUEST_TYPES
 from protocol.topics import check_id
+from transport.broker_config import BrokerUser, TerminalCredential, hash_password, write_broker_config
 
-from .broker_config import BrokerUser, TerminalCredential, hash_password, write_broker_config
+from .errors import NotFound
+from .keys import LedgerKeys
+from .store import Store
 
 # What each kind of station may send; the ledger enforces it per terminal.
 _SHIFTS = ("shift_open", "shift_close", "hello")
@@ -160,7 +160,7 @@ class ParkHome:
 
     def add_staff(self, staff_id: str, name: str, role: str, card_no: str, pin: str) -> None:
         """Register a staff member with their staff card and PIN (stored only as a peppered scrypt hash)."""
-        from ledger.pins import hash_pin
+        from .pins import hash_pin
         from protocol.pin import check_pin
 
         keys = self.ledger_keys()

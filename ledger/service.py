@@ -36,7 +36,7 @@ import time
 
 from protocol import topics
 from protocol.reasons import Reason
-from terminal import mqtt
+from transport import mqtt
 
 from . import broadcasts
 from .errors import StoreUnavailableError, TransientStoreError

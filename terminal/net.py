@@ -37,8 +37,8 @@ from protocol.messages import (
 )
 from protocol.pin import seal_pin
 from protocol.reasons import NOT_FINAL_REASONS
+from transport import mqtt
 
-from . import mqtt
 from .errors import TerminalError
 from .identity import TerminalIdentity
 from .offline_state import TerminalState

@@ -25,7 +25,7 @@ import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
 from protocol import topics
-from tools.broker_config import (
+from transport.broker_config import (
     BrokerConfigError,
     BrokerUser,
     TerminalCredential,
@@ -35,8 +35,8 @@ from tools.broker_config import (
     park_topic_filter,
     write_broker_config,
 )
-from tools.mosquitto_process import BrokerStartError, MosquittoProcess, find_mosquitto, free_port
-from tools.park_ca import create_park_ca, issue_server_certificate
+from transport.mosquitto_process import BrokerStartError, MosquittoProcess, find_mosquitto, free_port
+from transport.park_ca import create_park_ca, issue_server_certificate
 
 PARK_ID = "lakeside"
 # Long enough for a loaded CI machine, short enough that a failing test still ends quickly.

@@ -19,9 +19,9 @@ from host_sim.embedded_broker import (
 )
 from host_sim.rig import OBSERVER, ParkRig
 from protocol import topics
-from terminal import mqtt
-from tools.broker_config import hash_password
-from tools.mosquitto_process import is_port_accepting
+from transport import mqtt
+from transport.broker_config import hash_password
+from transport.mosquitto_process import is_port_accepting
 
 TERMINALS = {"T-FISH-1": "fishing", "T-FISH-2": "fishing", "T-DESK-1": "desk"}
 WAIT_S = 5.0

@@ -96,7 +96,7 @@ def test_no_key_on_a_terminal_can_make_a_card_record_a_terminal_accepts(ledger):
 def test_reports_are_for_supervisors_on_terminals_allowed_to_ask(ledger):
     from host_sim.rig import STAFF
     from protocol.messages import StationReport
-    from tools.park import STATION_KINDS
+    from ledger.park_home import STATION_KINDS
 
     rig = ledger.rig
     rig.home.provision_terminal("T-OFFICE-1", "fishing", kinds=STATION_KINDS["supervisor"])

@@ -12,7 +12,7 @@ from host_sim.rig import OBSERVER, card, common, single_line
 from protocol import envelope, topics
 from protocol.envelope import Purpose
 from protocol.messages import CardIssue, Charge, Result
-from terminal import mqtt
+from transport import mqtt
 from terminal.outbox import PendingRequest
 
 VISITOR = card("C00007")

@@ -125,7 +125,7 @@ def test_a_park_made_by_ledger_init_requires_a_login_and_only_test_rigs_opt_out(
     assert main(["--home", str(tmp_path / "real"), "ledger", "init", "--park", "P9", "--name", "青山湖"]) == 0
     assert main(["--home", str(tmp_path / "scripted"), "ledger", "init", "--park", "P8", "--name", "试验",
                  "--no-login-required"]) == 0
-    from tools.park import ParkHome
+    from ledger.park_home import ParkHome
 
     for home, park_id, expected in (("real", "P9", True), ("scripted", "P8", False)):
         store = ParkHome(tmp_path / home).open_store()

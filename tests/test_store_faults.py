@@ -22,7 +22,7 @@ from ledger.store import Store, store_fault
 from ledger.verify import unfinished_seqs, verify_books
 from protocol.messages import CardIssue, Charge
 from terminal.net import NoResultError
-from tools.park import ParkHome
+from ledger.park_home import ParkHome
 
 from .helpers.waiting import wait_until
 

@@ -5,8 +5,8 @@ import sys
 
 from host_sim.rig import ParkRig, card, common, single_line
 from protocol.messages import CardIssue, Charge
-from tools.mosquitto_process import MosquittoProcess, free_port
-from tools.park_ca import create_park_ca, issue_server_certificate
+from transport.mosquitto_process import MosquittoProcess, free_port
+from transport.park_ca import create_park_ca, issue_server_certificate
 
 
 def test_a_terminal_charges_through_the_tls_listener(tmp_path):

@@ -11,7 +11,7 @@ DEFAULT_HOME = os.environ.get("FIELDPOS_HOME", "var/park")
 
 
 def _home(args):
-    from .park import ParkHome
+    from ledger.park_home import ParkHome
 
     return ParkHome(Path(args.home))
 
@@ -73,7 +73,7 @@ def cmd_staff_add(args) -> int:
 
 
 def cmd_provision(args) -> int:
-    from .park import STATION_KINDS
+    from ledger.park_home import STATION_KINDS
 
     kinds = STATION_KINDS.get(args.kinds) or tuple(args.kinds.split(","))
     tls_ca = Path(args.tls_ca).read_text() if args.tls_ca else None
@@ -84,9 +84,23 @@ def cmd_provision(args) -> int:
     return 0
 
 
+def _register_simulated_hardware_if_chosen() -> None:
+    """The terminal never imports the simulator; on a machine without the Pi's SPI device (or with
+    FIELDPOS_HW=sim) the CLI imports it so that it registers the "sim" hardware."""
+    from terminal.hal.factory import choose_kind
+
+    try:
+        kind = choose_kind()
+    except ValueError:
+        return  # make_hardware reports the bad FIELDPOS_HW where it is used
+    if kind == "sim":
+        import host_sim  # noqa: F401 - registers "sim" with terminal.hal.factory
+
+
 def cmd_terminal_check(args) -> int:
     from terminal.selfcheck import check_terminal
 
+    _register_simulated_hardware_if_chosen()
     lines = check_terminal(Path(args.bundle), Path(args.config), mqtt_version=args.mqtt)
     for line in lines:
         print(line)
@@ -107,8 +121,8 @@ def cmd_broker_config(args) -> int:
     home = _home(args)
     options = {}
     if args.tls:
-        from .broker_config import TlsFiles
-        from .park_ca import CA_CERT_FILE, CA_KEY_FILE, create_park_ca, issue_server_certificate
+        from transport.broker_config import TlsFiles
+        from transport.park_ca import CA_CERT_FILE, CA_KEY_FILE, create_park_ca, issue_server_certificate
 
         # Terminals pin the park CA, so regenerating the config (a new terminal, a new port) keeps
         # the CA and the broker's certificate; delete the ca/ folder on purpose to start over.
@@ -313,6 +327,7 @@ def cmd_terminal_run(args) -> int:
 
     from terminal.runner import run_terminal
 
+    _register_simulated_hardware_if_chosen()
     stop = threading.Event()
     # systemd stops the service with SIGTERM: finish the turn, close the link and the outbox.
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())

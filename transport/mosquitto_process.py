@@ -1,7 +1,7 @@
 """Run a private Mosquitto broker as a child process, for tests, the demo and the benches.
 
 The broker runs in the foreground (never ``-d``) and the config written by
-:mod:`tools.broker_config` sets no ``pid_file``, so there is no pid file that a killed broker could
+:mod:`transport.broker_config` sets no ``pid_file``, so there is no pid file that a killed broker could
 leave behind to block the next start: this object holds the process itself. Its stderr goes to a
 log file next to the config, never to a pipe that nobody drains (a full pipe would stall the
 broker mid-test).

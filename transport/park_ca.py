@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tools.broker_config import TlsFiles
+from transport.broker_config import TlsFiles
 
 CA_VALIDITY = datetime.timedelta(days=10 * 365 + 3)
 # Two years, so a park renews it at a planned visit rather than every few months.

@@ -2,12 +2,13 @@
 
 In the manner of gpiozero's pin factories: :func:`make_hardware` takes the kind as an argument, else
 from ``FIELDPOS_HW`` (``pi`` or ``sim``), else ``pi`` when the card reader's SPI device exists and
-``sim`` when it does not. Both kinds run the same drivers; only the byte-level object under each
-differs (a spidev or ``host_sim.mfrc522.FakeSpiDev``, a serial port or the emulated printer's pty, an
-evdev file or the emulated keypad's pipe, an I2C file or ``host_sim.ssd1306.EmulatedSsd1306``).
+``sim`` when it does not. Each kind is a builder in a registry: this module registers ``pi``; the
+simulator registers ``sim`` with :func:`register_factory` when ``host_sim`` is imported (the CLI's
+``terminal run --sim``, the demo and the tests import it first). The terminal never imports
+``host_sim``: it sits above the terminal, so a Pi never loads an emulator and the host never needs
+``spidev``. Both kinds run the same drivers; only the byte-level object under each differs::
 
-Driver and emulator modules are imported only by the branch that uses them, so a Pi never imports
-``host_sim`` and the host never needs ``spidev``::
+    import host_sim  # registers "sim"
 
     with make_hardware("sim") as hardware:
         hardware.sim.field.present(MifareClassic1K(bytes.fromhex("04A1B2C3D4E5F6")))
@@ -20,7 +21,7 @@ Driver and emulator modules are imported only by the branch that uses them, so a
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -31,19 +32,14 @@ from terminal.hal.clock import Clock, SystemClock
 from terminal.hal.printer import PROFILE_58MM_TEXT, PROFILES
 
 if TYPE_CHECKING:
-    from host_sim.clock import ManualClock
-    from host_sim.keypad import EmulatedKeypad
-    from host_sim.mfrc522 import FakeSpiDev
-    from host_sim.mifare import RfField
-    from host_sim.printer import EmulatedPrinter
-    from host_sim.ssd1306 import EmulatedSsd1306
     from terminal.hal.card_reader import CardReader
     from terminal.hal.display import Display
     from terminal.hal.keypad import Keypad
     from terminal.hal.printer import Printer
 
 HARDWARE_ENVIRONMENT_VARIABLE = "FIELDPOS_HW"
-KINDS = ("sim", "pi")
+KINDS = ("sim", "pi")  # the kinds a park uses; "sim" has a builder only once host_sim is imported
+SIM_REGISTER_HINT = "import host_sim first: it registers the 'sim' hardware (fieldpos terminal run --sim does)"
 # The SPI device the card reader hangs on; it exists only on a Pi with SPI enabled (raspi-config).
 PI_PROBE_PATH = Path("/dev/spidev0.0")
 PI_EXTRA_HINT = "install the terminal's hardware extra: pip install 'fieldpos[pi]'"
@@ -80,18 +76,6 @@ class HardwareConfig:
 
 
 @dataclass(slots=True, kw_only=True)
-class SimulatedHardware:
-    """The emulators behind a ``sim`` set, for a test or the demo to drive and inspect."""
-
-    spi: FakeSpiDev  # the emulated MFRC522's bus: transaction counts, its virtual clock
-    field: RfField  # present() and remove() virtual cards
-    printer: EmulatedPrinter  # receipts, paper and cover faults
-    keypad: EmulatedKeypad  # press(), type_text()
-    oled: EmulatedSsd1306  # to_image(), save_png(), byte counts
-    clock: ManualClock | None  # set when HardwareConfig.sim_clock is "manual" (also HardwareSet.clock)
-
-
-@dataclass(slots=True, kw_only=True)
 class HardwareSet:
     """Everything the terminal app talks to. ``close()`` (or ``with``) releases all of it."""
 
@@ -101,7 +85,9 @@ class HardwareSet:
     keypad: Keypad
     display: Display
     clock: Clock
-    sim: SimulatedHardware | None = None  # None on real hardware
+    # The emulators behind a "sim" set (host_sim's SimulatedHardware) for a test or the demo to drive
+    # and inspect; None on real hardware. Typed loosely: the terminal does not import host_sim.
+    sim: Any = None
     _closers: ExitStack = field(default_factory=ExitStack, repr=False)
 
     def close(self) -> None:
@@ -115,12 +101,26 @@ class HardwareSet:
         self.close()
 
 
+HardwareBuilder = Callable[[HardwareConfig], HardwareSet]
+_BUILDERS: dict[str, HardwareBuilder] = {}
+
+
+def register_factory(name: str, builder: HardwareBuilder) -> None:
+    """Make ``make_hardware(name)`` call ``builder(config)``; registering a name again replaces it."""
+    _BUILDERS[name] = builder
+
+
+def registered_kinds() -> tuple[str, ...]:
+    return tuple(_BUILDERS)
+
+
 def choose_kind(kind: str | None = None) -> str:
     """``kind`` if given, else ``FIELDPOS_HW``, else ``pi`` if the card reader's SPI device exists."""
     chosen = kind or os.environ.get(HARDWARE_ENVIRONMENT_VARIABLE) or ("pi" if PI_PROBE_PATH.exists() else "sim")
-    if chosen not in KINDS:
+    known = dict.fromkeys((*KINDS, *_BUILDERS))
+    if chosen not in known:
         raise ValueError(
-            f"hardware kind must be one of {', '.join(KINDS)} (argument or {HARDWARE_ENVIRONMENT_VARIABLE}), not {chosen!r}"
+            f"hardware kind must be one of {', '.join(known)} (argument or {HARDWARE_ENVIRONMENT_VARIABLE}), not {chosen!r}"
         )
     return chosen
 
@@ -135,44 +135,11 @@ def make_hardware(kind: str | None = None, *, config: HardwareConfig | Mapping[s
     """
     settings = config if isinstance(config, HardwareConfig) else HardwareConfig.from_mapping(config or {})
     chosen = choose_kind(kind)
-    return _make_pi(settings) if chosen == "pi" else _make_sim(settings)
-
-
-def _make_sim(config: HardwareConfig) -> HardwareSet:
-    from host_sim.clock import ManualClock
-    from host_sim.keypad import EmulatedKeypad
-    from host_sim.mfrc522 import FakeSpiDev
-    from host_sim.printer import EmulatedPrinter
-    from host_sim.ssd1306 import EmulatedSsd1306
-    from terminal.drivers.mfrc522 import Mfrc522CardReader
-
-    profile = PROFILES[config.printer_profile]
-    with ExitStack() as stack:
-        spi = FakeSpiDev(config.spi_bus, config.spi_device)
-        stack.callback(spi.close)
-        # The emulated chip keeps virtual time: the driver's waits move it instead of sleeping.
-        card_reader = Mfrc522CardReader(spi, sleep=spi.clock.sleep)
-        stack.callback(card_reader.close)
-        emulated_printer = EmulatedPrinter(width_dots=profile.width_dots, has_cutter=profile.has_cutter).start()
-        stack.callback(emulated_printer.close)
-        printer = emulated_printer.open_driver(profile)
-        stack.callback(printer.close)
-        emulated_keypad = EmulatedKeypad()
-        stack.callback(emulated_keypad.close)
-        keypad = emulated_keypad.open_driver()
-        stack.callback(keypad.close)
-        oled = EmulatedSsd1306()
-        display = oled.open_driver()
-        stack.callback(display.close)
-        manual_clock = ManualClock() if config.sim_clock == "manual" else None
-        simulated = SimulatedHardware(
-            spi=spi, field=spi.field, printer=emulated_printer, keypad=emulated_keypad, oled=oled, clock=manual_clock
-        )
-        hardware = HardwareSet(
-            kind="sim", card_reader=card_reader, printer=printer, keypad=keypad, display=display,
-            clock=manual_clock or SystemClock(), sim=simulated, _closers=stack.pop_all(),
-        )  # fmt: skip
-    return hardware
+    builder = _BUILDERS.get(chosen)
+    if builder is None:
+        hint = SIM_REGISTER_HINT if chosen == "sim" else f"nothing registered the {chosen!r} hardware"
+        raise HardwareUnavailableError(f"No {chosen!r} hardware builder — {hint}")
+    return builder(settings)
 
 
 def _make_pi(config: HardwareConfig) -> HardwareSet:
@@ -213,3 +180,6 @@ def _require_pi_packages() -> None:
         import spidev  # noqa: F401 - only checking it is there
     except ImportError as error:
         raise HardwareUnavailableError(f"The spidev package is missing — {PI_EXTRA_HINT}") from error
+
+
+register_factory("pi", _make_pi)

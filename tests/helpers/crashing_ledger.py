@@ -7,7 +7,7 @@ import sys
 
 from ledger.intake import Intake
 from ledger.service import LedgerService
-from tools.park import ParkHome
+from ledger.park_home import ParkHome
 
 
 class CrashingIntake(Intake):
