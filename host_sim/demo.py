@@ -18,6 +18,7 @@ import shutil
 import time
 
 from ledger.verify import verify_books
+from protocol.money import card_account, format_fen
 from terminal.config import MenuItem
 from terminal.desk import card_number
 from terminal.events import State
@@ -88,7 +89,7 @@ def _member_episode(rig, desk, station, supervisor, outcomes) -> str:
         time.sleep(0.05)  # the notifier's own thread sends them
     total, sent = queued()
     bonus = rig.reader.db.execute("SELECT SUM(amount) FROM posting WHERE asset='bonus' AND amount > 0 "
-                                  "AND account_id=?", (f"card:{lost_no}/1",)).fetchone()[0] or 0
+                                  "AND account_id=?", (card_account(lost_no, 1),)).fetchone()[0] or 0
     return (f"{lost_no} opened at the desk app, top-up 500.00 → bonus {_fen(bonus)}; sales {small.name.lower()}, "
             f"{big.lower()} (PIN asked); lost (F2, by phone) → {new_no} holds {_fen(moved.fen)} + "
             f"{_fen(moved.bonus)} bonus, {moved.points} points; {total} notifications queued, {sent} sent")
@@ -112,8 +113,7 @@ def _typed_sale(station_id: str, rng: random.Random) -> str:
 
 
 def _fen(amount: int) -> str:
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{abs(amount) // 100:,}.{abs(amount) % 100:02d}"
+    return format_fen(amount, grouped=True)
 
 
 def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version: str = "5", seed: int = 7,
@@ -205,7 +205,7 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
                 card_no = card_number("temporary", visitor.uid.hex())
                 owed = -rig.reader.card(rig.park_id, card_no).fen
                 if owed > 0:  # offline sales overdrew it: paying the debt unblocks it
-                    at_desk("debt paid", visitor, f"2{owed // 100}.{owed % 100:02d}E{channel}")
+                    at_desk("debt paid", visitor, f"2{format_fen(owed)}E{channel}")
                     desk.turns(lambda: (card_no, 1) not in desk.link.state.blocklist.blocked)  # the delta, over MQTT
                 at_desk("return", visitor, f"2{channel}")
             receipts = 0

@@ -54,6 +54,7 @@ from protocol.messages import (
     parse,
     printable_detail,
 )
+from protocol.money import card_account
 from protocol.reasons import Outcome, Reason
 
 from protocol.card_record import CardRecord, sign_record
@@ -403,7 +404,7 @@ class Intake:
             return rules.decline(Reason.INSUFFICIENT_FUNDS)
         if target.fen + message.amount_fen > self.store.card_limits(message.park, "member").max_balance_fen:
             return rules.decline(Reason.OVER_BALANCE_LIMIT)
-        to_account = f"card:{target.card_no}/{target.issuance}"
+        to_account = card_account(target.card_no, target.issuance)
         return rules.Decision(reason=Reason.OK, amount_fen=message.amount_fen, postings=(
             rules.Posting(message.card.account, "fen", -message.amount_fen),
             rules.Posting(to_account, "fen", message.amount_fen)))

@@ -10,6 +10,8 @@ import threading
 import time
 import urllib.request
 
+from protocol.money import format_fen
+
 from .store import Store
 
 log = logging.getLogger("fieldpos.ledger.notify")
@@ -21,9 +23,7 @@ MAX_BACKOFF_S = 300
 
 def format_text(body: dict) -> str:
     """The member-facing text: "Charged 30.00 at T-FISH-1. Balance 70.00 (+5.00 bonus), points 30"."""
-    def yuan(fen):
-        return f"{fen // 100}.{fen % 100:02d}"
-
+    yuan = format_fen
     verb = "充值 Top-up" if body["kind"] == "top_up" else "消费 Charged"
     bonus = f" (+{yuan(body['bonus_fen'])} 赠送 bonus)" if body.get("bonus_fen") else ""
     return (f"{verb} {yuan(body['amount_fen'])} @ {body['terminal']}. 余额 Balance {yuan(body['balance_fen'])}{bonus}, "

@@ -9,6 +9,7 @@ it (money in a channel's drawer or provider account). Every transaction sums to 
 from dataclasses import dataclass, field
 
 from protocol.messages import CardIssue, CardKind, CardReturn, Charge, MemberOpen, OfflineCharge, Request, TopUp
+from protocol.money import card_account
 from protocol.reasons import Reason
 
 ASSETS = ("fen", "bonus", "points")
@@ -253,7 +254,7 @@ def decide_void(request, original: OriginalSale | None, *, kind: str = Charge.TY
 
 def decide_transfer(old: CardView, new_account: str) -> Decision:
     """补卡: everything on the lost card moves to the new one (the old account keeps its history)."""
-    old_account = f"card:{old.card_no}/{old.issuance}"
+    old_account = card_account(old.card_no, old.issuance)
     moves = []
     for asset, amount in (("fen", old.fen), ("bonus", old.bonus), ("points", old.points)):
         moves += [Posting(old_account, asset, -amount), Posting(new_account, asset, amount)]

@@ -21,6 +21,7 @@ from .limits import (
     MAX_TIME_MS,
     NONCE_HEX_CHARS,
 )
+from .money import card_account
 from .reasons import Outcome, Reason
 from .topics import _ID
 
@@ -235,7 +236,7 @@ class CardRef(Message):
 
     @property
     def account(self) -> str:
-        return f"card:{self.no}/{self.issuance}"
+        return card_account(self.no, self.issuance)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

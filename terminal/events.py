@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from protocol.card_record import CardRecord
-from protocol.limits import MAX_AMOUNT_FEN
+from protocol.money import format_fen, parse_amount  # noqa: F401  (the core and the desk import them from here)
 
 from .receipt import ReceiptData
 
@@ -221,20 +221,6 @@ class RememberReceipt:
 
 
 # ---------------------------------------------------------------- helpers
-def format_fen(amount_fen: int) -> str:
-    sign = "-" if amount_fen < 0 else ""
-    return f"{sign}{abs(amount_fen) // 100}.{abs(amount_fen) % 100:02d}"
-
-
-def parse_amount(text: str) -> int | None:
-    """Typed yuan ("30", "30.5", "30.50") to fen; None if it is not a valid amount."""
-    whole, _, fraction = text.partition(".")
-    if not whole.isdigit() or (fraction and not fraction.isdigit()) or len(fraction) > 2:
-        return None
-    amount = int(whole) * 100 + int(fraction.ljust(2, "0") or 0)
-    return amount if 0 < amount <= MAX_AMOUNT_FEN else None
-
-
 def masked(card_no: str) -> str:
     return f"**** {card_no[-4:]}"
 

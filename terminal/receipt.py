@@ -16,6 +16,8 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Union
 
+from protocol.money import format_fen
+
 if TYPE_CHECKING:
     from PIL.Image import Image
 
@@ -27,16 +29,6 @@ FONT_A_HEIGHT_DOTS = 24
 # value in yuan passed as fen (or fen multiplied twice) is caught here rather than printed.
 MAX_AMOUNT_FEN = 100_000_000
 MAX_QUANTITY = 9_999
-FEN_PER_YUAN = 100
-
-
-def format_fen(amount_fen: int) -> str:
-    """``3005`` -> ``"30.05"``, ``-5`` -> ``"-0.05"``. Integers only: money is never a float."""
-    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool):
-        raise TypeError(f"amounts are integer fen, not {type(amount_fen).__name__}")
-    sign = "-" if amount_fen < 0 else ""
-    magnitude_fen = abs(amount_fen)
-    return f"{sign}{magnitude_fen // FEN_PER_YUAN}.{magnitude_fen % FEN_PER_YUAN:02d}"
 
 
 def display_width(text: str) -> int:

@@ -9,6 +9,8 @@ station terminal that is offline at the same time.
 
 from dataclasses import dataclass
 
+from protocol.money import format_fen
+
 from ..broadcasts import offline_policy
 from ..store import Store
 
@@ -65,8 +67,7 @@ def offline_exposure(store: Store, park_id: str) -> OfflineExposure:
 
 
 def _yuan(fen) -> str:
-    fen = fen or 0
-    return f"{'-' if fen < 0 else ''}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+    return format_fen(fen or 0, grouped=True)  # an empty SUM is None: nothing, 0.00
 
 
 def format_offline_exposure(report: OfflineExposure, now_ms: int) -> str:
