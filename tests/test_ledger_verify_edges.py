@@ -195,7 +195,10 @@ def test_a_held_message_above_a_gap_is_listed_apart_and_one_whose_seq_was_decide
 def test_a_held_message_on_no_tills_topic_is_reported_unreadable_and_the_books_unfinished(driver):
     store = driver.store
     held(store, "fieldpos/v1/P1/blocklist", b"not an envelope", detail="KeyError: x")
+    _, sale = signed_charge(driver, 4)
+    held(store, "fieldpos/v1/P1/t/T-FISH-1/status", sale, detail="KeyError: y")  # a seq, but no till's request topic
     report = unfinished_seqs(store)
     assert report.count == 0 and report.runs == ()
-    (line,) = report.unreadable_set_asides
-    assert line.endswith(" on fieldpos/v1/P1/blocklist: KeyError: x") and not report.is_finished
+    assert sorted(line.split(": ", 1)[1] for line in report.unreadable_set_asides) == ["KeyError: x", "KeyError: y"]
+    assert any(line.endswith(" on fieldpos/v1/P1/blocklist: KeyError: x") for line in report.unreadable_set_asides)
+    assert not report.is_finished
