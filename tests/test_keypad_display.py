@@ -420,7 +420,7 @@ def test_a_simulated_terminal_reads_a_card_prints_takes_a_key_and_shows_a_screen
     with hardware:
         assert hardware.kind == "sim" and hardware.sim is not None
         hardware.sim.field.present(MifareClassic1K(bytes.fromhex("04A1B2C3D4E5F6")))
-        assert hardware.card_reader.poll().hex == "04A1B2C3D4E5F6"
+        assert hardware.card_reader.poll().hex == "04a1b2c3d4e5f6"
 
         hardware.printer.print_receipt(a_receipt())  # the default 58 mm profile has no cutter
         assert hardware.sim.printer.wait_until(lambda printer: "30.00" in printer.current_receipt.text, timeout_s=10)

@@ -80,7 +80,7 @@ def test_a_4_byte_uid_card_tapped_at_the_bbq_station_is_selected(spi, reader):
     uid = reader.poll()
 
     assert uid == CardUid(bytes.fromhex("A1B2C3D4"))
-    assert uid.hex == "A1B2C3D4"
+    assert uid.hex == "a1b2c3d4"
     assert card.state is CardState.ACTIVE
 
 
@@ -90,7 +90,7 @@ def test_a_7_byte_uid_card_presented_at_the_fishing_station_reads_its_card_recor
     uid = reader.poll()
     record = reader.read_blocks(uid, RECORD_BLOCKS, STATION_KEY)
 
-    assert uid.hex == "04A1B2C3D4E5F6"
+    assert uid.hex == "04a1b2c3d4e5f6"
     assert record == CARD_RECORD
 
 
@@ -392,9 +392,9 @@ def test_closing_the_reader_switches_the_antenna_off_and_releases_the_bus(spi, r
 # --- the card UID value ---
 
 
-def test_a_card_uid_is_4_or_7_bytes_and_prints_as_upper_case_hex():
-    assert CardUid.from_hex("04:a1:b2:c3:d4:e5:f6").hex == "04A1B2C3D4E5F6"
-    assert str(CardUid(bytes.fromhex("A1B2C3D4"))) == "A1B2C3D4"
+def test_a_card_uid_is_4_or_7_bytes_and_prints_as_lower_case_hex():
+    assert CardUid.from_hex("04:A1:B2:C3:D4:E5:F6").hex == "04a1b2c3d4e5f6"
+    assert str(CardUid(bytes.fromhex("A1B2C3D4"))) == "a1b2c3d4"
     assert CardUid(bytes.fromhex("04A1B2C3D4E5F6")).authentication_bytes == bytes.fromhex("C3D4E5F6")
     with pytest.raises(ValueError):
         CardUid(bytes(5))

@@ -87,13 +87,14 @@ class CardUid:
 
     @classmethod
     def from_hex(cls, text: str) -> CardUid:
-        """Parse the form :attr:`hex` prints ("04A1B2C3D4E5F6"); spaces and colons are ignored."""
+        """Parse hex as :attr:`hex` prints it ("04a1b2c3d4e5f6"), in either case; spaces and colons
+        are ignored."""
         return cls(bytes.fromhex(text.replace(":", "").replace(" ", "")))
 
     @property
     def hex(self) -> str:
-        """Upper-case hex, the form staff see on screens and receipts and that messages carry."""
-        return self.value.hex().upper()
+        """Lower-case hex: the only form the protocol accepts for a card's ``uid`` (PROTOCOL.md §4.4)."""
+        return self.value.hex()
 
     @property
     def authentication_bytes(self) -> bytes:
