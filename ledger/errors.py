@@ -28,6 +28,14 @@ class BooksDoNotBalance(LedgerError):
     code = "BOOKS_DO_NOT_BALANCE"
 
 
+class CardBalanceBelowZero(LedgerError):
+    """A booking would take a card below zero although its decision said it would not: the second
+    balance check in ``Store.book`` (a bug, never a customer's problem). The transaction is not
+    written; the message that caused it is set aside."""
+
+    code = "CARD_BALANCE_BELOW_ZERO"
+
+
 class NotFound(LedgerError):
     """No such park, station, terminal or card."""
 

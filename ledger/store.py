@@ -18,7 +18,7 @@ from protocol import envelope, topics
 from protocol.errors import RemoteProtocolError
 from protocol.limits import MAX_PAYLOAD_BYTES
 
-from .errors import NotFound, StoreUnavailableError, TransientStoreError
+from .errors import CardBalanceBelowZero, NotFound, StoreUnavailableError, TransientStoreError
 from .postings import CardView, OriginalSale, Posting, StationView, check_balanced
 from .schema import MIGRATIONS
 
@@ -429,7 +429,9 @@ class Store:
         after = balances[ASSET_INDEX[posting.asset]]
         # The decision already checked the balance; this is the second check TigerBeetle asks for. Money
         # coming in may leave a card below zero: a visitor paying off part of an offline debt.
-        assert allow_negative or after >= 0 or posting.amount > 0, f"{posting.account} would go to {after} {posting.asset}"
+        # Raised, not asserted: python -O strips asserts, and this check must hold in production.
+        if not (allow_negative or after >= 0 or posting.amount > 0):
+            raise CardBalanceBelowZero(f"{posting.account} would go to {after} {posting.asset}")
 
     def insert_card(self, park_id, card_no, issuance, uid, kind, card_fee_fen, txn_id) -> None:
         self.db.execute(
