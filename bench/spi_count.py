@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from host_sim.mfrc522 import FakeSpiDev  # noqa: E402
-from host_sim.mifare import MifareClassic1K  # noqa: E402
+from host_sim.devices.mfrc522 import FakeSpiDev  # noqa: E402
+from host_sim.devices.mifare import MifareClassic1K  # noqa: E402
 from terminal.drivers.mfrc522 import Mfrc522CardReader  # noqa: E402
 from terminal.hal.card_reader import TRANSPORT_KEY, sector_blocks  # noqa: E402
 

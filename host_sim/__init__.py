@@ -10,6 +10,6 @@ never imports the simulator.
 
 from terminal.hal.factory import register_factory
 
-from .hardware import make_sim_hardware
+from .devices.hardware import make_sim_hardware
 
 register_factory("sim", make_sim_hardware)

@@ -27,9 +27,9 @@ from terminal.hal.keypad import Key
 from ledger.reports.offline import format_offline_exposure, offline_exposure
 
 from .network import CuttableLink
-from .mifare import MifareClassic1K
+from .devices.mifare import MifareClassic1K
 from .rig import STAFF, ParkRig
-from .station import SimulatedStation
+from .station import ScriptedStation
 
 # How each demo station sells (terminal.config modes), and what a visitor buys there.
 STATION_SETUP = {
@@ -150,13 +150,13 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
             for terminal_id, station_id in layout.items():
                 if station_id != "desk":
                     link = rig.link(terminal_id, connect=False, port=wifi.port if station_id == "bbq" else None)
-                    station = SimulatedStation(rig, terminal_id, profile="58mm-raster", link=link,
-                                               **STATION_SETUP[station_id])
+                    station = ScriptedStation(rig, terminal_id, profile="58mm-raster", link=link,
+                                              **STATION_SETUP[station_id])
                     station.log_in(STAFF[0])
                     stations.append(station)
             # The front desk's till: Li logs in, and every card is issued, topped up and taken back
             # there from a box of blank cards, with the record written on the card by the till.
-            desk = SimulatedStation(rig, "T-DESK-1", profile="58mm-raster", mode="desk", card_fee_fen=2000)
+            desk = ScriptedStation(rig, "T-DESK-1", profile="58mm-raster", mode="desk", card_fee_fen=2000)
             tills.append(desk)
             desk.log_in(STAFF[1])
             supervisor = rig.virtual_card(STAFF[2][3], kind="staff")  # Zhao's card: voids and replacements

@@ -128,7 +128,7 @@ class ParkRig:
     def virtual_card(self, card_no: str, *, issuance: int = 1, kind: str = "temporary", uid: bytes | None = None):
         """A MIFARE Classic 1K card carrying a record signed with the ledger's card-record key,
         as the front desk's card writer would leave it."""
-        from host_sim.mifare import MifareClassic1K
+        from host_sim.devices.mifare import MifareClassic1K
         from protocol.card_record import RECORD_BLOCKS, CardRecord, sign_record
         from protocol.envelope import Purpose
 
@@ -139,7 +139,7 @@ class ParkRig:
         for index, block in enumerate(RECORD_BLOCKS):
             virtual.set_block(block, data[index * 16 : (index + 1) * 16])
         # The record's sectors are locked with this card's own key A, as the card writer leaves them.
-        from host_sim.mifare import TRANSPORT_ACCESS_BYTES, TRANSPORT_KEY
+        from host_sim.devices.mifare import TRANSPORT_ACCESS_BYTES, TRANSPORT_KEY
         from protocol.card_record import sector_key
 
         key = sector_key(self.home.ledger_keys().card_key_master, uid)

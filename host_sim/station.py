@@ -12,7 +12,10 @@ from .rig import STAFF, ParkRig
 KEY_NAMES = {"E": Key.ENTER, "C": Key.CANCEL, "B": Key.BACK}
 
 
-class SimulatedStation:
+class ScriptedStation:
+    """The real station app on ``sim`` hardware, turned step by step by a test's or the demo's script
+    (the window's :class:`host_sim.station_ui.StationSimulator` runs its till in a thread instead)."""
+
     def __init__(self, rig: ParkRig, terminal_id: str, *, profile: str = "80mm-gb18030", link=None,
                  sim_clock: str = "system", **config_overrides):
         """``sim_clock="manual"``: the board's clock moves only when the test says (``self.sim.clock``)."""

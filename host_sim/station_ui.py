@@ -1,6 +1,6 @@
 """``fieldpos terminal run --sim``: one station terminal in a terminal window, with a park behind it.
 
-:class:`SimulatedStation` builds a small park in ``<out>/park`` (broker, ledger, a front desk that
+:class:`StationSimulator` builds a small park in ``<out>/park`` (broker, ledger, a front desk that
 issues a few visitor cards), writes the station terminal's files into ``<out>/terminal`` as a
 technician would put them on the board (bundle, station config, outbox), opens the emulated hardware
 and runs the till with the same code as a Pi (:mod:`terminal.runner`) in a background thread.
@@ -94,11 +94,11 @@ class CardChoice:
 
     key: str
     label: str
-    card: object  # host_sim.mifare.MifareClassic1K
+    card: object  # host_sim.devices.mifare.MifareClassic1K
 
 
 # ---------------------------------------------------------------- the park and the till
-class SimulatedStation:
+class StationSimulator:
     """A park on this machine and one station terminal on emulated hardware, its till in a thread."""
 
     def __init__(self, out, *, station: str = "fishing", printer_profile: str = DEFAULT_PRINTER_PROFILE):
@@ -122,7 +122,7 @@ class SimulatedStation:
         self._last_display: bytes | None = None
 
     # ------------------------------------------------------------ start and stop
-    def start(self) -> SimulatedStation:
+    def start(self) -> StationSimulator:
         try:
             self._clear_previous_run()
             self._start_park()
@@ -171,7 +171,7 @@ class SimulatedStation:
             label = f"{card_no} ￥{events.format_fen(opening_fen)}"  # the balance it was opened with
             self.cards.append(CardChoice(key, label, self.rig.virtual_card(card_no)))
         if self.station == "desk":
-            from .mifare import MifareClassic1K
+            from .devices.mifare import MifareClassic1K
 
             for key, uid in BLANK_CARDS:
                 self.cards.append(CardChoice(key, f"blank card {uid}", MifareClassic1K(bytes.fromhex(uid))))
@@ -218,7 +218,7 @@ class SimulatedStation:
             self.rig.close()
             self.rig = None
 
-    def __enter__(self) -> SimulatedStation:
+    def __enter__(self) -> StationSimulator:
         return self
 
     def __exit__(self, *exception_info: object) -> None:
@@ -286,7 +286,7 @@ class SimulatedStation:
     def save_new_pictures(self) -> list[Path]:
         """Every receipt not saved yet as ``receipts/receipt-NNN.png`` (and ``.txt`` when the printer
         decoded text), and ``display.png`` if the panel changed. Returns the files written."""
-        from .printer import render_receipt_png
+        from .devices.printer import render_receipt_png
 
         written = []
         printer = self.sim.printer
@@ -372,7 +372,7 @@ class CardButton(Static):
 
 
 class StationUI(App):
-    """The window around a :class:`SimulatedStation`."""
+    """The window around a :class:`StationSimulator`."""
 
     TITLE = "fieldpos station simulator"
     ENABLE_COMMAND_PALETTE = False
@@ -389,7 +389,7 @@ class StationUI(App):
     #help { height: auto; padding: 0 1; color: $text-muted; }
     """
 
-    def __init__(self, station: SimulatedStation):
+    def __init__(self, station: StationSimulator):
         super().__init__()
         self.station = station
         self.cards_by_key = {choice.key: choice for choice in station.cards}
@@ -486,7 +486,7 @@ def run_station_ui(out=DEFAULT_OUT, *, station: str = "fishing", printer_profile
     logging.basicConfig(filename=log_path, level=logging.INFO, force=True,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     print(f"building a park in {out} (broker, ledger, front desk, visitor cards)…")
-    with SimulatedStation(out, station=station, printer_profile=printer_profile).start() as simulated:
+    with StationSimulator(out, station=station, printer_profile=printer_profile).start() as simulated:
         StationUI(simulated).run()
         code = simulated.exit_code or 0
     print(f"receipts: {simulated.receipts_dir}  display: {simulated.display_path}  log: {log_path}")

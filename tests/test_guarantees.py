@@ -273,7 +273,7 @@ def test_a_restored_outbox_continues_above_the_ledgers_highest_seq_after_a_reope
 
 
 def test_a_terminal_booting_from_a_restored_sd_card_sends_above_what_the_ledger_holds(rig, tmp_path):
-    from host_sim.station import SimulatedStation
+    from host_sim.station import ScriptedStation
     from terminal.net import LedgerLink
 
     # Before the SD card was restored, the terminal sent three requests the ledger decided and kept.
@@ -288,7 +288,7 @@ def test_a_terminal_booting_from_a_restored_sd_card_sends_above_what_the_ledger_
         before.close()
         before.outbox.close()
     assert rig.reader.highest_seq("T-FISH-1") == 3
-    station = SimulatedStation(rig, "T-FISH-1")  # a fresh outbox: counter at 0
+    station = ScriptedStation(rig, "T-FISH-1")  # a fresh outbox: counter at 0
     try:
         assert station.link.outbox.last_seq == 3
         pending = station.link.enqueue(lambda seq: Charge(**common(station.link, seq, card("C09999")), amount_fen=100,

@@ -13,12 +13,12 @@ import types
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 
-from host_sim.clock import ManualClock
-from host_sim.keypad import EmulatedKeypad
-from host_sim.mfrc522 import FakeSpiDev, WallClock
-from host_sim.mifare import MifareClassic1K
-from host_sim.printer import EmulatedPrinter
-from host_sim.ssd1306 import EmulatedSsd1306
+from host_sim.devices.clock import ManualClock
+from host_sim.devices.keypad import EmulatedKeypad
+from host_sim.devices.mfrc522 import FakeSpiDev, WallClock
+from host_sim.devices.mifare import MifareClassic1K
+from host_sim.devices.printer import EmulatedPrinter
+from host_sim.devices.ssd1306 import EmulatedSsd1306
 from terminal.drivers import keypad_evdev
 from terminal.drivers.ssd1306 import DATA_CHUNK_BYTES, FRAME_BYTES, frame_pages
 from terminal.errors import DisplayError, HardwareUnavailableError, KeypadError

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from host_sim.mfrc522 import COM_IRQ, CRC_ERROR, RX_IRQ, TIMER_IRQ, FakeSpiDev
-from host_sim.mifare import (
+from host_sim.devices.mfrc522 import COM_IRQ, CRC_ERROR, RX_IRQ, TIMER_IRQ, FakeSpiDev
+from host_sim.devices.mifare import (
     DATA_READ_ONLY,
     DATA_READ_WRITE,
     TRAILER_TRANSPORT,

@@ -5,7 +5,7 @@ again at 0 at each boot, a boot id per boot, and the outbox file that survives."
 
 import pytest
 
-from host_sim.clock import ManualClock
+from host_sim.devices.clock import ManualClock
 from protocol.messages import Blocklist, OfflinePolicy
 from terminal import offline
 from terminal.offline_state import CONTACT_SAVE_INTERVAL_MS, TerminalState

@@ -7,7 +7,7 @@ import pytest
 
 from host_sim.rig import card, common, single_line
 from host_sim.network import CuttableLink
-from host_sim.station import SimulatedStation
+from host_sim.station import ScriptedStation
 from ledger import broadcasts
 from protocol.messages import CardIssue, Charge
 from terminal.events import State
@@ -45,7 +45,7 @@ def park(stopped_rig):
 
 @pytest.fixture
 def station(park):
-    station = SimulatedStation(park, "T-FISH-1")
+    station = ScriptedStation(park, "T-FISH-1")
     wait_until(lambda: station.link.state.policy is not None and station.link.state.blocklist.version >= 0,
                what="the signed config and blocklist")
     station.log_in()
@@ -120,7 +120,7 @@ def test_a_replayed_older_config_or_blocklist_is_refused(park, station):
 
 def test_a_card_blocked_while_a_terminal_is_offline_is_refused_once_the_delta_arrives(park):
     wifi = CuttableLink(park.port)
-    station = SimulatedStation(park, "T-FISH-2", link=park.link("T-FISH-2", connect=False, port=wifi.port))
+    station = ScriptedStation(park, "T-FISH-2", link=park.link("T-FISH-2", connect=False, port=wifi.port))
     try:
         wait_until(lambda: station.link.state.blocklist.version >= 0, what="the first blocklist")
         station.log_in()
@@ -209,7 +209,7 @@ def test_a_loss_reported_while_a_station_is_offline_reaches_it_at_its_next_sync(
     assert desk.submit(lambda seq: TopUp(**common(desk, seq, lost), amount_fen=30000, channel="cash",
                                          payment_ref="")).is_approved
     wifi = CuttableLink(park.port)
-    station = SimulatedStation(park, "T-FISH-2", link=park.link("T-FISH-2", connect=False, port=wifi.port))
+    station = ScriptedStation(park, "T-FISH-2", link=park.link("T-FISH-2", connect=False, port=wifi.port))
     totals = lambda: park.reader.db.execute("SELECT SUM(fen), SUM(bonus), SUM(points) FROM card_balance").fetchone()  # noqa: E731
     try:
         wait_until(lambda: station.link.state.blocklist.version >= 0, what="the first blocklist")

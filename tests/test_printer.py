@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from host_sim.printer import EmulatedPrinter
+from host_sim.devices.printer import EmulatedPrinter
 from terminal.drivers.escpos import (
     CHINESE_MODE_OFF,
     CHINESE_MODE_ON,

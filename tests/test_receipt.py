@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from host_sim.printer import EmulatedPrinter
+from host_sim.devices.printer import EmulatedPrinter
 from terminal.drivers.escpos import encode_receipt
 from terminal.hal.printer import PROFILE_58MM_TEXT, PROFILE_80MM_RASTER
 from terminal.receipt import (

@@ -7,9 +7,9 @@ import shutil
 import threading
 import time
 
-from host_sim.mifare import CardState
+from host_sim.devices.mifare import CardState
 from host_sim.rig import STAFF, card, common
-from host_sim.station_ui import SimulatedStation, StationUI
+from host_sim.station_ui import StationSimulator, StationUI
 from protocol.messages import CardIssue
 from terminal import core, events
 from terminal.hal.factory import make_hardware
@@ -44,7 +44,7 @@ async def log_in_as_wang(pilot, ui):
 
 def test_a_cashier_charges_30_in_the_window_and_the_receipt_png_says_30(tmp_path):
     # A text printer, so the emulator itself decodes what is on the paper.
-    with SimulatedStation(tmp_path / "sim", printer_profile="80mm-gb18030").start() as station:
+    with StationSimulator(tmp_path / "sim", printer_profile="80mm-gb18030").start() as station:
         ui = StationUI(station)
 
         async def cashier():
@@ -72,7 +72,7 @@ def test_a_cashier_charges_30_in_the_window_and_the_receipt_png_says_30(tmp_path
 
 def test_paper_out_in_the_window_shows_the_printer_problem_and_enter_reprints_once_loaded(tmp_path):
     # The park's standard 58 mm raster printer: the receipt panel shows the layout's text.
-    with SimulatedStation(tmp_path / "sim").start() as station:
+    with StationSimulator(tmp_path / "sim").start() as station:
         ui = StationUI(station)
 
         async def cashier():
@@ -219,7 +219,7 @@ async def desk_with_a_blank_card(pilot, ui, blank_key: str) -> None:
 
 
 def test_the_front_desk_in_the_window_issues_a_blank_card_and_prints_the_receipt(tmp_path):
-    with SimulatedStation(tmp_path / "sim", station="desk", printer_profile="80mm-gb18030").start() as station:
+    with StationSimulator(tmp_path / "sim", station="desk", printer_profile="80mm-gb18030").start() as station:
         ui = StationUI(station)
 
         async def front_desk():
@@ -240,7 +240,7 @@ def test_the_front_desk_in_the_window_issues_a_blank_card_and_prints_the_receipt
 
 
 def test_the_front_desk_in_the_window_opens_a_member_card_with_the_name_typed_on_the_keyboard(tmp_path):
-    with SimulatedStation(tmp_path / "sim", station="desk", printer_profile="80mm-gb18030").start() as station:
+    with StationSimulator(tmp_path / "sim", station="desk", printer_profile="80mm-gb18030").start() as station:
         ui = StationUI(station)
 
         async def member_desk():

@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 
 from host_sim.rig import STAFF
-from host_sim.station import SimulatedStation
+from host_sim.station import ScriptedStation
 from terminal.events import State
 
 
 def Station(rig, terminal_id="T-FISH-1", profile="80mm-gb18030", link=None):
-    return SimulatedStation(rig, terminal_id, profile=profile, link=link)
+    return ScriptedStation(rig, terminal_id, profile=profile, link=link)
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ def test_a_card_copied_onto_another_uid_is_refused_on_screen(station, rig):
 
 
 def test_a_card_without_this_parks_sector_keys_is_not_accepted(station, rig):
-    from host_sim.mifare import MifareClassic1K
+    from host_sim.devices.mifare import MifareClassic1K
 
     station.log_in()
     station.tap(MifareClassic1K(bytes.fromhex("0a1b2c3d")))  # a blank card, transport keys: not ours
@@ -163,10 +163,10 @@ def test_a_card_without_this_parks_sector_keys_is_not_accepted(station, rig):
 
 
 def test_the_front_desk_issues_a_blank_card_writes_its_record_and_a_station_then_accepts_it(rig):
-    from host_sim.mifare import MifareClassic1K
+    from host_sim.devices.mifare import MifareClassic1K
 
-    desk = SimulatedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000)
-    fishing = SimulatedStation(rig, "T-FISH-2")
+    desk = ScriptedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000)
+    fishing = ScriptedStation(rig, "T-FISH-2")
     try:
         desk.log_in(STAFF[1])  # Li, front desk
         blank = MifareClassic1K(bytes.fromhex("1a2b3c4d"))
@@ -199,9 +199,9 @@ def test_the_front_desk_issues_a_blank_card_writes_its_record_and_a_station_then
 
 
 def test_a_desk_that_died_before_writing_an_issued_card_writes_it_when_the_card_is_tapped_again(rig):
-    from host_sim.mifare import MifareClassic1K
+    from host_sim.devices.mifare import MifareClassic1K
 
-    desk = SimulatedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000)
+    desk = ScriptedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000)
     blank = MifareClassic1K(bytes.fromhex("2c3d4e5f"))
     try:
         desk.log_in(STAFF[1])
@@ -216,8 +216,8 @@ def test_a_desk_that_died_before_writing_an_issued_card_writes_it_when_the_card_
     finally:
         desk.close()
     desk.link.close()
-    reborn = SimulatedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000, link=rig.link("T-DESK-1", connect=False))
-    fishing = SimulatedStation(rig, "T-FISH-2")
+    reborn = ScriptedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000, link=rig.link("T-DESK-1", connect=False))
+    fishing = ScriptedStation(rig, "T-FISH-2")
     try:
         reborn.log_in(STAFF[1])
         reborn.tap(blank)  # blank still: the till finds the record the ledger signed for it and writes it
@@ -234,12 +234,12 @@ def test_a_desk_that_died_before_writing_an_issued_card_writes_it_when_the_card_
 
 def test_member_cards_opened_lost_replaced_and_transferred_at_the_desk_with_a_void_and_a_reversal_on_the_way(rig):
     """The member flows through the real desk and station apps: every step is keys and card taps."""
-    from host_sim.mifare import MifareClassic1K
+    from host_sim.devices.mifare import MifareClassic1K
     from ledger.verify import verify_books
     from terminal.hal.keypad import Key
 
-    desk = SimulatedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000)
-    fishing = SimulatedStation(rig, "T-FISH-2")
+    desk = ScriptedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000)
+    fishing = ScriptedStation(rig, "T-FISH-2")
     supervisor = rig.virtual_card(STAFF[2][3], kind="staff")  # Zhao, PIN 3456
     db = rig.reader.db
     try:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from host_sim.rig import STAFF, card, common
-from host_sim.station import SimulatedStation
+from host_sim.station import ScriptedStation
 from ledger import broadcasts
 from protocol import envelope
 from protocol.envelope import Purpose
@@ -100,7 +100,7 @@ def park(stopped_rig):
 
 @pytest.fixture
 def station(park):
-    station = SimulatedStation(park, "T-FISH-1", sim_clock="manual")
+    station = ScriptedStation(park, "T-FISH-1", sim_clock="manual")
     wait_until(lambda: station.link.state.policy is not None, what="the signed config")
     station.log_in()
     yield station
@@ -244,7 +244,7 @@ def test_a_receipt_owed_from_before_a_restart_prints_once_while_its_record_canno
     link = park.link("T-FISH-1", connect=False)
     disk = FullDisk(link.outbox.db, marking_printed)
     link.outbox.db = link.state.db = disk
-    reborn = SimulatedStation(park, "T-FISH-1", link=link, sim_clock="manual")
+    reborn = ScriptedStation(park, "T-FISH-1", link=link, sim_clock="manual")
     try:
         assert len(receipts_of(reborn, seq)) == 2  # owed, printed at boot, marked REPRINT
         assert all("补打" in receipt.text or "REPRINT" in receipt.text for receipt in receipts_of(reborn, seq))
@@ -342,7 +342,7 @@ def test_a_ledger_answering_set_aside_never_makes_the_till_show_declined_and_a_l
 
 
 def test_a_staff_login_on_a_full_disk_says_so_and_leaves_the_till_locked(park):
-    station = SimulatedStation(park, "T-FISH-2", sim_clock="manual")
+    station = ScriptedStation(park, "T-FISH-2", sim_clock="manual")
     try:
         disk = FullDisk.under(station.link)
         station.tap(park.virtual_card(STAFF[0][3], kind="staff"))

@@ -7,7 +7,7 @@ stream of fixed-size records, and :func:`select.select` gives the bounded wait.
 
 The device is anything with ``fileno()`` and ``read(n)``: on a Pi, :func:`open_evdev` (the file under
 ``/dev/input/by-id/`` that ends in ``-event-kbd``); in tests and the host simulator, the read end of
-``host_sim.keypad.EmulatedKeypad``'s pipe, where any byte boundary can fall mid-record.
+``host_sim.devices.keypad.EmulatedKeypad``'s pipe, where any byte boundary can fall mid-record.
 
 Key codes are from linux/input-event-codes.h. A USB keypad reports the keypad codes (KEY_KP7, not
 KEY_7) whatever its NumLock LED says: NumLock is applied by the console or X, not by evdev.

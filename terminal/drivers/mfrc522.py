@@ -11,7 +11,7 @@ Two layers, one module:
   MIFARE Classic commands (authenticate, read, write with read-back, halt).
 
 The SPI object is anything with the API of ``spidev.SpiDev`` (``xfer2``, ``close``): on a Pi,
-:func:`open_spidev`; in tests and the host simulator, ``host_sim.mfrc522.FakeSpiDev``.
+:func:`open_spidev`; in tests and the host simulator, ``host_sim.devices.mfrc522.FakeSpiDev``.
 
 Datasheet references are to the NXP MFRC522 product data sheet, rev. 3.9; card references to the
 NXP MF1S50yyX (MIFARE Classic 1K) data sheet and ISO/IEC 14443-3.

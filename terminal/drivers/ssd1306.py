@@ -2,7 +2,7 @@
 
 The bus object is anything with ``write(bytes)`` where one call is one I2C write transaction to the
 controller's address: on a Pi, :func:`open_i2c` (``/dev/i2c-1`` with the slave address set by
-ioctl); in tests and the host simulator, ``host_sim.ssd1306.EmulatedSsd1306``. The controller is
+ioctl); in tests and the host simulator, ``host_sim.devices.ssd1306.EmulatedSsd1306``. The controller is
 write-only on I2C (datasheet 8.1.5: no read of RAM or status), so the driver keeps what it last
 sent and sends only the pages that changed: a new amount on the screen costs a few hundred bytes,
 not the full 1 KB frame (~25 ms at 400 kHz).

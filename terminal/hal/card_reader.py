@@ -4,7 +4,7 @@ A backend subclasses :class:`CardReader` and must implement :meth:`CardReader.po
 :meth:`CardReader.read_blocks`, :meth:`CardReader.write_block` and :meth:`CardReader.halt`. It may
 override :meth:`CardReader.close` (the default does nothing). The real backend is
 ``terminal.drivers.mfrc522.Mfrc522CardReader``; in the host simulator the same driver talks to
-``host_sim.mfrc522.FakeSpiDev``, a byte-level MFRC522 with virtual MIFARE Classic cards.
+``host_sim.devices.mfrc522.FakeSpiDev``, a byte-level MFRC522 with virtual MIFARE Classic cards.
 
 Every failure is a :class:`terminal.errors.CardError` (or ``CardReaderFaultError`` for the reader
 itself) whose code and message go on the screen. A read either returns every byte asked for or

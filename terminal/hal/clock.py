@@ -2,7 +2,7 @@
 
 A backend subclasses :class:`Clock` and must implement :meth:`Clock.now_ms` and
 :meth:`Clock.monotonic_ms`. The real one is :class:`SystemClock`; tests use
-``host_sim.clock.ManualClock``, which moves only when told.
+``host_sim.devices.clock.ManualClock``, which moves only when told.
 
 The two are kept apart on purpose: a Pi has no battery-backed clock, so its wall clock starts at the
 last shutdown time and jumps when NTP answers. Time-outs and idle screens measure with

@@ -4,7 +4,7 @@ A backend subclasses :class:`Display` and must implement :attr:`Display.size` an
 :meth:`Display.show`; it may override :meth:`Display.clear` (the default shows a blank frame) and
 :meth:`Display.close` (the default does nothing). The real backend is
 ``terminal.drivers.ssd1306.Ssd1306Display`` (a 128x64 OLED on I2C); in the host simulator the same
-driver writes to ``host_sim.ssd1306.EmulatedSsd1306``, a byte-level model of the controller.
+driver writes to ``host_sim.devices.ssd1306.EmulatedSsd1306``, a byte-level model of the controller.
 
 Frames are Pillow images in mode "1" of exactly the panel's size, where 1 is a lit pixel. The app
 draws them with ``terminal.screens.render_screen``::

@@ -120,7 +120,8 @@ def choose_kind(kind: str | None = None) -> str:
     known = dict.fromkeys((*KINDS, *_BUILDERS))
     if chosen not in known:
         raise ValueError(
-            f"hardware kind must be one of {', '.join(known)} (argument or {HARDWARE_ENVIRONMENT_VARIABLE}), not {chosen!r}"
+            f"hardware kind must be one of {', '.join(known)} "
+            f"(argument or {HARDWARE_ENVIRONMENT_VARIABLE}), not {chosen!r}"
         )
     return chosen
 

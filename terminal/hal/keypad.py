@@ -3,7 +3,7 @@
 A backend subclasses :class:`Keypad` and must implement :meth:`Keypad.read_key`; it may override
 :meth:`Keypad.close` (the default does nothing). The real backend is
 ``terminal.drivers.keypad_evdev.EvdevKeypad`` (a USB numeric keypad through Linux evdev); in the host
-simulator the same driver reads ``host_sim.keypad.EmulatedKeypad``, which writes real input events
+simulator the same driver reads ``host_sim.devices.keypad.EmulatedKeypad``, which writes real input events
 into a pipe.
 
 The app's loop::

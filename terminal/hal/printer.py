@@ -4,7 +4,7 @@ A backend subclasses :class:`Printer` and must implement :meth:`Printer.status`,
 :meth:`Printer.print_receipt` and :meth:`Printer.cut`. It may use :meth:`Printer.ensure_ready`,
 which turns a status into the error a cashier can act on. The real backend is
 ``terminal.drivers.escpos.EscPosPrinter``; in the host simulator the same driver talks to
-``host_sim.printer.EmulatedPrinter`` over a pty.
+``host_sim.devices.printer.EmulatedPrinter`` over a pty.
 
 Printing a two-part receipt::
 

@@ -11,7 +11,7 @@ This module knows nothing of ``terminal/``: it has its own constants, taken from
 a misreading in the driver is not shared by the model that tests it. References are to the NXP
 MF1S50yyX (MIFARE Classic 1K) data sheet, rev. 3.0, NXP AN10833 and ISO/IEC 14443-3.
 
-A card in the field, read by the driver through ``host_sim.mfrc522.FakeSpiDev``::
+A card in the field, read by the driver through ``host_sim.devices.mfrc522.FakeSpiDev``::
 
     card = MifareClassic1K(bytes.fromhex("04A1B2C3D4E5F6"))
     spi.field.present(card)

@@ -28,7 +28,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from host_sim.mifare import FieldReply, Frame, RfField, crc_a
+from host_sim.devices.mifare import FieldReply, Frame, RfField, crc_a
 
 # --- time ---
 

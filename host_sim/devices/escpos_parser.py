@@ -3,7 +3,7 @@
 ``EscPosParser.receive_data(bytes)`` returns the events completed so far and keeps an unfinished
 command for the next call, so bytes may arrive split anywhere. The parser tracks only what changes
 how bytes are grouped: Chinese mode (two- and four-byte GB18030 characters) and the code page. How
-the events affect paper is ``host_sim.printer``'s business.
+the events affect paper is ``host_sim.devices.printer``'s business.
 
 Commands, per the Epson ESC/POS command reference: LF, CR, ESC @, ESC a, ESC E, ESC !, ESC d, ESC t,
 GS !, GS v 0, GS ( k (QR, cn 49), GS V, FS &, FS ., DLE EOT n. Other commands with a known length are

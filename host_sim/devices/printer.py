@@ -1,6 +1,6 @@
 """An ESC/POS thermal printer on a pty: the real driver opens ``port_name`` with pyserial and talks to it.
 
-Bytes go through ``host_sim.escpos_parser``; the events move paper. What lands on paper is kept as
+Bytes go through ``host_sim.devices.escpos_parser``; the events move paper. What lands on paper is kept as
 receipts (split at each cut; a fault ends one early, marked incomplete), each with its decoded text
 lines, raster images and QR payloads, and can be rendered to PNG. Status queries (DLE EOT n) are
 answered with the bytes the Epson reference defines. Status constants are written out here again,
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Union
 
-from host_sim import escpos_parser as events
+from . import escpos_parser as events
 
 if TYPE_CHECKING:
     from PIL.Image import Image
