@@ -232,7 +232,7 @@ def survives(tree_root: Path, test_files) -> bool:
 def copy_of_tree(use_working_tree: bool) -> Path:
     target = Path(tempfile.mkdtemp(prefix="fieldpos-mutation-"))
     if use_working_tree:
-        for name in ("protocol", "ledger", "terminal", "host_sim", "tools", "tests", "pyproject.toml", "docs"):
+        for name in ("protocol", "transport", "ledger", "terminal", "host_sim", "tools", "tests", "pyproject.toml", "docs"):
             source = ROOT / name
             if source.is_dir():
                 shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
