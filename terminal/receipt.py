@@ -16,6 +16,10 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Union
 
+# The largest amount and quantity a receipt prints are the protocol's: no sale the ledger could book
+# is refused at the printer, and a value in yuan passed as fen (or fen multiplied twice) is caught
+# here rather than printed.
+from protocol.limits import MAX_AMOUNT_FEN, MAX_QUANTITY
 from protocol.money import format_fen
 
 if TYPE_CHECKING:
@@ -25,10 +29,6 @@ if TYPE_CHECKING:
 FONT_A_WIDTH_DOTS = 12
 FONT_A_HEIGHT_DOTS = 24
 
-# The largest amount a receipt will print: 1,000,000.00 yuan, far above any single park sale, so a
-# value in yuan passed as fen (or fen multiplied twice) is caught here rather than printed.
-MAX_AMOUNT_FEN = 100_000_000
-MAX_QUANTITY = 9_999
 
 
 def display_width(text: str) -> int:

@@ -27,6 +27,8 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from protocol.limits import CARD_UID_BYTES
+
 # MIFARE Classic 1K memory layout (NXP MF1S50yyX datasheet, section 8.6 "Memory organization"):
 # 16 sectors of 4 blocks of 16 bytes; the last block of each sector is its trailer (key A, access
 # bits, key B); block 0 is the read-only manufacturer block holding the UID.
@@ -39,9 +41,9 @@ MANUFACTURER_BLOCK = 0
 # A MIFARE Classic key is 48 bits (MF1S50yyX datasheet, section 8.6.3 "Sector trailer").
 KEY_SIZE_BYTES = 6
 
-# UID lengths a MIFARE Classic card can have (ISO/IEC 14443-3 section 6.5.4: single size 4 bytes,
-# double size 7 bytes; triple size, 10 bytes, is never used by MIFARE Classic).
-UID_SIZES_BYTES = (4, 7)
+# UID lengths a MIFARE Classic card can have: the protocol's single (4 bytes) and double (7) sizes
+# (ISO/IEC 14443-3 section 6.5.4); triple size, 10 bytes, is never used by MIFARE Classic.
+UID_SIZES_BYTES = tuple(size for size in CARD_UID_BYTES if size <= 7)
 # The cascade tag (ISO/IEC 14443-3 section 6.5.4) marks "more UID follows"; no real UID starts with it.
 CASCADE_TAG = 0x88
 
