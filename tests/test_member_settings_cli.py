@@ -33,7 +33,8 @@ def member_settings(rig, *words):
 
 def test_the_operator_allows_member_transfers_and_the_other_member_settings_stay(park, capsys):
     assert member_settings(park) == 0
-    assert "transfers not allowed" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "transfers not allowed" in shown and "no-PIN limit 50.00" in shown
     assert member_settings(park, "--allow-transfer", "yes") == 0
     assert "transfers allowed" in capsys.readouterr().out
     assert settings(park) == ((True, 2, 5000), True)

@@ -40,6 +40,8 @@ YES_NO = {"yes": True, "no": False}
 def cmd_member_settings(args) -> int:
     """Show the park's member settings; ``--allow-transfer yes|no`` turns member transfers on or off
     and leaves the other settings as they are."""
+    from protocol.money import format_fen
+
     if args.allow_transfer is not None and args.allow_transfer not in YES_NO:
         print(f"fieldpos: --allow-transfer takes yes or no, not {args.allow_transfer!r}", file=sys.stderr)
         return 2
@@ -58,7 +60,7 @@ def cmd_member_settings(args) -> int:
     finally:
         store.close()
     print(f"park {park_id} members: transfers {'allowed' if allows_transfer else 'not allowed'}, "
-          f"no-PIN limit {no_pin_limit_fen} fen, points per yuan {points_per_yuan}, "
+          f"no-PIN limit {format_fen(no_pin_limit_fen)}, points per yuan {points_per_yuan}, "
           f"{'bonus' if bonus_first else 'real money'} spent first")
     return 0
 
