@@ -9,7 +9,7 @@ it (money in a channel's drawer or provider account). Every transaction sums to 
 from dataclasses import dataclass, field
 
 from protocol.messages import CardIssue, CardKind, CardReturn, Charge, MemberOpen, OfflineCharge, Request, TopUp
-from protocol.money import card_account
+from protocol.money import FEN_PER_YUAN, card_account
 from protocol.reasons import Reason
 
 ASSETS = ("fen", "bonus", "points")
@@ -185,7 +185,7 @@ def decide_charge(request: Charge, card: CardView, station: StationView, *, bonu
         return decline(Reason.INSUFFICIENT_FUNDS)
     bonus = min(card.bonus, amount) if bonus_first else amount - min(card.fen, amount)
     real = amount - bonus
-    points = amount // 100 * points_per_yuan if card.kind == CardKind.MEMBER else 0
+    points = amount // FEN_PER_YUAN * points_per_yuan if card.kind == CardKind.MEMBER else 0
     return Decision(
         reason=Reason.OK,
         amount_fen=amount,
