@@ -48,7 +48,7 @@ MODULE_TESTS = {
     "ledger/postings.py": LEDGER_TESTS,
     "ledger/verify.py": ("tests/test_ledger_verify_edges.py", "tests/test_guarantees.py", "tests/test_set_aside.py"),
     "ledger/intake.py": ("tests/test_ledger_intake_edges.py",) + LEDGER_TESTS + ("tests/test_members.py",),
-    "terminal/outbox.py": ("tests/test_guarantees.py", "tests/test_properties.py", "tests/test_offline_policy.py"),
+    "terminal/outbox.py": ("tests/test_outbox_edges.py", "tests/test_guarantees.py", "tests/test_properties.py", "tests/test_offline_policy.py"),
     "terminal/core.py": ("tests/test_terminal_core.py", "tests/test_guarantees.py"),
 }
 # Operator mutants sampled per module. protocol/ and the ledger's postings, verify and intake carry
