@@ -70,7 +70,10 @@ def verify_books(store: Store, *, max_problems: int = 20) -> VerifyReport:
     db.execute("BEGIN")  # one snapshot for every check, even while the ledger keeps writing
     try:
         for template, sql in _CHECKS:
-            for row in db.execute(sql).fetchmany(max_problems - len(problems)):
+            room = max_problems - len(problems)
+            if room <= 0:
+                break  # never fetchmany(0): some Pythons' sqlite3 read it as "every row" (python/cpython#139283)
+            for row in db.execute(sql).fetchmany(room):
                 problems.append(template.format(*row))
         transactions = db.execute("SELECT COUNT(*) FROM txn").fetchone()[0]
         postings = db.execute("SELECT COUNT(*) FROM posting").fetchone()[0]

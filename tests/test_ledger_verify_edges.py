@@ -109,13 +109,6 @@ def test_the_problem_limit_is_shared_by_the_checks_in_order(store):
     assert sum("has no approved request" in problem for problem in problems) == 5
 
 
-# CPython's sqlite3 returned every row for fetchmany(0) until the bug was fixed (python/cpython#139283).
-FETCHMANY_ZERO_FETCHES_ALL = bool(sqlite3.connect(":memory:").execute("SELECT 1").fetchmany(0))
-
-
-@pytest.mark.xfail(FETCHMANY_ZERO_FETCHES_ALL, strict=True,
-                   reason="known bug in ledger/verify.py verify_books: once the limit is reached it asks each later "
-                          "check for fetchmany(0) rows, which this Python's sqlite3 reads as 'all of them'")
 def test_once_the_problem_limit_is_reached_the_later_checks_add_nothing(store):
     balance_rows_nobody_posted_to(store, 25)
     sales_no_terminal_asked_for(store, 10)
