@@ -4,7 +4,6 @@ listed, what is counted beyond them, and how far one run is explained. A real SQ
 Written to kill the operator mutants of tools/mutation.py the older tests let through.
 """
 
-import sqlite3
 
 import pytest
 
