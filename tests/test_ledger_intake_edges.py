@@ -123,8 +123,8 @@ def test_a_replacement_is_only_for_a_lost_member_card_onto_a_new_cards_first_iss
     assert replace(desk).is_approved
 
 
-def test_a_top_up_already_spent_is_not_reversed(desk):
-    from protocol.messages import Reversal, ShiftOpen
+def open_desk_shift(desk):
+    from protocol.messages import ShiftOpen
 
     fields = desk.ledger.fields("T-DESK-1", card("S0002"))
     fields["operator"] = "li"
@@ -135,6 +135,12 @@ def test_a_top_up_already_spent_is_not_reversed(desk):
                             key_id=identity.key_id, purpose=Purpose.REQUEST, topic=topic, attachment=attachment)
     assert desk.ledger.send(topic, payload).is_approved
     desk.operators["T-DESK-1"] = "li"
+
+
+def test_a_top_up_already_spent_is_not_reversed(desk):
+    from protocol.messages import Reversal
+
+    open_desk_shift(desk)
     wrong = desk.top_up(30_000)
     assert desk.charge(10_000).is_approved
     reversal = with_supervisor(desk, "T-DESK-1", Reversal, ZHAO_PIN, MEMBER, original_seq=wrong.seq, amount_fen=30_000)
@@ -162,3 +168,15 @@ def test_a_retried_message_is_answered_under_the_hash_the_till_sent(ledger):
                            topic=reply.topic)
     result = parse(body, REPLY_TYPES)
     assert result.is_approved and result.request_sha256 == as_sent
+
+
+def test_a_top_up_whose_bonus_was_spent_is_not_reversed_though_the_money_is_there(desk):
+    from protocol.messages import Reversal
+
+    desk.ledger.store.set_member_settings("P1", bonus_first=True, points_per_yuan=1, no_pin_limit_fen=20000)
+    open_desk_shift(desk)
+    wrong = desk.top_up(50_000)                 # 500 yuan and its 50 yuan bonus
+    assert desk.charge(3_000).is_approved       # paid from the bonus first: 20 yuan of it left
+    reversal = with_supervisor(desk, "T-DESK-1", Reversal, ZHAO_PIN, MEMBER, original_seq=wrong.seq, amount_fen=50_000)
+    assert (reversal.outcome, reversal.reason) == ("declined", "INSUFFICIENT_FUNDS")
+    assert (reversal.balances.fen, reversal.balances.bonus) == (50_000, 2_000)
