@@ -43,6 +43,16 @@ def mqtt_version(request):
 
 
 @pytest.fixture
+def ledger(tmp_path):
+    """The ledger's intake in process (no broker), with the sample visitor's card issued: 100.00."""
+    from .helpers.intake_driver import open_ledger
+
+    with open_ledger(tmp_path, TERMINALS) as ledger:
+        assert ledger.issue().outcome == "approved"
+        yield ledger
+
+
+@pytest.fixture
 def rig(tmp_path, mqtt_version):
     """A park with its broker and ledger running."""
     with ParkRig(tmp_path, mqtt_version=mqtt_version).create(TERMINALS) as park:

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from host_sim.rig import ParkRig, card, common, single_line
+from host_sim.rig import card, common, single_line
 from ledger.errors import StoreUnavailableError
 from ledger.verify import verify_books
 from protocol import codec, envelope, topics
@@ -19,8 +19,7 @@ from protocol.messages import CardIssue, Charge, Hello, printable_detail
 from protocol.reasons import Reason
 from tools.cli import main
 
-from .conftest import TERMINALS
-from .helpers.intake_driver import VISITOR, Ledger
+from .helpers.intake_driver import VISITOR
 from .helpers.waiting import wait_until
 
 # The bodies that stopped the ledger before (issue 9), each with the reason it is refused for now.
@@ -41,16 +40,6 @@ def top_up_with_channel(ledger, channel, terminal_id="T-DESK-1") -> bytes:
     body["card"] = VISITOR.to_obj()
     body["channel"] = channel
     return codec.encode(body)
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    rig = ParkRig(tmp_path).create(TERMINALS)
-    ledger = Ledger(rig)
-    assert ledger.issue().outcome == "approved"
-    yield ledger
-    rig.close()
-    ledger.store.close()
 
 
 def refused_with(ledger, terminal_id, body, reason):

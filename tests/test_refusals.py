@@ -9,25 +9,14 @@ import json
 from nacl.signing import SigningKey
 import pytest
 
-from host_sim.rig import ParkRig, card, common, single_line
+from host_sim.rig import card, common, single_line
 from ledger.verify import verify_books
 from protocol import codec, envelope, topics
 from protocol.envelope import Purpose
 from protocol.limits import MAX_AMOUNT_FEN, MAX_PAYLOAD_BYTES
 from protocol.messages import CardIssue, CardReturn, Charge
 
-from .conftest import TERMINALS
-from .helpers.intake_driver import VISITOR, Ledger
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    rig = ParkRig(tmp_path).create(TERMINALS)
-    ledger = Ledger(rig)
-    assert ledger.issue().outcome == "approved"
-    yield ledger
-    rig.close()
-    ledger.store.close()
+from .helpers.intake_driver import VISITOR
 
 
 def refused(ledger, topic, payload, reason):

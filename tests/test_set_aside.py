@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from host_sim.rig import ParkRig, card, common, single_line
+from host_sim.rig import card, common, single_line
 from ledger.store import MAX_REFUSALS_PER_MINUTE, REFUSAL_SAMPLE_CAP, REFUSAL_SAMPLE_PER_REASON
 from ledger.verify import unfinished_seqs, verify_books
 from protocol import envelope, topics
@@ -16,8 +16,6 @@ from protocol.pin import seal_pin
 from terminal.net import NoResultError
 from tools.cli import VERIFY_UNFINISHED_EXIT, main
 
-from .conftest import TERMINALS
-from .helpers.intake_driver import Ledger
 
 
 def cli(home, *words):
@@ -69,16 +67,6 @@ def test_a_printed_offline_sale_that_was_set_aside_is_applied_by_retry_and_the_t
 
 
 # ---------------------------------------------------------------- retry in the ledger's own process
-@pytest.fixture
-def ledger(tmp_path):
-    rig = ParkRig(tmp_path).create(TERMINALS)
-    ledger = Ledger(rig)
-    assert ledger.issue().outcome == "approved"
-    yield ledger
-    rig.close()
-    ledger.store.close()
-
-
 def test_a_set_aside_message_whose_signature_fails_is_released_with_that_refusal_not_applied(ledger, capsys):
     body = OfflineCharge(**ledger.fields("T-FISH-1"), amount_fen=300, lines=single_line("鱼饵", 300),
                          approved_ms=1_780_000_000_000).to_bytes()

@@ -1,5 +1,6 @@
 """Drive the ledger's intake directly (the code the MQTT loop calls), signing what terminals would."""
 
+from contextlib import contextmanager
 import hashlib
 
 from host_sim.rig import ParkRig, card, common, single_line
@@ -59,3 +60,15 @@ class Ledger:
         return self.store.db.execute("SELECT COUNT(*) FROM posting").fetchone()[0]
 
 
+
+
+@contextmanager
+def open_ledger(tmp_path, terminals):
+    """A park's ledger intake over a real SQLite file in ``tmp_path``, closed afterwards."""
+    rig = ParkRig(tmp_path).create(terminals)
+    ledger = Ledger(rig)
+    try:
+        yield ledger
+    finally:
+        rig.close()
+        ledger.store.close()
