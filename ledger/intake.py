@@ -20,6 +20,7 @@ from nacl.signing import VerifyKey
 
 from protocol import envelope, topics
 from protocol.envelope import Purpose
+from protocol.kinds import KINDS
 from protocol.errors import RemoteProtocolError
 from protocol.limits import MAX_SEQ_JUMP, PROTOCOL_VERSION, SUPPORTED_VERSIONS
 from protocol.messages import (
@@ -70,8 +71,8 @@ from .store import NewTxn, Store, TerminalView, seq_of, store_fault
 log = logging.getLogger("fieldpos.ledger")
 
 # Who may read a station's takings, and who may find a member's cards by phone number.
-REPORT_ROLES = frozenset({"supervisor", "finance", "admin"})
-LOOKUP_ROLES = frozenset({"front_desk", "supervisor"})
+REPORT_ROLES = KINDS[StationReport.TYPE].staff_roles
+LOOKUP_ROLES = KINDS[MemberLookup.TYPE].staff_roles
 # An unknown key id makes us re-read the key table, but not more often than this, so a flood of
 # random key ids cannot turn into a flood of queries.
 KEY_RELOAD_INTERVAL_S = 1.0
@@ -305,32 +306,27 @@ class Intake:
 
     # ------------------------------------------------------------ decisions
     def _decide(self, message: Request, terminal: TerminalView, card) -> rules.Decision:
+        if isinstance(message, TopUp) and self._owes_offline_debt(message.park, card):
+            card = replace(card, state="active")  # paying the debt is how an overdrawn card is settled
+        # The common card checks run for every kind that does not opt out of them by name, before
+        # any kind's own rule: a lost, copied or unknown card never reaches one (issue 11).
+        kind = KINDS[message.TYPE]
+        if (refusal := rules.check_card(message, card, skips=kind.skips_card_checks)) is not None:
+            return refusal
+        if kind.runs("limits") and (refusal := self._check_limits(message, card)) is not None:
+            return refusal
         if isinstance(message, CardReplace):
             return self._decide_replace(message, card)
         if isinstance(message, PinUnlock):
             return self._decide_pin_unlock(message)
         if isinstance(message, CardUnblock):
-            if card is None or card.issuance != message.card.issuance or card.uid != message.card.uid:
-                return rules.decline(Reason.UNKNOWN_CARD)
             if card.state != "blocked" or self.store.block_reason(message.park, card.card_no, card.issuance) != "LOST":
                 return rules.decline(Reason.KIND_NOT_ALLOWED)  # an overdrawn card is settled, not unblocked
             return rules.Decision(reason=Reason.OK)
         if isinstance(message, (CardIssue, MemberOpen)):
-            kind = "member" if isinstance(message, MemberOpen) else message.card_kind
-            limits = self.store.card_limits(message.park, kind)
-            return rules.check_limits(message, card, limits, kind=kind) or rules.decide_card_issue(message, card)
-        if isinstance(message, TopUp) and self._owes_offline_debt(message.park, card):
-            card = replace(card, state="active")  # paying the debt is how an overdrawn card is settled
-        if (refusal := rules.check_card(message, card)) is not None:
-            return refusal
-        if isinstance(message, MemberTransfer):  # after the card checks: a lost or cloned card moves nothing
+            return rules.decide_card_issue(message, card)
+        if isinstance(message, MemberTransfer):
             return self._decide_member_transfer(message, card)
-        if isinstance(message, (TopUp, Charge)):
-            spent = self.store.spent_today(message.park, message.card.account,
-                                           self.store.business_day(message.park, self.clock_ms())) if isinstance(message, Charge) else 0
-            if (refusal := rules.check_limits(message, card, self.store.card_limits(message.park, card.kind),
-                                              kind=card.kind, spent_today_fen=spent)) is not None:
-                return refusal
         if isinstance(message, TopUp):
             return rules.decide_top_up(message, card, self.store.bonus_rules(message.park))
         if isinstance(message, Charge) and not isinstance(message, OfflineCharge) and card.kind == "member":
@@ -358,6 +354,20 @@ class Intake:
         if isinstance(message, Reversal):
             return self._decide_reversal(message, card)
         raise AssertionError(f"no rule for {message.TYPE}")
+
+    def _check_limits(self, message: Request, card) -> rules.Decision | None:
+        """The card type's limits: for a new card, of the kind it is opened as; a sale also counts
+        what the card has spent today."""
+        if isinstance(message, (CardIssue, MemberOpen)):
+            card_kind = "member" if isinstance(message, MemberOpen) else message.card_kind
+        else:
+            card_kind = card.kind
+        spent = 0
+        if KINDS[message.TYPE].is_sale:
+            spent = self.store.spent_today(message.park, message.card.account,
+                                           self.store.business_day(message.park, self.clock_ms()))
+        return rules.check_limits(message, card, self.store.card_limits(message.park, card_kind), kind=card_kind,
+                                  spent_today_fen=spent)
 
     def _check_supervisor(self, message) -> Reason | None:
         """The second credential: a supervisor's staff card and PIN (sealed with the request)."""
@@ -615,7 +625,7 @@ class Intake:
     def _notify(self, message, card, txn_id: int, now_ms: int) -> None:
         """Members hear about every top-up and charge: queued in the same transaction as the booking,
         sent by the notifier's own thread, so a slow SMS gateway never holds up a sale."""
-        if not isinstance(message, (TopUp, Charge, Void, Reversal, CardReplace, PinUnlock, MemberTransfer)) or isinstance(message, OfflineCharge):
+        if not KINDS[message.TYPE].notifies_member:
             return
         # Most sales are on temporary cards: no member to tell, and no query on the hot path for them.
         if not isinstance(message, CardReplace) and (card is None or card.kind != "member"):

@@ -17,6 +17,7 @@ import time
 from nacl.signing import SigningKey
 
 from protocol.errors import FieldposError
+from protocol.kinds import TERMINAL_KINDS, kinds_for_terminal
 from protocol.messages import REQUEST_TYPES
 from protocol.topics import check_id
 from transport.broker_config import BrokerUser, TerminalCredential, hash_password, write_broker_config
@@ -25,15 +26,10 @@ from .errors import NotFound
 from .keys import LedgerKeys
 from .store import Store
 
-# What each kind of station may send; the ledger enforces it per terminal.
-_SHIFTS = ("shift_open", "shift_close", "hello")
-STATION_KINDS = {
-    "station": ("charge", "offline_charge", "void") + _SHIFTS,
-    "front_desk": ("card_issue", "member_open", "top_up", "card_return", "loss_report", "card_unblock",
-                   "card_replace", "reversal", "pin_unlock", "member_transfer", "member_lookup") + _SHIFTS,
-    "supervisor": ("charge", "offline_charge", "void", "station_report") + _SHIFTS,
-    "all": tuple(REQUEST_TYPES),
-}
+# What each kind of station may send; the ledger enforces it per terminal. Derived from the
+# request kinds' declarations (protocol.kinds); "all" is every request type.
+STATION_KINDS = {terminal_kind: kinds_for_terminal(terminal_kind) for terminal_kind in TERMINAL_KINDS}
+STATION_KINDS["all"] = tuple(REQUEST_TYPES)
 
 
 class TerminalStillQueued(FieldposError):

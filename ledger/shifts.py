@@ -1,6 +1,7 @@
 """Pure rules for staff logging in on a terminal (no I/O; the PIN is checked by the caller)."""
 
-from protocol.messages import ShiftOpen
+from protocol.kinds import KINDS, STAFF_ROLES, kinds_for_role, terminal_kind_of
+from protocol.messages import Hello, ShiftOpen
 from protocol.reasons import Reason
 
 from .pins import MAX_WRONG_PINS
@@ -14,22 +15,12 @@ ROLES_BY_TERMINAL_KIND = {
 
 
 # What each role may do, enforced on every request from a terminal where that staff member's shift
-# is open (the terminal's own allowed kinds apply on top). Finance and admins read reports.
-_CASHIER = frozenset({"charge", "offline_charge", "void", "shift_close"})
-_FRONT_DESK = frozenset({"card_issue", "member_open", "top_up", "card_return", "loss_report", "card_unblock",
-                         "card_replace", "reversal", "pin_unlock", "member_transfer", "member_lookup", "shift_close"})
-ROLE_KINDS = {
-    "cashier": _CASHIER,
-    "rental": _CASHIER,
-    "front_desk": _FRONT_DESK,
-    "supervisor": _CASHIER | _FRONT_DESK | {"station_report"},
-    "finance": frozenset({"station_report", "shift_close"}),
-    "admin": frozenset({"station_report", "shift_close"}),
-    "technician": frozenset({"shift_close"}),
-}
+# is open (the terminal's own allowed kinds apply on top). Derived from the request kinds'
+# declarations (protocol.kinds): finance and admins read reports, everyone may end their shift.
+ROLE_KINDS = {role: kinds_for_role(role) for role in STAFF_ROLES}
 # Requests that never need a shift: logging in itself, and sales that already happened offline
-# (the shift may have ended by the time they upload).
-SHIFTLESS_KINDS = frozenset({"shift_open", "offline_charge", "hello"})
+# (the shift may have ended by the time they upload); and hello, which is no request kind.
+SHIFTLESS_KINDS = frozenset(kind.type for kind in KINDS.values() if not kind.needs_shift) | {Hello.TYPE}
 
 
 def check_operator(kind: str, operator: str, shift: tuple[str, str] | None, *, requires_shift: bool) -> Reason | None:
@@ -48,7 +39,7 @@ def check_operator(kind: str, operator: str, shift: tuple[str, str] | None, *, r
 
 
 def terminal_kind(terminal: TerminalView) -> str:
-    return "front_desk" if "card_issue" in terminal.allowed_kinds else "station"
+    return terminal_kind_of(terminal.allowed_kinds)
 
 
 def check_staff(request: ShiftOpen, staff: StaffView | None, terminal: TerminalView) -> Reason | None:

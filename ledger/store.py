@@ -16,11 +16,17 @@ from zoneinfo import ZoneInfo
 
 from protocol import envelope, topics
 from protocol.errors import RemoteProtocolError
+from protocol.kinds import KINDS
 from protocol.limits import MAX_PAYLOAD_BYTES
+from protocol.messages import OfflineCharge, Void
 
 from .errors import CardBalanceBelowZero, NotFound, StoreUnavailableError, TransientStoreError
 from .postings import CardView, OriginalSale, Posting, StationView, check_balanced
 from .schema import MIGRATIONS
+
+# Sales, from the request kinds' declarations: what a station's takings and a card's daily spend
+# add up. Written into the SQL as literals (request type names are [a-z_] only).
+_SALE_KINDS = ", ".join(f"'{kind.type}'" for kind in KINDS.values() if kind.is_sale)
 
 # How long a writer waits for another connection's lock before the batch counts as transient.
 DEFAULT_BUSY_TIMEOUT_MS = 2_000
@@ -636,19 +642,19 @@ class Store:
     def spent_today(self, park_id, card_account, business_day) -> int:
         return self.db.execute(
             """SELECT COALESCE(SUM(amount_fen), 0) FROM txn WHERE park_id=? AND card_account=? AND business_day=?
-               AND kind IN ('charge', 'offline_charge') AND voids_txn IS NULL""",
+               AND kind IN (""" + _SALE_KINDS + """) AND voids_txn IS NULL""",
             (park_id, card_account, business_day),
         ).fetchone()[0]
 
     def station_takings(self, park_id, station_id, business_day) -> tuple[int, int, int, int]:
         """(sales, fen net of voids, offline sales, voids) for one station on one business day."""
         row = self.db.execute(
-            """SELECT COALESCE(SUM(kind IN ('charge', 'offline_charge')), 0),
-                      COALESCE(SUM(CASE WHEN kind IN ('charge', 'offline_charge') THEN amount_fen
-                                        WHEN kind = 'void' THEN -amount_fen ELSE 0 END), 0),
-                      COALESCE(SUM(kind = 'offline_charge'), 0), COALESCE(SUM(kind = 'void'), 0)
-               FROM txn WHERE park_id=? AND station_id=? AND business_day=?""",
-            (park_id, station_id, business_day),
+            """SELECT COALESCE(SUM(kind IN (""" + _SALE_KINDS + """)), 0),
+                      COALESCE(SUM(CASE WHEN kind IN (""" + _SALE_KINDS + """) THEN amount_fen
+                                        WHEN kind = :void THEN -amount_fen ELSE 0 END), 0),
+                      COALESCE(SUM(kind = :offline), 0), COALESCE(SUM(kind = :void), 0)
+               FROM txn WHERE park_id=:park AND station_id=:station AND business_day=:day""",
+            {"park": park_id, "station": station_id, "day": business_day, "void": Void.TYPE, "offline": OfflineCharge.TYPE},
         ).fetchone()
         return tuple(row)
 

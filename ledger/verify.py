@@ -13,7 +13,13 @@ never received). A timed-out online attempt an offline sale superseded is finish
 
 from dataclasses import dataclass, field
 
+from protocol.kinds import KINDS
+
 from .store import Store
+
+# Kinds whose approval is a reply, not a transaction (logging in, reports, lookups): from the
+# declarations, written into the check as SQL literals (request type names are [a-z_] only).
+_UNBOOKED_KINDS = ", ".join(f"'{kind.type}'" for kind in KINDS.values() if not kind.is_booked)
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ _CHECKS = (
     (
         "request {0} seq {1} is approved but has no transaction",
         """SELECT r.terminal_id, r.seq FROM request r LEFT JOIN txn t ON t.txn_id = r.txn_id
-           WHERE r.outcome = 'approved' AND r.kind NOT IN ('shift_open', 'shift_close', 'station_report', 'member_lookup')
+           WHERE r.outcome = 'approved' AND r.kind NOT IN (""" + _UNBOOKED_KINDS + """)
              AND r.reason <> 'SAME_SALE'
              AND (t.txn_id IS NULL OR t.terminal_id <> r.terminal_id OR t.seq <> r.seq)""",
     ),
