@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 from protocol import envelope
 from protocol.card_record import RECORD_BLOCKS, CardRecord, CardRecordError, read_record, sector_key
 from protocol.envelope import Purpose
-from protocol.messages import (REPLY_TYPES, REQUEST_TYPES, CardIssue, CardRef, CardReplace, CardReturn, Charge, LineItem,
-                               MemberOpen, MemberTransfer, OfflineCharge, Reversal, TopUp, Void, parse)
+from protocol.kinds import KINDS
+from protocol.messages import REPLY_TYPES, REQUEST_TYPES, CardRef, Charge, LineItem, OfflineCharge, TopUp, parse
 
 from . import core, events, offline
 from .events import StorageFailed
@@ -438,16 +438,8 @@ def render_for_display(show: events.Show, size):
 
 
 # What a reprinted receipt calls a request that is not a sale: (operation for the title, line).
-OWED_LINES = {
-    TopUp.TYPE: ("top_up", "充值 Top-up"),
-    CardIssue.TYPE: ("issue", "开卡 Card and opening"),
-    MemberOpen.TYPE: ("member_open", "会员开卡 Member card"),
-    CardReturn.TYPE: ("return", "退卡退款 Refund"),
-    CardReplace.TYPE: ("replace", "补卡 Replacement"),
-    Void.TYPE: ("void", "撤销 Void"),
-    Reversal.TYPE: ("reversal", "冲正 Reversal"),
-    MemberTransfer.TYPE: ("transfer", "转账 Transfer"),
-}
+# From the request kinds' declarations (protocol.kinds).
+OWED_LINES = {kind.type: (kind.terminal_operations[0], kind.owed_line) for kind in KINDS.values() if kind.owed_line}
 
 
 def owed_receipt_lines(request, result) -> tuple[tuple, str | None]:

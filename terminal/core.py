@@ -28,6 +28,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from protocol.card_record import CardRecord
+from protocol.kinds import KINDS
 from protocol.limits import MAX_AMOUNT_FEN
 from protocol.messages import Charge, MemberLookupReply, Reversal, ShiftClose, ShiftOpen, Void
 from protocol.reasons import NOT_FINAL_REASONS, reason_text
@@ -50,10 +51,10 @@ ENTRY_STATES = frozenset({
 })
 # The disk refused a write (full or failing SD card): fits the 128x64 panel's title bar.
 STORAGE_FAULT_TITLE = "存储故障 Disk fault"
-# Receipt titles for what is not a sale.
-RECEIPT_TITLES = {"issue": "开卡凭证", "reissue": "开卡凭证", "member_open": "会员开卡", "top_up": "充值凭证",
-                  "return": "退卡凭证", "replace": "补卡凭证", "void": "撤销凭证", "reversal": "冲正凭证",
-                  "transfer": "转账凭证"}
+# Receipt titles for what is not a sale, by the screens' operation names: from the request kinds'
+# declarations (protocol.kinds).
+RECEIPT_TITLES = {operation: kind.receipt_title for kind in KINDS.values() if kind.receipt_title
+                  for operation in kind.terminal_operations}
 
 
 @dataclass

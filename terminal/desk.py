@@ -13,6 +13,7 @@ the ledger signed.
 """
 
 from protocol.card_record import CardRecord
+from protocol.kinds import KINDS
 from protocol.messages import (CardIssue, CardReplace, CardReturn, CardUnblock, LossReport, MemberLookup, MemberOpen,
                                MemberTransfer, PinUnlock, TopUp)
 
@@ -24,11 +25,8 @@ MIN_PHONE_DIGITS = 6
 # The new card's number comes from its UID, so a blank card needs no numbering at the desk.
 CARD_PREFIX = {"temporary": "T", "member": "M"}
 # Desk operations that end with a line on the screen, not a receipt.
-DONE_TEXT = {
-    "loss_report": "已挂失 Reported lost — the card is blocked at every station",
-    "unblock": "已解挂 Unblocked — the card works again",
-    "pin_unlock": "密码已解锁 PIN unlocked",
-}
+DONE_TEXT = {operation: kind.done_text for kind in KINDS.values() if kind.done_text
+             for operation in kind.terminal_operations}
 # What the desk offers for a card on the reader: (key, operation, Chinese, English), by the card's
 # kind and whether it is on the blocklist. Operations start in DESK_AMOUNT unless FIRST_STEP says.
 DESK_MENUS = {
