@@ -106,6 +106,7 @@ def test_the_problem_limit_is_shared_by_the_checks_in_order(store):
     problems = verify_books(store, max_problems=30).problems
     assert len(problems) == 30
     assert sum("has no approved request" in problem for problem in problems) == 5
+    assert len(verify_books(store, max_problems=26).problems) == 26  # room for one more: the last check fills it
 
 
 def test_once_the_problem_limit_is_reached_the_later_checks_add_nothing(store):
