@@ -216,7 +216,7 @@ def main():
             cards = {}
             for terminal_id in station_ids:
                 visitor = cards[terminal_id] = card(f"B{terminal_id[1:]}00")
-                desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=0,
+                desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=2000,
                                                   opening_fen=9_000_000, channel="cash", payment_ref=""))
             rig.stop_ledger()
 

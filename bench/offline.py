@@ -54,7 +54,7 @@ def main() -> None:
 def measure(rig, sales, scratch):
     desk = rig.link("T-DESK-1")
     visitor = card("B00001")
-    desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=0,
+    desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=2000,
                                       opening_fen=9_000_000, channel="cash", payment_ref=""))
     wifi = CuttableLink(rig.port)
     link = rig.link("T-FISH-1", port=wifi.port)

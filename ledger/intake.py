@@ -323,6 +323,9 @@ class Intake:
             if card.state != "blocked" or self.store.block_reason(message.park, card.card_no, card.issuance) != "LOST":
                 return rules.decline(Reason.KIND_NOT_ALLOWED)  # an overdrawn card is settled, not unblocked
             return rules.Decision(reason=Reason.OK)
+        if isinstance(message, CardIssue) and message.card_fee_fen != self.store.park_rules(message.park).card_fee_fen:
+            # The park's card fee, not a desk's: a desk with an old or edited config would book another.
+            return rules.decline(Reason.AMOUNT_MISMATCH)
         if isinstance(message, (CardIssue, MemberOpen)):
             return rules.decide_card_issue(message, card)
         if isinstance(message, MemberTransfer):
@@ -346,6 +349,8 @@ class Intake:
                 return rules.decline(refusal)
             return decision
         if isinstance(message, CardReturn):
+            if message.damage_fee_fen > self.store.park_rules(message.park).damage_fee_fen:
+                return rules.decline(Reason.AMOUNT_MISMATCH)  # the park's damage fee caps what a desk keeps
             return rules.decide_card_return(message, card)
         if isinstance(message, LossReport):
             if card.kind != "member":

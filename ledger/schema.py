@@ -317,4 +317,9 @@ MIGRATIONS: list[str] = [
         time_ms INTEGER NOT NULL
     );
     """,
+    # 11: the park's damage fee, a park rule the ledger owns and sends to its tills in their signed
+    # config (it was each desk's own setting); 10.00 yuan, the fee the demo desks kept.
+    """
+    ALTER TABLE park ADD COLUMN damage_fee_fen INTEGER NOT NULL DEFAULT 1000;
+    """,
 ]

@@ -18,7 +18,7 @@ from protocol import envelope, topics
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import KINDS
 from protocol.limits import MAX_PAYLOAD_BYTES
-from protocol.messages import OfflineCharge, Void
+from protocol.messages import OfflineCharge, ParkRules, Void
 
 from .errors import CardBalanceBelowZero, NotFound, StoreUnavailableError, TransientStoreError
 from .postings import CardView, OriginalSale, Posting, StationView, check_balanced
@@ -272,12 +272,28 @@ class Store:
         self.db.execute("RELEASE request")
 
     # ------------------------------------------------------------ setup (tools, tests)
-    def add_park(self, park_id, name, *, currency="CNY", time_zone="Asia/Shanghai", day_cutoff_minutes=240, card_fee_fen=2000):
+    def add_park(self, park_id, name, *, currency="CNY", time_zone="Asia/Shanghai", day_cutoff_minutes=240, card_fee_fen=2000,
+                 damage_fee_fen=1000):
         with self.batch():
             self.db.execute(
-                "INSERT INTO park VALUES (?, ?, ?, ?, ?, ?)",
-                (park_id, name, currency, time_zone, day_cutoff_minutes, card_fee_fen),
+                """INSERT INTO park (park_id, name, currency, time_zone, day_cutoff_minutes, card_fee_fen, damage_fee_fen)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                (park_id, name, currency, time_zone, day_cutoff_minutes, card_fee_fen, damage_fee_fen),
             )
+
+    def park_rules(self, park_id) -> ParkRules:
+        """The rules every till of the park must agree on: the ledger owns them and sends them in
+        each terminal's signed config (see ledger.broadcasts)."""
+        row = self.db.execute("SELECT card_fee_fen, damage_fee_fen FROM park WHERE park_id=?", (park_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no park {park_id!r}")
+        _, _, no_pin_limit_fen = self.member_settings(park_id)
+        return ParkRules(no_pin_limit_fen=no_pin_limit_fen, card_fee_fen=row[0], damage_fee_fen=row[1])
+
+    def set_park_fees(self, park_id, *, card_fee_fen: int, damage_fee_fen: int) -> None:
+        with self.batch():
+            self.db.execute("UPDATE park SET card_fee_fen=?, damage_fee_fen=? WHERE park_id=?",
+                            (card_fee_fen, damage_fee_fen, park_id))
 
     def add_station(self, park_id, station_id, name, *, contractor_id=None, commission_bp=0):
         with self.batch():

@@ -532,6 +532,18 @@ class OfflinePolicy(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ParkRules(Message):
+    """The park rules a till must agree on with the ledger, which owns them: a till that used its
+    own copy would not ask for a PIN the ledger requires, or would book another card fee."""
+
+    no_pin_limit_fen: int = _f("amount_or_zero")  # a member sale above this needs the member's PIN
+    card_fee_fen: int = _f("amount_or_zero")      # the refundable deposit on a temporary card
+    # What a desk keeps of the deposit for a damaged card; never more than the card's own deposit
+    # (the ledger caps it per card: a card issued before a fee change keeps its deposit).
+    damage_fee_fen: int = _f("amount_or_zero")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TerminalConfig(Message):
     """The terminal's signed config snapshot, retained on its ``cfg`` topic. Versions only go up."""
 
@@ -541,6 +553,7 @@ class TerminalConfig(Message):
     version: int = _f("count")
     issued_ms: int = _f("time_ms")
     offline: OfflinePolicy = _f("policy", nested=OfflinePolicy)
+    rules: ParkRules = _f("rules", nested=ParkRules)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

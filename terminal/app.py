@@ -84,6 +84,7 @@ class TerminalApp:
         except STORAGE_ERRORS as error:  # the seq counter could not be moved: every sale will say so too
             log.error("storage fault at boot: %s", error)
         self.machine.is_online = self.link.is_connected
+        self.machine.park_rules = self.link.state.rules  # kept from the last signed config, if any
         self.recover()
         self._apply(self.machine.start(self.hardware.clock.monotonic_ms()))
 
@@ -147,6 +148,8 @@ class TerminalApp:
     def turn(self) -> None:
         now_ms = self.hardware.clock.monotonic_ms()
         self.link.state.note_alive()  # the time an offline reboot starts counting from
+        # The link takes a newer signed config on its own thread; the machine reads its rules from here.
+        self.machine.park_rules = self.link.state.rules
         self._follow_request_in_flight()
         if now_ms - self._owed_checked_ms > OWED_RECEIPTS_CHECK_MS and self.machine.state in (events.State.IDLE, events.State.LOCKED):
             # An answer that came late (the uploader re-sent a request after a restart) owes a receipt.

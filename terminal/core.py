@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from protocol.card_record import CardRecord
 from protocol.kinds import KINDS
 from protocol.limits import MAX_AMOUNT_FEN
-from protocol.messages import Charge, MemberLookupReply, Reversal, ShiftClose, ShiftOpen, Void
+from protocol.messages import Charge, MemberLookupReply, ParkRules, Reversal, ShiftClose, ShiftOpen, Void
 from protocol.reasons import NOT_FINAL_REASONS, reason_text
 
 from .config import COUNT, DESK, FIXED, FREE, MENU, StationConfig
@@ -81,6 +81,18 @@ class Terminal(FrontDesk):
     uncertain_timeout_ms: int = UNCERTAIN_LEAVE_AFTER_MS
     may_leave_pending: bool = False  # UNCERTAIN has lasted long enough: any key parks the sale
     ledger_holds: str = ""           # the ledger replied "not final" (SET_ASIDE, INTERNAL_ERROR) to the request in flight
+    # The park rules from the ledger's signed config; the app sets them when a config arrives (the
+    # machine does no I/O). None before the first config: the station config's copies are used.
+    park_rules: ParkRules | None = None
+
+    @property
+    def rules(self) -> ParkRules:
+        """The rules in force: the ledger's, so the till asks for the PIN the ledger will require and
+        books the fees the ledger will accept; the station config's only until a config has arrived."""
+        if self.park_rules is not None:
+            return self.park_rules
+        return ParkRules(no_pin_limit_fen=self.config.no_pin_limit_fen, card_fee_fen=self.config.card_fee_fen,
+                         damage_fee_fen=self.config.damage_fee_fen)
 
     # ------------------------------------------------------------ entry point
     def handle(self, event) -> list:
@@ -391,7 +403,7 @@ class Terminal(FrontDesk):
 
     def _authorize_or_pin(self) -> list:
         sale = self.sale
-        if sale.card.kind == "member" and sale.amount_fen > self.config.no_pin_limit_fen:
+        if sale.card.kind == "member" and sale.amount_fen > self.rules.no_pin_limit_fen:
             sale.typed = ""
             return [self._go(State.CHARGE_PIN, PIN_TIMEOUT_MS)]
         return self._submit_charge(pin=None)

@@ -112,7 +112,7 @@ class FrontDesk:
             return self._ask_supervisor()
         if operation == "reissue":
             sale.card = CardRecord(sale.card.card_no, sale.card.issuance + 1, "temporary", sale.card.park_id)
-        if operation == "return" and self.config.damage_fee_fen:
+        if operation == "return" and self.rules.damage_fee_fen:
             return [self._go(State.DESK_DAMAGED, ENTRY_TIMEOUT_MS)]
         # A top-up on a blocked card pays an offline debt off (the ledger then unblocks it); a transfer
         # goes to another member's card where the park allows it: the ledger decides both.
@@ -209,7 +209,7 @@ class FrontDesk:
         elif sale.operation == "member_open":
             sale.lines = (("预存 Opening", 1, amount),)
         else:
-            sale.lines = (("开卡押金 Card fee", 1, self.config.card_fee_fen), ("预存 Opening", 1, amount))
+            sale.lines = (("开卡押金 Card fee", 1, self.rules.card_fee_fen), ("预存 Opening", 1, amount))
         return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
 
     def _on_desk_damaged(self, event) -> list:
@@ -217,7 +217,7 @@ class FrontDesk:
             return handled
         if event.key not in ("1", "2"):
             return []
-        self.sale.damage_fee_fen = self.config.damage_fee_fen if event.key == "2" else 0
+        self.sale.damage_fee_fen = self.rules.damage_fee_fen if event.key == "2" else 0
         return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
 
     def _on_desk_channel(self, event) -> list:
@@ -230,7 +230,7 @@ class FrontDesk:
         sale = self.sale
         paid = {"channel": channel, "payment_ref": ""}
         if sale.operation in ("issue", "reissue"):
-            return self._send(CardIssue, paid | {"card_kind": "temporary", "card_fee_fen": self.config.card_fee_fen,
+            return self._send(CardIssue, paid | {"card_kind": "temporary", "card_fee_fen": self.rules.card_fee_fen,
                                                         "opening_fen": sale.lines[1][2]})
         if sale.operation == "member_open":
             fields = paid | {"member_name": sale.member_name, "phone": sale.phone, "card_fee_fen": 0,
@@ -359,7 +359,7 @@ class FrontDesk:
             title = "退款方式 Refund by" if sale.operation == "return" else "付款方式 Paid by"
             return Show(title, ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank")
         if state == State.DESK_DAMAGED:
-            return Show("卡是否完好 Card intact?", ("1 完好 Intact", f"2 损坏 Damaged -{format_fen(self.config.damage_fee_fen)}"))
+            return Show("卡是否完好 Card intact?", ("1 完好 Intact", f"2 损坏 Damaged -{format_fen(self.rules.damage_fee_fen)}"))
         if state == State.DESK_PICK:
             lines = tuple(f"{i + 1} {masked(found.no)} {found.name}" for i, found in enumerate(sale.found[:9]))
             return Show("选择会员卡 Pick the card", lines[:3])  # a digit picks

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 
-from protocol.messages import OfflinePolicy
+from protocol.messages import OfflinePolicy, ParkRules
 
 from .offline import BlocklistCopy, OfflineWindow
 from .outbox import STORAGE_ERRORS
@@ -51,6 +51,9 @@ class TerminalState:
             self.db.execute("CREATE TABLE IF NOT EXISTS terminal_state (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self.config_version = (-1, 0)
         self.policy: OfflinePolicy | None = None
+        # The park rules from the ledger's signed config; None until the first config arrives (the
+        # till then uses its station config's copies).
+        self.rules: ParkRules | None = None
         self.blocklist = BlocklistCopy()
         self.window = OfflineWindow()
         self._contact = None  # (ledger ms, monotonic ms, boot id) of the last answer from the ledger
@@ -83,6 +86,8 @@ class TerminalState:
         if (config := self._get("config")) is not None:
             self.config_version = tuple(config["version"])
             self.policy = OfflinePolicy(**config["policy"])
+            # A config saved before configs carried rules has none: the next config brings them.
+            self.rules = ParkRules(**config["rules"]) if config.get("rules") else None
         if (blocklist := self._get("blocklist")) is not None:
             self.blocklist = BlocklistCopy(blocklist["version"], blocklist["issued_ms"],
                                            {tuple(entry) for entry in blocklist["blocked"]},
@@ -109,9 +114,10 @@ class TerminalState:
         # Written at once with this boot's id, so a process restart in this boot is not a reboot.
         self._save_alive(self.monotonic_ms())
 
-    def save_config(self, version: int, issued_ms: int, policy: OfflinePolicy) -> None:
-        self.config_version, self.policy = (version, issued_ms), policy
-        self._put("config", {"version": [version, issued_ms], "policy": policy.to_obj()})
+    def save_config(self, version: int, issued_ms: int, policy: OfflinePolicy, rules: ParkRules | None = None) -> None:
+        self.config_version, self.policy, self.rules = (version, issued_ms), policy, rules
+        self._put("config", {"version": [version, issued_ms], "policy": policy.to_obj(),
+                             "rules": None if rules is None else rules.to_obj()})
 
     def save_blocklist(self) -> None:
         copy = self.blocklist

@@ -50,6 +50,8 @@ def test_a_temporary_card_issued_charged_returned_and_reissued(ledger):
 
 
 def test_a_damaged_card_keeps_its_damage_fee_and_never_more_than_the_deposit(ledger):
+    # A park whose damage fee is above the card fee: the card's own deposit still caps it.
+    ledger.store.set_park_fees("P1", card_fee_fen=2000, damage_fee_fen=2500)
     issue(ledger)
     too_much = ledger.request("T-DESK-1", CardReturn, card_ref=VISITOR, channel="cash", payment_ref="", damage_fee_fen=2500)
     assert too_much.reason == "AMOUNT_MISMATCH"
@@ -147,3 +149,27 @@ def test_a_desk_provisioned_before_member_lookup_existed_gets_it_when_the_ledger
         assert "member_lookup" not in store.terminal("T-FISH-1").allowed_kinds  # stations still cannot look
     finally:
         store.close()
+
+
+def test_a_card_issued_with_another_fee_than_the_parks_is_declined_and_nothing_is_booked(ledger):
+    # The park's card fee is 20.00; a desk whose own config still says 15.00 must not book that.
+    declined = issue(ledger, fee_fen=1500)
+    assert declined.reason == "AMOUNT_MISMATCH" and not declined.is_approved
+    assert ledger.store.db.execute("SELECT COUNT(*) FROM card").fetchone()[0] == 0
+    assert issue(ledger, fee_fen=2000).is_approved
+
+
+def test_a_desk_may_keep_at_most_the_parks_damage_fee(ledger):
+    ledger.store.set_park_fees("P1", card_fee_fen=2000, damage_fee_fen=1000)
+    issue(ledger)
+    greedy = ledger.request("T-DESK-1", CardReturn, card_ref=VISITOR, channel="cash", payment_ref="", damage_fee_fen=1500)
+    assert greedy.reason == "AMOUNT_MISMATCH"
+    returned = ledger.request("T-DESK-1", CardReturn, card_ref=VISITOR, channel="cash", payment_ref="", damage_fee_fen=1000)
+    assert returned.is_approved and returned.amount_fen == 10000 + 2000 - 1000
+
+
+def test_the_ledgers_park_rules_are_the_parks_card_fee_member_no_pin_limit_and_damage_fee(ledger):
+    ledger.store.set_member_settings("P1", no_pin_limit_fen=5000)
+    ledger.store.set_park_fees("P1", card_fee_fen=3000, damage_fee_fen=800)
+    rules = ledger.store.park_rules("P1")
+    assert (rules.no_pin_limit_fen, rules.card_fee_fen, rules.damage_fee_fen) == (5000, 3000, 800)

@@ -343,7 +343,7 @@ def test_fuzzed_bodies_through_the_real_broker_leave_the_ledger_serving(rig, cap
     links = {terminal_id: rig.link(terminal_id) for terminal_id in TERMINAL_IDS}
     desk, fishing = links["T-DESK-1"], links["T-FISH-1"]
     visitor = card("C00777")
-    assert desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=0,
+    assert desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=2000,
                                              opening_fen=100_000, channel="cash", payment_ref="")).is_approved
     sent, sendable, started = 0, set(), time.monotonic()
 

@@ -17,7 +17,7 @@ from protocol import envelope, topics
 from protocol.card_record import CardRecord
 from protocol.envelope import Purpose
 from protocol.limits import MAX_BROADCAST_BYTES
-from protocol.messages import (Balances, Blocklist, BlocklistDelta, CardEntry, Charge, OfflinePolicy, Result,
+from protocol.messages import (Balances, Blocklist, BlocklistDelta, CardEntry, Charge, OfflinePolicy, ParkRules, Result,
                                TerminalConfig)
 from terminal.config import StationConfig
 from terminal.core import Terminal
@@ -143,10 +143,15 @@ def generous_policy(**overrides) -> OfflinePolicy:
     return OfflinePolicy(**(settings | overrides))
 
 
+def park_rules(**overrides) -> ParkRules:
+    return ParkRules(**(dict(no_pin_limit_fen=20_000, card_fee_fen=2000, damage_fee_fen=1000) | overrides))
+
+
 def test_a_forged_offline_policy_with_higher_limits_is_refused_and_the_terminal_keeps_none(park):
     link = park.link("T-FISH-1", connect=False)
     topic = topics.config("P1", "T-FISH-1")
-    forged = TerminalConfig(park="P1", terminal="T-FISH-1", version=99, issued_ms=NOW_MS, offline=generous_policy()).to_bytes()
+    forged = TerminalConfig(park="P1", terminal="T-FISH-1", version=99, issued_ms=NOW_MS, offline=generous_policy(),
+                          rules=park_rules()).to_bytes()
     deliver(link, topic, sealed_as_ledger(park, Purpose.CONFIG, topic, forged, signing_key=SigningKey.generate()))
     assert link.rejected_broadcasts == 1
     assert link.state.policy is None and link.state.config_version == (-1, 0)
@@ -160,11 +165,29 @@ def test_a_config_signed_with_the_blocklist_key_is_refused(park):
     """Each ledger key vouches for one purpose: the blocklist key cannot raise the offline limits."""
     link = park.link("T-FISH-1", connect=False)
     topic = topics.config("P1", "T-FISH-1")
-    body = TerminalConfig(park="P1", terminal="T-FISH-1", version=99, issued_ms=NOW_MS, offline=generous_policy()).to_bytes()
+    body = TerminalConfig(park="P1", terminal="T-FISH-1", version=99, issued_ms=NOW_MS, offline=generous_policy(),
+                          rules=park_rules()).to_bytes()
     blocklist_key = park.home.ledger_keys().for_purpose(Purpose.BLOCKLIST)
     deliver(link, topic, envelope.seal(body, signing_key=blocklist_key.signing_key, key_id=blocklist_key.key_id,
                                        purpose=Purpose.CONFIG, topic=topic, max_bytes=MAX_BROADCAST_BYTES))
     assert link.rejected_broadcasts == 1 and link.state.policy is None
+
+
+def test_a_forged_config_raising_the_no_pin_limit_is_refused_and_the_ledgers_rules_stay(park):
+    """A forger who could raise the no-PIN limit would let a stolen member card pay without a PIN."""
+    link = park.link("T-FISH-1", connect=False)
+    topic = topics.config("P1", "T-FISH-1")
+    signed = TerminalConfig(park="P1", terminal="T-FISH-1", version=5, issued_ms=NOW_MS, offline=generous_policy(),
+                            rules=park_rules(no_pin_limit_fen=5000)).to_bytes()
+    deliver(link, topic, sealed_as_ledger(park, Purpose.CONFIG, topic, signed))
+    assert link.state.rules == park_rules(no_pin_limit_fen=5000)
+    forged = TerminalConfig(park="P1", terminal="T-FISH-1", version=6, issued_ms=NOW_MS + 1, offline=generous_policy(),
+                            rules=park_rules(no_pin_limit_fen=9_000_000, card_fee_fen=0, damage_fee_fen=0)).to_bytes()
+    deliver(link, topic, sealed_as_ledger(park, Purpose.CONFIG, topic, forged, signing_key=SigningKey.generate()))
+    assert link.rejected_broadcasts == 1
+    assert link.state.rules == park_rules(no_pin_limit_fen=5000) and link.state.config_version == (5, NOW_MS)
+    # What the terminal keeps for its next boot is the signed rules too.
+    assert link.state._get("config")["rules"] == park_rules(no_pin_limit_fen=5000).to_obj()
 
 
 # ---------------------------------------------------------------- nothing ends a sale in flight

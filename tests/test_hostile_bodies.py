@@ -71,7 +71,7 @@ def test_a_top_up_whose_channel_is_not_a_string_is_refused_as_the_wrong_type(led
 @pytest.mark.parametrize("field, value", [("card_kind", {}), ("card_kind", ["temporary"]), ("card", []),
                                           ("card", "C00042"), ("channel", {"cash": 1})])
 def test_a_card_issue_with_an_object_or_list_where_a_word_belongs_is_refused(ledger, field, value):
-    body = CardIssue(**ledger.fields("T-DESK-1", card("C00900")), card_kind="temporary", card_fee_fen=0,
+    body = CardIssue(**ledger.fields("T-DESK-1", card("C00900")), card_kind="temporary", card_fee_fen=2000,
                      opening_fen=100, channel="cash", payment_ref="").to_obj()
     body[field] = value
     refused_with(ledger, "T-DESK-1", codec.encode(body), "WRONG_TYPE")
@@ -242,7 +242,7 @@ def test_hostile_bodies_and_a_retired_terminal_cannot_stop_the_ledger_serving_th
     attacker = rig.link("T-FISH-2")  # a registered terminal's key and broker login
     thief = rig.link("T-RIDE-1")  # a board stolen with its key; its broker login goes at the next broker-config
     visitor = card("C00321")
-    assert desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=0,
+    assert desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=2000,
                                              opening_fen=50000, channel="cash", payment_ref="")).is_approved
     assert main(["--home", str(rig.home.home), "terminal", "retire", "--terminal", "T-RIDE-1", "--stolen"]) == 0
     status_before = rig.reader.terminal_status("T-FISH-2")

@@ -20,7 +20,7 @@ POLICY = broadcasts.DEFAULT_OFFLINE_POLICY | dict(max_transaction_fen=5000, max_
 def issue(rig, card_no, opening_fen):
     desk = rig.link("T-DESK-1")
     result = desk.submit(lambda seq: CardIssue(**common(desk, seq, card(card_no)), card_kind="temporary",
-                                               card_fee_fen=0, opening_fen=opening_fen, channel="cash", payment_ref=""))
+                                               card_fee_fen=2000, opening_fen=opening_fen, channel="cash", payment_ref=""))
     assert result.is_approved
 
 

@@ -23,7 +23,7 @@ def test_a_message_that_keeps_crashing_the_ledger_is_set_aside_after_three_crash
     ledger = crashing_ledger(rig)
     desk, fishing = rig.link("T-DESK-1"), rig.link("T-FISH-1", resend_interval_s=0.5)
     visitor = card("C00666")
-    assert desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=0,
+    assert desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=2000,
                                              opening_fen=10000, channel="cash", payment_ref="")).is_approved
     poison = fishing.enqueue(lambda seq: Charge(**common(fishing, seq, visitor), amount_fen=100,
                                                 lines=single_line("POISON", 100)))

@@ -91,7 +91,7 @@ def test_a_revoked_terminal_gets_only_its_earlier_answers_again(ledger):
 
 def test_a_station_terminal_cannot_issue_cards(ledger):
     fields = ledger.fields("T-FISH-1", card("C00777"))
-    message = CardIssue(**fields, card_kind="temporary", card_fee_fen=0, opening_fen=100000, channel="cash", payment_ref="")
+    message = CardIssue(**fields, card_kind="temporary", card_fee_fen=2000, opening_fen=100000, channel="cash", payment_ref="")
     refused(ledger, *ledger.sign("T-FISH-1", message.to_bytes()), "KIND_NOT_ALLOWED")
 
 
@@ -202,7 +202,7 @@ def test_the_ledger_keeps_serving_after_a_burst_of_bad_messages(rig):
     junk = [b"", b"FP", b"\x00" * 100, b"FP\x01\x01\x05T-FISH-1" + b"\x00" * 64 + b"{}", json.dumps({"a": 1}).encode()]
     for payload in junk:
         fishing.client.publish(fishing.request_topic, payload, qos=1)
-    issued = desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=0,
+    issued = desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=2000,
                                                opening_fen=5000, channel="wechat", payment_ref="wx-1"))
     sale = fishing.submit(lambda seq: Charge(**common(fishing, seq, visitor), amount_fen=1500, lines=single_line("鱼饵", 1500)))
     assert (issued.outcome, sale.outcome, sale.balances.fen) == ("approved", "approved", 3500)

@@ -23,7 +23,7 @@ STATION_TERMINALS = ("T-FISH-1", "T-FISH-2", "T-RIDE-1")
 def issue_cards(desk, count, opening_fen):
     cards = [card(f"R{number:05d}") for number in range(1, count + 1)]
     for visitor in cards:
-        result = desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=0,
+        result = desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=2000,
                                                    opening_fen=opening_fen, channel="cash", payment_ref=""))
         assert result.is_approved, result
     return cards

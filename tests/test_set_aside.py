@@ -31,7 +31,7 @@ def set_aside(store, topic, payload, detail, now_ms=1_780_000_000_000):
 def test_a_printed_offline_sale_that_was_set_aside_is_applied_by_retry_and_the_tills_resend_gets_its_result(rig, capsys):
     desk, fishing = rig.link("T-DESK-1"), rig.link("T-FISH-1", resend_interval_s=0.3)
     visitor = card("C00777")
-    assert desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=0,
+    assert desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=2000,
                                              opening_fen=10_000, channel="cash", payment_ref="")).is_approved
     # The receipt is already printed: the sale happened, whatever the ledger makes of it later.
     sale = fishing.enqueue(lambda seq: OfflineCharge(**common(fishing, seq, visitor), amount_fen=500,

@@ -83,7 +83,7 @@ def test_with_a_shift_open_the_ledger_enforces_the_operator_and_the_role(rig):
 
     desk, fishing = rig.link("T-DESK-1"), rig.link("T-FISH-1")
     visitor = visitor_card("C00321")
-    assert desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=0,
+    assert desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=2000,
                                              opening_fen=5000, channel="cash", payment_ref="")).is_approved
     assert open_shift(fishing, WANG, WANG[4]).is_approved
 
@@ -109,12 +109,12 @@ def test_a_park_that_requires_a_login_refuses_requests_without_a_shift(rig):
     store.close()
     desk = rig.link("T-DESK-1")
     issued = desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor_card("C00322"), operator="li"),
-                                               card_kind="temporary", card_fee_fen=0, opening_fen=5000, channel="cash",
+                                               card_kind="temporary", card_fee_fen=2000, opening_fen=5000, channel="cash",
                                                payment_ref=""))
     assert issued.reason == "NO_SHIFT"
     assert open_shift(desk, LI, LI[4]).is_approved
     issued = desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor_card("C00322"), operator="li"),
-                                               card_kind="temporary", card_fee_fen=0, opening_fen=5000, channel="cash",
+                                               card_kind="temporary", card_fee_fen=2000, opening_fen=5000, channel="cash",
                                                payment_ref=""))
     assert issued.is_approved
 

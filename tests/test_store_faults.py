@@ -100,7 +100,7 @@ def test_a_batch_on_a_full_disk_raises_store_unavailable_and_keeps_nothing(tmp_p
 def _issue_cards(rig):
     desk = rig.link("T-DESK-1")
     for visitor in SELLERS.values():
-        issued = desk.submit(lambda seq, v=visitor: CardIssue(**common(desk, seq, v), card_kind="temporary", card_fee_fen=0,
+        issued = desk.submit(lambda seq, v=visitor: CardIssue(**common(desk, seq, v), card_kind="temporary", card_fee_fen=2000,
                                                               opening_fen=10_000, channel="cash", payment_ref=""))
         assert issued.is_approved
 

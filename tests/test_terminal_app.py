@@ -8,6 +8,9 @@ import pytest
 from host_sim.rig import STAFF
 from host_sim.station import ScriptedStation
 from terminal.events import State
+from terminal.hal.keypad import Key
+
+from .helpers.waiting import wait_until
 
 
 def Station(rig, terminal_id="T-FISH-1", profile="80mm-gb18030", link=None):
@@ -187,7 +190,11 @@ def test_the_front_desk_issues_a_blank_card_writes_its_record_and_a_station_then
         desk.keys("C")
         desk.tap(blank)  # back at the exit
         assert desk.state == State.DESK_MENU
+        # The park's damage fee (10.00) came in the desk's signed config: the desk asks about damage.
+        wait_until(lambda: desk.link.state.rules is not None, what="the desk's signed config")
         desk.keys("2")  # return
+        assert desk.state == State.DESK_DAMAGED
+        desk.keys("1")  # the card is intact
         desk.keys("1")  # refund in cash
         desk.turns(lambda: desk.state == State.DONE)
         refund = rig.reader.db.execute("SELECT amount FROM posting WHERE account_id='channel:cash' AND amount > 0").fetchall()
@@ -324,6 +331,37 @@ def test_member_cards_opened_lost_replaced_and_transferred_at_the_desk_with_a_vo
         assert kinds[-11:] == ["member_open", "charge", "void", "charge", "loss_report", "card_replace", "charge", "top_up",
                                "reversal", "member_open", "member_transfer"]
         assert verify_books(rig.reader).is_ok
+    finally:
+        desk.close()
+        fishing.close()
+
+
+def test_a_park_whose_no_pin_limit_is_50_asks_the_member_for_the_pin_on_60_though_the_station_json_says_200(stopped_rig):
+    """The ledger owns the no-PIN limit and sends it in the till's signed config: a till that went by
+    its own station.json would not ask, and the ledger would refuse the sale for want of a PIN."""
+    from host_sim.devices.mifare import MifareClassic1K
+
+    rig = stopped_rig
+    store = rig.home.open_store()
+    store.set_member_settings("P1", no_pin_limit_fen=5000)
+    store.close()
+    rig.start_ledger()
+    desk = ScriptedStation(rig, "T-DESK-1", mode="desk")
+    fishing = ScriptedStation(rig, "T-FISH-2", no_pin_limit_fen=20000)  # the station.json's old limit
+    try:
+        desk.log_in(STAFF[1])
+        member = MifareClassic1K(bytes.fromhex("1a2b3c4d"))
+        desk.tap(member)
+        desk.keys("2")  # a member card
+        desk.keys([*"zhang wei", Key.ENTER])
+        desk.keys("13800138000E" "246810E" "246810E" "500E" "2")  # phone, PIN twice, 500.00, WeChat
+        desk.turns(lambda: desk.state == State.DONE)
+        wait_until(lambda: fishing.link.state.rules is not None, what="the station's signed config")
+        fishing.log_in()
+        assert fishing.sell(member, "60") == State.CHARGE_PIN
+        fishing.keys("246810E")
+        fishing.turns(lambda: fishing.state in (State.DONE, State.MESSAGE))
+        assert fishing.state == State.DONE and "440.00" in fishing.sim.printer.receipts[-1].text
     finally:
         desk.close()
         fishing.close()

@@ -570,3 +570,33 @@ def test_a_card_handed_back_damaged_keeps_the_damage_fee_and_the_receipt_shows_t
     assert printed.receipt.line_items[0].name.startswith("退卡退款")
     with pytest.raises(Exception, match="damage_fee_fen"):
         config(mode="desk", card_fee_fen=2000, damage_fee_fen=3000)  # never more than the deposit
+
+
+def test_a_desk_issues_a_card_with_the_parks_card_fee_not_the_one_in_its_station_config():
+    from protocol.messages import CardIssue, ParkRules
+
+    desk = desk_logged_in(card_fee_fen=1500)  # the station.json a technician wrote long ago
+    desk.park_rules = ParkRules(no_pin_limit_fen=20000, card_fee_fen=3000, damage_fee_fen=1000)  # the ledger's
+    desk.handle(CardTapped("1a2b3c4d", None, "blank card", is_blank=True))
+    keys(desk, "1")  # a temporary card
+    keys(desk, "100E")
+    assert desk.sale.lines[0][2] == 3000
+    (submit,) = submits(keys(desk, "1"))  # cash
+    assert submit.message_type is CardIssue and submit.fields["card_fee_fen"] == 3000
+
+
+def test_a_member_sale_above_the_ledgers_no_pin_limit_asks_for_the_pin_though_the_station_config_allows_more():
+    from protocol.messages import ParkRules
+
+    station = logged_in(no_pin_limit_fen=20000)
+    station.park_rules = ParkRules(no_pin_limit_fen=5000, card_fee_fen=2000, damage_fee_fen=1000)
+    station.handle(CardTapped("0a0b0c0d", MEMBER))
+    assert submits(keys(station, "60E")) == [] and station.state == State.CHARGE_PIN
+
+
+def test_before_any_signed_config_the_till_goes_by_its_station_config():
+    station = logged_in(no_pin_limit_fen=20000)
+    assert station.park_rules is None and station.rules.no_pin_limit_fen == 20000
+    station.handle(CardTapped("0a0b0c0d", MEMBER))
+    (submit,) = submits(keys(station, "60E"))
+    assert submit.message_type is Charge and submit.pin is None

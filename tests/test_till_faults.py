@@ -93,7 +93,7 @@ def park(stopped_rig):
     store.close()
     stopped_rig.start_ledger()
     desk = stopped_rig.link("T-DESK-1")
-    assert desk.submit(lambda seq: CardIssue(**common(desk, seq, card("C00042")), card_kind="temporary", card_fee_fen=0,
+    assert desk.submit(lambda seq: CardIssue(**common(desk, seq, card("C00042")), card_kind="temporary", card_fee_fen=2000,
                                              opening_fen=10000, channel="cash", payment_ref="")).is_approved
     return stopped_rig
 

@@ -23,7 +23,7 @@ def test_a_terminal_charges_through_the_tls_listener(tmp_path):
         desk, fishing = rig.link("T-DESK-1"), rig.link("T-FISH-9")
         assert fishing.client._ssl  # the terminal's connection really is TLS
         visitor = card("C07001")
-        desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=0,
+        desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=2000,
                                           opening_fen=5000, channel="cash", payment_ref=""))
         result = fishing.submit(lambda seq: Charge(**common(fishing, seq, visitor), amount_fen=1200,
                                                    lines=single_line("鱼饵 Bait", 1200)))

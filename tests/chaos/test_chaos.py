@@ -62,7 +62,7 @@ class Chaos:
         for number in self.cards:
             visitor = card(number)
             result = issuer.submit(lambda seq: CardIssue(**common(issuer, seq, visitor), card_kind="temporary",
-                                                         card_fee_fen=0, opening_fen=20_000, channel="cash",
+                                                         card_fee_fen=2000, opening_fen=20_000, channel="cash",
                                                          payment_ref=""))
             assert result.is_approved
         (root / "terminals").mkdir(exist_ok=True)
