@@ -207,7 +207,9 @@ def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version:
                 if owed > 0:  # offline sales overdrew it: paying the debt unblocks it
                     at_desk("debt paid", visitor, f"2{format_fen(owed)}E{channel}")
                     desk.turns(lambda: (card_no, 1) not in desk.link.state.blocklist.blocked)  # the delta, over MQTT
-                at_desk("return", visitor, f"2{channel}")
+                # The park's damage fee came in the desk's signed config: the desk asks; 1 = intact.
+                desk.turns(lambda: desk.link.state.rules is not None)
+                at_desk("return", visitor, f"21{channel}" if desk.app.machine.rules.damage_fee_fen else f"2{channel}")
             receipts = 0
             for station in stations + tills:
                 receipts += len(station.sim.printer.save_pngs(out / "receipts" / station.terminal_id))

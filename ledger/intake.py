@@ -527,7 +527,10 @@ class Intake:
             return None
         if member.wrong_pins >= MAX_WRONG_PINS:
             return rules.decline(Reason.PIN_LOCKED)
-        if not always and message.amount_fen <= member.no_pin_limit_fen and message.pin_sha256 is None:
+        # The park's limit, the one each till has in its signed config: a member's own copy (taken when
+        # the card was opened) would differ once the park changes it, and the till would not ask.
+        no_pin_limit_fen = self.store.park_rules(message.park).no_pin_limit_fen
+        if not always and message.amount_fen <= no_pin_limit_fen and message.pin_sha256 is None:
             return None
         if message.pin_sha256 is None:
             return rules.decline(Reason.PIN_REQUIRED)

@@ -41,7 +41,9 @@ class StationConfig:
     unit_name: str = "次"
     unit_price_fen: int = 0
     menu: tuple = ()
-    # Member cards need a PIN above this amount (a park setting; temporary cards never have a PIN).
+    # The park rules below are the ledger's: its signed config carries them (protocol ParkRules) and
+    # the till goes by those. These copies are used only before the first config has arrived.
+    # Member cards need a PIN above this amount (temporary cards never have a PIN).
     no_pin_limit_fen: int = 20000
     card_fee_fen: int = 2000  # the refundable deposit a front desk takes for a temporary card
     damage_fee_fen: int = 0   # kept from the deposit when a card comes back damaged (0: never asked)

@@ -375,3 +375,13 @@ def test_a_void_needs_a_supervisors_pin_and_the_member_is_told(desk):
     kinds = [__import__("json").loads(body)["kind"] for (body,) in desk.ledger.store.db.execute("SELECT body FROM notification")]
     assert kinds == ["top_up", "charge", "void"]
     assert verify_books(desk.ledger.store).is_ok
+
+
+def test_a_park_that_raises_its_no_pin_limit_lets_members_opened_before_pay_without_a_pin_up_to_it(desk):
+    """The tills go by the park's limit in their signed config, so the ledger must too: a member's
+    limit copied when the card was opened would refuse the sale the till did not ask a PIN for."""
+    desk.top_up(100000)
+    assert desk.charge(30000).reason == "PIN_REQUIRED"  # the park's 200.00, as the member was opened with
+    desk.ledger.store.set_member_settings("P1", no_pin_limit_fen=50000)
+    assert desk.ledger.store.park_rules("P1").no_pin_limit_fen == 50000  # what the tills are sent now
+    assert desk.charge(30000).is_approved
