@@ -167,3 +167,17 @@ def test_offline_sales_stop_once_the_board_has_rebooted_more_often_than_the_poli
         assert board.state.window.reboots == 3
     finally:
         board.outbox.close()
+
+
+def test_the_parks_rules_from_the_signed_config_survive_a_reboot_and_an_older_saved_config_has_none(tmp_path):
+    from protocol.messages import ParkRules
+
+    rules = ParkRules(no_pin_limit_fen=5000, card_fee_fen=2000, damage_fee_fen=1000)
+    board = Board(tmp_path / "outbox.db")
+    # A config saved before configs carried rules loads with none: the till goes by its station config.
+    board.state._put("config", {"version": [1, board.true_ms], "policy": POLICY.to_obj()})
+    board.boot(wall_error_ms=0)
+    assert board.state.policy == POLICY and board.state.rules is None
+    board.state.save_config(2, board.true_ms, POLICY, rules)
+    board.boot(wall_error_ms=0, off_ms=60 * SECOND_MS)
+    assert board.state.rules == rules and board.state.config_version == (2, board.true_ms - 60 * SECOND_MS)

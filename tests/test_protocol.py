@@ -120,3 +120,22 @@ def test_the_worked_example_verifies_with_an_independent_ed25519_implementation(
     public_key.verify(bytes.fromhex(values["request signature"]), bytes.fromhex(values["signed bytes (hex)"]))
     payload = bytes.fromhex(values["request payload (hex)"])
     assert payload.endswith(values["request body"].encode())
+
+
+def test_a_config_without_the_park_rules_or_with_a_negative_fee_is_refused_by_the_till():
+    from protocol.messages import BROADCAST_TYPES, OfflinePolicy, ParkRules, TerminalConfig
+
+    policy = OfflinePolicy(max_transaction_fen=20_000, max_card_fen=30_000, max_terminal_fen=2_000_000, max_count=500,
+                           max_offline_ms=86_400_000, max_reboots=3, blocklist_max_age_ms=86_400_000,
+                           allowed_modes="fixed,count,menu,free")
+    rules = ParkRules(no_pin_limit_fen=5000, card_fee_fen=2000, damage_fee_fen=1000)
+    config = TerminalConfig(park="P1", terminal="T-FISH-1", version=1, issued_ms=0, offline=policy, rules=rules)
+    assert parse(config.to_bytes(), BROADCAST_TYPES) == config
+    without_rules = {k: v for k, v in config.to_obj().items() if k != "rules"}
+    with pytest.raises(RemoteProtocolError) as missing:
+        parse(codec.encode(without_rules), BROADCAST_TYPES)
+    assert missing.value.code == "MISSING_FIELD"
+    negative = config.to_obj() | {"rules": rules.to_obj() | {"card_fee_fen": -1}}
+    with pytest.raises(RemoteProtocolError) as out_of_range:
+        parse(codec.encode(negative), BROADCAST_TYPES)
+    assert out_of_range.value.code == "AMOUNT_OUT_OF_RANGE"
