@@ -45,12 +45,10 @@ def cmd_member_settings(args) -> int:
     if args.allow_transfer is not None and args.allow_transfer not in YES_NO:
         print(f"fieldpos: --allow-transfer takes yes or no, not {args.allow_transfer!r}", file=sys.stderr)
         return 2
-    home = _home(args)
-    if not home.keys_path.exists():
-        print(f"fieldpos: no ledger in {args.home} (create it with: fieldpos ledger init)", file=sys.stderr)
-        return 2
-    park_id = home.park_id()
-    store = home.open_store()
+    store = _existing_store(args)
+    if store is None:
+        return 1
+    park_id = _home(args).park_id()
     try:
         bonus_first, points_per_yuan, no_pin_limit_fen = store.member_settings(park_id)
         if args.allow_transfer is not None:
