@@ -14,7 +14,6 @@ leaves every receipt as a PNG.
 from collections import Counter
 from pathlib import Path
 import random
-import shutil
 import time
 
 from ledger.verify import verify_books
@@ -27,6 +26,7 @@ from terminal.hal.keypad import Key
 from ledger.reports.offline import format_offline_exposure, offline_exposure
 
 from .network import CuttableLink
+from .output_dir import DEMO_MARKER, claim_output_dir
 from .devices.mifare import MifareClassic1K
 from .rig import STAFF, ParkRig
 from .station import ScriptedStation
@@ -119,20 +119,30 @@ def _fen(amount: int) -> str:
 def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version: str = "5", seed: int = 7,
              broker: str = "auto") -> int:
     """``broker``: "auto" (Mosquitto if installed, else the embedded amqtt broker), "mosquitto" or
-    "embedded". The embedded broker speaks MQTT 3.1.1 only, so it overrides ``mqtt_version``."""
+    "embedded". The embedded broker speaks MQTT 3.1.1 only, so it overrides ``mqtt_version``.
+    ``out`` must be new, empty or a previous demo's (see :mod:`host_sim.output_dir`); a demo still
+    running there keeps it (its ledger's lock refuses this one)."""
+    out = Path(out)
+    park = ParkRig(out, mqtt_version=mqtt_version, require_login=True)
+    claim_output_dir(out, marker=DEMO_MARKER, ledger_homes=[park.home.home])
+    # Lock before the park exists: a second demo started now finds the home taken, not replaceable.
+    park.home.home.mkdir()
+    with park.home.lock_ledger():
+        return _park_day(out, park, terminals=terminals, visitors=visitors, mqtt_version=mqtt_version, seed=seed,
+                         broker=broker)
+
+
+def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_version: str, seed: int,
+              broker: str) -> int:
     from .embedded_broker import EMBEDDED_MQTT_VERSION, describe_broker, is_embedded
 
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
     rng = random.Random(seed)
     station_ids = list(STATION_SETUP)[: max(1, terminals - 1)]
     layout = {"T-DESK-1": "desk"} | {f"T-{station_id.upper()}-1": station_id for station_id in station_ids}
     started = time.perf_counter()
     outcomes = Counter()
     stations, tills = [], []  # the selling stations; the desk's till
-    with ParkRig(out, mqtt_version=mqtt_version, require_login=True).create(layout) as rig:
+    with park.create(layout) as rig:
         rig.start_broker(prefer=broker)
         version_note = ""
         if is_embedded(rig.broker) and rig.mqtt_version != EMBEDDED_MQTT_VERSION:

@@ -47,6 +47,7 @@ from terminal.hal.keypad import Key
 from terminal.runner import OUTBOX_FILE_NAME, Watchdog, close_terminal, open_terminal
 from terminal.app import render_for_display
 
+from .output_dir import SIM_MARKER, claim_output_dir, refuse_if_serving
 from .rig import STAFF, ParkRig, card, common
 
 log = logging.getLogger("fieldpos.host_sim.station_ui")
@@ -118,6 +119,7 @@ class StationSimulator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._outbox_reader: sqlite3.Connection | None = None
+        self._ledger_lock = None  # ledger.park_home.LedgerLock while the park runs
         self._saved_receipts = 0
         self._last_display: bytes | None = None
 
@@ -137,8 +139,16 @@ class StationSimulator:
             raise
         return self
 
+    @property
+    def _ledger_home(self) -> Path:
+        return self.out / "park" / "ledger-home"
+
     def _clear_previous_run(self) -> None:
-        # Only what this simulator writes: --out may point at a folder holding other things.
+        # A folder the simulator did not make is refused whole (a park's real files could be in a
+        # "park" folder there); in its own folder it clears only what it writes, as before.
+        if not (self.out / SIM_MARKER).is_file():
+            claim_output_dir(self.out, marker=SIM_MARKER)
+        refuse_if_serving(self._ledger_home)
         for name in ("park", "terminal", "receipts"):
             shutil.rmtree(self.out / name, ignore_errors=True)
         self.display_path.unlink(missing_ok=True)
@@ -147,7 +157,12 @@ class StationSimulator:
     def _start_park(self) -> None:
         from .embedded_broker import EMBEDDED_MQTT_VERSION, is_embedded
 
-        self.rig = ParkRig(self.out / "park").create({DESK_TERMINAL: "desk", self.terminal_id: self.station})
+        self.rig = ParkRig(self.out / "park")
+        # Held while the window is open: a second simulator on this folder refuses instead of
+        # replacing the park this one's ledger is writing.
+        self.rig.home.home.mkdir(parents=True)
+        self._ledger_lock = self.rig.home.lock_ledger()
+        self.rig.create({DESK_TERMINAL: "desk", self.terminal_id: self.station})
         self.rig.start_broker(prefer="auto")
         if is_embedded(self.rig.broker):  # no Mosquitto on this machine; amqtt speaks 3.1.1 only
             self.rig.mqtt_version = EMBEDDED_MQTT_VERSION
@@ -217,6 +232,9 @@ class StationSimulator:
         if self.rig is not None:
             self.rig.close()
             self.rig = None
+        if self._ledger_lock is not None:
+            self._ledger_lock.release()
+            self._ledger_lock = None
 
     def __enter__(self) -> StationSimulator:
         return self
@@ -480,7 +498,9 @@ class StationUI(App):
 def run_station_ui(out=DEFAULT_OUT, *, station: str = "fishing", printer_profile: str = DEFAULT_PRINTER_PROFILE) -> int:
     """``fieldpos terminal run --sim``: build the park, open the window, tidy up when it closes."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    # Before the log file goes in: only a folder the simulator made (or a new, empty one) is used.
+    if not (out / SIM_MARKER).is_file():
+        claim_output_dir(out, marker=SIM_MARKER)
     # Log lines written to the terminal would tear the window: they go to a file instead.
     log_path = out / "station.log"
     logging.basicConfig(filename=log_path, level=logging.INFO, force=True,

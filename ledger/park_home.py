@@ -5,9 +5,11 @@
     <home>/ledger-broker.json   the ledger's own broker login (0600)
     <home>/broker/              generated Mosquitto config, passwd, acl, persistence
     <home>/terminals/<id>.json  provisioning bundles waiting to be flashed (0600)
+    <home>/ledger.lock          held (flock) by the one ledger serving this home; holds its PID
 """
 
 from dataclasses import dataclass
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -38,6 +40,33 @@ class TerminalStillQueued(FieldposError):
     code = "QUEUE_NOT_EMPTY"
 
 
+class LedgerAlreadyServing(FieldposError):
+    """Another ledger already serves this home: two ledgers on one broker knock each other off it."""
+
+    code = "LEDGER_ALREADY_SERVING"
+
+
+class LedgerLock:
+    """The exclusive hold on a home's ``ledger.lock``, kept for the process's life (or until
+    :meth:`release`). flock belongs to the open file, so the kernel drops it when the process dies:
+    a crashed ledger never leaves a stale lock behind, only its old PID in the file."""
+
+    def __init__(self, path: Path, descriptor: int):
+        self.path = path
+        self._descriptor: int | None = descriptor
+
+    def release(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)  # closing the file releases the flock
+            self._descriptor = None
+
+    def __enter__(self) -> "LedgerLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 def _write_private_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -66,6 +95,30 @@ class ParkHome:
     @property
     def broker_dir(self) -> Path:
         return self.home / "broker"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.home / "ledger.lock"
+
+    def has_ledger(self) -> bool:
+        return self.db_path.is_file()
+
+    def lock_ledger(self) -> LedgerLock:
+        """Claim this home for one ledger, or raise :class:`LedgerAlreadyServing` naming the PID of
+        the process that holds it. Never blocks: a second ledger must refuse, not wait its turn."""
+        descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(descriptor)
+            raise LedgerAlreadyServing(f"a ledger (PID {holder}) already serves {self.home}; stop it first") from None
+        except BaseException:
+            os.close(descriptor)
+            raise
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode("ascii"), 0)
+        return LedgerLock(self.lock_path, descriptor)
 
     def bundle_path(self, terminal_id: str) -> Path:
         return self.home / "terminals" / f"{check_id(terminal_id, 'terminal')}.json"

@@ -24,6 +24,8 @@ def cmd_ledger_init(args) -> int:
 
 
 def cmd_station_add(args) -> int:
+    if not _has_ledger(args):
+        return 1
     home = _home(args)
     store = home.open_store()
     try:
@@ -66,6 +68,8 @@ def cmd_member_settings(args) -> int:
 def cmd_staff_add(args) -> int:
     import getpass
 
+    if not _has_ledger(args):
+        return 1
     pin = args.pin if args.pin is not None else getpass.getpass(f"PIN for {args.staff} (4-6 digits): ")
     _home(args).add_staff(args.staff, args.name, args.role, args.card_no, pin)
     print(f"staff {args.staff} ({args.role}) added with card {args.card_no}")
@@ -75,6 +79,8 @@ def cmd_staff_add(args) -> int:
 def cmd_provision(args) -> int:
     from ledger.park_home import STATION_KINDS
 
+    if not _has_ledger(args):
+        return 1
     kinds = STATION_KINDS.get(args.kinds) or tuple(args.kinds.split(","))
     tls_ca = Path(args.tls_ca).read_text() if args.tls_ca else None
     path = _home(args).provision_terminal(args.terminal, args.station, kinds=kinds, broker_host=args.broker_host,
@@ -110,6 +116,8 @@ def cmd_terminal_check(args) -> int:
 
 
 def cmd_terminal_retire(args) -> int:
+    if not _has_ledger(args):
+        return 1
     from_seq = _home(args).retire_terminal(args.terminal, is_stolen=args.stolen)
     print(f"terminal {args.terminal} retired: the ledger refuses what it signs from seq {from_seq} on; its bundle is "
           f"deleted. Regenerate the broker config (fieldpos broker-config) to remove its login. Terminal ids are "
@@ -118,6 +126,8 @@ def cmd_terminal_retire(args) -> int:
 
 
 def cmd_broker_config(args) -> int:
+    if not _has_ledger(args):
+        return 1
     home = _home(args)
     options = {}
     if args.tls:
@@ -156,25 +166,36 @@ def cmd_ledger_serve(args) -> int:
     from ledger.service import LedgerService
 
     home = _home(args)
-    login = home.ledger_login()
-    intake = Intake(home.open_store(), home.ledger_keys())
-    service = LedgerService(intake, park_id=home.park_id(), host=args.broker_host, port=args.broker_port,
-                            username=login["username"], password=login["password"], mqtt_version=args.mqtt)
-    from ledger.notify import HttpSmsSender, Notifier
+    if not _has_ledger(args):
+        return 1
+    # Held until the service stops: a second ledger on this home refuses, naming this one's PID.
+    with home.lock_ledger():
+        login = home.ledger_login()
+        intake = Intake(home.open_store(), home.ledger_keys())
+        service = LedgerService(intake, park_id=home.park_id(), host=args.broker_host, port=args.broker_port,
+                                username=login["username"], password=login["password"], mqtt_version=args.mqtt)
+        from ledger.notify import HttpSmsSender, Notifier
 
-    Notifier(home.db_path, HttpSmsSender(args.sms_url, os.environ.get("FIELDPOS_SMS_KEY", "")) if args.sms_url else None).start()
-    logging.getLogger("fieldpos").info("ledger for %s serving via %s:%s", home.park_id(), args.broker_host, args.broker_port)
-    return _serve_forever(service)
+        Notifier(home.db_path, HttpSmsSender(args.sms_url, os.environ.get("FIELDPOS_SMS_KEY", "")) if args.sms_url else None).start()
+        logging.getLogger("fieldpos").info("ledger for %s serving via %s:%s", home.park_id(), args.broker_host, args.broker_port)
+        return _serve_forever(service)
+
+
+def _has_ledger(args) -> bool:
+    """True when the home holds a ledger; else False after a one-line error. Opening the store would
+    create an empty ``ledger.db`` (a false "books balance"), or a traceback for a missing home."""
+    if _home(args).has_ledger():
+        return True
+    print(f"fieldpos: no ledger in {args.home} (create one with 'fieldpos ledger init')", file=sys.stderr)
+    return False
 
 
 def _existing_store(args):
     """The ledger's store, or None with a one-line error when the home holds no ledger: operators'
     commands that read or repair a ledger never create an empty one by mistake."""
-    home = _home(args)
-    if not home.db_path.is_file():
-        print(f"fieldpos: no ledger in {args.home} (create one with 'fieldpos ledger init')", file=sys.stderr)
+    if not _has_ledger(args):
         return None
-    return home.open_store()
+    return _home(args).open_store()
 
 
 # ``ledger verify`` exit codes: 0 books balance and every seq has a final outcome; 1 the books do not
@@ -298,7 +319,9 @@ def cmd_report_offline(args) -> int:
     from ledger.reports.offline import format_offline_exposure, offline_exposure
 
     home = _home(args)
-    store = home.open_store()
+    store = _existing_store(args)
+    if store is None:
+        return 1
     try:
         print(format_offline_exposure(offline_exposure(store, home.park_id()), int(time.time() * 1000)))
     finally:
