@@ -452,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
         .set_defaults(handler=cmd_report_offline)
 
     demo = commands.add_parser("demo", help="run a simulated park: broker, ledger and terminals on this machine")
-    demo.add_argument("--out", default="var/demo", help="where the demo leaves its park, logs and receipts")
+    demo.add_argument("--out", default="var/demo", help="where the demo leaves its park, logs and receipts: a new or empty folder, or one a previous demo made "
+                           "(replaced); any other folder is refused")
     demo.add_argument("--terminals", type=int, default=4, help="the front desk plus up to three stations")
     demo.add_argument("--visitors", type=int, default=60)
     demo.add_argument("--mqtt", choices=("5", "3.1.1"), default="5",
@@ -477,7 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="the station config, a JSON file in StationConfig.to_dict() form")
     run.add_argument("--mqtt", choices=("5", "3.1.1"), default="5")
     run.add_argument("--sim", action="store_true", help="a simulated station in this terminal window, with its own park")
-    run.add_argument("--out", default="var/sim", help="with --sim: where the park, receipts and display.png go (default: %(default)s)")
+    run.add_argument("--out", default="var/sim", help="with --sim: where the park, receipts and display.png go: a new or empty folder, or one a "
+                          "previous --sim made (default: %(default)s)")
     run.add_argument("--terminal-station", choices=("fishing", "riding", "bbq", "desk"), default="fishing",
                      help="with --sim: which station the terminal serves (default: %(default)s)")
     run.add_argument("--printer-profile", default="58mm-raster",
