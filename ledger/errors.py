@@ -36,6 +36,13 @@ class CardBalanceBelowZero(LedgerError):
     code = "CARD_BALANCE_BELOW_ZERO"
 
 
+class AlreadyExists(LedgerError, ValueError):
+    """A park, station, terminal, key or staff member (or its card) that is already in the books:
+    an operator's typo or a command run twice. Nothing was changed."""
+
+    code = "ALREADY_EXISTS"
+
+
 class NotFound(LedgerError):
     """No such park, station, terminal or card."""
 

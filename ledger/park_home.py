@@ -24,7 +24,7 @@ from protocol.messages import REQUEST_TYPES
 from protocol.topics import check_id
 from transport.broker_config import BrokerUser, TerminalCredential, hash_password, write_broker_config
 
-from .errors import NotFound
+from .errors import AlreadyExists, NotFound
 from .keys import LedgerKeys
 from .store import Store
 
@@ -143,7 +143,7 @@ class ParkHome:
         check_id(park_id, "park")
         self.home.mkdir(parents=True, exist_ok=True)
         if self.keys_path.exists():
-            raise FileExistsError(f"{self.home} already holds a ledger; not overwriting its keys")
+            raise AlreadyExists(f"{self.home} already holds a ledger; not overwriting its keys")
         store = self.open_store()
         try:
             store.add_park(park_id, name, **park_settings)

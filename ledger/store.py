@@ -20,7 +20,7 @@ from protocol.kinds import KINDS
 from protocol.limits import MAX_PAYLOAD_BYTES
 from protocol.messages import OfflineCharge, ParkRules, Void
 
-from .errors import CardBalanceBelowZero, NotFound, StoreUnavailableError, TransientStoreError
+from .errors import AlreadyExists, CardBalanceBelowZero, NotFound, StoreUnavailableError, TransientStoreError
 from .postings import CardView, OriginalSale, Posting, StationView, check_balanced
 from .schema import MIGRATIONS
 
@@ -272,9 +272,19 @@ class Store:
         self.db.execute("RELEASE request")
 
     # ------------------------------------------------------------ setup (tools, tests)
+    @contextmanager
+    def _adding(self, what: str):
+        """One setup write in its own transaction; a clash with a row already there (a command run
+        twice, a typo) becomes AlreadyExists naming ``what``, with nothing changed."""
+        try:
+            with self.batch():
+                yield
+        except sqlite3.IntegrityError as error:
+            raise AlreadyExists(f"{what} clashes with one already in the books ({error}); nothing changed") from None
+
     def add_park(self, park_id, name, *, currency="CNY", time_zone="Asia/Shanghai", day_cutoff_minutes=240, card_fee_fen=2000,
                  damage_fee_fen=1000):
-        with self.batch():
+        with self._adding(f"park {park_id}"):
             self.db.execute(
                 """INSERT INTO park (park_id, name, currency, time_zone, day_cutoff_minutes, card_fee_fen, damage_fee_fen)
                    VALUES (?, ?, ?, ?, ?, ?, ?)""",
@@ -296,13 +306,13 @@ class Store:
                             (card_fee_fen, damage_fee_fen, park_id))
 
     def add_station(self, park_id, station_id, name, *, contractor_id=None, commission_bp=0):
-        with self.batch():
+        with self._adding(f"station {station_id}"):
             self.db.execute(
                 "INSERT INTO station VALUES (?, ?, ?, ?, ?)", (park_id, station_id, name, contractor_id, commission_bp)
             )
 
     def add_terminal(self, terminal_id, park_id, station_id, allowed_kinds, broker_password_hash, created_ms):
-        with self.batch():
+        with self._adding(f"terminal {terminal_id}"):
             if self.db.execute("SELECT 1 FROM station WHERE park_id=? AND station_id=?", (park_id, station_id)).fetchone() is None:
                 raise NotFound(f"station {station_id} is not in park {park_id}")
             self.db.execute(
@@ -311,7 +321,7 @@ class Store:
             )
 
     def add_terminal_key(self, key_id, terminal_id, public_key: bytes, created_ms):
-        with self.batch():
+        with self._adding(f"key {key_id}"):
             self.db.execute("INSERT INTO terminal_key VALUES (?, ?, ?, ?)", (key_id, terminal_id, public_key, created_ms))
 
     def revoke_terminal(self, terminal_id, from_seq: int) -> None:
@@ -738,7 +748,7 @@ class Store:
 
     # ------------------------------------------------------------ staff and shifts
     def add_staff(self, park_id, staff_id, name, role, card_no, pin_hash) -> None:
-        with self.batch():
+        with self._adding(f"staff {staff_id} with card {card_no}"):
             self.db.execute(
                 "INSERT INTO staff (park_id, staff_id, name, role, card_no, pin_hash) VALUES (?, ?, ?, ?, ?, ?)",
                 (park_id, staff_id, name, role, card_no, pin_hash),

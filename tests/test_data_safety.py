@@ -189,3 +189,33 @@ def test_two_opens_in_one_process_are_two_ledgers_and_the_second_is_refused(park
         with pytest.raises(LedgerAlreadyServing, match=f"PID {os.getpid()}"):
             park_home.lock_ledger()
     park_home.lock_ledger().release()  # released with the first
+
+
+# ---------------------------------------------------------------- 4 (part). a command run twice
+@pytest.mark.parametrize("words", [
+    ("ledger", "init", "--park", "P1", "--name", "Park"),
+    ("station", "add", "--station", "fishing", "--name", "Fishing again"),
+    ("staff", "add", "--staff", "zhou", "--name", "Zhou", "--role", "cashier", "--card-no", "S0001", "--pin", "1234"),
+    ("provision", "--terminal", "T-FISH-1", "--station", "fishing"),
+])
+def test_a_command_run_twice_or_with_a_used_name_says_so_in_one_line_and_changes_nothing(tmp_path, capsys, words):
+    home = tmp_path / "park"
+    cli = lambda *rest: main(["--home", str(home), *rest])  # noqa: E731
+    assert cli("ledger", "init", "--park", "P1", "--name", "Park") == 0
+    assert cli("station", "add", "--station", "fishing", "--name", "Fishing") == 0
+    assert cli("staff", "add", "--staff", "wang", "--name", "Wang", "--role", "cashier", "--card-no", "S0001",
+               "--pin", "1234") == 0
+    assert cli("provision", "--terminal", "T-FISH-1", "--station", "fishing") == 0
+    before = {path: path.read_bytes() for path in home.rglob("*") if path.is_file() and path.suffix != ".db"
+              and "ledger.db" not in path.name}
+    books = ParkHome(home).open_store()
+    counts = [books.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in ("station", "staff", "terminal")]
+    books.close()
+    capsys.readouterr()
+    assert cli(*words) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "ALREADY_EXISTS" in line and "Traceback" not in line
+    assert {path: path.read_bytes() for path in before} == before  # keys and bundles untouched
+    books = ParkHome(home).open_store()
+    assert [books.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in ("station", "staff", "terminal")] == counts
+    books.close()
