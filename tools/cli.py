@@ -178,6 +178,11 @@ def cmd_ledger_serve(args) -> int:
 
         Notifier(home.db_path, HttpSmsSender(args.sms_url, os.environ.get("FIELDPOS_SMS_KEY", "")) if args.sms_url else None).start()
         logging.getLogger("fieldpos").info("ledger for %s serving via %s:%s", home.park_id(), args.broker_host, args.broker_port)
+        from tools.serving_line import announce_when_subscribed, serving_line
+
+        terminal_count = len(intake.store.terminals(home.park_id()))
+        announce_when_subscribed(service.is_subscribed, serving_line(
+            home.park_id(), terminal_count, args.broker_host, args.broker_port, args.mqtt))
         return _serve_forever(service)
 
 
