@@ -8,6 +8,9 @@ import signal
 import sys
 
 DEFAULT_HOME = os.environ.get("FIELDPOS_HOME", "var/park")
+# Plain text, not the module docstring: argparse prints a description verbatim, and the docstring's
+# reStructuredText would reach the operator as raw markup.
+CLI_DESCRIPTION = "The fieldpos command: one entry point for technicians, operators and developers."
 
 
 def _home(args):
@@ -380,7 +383,7 @@ def _run_station_simulator(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fieldpos", description=__doc__)
+    parser = argparse.ArgumentParser(prog="fieldpos", description=CLI_DESCRIPTION)
     parser.add_argument("--home", default=DEFAULT_HOME, help="the park's ledger home directory (default: %(default)s)")
     parser.add_argument("-v", "--verbose", action="store_true")
     commands = parser.add_subparsers(dest="command", required=True)
