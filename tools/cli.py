@@ -382,8 +382,67 @@ def _run_station_simulator(args) -> int:
     return run_station_ui(Path(args.out), station=args.terminal_station, printer_profile=args.printer_profile)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse prints usage plus the error (two lines or more); an operator reads one line that says
+    what was wrong and where the help is. Subcommand parsers inherit this class from add_subparsers."""
+
+    def error(self, message):
+        print(f"fieldpos: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+# Argument types: bad input is refused while parsing, before a ledger, broker or demo starts.
+MAX_PORT = 65535
+MAX_VISITORS = 10_000
+MAX_DEMO_TERMINALS = 4  # the front desk plus three stations
+BASIS_POINTS_IN_WHOLE = 10_000
+
+
+def _bounded_int(text: str, low: int, high: int, what: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be a whole number, not {text!r}") from None
+    if not low <= number <= high:
+        raise argparse.ArgumentTypeError(f"{what} must be from {low} to {high}, not {number}")
+    return number
+
+
+def positive_int(text: str) -> int:
+    return _bounded_int(text, 1, MAX_VISITORS, "a count")
+
+
+def demo_terminal_count(text: str) -> int:
+    return _bounded_int(text, 1, MAX_DEMO_TERMINALS, "the number of terminals")
+
+
+def port(text: str) -> int:
+    return _bounded_int(text, 1, MAX_PORT, "a port")
+
+
+def fen(text: str) -> int:
+    """An amount already in fen (``--card-fee-fen 2000``); 0 is allowed (a park may charge no fee)."""
+    from protocol.limits import MAX_AMOUNT_FEN
+
+    return _bounded_int(text, 0, MAX_AMOUNT_FEN, "an amount in fen")
+
+
+def basis_points(text: str) -> int:
+    return _bounded_int(text, 0, BASIS_POINTS_IN_WHOLE, "basis points")
+
+
+def existing_file(text: str) -> str:
+    """A file the command will read: missing or unreadable is said here, not as an OSError later."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    if not os.access(path, os.R_OK):
+        raise argparse.ArgumentTypeError(f"cannot read {text}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fieldpos", description=CLI_DESCRIPTION)
+    parser = _OneLineParser(prog="fieldpos", description=CLI_DESCRIPTION)
     parser.add_argument("--home", default=DEFAULT_HOME, help="the park's ledger home directory (default: %(default)s)")
     parser.add_argument("-v", "--verbose", action="store_true")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -392,13 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
     init = ledger.add_parser("init", help="create a park's ledger: database, keys, broker login")
     init.add_argument("--park", required=True)
     init.add_argument("--name", required=True)
-    init.add_argument("--card-fee-fen", type=int, default=2000)
+    init.add_argument("--card-fee-fen", type=fen, default=2000)
     init.add_argument("--no-login-required", action="store_true",
                       help="accept requests from terminals where no staff member is logged in (for scripted tests only)")
     init.set_defaults(handler=cmd_ledger_init)
     serve = ledger.add_parser("serve", help="run the ledger service")
     serve.add_argument("--broker-host", default="127.0.0.1")
-    serve.add_argument("--broker-port", type=int, default=1883)
+    serve.add_argument("--broker-port", type=port, default=1883)
     serve.add_argument("--mqtt", choices=("5", "3.1.1"), default="5")
     serve.add_argument("--sms-url", help="SMS gateway for member notifications (default: written to the log); "
                                          "its API key comes from FIELDPOS_SMS_KEY")
@@ -420,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--station", required=True)
     add.add_argument("--name", required=True)
     add.add_argument("--contractor")
-    add.add_argument("--commission-bp", type=int, default=0, help="park commission in basis points (1500 = 15 %%)")
+    add.add_argument("--commission-bp", type=basis_points, default=0, help="park commission in basis points (1500 = 15 %%)")
     add.set_defaults(handler=cmd_station_add)
 
     staff = commands.add_parser("staff", help="staff who log in on terminals").add_subparsers(dest="staff_command", required=True)
@@ -443,15 +502,15 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_argument("--station", required=True)
     provision.add_argument("--kinds", default="station", help="station, front_desk, all, or a comma list of types")
     provision.add_argument("--broker-host", default="127.0.0.1")
-    provision.add_argument("--broker-port", type=int, default=1883)
-    provision.add_argument("--tls-ca", help="park CA certificate (PEM) the terminal verifies the broker with")
+    provision.add_argument("--broker-port", type=port, default=1883)
+    provision.add_argument("--tls-ca", type=existing_file, help="park CA certificate (PEM) the terminal verifies the broker with")
     provision.set_defaults(handler=cmd_provision)
 
     broker = commands.add_parser("broker-config", help="write the Mosquitto config, password file and ACL")
-    broker.add_argument("--port", type=int, default=1883)
+    broker.add_argument("--port", type=port, default=1883)
     broker.add_argument("--listen", default="127.0.0.1")
     broker.add_argument("--tls", action="store_true", help="add a TLS listener with a new park CA")
-    broker.add_argument("--tls-port", type=int, default=8883)
+    broker.add_argument("--tls-port", type=port, default=8883)
     broker.add_argument("--hostname", action="append", help="broker host name for the TLS certificate")
     broker.set_defaults(handler=cmd_broker_config)
 
@@ -462,8 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run a simulated park: broker, ledger and terminals on this machine")
     demo.add_argument("--out", default="var/demo", help="where the demo leaves its park, logs and receipts: a new or empty folder, or one a previous demo made "
                            "(replaced); any other folder is refused")
-    demo.add_argument("--terminals", type=int, default=4, help="the front desk plus up to three stations")
-    demo.add_argument("--visitors", type=int, default=60)
+    demo.add_argument("--terminals", type=demo_terminal_count, default=4, help="the front desk plus up to three stations")
+    demo.add_argument("--visitors", type=positive_int, default=60)
     demo.add_argument("--mqtt", choices=("5", "3.1.1"), default="5",
                       help="MQTT version (the embedded broker speaks 3.1.1 only and forces it)")
     demo.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto",
@@ -482,8 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cut it off even if it still holds sales the ledger has not seen (they will be refused)")
     retire.set_defaults(handler=cmd_terminal_retire)
     run = terminal.add_parser("run", help="run the till: on this board's hardware, or --sim in a window with a park behind it")
-    run.add_argument("--bundle", help="the terminal's provisioning bundle (its outbox is kept beside it)")
-    run.add_argument("--config", help="the station config, a JSON file in StationConfig.to_dict() form")
+    run.add_argument("--bundle", type=existing_file, help="the terminal's provisioning bundle (its outbox is kept beside it)")
+    run.add_argument("--config", type=existing_file, help="the station config, a JSON file in StationConfig.to_dict() form")
     run.add_argument("--mqtt", choices=("5", "3.1.1"), default="5")
     run.add_argument("--sim", action="store_true", help="a simulated station in this terminal window, with its own park")
     run.add_argument("--out", default="var/sim", help="with --sim: where the park, receipts and display.png go: a new or empty folder, or one a "
