@@ -60,16 +60,16 @@ def _check_depth(text: str) -> None:
             depth -= 1  # unbalanced text is the parser's to refuse
 
 
-def _check_list(items: list) -> None:
-    """Bounds on the strings of a list, at any depth (_check_depth bounds the recursion). Objects
-    inside were checked by _checked_object as the parser built them."""
-    for item in items:
-        kind = type(item)
+def _check_strings(values) -> None:
+    """Bounds on the strings among ``values`` and in their lists, at any depth (_check_depth bounds
+    the recursion). Objects inside were checked by _checked_object as the parser built them."""
+    for value in values:
+        kind = type(value)
         if kind is str:
-            if len(item) > MAX_STRING_CHARS:
-                raise RemoteProtocolError(f"a string of {len(item)} characters", code=Reason.STRING_TOO_LONG)
+            if len(value) > MAX_STRING_CHARS:
+                raise RemoteProtocolError(f"a string of {len(value)} characters", code=Reason.STRING_TOO_LONG)
         elif kind is list:
-            _check_list(item)
+            _check_strings(value)
 
 
 def _checked_object(pairs: list[tuple[str, object]]) -> dict:
@@ -88,13 +88,7 @@ def _checked_object(pairs: list[tuple[str, object]]) -> dict:
     # The comma count catches a name that itself holds a comma and would pass as two.
     if obj and (not _FIELD_NAMES.fullmatch(names) or names.count(",") != len(obj) - 1):
         raise RemoteProtocolError(f"field names must be [a-z0-9_]{{1,{MAX_FIELD_NAME_CHARS}}}", code=Reason.BAD_FIELD_NAME)
-    for value in obj.values():
-        kind = type(value)
-        if kind is str:
-            if len(value) > MAX_STRING_CHARS:
-                raise RemoteProtocolError(f"a string of {len(value)} characters", code=Reason.STRING_TOO_LONG)
-        elif kind is list:
-            _check_list(value)
+    _check_strings(obj.values())
     return obj
 
 
