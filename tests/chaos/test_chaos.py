@@ -39,10 +39,15 @@ def layout(count: int) -> dict:
     return desks | stations
 
 
+# One bag of blows: 5 kills (terminal x3, ledger, broker) and 2 Wi-Fi cuts.
+BLOWS = ("terminal", "terminal", "terminal", "ledger", "broker", "wifi", "wifi")
+
+
 class Chaos:
     def __init__(self, root: Path, terminals: dict, ops: int, seed: int):
         self.root, self.terminals, self.ops, self.seed = root, terminals, ops, seed
         self.random = random.Random(seed)
+        self._blows: list[str] = []
         self.lives = Counter()  # how many times each terminal has been started
         stations = [t for t, station in terminals.items() if station != "desk"]
         self.through_core = set(stations[::3])
@@ -93,7 +98,12 @@ class Chaos:
     # ------------------------------------------------------------ the controller
     def strike(self):
         """One random blow, then recovery a moment later."""
-        blow = self.random.choice(("terminal", "terminal", "terminal", "ledger", "broker", "wifi", "wifi"))
+        # Drawn from a shuffled bag, not independently: every BLOWS-long stretch holds each kind of
+        # blow in its share, so a short run cannot draw wifi cuts only (a seed once gave 3 kills in 7).
+        if not self._blows:
+            self._blows = list(BLOWS)
+            self.random.shuffle(self._blows)
+        blow = self._blows.pop()
         if blow == "terminal" and self.running():
             victim = self.random.choice(self.running())
             self.processes[victim].send_signal(signal.SIGKILL)
@@ -122,9 +132,12 @@ class Chaos:
     def run(self, chaos_s: float, finish_s: float):
         started = time.monotonic()
         deadline = started + chaos_s
-        while time.monotonic() < deadline and self.running():
+        strikes = 0
+        # At least one whole bag of blows, however fast the machine, while terminals still sell.
+        while (time.monotonic() < deadline or strikes < len(BLOWS)) and self.running():
             time.sleep(self.random.uniform(0.3, 1.2))
             self.strike()
+            strikes += 1
         finish = time.monotonic() + finish_s
         while self.running() and time.monotonic() < finish:
             time.sleep(0.2)
