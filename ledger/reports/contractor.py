@@ -1,0 +1,87 @@
+"""A contractor's statement for a period (第三方承包对账): gross sales at their stations, voids,
+the park's commission, net payable, and every transaction with the receipt number printed on the
+merchant copy, so the contractor can tick their receipts one by one.
+
+Commission and net payable are read from each transaction's own postings (the revenue and
+contractor accounts), not recomputed: commission is rounded per sale when it is booked, and the
+statement must add up to exactly what the books say is owed. No fees are booked yet: the fees
+column reads 0 until the park configures one.
+"""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from .corrections import receipt_number
+from .query import ReportError, Scope, park_of
+from .table import Column, Report, Table, fen_column, int_column, sum_columns
+from .takings import SALE_KINDS
+
+COLUMNS = (
+    Column("time", "time", "时间"),
+    Column("receipt", "receipt", "小票号"),
+    Column("station", "station", "站点"),
+    Column("kind", "kind", "类型"),
+    fen_column("amount_fen", "amount", "金额"),
+    fen_column("commission_fen", "commission", "佣金"),
+    fen_column("payable_fen", "payable", "应付"),
+)
+SUMMARY_COLUMNS = (Column("item", "item", "项目"), fen_column("amount_fen", "amount", "金额"))
+COUNT_COLUMNS = (Column("item", "item", "项目"), int_column("count", "count", "笔数"))
+
+
+def contractors(db, park_id: str) -> dict[str, list[str]]:
+    """contractor id -> the stations they run."""
+    found: dict[str, list[str]] = {}
+    for contractor, station in db.execute(
+            "SELECT contractor_id, station_id FROM station WHERE park_id = ? AND contractor_id IS NOT NULL ORDER BY 2",
+            (park_id,)):
+        found.setdefault(contractor, []).append(station)
+    return found
+
+
+def contractor_statement(db, scope: Scope, contractor_id: str) -> Report:
+    run_by = contractors(db, scope.park_id)
+    if contractor_id not in run_by:
+        raise ReportError(f"no contractor {contractor_id!r} in park {scope.park_id} "
+                          f"(contractors: {', '.join(sorted(run_by)) or 'none'})")
+    stations = run_by[contractor_id]
+    if scope.stations is not None and not set(stations) <= set(scope.stations):
+        raise ReportError(f"contractor {contractor_id} runs stations outside this report's scope")
+    zone = ZoneInfo(park_of(db)[1])
+    where, params = Scope(scope.park_id, scope.period, tuple(stations)).txn_filter()
+    kinds = ", ".join(f"'{kind}'" for kind in (*SALE_KINDS, "void"))
+    found = db.execute(
+        f"""SELECT t.ledger_time_ms, t.terminal_id, t.seq, t.station_id, t.kind, t.amount_fen,
+                   COALESCE((SELECT SUM(p.amount) FROM posting p WHERE p.txn_id = t.txn_id AND p.asset = 'fen'
+                              AND p.account_id = 'revenue:' || t.station_id), 0),
+                   COALESCE((SELECT SUM(p.amount) FROM posting p WHERE p.txn_id = t.txn_id AND p.asset = 'fen'
+                              AND p.account_id = ?), 0)
+              FROM txn t WHERE {where} AND t.kind IN ({kinds}) ORDER BY t.ledger_time_ms, t.txn_id""",
+        [f"contractor:{contractor_id}", *params]).fetchall()
+    rows, gross, voided, sales, voids = [], 0, 0, 0, 0
+    for ms, terminal, seq, station, kind, amount, commission, payable in found:
+        is_void = kind == "void"
+        signed = -amount if is_void else amount
+        gross, voided = gross + (0 if is_void else amount), voided + (amount if is_void else 0)
+        sales, voids = sales + (not is_void), voids + is_void
+        rows.append((datetime.fromtimestamp(ms / 1000, zone).strftime("%Y-%m-%d %H:%M:%S"),
+                     receipt_number(terminal, seq), station, "void 撤销" if is_void else "sale 销售", signed, commission, payable))
+    commission = sum(row[5] for row in rows)
+    payable = sum(row[6] for row in rows)
+    fees = 0
+    summary = [
+        ("gross sales 销售总额", gross),
+        ("voids 撤销", -voided),
+        ("net sales 净销售额", gross - voided),
+        ("commission 佣金", -commission),
+        ("fees 费用", -fees),
+        ("net payable 应付净额", payable - fees),
+    ]
+    return Report(
+        name="contractor", title_en=f"Contractor statement: {contractor_id}", title_zh=f"承包商对账单：{contractor_id}",
+        scope_text=f"park {scope.park_id}, {scope.period}, stations {', '.join(stations)}",
+        tables=[Table("Statement", "对账汇总", SUMMARY_COLUMNS, summary),
+                Table("Counts", "笔数", COUNT_COLUMNS, [("sales 销售", sales), ("voids 撤销", voids)]),
+                Table("Every receipt", "逐笔小票", COLUMNS, rows, sum_columns(COLUMNS, rows))],
+        notes=["net payable = net sales - commission - fees; each line's commission is the one booked with it"],
+    )
