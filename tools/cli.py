@@ -517,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="reports from the books").add_subparsers(dest="report_command", required=True)
     report.add_parser("offline", help="offline sales, overdrafts, queues, and the worst case the policy allows") \
         .set_defaults(handler=cmd_report_offline)
+    from tools.report_cli import add_report_commands
+
+    add_report_commands(report)
 
     demo = commands.add_parser("demo", help="run a simulated park: broker, ledger and terminals on this machine")
     demo.add_argument("--out", default="var/demo", help="where the demo leaves its park, logs and receipts: a new or empty folder, or one a previous demo made "

@@ -58,7 +58,8 @@ def to_csv(report: Report) -> str:
     for table in report.tables:
         writer.writerow([])
         writer.writerow([f"{table.title_en} {table.title_zh}"])
-        writer.writerow([column.key for column in table.columns])
+        writer.writerow([column.key.removesuffix("_fen") + "_yuan" if column.kind == "fen" else column.key
+                         for column in table.columns])
         for row in table.rows + ([table.totals] if table.totals else []):
             writer.writerow([_cell_text(value, column.kind, grouped=False) for value, column in zip(row, table.columns)])
     for note in report.notes:

@@ -26,6 +26,12 @@ POSTING_COLUMNS = (Column("receipt", "receipt", "小票号"), Column("account", 
                    Column("asset", "asset", "资产"), Column("amount", "amount (fen, bonus fen or points)", "金额"))
 
 
+class NothingFound(ReportError):
+    """A lookup found no transaction: a mistyped receipt, card or phone, or another park's."""
+
+    code = "NOT_FOUND"
+
+
 def parse_receipt(text: str) -> tuple[str, int]:
     terminal, _, seq = text.strip().rpartition("-")
     if not terminal or not seq.isdigit():
@@ -68,7 +74,7 @@ def lookup(db, park_id: str, *, receipt: str | None = None, card: str | None = N
                               (found[0][0],)).fetchall()
         tables.append(Table("Postings", "分录", POSTING_COLUMNS, [(receipt, *row) for row in postings]))
     if not found:
-        notes.append(f"nothing found for {what}")
+        raise NothingFound(f"no transaction found for {what}")
     return Report(name="lookup", title_en="Transaction lookup", title_zh="交易查询", scope_text=f"park {park_id}, {what}",
                   tables=tables, notes=notes)
 

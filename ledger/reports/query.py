@@ -34,8 +34,13 @@ def open_read_only(db_path: Path) -> sqlite3.Connection:
     path = Path(db_path)
     if not path.is_file():
         raise NoLedger(f"no ledger database at {path}")
+    # A WAL database read with mode=ro needs its -wal and -shm files, and SQLite creates them when
+    # they are missing. Missing means no connection has the ledger open (the last one to close
+    # removes them): then the file is read as immutable, and nothing is created beside it.
+    is_open_elsewhere = path.with_name(path.name + "-wal").exists()
+    options = "mode=ro" if is_open_elsewhere else "mode=ro&immutable=1"
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True, check_same_thread=False)
         db.execute("PRAGMA query_only = ON")
         db.execute("SELECT 1 FROM park LIMIT 1")
     except sqlite3.Error as error:
