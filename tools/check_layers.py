@@ -10,9 +10,10 @@ packages, and exits 1 if there is any, 0 otherwise.
 
 The layers, lowest first (a package may import those in lower layers):
 
-    protocol ← transport ← terminal, ledger ← host_sim ← tools ← bench ← tests
+    protocol, tap ← transport ← terminal, ledger ← host_sim ← tools ← bench ← tests
 
-``terminal`` and ``ledger`` share a layer and never import each other: a till never carries the
+``tap`` (the MicroPython tap point) sits beside ``protocol`` and imports nothing of ours: a board
+carries only that package. ``terminal`` and ``ledger`` share a layer and never import each other: a till never carries the
 books' code and the ledger never carries a till's. ``tools`` is the CLI that launches everything,
 the simulator's window and demo included, so it may import ``host_sim``; ``host_sim`` imports
 nothing of ``tools`` (it would be a cycle). ``tests`` may import anything.
@@ -28,7 +29,7 @@ import sys
 
 # Lowest first; packages in one tuple share a layer and may not import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("protocol",),
+    ("protocol", "tap"),
     ("transport",),
     ("terminal", "ledger"),
     ("host_sim",),

@@ -14,6 +14,8 @@ fi
 need_debian=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_debian+=(mosquitto)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_debian+=(fonts-wqy-microhei)
+command -v node >/dev/null 2>&1 || need_debian+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_debian+=(npm)
 if [ ${#need_debian[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing ${need_debian[*]} (Debian packages)"
@@ -34,6 +36,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e '.[dev]'
     echo "$want" > "$stamp"
+fi
+# MicroPython's WebAssembly port for the tap's tests (tests/helpers/micropython.py), kept in the
+# checkout: nothing is installed outside it.
+wasm_port=@micropython/micropython-webassembly-pyscript@1.27.0
+if [ ! -f .cache/node/node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs ]; then
+    mkdir -p .cache/node
+    npm install --silent --no-save --no-audit --no-fund --prefix .cache/node "$wasm_port" >/dev/null
 fi
 
 command=${1:-test}

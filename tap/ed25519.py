@@ -1,0 +1,222 @@
+"""Ed25519 (RFC 8032, pure, no prehash) in plain Python for the tap's MicroPython board.
+
+Points are extended coordinates (X, Y, Z, T) over GF(2**255 - 19), integers throughout. Signing
+multiplies the base point by a secret scalar through a fixed-base table (tap.ed25519_table: for
+k in 0..31 and j in 1..8 the affine point j * 256**k * B, 16 KiB): 64 additions and 4 doublings
+instead of ~250 doublings. The table is one large allocation, so import this module first on a
+board (see tap/__init__.py).
+
+Not constant-time: Python integers cannot be. A tap's key signs charges of its own fixed amount and
+sits in a box in a park; an attacker who can time its signatures to the microsecond has the box.
+"""
+
+from tap import sha512
+from tap.ed25519_table import TABLE
+
+P = 2**255 - 19
+L = 2**252 + 27742317777372353535851937790883648493
+D = -121665 * pow(121666, P - 2, P) % P
+D2 = 2 * D % P
+SQRT_M1 = pow(2, (P - 1) // 4, P)
+_BASE_Y = 4 * pow(5, P - 2, P) % P
+_POINT_BYTES = 64  # a table entry: affine x, y, 32 bytes each, little-endian
+
+
+class BadSignature(Exception):
+    pass
+
+
+def _add(p1, p2):
+    x1, y1, z1, t1 = p1
+    x2, y2, z2, t2 = p2
+    a = (y1 - x1) * (y2 - x2) % P
+    b = (y1 + x1) * (y2 + x2) % P
+    c = t1 * D2 * t2 % P
+    d = 2 * z1 * z2 % P
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % P, g * h % P, f * g % P, e * h % P)
+
+
+def _double(p1):
+    x1, y1, z1, _ = p1
+    a = x1 * x1 % P
+    b = y1 * y1 % P
+    c = 2 * z1 * z1 % P
+    h = a + b
+    e = h - (x1 + y1) * (x1 + y1)
+    g = a - b
+    f = c + g
+    return (e * f % P, g * h % P, f * g % P, e * h % P)
+
+
+def _add_affine(p1, x2, y2):
+    """p1 + (x2, y2) where the second point has Z = 1 (a table entry): three multiplications fewer."""
+    x1, y1, z1, t1 = p1
+    a = (y1 - x1) * (y2 - x2) % P
+    b = (y1 + x1) * (y2 + x2) % P
+    c = t1 * D2 % P * (x2 * y2 % P) % P
+    d = 2 * z1
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % P, g * h % P, f * g % P, e * h % P)
+
+
+_ZERO = (0, 1, 1, 0)
+
+
+def _recover_x(y, sign):
+    """The x with this y and sign bit, or None when there is none (not a point)."""
+    if y >= P:
+        return None
+    u = (y * y - 1) % P
+    v = (D * y * y + 1) % P
+    x = u * pow(v, 3, P) * pow(u * pow(v, 7, P), (P - 5) // 8, P) % P
+    if (v * x * x - u) % P:
+        x = x * SQRT_M1 % P
+        if (v * x * x - u) % P:
+            return None
+    if x == 0 and sign:
+        return None
+    return P - x if (x & 1) != sign else x
+
+
+def encode_point(point):
+    x, y, z, _ = point
+    zi = pow(z, P - 2, P)
+    x, y = x * zi % P, y * zi % P
+    return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+
+def decode_point(data):
+    value = int.from_bytes(data, "little")
+    y = value & ((1 << 255) - 1)
+    x = _recover_x(y, value >> 255)
+    if x is None:
+        return None
+    return (x, y, 1, x * y % P)
+
+
+def _table_point(table, k, j):
+    """j * 256**k * B from the table, affine (x, y); j in 1..8."""
+    start = ((k * 8) + j - 1) * _POINT_BYTES
+    return (int.from_bytes(table[start:start + 32], "little"),
+            int.from_bytes(table[start + 32:start + _POINT_BYTES], "little"))
+
+
+def _signed_nibbles(scalar):
+    """Radix-16 digits of ``scalar`` (< 2**255) in -8..8, lowest first: 64 of them."""
+    digits = []
+    carry = 0
+    for i in range(64):
+        digit = ((scalar >> (4 * i)) & 15) + carry
+        carry = (digit + 8) >> 4
+        digits.append(digit - (carry << 4))
+    return digits
+
+
+def base_multiply(scalar, table=TABLE):
+    """scalar * B: the odd radix-16 digits summed, times 16, plus the even ones (ref10's method)."""
+    digits = _signed_nibbles(scalar % L)
+    odd = _ZERO
+    even = _ZERO
+    for i in range(64):
+        digit = digits[i]
+        if digit == 0:
+            continue
+        x, y = _table_point(table, i >> 1, digit if digit > 0 else -digit)
+        if digit < 0:
+            x = P - x
+        if i & 1:
+            odd = _add_affine(odd, x, y)
+        else:
+            even = _add_affine(even, x, y)
+    for _ in range(4):
+        odd = _double(odd)
+    return _add(odd, even)
+
+
+def _multiply(scalar, point):
+    """scalar * point, 4-bit fixed window (verification only: its scalars are public)."""
+    multiples = [_ZERO, point]
+    for _ in range(14):
+        multiples.append(_add(multiples[-1], point))
+    result = _ZERO
+    for shift in range(252, -1, -4):
+        result = _double(_double(_double(_double(result))))
+        nibble = (scalar >> shift) & 15
+        if nibble:
+            result = _add(result, multiples[nibble])
+    return result
+
+
+def _negate(point):
+    x, y, z, t = point
+    return (P - x, y, z, P - t)
+
+
+def _hash_scalar(*parts):
+    return int.from_bytes(sha512.digest(b"".join(parts)), "little") % L
+
+
+class SigningKey:
+    """An Ed25519 key from its 32-byte seed (the bundle's ``signing_seed``)."""
+
+    def __init__(self, seed):
+        if len(seed) != 32:
+            raise ValueError("an Ed25519 seed is 32 bytes")
+        h = sha512.digest(seed)
+        a = int.from_bytes(h[:32], "little")
+        a &= (1 << 254) - 8
+        a |= 1 << 254
+        self._scalar = a
+        self._prefix = h[32:]
+        self.public_key = encode_point(base_multiply(a))
+
+    def sign(self, message):
+        """The 64-byte signature of ``message``."""
+        r = _hash_scalar(self._prefix, message)
+        big_r = encode_point(base_multiply(r))
+        k = _hash_scalar(big_r, self.public_key, message)
+        s = (r + k * self._scalar) % L
+        return big_r + s.to_bytes(32, "little")
+
+
+class VerifyKey:
+    """An Ed25519 public key (32 bytes). Decoded once: each verification saves a square root."""
+
+    def __init__(self, public_key):
+        if len(public_key) != 32:
+            raise ValueError("an Ed25519 public key is 32 bytes")
+        self.public_key = bytes(public_key)
+        self._negated = None
+        point = decode_point(public_key)
+        if point is not None:
+            self._negated = _negate(point)
+
+    def verify(self, message, signature):
+        """Raise BadSignature unless ``signature`` is this key's over ``message``."""
+        if len(signature) != 64 or self._negated is None:
+            raise BadSignature()
+        s = int.from_bytes(signature[32:], "little")
+        if s >= L:
+            raise BadSignature()
+        k = _hash_scalar(signature[:32], self.public_key, message)
+        check = _add(base_multiply(s), _multiply(k, self._negated))
+        if encode_point(check) != bytes(signature[:32]):
+            raise BadSignature()
+
+
+def build_table():
+    """The fixed-base table's bytes (what tap/ed25519_table.py holds; a test rebuilds it)."""
+    x = _recover_x(_BASE_Y, 0)
+    base = (x, _BASE_Y, 1, x * _BASE_Y % P)
+    out = bytearray()
+    for _ in range(32):
+        point = base
+        for _ in range(8):
+            x, y, z, _t = point
+            zi = pow(z, P - 2, P)
+            out += (x * zi % P).to_bytes(32, "little") + (y * zi % P).to_bytes(32, "little")
+            point = _add(point, base)
+        for _ in range(8):
+            base = _double(base)
+    return bytes(out)

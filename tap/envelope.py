@@ -1,0 +1,115 @@
+"""The signed envelope (docs/PROTOCOL.md §3), as protocol.envelope builds and checks it.
+
+    "FP" | version 1 | algorithm 1 | key id length k | key id | signature (64) |
+    attachment length (2, big-endian) | attachment | body
+
+The signature covers DOMAIN || purpose || 0x00 || topic || 0x00 || header || body. The tap seals
+requests (never with an attachment: it takes no PIN) and opens the ledger's replies and broadcasts.
+"""
+
+import hashlib
+
+from tap import ids
+from tap.ed25519 import BadSignature
+from tap.errors import TapError
+
+MAGIC = b"FP"
+VERSION = 1
+ALGORITHM_ED25519 = 1
+SIGNATURE_BYTES = 64
+DOMAIN = b"fieldpos-signature\x00"
+MAX_ATTACHMENT_BYTES = 256
+MAX_PAYLOAD_BYTES = 8 * 1024
+MAX_BROADCAST_BYTES = 60 * 1024
+_FIXED_HEADER_BYTES = 5
+
+# Purposes (protocol.envelope.Purpose)
+REQUEST = "request"
+RESULT = "result"
+CONFIG = "config"
+BLOCKLIST = "blocklist"
+CARD_RECORD = "card-record"
+STATUS = "status"
+
+
+def _fail(code, message):
+    raise TapError(code, message)
+
+
+def signed_bytes(purpose, topic, header, body):
+    return b"".join((DOMAIN, purpose.encode(), b"\x00", topic.encode(), b"\x00", header, body))
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).digest().hex()
+
+
+class Envelope:
+    """A received envelope whose signature has not been checked yet."""
+
+    def __init__(self, key_id, header, signature, attachment, body, payload):
+        self.key_id = key_id
+        self.header = header
+        self.signature = signature
+        self.attachment = attachment
+        self.body = body
+        self.payload = payload
+
+    def sha256(self):
+        """What a Result quotes as ``request_sha256``: the hex SHA-256 of the whole payload."""
+        return sha256_hex(self.payload)
+
+
+def seal(body, signing_key, key_id, purpose, topic, attachment=b"", max_bytes=MAX_PAYLOAD_BYTES):
+    """The payload to publish: ``body`` signed for ``topic`` and ``purpose``."""
+    key = ids.check(key_id, "key id").encode()
+    header = MAGIC + bytes((VERSION, ALGORITHM_ED25519, len(key))) + key
+    if len(attachment) > MAX_ATTACHMENT_BYTES:
+        _fail("OVERSIZE", "attachment of " + str(len(attachment)) + " bytes")
+    signature = signing_key.sign(signed_bytes(purpose, topic, header, body))
+    payload = header + signature + len(attachment).to_bytes(2, "big") + attachment + body
+    if len(payload) > max_bytes:
+        _fail("OVERSIZE", "message of " + str(len(payload)) + " bytes is over " + str(max_bytes))
+    return payload
+
+
+def split(payload, max_bytes=MAX_PAYLOAD_BYTES):
+    """Cut a payload into its parts, checking sizes and header in protocol.envelope.split's order."""
+    payload = bytes(payload)
+    if len(payload) > max_bytes:
+        _fail("OVERSIZE", str(len(payload)) + " bytes is over " + str(max_bytes))
+    if len(payload) < _FIXED_HEADER_BYTES:
+        _fail("TRUNCATED", "shorter than the envelope header")
+    if payload[:2] != MAGIC:
+        _fail("BAD_MAGIC", "not a fieldpos envelope")
+    if payload[2] != VERSION:
+        _fail("UNSUPPORTED_VERSION", "protocol version " + str(payload[2]))
+    if payload[3] != ALGORITHM_ED25519:
+        _fail("UNSUPPORTED_ALGORITHM", "algorithm " + str(payload[3]))
+    key_length = payload[4]
+    if not 1 <= key_length <= ids.MAX_ID_CHARS:
+        _fail("BAD_KEY_ID", "key id length " + str(key_length))
+    attachment_start = _FIXED_HEADER_BYTES + key_length + SIGNATURE_BYTES + 2
+    if len(payload) < attachment_start:
+        _fail("TRUNCATED", "envelope ends inside the key id, signature or attachment length")
+    attachment_length = int.from_bytes(payload[attachment_start - 2:attachment_start], "big")
+    if attachment_length > MAX_ATTACHMENT_BYTES:
+        _fail("OVERSIZE", "attachment of " + str(attachment_length) + " bytes")
+    body_start = attachment_start + attachment_length
+    if len(payload) < body_start:
+        _fail("TRUNCATED", "envelope ends inside the attachment")
+    header_end = _FIXED_HEADER_BYTES + key_length
+    key_bytes = payload[_FIXED_HEADER_BYTES:header_end]
+    if any(byte > 0x7F for byte in key_bytes) or not ids.is_id(key_bytes.decode()):
+        _fail("BAD_KEY_ID", "key id is not a valid id")
+    return Envelope(key_bytes.decode(), payload[:header_end], payload[header_end:header_end + SIGNATURE_BYTES],
+                    payload[attachment_start:body_start], payload[body_start:], payload)
+
+
+def verify(envelope, verify_key, purpose, topic):
+    """The body, if the signature holds for this purpose and topic; else BAD_SIGNATURE."""
+    try:
+        verify_key.verify(signed_bytes(purpose, topic, envelope.header, envelope.body), envelope.signature)
+    except BadSignature:
+        _fail("BAD_SIGNATURE", "signature does not verify")
+    return envelope.body

