@@ -23,7 +23,7 @@ def test_the_projects_imports_keep_to_the_layers_and_make_no_package_cycle():
     finished = subprocess.run([sys.executable, str(ROOT / "tools" / "check_layers.py"), str(ROOT)],
                               capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stdout + finished.stderr
-    assert finished.stdout.startswith("layers ok: protocol <- transport <- terminal, ledger")
+    assert finished.stdout.startswith("layers ok: protocol, tap <- transport <- terminal, ledger")
 
 
 def make_tree(root: Path, files: dict[str, str]) -> Path:
