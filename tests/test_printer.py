@@ -196,7 +196,7 @@ def test_text_receipt_arrives_with_its_chinese_text_decoded(rig):
     [receipt] = emulator.receipts
     assert receipt.text_lines[0] == "青山湖乐园"
     assert "钓鱼区 Fishing" in receipt.text_lines
-    assert emulator.unknown_commands == []
+    assert emulator.command_errors == []
 
 
 def test_a_printer_left_in_chinese_mode_and_bold_by_someone_else_still_prints_latin_right(rig):

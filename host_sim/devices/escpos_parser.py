@@ -1,330 +1,220 @@
 """ESC/POS byte stream -> events, with no I/O (the printer emulator feeds it what arrives on its pty).
 
 ``EscPosParser.receive_data(bytes)`` returns the events completed so far and keeps an unfinished
-command for the next call, so bytes may arrive split anywhere. The parser tracks only what changes
-how bytes are grouped: Chinese mode (two- and four-byte GB18030 characters) and the code page. How
-the events affect paper is ``host_sim.devices.printer``'s business.
+command for the next call, so bytes may arrive split anywhere. Every command is stepped over by its
+documented length (``host_sim.devices.escpos_commands``), so a command the emulator does not act on
+never leaks its parameters onto the paper. What cannot be parsed becomes a ``CommandError`` with its
+stream offset and a code: an unknown command, a malformed one, an illegal parameter.
 
-Commands, per the Epson ESC/POS command reference: LF, CR, ESC @, ESC a, ESC E, ESC !, ESC d, ESC t,
-GS !, GS v 0, GS ( k (QR, cn 49), GS V, FS &, FS ., DLE EOT n. Other commands with a known length are
-skipped and reported as ``Unknown`` so a test can insist on none.
+The parser tracks only what changes how bytes become characters: Chinese (Kanji) mode, where bytes
+>= 0x81 start two- or four-byte GB18030 characters, and the ESC t code page of single-byte text.
+What the events do to paper is ``host_sim.devices.printer``'s business.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Union
 
-ESC, FS, GS, DLE = 0x1B, 0x1C, 0x1D, 0x10
-LINE_FEED, CARRIAGE_RETURN, END_OF_TRANSMISSION = 0x0A, 0x0D, 0x04
+from .escpos_commands import (
+    ESC,
+    FS,
+    GS,
+    MAX_COMMAND_BYTES,
+    PREFIX_BYTES,
+    PREFIX_LENGTHS,
+    CommandSpec,
+    MalformedCommand,
+    NeedData,
+    find_spec,
+    function_with_length,
+    is_prefix_of_longer,
+)
 
-# ESC t n code pages we decode (Epson "Character code tables" page numbers).
-CODE_PAGES = {0: "cp437", 2: "cp850", 16: "cp1252", 17: "cp866", 19: "cp858"}
+LONGEST_PREFIX = max(PREFIX_LENGTHS)
 
-# Commands we do not act on but must step over, by total length in bytes (Epson reference).
-SKIPPED_COMMAND_LENGTHS = {
-    bytes([ESC, ord("2")]): 2,  # default line spacing
-    bytes([ESC, ord("3")]): 3,  # line spacing n
-    bytes([ESC, ord("J")]): 3,  # feed n dots
-    bytes([ESC, ord("M")]): 3,  # font
-    bytes([ESC, ord("-")]): 3,  # underline
-    bytes([ESC, ord("G")]): 3,  # double strike
-    bytes([ESC, ord("R")]): 3,  # international character set
-    bytes([ESC, ord("p")]): 5,  # drawer kick
-    bytes([FS, ord("!")]): 3,  # Kanji print mode
-    bytes([FS, ord("C")]): 3,  # Kanji code system
-    bytes([GS, ord("L")]): 4,  # left margin
-    bytes([GS, ord("W")]): 4,  # print area width
-    bytes([GS, ord("B")]): 3,  # reverse print
-    bytes([GS, ord("a")]): 3,  # automatic status back
-}
+# ESC t n -> Python codec, by the Epson "character code table" page numbers. A profile may offer a
+# subset; a page the printer lacks is an error, not a silent fall back to CP437.
+EPSON_CODE_PAGES = {
+    0: "cp437", 2: "cp850", 3: "cp860", 4: "cp863", 5: "cp865", 16: "cp1252", 17: "cp866",
+    18: "cp852", 19: "cp858",
+}  # fmt: skip
+CHINESE_CODEC = "gb18030"
 
-
-# --- events ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Initialize:
-    pass
+# Error codes (stable: they appear in the emulator's log and the sim's error list).
+UNKNOWN_COMMAND = "ESCPOS_UNKNOWN_COMMAND"
+UNKNOWN_CONTROL = "ESCPOS_UNKNOWN_CONTROL"
+MALFORMED_COMMAND = "ESCPOS_MALFORMED_COMMAND"
+BAD_PARAMETER = "ESCPOS_BAD_PARAMETER"
+COMMAND_TOO_LONG = "ESCPOS_COMMAND_TOO_LONG"
+UNPRINTABLE = "ESCPOS_UNPRINTABLE"  # parsed, but the printer cannot print it (raised by the renderer)
 
 
 @dataclass(frozen=True, slots=True)
 class Text:
     text: str
+    is_kanji: bool  # printed in 24-dot Kanji cells (Chinese mode, bytes >= 0x81), else 12-dot cells
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)
-class LineFeed:
-    pass
+class Command:
+    name: str  # the reference's mnemonic, e.g. "GS v 0"
+    parameters: bytes  # everything after the prefix
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)
-class FeedLines:
-    count: int
+class CommandError:
+    code: str
+    offset: int
+    data: bytes  # the bytes stepped over (at most the first 16 of a long command)
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.code} at byte {self.offset}: {self.reason} ({self.data.hex(' ')})"
 
 
-@dataclass(frozen=True, slots=True)
-class SetAlignment:
-    align: int  # 0 left, 1 centre, 2 right
-
-
-@dataclass(frozen=True, slots=True)
-class SetBold:
-    is_bold: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SetCharacterSize:
-    width_multiplier: int
-    height_multiplier: int
-
-
-@dataclass(frozen=True, slots=True)
-class SetChineseMode:
-    is_on: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SelectCodePage:
-    code_page: str  # a Python codec name
-
-
-@dataclass(frozen=True, slots=True)
-class RasterImage:
-    width_bytes: int
-    height_dots: int
-    data: bytes  # rows of packed bits, 1 = black, most significant bit leftmost
-
-
-@dataclass(frozen=True, slots=True)
-class QrSetting:
-    function: int  # 65 model, 67 module size, 69 error correction
-    value: int
-
-
-@dataclass(frozen=True, slots=True)
-class QrStore:
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class QrPrint:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Cut:
-    is_partial: bool
-
-
-@dataclass(frozen=True, slots=True)
-class StatusQuery:
-    kind: int  # DLE EOT n
-
-
-@dataclass(frozen=True, slots=True)
-class Unknown:
-    data: bytes
-
-
-Event = Union[
-    Initialize, Text, LineFeed, FeedLines, SetAlignment, SetBold, SetCharacterSize, SetChineseMode,
-    SelectCodePage, RasterImage, QrSetting, QrStore, QrPrint, Cut, StatusQuery, Unknown,
-]  # fmt: skip
-
-NEED_DATA = None  # a parse function's answer when the command is not all here yet
-Parsed = tuple[Event, int] | None  # (event, bytes consumed)
+Event = Union[Text, Command, CommandError]
+ERROR_DATA_SHOWN = 16
 
 
 class EscPosParser:
-    def __init__(self, *, is_chinese_mode_default: bool = True):
+    def __init__(self, *, is_chinese_mode_default: bool = True, code_pages: dict[int, str] | None = None):
         # Printers sold in China usually power on in Chinese mode (a memory switch); ESC @ returns
         # to that default, which is why a driver must send FS . itself.
         self.is_chinese_mode_default = is_chinese_mode_default
+        self.code_pages = EPSON_CODE_PAGES if code_pages is None else code_pages
         self.is_chinese_mode = is_chinese_mode_default
-        self.code_page = CODE_PAGES[0]
+        self.code_page = self.code_pages.get(0, "cp437")
         self._buffer = bytearray()
+        self._offset = 0  # stream offset of _buffer[0]
+        self._skip_remaining = 0  # bytes of an over-long command still to throw away
 
     def receive_data(self, data: bytes) -> list[Event]:
         self._buffer += data
         events: list[Event] = []
-        position = 0
-        while position < len(self._buffer):
-            parsed = self._parse_at(position)
-            if parsed is NEED_DATA:
-                break
+        while True:
+            if self._skip_remaining:
+                skipped = min(self._skip_remaining, len(self._buffer))
+                self._skip_remaining -= skipped
+                self._consume(skipped)
+            if not self._buffer or self._skip_remaining:
+                return events
+            parsed = self._parse_one()
+            if parsed is None:
+                return events
             event, consumed = parsed
             self._track_modes(event)
             events.append(event)
-            position += consumed
-        del self._buffer[:position]
-        return events
+            self._consume(min(consumed, len(self._buffer)))
+
+    def _consume(self, count: int) -> None:
+        del self._buffer[:count]
+        self._offset += count
 
     def _track_modes(self, event: Event) -> None:
-        if isinstance(event, Initialize):
+        if not isinstance(event, Command):
+            return
+        if event.name == "ESC @":
             self.is_chinese_mode = self.is_chinese_mode_default
-            self.code_page = CODE_PAGES[0]
-        elif isinstance(event, SetChineseMode):
-            self.is_chinese_mode = event.is_on
-        elif isinstance(event, SelectCodePage):
-            self.code_page = event.code_page
+            self.code_page = self.code_pages.get(0, "cp437")
+        elif event.name == "FS &":
+            self.is_chinese_mode = True
+        elif event.name == "FS .":
+            self.is_chinese_mode = False
+        elif event.name == "ESC t":
+            self.code_page = self.code_pages[event.parameters[0]]
 
-    def _parse_at(self, position: int) -> Parsed:
-        first = self._buffer[position]
-        if first == LINE_FEED:
-            return LineFeed(), 1
-        if first in (ESC, FS, GS, DLE):
-            if position + 1 >= len(self._buffer):
-                return NEED_DATA
-            return COMMANDS.get(first, _parse_unknown_prefix)(self, position)
-        if first < 0x20 or first == 0x7F:
-            return Unknown(bytes([first])), 1  # CR and other controls: no effect on paper here
-        return self._parse_text(position)
-
-    def _parse_text(self, position: int) -> Parsed:
-        end = position
+    def _parse_one(self) -> tuple[Event, int] | None:
         buffer = self._buffer
+        first = buffer[0]
+        if first >= 0x20 and first != 0x7F:
+            return self._parse_text()
+        if first not in PREFIX_BYTES:
+            spec = find_spec(bytes(buffer[:1]))
+            if spec is None:
+                return self._error(UNKNOWN_CONTROL, 1, f"control byte 0x{first:02X} is not an ESC/POS command"), 1
+            return Command(spec.name, b"", self._offset), 1
+        return self._parse_command()
+
+    def _parse_command(self) -> tuple[Event, int] | None:
+        head = bytes(self._buffer[:LONGEST_PREFIX])
+        if len(head) < LONGEST_PREFIX and is_prefix_of_longer(head):
+            return None  # e.g. "GS v" before its "0": wait for the byte that names the command
+        spec = find_spec(head)
+        return self._parse_unknown_command() if spec is None else self._parse_known(spec)
+
+    def _parse_known(self, spec: CommandSpec) -> tuple[Event, int] | None:
+        start = len(spec.prefix)
+        try:
+            length = spec.shape(bytes(self._buffer[start : start + MAX_COMMAND_BYTES + 16]))
+        except NeedData:
+            return None
+        except MalformedCommand as malformed:
+            consumed = start + malformed.consumed
+            return self._error(MALFORMED_COMMAND, consumed, f"{spec.name}: {malformed.reason}"), consumed
+        total = start + length
+        if total > MAX_COMMAND_BYTES:
+            self._skip_remaining = total
+            return self._error(COMMAND_TOO_LONG, start, f"{spec.name} declares {total} bytes, over {MAX_COMMAND_BYTES}"), 0
+        if len(self._buffer) < total:
+            return None
+        parameters = bytes(self._buffer[start:total])
+        problem = spec.check(parameters) if spec.check else None
+        if problem is None and spec.name == "ESC t" and parameters[0] not in self.code_pages:
+            problem = f"code page {parameters[0]} is not on this printer (it has {sorted(self.code_pages)})"
+        if problem is not None:
+            return self._error(BAD_PARAMETER, total, f"{spec.name}: {problem}"), total
+        return Command(spec.name, parameters, self._offset), total
+
+    def _parse_unknown_command(self) -> tuple[Event, int] | None:
+        buffer = self._buffer
+        if len(buffer) < 2:
+            return None
+        if buffer[1] == ord("(") and buffer[0] in (ESC, FS, GS):
+            # Every "( X" command carries pL pH, so even an unknown one is stepped over whole.
+            try:
+                total = 3 + function_with_length(bytes(buffer[3:5]))
+            except NeedData:
+                return None
+            if total > MAX_COMMAND_BYTES:
+                self._skip_remaining = total
+                return self._error(COMMAND_TOO_LONG, 5, f"unknown ( function declares {total} bytes"), 0
+            if len(buffer) < total:
+                return None
+            return self._error(UNKNOWN_COMMAND, total, "unknown ( function, stepped over by its pL pH"), total
+        # A real printer ignores the prefix and the byte naming the command; so do we.
+        return self._error(UNKNOWN_COMMAND, 2, "unknown command"), 2
+
+    def _parse_text(self) -> tuple[Event, int] | None:
+        buffer = self._buffer
+        end = 0
+        is_kanji = self.is_chinese_mode and buffer[0] >= 0x81
         while end < len(buffer) and buffer[end] >= 0x20 and buffer[end] != 0x7F:
-            if self.is_chinese_mode and buffer[end] >= 0x81:
+            if (self.is_chinese_mode and buffer[end] >= 0x81) != is_kanji:
+                break  # a Kanji run and a single-byte run print in different cells
+            if is_kanji:
                 length = _gb18030_length(buffer, end)
-                if length is NEED_DATA:
+                if length is None:
                     break
                 end += length
             else:
                 end += 1
-        if end == position:
-            return NEED_DATA
-        raw = bytes(buffer[position:end])
-        encoding = "gb18030" if self.is_chinese_mode else self.code_page
-        return Text(raw.decode(encoding, errors="replace")), end - position
+        if end == 0:
+            return None
+        codec = CHINESE_CODEC if is_kanji else self.code_page
+        raw = bytes(buffer[:end])
+        return Text(raw.decode(codec, errors="replace"), is_kanji, self._offset), end
 
-    # --- ESC, FS, GS, DLE commands ---
-
-    def _parse_escape(self, position: int) -> Parsed:
-        command = self._buffer[position + 1]
-        if command == ord("@"):
-            return Initialize(), 2
-        argument = self._argument(position, 2)
-        if argument is NEED_DATA and command in b"aEd!t":
-            return NEED_DATA
-        if command == ord("a"):
-            return SetAlignment(argument % 48), 3  # n may be 0..2 or the ASCII digits 48..50
-        if command == ord("E"):
-            return SetBold(bool(argument & 1)), 3
-        if command == ord("d"):
-            return FeedLines(argument), 3
-        if command == ord("!"):  # ESC ! n: bit 3 emphasized, bit 4 double height, bit 5 double width
-            return _print_mode_events(argument), 3
-        if command == ord("t"):
-            return SelectCodePage(CODE_PAGES.get(argument, CODE_PAGES[0])), 3
-        return self._skip_known(position)
-
-    def _parse_file_separator(self, position: int) -> Parsed:
-        command = self._buffer[position + 1]
-        if command == ord("&"):
-            return SetChineseMode(True), 2
-        if command == ord("."):
-            return SetChineseMode(False), 2
-        return self._skip_known(position)
-
-    def _parse_group_separator(self, position: int) -> Parsed:
-        command = self._buffer[position + 1]
-        if command == ord("!"):
-            argument = self._argument(position, 2)
-            if argument is NEED_DATA:
-                return NEED_DATA
-            return SetCharacterSize((argument >> 4) + 1, (argument & 0x0F) + 1), 3
-        if command == ord("v"):
-            return self._parse_raster(position)
-        if command == ord("("):
-            return self._parse_two_dimensional_code(position)
-        if command == ord("V"):
-            mode = self._argument(position, 2)
-            if mode is NEED_DATA:
-                return NEED_DATA
-            is_partial = mode in (1, 49, 66, 98, 104)
-            if mode in (0, 1, 48, 49):  # function A: no feed argument
-                return Cut(is_partial), 3
-            if self._argument(position, 3) is NEED_DATA:
-                return NEED_DATA
-            return Cut(is_partial), 4
-        return self._skip_known(position)
-
-    def _parse_data_link_escape(self, position: int) -> Parsed:
-        if self._buffer[position + 1] == END_OF_TRANSMISSION:
-            kind = self._argument(position, 2)
-            if kind is NEED_DATA:
-                return NEED_DATA
-            return StatusQuery(kind), 3
-        return Unknown(bytes(self._buffer[position : position + 2])), 2
-
-    def _parse_raster(self, position: int) -> Parsed:
-        # GS v 0 m xL xH yL yH d1...dk, k = (xL + xH * 256) * (yL + yH * 256)
-        header_length = 8
-        if len(self._buffer) - position < header_length:
-            return NEED_DATA
-        header = self._buffer[position : position + header_length]
-        width_bytes = int.from_bytes(header[4:6], "little")
-        height_dots = int.from_bytes(header[6:8], "little")
-        total = header_length + width_bytes * height_dots
-        if len(self._buffer) - position < total:
-            return NEED_DATA
-        return RasterImage(width_bytes, height_dots, bytes(self._buffer[position + header_length : position + total])), total
-
-    def _parse_two_dimensional_code(self, position: int) -> Parsed:
-        # GS ( k pL pH cn fn [parameters]; (pL + pH * 256) counts cn, fn and the parameters.
-        if len(self._buffer) - position < 5:
-            return NEED_DATA
-        length = int.from_bytes(self._buffer[position + 3 : position + 5], "little")
-        total = 5 + length
-        if len(self._buffer) - position < total:
-            return NEED_DATA
-        body = bytes(self._buffer[position + 5 : position + total])
-        raw = bytes(self._buffer[position : position + total])
-        if self._buffer[position + 2] != ord("k") or len(body) < 2 or body[0] != 49:
-            return Unknown(raw), total
-        function, parameters = body[1], body[2:]
-        if function in (65, 67, 69) and parameters:
-            return QrSetting(function, parameters[0]), total
-        if function == 80:
-            return QrStore(parameters[1:]), total  # parameters[0] is m = 48
-        if function == 81:
-            return QrPrint(), total
-        return Unknown(raw), total
-
-    def _skip_known(self, position: int) -> Parsed:
-        prefix = bytes(self._buffer[position : position + 2])
-        length = SKIPPED_COMMAND_LENGTHS.get(prefix, 2)
-        if len(self._buffer) - position < length:
-            return NEED_DATA
-        return Unknown(bytes(self._buffer[position : position + length])), length
-
-    def _argument(self, position: int, offset: int) -> int | None:
-        index = position + offset
-        return self._buffer[index] if index < len(self._buffer) else NEED_DATA
-
-
-def _parse_unknown_prefix(parser: EscPosParser, position: int) -> Parsed:
-    return Unknown(bytes(parser._buffer[position : position + 1])), 1
-
-
-def _print_mode_events(mode: int) -> SetCharacterSize:
-    # Only the size part of ESC ! is kept: our driver never sends it, other software might.
-    return SetCharacterSize(2 if mode & 0x20 else 1, 2 if mode & 0x10 else 1)
+    def _error(self, code: str, length: int, reason: str) -> CommandError:
+        return CommandError(code, self._offset, bytes(self._buffer[: min(length, ERROR_DATA_SHOWN)]), reason)
 
 
 def _gb18030_length(buffer: bytearray, index: int) -> int | None:
-    """Length of the GB18030 character starting at ``index`` (lead byte >= 0x81), or NEED_DATA."""
+    """Length of the GB18030 character starting at ``index`` (lead byte >= 0x81), or None for more data."""
     if index + 1 >= len(buffer):
-        return NEED_DATA
+        return None
     if 0x30 <= buffer[index + 1] <= 0x39:  # four-byte form: lead, digit, lead, digit
-        return 4 if index + 3 < len(buffer) else NEED_DATA
+        return 4 if index + 3 < len(buffer) else None
     return 2
-
-
-COMMANDS: dict[int, Callable[[EscPosParser, int], Parsed]] = {
-    ESC: EscPosParser._parse_escape,
-    FS: EscPosParser._parse_file_separator,
-    GS: EscPosParser._parse_group_separator,
-    DLE: EscPosParser._parse_data_link_escape,
-}

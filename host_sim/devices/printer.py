@@ -1,10 +1,13 @@
 """An ESC/POS thermal printer on a pty: the real driver opens ``port_name`` with pyserial and talks to it.
 
-Bytes go through ``host_sim.devices.escpos_parser``; the events move paper. What lands on paper is kept as
-receipts (split at each cut; a fault ends one early, marked incomplete), each with its decoded text
-lines, raster images and QR payloads, and can be rendered to PNG. Status queries (DLE EOT n) are
-answered with the bytes the Epson reference defines. Status constants are written out here again,
-not imported from the driver, so a wrong bit in the driver cannot agree with itself in a test.
+Bytes go through ``escpos_parser`` (commands by their documented length) and ``escpos_engine`` (print
+modes, lines, pictures); this module owns the device: paper, faults, status replies and the record of
+what happened. What lands on paper is kept as receipts (split at each cut; a fault ends one early,
+marked incomplete), each with its bands of dots (``render_receipt_png``) and a log of what they say:
+lines of styled text runs, images, barcodes, QR codes. Drawer pulses, beeps, cuts and status queries
+are ``events``; every command the parser or engine could not handle is in ``command_errors`` and
+logged. Status constants are written out here again, not imported from the driver, so a wrong bit
+in the driver cannot agree with itself in a test.
 
 Faults: paper out (status says so; print bytes are dropped, status queries still answered like a
 real printer's real-time commands), paper near end, cover open, unresponsive (cable pulled: no
@@ -19,18 +22,32 @@ Use ``feed(bytes)`` directly, or ``start()`` it on a pty::
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import threading
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Callable
 
-from . import escpos_parser as events
+from . import escpos_engine as engine
+from .escpos_engine import (  # noqa: F401  (re-exported: tests and the sim read receipts through these)
+    Element,
+    PrintedBarcode,
+    PrintedFeed,
+    PrintedImage,
+    PrintedLine,
+    PrintedQr,
+    TextRun,
+    TextStyle,
+)
+from .escpos_parser import EPSON_CODE_PAGES, Command, CommandError, EscPosParser
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+
+log = logging.getLogger(__name__)
 
 # DLE EOT replies (Epson reference): fixed bits 1 and 4 set in every reply.
 STATUS_BASE = 0x12
@@ -39,61 +56,21 @@ STATUS_COVER_OPEN = 0x04  # DLE EOT 2 bit 2
 STATUS_STOPPED_BY_PAPER_END = 0x20  # DLE EOT 2 bit 5
 STATUS_PAPER_NEAR_END = 0x0C  # DLE EOT 4 bits 2, 3
 STATUS_PAPER_END = 0x60  # DLE EOT 4 bits 5, 6
+# GS r 1 (paper sensor status, not real-time): bits 0-1 near end, bits 2-3 paper end.
+PAPER_SENSOR_NEAR_END = 0x03
+PAPER_SENSOR_END = 0x0C
 
-LINE_ADVANCE_DOTS = 30  # Font A (24 dots) plus the default 6-dot gap: TM-T20 line spacing 3.75 mm
-QR_DEFAULT_MODULE_DOTS = 3  # GS ( k fn 167 default
-QR_TYPICAL_SIDE_MODULES = 33  # version 2 (25 modules) + quiet zone: for paper accounting only
+LINE_ADVANCE_DOTS = engine.DEFAULT_LINE_SPACING_DOTS  # one text line of paper, for run_out_of_paper_after_lines
 READ_CHUNK_BYTES = 4096
 DEFAULT_WAIT_S = 5.0
-
-# PNG rendering: an ASCII character fills a 12-dot Font A cell, a Chinese one a 24-dot cell.
-ASCII_CELL_DOTS = 12
-CHINESE_CELL_DOTS = 24
-ASCII_FONT_PX = 20  # WenQuanYi Micro Hei Mono's Latin advance is 0.6 em: 12 dots at 20 px
-CHINESE_FONT_PX = 24
+MAX_EVENTS = 10_000  # events and errors kept (oldest dropped): a long sim run must not grow without bound
 
 
 @dataclass(frozen=True, slots=True)
-class PrintedLine:
-    text: str
-    align: int = 0
-    is_bold: bool = False
-    width_multiplier: int = 1
-    height_multiplier: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class PrintedImage:
-    width_bytes: int
-    height_dots: int
-    data: bytes  # packed rows, 1 = black
-    align: int = 0
-
-    @property
-    def width_dots(self) -> int:
-        return self.width_bytes * 8
-
-    def to_image(self) -> Image:
-        """As a Pillow mode "1" image (the mode the driver was given)."""
-        from PIL import Image as PillowImage
-
-        return PillowImage.frombytes("1", (self.width_dots, self.height_dots), self.data, "raw", "1;I")
-
-
-@dataclass(frozen=True, slots=True)
-class PrintedQr:
-    payload: str
-    module_dots: int
-    error_correction: int  # 48 L, 49 M, 50 Q, 51 H
-    align: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PrintedFeed:
-    dots: int
-
-
-Element = Union[PrintedLine, PrintedImage, PrintedQr, PrintedFeed]
+class PrinterEvent:
+    kind: str  # "cut", "drawer pulse", "beep", "status query"
+    detail: str
+    offset: int  # in the byte stream since power-on
 
 
 @dataclass(slots=True)
@@ -101,12 +78,17 @@ class EmulatedReceipt:
     """One piece of paper: ended by a cut, or torn off after a fault (``is_incomplete``)."""
 
     elements: list[Element] = field(default_factory=list)
+    bands: list[Image] = field(default_factory=list)  # the dots, top to bottom, paper width each
     is_cut: bool = False
     is_incomplete: bool = False
 
     @property
+    def lines(self) -> list[PrintedLine]:
+        return [element for element in self.elements if isinstance(element, PrintedLine)]
+
+    @property
     def text_lines(self) -> list[str]:
-        return [element.text for element in self.elements if isinstance(element, PrintedLine)]
+        return [line.text for line in self.lines]
 
     @property
     def text(self) -> str:
@@ -117,30 +99,34 @@ class EmulatedReceipt:
         return [element for element in self.elements if isinstance(element, PrintedImage)]
 
     @property
+    def barcodes(self) -> list[PrintedBarcode]:
+        return [element for element in self.elements if isinstance(element, PrintedBarcode)]
+
+    @property
     def qr_payloads(self) -> list[str]:
         return [element.payload for element in self.elements if isinstance(element, PrintedQr)]
 
-
-@dataclass(slots=True)
-class _PrintModes:
-    """What ESC @ resets."""
-
-    align: int = 0
-    is_bold: bool = False
-    width_multiplier: int = 1
-    height_multiplier: int = 1
-    qr_module_dots: int = QR_DEFAULT_MODULE_DOTS
-    qr_error_correction: int = 48
-    qr_data: bytes | None = None
+    @property
+    def height_dots(self) -> int:
+        return sum(band.height for band in self.bands)
 
 
 class EmulatedPrinter:
-    def __init__(self, *, width_dots: int = 384, has_cutter: bool = True, is_chinese_mode_default: bool = True):
+    def __init__(
+        self,
+        *,
+        width_dots: int = 384,
+        has_cutter: bool = True,
+        is_chinese_mode_default: bool = True,
+        code_pages: dict[int, str] | None = None,
+    ):
         self.width_dots = width_dots
         self.has_cutter = has_cutter
         self.is_chinese_mode_default = is_chinese_mode_default
+        self.code_pages = EPSON_CODE_PAGES if code_pages is None else code_pages
         self.receipts: list[EmulatedReceipt] = []
-        self.unknown_commands: list[bytes] = []
+        self.command_errors: list[CommandError] = []
+        self.events: list[PrinterEvent] = []
         self.bytes_received = 0
         self.is_paper_out = False
         self.is_paper_near_end = False
@@ -178,7 +164,7 @@ class EmulatedPrinter:
         self.is_unresponsive = is_unresponsive
 
     def run_out_of_paper_after_lines(self, lines: int) -> None:
-        """The roll ends after ``lines`` more text lines' worth of paper (a raster counts its rows)."""
+        """The roll ends after ``lines`` more default text lines' worth of paper (a picture counts its rows)."""
         with self._condition:
             self._paper_left_dots = lines * LINE_ADVANCE_DOTS
 
@@ -224,23 +210,67 @@ class EmulatedPrinter:
             return b""
         replies = bytearray()
         for event in self._parser.receive_data(data):
-            replies += self._apply(event)
+            if isinstance(event, CommandError):
+                self._report(event)
+                continue
+            is_real_time = isinstance(event, Command) and event.name in ("DLE EOT", "DLE ENQ", "DLE DC4")
+            if (self.is_paper_out or self.is_cover_open) and not is_real_time:
+                continue  # a stopped printer drops what it cannot print; real-time commands still act
+            for output in self._engine.apply(event):
+                replies += self._take(output)
         return bytes(replies)
 
-    def _apply(self, event: events.Event) -> bytes:
-        if isinstance(event, events.StatusQuery):
-            return self._status_reply(event.kind)
-        if isinstance(event, events.Unknown):
-            self.unknown_commands.append(event.data)
-            return b""
-        if self.is_paper_out or self.is_cover_open:
-            return b""  # a stopped printer drops what it cannot print
-        handler = _HANDLERS.get(type(event))
-        if handler:
-            handler(self, event)
+    def _take(self, output: engine.Output) -> bytes:
+        if isinstance(output, engine.Band):
+            self._print_band(output)
+        elif isinstance(output, engine.CutPaper):
+            self._record("cut", "partial" if output.is_partial else "full", output.offset)
+            self._cut()
+        elif isinstance(output, engine.Signal):
+            self._record(output.kind, output.detail, output.offset)
+        elif isinstance(output, engine.StatusRequest):
+            self._record("status query", f"{output.command} {output.kind}", output.offset)
+            return self._status_reply(output.command, output.kind)
+        elif isinstance(output, CommandError):
+            self._report(output)
         return b""
 
-    def _status_reply(self, kind: int) -> bytes:
+    def _report(self, error: CommandError) -> None:
+        log.warning("printer: %s", error)
+        self.command_errors.append(error)
+        del self.command_errors[:-MAX_EVENTS]
+
+    def _record(self, kind: str, detail: str, offset: int) -> None:
+        self.events.append(PrinterEvent(kind, detail, offset))
+        del self.events[:-MAX_EVENTS]
+
+    def _print_band(self, band: engine.Band) -> None:
+        height = band.image.height
+        if self._paper_left_dots is not None:
+            if self._paper_left_dots <= 0:
+                return
+            if height > self._paper_left_dots:  # the roll ends inside this band: the rest is lost
+                height = self._paper_left_dots
+            self._paper_left_dots -= height
+        receipt = self._receipt
+        receipt.bands.append(band.image if height == band.image.height else band.image.crop((0, 0, self.width_dots, height)))
+        element = band.element
+        if isinstance(element, PrintedImage) and height < band.image.height:
+            element = PrintedImage(element.width_bytes, height, element.data[: height * element.width_bytes], element.align, element.command)
+        if element is not None:
+            merged = engine.merge_element(receipt.elements[-1] if receipt.elements else None, element)
+            if merged is not None:
+                receipt.elements[-1] = merged
+            else:
+                receipt.elements.append(element)
+        self._check_paper_end()
+
+    def _status_reply(self, command: str, kind: int) -> bytes:
+        if command == "GS r":
+            if kind % 48 != 1:
+                return b"\x00"  # GS r 2: drawer kick-out connector low (no drawer open)
+            return bytes([(PAPER_SENSOR_NEAR_END if self.is_paper_near_end or self.is_paper_out else 0)
+                          | (PAPER_SENSOR_END if self.is_paper_out else 0)])  # fmt: skip
         is_offline = self.is_paper_out or self.is_cover_open
         replies = {
             1: STATUS_BASE | (STATUS_OFFLINE if is_offline else 0),
@@ -254,86 +284,12 @@ class EmulatedPrinter:
         }
         return bytes([replies[kind]]) if kind in replies else b""
 
-    # --- event handlers ---
-
-    def _initialize(self, _event: events.Initialize) -> None:
-        self._modes = _PrintModes()
-        self._line_text = ""  # ESC @ clears the print buffer
-
-    def _text(self, event: events.Text) -> None:
-        if not self._line_text:
-            self._line_modes = (self._modes.align, self._modes.is_bold, self._modes.width_multiplier, self._modes.height_multiplier)
-        self._line_text += event.text
-
-    def _line_feed(self, _event: object) -> None:
-        if not self._line_text:
-            self._line_modes = (self._modes.align, self._modes.is_bold, self._modes.width_multiplier, self._modes.height_multiplier)
-        align, is_bold, width, height = self._line_modes
-        if self._use_paper(LINE_ADVANCE_DOTS * height):
-            self._receipt.elements.append(PrintedLine(self._line_text, align, is_bold, width, height))
-        self._line_text = ""
-        self._check_paper_end()
-
-    def _feed_lines(self, event: events.FeedLines) -> None:
-        if self._line_text:
-            self._line_feed(event)
-        if self._use_paper(LINE_ADVANCE_DOTS * event.count):
-            self._receipt.elements.append(PrintedFeed(LINE_ADVANCE_DOTS * event.count))
-        self._check_paper_end()
-
-    def _raster(self, event: events.RasterImage) -> None:
-        rows = event.height_dots
-        if self._paper_left_dots is not None:
-            rows = min(rows, self._paper_left_dots)
-            self._paper_left_dots -= rows
-        data = event.data[: rows * event.width_bytes]
-        previous = self._receipt.elements[-1] if self._receipt.elements else None
-        # Drivers send one image in bands; consecutive bands of one width are one picture on paper.
-        if isinstance(previous, PrintedImage) and previous.width_bytes == event.width_bytes:
-            self._receipt.elements[-1] = PrintedImage(
-                event.width_bytes, previous.height_dots + rows, previous.data + data, previous.align
-            )
-        elif rows:
-            self._receipt.elements.append(PrintedImage(event.width_bytes, rows, data, self._modes.align))
-        self._check_paper_end()
-
-    def _qr_setting(self, event: events.QrSetting) -> None:
-        if event.function == 67:
-            self._modes.qr_module_dots = event.value
-        elif event.function == 69:
-            self._modes.qr_error_correction = event.value
-
-    def _qr_store(self, event: events.QrStore) -> None:
-        self._modes.qr_data = event.data
-
-    def _qr_print(self, _event: events.QrPrint) -> None:
-        if self._modes.qr_data is None:
-            return  # fn 181 with nothing stored prints nothing
-        if self._use_paper(self._modes.qr_module_dots * QR_TYPICAL_SIDE_MODULES):
-            payload = self._modes.qr_data.decode("utf-8", errors="replace")
-            self._receipt.elements.append(
-                PrintedQr(payload, self._modes.qr_module_dots, self._modes.qr_error_correction, self._modes.align)
-            )
-        self._check_paper_end()
-
-    def _cut(self, _event: events.Cut) -> None:
+    def _cut(self) -> None:
         if not self.has_cutter:
             return
-        if self._line_text:
-            self._line_feed(_event)
         self._receipt.is_cut = True
         self.receipts.append(self._receipt)
         self._receipt = EmulatedReceipt()
-
-    def _set_alignment(self, event: events.SetAlignment) -> None:
-        self._modes.align = event.align
-
-    def _set_bold(self, event: events.SetBold) -> None:
-        self._modes.is_bold = event.is_bold
-
-    def _set_size(self, event: events.SetCharacterSize) -> None:
-        self._modes.width_multiplier = event.width_multiplier
-        self._modes.height_multiplier = event.height_multiplier
 
     # --- paper and power ---
 
@@ -352,7 +308,7 @@ class EmulatedPrinter:
 
     def _tear_off_incomplete(self) -> None:
         """What is on paper so far becomes a receipt of its own, marked incomplete."""
-        if self._receipt.elements:
+        if self._receipt.elements or self._receipt.bands:
             self._receipt.is_incomplete = True
             self.receipts.append(self._receipt)
         self._receipt = EmulatedReceipt()
@@ -364,10 +320,8 @@ class EmulatedPrinter:
         self._reset_state()
 
     def _reset_state(self) -> None:
-        self._parser = events.EscPosParser(is_chinese_mode_default=self.is_chinese_mode_default)
-        self._modes = _PrintModes()
-        self._line_text = ""
-        self._line_modes = (0, False, 1, 1)
+        self._parser = EscPosParser(is_chinese_mode_default=self.is_chinese_mode_default, code_pages=self.code_pages)
+        self._engine = engine.PrintEngine(self.width_dots)
         self._receipt = EmulatedReceipt()
 
     # --- pty ---
@@ -432,81 +386,16 @@ class EmulatedPrinter:
         return paths
 
 
-_HANDLERS: dict[type, Callable[[EmulatedPrinter, events.Event], None]] = {
-    events.Initialize: EmulatedPrinter._initialize,
-    events.Text: EmulatedPrinter._text,
-    events.LineFeed: EmulatedPrinter._line_feed,
-    events.FeedLines: EmulatedPrinter._feed_lines,
-    events.RasterImage: EmulatedPrinter._raster,
-    events.QrSetting: EmulatedPrinter._qr_setting,
-    events.QrStore: EmulatedPrinter._qr_store,
-    events.QrPrint: EmulatedPrinter._qr_print,
-    events.Cut: EmulatedPrinter._cut,
-    events.SetAlignment: EmulatedPrinter._set_alignment,
-    events.SetBold: EmulatedPrinter._set_bold,
-    events.SetCharacterSize: EmulatedPrinter._set_size,
-}
-
-
-# --- rendering a receipt as it would look on paper -------------------------------------------------
+# --- rendering a receipt as it came out of the printer ---------------------------------------------
 
 
 def render_receipt_png(receipt: EmulatedReceipt, width_dots: int) -> Image:
-    """Paper ``width_dots`` wide: text in the printer's cells, rasters pasted, QR codes drawn."""
+    """The receipt's bands of dots, top to bottom, on paper ``width_dots`` wide."""
     from PIL import Image as PillowImage
-    from PIL import ImageDraw
 
-    from terminal.receipt import render_qr_image
-
-    pictures: dict[int, Image] = {}
-    for index, element in enumerate(receipt.elements):
-        if isinstance(element, PrintedImage):
-            pictures[index] = element.to_image()
-        elif isinstance(element, PrintedQr):
-            pictures[index] = render_qr_image(element.payload, module_dots=element.module_dots)
-    heights = [_element_height(element, pictures.get(index)) for index, element in enumerate(receipt.elements)]
-    paper = PillowImage.new("1", (width_dots, max(1, sum(heights))), 1)
-    draw = ImageDraw.Draw(paper)
-    draw.fontmode = "1"
+    paper = PillowImage.new("1", (width_dots, max(1, receipt.height_dots)), 1)
     top = 0
-    for index, element in enumerate(receipt.elements):
-        if isinstance(element, PrintedLine):
-            _draw_printed_line(draw, element, top, width_dots)
-        elif index in pictures:
-            picture = pictures[index]
-            paper.paste(picture, (_aligned_x(element.align, picture.width, width_dots), top))
-        top += heights[index]
+    for band in receipt.bands:
+        paper.paste(band, (0, top))
+        top += band.height
     return paper
-
-
-def _element_height(element: Element, picture: Image | None) -> int:
-    if isinstance(element, PrintedLine):
-        return LINE_ADVANCE_DOTS * element.height_multiplier
-    if isinstance(element, PrintedFeed):
-        return element.dots
-    return picture.height
-
-
-def _aligned_x(align: int, content_width: int, width_dots: int) -> int:
-    if align == 1:
-        return max(0, (width_dots - content_width) // 2)
-    if align == 2:
-        return max(0, width_dots - content_width)
-    return 0
-
-
-def _draw_printed_line(draw, line: PrintedLine, top: int, width_dots: int) -> None:
-    from terminal.fonts import load_font
-
-    ascii_font = load_font(ASCII_FONT_PX * line.height_multiplier)
-    chinese_font = load_font(CHINESE_FONT_PX * line.height_multiplier)
-    cells = [
-        (character, (ASCII_CELL_DOTS if ord(character) < 0x80 else CHINESE_CELL_DOTS) * line.width_multiplier)
-        for character in line.text
-    ]
-    x = _aligned_x(line.align, sum(width for _, width in cells), width_dots)
-    for character, width in cells:
-        font = ascii_font if ord(character) < 0x80 else chinese_font
-        for offset in (0, 1) if line.is_bold else (0,):
-            draw.text((x + offset, top), character, font=font, fill=0)
-        x += width
