@@ -1,6 +1,7 @@
-"""What the ledger publishes to terminals, signed: each terminal's config (with the offline policy
-and the park rules its tills must agree on: the no-PIN limit, the card fee and the damage fee)
-and the park's blocklist, as retained full snapshots, plus blocklist deltas as ordinary messages.
+"""What the ledger publishes to terminals, signed: each terminal's config (with the offline policy,
+the park rules its tills must agree on: the no-PIN limit, the card fee and the damage fee, how its
+station sells and when, and the staff directory) and the park's blocklist, as retained full
+snapshots, plus blocklist deltas as ordinary messages.
 
 A topic keeps only one retained message, and a SIGKILLed broker loses retained messages it had not
 saved: so snapshots are re-published on every (re)connect and refreshed periodically, and every
@@ -43,9 +44,11 @@ def offline_policy(store: Store, park_id: str) -> OfflinePolicy:
 def config_payload(store: Store, keys: LedgerKeys, park_id: str, terminal_id: str, now_ms: int) -> tuple[str, bytes]:
     """(topic, signed retained config) for one terminal; takes the terminal's next config version."""
     topic = topics.config(park_id, terminal_id)
+    terminal = store.terminal(terminal_id)
     body = TerminalConfig(park=park_id, terminal=terminal_id, version=store.next_config_version(terminal_id),
-                          issued_ms=now_ms, offline=offline_policy(store, park_id),
-                          rules=store.park_rules(park_id)).to_bytes()
+                          issued_ms=now_ms, offline=offline_policy(store, park_id), rules=store.park_rules(park_id),
+                          station=None if terminal is None else store.station_settings(park_id, terminal.station_id),
+                          staff=store.staff_directory(park_id)).to_bytes()
     key = keys.for_purpose(Purpose.CONFIG)
     return topic, envelope.seal(body, signing_key=key.signing_key, key_id=key.key_id, purpose=Purpose.CONFIG,
                                 topic=topic, max_bytes=MAX_BROADCAST_BYTES)

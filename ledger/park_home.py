@@ -20,7 +20,8 @@ from nacl.signing import SigningKey
 
 from protocol.errors import FieldposError
 from protocol.kinds import TERMINAL_KINDS, kinds_for_terminal
-from protocol.messages import REQUEST_TYPES
+from protocol.limits import MAX_STAFF_ENTRIES
+from protocol.messages import REQUEST_TYPES, StaffEntry, StationSettings
 from protocol.topics import check_id
 from transport.broker_config import BrokerUser, TerminalCredential, hash_password, write_broker_config
 
@@ -65,6 +66,18 @@ class LedgerLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _check_staff_entry(staff_id: str, name: str, role: str, card_no: str) -> None:
+    """Refuse a staff member the tills' directory could not carry (a name over 64 characters...)."""
+    from protocol.errors import LocalProtocolError
+
+    from .station_settings import SettingRefused
+
+    try:
+        StaffEntry(staff=staff_id, name=name, role=role, card_no=card_no)
+    except LocalProtocolError as error:
+        raise SettingRefused(f"staff member {staff_id}: {error}; nothing changed") from None
 
 
 def _write_private_json(path: Path, data: dict) -> None:
@@ -213,11 +226,78 @@ class ParkHome:
         from protocol.pin import check_pin
 
         keys = self.ledger_keys()
+        _check_staff_entry(check_id(staff_id, "staff"), name, role, card_no)  # as every till's directory will carry it
         store = self.open_store()
         try:
-            store.add_staff(keys.park_id, check_id(staff_id, "staff"), name, role, card_no, hash_pin(check_pin(pin), keys.pin_pepper))
+            if len(store.staff_members(keys.park_id)) >= MAX_STAFF_ENTRIES:
+                from .station_settings import SettingRefused
+
+                raise SettingRefused(f"the park already has {MAX_STAFF_ENTRIES} active staff, as many as a till's "
+                                     f"directory holds: retire someone first ('fieldpos staff retire')")
+            store.add_staff(keys.park_id, staff_id, name, role, card_no, hash_pin(check_pin(pin), keys.pin_pepper))
+            with store.batch():
+                store.note_config_change(keys.park_id)  # the tills' staff directory gains them
         finally:
             store.close()
+
+    # ------------------------------------------------------------ what the tills sell by, and who logs in
+    # Each change is counted (Store.note_config_change): the serving ledger re-publishes every
+    # terminal's signed config, so running tills take it without a restart.
+    def change_station(self, station_id: str, change) -> StationSettings:
+        """Store ``change(current settings)`` for the station (see ledger.station_settings, which
+        refuses settings a till could not sell by) and return it."""
+        park_id = self.park_id()
+        store = self.open_store()
+        try:
+            current = store.station_settings(park_id, station_id)
+            if current is None:
+                raise NotFound(f"no station {station_id} in park {park_id}")
+            settings = change(current)
+            store.set_station_settings(park_id, station_id, settings)
+        finally:
+            store.close()
+        return settings
+
+    def station_settings(self, station_id: str) -> StationSettings:
+        park_id = self.park_id()
+        store = self.open_store()
+        try:
+            settings = store.station_settings(park_id, station_id)
+        finally:
+            store.close()
+        if settings is None:
+            raise NotFound(f"no station {station_id} in park {park_id}")
+        return settings
+
+    def staff_members(self) -> list[tuple[str, str, str, str, bool]]:
+        """(staff id, name, role, card number, is active) of everyone, retired staff included."""
+        store = self.open_store()
+        try:
+            return store.staff_members(self.park_id(), active_only=False)
+        finally:
+            store.close()
+
+    def change_staff(self, staff_id: str, *, name: str | None = None, role: str | None = None,
+                     retire: bool = False) -> tuple[str, str, str, str, bool]:
+        """Rename, change the role of, or retire a staff member (a retired one can no longer log in
+        and leaves every till's directory); returns the member as now stored."""
+        from .station_settings import SettingRefused
+
+        park_id = self.park_id()
+        store = self.open_store()
+        try:
+            found = next((member for member in store.staff_members(park_id, active_only=False) if member[0] == staff_id), None)
+            if found is None:
+                raise NotFound(f"no staff member {staff_id} in park {park_id}")
+            if retire and not found[4]:
+                raise SettingRefused(f"staff member {staff_id} is already retired; nothing changed")
+            changed = (staff_id, found[1] if name is None else name, found[2] if role is None else role, found[3],
+                       found[4] and not retire)
+            _check_staff_entry(*changed[:4])
+            store.set_staff_member(park_id, staff_id, name=changed[1], role=changed[2], is_active=changed[4])
+        finally:
+            store.close()
+        return changed
 
     def write_broker_config(self, *, port: int, listen_host: str = "127.0.0.1", extra_users=(), extra_users_acl=None,
                             **options) -> Path:

@@ -322,4 +322,33 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE park ADD COLUMN damage_fee_fen INTEGER NOT NULL DEFAULT 1000;
     """,
+    # 12: how each station sells and when, and the park's staff directory, owned by the ledger and
+    # sent in every terminal's signed config (a technician wrote them into each till's station.json).
+    # A station sells at any amount, at any hour, until set otherwise. ``config_change`` counts the
+    # operators' changes, so the serving ledger notices one made by another process and re-publishes.
+    """
+    CREATE TABLE station_sales (                   -- no row: the station sells at any amount, at any hour
+        park_id    TEXT NOT NULL,
+        station_id TEXT NOT NULL,
+        mode       TEXT NOT NULL CHECK (mode IN ('fixed', 'count', 'menu', 'free')),
+        opens      TEXT,                           -- HH:MM; NULL with closes: always open
+        closes     TEXT,
+        PRIMARY KEY (park_id, station_id),
+        FOREIGN KEY (park_id, station_id) REFERENCES station
+    );
+    CREATE TABLE menu_item (
+        park_id    TEXT NOT NULL,
+        station_id TEXT NOT NULL,
+        item_id    TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        price_fen  INTEGER NOT NULL CHECK (price_fen > 0),
+        position   INTEGER NOT NULL,               -- the till's key: the items in this order are 1..9
+        PRIMARY KEY (park_id, station_id, item_id),
+        FOREIGN KEY (park_id, station_id) REFERENCES station
+    );
+    CREATE TABLE config_change (
+        park_id TEXT PRIMARY KEY REFERENCES park,
+        version INTEGER NOT NULL
+    );
+    """,
 ]

@@ -86,6 +86,7 @@ class LedgerService:
         self._needs_snapshots = False
         self._published_blocklist_version = None
         self._blocklist_published_at = float("-inf")
+        self._published_config_changes = None  # the park's count of config changes the configs published carry
         self.systemd = SystemdNotifier()
         # The store outage under way: (first failure's ledger time, the error), kept in memory because
         # the store cannot hold it yet; recorded as an alert when the store works again.
@@ -330,7 +331,10 @@ class LedgerService:
         every BLOCKLIST_REFRESH_S so a terminal's copy does not expire while all is quiet."""
         store, keys, park = self.intake.store, self.intake.keys, self.park_id
         greeted, self.intake.greeted = self.intake.greeted, set()
-        everyone = self._needs_snapshots
+        # An operator's change to what configs carry (``fieldpos station``/``staff``, run as another
+        # process) reaches every terminal: the park's count of config changes moved since we published.
+        config_changes = store.config_change_version(park)
+        everyone = self._needs_snapshots or config_changes != self._published_config_changes
         version = store.blocklist_version(park)
         stale = time.monotonic() - self._blocklist_published_at > BLOCKLIST_REFRESH_S
         if not (everyone or greeted or stale or version != self._published_blocklist_version):
@@ -352,6 +356,7 @@ class LedgerService:
         for topic, payload, retain in messages:
             self.client.publish(topic, payload, qos=1, retain=retain)
         self._needs_snapshots = False
+        self._published_config_changes = config_changes
         self._published_blocklist_version = version
         self._blocklist_published_at = time.monotonic()
 

@@ -18,7 +18,7 @@ from protocol import envelope, topics
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import KINDS
 from protocol.limits import MAX_PAYLOAD_BYTES
-from protocol.messages import OfflineCharge, ParkRules, Void
+from protocol.messages import MenuItem, OfflineCharge, ParkRules, StaffEntry, StationSettings, Void
 
 from .errors import AlreadyExists, CardBalanceBelowZero, NotFound, StoreUnavailableError, TransientStoreError
 from .postings import CardView, OriginalSale, Posting, StationView, check_balanced
@@ -888,3 +888,62 @@ class Store:
         self.db.execute("INSERT INTO ledger_start VALUES (?)", (now_ms,))
         (count,) = self.db.execute("SELECT COUNT(*) FROM ledger_start WHERE time_ms > ?", (now_ms - window_ms,)).fetchone()
         return count, had_started
+
+    # ------------------------------------------------------------ station settings and the staff directory
+    # What each till sells by, owned here and sent in every terminal's signed config (ledger.broadcasts).
+    # Every change is written with note_config_change in its own batch, so that the serving ledger
+    # (another process when an operator runs ``fieldpos station``/``staff``) re-publishes the configs.
+    def station_settings(self, park_id, station_id) -> StationSettings | None:
+        """How the station sells and when, or None for a station the park does not have."""
+        row = self.db.execute(
+            """SELECT s.name, COALESCE(x.mode, 'free'), x.opens, x.closes FROM station s
+               LEFT JOIN station_sales x ON x.park_id = s.park_id AND x.station_id = s.station_id
+               WHERE s.park_id=? AND s.station_id=?""", (park_id, station_id)).fetchone()
+        if row is None:
+            return None
+        menu = tuple(MenuItem(item=item_id, name=name, price_fen=price_fen) for item_id, name, price_fen in self.db.execute(
+            "SELECT item_id, name, price_fen FROM menu_item WHERE park_id=? AND station_id=? ORDER BY position",
+            (park_id, station_id)))
+        return StationSettings(name=row[0], mode=row[1], menu=menu, opens=row[2], closes=row[3])
+
+    def set_station_settings(self, park_id, station_id, settings: StationSettings) -> None:
+        """Replace the station's mode, hours and menu with ``settings`` (already validated by building it)."""
+        with self.batch():
+            if self.db.execute("SELECT 1 FROM station WHERE park_id=? AND station_id=?", (park_id, station_id)).fetchone() is None:
+                raise NotFound(f"station {station_id} is not in park {park_id}")
+            self.db.execute("INSERT OR REPLACE INTO station_sales VALUES (?, ?, ?, ?, ?)",
+                            (park_id, station_id, settings.mode, settings.opens, settings.closes))
+            self.db.execute("DELETE FROM menu_item WHERE park_id=? AND station_id=?", (park_id, station_id))
+            self.db.executemany("INSERT INTO menu_item VALUES (?, ?, ?, ?, ?, ?)", [
+                (park_id, station_id, item.item, item.name, item.price_fen, position)
+                for position, item in enumerate(settings.menu, start=1)])
+            self.note_config_change(park_id)
+
+    def staff_members(self, park_id, *, active_only: bool = True) -> list[tuple[str, str, str, str, bool]]:
+        """(staff id, name, role, card number, is active) by staff id: never a PIN hash."""
+        return [(*row[:4], bool(row[4])) for row in self.db.execute(
+            f"""SELECT staff_id, name, role, card_no, is_active FROM staff WHERE park_id=?
+                {"AND is_active" if active_only else ""} ORDER BY staff_id""", (park_id,))]
+
+    def staff_directory(self, park_id) -> tuple[StaffEntry, ...]:
+        """The park's active staff as every till gets them (who may log in, and their names)."""
+        return tuple(StaffEntry(staff=staff_id, name=name, role=role, card_no=card_no)
+                     for staff_id, name, role, card_no, _ in self.staff_members(park_id))
+
+    def set_staff_member(self, park_id, staff_id, *, name: str, role: str, is_active: bool) -> None:
+        with self.batch():
+            updated = self.db.execute("UPDATE staff SET name=?, role=?, is_active=? WHERE park_id=? AND staff_id=?",
+                                      (name, role, int(is_active), park_id, staff_id)).rowcount
+            if not updated:
+                raise NotFound(f"no staff member {staff_id} in park {park_id}")
+            self.note_config_change(park_id)
+
+    def note_config_change(self, park_id) -> None:
+        """Count a change to what the park's configs carry (inside the batch that makes it)."""
+        self.db.execute("""INSERT INTO config_change VALUES (?, 1)
+                           ON CONFLICT (park_id) DO UPDATE SET version = version + 1""", (park_id,))
+
+    def config_change_version(self, park_id) -> int:
+        """How many config changes the park has had: read on every broadcast turn (a primary-key lookup)."""
+        row = self.db.execute("SELECT version FROM config_change WHERE park_id=?", (park_id,)).fetchone()
+        return 0 if row is None else row[0]

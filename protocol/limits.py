@@ -22,6 +22,13 @@ MAX_SEQ = 2**53 - 1
 MAX_TIME_MS = 2**53 - 1
 
 MAX_LINE_ITEMS = 32
+# A station's menu as the ledger sends it (config ``station.menu``): the till picks an item with one
+# digit key, 1 to 9, so a tenth item could never be sold.
+MAX_MENU_ITEMS = 9
+# The staff directory in every terminal's config: enough for a large leisure park's cashiers, desk
+# staff and supervisors. The worst case (every name 64 Chinese characters, every id 32 characters)
+# keeps a config under MAX_BROADCAST_BYTES; tests/test_park_settings.py checks it.
+MAX_STAFF_ENTRIES = 120
 MAX_QUANTITY = 999
 MAX_TEXT_CHARS = 64          # item names, operator ids, payment references
 MAX_ID_CHARS = 32            # park, terminal, station, key ids: they appear in topics
@@ -30,7 +37,7 @@ NONCE_HEX_CHARS = 32
 
 # What a body's JSON may look like at all, checked while it is parsed (protocol.codec), before any
 # field is read. A peer must not be able to choose how much work, memory or recursion a parse costs.
-# Our messages nest 3 deep (body -> lines -> line; config -> offline policy); 8 leaves room for a
+# Our messages nest 4 deep (config -> station -> menu -> item; body -> lines -> line); 8 leaves room for a
 # later version without letting 3,000 brackets reach the parser's recursion.
 MAX_JSON_DEPTH = 8
 # 2**53 has 16 digits: no legal integer is longer, and the length is checked before int() runs.

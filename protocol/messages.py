@@ -15,7 +15,9 @@ from .limits import (
     CARD_UID_BYTES,
     MAX_AMOUNT_FEN,
     MAX_LINE_ITEMS,
+    MAX_MENU_ITEMS,
     MAX_QUANTITY,
+    MAX_STAFF_ENTRIES,
     MAX_SEQ,
     MAX_TEXT_CHARS,
     MAX_TIME_MS,
@@ -47,6 +49,28 @@ class CardState(str, Enum):
     LOST = "lost"
     BLOCKED = "blocked"
     RETURNED = "returned"
+
+
+class ChargeMode(str, Enum):
+    """How a station sells, as Chinese card terminals offer it (a front desk sells nothing: its mode
+    is its terminal's, never the ledger's)."""
+
+    FIXED = "fixed"  # 定额: every tap pays the price of the station's first item
+    COUNT = "count"  # 计次: number of uses x the first item's price (its name is the unit)
+    MENU = "menu"    # 菜单: the cashier picks items by their key, 1 to 9
+    FREE = "free"    # 自由: the cashier types the amount
+
+
+class StaffRole(str, Enum):
+    """A staff member's role (protocol.kinds.STAFF_ROLES says which kinds each may send)."""
+
+    CASHIER = "cashier"
+    RENTAL = "rental"
+    FRONT_DESK = "front_desk"
+    SUPERVISOR = "supervisor"
+    FINANCE = "finance"
+    ADMIN = "admin"
+    TECHNICIAN = "technician"
 
 
 # ---------------------------------------------------------------- field checks
@@ -99,6 +123,7 @@ _HEX = re.compile(r"^[0-9a-f]+$")
 _CARD_NUMBER = re.compile(r"^[0-9A-Z]{4,20}$")
 _PHONE = re.compile(r"\+?[0-9]{6,14}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 CHECKS = {
     "id": lambda n, v: _string(n, v, _ID),
@@ -115,6 +140,7 @@ CHECKS = {
     "card_number": lambda n, v: _string(n, v, _CARD_NUMBER, 20),
     "phone": lambda n, v: _string(n, v, _PHONE, 15),
     "day": lambda n, v: _string(n, v, _DAY, 10),
+    "clock": lambda n, v: _string(n, v, _CLOCK, 5),
     "card_record": lambda n, v: _hex(n, v, 192, "96 bytes in hex"),
     "bool": lambda n, v: type(v) is bool or _fail(n, "must be true or false", Reason.WRONG_TYPE),
     "sha256": lambda n, v: _hex(n, v, 64, "64 hex digits"),
@@ -125,16 +151,21 @@ CHECKS = {
     "card_state": lambda n, v: _member(n, v, CardState, "a card state"),
     "outcome": lambda n, v: _member(n, v, Outcome, "an outcome"),
     "reason": lambda n, v: _member(n, v, Reason, "a reason code"),
+    "charge_mode": lambda n, v: _member(n, v, ChargeMode, "a charge mode"),
+    "staff_role": lambda n, v: _member(n, v, StaffRole, "a staff role"),
 }
 
 
-def _f(check: str, *, optional: bool = False, nested=None, many: bool | tuple[int, int] = False):
+def _f(check: str, *, optional: bool = False, nested=None, many: bool | tuple[int, int] = False, empty_default=False):
     """A field with a named check (optional: may be null, and defaults to None when built in Python —
     on the wire it must still be present; nested: a sub-message type; many: a list of ``nested``,
-    True for 1..MAX_LINE_ITEMS items or (fewest, most))."""
+    True for 1..MAX_LINE_ITEMS items or (fewest, most); empty_default: a list that defaults to none
+    when built in Python, and is still required on the wire)."""
     if many is True:
         many = (1, MAX_LINE_ITEMS)
     metadata = {"check": check, "optional": optional, "nested": nested, "many": many}
+    if empty_default:
+        return field(default=(), metadata=metadata)
     return field(default=None, metadata=metadata) if optional else field(metadata=metadata)
 
 
@@ -544,8 +575,50 @@ class ParkRules(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MenuItem(Message):
+    """One thing a station sells at a set price; ``item`` is the ledger's id for it."""
+
+    item: str = _f("id")
+    name: str = _f("text")
+    price_fen: int = _f("amount")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StationSettings(Message):
+    """How the terminal's station sells and when, as set on the ledger (``fieldpos station ...``).
+    ``opens``/``closes``: HH:MM in the park's time zone, both empty for always open; a ``closes``
+    before ``opens`` runs past midnight. Outside them the till refuses visitors' sales."""
+
+    name: str = _f("text")
+    mode: str = _f("charge_mode")
+    menu: tuple = _f("menu", nested=MenuItem, many=(0, MAX_MENU_ITEMS))
+    opens: str = _f("clock", optional=True)
+    closes: str = _f("clock", optional=True)
+
+    def _check_whole(self):
+        if self.mode != ChargeMode.FREE and not self.menu:
+            _fail("menu", f"a {self.mode} station needs at least one item (its price)", Reason.VALUE_OUT_OF_RANGE)
+        if (self.opens is None) != (self.closes is None) or (self.opens is not None and self.opens == self.closes):
+            _fail("opens,closes", "must be two different times, or both null (always open)", Reason.VALUE_OUT_OF_RANGE)
+        if len({item.item for item in self.menu}) != len(self.menu):
+            _fail("menu", "item ids must differ", Reason.VALUE_OUT_OF_RANGE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StaffEntry(Message):
+    """A staff member the till may log in (by their staff card's number) and name on screens and
+    receipts. Never a PIN or its hash: the ledger checks PINs."""
+
+    staff: str = _f("id")
+    name: str = _f("text")
+    role: str = _f("staff_role")
+    card_no: str = _f("card_number")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TerminalConfig(Message):
-    """The terminal's signed config snapshot, retained on its ``cfg`` topic. Versions only go up."""
+    """The terminal's signed config snapshot, retained on its ``cfg`` topic. Versions only go up.
+    Everything a till sells by comes from here; only hardware settings stay on the terminal."""
 
     TYPE: ClassVar[str] = "config"
     park: str = _f("id")
@@ -554,6 +627,14 @@ class TerminalConfig(Message):
     issued_ms: int = _f("time_ms")
     offline: OfflinePolicy = _f("policy", nested=OfflinePolicy)
     rules: ParkRules = _f("rules", nested=ParkRules)
+    # Null only when the ledger knows no such station (the till keeps its local settings).
+    station: StationSettings | None = _f("station", optional=True, nested=StationSettings)
+    staff: tuple = _f("staff", nested=StaffEntry, many=(0, MAX_STAFF_ENTRIES), empty_default=True)  # active staff
+
+    def _check_whole(self):
+        cards = [entry.card_no for entry in self.staff]
+        if len(set(cards)) != len(cards) or len({entry.staff for entry in self.staff}) != len(cards):
+            _fail("staff", "staff ids and card numbers must differ", Reason.VALUE_OUT_OF_RANGE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

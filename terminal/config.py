@@ -1,12 +1,17 @@
 """What a station terminal needs to know about its station: names, charge mode, prices, staff.
 
-Today it comes from a JSON file written at provisioning; the signed, versioned config pushed by the
-ledger replaces it later without changing this shape.
+The ledger owns how a station sells (mode, menu and prices, opening hours) and who may log in (the
+staff directory): they arrive in its signed config and :meth:`StationConfig.with_ledger` lays them
+over the local file (``station.json``). That file keeps the hardware settings (printer profile),
+the park's name and time zone, a front desk's ``desk`` mode, and stands for the ledger's settings
+only until the first signed config has arrived.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import json
 from pathlib import Path
+
+from protocol.messages import StationSettings
 
 from .errors import TerminalError
 
@@ -67,6 +72,25 @@ class StationConfig:
         if self.open_hours and not (len(self.open_hours) == 2 and all(
                 len(t) == 5 and t[2] == ":" and t[:2].isdigit() and t[3:].isdigit() for t in self.open_hours)):
             raise ConfigError(f"open_hours must be two HH:MM times, not {self.open_hours!r}")
+
+    def with_ledger(self, station: StationSettings | None, staff: tuple | None) -> "StationConfig":
+        """This station as the ledger's signed config says it sells, and with the staff it lists (a
+        part the ledger has not sent yet, None, keeps the local value). The first item prices a
+        fixed-price station's tap and a count station's unit (its name is the unit). A front desk
+        keeps its own mode: it sells nothing, and never closes (cards come back after the stations shut)."""
+        changes = {}
+        if staff is not None:
+            changes["staff"] = {entry.card_no: (entry.staff, entry.name) for entry in staff}
+        if station is not None:
+            changes["station_name"] = station.name
+            if self.mode != DESK:
+                changes["open_hours"] = () if station.opens is None else (station.opens, station.closes)
+                changes["mode"] = station.mode
+                changes["menu"] = tuple(MenuItem(item.name, item.price_fen) for item in station.menu)
+                if station.menu:
+                    first = station.menu[0]
+                    changes |= {"fixed_price_fen": first.price_fen, "unit_name": first.name, "unit_price_fen": first.price_fen}
+        return replace(self, **changes) if changes else self
 
     @classmethod
     def from_dict(cls, data: dict) -> "StationConfig":

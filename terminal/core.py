@@ -30,7 +30,8 @@ from zoneinfo import ZoneInfo
 from protocol.card_record import CardRecord
 from protocol.kinds import KINDS
 from protocol.limits import MAX_AMOUNT_FEN
-from protocol.messages import Charge, MemberLookupReply, ParkRules, Reversal, ShiftClose, ShiftOpen, Void
+from protocol.messages import (Charge, MemberLookupReply, ParkRules, Reversal, ShiftClose, ShiftOpen, StationSettings,
+                               Void)
 from protocol.reasons import NOT_FINAL_REASONS, reason_text
 
 from .config import COUNT, DESK, FIXED, FREE, MENU, StationConfig
@@ -84,6 +85,21 @@ class Terminal(FrontDesk):
     # The park rules from the ledger's signed config; the app sets them when a config arrives (the
     # machine does no I/O). None before the first config: the station config's copies are used.
     park_rules: ParkRules | None = None
+    # ``config`` is the station as it sells now: the local station config (``local_config``) with the
+    # ledger's signed station settings and staff directory laid over it (see follow_ledger).
+    local_config: StationConfig | None = None
+    _ledger_parts: tuple = (None, None)
+
+    def follow_ledger(self, station: StationSettings | None, staff: tuple | None) -> None:
+        """Sell by the station settings and staff directory of the ledger's newest signed config (the
+        app passes them in on every turn; None: not arrived yet, the local config's stand). A sale
+        under way keeps the lines it has; the next one uses the new menu and prices."""
+        if station is self._ledger_parts[0] and staff is self._ledger_parts[1]:
+            return  # the same config as last turn: nothing to lay over again
+        if self.local_config is None:
+            self.local_config = self.config
+        self._ledger_parts = (station, staff)
+        self.config = self.local_config.with_ledger(station, staff)
 
     @property
     def rules(self) -> ParkRules:
@@ -247,7 +263,9 @@ class Terminal(FrontDesk):
         self.sale = Sale(card=event.record, uid_hex=event.uid_hex)
         mode = self.config.mode
         if mode == FIXED:
-            self.sale.lines = ((self.config.station_name, 1, self.config.fixed_price_fen),)
+            # The ledger names what a fixed price buys (its station's first item); a local config does not.
+            name = self.config.menu[0].name if self.config.menu else self.config.station_name
+            self.sale.lines = ((name, 1, self.config.fixed_price_fen),)
             return self._authorize_or_pin()
         if mode == COUNT:
             return [self._go(State.COUNT, ENTRY_TIMEOUT_MS)]

@@ -236,7 +236,7 @@ class LedgerLink:
         state = self.state
         if isinstance(news, TerminalConfig):
             if (news.version, news.issued_ms) > state.config_version:
-                state.save_config(news.version, news.issued_ms, news.offline, news.rules)
+                state.save_config(news.version, news.issued_ms, news.offline, news.rules, news.station, news.staff)
             else:
                 self.rejected_broadcasts += 1  # an older config: a replay, as a compromised broker might send
         elif isinstance(news, Blocklist):

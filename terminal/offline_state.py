@@ -18,7 +18,7 @@ import json
 import logging
 import time
 
-from protocol.messages import OfflinePolicy, ParkRules
+from protocol.messages import OfflinePolicy, ParkRules, StaffEntry, StationSettings
 
 from .offline import BlocklistCopy, OfflineWindow
 from .outbox import STORAGE_ERRORS
@@ -54,6 +54,9 @@ class TerminalState:
         # The park rules from the ledger's signed config; None until the first config arrives (the
         # till then uses its station config's copies).
         self.rules: ParkRules | None = None
+        # How the station sells and who may log in, from the same config; None until it arrives.
+        self.station: StationSettings | None = None
+        self.staff: tuple | None = None
         self.blocklist = BlocklistCopy()
         self.window = OfflineWindow()
         self._contact = None  # (ledger ms, monotonic ms, boot id) of the last answer from the ledger
@@ -88,6 +91,10 @@ class TerminalState:
             self.policy = OfflinePolicy(**config["policy"])
             # A config saved before configs carried rules has none: the next config brings them.
             self.rules = ParkRules(**config["rules"]) if config.get("rules") else None
+            # Nor before configs carried the station and the staff: the local station config stands.
+            self.station = StationSettings.from_obj(config["station"]) if config.get("station") else None
+            staff = config.get("staff")
+            self.staff = None if staff is None else tuple(StaffEntry.from_obj(entry) for entry in staff)
         if (blocklist := self._get("blocklist")) is not None:
             self.blocklist = BlocklistCopy(blocklist["version"], blocklist["issued_ms"],
                                            {tuple(entry) for entry in blocklist["blocked"]},
@@ -114,10 +121,14 @@ class TerminalState:
         # Written at once with this boot's id, so a process restart in this boot is not a reboot.
         self._save_alive(self.monotonic_ms())
 
-    def save_config(self, version: int, issued_ms: int, policy: OfflinePolicy, rules: ParkRules | None = None) -> None:
+    def save_config(self, version: int, issued_ms: int, policy: OfflinePolicy, rules: ParkRules | None = None,
+                    station: StationSettings | None = None, staff: tuple | None = None) -> None:
         self.config_version, self.policy, self.rules = (version, issued_ms), policy, rules
+        self.station, self.staff = station, staff
         self._put("config", {"version": [version, issued_ms], "policy": policy.to_obj(),
-                             "rules": None if rules is None else rules.to_obj()})
+                             "rules": None if rules is None else rules.to_obj(),
+                             "station": None if station is None else station.to_obj(),
+                             "staff": None if staff is None else [entry.to_obj() for entry in staff]})
 
     def save_blocklist(self) -> None:
         copy = self.blocklist

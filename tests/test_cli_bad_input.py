@@ -39,6 +39,37 @@ BAD_INPUT = {
         ["--station", "bbq", "--name", "BBQ", "--commission-bp", "-5"],
         ["--station", "bbq", "--name", "BBQ", "--commission-bp", "10001"],
         ["--name", "BBQ"],
+        ["--station", "bbq", "--name", "B" * 65],
+    ],
+    # The template's fishing station sells at any amount (free mode) and has no menu items yet.
+    ("station", "menu", "list"): [["--station", "no-such-station"], ["--stations", "fishing"], []],
+    ("station", "menu", "add"): [
+        ["--station", "fishing", "--item", "rod", "--name", "Rod", "--price-fen", "0"],
+        ["--station", "fishing", "--item", "rod", "--name", "Rod", "--price-fen", "thirty"],
+        ["--station", "fishing", "--item", "rod", "--name", "Rod", "--price-fen", "99999999999"],
+        ["--station", "fishing", "--item", "a rod", "--name", "Rod", "--price-fen", "3000"],
+        ["--station", "fishing", "--item", "rod", "--name", "R" * 65, "--price-fen", "3000"],
+        ["--station", "no-such-station", "--item", "rod", "--name", "Rod", "--price-fen", "3000"],
+        ["--station", "fishing", "--item", "rod", "--price-fen", "3000"],
+    ],
+    ("station", "menu", "set"): [
+        ["--station", "fishing", "--item", "no-such-item", "--price-fen", "100"],
+        ["--station", "fishing", "--item", "rod"],
+        ["--station", "fishing", "--item", "rod", "--price-fen", "-1"],
+    ],
+    ("station", "menu", "remove"): [["--station", "fishing", "--item", "no-such-item"], ["--station", "fishing"]],
+    ("station", "mode"): [
+        ["--station", "fishing", "--mode", "menu"],  # a menu station needs an item first
+        ["--station", "fishing", "--mode", "desk"],
+        ["--station", "no-such-station", "--mode", "free"],
+    ],
+    ("station", "hours"): [
+        ["--station", "fishing", "--open", "8am", "--close", "18:00"],
+        ["--station", "fishing", "--open", "24:00", "--close", "18:00"],
+        ["--station", "fishing", "--open", "08:00"],
+        ["--station", "fishing", "--open", "08:00", "--close", "08:00"],
+        ["--station", "fishing", "--always", "--close", "18:00"],
+        ["--station", "no-such-station", "--always"],
     ],
     ("staff", "add"): [
         ["--staff", "li", "--name", "Li", "--role", "cashier", "--card-no", "S0009", "--pni", "1234"],
@@ -46,7 +77,17 @@ BAD_INPUT = {
         ["--staff", "li", "--name", "Li", "--role", "cashier", "--card-no", "S0009", "--pin", "12"],
         ["--staff", "li", "--name", "Li", "--role", "cashier", "--card-no", "S0009", "--pin", "abcd"],
         ["--staff", "li", "--name", "Li", "--role", "cashier"],
+        ["--staff", "li", "--name", "", "--role", "cashier", "--card-no", "S0009", "--pin", "1234"],
+        ["--staff", "li", "--name", "Li", "--role", "cashier", "--card-no", "s-9", "--pin", "1234"],
     ],
+    ("staff", "list"): [["--all"], ["extra"]],
+    ("staff", "set"): [
+        ["--staff", "nobody", "--name", "Nobody"],
+        ["--staff", "wang"],
+        ["--staff", "wang", "--role", "janitor"],
+        ["--staff", "wang", "--name", "W" * 65],
+    ],
+    ("staff", "retire"): [["--staff", "nobody"], []],
     ("member-settings",): [["--allow-transfer", "maybe"], ["--allow-transfers", "yes"]],
     ("provision",): [
         ["--terminal", "T-BBQ-1", "--station", "no-such-station"],

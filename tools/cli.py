@@ -79,6 +79,104 @@ def cmd_staff_add(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------ what the tills sell by (sent in their signed config)
+CONFIG_NOTE = "running tills take it with their next config"
+
+
+def _describe_station(station_id: str, settings) -> list[str]:
+    from protocol.money import format_fen
+
+    hours = "always open" if settings.opens is None else f"open {settings.opens}-{settings.closes}"
+    lines = [f"station {station_id} ({settings.name}): {settings.mode} mode, {hours}, {len(settings.menu)} menu item(s)"]
+    lines += [f"  {key} {item.item}  {item.name}  {format_fen(item.price_fen)}" for key, item in enumerate(settings.menu, 1)]
+    return lines
+
+
+def _change_station(args, change, done: str) -> int:
+    if not _has_ledger(args):
+        return 1
+    settings = _home(args).change_station(args.station, change)
+    print(f"station {args.station}: {done}; {CONFIG_NOTE}")
+    print("\n".join(_describe_station(args.station, settings)))
+    return 0
+
+
+def cmd_station_menu_list(args) -> int:
+    if not _has_ledger(args):
+        return 1
+    print("\n".join(_describe_station(args.station, _home(args).station_settings(args.station))))
+    return 0
+
+
+def cmd_station_menu_add(args) -> int:
+    from ledger.station_settings import add_item
+
+    return _change_station(args, lambda now: add_item(now, args.station, args.item, args.name, args.price_fen),
+                           f"menu item {args.item} added")
+
+
+def cmd_station_menu_set(args) -> int:
+    from ledger.station_settings import set_item
+
+    if args.name is None and args.price_fen is None:
+        print("fieldpos: station menu set needs --name or --price-fen (or both)", file=sys.stderr)
+        return 2
+    return _change_station(args, lambda now: set_item(now, args.station, args.item, name=args.name, price_fen=args.price_fen),
+                           f"menu item {args.item} changed")
+
+
+def cmd_station_menu_remove(args) -> int:
+    from ledger.station_settings import remove_item
+
+    return _change_station(args, lambda now: remove_item(now, args.station, args.item), f"menu item {args.item} removed")
+
+
+def cmd_station_mode(args) -> int:
+    from ledger.station_settings import set_mode
+
+    return _change_station(args, lambda now: set_mode(now, args.station, args.mode), f"sells in {args.mode} mode")
+
+
+def cmd_station_hours(args) -> int:
+    from ledger.station_settings import set_hours
+
+    given = (args.open is not None, args.close is not None)
+    if given != ((False, False) if args.always else (True, True)):
+        print("fieldpos: station hours takes --open HH:MM and --close HH:MM, or --always", file=sys.stderr)
+        return 2
+    return _change_station(args, lambda now: set_hours(now, args.station, args.open, args.close),
+                           "always open" if args.always else f"open {args.open}-{args.close}")
+
+
+def cmd_staff_list(args) -> int:
+    if not _has_ledger(args):
+        return 1
+    members = _home(args).staff_members()
+    for staff_id, name, role, card_no, is_active in members:
+        print(f"{staff_id}  {name}  {role}  card {card_no}" + ("" if is_active else "  (retired)"))
+    print(f"{sum(member[4] for member in members)} active, {sum(not member[4] for member in members)} retired")
+    return 0
+
+
+def cmd_staff_set(args) -> int:
+    if not _has_ledger(args):
+        return 1
+    if args.name is None and args.role is None:
+        print("fieldpos: staff set needs --name or --role (or both)", file=sys.stderr)
+        return 2
+    staff_id, name, role, _, _ = _home(args).change_staff(args.staff, name=args.name, role=args.role)
+    print(f"staff {staff_id}: {name}, {role}; {CONFIG_NOTE}")
+    return 0
+
+
+def cmd_staff_retire(args) -> int:
+    if not _has_ledger(args):
+        return 1
+    _home(args).change_staff(args.staff, retire=True)
+    print(f"staff {args.staff} retired: their card no longer logs in; {CONFIG_NOTE}")
+    return 0
+
+
 def cmd_provision(args) -> int:
     from ledger.park_home import STATION_KINDS
 
@@ -427,6 +525,31 @@ def fen(text: str) -> int:
     return _bounded_int(text, 0, MAX_AMOUNT_FEN, "an amount in fen")
 
 
+def price_fen(text: str) -> int:
+    """A price in fen (``--price-fen 3000`` is 30.00): a menu item costs something."""
+    from protocol.limits import MAX_AMOUNT_FEN
+
+    return _bounded_int(text, 1, MAX_AMOUNT_FEN, "a price in fen")
+
+
+def clock_time(text: str) -> str:
+    """HH:MM on a 24-hour clock, as the tills compare it (``08:30``, ``21:00``)."""
+    import re
+
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", text):
+        raise argparse.ArgumentTypeError(f"a time must be HH:MM from 00:00 to 23:59, not {text!r}")
+    return text
+
+
+def display_text(text: str) -> str:
+    """A name a till shows and prints: 1-64 printable characters (protocol text)."""
+    from protocol.limits import MAX_TEXT_CHARS
+
+    if not text or len(text) > MAX_TEXT_CHARS or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"a name must be 1-{MAX_TEXT_CHARS} printable characters, not {text[:70]!r}")
+    return text
+
+
 def basis_points(text: str) -> int:
     return _bounded_int(text, 0, BASIS_POINTS_IN_WHOLE, "basis points")
 
@@ -439,6 +562,9 @@ def existing_file(text: str) -> str:
     if not os.access(path, os.R_OK):
         raise argparse.ArgumentTypeError(f"cannot read {text}")
     return text
+
+
+STAFF_ROLE_CHOICES = ("cashier", "rental", "front_desk", "supervisor", "technician", "finance", "admin")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -477,20 +603,62 @@ def build_parser() -> argparse.ArgumentParser:
     station = commands.add_parser("station", help="stations").add_subparsers(dest="station_command", required=True)
     add = station.add_parser("add")
     add.add_argument("--station", required=True)
-    add.add_argument("--name", required=True)
+    add.add_argument("--name", required=True, type=display_text)
     add.add_argument("--contractor")
     add.add_argument("--commission-bp", type=basis_points, default=0, help="park commission in basis points (1500 = 15 %%)")
     add.set_defaults(handler=cmd_station_add)
+    menu = station.add_parser("menu", help="what a station sells and at what price (its till's keys 1-9, in order)") \
+        .add_subparsers(dest="menu_command", required=True)
+    menu_list = menu.add_parser("list", help="the station's mode, hours and menu")
+    menu_list.add_argument("--station", required=True)
+    menu_list.set_defaults(handler=cmd_station_menu_list)
+    menu_add = menu.add_parser("add", help="add an item at the end of the menu")
+    menu_add.add_argument("--station", required=True)
+    menu_add.add_argument("--item", required=True, help="the item's id (letters, digits, - _ .)")
+    menu_add.add_argument("--name", required=True, type=display_text, help="what the till shows and prints")
+    menu_add.add_argument("--price-fen", required=True, type=price_fen, help="the price in fen (3000 = 30.00)")
+    menu_add.set_defaults(handler=cmd_station_menu_add)
+    menu_set = menu.add_parser("set", help="rename or reprice an item (it keeps its key)")
+    menu_set.add_argument("--station", required=True)
+    menu_set.add_argument("--item", required=True)
+    menu_set.add_argument("--name", type=display_text)
+    menu_set.add_argument("--price-fen", type=price_fen)
+    menu_set.set_defaults(handler=cmd_station_menu_set)
+    menu_remove = menu.add_parser("remove", help="take an item off the menu (the items after it move up a key)")
+    menu_remove.add_argument("--station", required=True)
+    menu_remove.add_argument("--item", required=True)
+    menu_remove.set_defaults(handler=cmd_station_menu_remove)
+    mode = station.add_parser("mode", help="how the station sells: fixed (the first item's price a tap), count (uses x "
+                                           "the first item's price), menu (items by key) or free (any amount)")
+    mode.add_argument("--station", required=True)
+    mode.add_argument("--mode", required=True, choices=("fixed", "count", "menu", "free"))
+    mode.set_defaults(handler=cmd_station_mode)
+    hours = station.add_parser("hours", help="when the station sells (park time); outside them its till refuses "
+                                             "visitors' cards, while staff may still log in, undo and close the shift")
+    hours.add_argument("--station", required=True)
+    hours.add_argument("--open", type=clock_time, metavar="HH:MM")
+    hours.add_argument("--close", type=clock_time, metavar="HH:MM", help="before --open: open past midnight")
+    hours.add_argument("--always", action="store_true", help="no opening hours: sells whenever staff are logged in")
+    hours.set_defaults(handler=cmd_station_hours)
 
     staff = commands.add_parser("staff", help="staff who log in on terminals").add_subparsers(dest="staff_command", required=True)
     add_staff = staff.add_parser("add")
     add_staff.add_argument("--staff", required=True, help="staff id (appears as operator on every message)")
-    add_staff.add_argument("--name", required=True)
-    add_staff.add_argument("--role", required=True,
-                           choices=("cashier", "rental", "front_desk", "supervisor", "technician", "finance", "admin"))
+    add_staff.add_argument("--name", required=True, type=display_text)
+    add_staff.add_argument("--role", required=True, choices=STAFF_ROLE_CHOICES)
     add_staff.add_argument("--card-no", required=True, help="the staff card's number")
     add_staff.add_argument("--pin", help="4-6 digits; asked for when omitted (keeps it out of shell history)")
     add_staff.set_defaults(handler=cmd_staff_add)
+    staff.add_parser("list", help="everyone with a staff card: id, name, role, card (never a PIN)") \
+        .set_defaults(handler=cmd_staff_list)
+    set_staff = staff.add_parser("set", help="change a staff member's name or role")
+    set_staff.add_argument("--staff", required=True)
+    set_staff.add_argument("--name", type=display_text)
+    set_staff.add_argument("--role", choices=STAFF_ROLE_CHOICES)
+    set_staff.set_defaults(handler=cmd_staff_set)
+    retire_staff = staff.add_parser("retire", help="a staff member leaves: their card no longer logs in (history is kept)")
+    retire_staff.add_argument("--staff", required=True)
+    retire_staff.set_defaults(handler=cmd_staff_retire)
 
     members = commands.add_parser("member-settings", help="show or change the park's member settings")
     members.add_argument("--allow-transfer", metavar="yes|no",

@@ -12,7 +12,8 @@ from nacl.signing import SigningKey
 from protocol import envelope, topics
 from protocol.card_record import CardRecord, sector_key, sign_record
 from protocol.envelope import Purpose
-from protocol.messages import Balances, CardRef, Charge, LineItem, Result
+from protocol.messages import (Balances, CardRef, Charge, LineItem, MenuItem, OfflinePolicy, ParkRules, Result,
+                               StaffEntry, StationSettings, TerminalConfig)
 from protocol.pin import seal_pin
 
 TERMINAL_SEED = bytes(range(32))                # never use a key like this outside an example
@@ -55,7 +56,7 @@ def example() -> dict[str, str]:
         "result topic": result_topic,
         "result body": result_body.decode(),
         "result payload (hex)": result.hex(),
-    } | card_record_example() | pin_block_example()
+    } | card_record_example() | pin_block_example() | config_example()
 
 
 def card_record_example() -> dict[str, str]:
@@ -87,6 +88,24 @@ def pin_block_example() -> dict[str, str]:
         "void PIN block before sealing (terminal T-FISH-1, seq 43)": SealedBox(pin_key).decrypt(attachment).decode(),
         "the sealed block's length in bytes (48 + the plaintext's)": str(len(attachment)),
     }
+
+
+def config_example() -> dict[str, str]:
+    """The body of T-FISH-1's signed config (section 6.1): the fishing pond sells from a two-item menu
+    from 08:00 to 18:00, and two staff members may log in."""
+    config = TerminalConfig(
+        park="P1", terminal="T-FISH-1", version=7, issued_ms=1_780_000_000_000,
+        offline=OfflinePolicy(max_transaction_fen=20_000, max_card_fen=30_000, max_terminal_fen=2_000_000, max_count=500,
+                              max_offline_ms=86_400_000, max_reboots=3, blocklist_max_age_ms=86_400_000,
+                              allowed_modes="fixed,count,menu,free"),
+        rules=ParkRules(no_pin_limit_fen=20_000, card_fee_fen=2000, damage_fee_fen=1000),
+        station=StationSettings(name="钓鱼 Fishing pond", mode="menu", opens="08:00", closes="18:00", menu=(
+            MenuItem(item="rod-1h", name="钓鱼1小时 Fishing 1h", price_fen=3000),
+            MenuItem(item="bait", name="鱼饵 Bait", price_fen=500))),
+        staff=(StaffEntry(staff="wang", name="王芳 Wang Fang", role="cashier", card_no="S0001"),
+               StaffEntry(staff="zhao", name="赵强 Zhao Qiang", role="supervisor", card_no="S0003")),
+    )
+    return {"config body (T-FISH-1, version 7)": config.to_bytes().decode()}
 
 
 def as_markdown() -> str:
