@@ -11,6 +11,7 @@ from .store import StaffView, TerminalView
 ROLES_BY_TERMINAL_KIND = {
     "station": frozenset({"cashier", "rental", "supervisor"}),
     "front_desk": frozenset({"front_desk", "supervisor"}),
+    "tap": frozenset(),  # unattended: no one logs in (protocol.kinds.terminal_kind_of)
 }
 
 
@@ -23,11 +24,16 @@ ROLE_KINDS = {role: kinds_for_role(role) for role in STAFF_ROLES}
 SHIFTLESS_KINDS = frozenset(kind.type for kind in KINDS.values() if not kind.needs_shift) | {Hello.TYPE}
 
 
-def check_operator(kind: str, operator: str, shift: tuple[str, str] | None, *, requires_shift: bool) -> Reason | None:
+def check_operator(kind: str, operator: str, shift: tuple[str, str] | None, *, requires_shift: bool,
+                   terminal=None) -> Reason | None:
     """Roles enforced by the ledger, not only hidden in a UI: the operator on a request must be the
-    staff member whose shift is open on that terminal, and their role must allow the request."""
+    staff member whose shift is open on that terminal, and their role must allow the request. A tap
+    (unattended: no shift can open on it) names itself as ``operator``; its allowed kinds are its
+    whole role."""
     if kind in SHIFTLESS_KINDS:
         return None
+    if terminal is not None and terminal_kind(terminal) == "tap":
+        return None if operator == terminal.terminal_id else Reason.OPERATOR_NOT_ON_SHIFT
     if shift is None:
         return Reason.NO_SHIFT if requires_shift else None
     staff_id, role = shift

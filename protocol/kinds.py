@@ -22,12 +22,16 @@ CARD_CHECKS = (
     "limits",            # the card type's balance cap, top-up range and daily spend
 )
 ALL_CARD_CHECKS = frozenset(CARD_CHECKS)
-TERMINAL_KINDS = ("station", "front_desk", "supervisor")
+# A ``tap`` is an unattended tap point (tap/, a MicroPython board): it sells one fixed amount per
+# card tap and no staff member ever logs in on it (docs/PROTOCOL.md §5.3).
+TERMINAL_KINDS = ("station", "front_desk", "supervisor", "tap")
 STAFF_ROLES = ("cashier", "rental", "front_desk", "supervisor", "finance", "admin", "technician")
 
 _STATION = frozenset({"station", "supervisor"})
 _DESK = frozenset({"front_desk"})
 _EVERY_TERMINAL = frozenset(TERMINAL_KINDS)
+_SALE_POINTS = _STATION | {"tap"}
+_STAFFED = _EVERY_TERMINAL - {"tap"}  # where staff log in: a tap has no keypad nor cashier
 _SELLERS = frozenset({"cashier", "rental", "supervisor"})
 _DESK_STAFF = frozenset({"front_desk", "supervisor"})
 _READERS = frozenset({"supervisor", "finance", "admin"})
@@ -95,14 +99,14 @@ _DECLARED = (
         terminal_operations=("top_up",),
     ),
     RequestKind(
-        type="charge", terminal_kinds=_STATION, staff_roles=_SELLERS, needs_shift=True,
+        type="charge", terminal_kinds=_SALE_POINTS, staff_roles=_SELLERS, needs_shift=True,
         moves_money=True, is_sale=True, is_booked=True, notifies_member=True,
         skips_card_checks=frozenset(),
         receipt_title=None, receipt_owed_after_crash=True, owed_line=None, done_text=None,
         terminal_operations=("charge",),
     ),
     RequestKind(
-        type="offline_charge", terminal_kinds=_STATION, staff_roles=_SELLERS,
+        type="offline_charge", terminal_kinds=_SALE_POINTS, staff_roles=_SELLERS,
         needs_shift=False,  # the shift may have ended by the time it uploads
         moves_money=True, is_sale=True, is_booked=True, notifies_member=False,
         # It already happened: it is booked whatever the card (to the park's loss when it cannot pay).
@@ -187,14 +191,14 @@ _DECLARED = (
     RequestKind(
         # Who may log in on which kind of terminal is ledger.shifts.ROLES_BY_TERMINAL_KIND: no
         # shift is open yet, so no role is checked against one.
-        type="shift_open", terminal_kinds=_EVERY_TERMINAL, staff_roles=frozenset(), needs_shift=False,
+        type="shift_open", terminal_kinds=_STAFFED, staff_roles=frozenset(), needs_shift=False,
         moves_money=False, is_sale=False, is_booked=False, notifies_member=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff card
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
         terminal_operations=(),
     ),
     RequestKind(
-        type="shift_close", terminal_kinds=_EVERY_TERMINAL, staff_roles=frozenset(STAFF_ROLES), needs_shift=True,
+        type="shift_close", terminal_kinds=_STAFFED, staff_roles=frozenset(STAFF_ROLES), needs_shift=True,
         moves_money=False, is_sale=False, is_booked=False, notifies_member=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff card
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
@@ -220,5 +224,8 @@ def kinds_for_role(role: str) -> frozenset:
 
 def terminal_kind_of(allowed_kinds) -> str:
     """The kind of terminal a list of allowed kinds makes, for logging in: a front desk if it may
-    send a kind only a front desk sends (it issues cards), else a station."""
-    return "front_desk" if any(KINDS[name].terminal_kinds == _DESK for name in allowed_kinds if name in KINDS) else "station"
+    send a kind only a front desk sends (it issues cards); a tap if no one can log in on it (it may
+    not send shift_open, so it is unattended); else a station."""
+    if any(KINDS[name].terminal_kinds == _DESK for name in allowed_kinds if name in KINDS):
+        return "front_desk"
+    return "station" if "shift_open" in allowed_kinds else "tap"

@@ -173,6 +173,7 @@ HAND_KEPT = {
         "front_desk": ("card_issue", "member_open", "top_up", "card_return", "loss_report", "card_unblock",
                        "card_replace", "reversal", "pin_unlock", "member_transfer", "member_lookup") + _SHIFTS,
         "supervisor": ("charge", "offline_charge", "void", "station_report") + _SHIFTS,
+        "tap": ("charge", "offline_charge", "hello"),
         "all": tuple(REQUEST_TYPES),
     }),
     "shifts.ROLE_KINDS": (lambda: shifts.ROLE_KINDS, {
