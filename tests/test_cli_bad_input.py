@@ -113,6 +113,17 @@ BAD_INPUT = {
     ("report", "members"): [["--station", "bbq"], ["--to", "05/01/2026"]],
     ("report", "lookup"): [[], ["--receipt", "T-BBQ-1"], ["--receipt", "T-BBQ-1-9", "--card", "TD01"]],
     ("report", "contractor"): [[], ["--contractor", "C-NOBODY"], ["--contractor", "C-HORSE", "--format", "doc"]],
+    ("console", "user", "add"): [
+        ["--username", "ana", "--name", "Ana", "--role", "janitor", "--password", "long-enough-1"],
+        ["--username", "ana", "--name", "Ana", "--role", "station_supervisor", "--password", "long-enough-1"],
+        ["--username", "ana", "--name", "Ana", "--role", "station_supervisor", "--station", "no-such-station",
+         "--password", "long-enough-1"],
+        ["--username", "ana", "--name", "Ana", "--role", "admin", "--password", "short"],
+        ["--username", "Ana Li", "--name", "Ana", "--role", "admin", "--password", "long-enough-1"],
+        ["--username", "ana", "--role", "admin"],
+    ],
+    ("console", "user", "list"): [["extra"], ["--all"]],
+    ("console", "user", "disable"): [["--username", "nobody"], []],
     ("demo",): [
         ["--visitors", "-5"],
         ["--visitors", "0"],

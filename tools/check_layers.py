@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("protocol", "tap"),
     ("transport",),
     ("terminal", "ledger"),
-    ("host_sim",),
+    ("host_sim", "backoffice"),
     ("tools",),
     ("bench",),
     ("tests",),

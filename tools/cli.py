@@ -689,6 +689,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_commands(report)
 
+    from backoffice.console_schema import ROLES
+    from tools.console_cli import add_console_commands
+
+    add_console_commands(commands, ROLES)
+
     demo = commands.add_parser("demo", help="run a simulated park: broker, ledger and terminals on this machine")
     demo.add_argument("--out", default="var/demo", help="where the demo leaves its park, logs and receipts: a new or empty folder, or one a previous demo made "
                            "(replaced); any other folder is refused")

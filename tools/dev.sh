@@ -14,6 +14,7 @@ fi
 need_debian=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_debian+=(mosquitto)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_debian+=(fonts-wqy-microhei)
+[ -x /usr/bin/chromium ] || need_debian+=(chromium)  # the console's browser tests drive it by path
 command -v node >/dev/null 2>&1 || need_debian+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_debian+=(npm)
 if [ ${#need_debian[@]} -gt 0 ]; then

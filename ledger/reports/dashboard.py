@@ -1,0 +1,106 @@
+"""The console's front page as one read: today so far (sales, top-ups, refunds, deposits held, by
+station, by hour), the terminals' last heartbeats, and what needs someone's attention.
+
+``with_money=False`` (a technician) leaves every amount out of the result, not merely off the page.
+"""
+
+from dataclasses import dataclass, field
+import time
+
+from .liabilities import _account_balance
+from .query import Period, Scope, business_day_at, park_of
+from .takings import SALE_KINDS, SALE_LIST
+from .time_of_day import hourly_sales
+
+# How far back the dashboard lists alerts, and how many at most.
+ALERT_WINDOW_MS = 24 * 3600 * 1000
+MAX_ALERTS = 50
+# A terminal that has not been heard from in this long is shown offline, whatever it last said.
+STALE_HEARTBEAT_MS = 5 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class TerminalLine:
+    terminal_id: str
+    station_id: str
+    is_online: bool
+    queue_depth: int | None
+    highest_seq: int | None
+    last_seen_ms: int | None
+    is_retired: bool
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    business_day: str
+    now_ms: int
+    terminals: list[TerminalLine]
+    alerts: list[tuple[int, str, str]]          # (time ms, kind, detail)
+    set_aside_held: int
+    money: dict | None = None                   # None: the viewer may not see money
+    by_station: list[tuple[str, int, int]] = field(default_factory=list)   # (station, sales, net fen)
+    by_hour: list[tuple[int, int, int]] = field(default_factory=list)      # (hour, sales, net fen)
+
+
+def dashboard(db, *, stations: tuple[str, ...] | None = None, with_money: bool = True,
+              now_ms: int | None = None) -> Dashboard:
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    park_id, zone, cutoff = park_of(db)
+    day = business_day_at(now_ms, zone, cutoff)
+    scope = Scope(park_id, Period(day, day), stations)
+    db.execute("BEGIN")  # one snapshot: the totals and the terminals agree with each other
+    try:
+        result = Dashboard(
+            business_day=day, now_ms=now_ms, terminals=_terminals(db, park_id, stations, now_ms),
+            alerts=db.execute("SELECT time_ms, kind, detail FROM alert WHERE time_ms >= ? ORDER BY time_ms DESC LIMIT ?",
+                              (now_ms - ALERT_WINDOW_MS, MAX_ALERTS)).fetchall() if stations is None else [],
+            set_aside_held=db.execute("SELECT COUNT(*) FROM set_aside WHERE state = 'held'").fetchone()[0],
+        )
+        if with_money:
+            money, by_station = _today(db, scope)
+            result = Dashboard(**{**result.__dict__, "money": money, "by_station": by_station,
+                                  "by_hour": hourly_sales(db, scope)})
+    finally:
+        db.execute("ROLLBACK")
+    return result
+
+
+def _today(db, scope: Scope) -> tuple[dict, list]:
+    where, params = scope.txn_filter()
+    by_kind = dict.fromkeys(("sale", "void", "top_up", "card_return", "card_issue", "reversal"), (0, 0))
+    by_station = {}
+    for station, kind, count, amount in db.execute(
+            f"""SELECT t.station_id, t.kind, COUNT(*), SUM(t.amount_fen) FROM txn t
+                 WHERE {where} AND t.kind IN ({SALE_LIST}, 'void', 'top_up', 'card_return', 'card_issue', 'reversal')
+                 GROUP BY 1, 2""", params):
+        key = "sale" if kind in SALE_KINDS else kind
+        total_count, total_fen = by_kind[key]
+        by_kind[key] = (total_count + count, total_fen + amount)
+        if key in ("sale", "void"):
+            sales, net = by_station.get(station, (0, 0))
+            by_station[station] = (sales + (count if key == "sale" else 0), net + (amount if key == "sale" else -amount))
+    money = {
+        "sales": by_kind["sale"][0], "sales_fen": by_kind["sale"][1], "voids_fen": by_kind["void"][1],
+        "net_sales_fen": by_kind["sale"][1] - by_kind["void"][1],
+        "top_ups": by_kind["top_up"][0], "top_ups_fen": by_kind["top_up"][1],
+        "refunds": by_kind["card_return"][0], "refunds_fen": by_kind["card_return"][1],
+        "cards_issued": by_kind["card_issue"][0],
+    }
+    if scope.stations is None:  # park-wide money: not a station supervisor's
+        money["deposits_held_fen"] = sum(amount for _, amount in _account_balance(db, scope.park_id, "card_fee"))
+    return money, [(station, sales, net) for station, (sales, net) in sorted(by_station.items())]
+
+
+def _terminals(db, park_id: str, stations, now_ms: int) -> list[TerminalLine]:
+    lines = []
+    for terminal, station, revoked, is_online, highest, depth, received_ms in db.execute(
+            """SELECT t.terminal_id, t.station_id, t.revoked_from_seq, s.is_online, s.highest_seq, s.queue_depth,
+                      s.received_ms
+                 FROM terminal t LEFT JOIN terminal_status s USING (terminal_id)
+                WHERE t.park_id = ? ORDER BY t.terminal_id""", (park_id,)):
+        if stations is not None and station not in stations:
+            continue
+        is_fresh = received_ms is not None and now_ms - received_ms <= STALE_HEARTBEAT_MS
+        lines.append(TerminalLine(terminal, station, bool(is_online) and is_fresh, depth, highest, received_ms,
+                                  revoked is not None))
+    return lines
