@@ -17,7 +17,9 @@ from host_sim.devices.escpos_parser import (
     CommandError,
     EscPosParser,
     Text,
+    UNPRINTABLE,
 )
+from host_sim.devices.printer import EmulatedPrinter
 
 MARKER = "MARKER-0123456789"
 
@@ -92,7 +94,7 @@ def texts(events) -> str:
     return "".join(event.text for event in events if isinstance(event, Text))
 
 
-@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("spec", table.COMMANDS, ids=lambda spec: spec.name)
 def test_every_command_of_the_reference_with_random_parameters_leaves_the_marker_after_it_intact(spec, seed):
     rng = random.Random(f"{spec.name}-{seed}")
@@ -105,6 +107,18 @@ def test_every_command_of_the_reference_with_random_parameters_leaves_the_marker
         isinstance(first, CommandError) and first.code == BAD_PARAMETER
     ), first
     assert [e for e in events[1:] if isinstance(e, CommandError)] == []
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("spec", table.COMMANDS, ids=lambda spec: spec.name)
+def test_on_the_emulated_printer_no_command_of_the_reference_leaks_onto_the_paper(spec, seed):
+    rng = random.Random(f"printer-{spec.name}-{seed}")
+    emulator = EmulatedPrinter(width_dots=384, is_chinese_mode_default=False)
+    # LF prints whatever the command left in the line; ESC @ undoes a size or margin that would wrap the marker.
+    emulator.feed(spec.prefix + random_parameters(spec, rng) + b"\n\x1b@" + MARKER.encode() + b"\n")
+    receipts = [*emulator.receipts, emulator.current_receipt]
+    assert [text for receipt in receipts for text in receipt.text_lines if text] == [MARKER]
+    assert {error.code for error in emulator.command_errors} <= {BAD_PARAMETER, UNPRINTABLE}
 
 
 def test_the_whole_reference_in_one_stream_split_at_every_byte_parses_the_same():

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Union
 
 from . import escpos_render as render
-from .barcodes import BarcodeDataError, encode
 from .escpos_parser import UNPRINTABLE, Command, CommandError, Text
 
 if TYPE_CHECKING:
@@ -424,6 +423,8 @@ class PrintEngine:
             self._unprintable(command, f"GS ( L fn {function} (column data or NV graphics) is not emulated")
 
     def _barcode(self, command: Command) -> None:
+        from .barcodes import BarcodeDataError, encode  # python-barcode's tables: only when a barcode comes
+
         system, data = command.parameters[0], command.parameters[1:]
         data = data[:-1] if system <= 6 else data[1:]  # the NUL, or the count n
         modes = self.modes
