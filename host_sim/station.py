@@ -2,7 +2,9 @@
 hardware, and helpers that tap cards and press keys the way a person does. Used by the tests, the
 demo and the terminal simulator UI."""
 
-from terminal.app import TerminalApp, render_for_display
+import time
+
+from terminal.app import WAIT_FOR_RESULT_S, TerminalApp, render_for_display
 from terminal.events import State
 from terminal.hal.factory import make_hardware
 from terminal.hal.keypad import Key
@@ -10,6 +12,34 @@ from terminal.hal.keypad import Key
 from .rig import STAFF, ParkRig
 
 KEY_NAMES = {"E": Key.ENTER, "C": Key.CANCEL, "B": Key.BACK}
+# The station config's fields that say how a station sells: the ledger owns them now.
+SALE_SETTINGS = frozenset({"mode", "menu", "fixed_price_fen", "unit_name", "unit_price_fen", "open_hours"})
+
+
+def ledger_form(config):
+    """A station config's sale settings in the ledger's form (what ``fieldpos station menu|mode|hours``
+    set): a fixed price or a count station's unit becomes its first menu item."""
+    from protocol.messages import MenuItem, StationSettings
+    from terminal.config import COUNT, FIXED
+
+    if config.mode == FIXED:
+        menu = (MenuItem(item="price", name=config.station_name, price_fen=config.fixed_price_fen),)
+    elif config.mode == COUNT:
+        menu = (MenuItem(item="unit", name=config.unit_name, price_fen=config.unit_price_fen),)
+    else:
+        menu = tuple(MenuItem(item=f"item-{key}", name=item.name, price_fen=item.price_fen)
+                     for key, item in enumerate(config.menu, start=1))
+    opens, closes = config.open_hours or (None, None)
+    return StationSettings(name=config.station_name, mode=config.mode, menu=menu, opens=opens, closes=closes)
+
+
+def put_sales_on_ledger(rig: ParkRig, terminal_id: str, config) -> None:
+    """Set the terminal's station on the ledger to sell as ``config`` says, as an operator would
+    with ``fieldpos station``; a running ledger re-publishes every config. A desk sells nothing."""
+    from terminal.config import DESK
+
+    if config.mode != DESK:
+        rig.home.change_station(rig.identity(terminal_id).station_id, lambda current: ledger_form(config))
 
 
 class ScriptedStation:
@@ -24,8 +54,12 @@ class ScriptedStation:
         self.hardware = make_hardware("sim", config={"printer_profile": profile, "sim_clock": sim_clock})
         self.sim = self.hardware.sim
         self.link = link or rig.link(terminal_id, connect=False)
-        self.app = TerminalApp(self.link, rig.station_config(terminal_id, **config_overrides), self.hardware,
-                               render=render_for_display)
+        config = rig.station_config(terminal_id, **config_overrides)
+        if SALE_SETTINGS & config_overrides.keys():
+            # How the station sells is the ledger's to say: a script's settings go there, and the
+            # station config keeps them only as the fallback until the signed config arrives.
+            put_sales_on_ledger(rig, terminal_id, config)
+        self.app = TerminalApp(self.link, config, self.hardware, render=render_for_display)
         # A scripted cashier presses keys only between turns, so a turn need not wait for one.
         self.app.key_wait_s = 0.001
         self.app.boot()
@@ -47,12 +81,23 @@ class ScriptedStation:
         self.sim.field.present(virtual_card)
         before = self.state
         self.turns(lambda: self.state != before)
+        self.settle()
 
     def keys(self, text) -> None:
         """Press keys: digits and '.', E = ENTER, C = CANCEL, B = BACK, or Key members in a list."""
         for item in text:
             key = item if isinstance(item, Key) else KEY_NAMES.get(item) or Key.for_character(item)
             self.sim.keypad.press(key)
+            self.app.turn()
+            self.settle()
+
+    def settle(self) -> None:
+        """Turn while the till awaits the ledger's first answer, as a cashier watches the screen
+        (the till itself never blocks on it); bounded by the till's own wait for that answer."""
+        deadline_s = time.monotonic() + WAIT_FOR_RESULT_S + 10
+        while self.app.is_awaiting_answer:
+            if time.monotonic() > deadline_s:
+                raise AssertionError(f"{self.terminal_id} still awaits an answer in {self.state}")
             self.app.turn()
 
     def log_in(self, staff=STAFF[0]) -> None:

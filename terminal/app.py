@@ -8,9 +8,11 @@ At boot it first finishes what a crash interrupted: a request answered but whose
 printed gets its receipt now (marked REPRINT); a request still waiting is re-sent with the same
 bytes until the ledger answers.
 
-The till never hangs. A request waits for its Result at most WAIT_FOR_RESULT_S inside a turn; after
-that the turns go on (keys, cards, the clock) and each one asks the link, without blocking, whether
-the Result is in, re-sending the same bytes every resend interval. A write the SD card refuses
+The till never hangs, and never waits inside a turn: a request is handed to the link, which
+publishes it and re-sends the same bytes when due, and each turn asks, without blocking, whether
+the Result is in (the turn's idle moment waits for it instead of a key while it is first awaited).
+If none is in after WAIT_FOR_RESULT_S the machine hears NoAnswer and decides (an offline sale in its
+place, or the pending screen); the turns keep asking until the ledger answers. A write the SD card refuses
 (full or failing) becomes a StorageFailed event with a screen the cashier can leave; a receipt that
 printed but could not be recorded as printed is remembered in memory and not printed again.
 """
@@ -30,13 +32,14 @@ from .events import StorageFailed
 from .config import DESK, StationConfig
 from .errors import CardAuthError, StorageFaultError, TerminalError
 from .hal.card_reader import TRANSPORT_KEY, CardUid, SectorKey
-from .net import LedgerLink, NoResultError
+from .net import LedgerLink
 from .outbox import STORAGE_ERRORS, OutboxFullError
 
 log = logging.getLogger("fieldpos.terminal")
 
 KEY_WAIT_S = 0.05          # one loop turn when idle: 20 card polls a second, ~12 SPI transfers each
 WAIT_FOR_RESULT_S = 4.0    # then the offline policy decides, or the screen says "waiting"
+ANSWER_WAIT_S = KEY_WAIT_S  # a turn's idle moment while the first answer is awaited (it wakes when it is in)
 OWED_RECEIPTS_CHECK_MS = 2_000
 RECORD_TRAILERS = (7, 11)  # the trailers of sectors 1 and 2, which hold the card record
 # NXP's transport access bits (FF 07 80): key A reads and writes the data blocks and the trailer.
@@ -46,7 +49,8 @@ UNWRITTEN_LOOKBACK = 500
 # Warn on the idle screen (and in the heartbeat's queue depth) when the outbox is this full.
 QUEUE_WARNING_FRACTION = 0.8
 # States in which the machine waits for the Result of the request in flight.
-WAITING_STATES = (events.State.AUTHORIZING, events.State.UNCERTAIN)
+WAITING_STATES = (events.State.AUTHORIZING, events.State.UNCERTAIN, events.State.OPENING_SHIFT,
+                  events.State.CLOSING_SHIFT)
 QUEUE_FULL_TEXT = "离线队列已满 Queue full — stop selling, get the station online"
 
 
@@ -65,8 +69,9 @@ class TerminalApp:
         self.key_wait_s = KEY_WAIT_S
         self._owed_checked_ms = 0
         self._zone = ZoneInfo(config.time_zone)
+        self.answer_wait_s = ANSWER_WAIT_S
         self._in_flight = None      # the PendingRequest the machine waits for, asked about turn by turn
-        self._in_flight_sent_ms = 0
+        self._is_first_wait = False  # no answer yet and WAIT_FOR_RESULT_S not yet over: NoAnswer not told
         # Receipts that printed but whose "printed" mark the disk refused: never printed again by
         # this process; the mark is written when the disk takes it.
         self._printed_unrecorded: set[int] = set()
@@ -85,7 +90,6 @@ class TerminalApp:
             log.error("storage fault at boot: %s", error)
         self.machine.is_online = self.link.is_connected
         self.machine.park_rules = self.link.state.rules  # kept from the last signed config, if any
-        self.machine.follow_ledger(self.link.state.station, self.link.state.staff)
         self.recover()
         self._apply(self.machine.start(self.hardware.clock.monotonic_ms()))
 
@@ -107,10 +111,10 @@ class TerminalApp:
             lines, title = owed_receipt_lines(request, result)
             operator = self._operator_name(request.operator)
             if result is None:  # an offline sale, approved by this terminal
-                receipt = core.make_offline_receipt(self.machine.config, self.identity.terminal_id, operator, card, lines,
+                receipt = core.make_offline_receipt(self.config, self.identity.terminal_id, operator, card, lines,
                                                     seq, request.approved_ms, request.clock_uncertain, is_reprint=True)
             else:
-                receipt = core.make_receipt(self.machine.config, self.identity.terminal_id, operator, card, lines, result,
+                receipt = core.make_receipt(self.config, self.identity.terminal_id, operator, card, lines, result,
                                             is_reprint=True, title=title)
             if not isinstance(self._print(receipt), events.PrintFinished):
                 continue  # paper out: it stays owed and is tried again
@@ -135,7 +139,7 @@ class TerminalApp:
             self._printed_unrecorded.discard(seq)
 
     def _operator_name(self, staff_id: str) -> str:
-        for known_id, name in self.machine.config.staff.values():  # the ledger's directory once it has come
+        for known_id, name in self.config.staff.values():
             if known_id == staff_id:
                 return name
         return staff_id
@@ -151,7 +155,6 @@ class TerminalApp:
         self.link.state.note_alive()  # the time an offline reboot starts counting from
         # The link takes a newer signed config on its own thread; the machine reads its rules from here.
         self.machine.park_rules = self.link.state.rules
-        self.machine.follow_ledger(self.link.state.station, self.link.state.staff)
         self._follow_request_in_flight()
         if now_ms - self._owed_checked_ms > OWED_RECEIPTS_CHECK_MS and self.machine.state in (events.State.IDLE, events.State.LOCKED):
             # An answer that came late (the uploader re-sent a request after a restart) owes a receipt.
@@ -163,7 +166,13 @@ class TerminalApp:
             self.machine.is_online = self.link.is_connected
             if self.machine.state == events.State.IDLE:
                 self._apply([self.machine.redraw()])  # the idle screen says ONLINE or OFFLINE
-        key = self.hardware.keypad.read_key(timeout_s=self.key_wait_s)
+        if self.is_awaiting_answer:
+            # The machine takes no key before the first answer; wake the moment it is in, then
+            # look at the keypad (a key pressed meanwhile is read now).
+            self.link.wait_for_result(self._in_flight, self.answer_wait_s)
+            key = self.hardware.keypad.read_key(timeout_s=0)
+        else:
+            key = self.hardware.keypad.read_key(timeout_s=self.key_wait_s)
         if key is not None:
             self._feed(events.KeyPressed(key.value))
         tapped = self._read_card()
@@ -184,11 +193,17 @@ class TerminalApp:
             if self.machine.state == events.State.IDLE:
                 self._apply([self.machine.redraw()])
 
+    @property
+    def is_awaiting_answer(self) -> bool:
+        """A request was submitted and neither its Result nor WAIT_FOR_RESULT_S has come yet."""
+        return self._in_flight is not None and self._is_first_wait
+
     def _follow_request_in_flight(self) -> None:
-        """While the machine waits, ask the link each turn (never blocking) for the Result, and
-        re-send the same bytes every resend interval. Once the machine stops waiting (an offline
-        approval, or the cashier parked the sale), let go: the uploader re-sends it from the
-        outbox and a late approval is an owed receipt."""
+        """While the machine waits, ask the link each turn (never blocking) for the Result; the
+        link re-sends the same bytes when due. No Result within WAIT_FOR_RESULT_S is NoAnswer
+        (the link says when); a not-final reply after that is told to the machine. Once the machine
+        stops waiting (an offline approval, or the cashier parked the sale), let go: the uploader
+        re-sends it from the outbox and a late approval is an owed receipt."""
         pending = self._in_flight
         if pending is None:
             return
@@ -197,16 +212,18 @@ class TerminalApp:
                 self._parked.add(pending.seq)  # the cashier left it pending; the ledger still decides
             self._let_go()
             return
-        now_ms = self.hardware.clock.monotonic_ms()
-        resend = now_ms - self._in_flight_sent_ms >= self.link.resend_interval_s * 1000
-        if resend:
-            self._in_flight_sent_ms = now_ms
-        result = self.link.poll(pending, resend=resend)
+        result = self.link.poll(pending)
         if result is not None:
             self._let_go()
             self._feed(events.Answer(result))
             return
         holds = self.link.ledger_holds(pending)
+        if self._is_first_wait:
+            if self.link.is_overdue(pending):
+                # The machine decides what the cashier sees: an offline sale in its place, or UNCERTAIN.
+                self._is_first_wait = False
+                self._feed(events.NoAnswer(holds or ""))
+            return
         if holds and holds != self.machine.ledger_holds:
             self._feed(events.NoAnswer(holds))
 
@@ -227,7 +244,7 @@ class TerminalApp:
 
     def _let_go(self) -> None:
         self.link.unwatch(self._in_flight)
-        self._in_flight = None
+        self._in_flight, self._is_first_wait = None, False
 
     def _minute_of_day(self) -> int | None:
         """The park's local time of day from the ledger-trusted clock (None before any contact)."""
@@ -364,17 +381,10 @@ class TerminalApp:
         self.machine.submitted(pending.seq)
         if self._in_flight is not None:
             self._let_go()
-        # Watched before the first wait, so a Result the uploader sees first is kept for us.
-        self.link.watch(pending)
-        self._in_flight, self._in_flight_sent_ms = pending, self.hardware.clock.monotonic_ms()
-        try:
-            result = self.link.send(pending, WAIT_FOR_RESULT_S)
-        except NoResultError:
-            # Waiting goes on turn by turn (see _follow_request_in_flight); the machine decides what
-            # the cashier sees: an offline sale in its place, or UNCERTAIN.
-            return events.NoAnswer(self.link.ledger_holds(pending) or "")
-        self._let_go()
-        return events.Answer(result)
+        # Sent, not waited for: the turns go on and ask for the Result (_follow_request_in_flight).
+        self.link.follow(pending, answer_within_s=WAIT_FOR_RESULT_S)
+        self._in_flight, self._is_first_wait = pending, True
+        return None
 
     def _try_offline(self, effect: events.TryOffline):
         """Apply the signed offline policy; if it allows the sale, queue it as an offline sale."""
@@ -382,7 +392,7 @@ class TerminalApp:
         now_ms, is_uncertain = state.now_ms()
         card_key = (effect.card.card_no, effect.card.issuance)
         refusal = offline.decide(state.policy, state.blocklist, state.window, card_key=card_key,
-                                 amount_fen=effect.amount_fen, mode=self.machine.config.mode, needs_pin=effect.needs_pin,
+                                 amount_fen=effect.amount_fen, mode=self.config.mode, needs_pin=effect.needs_pin,
                                  now_ms=now_ms or 0, last_contact_ms=state.last_contact_ms, known_balance_fen=None)
         if refusal is not None:
             return events.OfflineRefused(refusal, offline.TEXT[refusal])

@@ -1,14 +1,15 @@
-"""The terminal's side of the session with the ledger.
+"""The terminal's link to the ledger: a thin paho adapter around ``terminal.session``.
 
-``LedgerLink.submit`` takes the next seq from the durable outbox, signs the request, publishes it
-(QoS 1) and waits for the signed Result; on timeout it re-sends the very same bytes, so the ledger
-sees the same ``(terminal, seq)`` and either applies it once or replays its stored Result. A Result
-is accepted only if the ledger's signature holds for our result topic and it quotes the SHA-256 of
-a request we sent. A timeout is never a decline: the request stays pending in the outbox.
+The session holds the protocol (what to re-send and when, which replies and broadcasts to believe,
+retryable against final answers); this module holds the rest: paho's connection and its network
+thread, the durable outbox every request is written to before it is sent, the terminal's saved
+state, the uploader thread that drains the queue after an outage, and the heartbeat. Every byte
+that arrives goes to ``session.receive`` and every ``Publish`` it returns goes to the broker.
 
-Nor is a Result whose reason is not final (``protocol.reasons.NOT_FINAL_REASONS``: the ledger failed
-on the request, or set it aside for an operator): it is noted (``ledger_holds``) and the request
-stays pending and keeps being re-sent; only a final answer for the same request closes it.
+``enqueue`` takes the next seq from the outbox and signs the request; ``follow`` and ``poll`` let
+the app wait for its Result turn by turn without blocking; ``send`` (and ``submit``) wait for it
+in place, for tools, tests and the chaos terminal. A timeout is never a decline: the request stays
+pending in the outbox and is re-sent with the same bytes until a final Result is in.
 """
 
 import dataclasses
@@ -21,34 +22,22 @@ from typing import Callable
 
 from protocol import envelope, topics
 from protocol.envelope import Purpose
-from protocol.errors import RemoteProtocolError
-from protocol.limits import MAX_BROADCAST_BYTES
-from protocol.messages import (
-    BROADCAST_TYPES,
-    REPLY_TYPES,
-    Blocklist,
-    Hello,
-    Request,
-    Result,
-    TerminalConfig,
-    TerminalStatus,
-    Welcome,
-    parse,
-)
+from protocol.messages import Request, Result, TerminalStatus
 from protocol.pin import seal_pin
-from protocol.reasons import NOT_FINAL_REASONS
 from transport import mqtt
 
+from . import session as protocol_session
 from .errors import TerminalError
 from .identity import TerminalIdentity
 from .offline_state import TerminalState
 from .outbox import STORAGE_ERRORS, Outbox, PendingRequest
+from .session import Answered, BlocklistChanged, ConfigChanged, Held, Ignored, Overdue, Publish, SnapshotWanted, \
+    TerminalSession, Welcomed
 
 log = logging.getLogger("fieldpos.terminal.net")
 
-# The ledger answers in milliseconds; past this the request is re-sent with the same seq.
-RESEND_INTERVAL_S = 2.0
-# How long ``submit`` keeps trying before it gives up and reports NoResult (the offline path).
+RESEND_INTERVAL_S = protocol_session.RESEND_INTERVAL_MS / 1000
+# How long ``send`` keeps trying before it gives up and reports NoResult (the offline path).
 RESULT_TIMEOUT_S = 6.0
 CONNECT_TIMEOUT_S = 5.0
 # Requests in flight while the queue drains after an outage (backpressure).
@@ -56,8 +45,6 @@ UPLOAD_WINDOW = 128
 UPLOAD_IDLE_S = 0.5
 UPLOAD_POLL_S = 0.05
 STATUS_INTERVAL_S = 30.0
-# Not-final answers remembered for the screens (one per request the ledger holds); bounded.
-MAX_HELD_NOTES = 256
 # Results nobody takes (a duplicate or late answer to a request already closed) are kept this many,
 # oldest dropped first: the outbox holds each one durably anyway. Well above UPLOAD_WINDOW, so the
 # answers of a draining window are never dropped before the uploader sees them.
@@ -76,6 +63,10 @@ class BrokerUnreachableError(TerminalError):
     code = "BROKER_UNREACHABLE"
 
 
+def _monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
 class LedgerLink:
     def __init__(self, identity: TerminalIdentity, outbox: Outbox, *, mqtt_version: str = "5",
                  clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
@@ -83,30 +74,30 @@ class LedgerLink:
         self.identity = identity
         self.is_uploading = is_uploading  # False only in tests that must see what the broker alone delivers
         self.outbox = outbox
-        self.clock_ms = clock_ms
+        self.clock_ms = clock_ms  # wall time for the messages' time fields; resends run on the monotonic clock
         self.resend_interval_s = resend_interval_s
-        self.request_topic = topics.request(identity.park_id, identity.terminal_id)
-        self.result_topic = topics.result(identity.park_id, identity.terminal_id)
-        self._result_key_id, self._result_key = identity.ledger_key(Purpose.RESULT.value)
+        # ``state_clocks``: monotonic_ms, wall_ms, boot_id for TerminalState (a simulated board's reboot).
+        self.state = TerminalState(outbox, **(state_clocks or {}))
+        self.session = TerminalSession(identity, config_version=self.state.config_version,
+                                       blocklist=self.state.blocklist,
+                                       resend_interval_ms=int(resend_interval_s * 1000))
+        self.request_topic = self.session.request_topic
+        self.result_topic = self.session.result_topic
+        self.config_topic = self.session.config_topic
+        self.blocklist_topic = self.session.blocklist_topic
+        self.status_topic = topics.status(identity.park_id, identity.terminal_id)
+        # One lock for the session and what the threads share (paho's network thread delivers
+        # replies; the app, the uploader and ``send`` callers send and wait).
         self._lock = threading.Lock()
-        self._arrived = threading.Condition(self._lock)  # notified whenever a Result comes in
-        self._waiting: dict[str, threading.Event] = {}   # request sha256 -> set when its Result is in
-        self._results: dict[str, Result] = {}
-        self._welcomes: dict[str, Welcome] = {}           # nonce -> Welcome
+        self._arrived = threading.Condition(self._lock)  # notified whenever a final reply or a Welcome comes in
+        self._results: dict[str, object] = {}      # request sha256 -> its final reply, until taken
+        self._welcomes: dict[str, object] = {}     # nonce -> Welcome, for the Hello someone waits on
+        self._waiting: set[str] = set()            # request sha256s and nonces a ``send``/``sync_seq`` waits on
+        self._watched: set[str] = set()            # requests the app follows turn by turn (``follow``)
+        self._overdue: set[str] = set()            # watched requests past the time the app gave them
         self._connected = threading.Event()
         self.rejected_replies = 0
         self.rejected_broadcasts = 0
-        # ``state_clocks``: monotonic_ms, wall_ms, boot_id for TerminalState (a simulated board's reboot).
-        self.state = TerminalState(outbox, **(state_clocks or {}))
-        self._held_by_ledger: dict[str, str] = {}  # request sha256 -> the not-final reason it last got
-        self._watched: set[str] = set()             # requests the app polls (see ``watch``)
-        self.config_topic = topics.config(identity.park_id, identity.terminal_id)
-        self.blocklist_topic = topics.blocklist(identity.park_id)
-        self.status_topic = topics.status(identity.park_id, identity.terminal_id)
-        self._broadcast_keys = {
-            self.config_topic: (Purpose.CONFIG, *identity.ledger_key(Purpose.CONFIG.value)),
-            self.blocklist_topic: (Purpose.BLOCKLIST, *identity.ledger_key(Purpose.BLOCKLIST.value)),
-        }
         self._uploader: threading.Thread | None = None
         self._closing = threading.Event()
         self.uploaded = 0
@@ -156,11 +147,29 @@ class LedgerLink:
             log.error("broker refused the connection: %s", reason_code)
             return
         mqtt.set_nodelay(client)
-        client.subscribe([(self.result_topic, 1), (self.config_topic, 1), (self.blocklist_topic, 1)])
+        client.subscribe([(topic, 1) for topic in self.session.subscriptions])
         self._connected.set()
         self.publish_status()
 
-    # ------------------------------------------------------------ replies
+    def _publish(self, out: list) -> None:
+        """Carry out the session's ``Publish``es (outside the lock: paho's network thread takes it
+        to deliver replies). Offline they are dropped: the session sends them again when due."""
+        if not self._connected.is_set():
+            return
+        for item in out:
+            if isinstance(item, Publish):
+                self.client.publish(item.topic, item.payload, qos=1)
+
+    def _pump(self) -> None:
+        """Re-send what the session says is due, and note the requests that became overdue."""
+        with self._lock:
+            out = self.session.due(_monotonic_ms())  # offline too: an Overdue must still come
+            for item in out:
+                if isinstance(item, Overdue):
+                    self._overdue.add(item.request_sha256)
+        self._publish(out)
+
+    # ------------------------------------------------------------ what arrives
     def _on_message(self, client, userdata, message):
         # An exception escaping a paho callback ends paho's network thread: the terminal would sit
         # "connected" and deaf. Log it and keep the link alive; the request is re-sent anyway.
@@ -169,87 +178,67 @@ class LedgerLink:
         except Exception:
             log.exception("could not handle a message on %s", message.topic)
 
-    def _handle_message(self, message):
-        if message.topic in self._broadcast_keys:
-            self._on_broadcast(message)
-            return
-        try:
-            sealed = envelope.split(message.payload)
-            if sealed.key_id != self._result_key_id:
-                raise RemoteProtocolError(f"reply signed with unknown key {sealed.key_id}", code="UNKNOWN_KEY")
-            body = envelope.verify(sealed, verify_key=self._result_key, purpose=Purpose.RESULT, topic=message.topic)
-            reply = parse(body, REPLY_TYPES)
-        except RemoteProtocolError as error:
-            self.rejected_replies += 1
-            log.warning("ignored a reply that failed its checks: %s", error)
-            return
-        if reply.park != self.identity.park_id or reply.terminal != self.identity.terminal_id:
-            self.rejected_replies += 1
-            return
-        self.state.contact(reply.ledger_time_ms)
-        if getattr(reply, "reason", None) in NOT_FINAL_REASONS:
-            # Not an answer: the ledger failed on the request or holds it for an operator. It stays
-            # pending (re-sent, never shown as a decline); a later answer to it is the one that counts.
-            with self._lock:
-                self._held_by_ledger.pop(reply.request_sha256, None)
-                self._held_by_ledger[reply.request_sha256] = reply.reason
-                while len(self._held_by_ledger) > MAX_HELD_NOTES:
-                    del self._held_by_ledger[next(iter(self._held_by_ledger))]
-            return
+    def _handle_message(self, message) -> None:
         with self._lock:
-            if isinstance(reply, Welcome):
-                self._welcomes[reply.nonce] = reply
-                event = self._waiting.get(reply.nonce)
+            happened = self.session.receive(message.topic, message.payload)
+        for event in happened:
+            self._take(event)
+
+    def _take(self, event) -> None:
+        """Carry out one thing the session says happened (on paho's network thread)."""
+        if isinstance(event, Ignored):
+            if event.is_broadcast:
+                self.rejected_broadcasts += 1
             else:
-                self._results[reply.request_sha256] = reply
-                self._drop_unclaimed_results()
-                self._held_by_ledger.pop(reply.request_sha256, None)
-                event = self._waiting.get(reply.request_sha256)
-                self._arrived.notify_all()
+                self.rejected_replies += 1
+            log.warning("ignored bytes on %s: %s", event.topic, event.detail)
+        elif isinstance(event, (Answered, Held)):
+            self.state.contact(event.reply.ledger_time_ms)
+            if isinstance(event, Answered):
+                self._answered(event)
+        elif isinstance(event, Welcomed):
+            self.state.contact(event.welcome.ledger_time_ms)
+            with self._lock:
+                if event.welcome.nonce in self._waiting:
+                    self._welcomes[event.welcome.nonce] = event.welcome
+                    self._arrived.notify_all()
+        elif isinstance(event, ConfigChanged):
+            self._keep_config(event.config)
+        elif isinstance(event, BlocklistChanged):
+            self.state.save_blocklist()
+        elif isinstance(event, SnapshotWanted):
+            self._greet()
+
+    def _keep_config(self, config) -> None:
+        """A newer signed config, on disk and in the state the app reads."""
+        self.state.save_config(config.version, config.issued_ms, config.offline, config.rules)
+
+    def _answered(self, event: Answered) -> None:
+        sha = event.request_sha256
+        with self._lock:
+            self._results[sha] = event.reply
+            self._drop_unclaimed_results()
+            self._arrived.notify_all()
         try:
-            if not isinstance(reply, Welcome):
-                # A final answer closes the request durably: re-sending the same bytes would get the same answer.
-                self.outbox.complete(reply.request_sha256, message.payload)
+            # A final answer closes the request durably: re-sending the same bytes would get the same answer.
+            self.outbox.complete(sha, event.payload)
         except STORAGE_ERRORS:
             # A full SD card: the Result is still handed to whoever waits for it; the request stays
             # pending on disk and the ledger replays the same Result when it is re-sent.
-            log.exception("could not store the Result for %s", reply.request_sha256[:12])
-        finally:
-            if event is not None:
-                event.set()
+            log.exception("could not store the Result for %s", sha[:12])
 
-    def _on_broadcast(self, message) -> None:
-        """A config or blocklist snapshot, or a blocklist delta: verified, then taken only if newer."""
-        purpose, key_id, verify_key = self._broadcast_keys[message.topic]
-        try:
-            sealed = envelope.split(message.payload, max_bytes=MAX_BROADCAST_BYTES)
-            if sealed.key_id != key_id:
-                raise RemoteProtocolError(f"signed with unknown key {sealed.key_id}", code="UNKNOWN_KEY")
-            news = parse(envelope.verify(sealed, verify_key=verify_key, purpose=purpose, topic=message.topic),
-                         BROADCAST_TYPES)
-            if news.park != self.identity.park_id or getattr(news, "terminal", self.identity.terminal_id) != self.identity.terminal_id:
-                raise RemoteProtocolError("for another park or terminal", code="TOPIC_MISMATCH")
-        except RemoteProtocolError as error:
-            self.rejected_broadcasts += 1
-            log.warning("ignored a %s broadcast: %s", purpose.value, error)
+    def _drop_unclaimed_results(self) -> None:
+        """Keep at most MAX_UNCLAIMED_RESULTS, dropping the oldest nobody waits for or watches
+        (call with the lock held)."""
+        excess = len(self._results) - MAX_UNCLAIMED_RESULTS
+        if excess <= 0:
             return
-        state = self.state
-        if isinstance(news, TerminalConfig):
-            if (news.version, news.issued_ms) > state.config_version:
-                state.save_config(news.version, news.issued_ms, news.offline, news.rules, news.station, news.staff)
-            else:
-                self.rejected_broadcasts += 1  # an older config: a replay, as a compromised broker might send
-        elif isinstance(news, Blocklist):
-            if state.blocklist.accept_snapshot(news):
-                state.save_blocklist()
-            elif (news.version, news.issued_ms) < (state.blocklist.version, state.blocklist.issued_ms):
-                self.rejected_broadcasts += 1
-        else:
-            applied = state.blocklist.apply_delta(news)
-            if applied:
-                state.save_blocklist()
-            elif applied is None:  # a gap: ask for the snapshot (the ledger re-publishes it on Hello)
-                self.client.publish(self.request_topic, self._hello(os.urandom(16).hex()), qos=1)
+        for sha in list(self._results):  # insertion order: oldest first
+            if sha not in self._waiting and sha not in self._watched:
+                del self._results[sha]
+                excess -= 1
+                if excess == 0:
+                    return
 
     # ------------------------------------------------------------ uploading the queue, heartbeats
     def _status_payload(self, *, is_online: bool) -> bytes:
@@ -271,6 +260,7 @@ class LedgerLink:
                 last_status = time.monotonic()
             if not self._connected.is_set():
                 continue
+            self._pump()  # a Hello or the app's request may be due again
             if self.outbox.pending_count():
                 try:
                     if self.upload_pending():
@@ -282,39 +272,40 @@ class LedgerLink:
 
     def upload_pending(self, window: int = UPLOAD_WINDOW, timeout_s: float = RESULT_TIMEOUT_S) -> int:
         """Send the queue in seq order with at most ``window`` requests in flight (backpressure: the
-        broker and the ledger never get a whole day's queue at once), re-sending any that stay
-        unanswered. Returns how many got their Result; stops when the ledger goes quiet."""
+        broker and the ledger never get a whole day's queue at once); the session re-sends any that
+        stay unanswered. Returns how many got their Result; stops when the ledger goes quiet."""
         pending = self.outbox.pending()
         answered, index = 0, 0
-        in_flight: dict[str, list] = {}  # request sha256 -> [pending request, last sent (monotonic)]
+        in_flight: set[str] = set()
         last_progress = time.monotonic()
-        while (index < len(pending) or in_flight) and self._connected.is_set() and not self._closing.is_set():
-            to_send = []
-            with self._lock:
-                for sha in [sha for sha in in_flight if sha in self._results]:
-                    del in_flight[sha]
-                    self._forget_result(sha)
-                    answered += 1
-                    last_progress = time.monotonic()
-                while index < len(pending) and len(in_flight) < window:
-                    item = pending[index]
-                    index += 1
-                    if item.request_sha256 in self._results:
-                        self._forget_result(item.request_sha256)
+        try:
+            while (index < len(pending) or in_flight) and self._connected.is_set() and not self._closing.is_set():
+                out = []
+                with self._lock:
+                    for sha in [sha for sha in in_flight if sha in self._results]:
+                        in_flight.discard(sha)
+                        self._forget_result(sha)
                         answered += 1
-                        continue
-                    in_flight[item.request_sha256] = [item, 0.0]
-                now = time.monotonic()
-                for entry in in_flight.values():
-                    if now - entry[1] >= self.resend_interval_s:
-                        entry[1] = now
-                        to_send.append(entry[0])
-                if not to_send and in_flight:
-                    self._arrived.wait(UPLOAD_POLL_S)
-            for item in to_send:  # outside the lock: paho's network thread takes it to deliver Results
-                self.client.publish(self.request_topic, item.payload, qos=1)
-            if time.monotonic() - last_progress > timeout_s:
-                break  # the ledger went quiet: try again later, from the oldest
+                        last_progress = time.monotonic()
+                    while index < len(pending) and len(in_flight) < window:
+                        item = pending[index]
+                        index += 1
+                        if item.request_sha256 in self._results:
+                            self._forget_result(item.request_sha256)
+                            answered += 1
+                            continue
+                        in_flight.add(item.request_sha256)
+                        out += self.session.send(item.request_sha256, item.payload, _monotonic_ms())
+                    out += self.session.due(_monotonic_ms())
+                    if not out and in_flight:
+                        self._arrived.wait(UPLOAD_POLL_S)
+                self._publish(out)
+                if time.monotonic() - last_progress > timeout_s:
+                    break  # the ledger went quiet: try again later, from the oldest
+        finally:
+            with self._lock:
+                for sha in in_flight - self._watched - self._waiting:
+                    self.session.forget(sha)
         self.uploaded += answered
         return answered
 
@@ -324,64 +315,47 @@ class LedgerLink:
         if sha not in self._waiting and sha not in self._watched:
             self._results.pop(sha, None)
 
-    def _drop_unclaimed_results(self) -> None:
-        """Keep at most MAX_UNCLAIMED_RESULTS, dropping the oldest nobody waits for or watches
-        (call with the lock held)."""
-        excess = len(self._results) - MAX_UNCLAIMED_RESULTS
-        if excess <= 0:
-            return
-        for sha in list(self._results):  # insertion order: oldest first
-            if sha not in self._waiting and sha not in self._watched:
-                del self._results[sha]
-                excess -= 1
-                if excess == 0:
-                    return
-
-    def _take(self, key: str, store: dict):
-        """The answer a wait was for, handed over once (call with the lock held): the link keeps no
-        copy unless the app watches the request (it then drops it with ``unwatch``)."""
-        return store[key] if key in self._watched else store.pop(key)
-
-    def _wait(self, key: str, payload: bytes, timeout_s: float, store: dict):
-        event = threading.Event()
-        with self._lock:
-            if key in store:
-                return self._take(key, store)
-            self._waiting[key] = event
-        deadline = time.monotonic() + timeout_s
-        try:
-            while True:
-                if self._connected.is_set():
-                    self.client.publish(self.request_topic, payload, qos=1)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                if event.wait(min(self.resend_interval_s, remaining)):
-                    with self._lock:
-                        return self._take(key, store)
-        finally:
-            with self._lock:
-                self._waiting.pop(key, None)
-
     # ------------------------------------------------------------ requests
+    def _greet(self) -> str:
+        nonce = os.urandom(16).hex()
+        with self._lock:
+            out = self.session.greet(nonce, self.clock_ms(), _monotonic_ms())
+        self._publish(out)
+        return nonce
+
     def sync_seq(self, timeout_s: float = RESULT_TIMEOUT_S) -> int:
         """Ask the ledger for the highest seq it holds for us and never go below it."""
         nonce = os.urandom(16).hex()
-        welcome = self._wait(nonce, self._hello(nonce), timeout_s, self._welcomes)
+        with self._lock:
+            self._waiting.add(nonce)
+            out = self.session.greet(nonce, self.clock_ms(), _monotonic_ms())
+        try:
+            self._publish(out)
+            welcome = self._wait_for(lambda: self._welcomes.pop(nonce, None), timeout_s)
+        finally:
+            with self._lock:
+                self._waiting.discard(nonce)
+                self.session.forget(nonce)
         if welcome is None:
             raise NoResultError("the ledger did not answer Hello")
         self.outbox.skip_past(welcome.highest_seq)
         return welcome.highest_seq
 
-    def _hello(self, nonce: str) -> bytes:
-        return self.seal(Hello(park=self.identity.park_id, terminal=self.identity.terminal_id, nonce=nonce,
-                               terminal_time_ms=self.clock_ms()))
+    def _wait_for(self, take: Callable[[], object], timeout_s: float):
+        """Wait up to ``timeout_s`` for ``take()`` (called with the lock held) to return something,
+        re-sending whatever the session says is due meanwhile."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                found = take()
+                remaining = deadline - time.monotonic()
+                if found is not None or remaining <= 0:
+                    return found
+                self._arrived.wait(min(remaining, self.resend_interval_s / 4))
+            self._pump()
 
     def seal(self, message, attachment: bytes = b"") -> bytes:
-        return envelope.seal(
-            message.to_bytes(), signing_key=self.identity.signing_key, key_id=self.identity.key_id,
-            purpose=Purpose.REQUEST, topic=self.request_topic, attachment=attachment,
-        )
+        return self.session.sign(message, attachment)
 
     def enqueue(self, build: Callable[[int], Request], *, pin: str | None = None, supervisor_pin: str | None = None,
                 replaces_seq: int | None = None) -> PendingRequest:
@@ -408,55 +382,87 @@ class LedgerLink:
 
     def send(self, pending: PendingRequest, timeout_s: float = RESULT_TIMEOUT_S) -> Result:
         """Publish (and re-publish) a pending request until its Result arrives or time runs out."""
-        result = self._wait(pending.request_sha256, pending.payload, timeout_s, self._results)
+        sha = pending.request_sha256
+        with self._lock:
+            self._waiting.add(sha)
+            out = self.session.send(sha, pending.payload, _monotonic_ms())
+        try:
+            self._publish(out)
+            result = self._wait_for(lambda: self._take_result(sha), timeout_s)
+        finally:
+            with self._lock:
+                self._waiting.discard(sha)
+                if sha not in self._watched:
+                    self.session.forget(sha)  # given up: the uploader re-sends it from the outbox
         if result is None:
             raise NoResultError(f"no Result for seq {pending.seq} within {timeout_s} s; it stays queued")
         return result
 
-    # ------------------------------------------------------------ waiting without blocking the till
-    def watch(self, pending: PendingRequest) -> None:
-        """The app keeps asking for this request's Result turn by turn (``poll``), so the till reads
-        keys and cards while it waits; its Result is kept for it until ``unwatch``."""
-        with self._lock:
-            self._watched.add(pending.request_sha256)
-
-    def unwatch(self, pending: PendingRequest) -> None:
-        with self._lock:
-            self._watched.discard(pending.request_sha256)
-            self._results.pop(pending.request_sha256, None)
-
-    def poll(self, pending: PendingRequest, *, resend: bool) -> Result | None:
-        """The Result if it is in (never a not-final one), else None; with ``resend`` the same bytes
-        are published again (the caller paces it, about every ``resend_interval_s``)."""
-        with self._lock:
-            result = self._results.get(pending.request_sha256)
-        if result is not None:
-            return result
-        if resend:
-            stored = self._stored_result(pending)
-            if stored is not None:
-                return stored
-            if self._connected.is_set():
-                self.client.publish(self.request_topic, pending.payload, qos=1)
-        return None
-
-    def _stored_result(self, pending: PendingRequest) -> Result | None:
-        """A Result the outbox holds for this request (verified before it was stored): one that
-        arrived while nobody watched, e.g. between a send that timed out and the next poll."""
-        try:
-            payload = self.outbox.result_for(pending.seq)
-        except STORAGE_ERRORS:
-            return None
-        if payload is None:
-            return None
-        reply = parse(envelope.split(payload).body, REPLY_TYPES)
-        return reply if getattr(reply, "request_sha256", None) == pending.request_sha256 else None
-
-    def ledger_holds(self, pending: PendingRequest) -> str | None:
-        """The not-final reason the ledger last gave for this request (INTERNAL_ERROR, SET_ASIDE), if any."""
-        with self._lock:
-            return self._held_by_ledger.get(pending.request_sha256)
+    def _take_result(self, sha: str):
+        """The Result a wait was for, handed over once (call with the lock held): the link keeps no
+        copy unless the app watches the request (it then drops it with ``unwatch``)."""
+        return self._results.get(sha) if sha in self._watched else self._results.pop(sha, None)
 
     def submit(self, build: Callable[[int], Request], timeout_s: float = RESULT_TIMEOUT_S, *, pin: str | None = None,
                supervisor_pin: str | None = None) -> Result:
         return self.send(self.enqueue(build, pin=pin, supervisor_pin=supervisor_pin), timeout_s)
+
+    # ------------------------------------------------------------ waiting without blocking the till
+    def watch(self, pending: PendingRequest) -> None:
+        """Keep this request's Result for the app until ``unwatch`` (it asks turn by turn)."""
+        with self._lock:
+            self._watched.add(pending.request_sha256)
+
+    def follow(self, pending: PendingRequest, *, answer_within_s: float) -> None:
+        """Send a request the app waits for without blocking: it is watched (see ``watch``),
+        published now and re-sent when due; ``is_overdue`` turns True once ``answer_within_s`` has
+        passed without a final Result."""
+        with self._lock:
+            self._watched.add(pending.request_sha256)
+            self._overdue.discard(pending.request_sha256)
+            out = self.session.send(pending.request_sha256, pending.payload, _monotonic_ms(),
+                                    answer_within_ms=int(answer_within_s * 1000))
+        self._publish(out)
+
+    def unwatch(self, pending: PendingRequest) -> None:
+        """The app stops waiting: its Result is no longer kept, and only the uploader re-sends it."""
+        sha = pending.request_sha256
+        with self._lock:
+            self._watched.discard(sha)
+            self._overdue.discard(sha)
+            self._results.pop(sha, None)
+            if sha not in self._waiting:
+                self.session.forget(sha)
+
+    def poll(self, pending: PendingRequest) -> Result | None:
+        """The final Result if it is in (never a not-final one), else None; never blocks. Re-sends
+        whatever is due, and keeps a watched request followed (the uploader may have let go of it)."""
+        sha = pending.request_sha256
+        with self._lock:
+            result = self._results.get(sha)
+            if result is not None:
+                return result
+            if sha in self._watched and not self.session.is_followed(sha):
+                out = self.session.send(sha, pending.payload, _monotonic_ms())
+            else:
+                out = []
+        self._publish(out)
+        self._pump()
+        return None
+
+    def wait_for_result(self, pending: PendingRequest, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for this request's final Result (the app's idle moment in a
+        turn while it waits: it wakes as soon as the Result is in)."""
+        sha = pending.request_sha256
+        with self._lock:
+            return self._arrived.wait_for(lambda: sha in self._results, timeout_s)
+
+    def is_overdue(self, pending: PendingRequest) -> bool:
+        """The time given to ``follow`` has passed without a final Result (it is still re-sent)."""
+        with self._lock:
+            return pending.request_sha256 in self._overdue
+
+    def ledger_holds(self, pending: PendingRequest) -> str | None:
+        """The not-final reason the ledger last gave for this request (INTERNAL_ERROR, SET_ASIDE), if any."""
+        with self._lock:
+            return self.session.held_reason(pending.request_sha256)

@@ -81,6 +81,6 @@ def test_ten_thousand_late_answers_nobody_waits_for_are_kept_bounded_and_a_watch
     for seq in range(2, SALES + 2):
         till.client.deliver(till.client.answer(hashlib.sha256(b"late %d" % seq).hexdigest(), seq))
     assert len(till._results) <= MAX_UNCLAIMED_RESULTS
-    assert till.poll(watched, resend=False).seq == 1  # the request the till is showing keeps its Result
+    assert till.poll(watched).seq == 1  # the request the till is showing keeps its Result
     till.unwatch(watched)
     assert watched.request_sha256 not in till._results
