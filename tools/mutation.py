@@ -67,11 +67,11 @@ PER_MUTANT_TIMEOUT_S = 90  # a mutant that makes the tests hang this long is cou
 NAMED_MUTANTS = (
     ("ledger/verify.py", "    return VerifyReport(transactions, postings, cards, tuple(problems))",
      "    return VerifyReport(transactions, postings, cards, ())", "verify_books always reports no problems"),
-    ("terminal/net.py", "news = parse(envelope.verify(sealed, verify_key=verify_key, purpose=purpose, topic=message.topic),",
-     "news = parse(sealed.body if purpose is Purpose.BLOCKLIST else envelope.verify(sealed, verify_key=verify_key, purpose=purpose, topic=message.topic),",
+    ("terminal/session.py", "body = envelope.verify(sealed, verify_key=verify_key, purpose=purpose, topic=topic)",
+     "body = sealed.body if purpose is Purpose.BLOCKLIST else envelope.verify(sealed, verify_key=verify_key, purpose=purpose, topic=topic)",
      "blocklist signature not checked"),
-    ("terminal/net.py", "news = parse(envelope.verify(sealed, verify_key=verify_key, purpose=purpose, topic=message.topic),",
-     "news = parse(sealed.body if purpose is Purpose.CONFIG else envelope.verify(sealed, verify_key=verify_key, purpose=purpose, topic=message.topic),",
+    ("terminal/session.py", "body = envelope.verify(sealed, verify_key=verify_key, purpose=purpose, topic=topic)",
+     "body = sealed.body if purpose is Purpose.CONFIG else envelope.verify(sealed, verify_key=verify_key, purpose=purpose, topic=topic)",
      "config signature not checked"),
     ("terminal/core.py", "    def _on_authorizing(self, event) -> list:\n",
      "    def _on_authorizing(self, event) -> list:\n"
