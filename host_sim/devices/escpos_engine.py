@@ -201,8 +201,9 @@ class _Line:
 
 
 class PrintEngine:
-    def __init__(self, width_dots: int):
+    def __init__(self, width_dots: int, *, fonts: tuple[str, ...] = ("A", "B")):
         self.width_dots = width_dots
+        self.fonts = fonts  # a printer without font B prints font A where B is asked for
         self.modes = PrintModes()
         self._line = _Line()
         self._outputs: list[Output] = []
@@ -222,16 +223,18 @@ class PrintEngine:
     def _text(self, event: Text) -> None:
         modes = self.modes
         if event.is_kanji:
+            font_name = "Kanji"
             font, width, height = render.KANJI, modes.kanji_width_multiplier, modes.kanji_height_multiplier
             width, height = max(width, modes.width_multiplier), max(height, modes.height_multiplier)
             left, right = modes.kanji_spacing_dots
             underline = modes.kanji_underline_dots
         else:
-            font, width, height = render.FONTS[modes.font], modes.width_multiplier, modes.height_multiplier
+            font_name = modes.font if modes.font in self.fonts else "A"
+            font, width, height = render.FONTS[font_name], modes.width_multiplier, modes.height_multiplier
             left, right = 0, modes.right_spacing_dots
             underline = modes.underline_dots
         is_bold = modes.is_emphasized or modes.is_double_strike
-        style = TextStyle("Kanji" if event.is_kanji else modes.font, is_bold, underline, width, height, modes.is_inverse)
+        style = TextStyle(font_name, is_bold, underline, width, height, modes.is_inverse)
         for character in event.text:
             cell = render.character_cell(
                 character, font, is_bold=is_bold, width_multiplier=width, height_multiplier=height,

@@ -55,7 +55,7 @@ def make_sim_hardware(config: HardwareConfig) -> HardwareSet:
         # The emulated chip keeps virtual time: the driver's waits move it instead of sleeping.
         card_reader = Mfrc522CardReader(spi, sleep=spi.clock.sleep)
         stack.callback(card_reader.close)
-        emulated_printer = EmulatedPrinter(width_dots=profile.width_dots, has_cutter=profile.has_cutter).start()
+        emulated_printer = EmulatedPrinter.for_profile(profile).start()
         stack.callback(emulated_printer.close)
         printer = emulated_printer.open_driver(profile)
         stack.callback(printer.close)

@@ -47,6 +47,8 @@ from .escpos_parser import EPSON_CODE_PAGES, Command, CommandError, EscPosParser
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from terminal.printer_profiles import PrinterProfile
+
 log = logging.getLogger(__name__)
 
 # DLE EOT replies (Epson reference): fixed bits 1 and 4 set in every reply.
@@ -112,6 +114,17 @@ class EmulatedReceipt:
 
 
 class EmulatedPrinter:
+    @classmethod
+    def for_profile(cls, profile: PrinterProfile) -> EmulatedPrinter:
+        """The printer a profile describes: its paper width, cutter, code pages, fonts, Chinese mode."""
+        return cls(
+            width_dots=profile.width_dots,
+            has_cutter=profile.has_cutter,
+            is_chinese_mode_default=profile.has_chinese_font,
+            code_pages=dict(profile.code_pages),
+            fonts=profile.fonts,
+        )
+
     def __init__(
         self,
         *,
@@ -119,11 +132,13 @@ class EmulatedPrinter:
         has_cutter: bool = True,
         is_chinese_mode_default: bool = True,
         code_pages: dict[int, str] | None = None,
+        fonts: tuple[str, ...] = ("A", "B"),
     ):
         self.width_dots = width_dots
         self.has_cutter = has_cutter
         self.is_chinese_mode_default = is_chinese_mode_default
         self.code_pages = EPSON_CODE_PAGES if code_pages is None else code_pages
+        self.fonts = fonts
         self.receipts: list[EmulatedReceipt] = []
         self.command_errors: list[CommandError] = []
         self.events: list[PrinterEvent] = []
@@ -321,7 +336,7 @@ class EmulatedPrinter:
 
     def _reset_state(self) -> None:
         self._parser = EscPosParser(is_chinese_mode_default=self.is_chinese_mode_default, code_pages=self.code_pages)
-        self._engine = engine.PrintEngine(self.width_dots)
+        self._engine = engine.PrintEngine(self.width_dots, fonts=self.fonts)
         self._receipt = EmulatedReceipt()
 
     # --- pty ---

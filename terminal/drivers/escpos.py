@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from terminal.errors import PrinterError, PrinterOfflineError, UnprintableTextError
 from terminal.hal.printer import Printer, PrinterProfile, PrinterStatus
+from terminal.printer_profiles import choose_text_mode
 from terminal.receipt import Align, QrCode, ReceiptData, Rule, TextLine, layout_receipt
 
 if TYPE_CHECKING:
@@ -220,21 +221,25 @@ def encode_image_receipt(image: Image) -> bytes:
     return INITIALIZE + CHINESE_MODE_OFF + select_alignment(Align.LEFT) + encode_raster(image)
 
 
-def encode_receipt(receipt: ReceiptData | Image, profile: PrinterProfile) -> bytes:
-    """All bytes for one copy (without the cut), text or raster as ``profile`` says."""
+def encode_receipt(receipt: ReceiptData | Image, profile: PrinterProfile, *, baud: int | None = None) -> bytes:
+    """All bytes for one copy (without the cut), text or raster as ``profile`` says; for an "auto"
+    profile, raster when it crosses a link of ``baud`` in time (``choose_text_mode``)."""
     if not isinstance(receipt, ReceiptData):
         if receipt.width != profile.width_dots:
             raise ValueError(f"image is {receipt.width} dots wide, the printer {profile.width_dots}")
         return encode_image_receipt(receipt)
-    if profile.text_mode == "gb18030":
+    from terminal.receipt import render_receipt_image
+
+    raster = None
+    if profile.text_mode == "auto":
+        raster = encode_image_receipt(render_receipt_image(receipt, profile.width_dots))
+    if choose_text_mode(profile, raster_bytes=len(raster or b""), baud=baud) == "gb18030":
         try:
             return encode_text_receipt(receipt, profile)
         except UnprintableTextError as error:
             # The printer's font cannot say it, but an image can: print this one receipt as raster.
             log.warning("printing receipt %s as an image: %s", receipt.receipt_number, error)
-    from terminal.receipt import render_receipt_image
-
-    return encode_image_receipt(render_receipt_image(receipt, profile.width_dots))
+    return raster or encode_image_receipt(render_receipt_image(receipt, profile.width_dots))
 
 
 def encode_cut(profile: PrinterProfile) -> bytes:
@@ -278,6 +283,11 @@ class EscPosPrinter(Printer):
         self.port = port
         self.profile = profile
         self.port.timeout = status_timeout_ms / 1000
+        # The link speed decides text or raster for an "auto" profile; a port without one (a test
+        # double, USB) counts as fast.
+        self.baud: int | None = getattr(port, "baudrate", None)
+        if self.baud is not None and self.baud > profile.max_baud:
+            raise PrinterError(f"printer {profile.name} takes at most {profile.max_baud} baud, the port is set to {self.baud}")
 
     def status(self) -> PrinterStatus:
         printer_byte = self._query(STATUS_PRINTER)
@@ -286,7 +296,7 @@ class EscPosPrinter(Printer):
 
     def print_receipt(self, receipt: ReceiptData | Image) -> None:
         self.ensure_ready(self.status())
-        self._write(encode_receipt(receipt, self.profile))
+        self._write(encode_receipt(receipt, self.profile, baud=self.baud))
 
     def cut(self) -> None:
         self._write(encode_cut(self.profile))
