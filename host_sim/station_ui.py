@@ -488,6 +488,8 @@ class StationUI(App):
         else:
             online = "ONLINE" if app.link.is_connected else "OFFLINE"
             paper = "OUT" if station.sim.printer.is_paper_out else "ok"
+            if station.sim.printer.command_errors:  # bytes the printer could not print: shown, never dropped
+                paper += f", {len(station.sim.printer.command_errors)} ESC/POS errors (see the log)"
             status = (f"{app.machine.state.value} · {online} · outbox pending {station.pending_count()} · "
                       f"paper {paper} · {len(station.sim.printer.receipts)} receipts → {station.receipts_dir}")
         if status != self.status_text:
