@@ -1,11 +1,12 @@
-"""Pure rules for staff logging in on a terminal (no I/O; the PIN is checked by the caller)."""
+"""Pure rules for staff acting on a terminal: who may send what with their shift open, and who may
+log in where (no I/O; the PIN is checked by the caller). Staff and terminals are the store's
+``StaffView`` and ``TerminalView``."""
 
 from protocol.kinds import KINDS, STAFF_ROLES, kinds_for_role, terminal_kind_of
 from protocol.messages import Hello, ShiftOpen
 from protocol.reasons import Reason
 
 from .pins import MAX_WRONG_PINS
-from .store import StaffView, TerminalView
 
 # Which roles may open a shift on which kind of terminal. Supervisors may stand in anywhere.
 ROLES_BY_TERMINAL_KIND = {
@@ -44,11 +45,11 @@ def check_operator(kind: str, operator: str, shift: tuple[str, str] | None, *, r
     return None
 
 
-def terminal_kind(terminal: TerminalView) -> str:
+def terminal_kind(terminal) -> str:
     return terminal_kind_of(terminal.allowed_kinds)
 
 
-def check_staff(request: ShiftOpen, staff: StaffView | None, terminal: TerminalView) -> Reason | None:
+def check_staff(request: ShiftOpen, staff, terminal) -> Reason | None:
     """Everything but the PIN itself; None when the PIN is the only thing left to check."""
     if staff is None or not staff.is_active or staff.staff_id != request.operator:
         return Reason.UNKNOWN_STAFF
@@ -59,7 +60,7 @@ def check_staff(request: ShiftOpen, staff: StaffView | None, terminal: TerminalV
     return None
 
 
-def after_wrong_pin(staff: StaffView) -> tuple[int, Reason]:
+def after_wrong_pin(staff) -> tuple[int, Reason]:
     """(new wrong-PIN count, reason to answer): the try that reaches the limit already says locked."""
     count = staff.wrong_pins + 1
     return count, Reason.PIN_LOCKED if count >= MAX_WRONG_PINS else Reason.WRONG_PIN
