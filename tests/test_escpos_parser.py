@@ -186,3 +186,9 @@ def test_esc_t_selects_the_code_page_single_byte_text_is_decoded_in(page, codec,
 def test_chinese_mode_groups_gb18030_characters_and_leaves_ascii_single_byte():
     events = parse("\x1c&你好 ok\x1c.".encode("gb18030"))
     assert [(e.text, e.is_kanji) for e in events if isinstance(e, Text)] == [("你好", True), (" ok", False)]
+
+
+def test_every_command_the_print_engine_acts_on_is_in_the_table_by_the_same_name():
+    from host_sim.devices.escpos_engine import HANDLERS
+
+    assert set(HANDLERS) - {spec.name for spec in table.COMMANDS} == set()

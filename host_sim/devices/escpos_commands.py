@@ -52,7 +52,6 @@ class CommandSpec:
     name: str  # the reference's mnemonic, e.g. "GS v 0"; the renderer dispatches on it
     shape: Shape
     check: Check | None = None
-    does_print: bool = False  # True when the renderer acts on it (else it is parsed and ignored)
 
 
 def _byte(parameters: bytes, index: int) -> int:
@@ -227,86 +226,84 @@ ZERO_ONE = (0, 1, 48, 49)
 # --- the table ------------------------------------------------------------------------------------
 
 
-def _spec(prefix: str, shape: Shape, check: Check | None = None, *, does_print: bool = False) -> CommandSpec:
+def _spec(prefix: str, shape: Shape, check: Check | None = None) -> CommandSpec:
     names = {"DLE": DLE, "ESC": ESC, "FS": FS, "GS": GS, "SP": 0x20, "EOT": 0x04, "ENQ": 0x05, "DC4": 0x14,
              "HT": HT, "LF": LF, "FF": FF, "CR": CR, "CAN": CAN}  # fmt: skip
     raw = bytes(names[word] if word in names else ord(word) for word in prefix.split())
-    return CommandSpec(raw, prefix, shape, check, does_print)
+    return CommandSpec(raw, prefix, shape, check)
 
-
-P = True  # does_print, to keep the table on one line per command
 
 COMMANDS: tuple[CommandSpec, ...] = (
     # one-byte controls
-    _spec("HT", fixed(0), does_print=P),  # horizontal tab
-    _spec("LF", fixed(0), does_print=P),  # print and line feed
+    _spec("HT", fixed(0)),  # horizontal tab
+    _spec("LF", fixed(0)),  # print and line feed
     _spec("FF", fixed(0)),  # print and return to standard mode (page mode)
     _spec("CR", fixed(0)),  # print and carriage return (ignored when auto line feed is off)
     _spec("CAN", fixed(0)),  # cancel print data in page mode
     # DLE: real-time commands
-    _spec("DLE EOT", real_time_status, does_print=P),  # transmit real-time status
+    _spec("DLE EOT", real_time_status),  # transmit real-time status
     _spec("DLE ENQ", fixed(1)),  # real-time request to printer
-    _spec("DLE DC4", real_time_request, does_print=P),  # real-time pulse, power-off, clear buffer
+    _spec("DLE DC4", real_time_request),  # real-time pulse, power-off, clear buffer
     # ESC
     _spec("ESC FF", fixed(0)),  # print data in page mode
-    _spec("ESC SP", fixed(1), does_print=P),  # right-side character spacing
-    _spec("ESC !", fixed(1), does_print=P),  # print mode (font, emphasised, double height/width, underline)
-    _spec("ESC $", fixed(2), does_print=P),  # absolute print position
+    _spec("ESC SP", fixed(1)),  # right-side character spacing
+    _spec("ESC !", fixed(1)),  # print mode (font, emphasised, double height/width, underline)
+    _spec("ESC $", fixed(2)),  # absolute print position
     _spec("ESC %", fixed(1)),  # select/cancel user-defined character set
     _spec("ESC &", user_defined_characters),  # define user-defined characters
-    _spec("ESC *", column_bit_image, does_print=P),  # select bit-image mode
-    _spec("ESC -", fixed(1), one_of(*ZERO_ONE_TWO), does_print=P),  # underline mode
-    _spec("ESC 2", fixed(0), does_print=P),  # default line spacing
-    _spec("ESC 3", fixed(1), does_print=P),  # line spacing n
+    _spec("ESC *", column_bit_image),  # select bit-image mode
+    _spec("ESC -", fixed(1), one_of(*ZERO_ONE_TWO)),  # underline mode
+    _spec("ESC 2", fixed(0)),  # default line spacing
+    _spec("ESC 3", fixed(1)),  # line spacing n
     _spec("ESC =", fixed(1)),  # select peripheral device
     _spec("ESC ?", fixed(1)),  # cancel user-defined characters
-    _spec("ESC @", fixed(0), does_print=P),  # initialize printer
-    _spec("ESC A", fixed(1), does_print=P),  # line spacing n/60 inch (non-Epson; python-escpos)
-    _spec("ESC +", fixed(1), does_print=P),  # line spacing n/360 inch (non-Epson; python-escpos)
-    _spec("ESC B", fixed(2), does_print=P),  # beeper n times t x 50 ms (Chinese printers)
-    _spec("ESC D", nul_terminated(), does_print=P),  # horizontal tab positions
-    _spec("ESC E", fixed(1), does_print=P),  # emphasised mode
-    _spec("ESC G", fixed(1), does_print=P),  # double-strike mode
-    _spec("ESC J", fixed(1), does_print=P),  # print and feed paper n dots
+    _spec("ESC @", fixed(0)),  # initialize printer
+    _spec("ESC A", fixed(1)),  # line spacing n/60 inch (non-Epson; python-escpos)
+    _spec("ESC +", fixed(1)),  # line spacing n/360 inch (non-Epson; python-escpos)
+    _spec("ESC B", fixed(2)),  # beeper n times t x 50 ms (Chinese printers)
+    _spec("ESC D", nul_terminated()),  # horizontal tab positions
+    _spec("ESC E", fixed(1)),  # emphasised mode
+    _spec("ESC G", fixed(1)),  # double-strike mode
+    _spec("ESC J", fixed(1)),  # print and feed paper n dots
     _spec("ESC K", fixed(1)),  # print and reverse feed (impact models)
     _spec("ESC L", fixed(0)),  # select page mode
-    _spec("ESC M", fixed(1), one_of(*ZERO_ONE_TWO, 97, 98), does_print=P),  # character font
+    _spec("ESC M", fixed(1), one_of(*ZERO_ONE_TWO, 97, 98)),  # character font
     _spec("ESC R", fixed(1), within(0, 17)),  # international character set
     _spec("ESC S", fixed(0)),  # select standard mode
     _spec("ESC T", fixed(1)),  # print direction in page mode
     _spec("ESC U", fixed(1)),  # unidirectional printing
-    _spec("ESC V", fixed(1), one_of(0, 1, 2, 48, 49, 50), does_print=P),  # 90° clockwise rotation
+    _spec("ESC V", fixed(1), one_of(0, 1, 2, 48, 49, 50)),  # 90° clockwise rotation
     _spec("ESC W", fixed(8)),  # print area in page mode
-    _spec("ESC \\", fixed(2), does_print=P),  # relative print position
-    _spec("ESC a", fixed(1), one_of(*ZERO_ONE_TWO), does_print=P),  # justification
+    _spec("ESC \\", fixed(2)),  # relative print position
+    _spec("ESC a", fixed(1), one_of(*ZERO_ONE_TWO)),  # justification
     _spec("ESC c 0", fixed(1)),  # paper type(s) to output to
     _spec("ESC c 1", fixed(1)),  # paper type(s) for command settings
     _spec("ESC c 3", fixed(1)),  # paper sensors to output paper-end signals
     _spec("ESC c 4", fixed(1)),  # paper sensors to stop printing
     _spec("ESC c 5", fixed(1)),  # enable/disable panel buttons
-    _spec("ESC d", fixed(1), does_print=P),  # print and feed n lines
+    _spec("ESC d", fixed(1)),  # print and feed n lines
     _spec("ESC e", fixed(1)),  # print and reverse feed n lines
     _spec("ESC f", fixed(2)),  # cut sheet wait time (slip)
-    _spec("ESC i", fixed(0), does_print=P),  # partial cut, one point left (obsolete)
-    _spec("ESC m", fixed(0), does_print=P),  # partial cut, three points left (obsolete)
-    _spec("ESC p", fixed(3), one_of(*ZERO_ONE), does_print=P),  # generate pulse (cash drawer)
+    _spec("ESC i", fixed(0)),  # partial cut, one point left (obsolete)
+    _spec("ESC m", fixed(0)),  # partial cut, three points left (obsolete)
+    _spec("ESC p", fixed(3), one_of(*ZERO_ONE)),  # generate pulse (cash drawer)
     _spec("ESC r", fixed(1)),  # print colour
-    _spec("ESC t", fixed(1), does_print=P),  # character code table
+    _spec("ESC t", fixed(1)),  # character code table
     _spec("ESC u", fixed(1)),  # transmit peripheral device status
     _spec("ESC v", fixed(0)),  # transmit paper sensor status
-    _spec("ESC {", fixed(1), does_print=P),  # upside-down print mode
+    _spec("ESC {", fixed(1)),  # upside-down print mode
     _spec("ESC ( A", function_with_length),  # beeper (TM models with a buzzer)
     _spec("ESC ( Y", function_with_length),  # enable/disable print control
     # FS: Kanji (here GB18030) and NV images
-    _spec("FS !", fixed(1), does_print=P),  # Kanji print mode
-    _spec("FS &", fixed(0), does_print=P),  # Kanji character mode on
-    _spec("FS -", fixed(1), one_of(*ZERO_ONE_TWO), does_print=P),  # Kanji underline
-    _spec("FS .", fixed(0), does_print=P),  # Kanji character mode off
+    _spec("FS !", fixed(1)),  # Kanji print mode
+    _spec("FS &", fixed(0)),  # Kanji character mode on
+    _spec("FS -", fixed(1), one_of(*ZERO_ONE_TWO)),  # Kanji underline
+    _spec("FS .", fixed(0)),  # Kanji character mode off
     _spec("FS 2", fixed(2 + 72)),  # define user-defined Kanji c1 c2 + 24 x 24 dots
     _spec("FS ?", fixed(2)),  # cancel user-defined Kanji
     _spec("FS C", fixed(1)),  # Kanji character code system
-    _spec("FS S", fixed(2), does_print=P),  # Kanji left and right spacing
-    _spec("FS W", fixed(1), does_print=P),  # Kanji quadruple size
+    _spec("FS S", fixed(2)),  # Kanji left and right spacing
+    _spec("FS W", fixed(1)),  # Kanji quadruple size
     _spec("FS p", fixed(2)),  # print NV bit image n in mode m
     _spec("FS q", nv_bit_images),  # define NV bit images
     _spec("FS g", nv_user_memory),  # NV user memory
@@ -316,7 +313,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     _spec("FS ( L", function_with_length),  # label and black mark paper
     _spec("FS ( e", function_with_length),  # automatic status back, extended
     # GS
-    _spec("GS !", fixed(1), _character_size, does_print=P),  # character size 1..8 x 1..8
+    _spec("GS !", fixed(1), _character_size),  # character size 1..8 x 1..8
     _spec("GS $", fixed(2)),  # absolute vertical position in page mode
     _spec("GS ( A", function_with_length),  # test print
     _spec("GS ( C", function_with_length),  # edit NV user memory
@@ -324,45 +321,45 @@ COMMANDS: tuple[CommandSpec, ...] = (
     _spec("GS ( E", function_with_length),  # user setup commands
     _spec("GS ( H", function_with_length),  # request transmission of response or status
     _spec("GS ( K", function_with_length),  # print control (density, speed)
-    _spec("GS ( L", function_with_length, does_print=P),  # graphics
+    _spec("GS ( L", function_with_length),  # graphics
     _spec("GS ( M", function_with_length),  # customise printer control value(s)
     _spec("GS ( N", function_with_length),  # character effects (colour, shadow)
     _spec("GS ( P", function_with_length),  # page mode control
     _spec("GS ( Q", function_with_length),  # draw lines in page mode
-    _spec("GS ( k", function_with_length, does_print=P),  # 2-D codes (QR, PDF417, ...)
+    _spec("GS ( k", function_with_length),  # 2-D codes (QR, PDF417, ...)
     _spec("GS ( z", function_with_length),  # read-out status of the receipt (TM-T88VI)
     _spec("GS *", downloaded_bit_image),  # define downloaded bit image
     _spec("GS /", fixed(1)),  # print downloaded bit image
-    _spec("GS 8 L", counted(0, 4), does_print=P),  # graphics, 4-byte length
+    _spec("GS 8 L", counted(0, 4)),  # graphics, 4-byte length
     _spec("GS :", fixed(0)),  # start/end macro definition
-    _spec("GS B", fixed(1), does_print=P),  # white/black reverse print
+    _spec("GS B", fixed(1)),  # white/black reverse print
     _spec("GS C 0", fixed(2)),  # counter print mode (obsolete)
     _spec("GS C 1", fixed(6)),  # counter mode A (obsolete)
     _spec("GS C 2", fixed(2)),  # counter value (obsolete)
     _spec("GS D", bmp_graphics),  # Windows BMP NV/download graphics
     _spec("GS E", fixed(1)),  # head energising time
-    _spec("GS H", fixed(1), one_of(0, 1, 2, 3, 48, 49, 50, 51), does_print=P),  # HRI position
+    _spec("GS H", fixed(1), one_of(0, 1, 2, 3, 48, 49, 50, 51)),  # HRI position
     _spec("GS I", fixed(1)),  # transmit printer ID
-    _spec("GS L", fixed(2), does_print=P),  # left margin
+    _spec("GS L", fixed(2)),  # left margin
     _spec("GS P", fixed(2)),  # horizontal and vertical motion units
     _spec("GS Q 0", variable_height_bit_image),  # print variable vertical size bit image
     _spec("GS T", fixed(1)),  # print position to the beginning of the line
-    _spec("GS V", cut, does_print=P),  # select cut mode and cut paper
-    _spec("GS W", fixed(2), does_print=P),  # print area width
+    _spec("GS V", cut),  # select cut mode and cut paper
+    _spec("GS W", fixed(2)),  # print area width
     _spec("GS \\", fixed(2)),  # relative vertical position in page mode
     _spec("GS ^", fixed(3)),  # execute macro
     _spec("GS a", fixed(1)),  # automatic status back
     _spec("GS b", fixed(1)),  # smoothing mode
     _spec("GS c", fixed(0)),  # print counter (obsolete)
-    _spec("GS f", fixed(1), one_of(0, 1, 2, 3, 4, 48, 49, 50, 51, 52, 97, 98), does_print=P),  # HRI font
+    _spec("GS f", fixed(1), one_of(0, 1, 2, 3, 4, 48, 49, 50, 51, 52, 97, 98)),  # HRI font
     _spec("GS g 0", fixed(3)),  # initialise maintenance counter
     _spec("GS g 2", fixed(3)),  # transmit maintenance counter
-    _spec("GS h", fixed(1), within(1, 255), does_print=P),  # barcode height
+    _spec("GS h", fixed(1), within(1, 255)),  # barcode height
     _spec("GS j", fixed(1)),  # automatic status back (ink)
-    _spec("GS k", barcode, does_print=P),  # print barcode
-    _spec("GS r", fixed(1), one_of(1, 2, 4, 49, 50, 52), does_print=P),  # transmit status
-    _spec("GS v 0", raster_bit_image, _raster_mode, does_print=P),  # print raster bit image
-    _spec("GS w", fixed(1), within(1, 6), does_print=P),  # barcode module width
+    _spec("GS k", barcode),  # print barcode
+    _spec("GS r", fixed(1), one_of(1, 2, 4, 49, 50, 52)),  # transmit status
+    _spec("GS v 0", raster_bit_image, _raster_mode),  # print raster bit image
+    _spec("GS w", fixed(1), within(1, 6)),  # barcode module width
     _spec("GS z 0", fixed(2)),  # online recovery wait time
     _spec("GS |", fixed(1)),  # print density (Chinese printers; python-escpos)
 )

@@ -446,7 +446,7 @@ class PrintEngine:
             return self._unprintable(command, "GS ( k without cn fn")
         symbol_type, function, values = body[0], body[1], body[2:]
         if symbol_type != 49:
-            if function in (81, 70, 65 + 16):  # a print function of PDF417, MaxiCode, DataMatrix ...
+            if function == 81:  # fn 81 prints PDF417, MaxiCode, DataMatrix, Aztec ... alike
                 self._unprintable(command, f"2-D code type {symbol_type} is not emulated (only QR, cn 49)")
             return
         modes = self.modes

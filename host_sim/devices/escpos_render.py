@@ -55,6 +55,7 @@ def glyph(character: str, font: CellFont, is_bold: bool) -> Image:
     return cell
 
 
+@functools.lru_cache(maxsize=8192)  # a receipt repeats few characters in few styles; cells are never modified
 def character_cell(
     character: str,
     font: CellFont,
