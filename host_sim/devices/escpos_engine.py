@@ -43,6 +43,7 @@ class TextStyle:
     width_multiplier: int = 1
     height_multiplier: int = 1
     is_inverse: bool = False  # GS B
+    is_rotated: bool = False  # ESC V
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class TextRun:
 class PrintedLine:
     runs: tuple[TextRun, ...]
     align: int = 0
+    is_upside_down: bool = False
 
     @property
     def text(self) -> str:
@@ -163,6 +165,8 @@ class PrintModes:
     kanji_width_multiplier: int = 1  # FS ! bit 2 / FS W
     kanji_height_multiplier: int = 1  # FS ! bit 3 / FS W
     is_inverse: bool = False
+    is_rotated: bool = False  # ESC V: each character turned 90° clockwise
+    is_upside_down: bool = False  # ESC {
     align: int = 0
     right_spacing_dots: int = 0
     kanji_spacing_dots: tuple[int, int] = (0, 0)  # FS S left, right
@@ -194,6 +198,7 @@ class _Line:
     images: list[PrintedImage] = field(default_factory=list)
     x: int = 0
     align: int | None = None  # latched by the first data
+    is_upside_down: bool = False  # ESC {, latched with the alignment
 
     @property
     def is_empty(self) -> bool:
@@ -234,11 +239,12 @@ class PrintEngine:
             left, right = 0, modes.right_spacing_dots
             underline = modes.underline_dots
         is_bold = modes.is_emphasized or modes.is_double_strike
-        style = TextStyle(font_name, is_bold, underline, width, height, modes.is_inverse)
+        style = TextStyle(font_name, is_bold, underline, width, height, modes.is_inverse, modes.is_rotated)
         for character in event.text:
             cell = render.character_cell(
                 character, font, is_bold=is_bold, width_multiplier=width, height_multiplier=height,
                 right_spacing_dots=right, underline_dots=underline, is_inverse=modes.is_inverse,
+                is_rotated=modes.is_rotated,
             )  # fmt: skip
             self._place(cell, left * width)
             self._add_to_runs(character, style)
@@ -251,37 +257,41 @@ class PrintEngine:
             runs.append(TextRun(character, style))
 
     def _place(self, image: Image, left_gap_dots: int = 0) -> None:
-        line = self._line
-        if line.align is None:
-            line.align = self.modes.align
-        if line.x + left_gap_dots + image.width > self._area_width() and line.items:
+        self._start_line()
+        if self._line.x + left_gap_dots + image.width > self._area_width() and self._line.items:
             self._print_line()  # the line is full: print it and go on in the next
-            self._line.align = self.modes.align
+            self._start_line()
         line = self._line
         line.items.append(_LineItem(line.x + left_gap_dots, image))
         line.x += left_gap_dots + image.width
+
+    def _start_line(self) -> None:
+        """The first data of a line latches ESC a and ESC { for all of it (Epson: "at the beginning of the line")."""
+        if self._line.align is None:
+            self._line.align = self.modes.align
+            self._line.is_upside_down = self.modes.is_upside_down
 
     def _area_width(self) -> int:
         room = self.width_dots - self.modes.left_margin_dots
         return min(room, self.modes.area_width_dots) if self.modes.area_width_dots else room
 
-    def _print_line(self) -> None:
+    def _print_line(self, *, feed_dots: int | None = None) -> None:
+        """Print the line and feed ``feed_dots`` (the line spacing unless told), at least its tallest."""
         line, self._line = self._line, _Line()
         tallest = max((item.image.height for item in line.items), default=0)
-        band = render.white(self.width_dots, max(self.modes.line_spacing_dots, tallest))
+        feed_dots = self.modes.line_spacing_dots if feed_dots is None else feed_dots
+        band = render.white(self.width_dots, max(feed_dots, tallest))
         content = max((item.x + item.image.width for item in line.items), default=0)
         left = self._aligned_left(line.align or 0, content)
         for item in line.items:
             band.paste(item.image, (left + item.x, tallest - item.image.height))
+        if line.is_upside_down:  # ESC {: the whole line turned half a turn, its end printed first
+            band = band.rotate(180)
         runs = tuple(line.runs)
-        if line.images and not runs:
-            self._merge_images(band, line.images)
+        if line.images and not runs:  # a line of ESC * bit image only: a picture in the log
+            self._outputs.append(Band(band, line.images[0]))
         else:
-            self._outputs.append(Band(band, PrintedLine(runs, line.align or 0)))
-
-    def _merge_images(self, band: Image, images: list[PrintedImage]) -> None:
-        # python-escpos and others send one picture as many ESC * lines: the log shows one picture.
-        self._outputs.append(Band(band, images[0]))
+            self._outputs.append(Band(band, PrintedLine(runs, line.align or 0, line.is_upside_down)))
 
     def _aligned_left(self, align: int, content_width: int) -> int:
         area = self._area_width()
@@ -320,8 +330,7 @@ class PrintEngine:
             stops = tuple(range(step, self._area_width(), step))
         following = [stop for stop in stops if stop > self._line.x]
         if following and following[0] <= self._area_width():
-            if self._line.align is None:
-                self._line.align = self.modes.align
+            self._start_line()
             self._line.x = following[0]
 
     def _set_tabs(self, command: Command) -> None:
@@ -353,29 +362,23 @@ class PrintEngine:
         self.modes.kanji_width_multiplier = self.modes.kanji_height_multiplier = size
 
     def _feed_lines(self, command: Command) -> None:
-        count = command.parameters[0]
-        if not self._line.is_empty:
-            self._print_line()
-        if count:
-            dots = count * self.modes.line_spacing_dots
-            self._outputs.append(Band(render.white(self.width_dots, dots), PrintedFeed(dots)))
+        """ESC d n: print the line and feed n lines (ESC d 1 is LF)."""
+        self._print_and_feed(command.parameters[0] * self.modes.line_spacing_dots)
 
     def _feed_motion_units(self, command: Command) -> None:
-        """ESC J n: print the line and feed n dots (not a line spacing, n itself)."""
+        """ESC J n: print the line and feed n dots, whatever the line spacing."""
+        self._print_and_feed(command.parameters[0])
+
+    def _print_and_feed(self, dots: int) -> None:
         if not self._line.is_empty:
-            line_spacing = self.modes.line_spacing_dots
-            self.modes.line_spacing_dots = 0
-            self._print_line()
-            self.modes.line_spacing_dots = line_spacing
-        dots = command.parameters[0]
-        if dots:
+            self._print_line(feed_dots=dots)
+        elif dots:
             self._outputs.append(Band(render.white(self.width_dots, dots), PrintedFeed(dots)))
 
     def _absolute_position(self, command: Command) -> None:
         position = int.from_bytes(command.parameters, "little")
         if position <= self._area_width():
-            if self._line.align is None:
-                self._line.align = self.modes.align
+            self._start_line()
             self._line.x = position
 
     def _relative_position(self, command: Command) -> None:
@@ -544,6 +547,8 @@ HANDLERS: dict[str, Callable[[PrintEngine, Command], None]] = {
     "FS -": _setter("kanji_underline_dots", lambda p: p[0] % 48),
     "ESC M": _setter("font", lambda p: "B" if p[0] in (1, 49) else "A"),
     "GS B": _setter("is_inverse", _low_bit),
+    "ESC V": _setter("is_rotated", lambda p: p[0] % 48 != 0),
+    "ESC {": _setter("is_upside_down", _low_bit),
     "ESC a": _setter("align", lambda p: p[0] % 48),
     "ESC SP": _setter("right_spacing_dots", _first),
     "FS S": _setter("kanji_spacing_dots", lambda p: (p[0], p[1])),

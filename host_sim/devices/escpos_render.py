@@ -66,13 +66,17 @@ def character_cell(
     right_spacing_dots: int = 0,
     underline_dots: int = 0,
     is_inverse: bool = False,
+    is_rotated: bool = False,
 ) -> Image:
-    """A printed character: enlarged, its right spacing added (enlarged too), underlined, inverted."""
+    """A printed character: turned 90° clockwise (ESC V), enlarged, its right spacing added
+    (enlarged too), underlined, inverted."""
     from PIL import Image as PillowImage
 
     base = glyph(character, font, is_bold)
-    width = font.width_dots * width_multiplier
-    height = font.height_dots * height_multiplier
+    if is_rotated:  # the cell turns with the glyph (24 x 12 for Font A): nothing of it is cut off
+        base = base.rotate(-90, expand=True)
+    width = base.width * width_multiplier
+    height = base.height * height_multiplier
     cell = white(width + right_spacing_dots * width_multiplier, height)
     cell.paste(base.resize((width, height), PillowImage.Resampling.NEAREST), (0, 0))
     if underline_dots:
