@@ -100,3 +100,12 @@ def test_gs_v_0_scales_by_its_mode(mode, size):
     assert ink_box(emulator.current_receipt.bands[0]) == (0, 0, *size)
     [image] = emulator.current_receipt.images
     assert (image.width_dots, image.height_dots) == (16, 3)  # the log keeps the picture as sent
+
+
+@pytest.mark.parametrize("command", [FS + b"p\x01\x00", GS + b"/\x00", ESC + b"L"])
+def test_a_command_that_would_print_what_the_emulator_does_not_draw_is_reported_not_dropped(command):
+    emulator = EmulatedPrinter(width_dots=384, is_chinese_mode_default=False)
+    emulator.feed(command + b"after\n")
+    [error] = emulator.command_errors
+    assert error.code == "ESCPOS_UNPRINTABLE" and "is not emulated" in error.reason
+    assert emulator.current_receipt.text_lines == ["after"]

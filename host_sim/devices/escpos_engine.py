@@ -476,6 +476,10 @@ class PrintEngine:
         payload = modes.qr_data.decode("utf-8", errors="replace")
         self._print_picture(picture, PrintedQr(payload, modes.qr_module_dots, modes.qr_error_level, modes.align))
 
+    def _not_emulated(self, command: Command) -> None:
+        """A command that puts something on paper we do not draw: said, so a test or the sim shows it."""
+        self._unprintable(command, f"{command.name} ({NOT_EMULATED[command.name]}) is not emulated")
+
     def _cut(self, command: Command) -> None:
         mode = command.parameters[0]
         feed = command.parameters[1] if len(command.parameters) > 1 else 0
@@ -532,6 +536,14 @@ def _inch_fraction(denominator: int) -> Callable[[bytes], int]:
     return lambda parameters: round(parameters[0] * DOTS_PER_INCH / denominator)
 
 
+# Commands that print (or change how later data prints) which the emulator does not draw.
+NOT_EMULATED = {
+    "FS p": "print NV bit image",
+    "GS /": "print downloaded bit image",
+    "GS Q 0": "variable vertical size bit image",
+    "ESC L": "page mode",
+}
+
 HANDLERS: dict[str, Callable[[PrintEngine, Command], None]] = {
     "ESC @": PrintEngine._initialize,
     "LF": PrintEngine._line_feed,
@@ -580,6 +592,7 @@ HANDLERS: dict[str, Callable[[PrintEngine, Command], None]] = {
     "ESC B": PrintEngine._beep,
     "DLE EOT": PrintEngine._status,
     "GS r": PrintEngine._status,
+    **{name: PrintEngine._not_emulated for name in NOT_EMULATED},
 }
 
 
