@@ -236,6 +236,7 @@ BARCODES = [
     ("ITF", "12345678", "12345678"),
     ("CODABAR", "A40156B", "A40156B"),
     ("CODE93", "PARK 93", "PARK 93"),
+    ("CODE93", "Park #93, ok!", "Park #93, ok!"),  # full ASCII: lower case and punctuation by shift characters
     ("CODE128", "{BFieldpos-128", "Fieldpos-128"),
     ("CODE128", "{C" + "\x0c\x22\x38\x4e", "12345678"),  # set C: one byte per digit pair
     ("CODE128", "{Bab{C\x01\x17{AXY", "ab0123XY"),  # switching code sets mid-symbol

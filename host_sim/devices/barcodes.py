@@ -1,7 +1,7 @@
 """GS k barcode data -> the bars a printer draws, as a string of modules ("1" bar, "0" space).
 
 The symbol tables come from python-barcode (MIT); the ESC/POS rules are ours: which data each system
-takes, the check digits the printer adds, CODE128's explicit code sets ("{A", "{B", "{C", "{S" shift,
+takes, the check digits the printer adds, CODE93's full ASCII, CODE128's explicit code sets ("{A", "{B", "{C", "{S" shift,
 "{1".."{4" FNC, "{{" a brace) and the narrow:wide ratio of the two-width symbologies. Code 93's table
 is not in python-barcode and is written out here. Pure functions, no drawing.
 """
@@ -212,10 +212,42 @@ CODE93_PATTERNS = (
 CODE93_START_STOP = 47
 
 
+CODE93_SHIFTS = {"$": 43, "%": 44, "/": 45, "+": 46}  # the ($) (%) (/) (+) shift characters
+
+
+def _code93_full_ascii(character: str) -> str:
+    """A character as Code 93 base characters, shift characters written as "($)" etc. (ISO/IEC 15417's
+    full ASCII table, the one Code 39 extended uses)."""
+    code = ord(character)
+    if character in CODE93_CHARACTERS:
+        return character
+    if code == 0:
+        return "%U"
+    if 1 <= code <= 26:
+        return "$" + chr(ord("A") + code - 1)
+    if 27 <= code <= 31:
+        return "%" + chr(ord("A") + code - 27)
+    if 97 <= code <= 122:
+        return "+" + chr(ord("A") + code - 97)
+    punctuation = {"!": "/A", '"': "/B", "#": "/C", "&": "/F", "'": "/G", "(": "/H", ")": "/I", "*": "/J",
+                   ",": "/L", ":": "/Z", ";": "%F", "<": "%G", "=": "%H", ">": "%I", "?": "%J", "@": "%V",
+                   "[": "%K", "\\": "%L", "]": "%M", "^": "%N", "_": "%O", "`": "%W", "{": "%P", "|": "%Q",
+                   "}": "%R", "~": "%S", "\x7f": "%T"}  # fmt: skip
+    if character in punctuation:
+        return punctuation[character]
+    raise BarcodeDataError(f"CODE93 takes ASCII, not {character!r}")
+
+
 def _code93(text: str) -> Symbol:
-    if not text or any(character not in CODE93_CHARACTERS for character in text):
-        raise BarcodeDataError(f"CODE93 is emulated for 0-9 A-Z - . space $ / + % only, not {text!r}")
-    values = [CODE93_CHARACTERS.index(character) for character in text]
+    if not text:
+        raise BarcodeDataError("CODE93 needs at least one character")
+    values = []
+    for character in text:
+        encoded = _code93_full_ascii(character)
+        if len(encoded) == 2:  # a shift character, then the base character it shifts
+            values += [CODE93_SHIFTS[encoded[0]], CODE93_CHARACTERS.index(encoded[1])]
+        else:
+            values.append(CODE93_CHARACTERS.index(encoded))
     for max_weight in (20, 15):  # check character C, then K over the data and C
         total = sum(value * ((index % max_weight) + 1) for index, value in enumerate(reversed(values)))
         values.append(total % 47)
