@@ -27,7 +27,7 @@ import os
 import select
 import threading
 import tty
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -268,10 +268,13 @@ class EmulatedPrinter:
                 height = self._paper_left_dots
             self._paper_left_dots -= height
         receipt = self._receipt
-        receipt.bands.append(band.image if height == band.image.height else band.image.crop((0, 0, self.width_dots, height)))
         element = band.element
-        if isinstance(element, PrintedImage) and height < band.image.height:
-            element = PrintedImage(element.width_bytes, height, element.data[: height * element.width_bytes], element.align, element.command)
+        if height < band.image.height:
+            receipt.bands.append(band.image.crop((0, 0, self.width_dots, height)))
+            if isinstance(element, PrintedImage):  # the rows that made it onto the paper
+                element = replace(element, height_dots=height, data=element.data[: height * element.width_bytes])
+        else:
+            receipt.bands.append(band.image)
         if element is not None:
             merged = engine.merge_element(receipt.elements[-1] if receipt.elements else None, element)
             if merged is not None:
