@@ -11,7 +11,7 @@ the batch has committed. Three kinds of answer:
 - nothing: the store was busy (TransientStoreError). Nothing is stored; the terminal's resend succeeds.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 import hashlib
 import logging
 import time
@@ -24,55 +24,28 @@ from protocol.kinds import KINDS
 from protocol.errors import RemoteProtocolError
 from protocol.limits import MAX_SEQ_JUMP, PROTOCOL_VERSION, SUPPORTED_VERSIONS
 from protocol.messages import (
-    MAX_LOOKUP_CARDS,
     REQUEST_TYPES,
     Balances,
-    CardIssue,
-    CardReturn,
-    Charge,
-    CardReplace,
-    CardUnblock,
     Hello,
-    LossReport,
-    MemberCard,
-    MemberLookup,
-    MemberLookupReply,
-    MemberOpen,
-    MemberTransfer,
-    PinUnlock,
-    OfflineCharge,
-    Request,
     Result,
-    Reversal,
-    ShiftClose,
-    ShiftOpen,
-    StationReport,
-    StationReportReply,
     TerminalStatus,
-    TopUp,
-    Void,
     Welcome,
     parse,
     printable_detail,
 )
-from protocol.money import card_account
 from protocol.reasons import Outcome, Reason
 
 from protocol.card_record import CardRecord, sign_record
-from protocol.pin import open_pin
 
-from . import postings as rules
+from . import rules
 from . import shifts
-from .pins import MAX_WRONG_PINS, hash_pin, pin_matches
+from .pins import SealedPins
 from .errors import TransientStoreError
 from .keys import LedgerKeys
 from .store import NewTxn, Store, TerminalView, seq_of, store_fault
 
 log = logging.getLogger("fieldpos.ledger")
 
-# Who may read a station's takings, and who may find a member's cards by phone number.
-REPORT_ROLES = KINDS[StationReport.TYPE].staff_roles
-LOOKUP_ROLES = KINDS[MemberLookup.TYPE].staff_roles
 # An unknown key id makes us re-read the key table, but not more often than this, so a flood of
 # random key ids cannot turn into a flood of queries.
 KEY_RELOAD_INTERVAL_S = 1.0
@@ -116,7 +89,6 @@ class Intake:
         self._reload_keys()
         self.counts = {"approved": 0, "declined": 0, "refused": 0, "replayed": 0, "set_aside": 0}
         self.greeted: set[str] = set()  # terminals that said Hello: they get config and blocklist again
-        self._attachment = b""  # the envelope attachment (a sealed PIN block) of the request being decided
         self._in_hand = None  # the parsed message being handled, for the set-aside answer if it fails
         self._retrying_set_aside = False
         self._quoted: tuple[bytes, str] | None = None  # (payload, SHA-256 as sent) of a retried set-aside
@@ -271,7 +243,7 @@ class Intake:
             return self.refuse(topic, payload, None, error.code, error.args[0], now_ms)
         message, terminal = verified.message, verified.terminal
         self._in_hand = message
-        if isinstance(message, Hello):
+        if message.TYPE == Hello.TYPE:
             self.greeted.add(message.terminal)
             return self._welcome(verified, terminal, now_ms)
         if message.TYPE not in terminal.allowed_kinds:
@@ -295,357 +267,66 @@ class Intake:
             self.store.record_alert(now_ms, "SEQ_REUSED", detail)
             log.warning(detail)
             return self.refuse(topic, payload, message, Reason.SEQ_REUSED, detail, now_ms)
-        self._attachment = verified.envelope.attachment
-        if isinstance(message, (ShiftOpen, ShiftClose)):
-            return self._shift(verified, terminal, now_ms)
-        if isinstance(message, StationReport):
-            return self._station_report(verified, now_ms)
-        if isinstance(message, MemberLookup):
-            return self._member_lookup(verified, now_ms)
         return self._decide_and_book(verified, terminal, now_ms)
 
-    # ------------------------------------------------------------ decisions
-    def _decide(self, message: Request, terminal: TerminalView, card) -> rules.Decision:
-        if isinstance(message, TopUp) and self._owes_offline_debt(message.park, card):
-            card = replace(card, state="active")  # paying the debt is how an overdrawn card is settled
-        # The common card checks run for every kind that does not opt out of them by name, before
-        # any kind's own rule: a lost, copied or unknown card never reaches one (issue 11).
-        kind = KINDS[message.TYPE]
-        if (refusal := rules.check_card(message, card, skips=kind.skips_card_checks)) is not None:
-            return refusal
-        if kind.runs("limits") and (refusal := self._check_limits(message, card)) is not None:
-            return refusal
-        if isinstance(message, CardReplace):
-            return self._decide_replace(message, card)
-        if isinstance(message, PinUnlock):
-            return self._decide_pin_unlock(message)
-        if isinstance(message, CardUnblock):
-            if card.state != "blocked" or self.store.block_reason(message.park, card.card_no, card.issuance) != "LOST":
-                return rules.decline(Reason.KIND_NOT_ALLOWED)  # an overdrawn card is settled, not unblocked
-            return rules.Decision(reason=Reason.OK)
-        if isinstance(message, CardIssue) and message.card_fee_fen != self.store.park_rules(message.park).card_fee_fen:
-            # The park's card fee, not a desk's: a desk with an old or edited config would book another.
-            return rules.decline(Reason.AMOUNT_MISMATCH)
-        if isinstance(message, (CardIssue, MemberOpen)):
-            return rules.decide_card_issue(message, card)
-        if isinstance(message, MemberTransfer):
-            return self._decide_member_transfer(message, card)
-        if isinstance(message, TopUp):
-            return rules.decide_top_up(message, card, self.store.bonus_rules(message.park))
-        if isinstance(message, Charge) and not isinstance(message, OfflineCharge) and card.kind == "member":
-            if (refusal := self._check_member_pin(message)) is not None:
-                return refusal
-            bonus_first, points_per_yuan, _ = self.store.member_settings(message.park)
-            return rules.decide_charge(message, card, self.store.station(message.park, terminal.station_id),
-                                       bonus_first=bonus_first, points_per_yuan=points_per_yuan)
-        if isinstance(message, Charge) and self.store.superseded_by(message.terminal, message.seq) is not None:
-            # The terminal gave up waiting for this attempt and sold offline instead: that sale counts.
-            return rules.decline(Reason.SUPERSEDED)
-        if isinstance(message, Charge):
-            return rules.decide_charge(message, card, self.store.station(message.park, terminal.station_id))
-        if isinstance(message, Void):
-            decision = rules.decide_void(message, self.store.original_sale(message.terminal, message.original_seq))
-            if decision.is_approved and (refusal := self._check_supervisor(message)) is not None:
-                return rules.decline(refusal)
-            return decision
-        if isinstance(message, CardReturn):
-            if message.damage_fee_fen > self.store.park_rules(message.park).damage_fee_fen:
-                return rules.decline(Reason.AMOUNT_MISMATCH)  # the park's damage fee caps what a desk keeps
-            return rules.decide_card_return(message, card)
-        if isinstance(message, LossReport):
-            if card.kind != "member":
-                return rules.decline(Reason.KIND_NOT_ALLOWED)  # temporary cards have no loss protection
-            return rules.Decision(reason=Reason.OK)
-        if isinstance(message, Reversal):
-            return self._decide_reversal(message, card)
-        raise AssertionError(f"no rule for {message.TYPE}")
-
-    def _check_limits(self, message: Request, card) -> rules.Decision | None:
-        """The card type's limits: for a new card, of the kind it is opened as; a sale also counts
-        what the card has spent today."""
-        if isinstance(message, (CardIssue, MemberOpen)):
-            card_kind = "member" if isinstance(message, MemberOpen) else message.card_kind
-        else:
-            card_kind = card.kind
-        spent = 0
-        if KINDS[message.TYPE].is_sale:
-            spent = self.store.spent_today(message.park, message.card.account,
-                                           self.store.business_day(message.park, self.clock_ms()))
-        return rules.check_limits(message, card, self.store.card_limits(message.park, card_kind), kind=card_kind,
-                                  spent_today_fen=spent)
-
-    def _check_supervisor(self, message) -> Reason | None:
-        """The second credential: a supervisor's staff card and PIN (sealed with the request)."""
-        staff = self.store.staff_by_card(message.park, message.supervisor_card_no)
-        if staff is None or not staff.is_active or staff.role != "supervisor":
-            return Reason.SUPERVISOR_REQUIRED
-        if staff.wrong_pins >= MAX_WRONG_PINS:
-            return Reason.PIN_LOCKED
-        pin = open_pin(self._attachment, pin_sha256=message.pin_sha256, terminal=message.terminal, seq=message.seq,
-                       ledger_pin_key=self.keys.pin_key, field="supervisor_pin")
-        if pin_matches(pin, staff.pin_hash, self.keys.pin_pepper):
-            self.store.set_wrong_pins(message.park, staff.staff_id, 0)
-            return None
-        count, reason = shifts.after_wrong_pin(staff)
-        self.store.set_wrong_pins(message.park, staff.staff_id, count)
-        self.store.record_alert(self.clock_ms(), "WRONG_PIN", f"supervisor {staff.staff_id} wrong PIN {count}")
-        return reason
-
-    def _decide_replace(self, message: CardReplace, new_card) -> rules.Decision:
-        if new_card is not None and new_card.state != "returned":
-            return rules.decline(Reason.CARD_IN_USE)
-        old = self.store.card(message.park, message.from_card_no, message.from_issuance)
-        if old is None or old.kind != "member" or old.issuance != message.from_issuance:
-            return rules.decline(Reason.UNKNOWN_CARD)
-        if old.state != "blocked" or self.store.block_reason(message.park, old.card_no, old.issuance) != "LOST":
-            return rules.decline(Reason.KIND_NOT_ALLOWED)  # only a card reported lost is replaced
-        if message.card.issuance != (1 if new_card is None else new_card.issuance + 1):
-            return rules.decline(Reason.OLD_ISSUANCE)
-        if (refusal := self._check_supervisor(message)) is not None:
-            return rules.decline(refusal)
-        return rules.decide_transfer(old, message.card.account)
-
-    def _decide_member_transfer(self, message: MemberTransfer, card) -> rules.Decision:
-        if not self.store.allows_member_transfer(message.park) or card.kind != "member":
-            return rules.decline(Reason.KIND_NOT_ALLOWED)
-        if message.to_card_no == message.card.no:
-            return rules.decline(Reason.SAME_CARD)  # −x and +x on one account: nothing to move
-        target = self.store.card(message.park, message.to_card_no, message.to_issuance)
-        if target is None or target.kind != "member" or target.state != "active":
-            return rules.decline(Reason.UNKNOWN_CARD)
-        if (refusal := self._check_member_pin(message, always=True)) is not None:
-            return refusal
-        if card.fen < message.amount_fen:
-            return rules.decline(Reason.INSUFFICIENT_FUNDS)
-        if target.fen + message.amount_fen > self.store.card_limits(message.park, "member").max_balance_fen:
-            return rules.decline(Reason.OVER_BALANCE_LIMIT)
-        to_account = card_account(target.card_no, target.issuance)
-        return rules.Decision(reason=Reason.OK, amount_fen=message.amount_fen, postings=(
-            rules.Posting(message.card.account, "fen", -message.amount_fen),
-            rules.Posting(to_account, "fen", message.amount_fen)))
-
-    def _decide_pin_unlock(self, message: PinUnlock) -> rules.Decision:
-        member = self.store.member(message.park, message.card.no)
-        staff = self.store.staff_by_card(message.park, message.card.no)
-        if member is None and staff is None:
-            return rules.decline(Reason.UNKNOWN_CARD)
-        if (refusal := self._check_supervisor(message)) is not None:
-            return rules.decline(refusal)
-        if member is not None:
-            self.store.set_member_wrong_pins(message.park, message.card.no, 0)
-        if staff is not None:
-            self.store.set_wrong_pins(message.park, staff.staff_id, 0)
-        return rules.Decision(reason=Reason.OK)
-
-    def _decide_reversal(self, message: Reversal, card) -> rules.Decision:
-        opened_at = self.store.shift_opened_at(message.terminal)
-        if opened_at is None or message.original_seq < opened_at:
-            return rules.decline(Reason.NOT_SAME_SHIFT)
-        decision = rules.decide_void(message, self.store.original_sale(message.terminal, message.original_seq),
-                                     kind=TopUp.TYPE)
-        if not decision.is_approved:
-            return decision
-        if card.fen < message.amount_fen or any(p.account == message.card.account and p.asset == "bonus" and
-                                                 card.bonus + p.amount < 0 for p in decision.postings):
-            return rules.decline(Reason.INSUFFICIENT_FUNDS)  # already spent: the desk settles it otherwise
-        if (refusal := self._check_supervisor(message)) is not None:
-            return rules.decline(refusal)
-        return decision
-
+    # ------------------------------------------------------------ build view, decide, apply, sign
     def _decide_and_book(self, verified: _Verified, terminal: TerminalView, now_ms: int) -> Reply:
+        """The kind's rule reads its View, decides (no writes), and the store applies the Decision;
+        the signed reply goes with the stored request."""
         message = verified.message
-        if isinstance(message, OfflineCharge):
-            card = self.store.card(message.park, message.card.no, message.card.issuance)
-            decision = self._decide_offline(message, terminal, card)
-        else:
-            card = self.store.card(message.park, message.card.no)
-            decision = self._decide(message, terminal, card)
+        kind = KINDS[message.TYPE]
+        pins = SealedPins(verified.envelope.attachment, message, self.keys.pin_key, self.keys.pin_pepper)
+        view = rules.gather(message, self.store, terminal, now_ms, pins)
+        decision = rules.decide(message, view)
         for alert in decision.alerts:
-            self.store.record_alert(now_ms, decision.reason.value, alert)
-        txn_id = None
-        if decision.is_approved:
-            txn_id = self.store.book(
-                NewTxn(
-                    park_id=message.park,
-                    kind=message.TYPE,
-                    terminal_id=message.terminal,
-                    seq=message.seq,
-                    operator=message.operator,
-                    station_id=terminal.station_id,
-                    card_account=message.card.account,
-                    amount_fen=decision.amount_fen,
-                    ledger_time_ms=now_ms,
-                    terminal_time_ms=message.terminal_time_ms,
-                    clock_uncertain=message.clock_uncertain,
-                    voids_txn=decision.voids_txn,
-                ),
-                decision.postings,
-                allow_negative=decision.allow_negative,
+            log.warning("%s: %s", alert.kind, alert.detail)
+        txn = None
+        if kind.is_booked:
+            txn = NewTxn(
+                park_id=message.park, kind=message.TYPE, terminal_id=message.terminal, seq=message.seq,
+                operator=message.operator, station_id=terminal.station_id, card_account=message.card.account,
+                amount_fen=decision.amount_fen, ledger_time_ms=now_ms, terminal_time_ms=message.terminal_time_ms,
+                clock_uncertain=message.clock_uncertain, voids_txn=decision.voids_txn,
             )
-            if decision.allow_negative:
-                self._block_if_overdrawn(message, now_ms)
-            if decision.new_card:
-                is_member = isinstance(message, (MemberOpen, CardReplace))
-                self.store.insert_card(
-                    message.park, message.card.no, message.card.issuance, message.card.uid,
-                    "member" if is_member else message.card_kind, getattr(message, "card_fee_fen", 0), txn_id,
-                )
-                if isinstance(message, MemberOpen):
-                    self._open_member(message)
-                elif isinstance(message, CardReplace):
-                    self.store.copy_member(message.park, message.from_card_no, message.card.no)
-            self._notify(message, card, txn_id, now_ms)
-            if decision.card_state is not None:
-                self.store.set_card_state(message.park, message.card.no, message.card.issuance, decision.card_state)
-            self._card_events(message, card, now_ms)
+        txn_id = self.store.apply(decision, park_id=message.park, now_ms=now_ms, txn=txn, card=message.card)
+        if decision.answer is not None:
+            return self._record(verified, Outcome.APPROVED, Reason.OK, None, self._answer(verified, decision.answer, now_ms),
+                                now_ms)
         balances = None
-        if decision.is_approved:
+        card = view.card
+        if txn_id is not None:
             after = self.store.card_balances_after.get(message.card.account)
             if after is None:  # the transaction did not move this card (e.g. a zero-balance issue)
                 after = self.store.card_balances(message.park, message.card.account)
             balances = Balances(fen=after[0], bonus=after[1], points=after[2])
-        elif card is not None and decision.reason not in (Reason.UNKNOWN_CARD, Reason.CARD_UID_MISMATCH, Reason.OLD_ISSUANCE):
+        elif (kind.is_booked and card is not None
+              and decision.reason not in (Reason.UNKNOWN_CARD, Reason.CARD_UID_MISMATCH, Reason.OLD_ISSUANCE)):
             balances = Balances(fen=card.fen, bonus=card.bonus, points=card.points)  # not for a clone to see
         outcome = Outcome.APPROVED if decision.is_approved or decision.reason is Reason.SAME_SALE else Outcome.DECLINED
         record = None
-        if decision.new_card and txn_id is not None:
+        if decision.new_card is not None and txn_id is not None:
             # The desk writes this on the card; only the ledger holds the key that signs it.
-            kind = "temporary" if isinstance(message, CardIssue) else "member"
-            record = sign_record(CardRecord(message.card.no, message.card.issuance, kind, message.park),
-                                 bytes.fromhex(message.card.uid),
+            new = decision.new_card
+            record = sign_record(CardRecord(new.card_no, new.issuance, new.kind, message.park), bytes.fromhex(new.uid),
                                  self.keys.for_purpose(Purpose.CARD_RECORD).signing_key).hex()
         result = self._result(verified.topic, message, verified.envelope.payload, verified.envelope.version, outcome,
                               decision.reason, now_ms, balances, txn_id, card_record=record,
                               amount_fen=decision.amount_fen if decision.is_approved and decision.postings else None)
         return self._record(verified, outcome, decision.reason, txn_id, result, now_ms)
 
-    def _check_member_pin(self, message, *, always: bool = False) -> rules.Decision | None:
-        """A member charge above the card's no-PIN limit needs the member's PIN; three wrong PINs
-        lock the card's PIN (a supervisor unlocks it). The wrong-PIN count is stored with the decline."""
-        member = self.store.member(message.park, message.card.no)
-        if member is None:
-            return None
-        if member.wrong_pins >= MAX_WRONG_PINS:
-            return rules.decline(Reason.PIN_LOCKED)
-        # The park's limit, the one each till has in its signed config: a member's own copy (taken when
-        # the card was opened) would differ once the park changes it, and the till would not ask.
-        no_pin_limit_fen = self.store.park_rules(message.park).no_pin_limit_fen
-        if not always and message.amount_fen <= no_pin_limit_fen and message.pin_sha256 is None:
-            return None
-        if message.pin_sha256 is None:
-            return rules.decline(Reason.PIN_REQUIRED)
-        pin = open_pin(self._attachment, pin_sha256=message.pin_sha256, terminal=message.terminal, seq=message.seq,
-                       ledger_pin_key=self.keys.pin_key)
-        if pin_matches(pin, member.pin_hash, self.keys.pin_pepper):
-            if member.wrong_pins:
-                self.store.set_member_wrong_pins(message.park, message.card.no, 0)
-            return None
-        count = member.wrong_pins + 1
-        self.store.set_member_wrong_pins(message.park, message.card.no, count)
-        self.store.record_alert(self.clock_ms(), "WRONG_PIN", f"member card {message.card.no}: wrong PIN {count}")
-        return rules.decline(Reason.PIN_LOCKED if count >= MAX_WRONG_PINS else Reason.WRONG_PIN)
-
-    def _decide_offline(self, message: OfflineCharge, terminal: TerminalView, card) -> rules.Decision:
-        if message.supersedes_seq is not None:
-            earlier = self.store.stored_outcome(message.terminal, message.supersedes_seq)
-            if earlier is not None and earlier[0] == Outcome.APPROVED:
-                # The online attempt was approved and its answer lost: this is the same sale.
-                return rules.Decision(reason=Reason.SAME_SALE)
-            self.store.supersede(message.terminal, message.supersedes_seq, message.seq)
-        return rules.decide_offline_charge(message, card, self.store.station(message.park, terminal.station_id))
-
-    def _block_if_overdrawn(self, message, now_ms: int) -> None:
-        after = self.store.card_balances_after.get(message.card.account)
-        if after is not None and after[0] < 0:
-            detail = f"{message.card.account} overdrawn to {after[0]} fen by offline sale {message.terminal}/{message.seq}"
-            self.store.block_card(message.park, message.card.no, message.card.issuance, "OFFLINE_OVERDRAFT", now_ms)
-            self.store.record_alert(now_ms, "OFFLINE_OVERDRAFT", detail)
-            log.warning(detail)
-
-    def _asking_staff(self, message, roles: frozenset) -> Reason | None:
-        """For requests that read rather than book: ``card`` is the asking staff member's own card,
-        and their role is checked here, whatever the terminal shows and whether or not a shift is open."""
-        staff = self.store.staff_by_card(message.park, message.card.no)
-        if staff is None or staff.staff_id != message.operator or not staff.is_active:
-            return Reason.UNKNOWN_STAFF
-        return None if staff.role in roles else Reason.ROLE_NOT_ALLOWED
-
-    def _member_lookup(self, verified: _Verified, now_ms: int) -> Reply:
-        """A member's cards by phone number, for the desk's loss report and replacement."""
+    def _answer(self, verified: _Verified, answer: rules.Answer, now_ms: int) -> Reply:
+        """A reply of its own type (member lookup, station report), quoting the request."""
         message = verified.message
-        if (refusal := self._asking_staff(message, LOOKUP_ROLES)) is not None:
-            return self._decline_request(verified, refusal, now_ms)
-        cards = tuple(MemberCard(no=no, issuance=issuance, uid=uid, name=name, state=state, fen=fen, bonus=bonus,
-                                 points=points)
-                      for no, issuance, uid, name, state, fen, bonus, points in
-                      self.store.member_cards_by_phone(message.park, message.phone, MAX_LOOKUP_CARDS))
         reply_topic = topics.result(message.park, message.terminal)
-        body = MemberLookupReply(park=message.park, terminal=message.terminal, seq=message.seq,
-                                 request_sha256=self._request_sha256(verified.envelope.payload), cards=cards, ledger_time_ms=now_ms).to_bytes()
-        reply = Reply(reply_topic, self._seal(body, reply_topic, verified.envelope.version))
-        return self._record(verified, Outcome.APPROVED, Reason.OK, None, reply, now_ms)
-
-    def _station_report(self, verified: _Verified, now_ms: int) -> Reply:
-        """Reports go to supervisors, finance and admins only: the asking staff member's role is
-        checked here, whatever the terminal shows (a front desk terminal cannot even ask)."""
-        message = verified.message
-        if (refusal := self._asking_staff(message, REPORT_ROLES)) is not None:
-            return self._decline_request(verified, refusal, now_ms)
-        count, fen, offline, voids = self.store.station_takings(message.park, message.station, message.business_day)
-        reply_topic = topics.result(message.park, message.terminal)
-        body = StationReportReply(
-            park=message.park, terminal=message.terminal, seq=message.seq, request_sha256=self._request_sha256(verified.envelope.payload),
-            station=message.station, business_day=message.business_day, sales_count=count, sales_fen=fen,
-            offline_count=offline, voids_count=voids, ledger_time_ms=now_ms,
-        ).to_bytes()
-        reply = Reply(reply_topic, self._seal(body, reply_topic, verified.envelope.version))
-        return self._record(verified, Outcome.APPROVED, Reason.OK, None, reply, now_ms)
+        body = answer.reply_type(park=message.park, terminal=message.terminal, seq=message.seq,
+                                 request_sha256=self._request_sha256(verified.envelope.payload), ledger_time_ms=now_ms,
+                                 **answer.fields).to_bytes()
+        return Reply(reply_topic, self._seal(body, reply_topic, verified.envelope.version))
 
     def _decline_request(self, verified: _Verified, reason: Reason, now_ms: int) -> Reply:
         result = self._result(verified.topic, verified.message, verified.envelope.payload, verified.envelope.version,
                               Outcome.DECLINED, reason, now_ms)
         return self._record(verified, Outcome.DECLINED, reason, None, result, now_ms)
-
-    def _owes_offline_debt(self, park_id: str, card) -> bool:
-        """Blocked because offline sales overdrew it: a top-up at the desk settles it."""
-        return (card is not None and card.state == "blocked"
-                and self.store.block_reason(park_id, card.card_no, card.issuance) == "OFFLINE_OVERDRAFT")
-
-    def _card_events(self, message, card, now_ms: int) -> None:
-        """Loss reports block at once and unblocking undoes it; a top-up that pays an offline debt off
-        unblocks the card. All reach terminals as blocklist deltas."""
-        if isinstance(message, LossReport):
-            self.store.block_card(message.park, message.card.no, message.card.issuance, "LOST", now_ms)
-        elif isinstance(message, CardUnblock):
-            self.store.unblock_card(message.park, message.card.no, message.card.issuance, "FOUND", now_ms)
-        elif isinstance(message, TopUp) and self._owes_offline_debt(message.park, card):
-            fen = self.store.card_balances_after.get(message.card.account, (card.fen,))[0]
-            if fen >= 0:
-                self.store.unblock_card(message.park, message.card.no, message.card.issuance, "SETTLED", now_ms)
-
-    def _open_member(self, message: MemberOpen) -> None:
-        pin = open_pin(self._attachment, pin_sha256=message.pin_sha256, terminal=message.terminal, seq=message.seq,
-                       ledger_pin_key=self.keys.pin_key)
-        _, _, no_pin_limit_fen = self.store.member_settings(message.park)
-        self.store.insert_member(message.park, message.card.no, message.member_name, message.phone,
-                                 hash_pin(pin, self.keys.pin_pepper), no_pin_limit_fen)
-
-    def _notify(self, message, card, txn_id: int, now_ms: int) -> None:
-        """Members hear about every top-up and charge: queued in the same transaction as the booking,
-        sent by the notifier's own thread, so a slow SMS gateway never holds up a sale."""
-        if not KINDS[message.TYPE].notifies_member:
-            return
-        # Most sales are on temporary cards: no member to tell, and no query on the hot path for them.
-        if not isinstance(message, CardReplace) and (card is None or card.kind != "member"):
-            return
-        member = self.store.member(message.park, message.card.no)
-        if member is None:
-            return
-        fen, bonus, points = self.store.card_balances_after.get(message.card.account) or (0, 0, 0)
-        self.store.add_notification(message.park, message.card.no, member.phone, txn_id, {
-            "kind": message.TYPE, "amount_fen": getattr(message, "amount_fen", 0), "balance_fen": fen, "bonus_fen": bonus,
-            "points": points, "terminal": message.terminal, "time_ms": now_ms,
-        }, now_ms)
 
     def _record(self, verified: _Verified, outcome: Outcome, reason: Reason, txn_id, result: Reply, now_ms) -> Reply:
         message = verified.message
@@ -656,31 +337,6 @@ class Intake:
         )
         self.counts[outcome.value] += 1
         return result
-
-    def _shift(self, verified: _Verified, terminal: TerminalView, now_ms: int) -> Reply:
-        message = verified.message
-        if isinstance(message, ShiftClose):
-            closed = self.store.close_shift(message.terminal, message.seq, now_ms)
-            reason = Reason.OK if closed == message.operator else Reason.UNKNOWN_STAFF
-        else:
-            pin = open_pin(verified.envelope.attachment, pin_sha256=message.pin_sha256, terminal=message.terminal,
-                           seq=message.seq, ledger_pin_key=self.keys.pin_key)
-            staff = self.store.staff_by_card(message.park, message.card.no)
-            reason = shifts.check_staff(message, staff, terminal)
-            if reason is None:
-                if pin_matches(pin, staff.pin_hash, self.keys.pin_pepper):
-                    reason = Reason.OK
-                    self.store.set_wrong_pins(message.park, staff.staff_id, 0)
-                    self.store.open_shift(message.park, message.terminal, staff.staff_id, message.seq, now_ms)
-                else:
-                    count, reason = shifts.after_wrong_pin(staff)
-                    self.store.set_wrong_pins(message.park, staff.staff_id, count)
-                    self.store.record_alert(now_ms, "WRONG_PIN", f"staff {staff.staff_id} wrong PIN {count} on {message.terminal}")
-            del pin
-        outcome = Outcome.APPROVED if reason is Reason.OK else Outcome.DECLINED
-        result = self._result(verified.topic, message, verified.envelope.payload, verified.envelope.version, outcome,
-                              reason, now_ms)
-        return self._record(verified, outcome, reason, None, result, now_ms)
 
     # ------------------------------------------------------------ replies
     def _result(self, topic, message, payload, version, outcome, reason, now_ms, balances=None, txn_id=None, detail="",

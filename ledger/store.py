@@ -21,7 +21,8 @@ from protocol.limits import MAX_PAYLOAD_BYTES
 from protocol.messages import MenuItem, OfflineCharge, ParkRules, StaffEntry, StationSettings, Void
 
 from .errors import AlreadyExists, CardBalanceBelowZero, NotFound, StoreUnavailableError, TransientStoreError
-from .postings import CardView, OriginalSale, Posting, StationView, check_balanced
+from .rules.common import check_balanced
+from .rules.decision import CardView, Decision, OriginalSale, Posting, StationView
 from .schema import MIGRATIONS
 
 # Sales, from the request kinds' declarations: what a station's takings and a card's daily spend
@@ -464,6 +465,50 @@ class Store:
         # Raised, not asserted: python -O strips asserts, and this check must hold in production.
         if not (allow_negative or after >= 0 or posting.amount > 0):
             raise CardBalanceBelowZero(f"{posting.account} would go to {after} {posting.asset}")
+
+    def apply(self, decision: Decision, *, park_id: str, now_ms: int, txn: NewTxn | None, card=None) -> int | None:
+        """Write every effect of a rule's decision (inside a batch's savepoint): PIN counters and
+        alerts whatever the outcome; when it approves a booked kind (``txn``), the transaction via
+        ``book`` and what hangs on it (new card, member, notification, the state of the request's
+        ``card``, blocklist); a shift opened or closed. Returns the transaction id, or None when
+        nothing was booked."""
+        if decision.supersedes is not None:
+            self.supersede(*decision.supersedes)
+        if decision.member_wrong_pins is not None:
+            self.set_member_wrong_pins(park_id, *decision.member_wrong_pins)
+        for staff_id, count in decision.staff_wrong_pins:
+            self.set_wrong_pins(park_id, staff_id, count)
+        for alert in decision.alerts:
+            self.record_alert(now_ms, alert.kind, alert.detail)
+        txn_id = None
+        if decision.is_approved and txn is not None:
+            txn_id = self.book(txn, decision.postings, allow_negative=decision.allow_negative)
+            if (new := decision.new_card) is not None:
+                self.insert_card(park_id, new.card_no, new.issuance, new.uid, new.kind, new.card_fee_fen, txn_id)
+            if (member := decision.new_member) is not None:
+                self.insert_member(park_id, member.card_no, member.name, member.phone, member.pin_hash,
+                                   member.no_pin_limit_fen)
+            if decision.copy_member is not None:
+                self.copy_member(park_id, *decision.copy_member)
+            if (notice := decision.notification) is not None:
+                fen, bonus, points = self.card_balances_after.get(notice.account) or (0, 0, 0)
+                self.add_notification(park_id, notice.card_no, notice.phone, txn_id, {
+                    "kind": notice.kind, "amount_fen": notice.amount_fen, "balance_fen": fen, "bonus_fen": bonus,
+                    "points": points, "terminal": txn.terminal_id, "time_ms": now_ms,
+                }, now_ms)
+            if decision.card_state is not None:
+                self.set_card_state(park_id, card.no, card.issuance, decision.card_state)
+            for change in decision.blocklist:
+                if change.change == "block":
+                    self.block_card(park_id, change.card_no, change.issuance, change.reason, now_ms)
+                else:
+                    self.unblock_card(park_id, change.card_no, change.issuance, change.reason, now_ms)
+        if (shift := decision.shift) is not None:
+            if shift.opens_for is None:
+                self.close_shift(shift.terminal_id, shift.seq, now_ms)
+            else:
+                self.open_shift(park_id, shift.terminal_id, shift.opens_for, shift.seq, now_ms)
+        return txn_id
 
     def insert_card(self, park_id, card_no, issuance, uid, kind, card_fee_fen, txn_id) -> None:
         self.db.execute(

@@ -1,4 +1,4 @@
-"""Property tests of the money rules: the ledger's posting rules (ledger/postings.py) and the
+"""Property tests of the money rules: the ledger's posting rules (ledger/rules.py) and the
 terminal's offline rules (terminal/offline.py), for any cards, amounts, clocks and reboots Hypothesis
 can think of. CI runs the pinned "ci" profile (tests/conftest.py); ``--runslow`` runs many more.
 """
@@ -7,8 +7,8 @@ import dataclasses
 
 from hypothesis import assume, given, strategies as st
 
-from ledger import postings
-from ledger.postings import CardView, OriginalSale, StationView
+from ledger import rules
+from ledger.rules import CardView, OriginalSale, StationView
 from protocol.limits import MAX_AMOUNT_FEN
 from protocol.messages import CardRef, CardReturn, Charge, LineItem, OfflineCharge, OfflinePolicy, TopUp, Void
 from protocol.reasons import Reason
@@ -43,7 +43,7 @@ def charge(amount_fen: int, message_type=Charge, **extra) -> Charge:
 
 
 def totals(decision) -> dict:
-    sums = dict.fromkeys(postings.ASSETS, 0)
+    sums = dict.fromkeys(rules.ASSETS, 0)
     for posting in decision.postings:
         assert type(posting.amount) is int and posting.amount != 0, posting
         sums[posting.asset] += posting.amount
@@ -60,8 +60,8 @@ def assert_books_rules(decision, card: CardView | None) -> None:
     if not decision.is_approved:
         assert decision.postings == ()
         return
-    assert totals(decision) == dict.fromkeys(postings.ASSETS, 0)
-    postings.check_balanced(decision.postings)
+    assert totals(decision) == dict.fromkeys(rules.ASSETS, 0)
+    rules.check_balanced(decision.postings)
     if card is not None and not decision.allow_negative:
         assert card.fen + on_card(decision, "fen") >= min(card.fen, 0)
         assert card.bonus + on_card(decision, "bonus") >= 0
@@ -75,7 +75,7 @@ def assert_books_rules(decision, card: CardView | None) -> None:
        points_per_yuan=st.integers(min_value=0, max_value=10))
 def test_an_online_charge_balances_never_overdraws_and_pays_the_station_in_full(card, amount_fen, station, bonus_first,
                                                                               points_per_yuan):
-    decision = postings.decide_charge(charge(amount_fen), card, station, bonus_first=bonus_first,
+    decision = rules.decide_charge(charge(amount_fen), card, station, bonus_first=bonus_first,
                                       points_per_yuan=points_per_yuan)
     if card.fen + card.bonus < amount_fen:
         assert decision.reason is Reason.INSUFFICIENT_FUNDS and decision.postings == ()
@@ -98,30 +98,30 @@ def test_an_offline_sale_always_lands_balanced_and_only_it_may_overdraw(card, am
     request = charge(amount_fen, OfflineCharge, supersedes_seq=None, approved_ms=0)
     if card is not None and not uid_matches:
         card = dataclasses.replace(card, uid="0badcafe")  # the same number on another chip
-    decision = postings.decide_offline_charge(request, card, station)
+    decision = rules.decide_offline_charge(request, card, station)
     assert decision.is_approved and decision.allow_negative and decision.amount_fen == amount_fen
     assert_books_rules(decision, card)
     lands_on_card = card is not None and uid_matches and card.state != "returned"
     assert on_card(decision, "fen") == (-amount_fen if lands_on_card else 0)
     assert on_card(decision, "bonus") == 0  # an offline sale never spends promotional credit
     if not lands_on_card:
-        assert postings.Posting(postings.OFFLINE_LOSS_ACCOUNT, "fen", -amount_fen) in decision.postings
+        assert rules.Posting(rules.OFFLINE_LOSS_ACCOUNT, "fen", -amount_fen) in decision.postings
 
 
 @given(card=cards(state="active"), amount_fen=amount, channel=channels,
        tiers=st.lists(st.tuples(amount, fen), max_size=4))
 def test_a_top_up_balances_and_gives_bonus_only_to_members(card, amount_fen, channel, tiers):
-    decision = postings.decide_top_up(TopUp(**COMMON, amount_fen=amount_fen, channel=channel, payment_ref=""), card, tiers)
+    decision = rules.decide_top_up(TopUp(**COMMON, amount_fen=amount_fen, channel=channel, payment_ref=""), card, tiers)
     assert_books_rules(decision, card)
     assert on_card(decision, "fen") == amount_fen
-    assert on_card(decision, "bonus") == (postings.bonus_for(amount_fen, tiers) if card.kind == "member" else 0)
+    assert on_card(decision, "bonus") == (rules.bonus_for(amount_fen, tiers) if card.kind == "member" else 0)
     assert sum(p.amount for p in decision.postings if p.account.startswith("channel:")) == -amount_fen
 
 
 @given(card=cards(kind="temporary", state="active"), channel=channels, damage=fen)
 def test_a_card_return_refunds_balance_and_fee_less_damage_and_never_the_bonus(card, channel, damage):
     request = CardReturn(**COMMON, channel=channel, payment_ref="", damage_fee_fen=damage)
-    decision = postings.decide_card_return(request, card)
+    decision = rules.decide_card_return(request, card)
     if damage > card.card_fee_fen:
         assert decision.reason is Reason.AMOUNT_MISMATCH and decision.postings == ()
         return
@@ -131,24 +131,24 @@ def test_a_card_return_refunds_balance_and_fee_less_damage_and_never_the_bonus(c
     # The bonus lapses: whatever the card held in bonus, the visitor gets the same cash back.
     assert paid_out == -refund and decision.amount_fen == refund
     assert (card.fen + on_card(decision, "fen"), card.bonus + on_card(decision, "bonus")) == (0, 0)
-    assert card.card_fee_fen == 0 or postings.Posting(postings.CARD_FEE_ACCOUNT, "fen", -card.card_fee_fen) in decision.postings
+    assert card.card_fee_fen == 0 or rules.Posting(rules.CARD_FEE_ACCOUNT, "fen", -card.card_fee_fen) in decision.postings
 
 
 @given(card=cards(kind="member", state="active"), channel=channels, damage=fen)
 def test_a_member_card_is_never_returned_for_cash(card, channel, damage):
     request = CardReturn(**COMMON, channel=channel, payment_ref="", damage_fee_fen=damage)
-    assert postings.decide_card_return(request, card).reason is Reason.KIND_NOT_ALLOWED
+    assert rules.decide_card_return(request, card).reason is Reason.KIND_NOT_ALLOWED
 
 
 @given(card=cards(state="active"), amount_fen=amount, station=stations, is_voided=st.booleans(),
        asked_fen=amount, bonus_first=st.booleans())
 def test_a_void_undoes_exactly_the_sale_once(card, amount_fen, station, is_voided, asked_fen, bonus_first):
-    sale = postings.decide_charge(charge(amount_fen), card, station, bonus_first=bonus_first)
+    sale = rules.decide_charge(charge(amount_fen), card, station, bonus_first=bonus_first)
     assume(sale.is_approved)
     original = OriginalSale(txn_id=7, kind="charge", amount_fen=amount_fen, card_account=CARD.account,
                             is_voided=is_voided, postings=sale.postings)
     void = Void(**COMMON, original_seq=1, amount_fen=asked_fen, supervisor_card_no="S0003", pin_sha256="0" * 64)
-    decision = postings.decide_void(void, original)
+    decision = rules.decide_void(void, original)
     if is_voided:
         assert decision.reason is Reason.ALREADY_VOIDED
     elif asked_fen != amount_fen:
@@ -165,7 +165,7 @@ def test_a_void_undoes_exactly_the_sale_once(card, amount_fen, station, is_voide
 
 @given(card=cards(state="blocked"))
 def test_a_replacement_moves_everything_and_leaves_the_lost_card_empty(card):
-    decision = postings.decide_transfer(card, "card:M00099/1")
+    decision = rules.decide_transfer(card, "card:M00099/1")
     assert_books_rules(decision, None)
     for asset, held in (("fen", card.fen), ("bonus", card.bonus), ("points", card.points)):
         assert on_card(decision, asset) == -held
@@ -174,7 +174,7 @@ def test_a_replacement_moves_everything_and_leaves_the_lost_card_empty(card):
 
 @given(card=cards(), station=stations, amount_fen=amount)
 def test_a_card_that_is_blocked_returned_or_another_issuance_is_never_charged(card, station, amount_fen):
-    refusal = postings.check_card(charge(amount_fen), card)
+    refusal = rules.check_card(charge(amount_fen), card)
     if card.state == "active":
         assert refusal is None
     else:

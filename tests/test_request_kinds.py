@@ -14,7 +14,8 @@ import re
 import pytest
 
 from host_sim.rig import ParkRig, card, single_line
-from ledger import intake, park_home, shifts, store, verify
+from ledger import park_home, shifts, store, verify
+from ledger.rules import members as rules_members, staff as rules_staff
 from protocol import envelope, topics
 from protocol.kinds import CARD_CHECKS, KINDS, RequestKind, _DECLARED
 from protocol.messages import REQUEST_TYPES, CardIssue, CardReturn, Hello, LossReport, MemberOpen
@@ -183,8 +184,8 @@ HAND_KEPT = {
         "technician": frozenset({"shift_close"}),
     }),
     "shifts.SHIFTLESS_KINDS": (lambda: shifts.SHIFTLESS_KINDS, frozenset({"shift_open", "offline_charge", "hello"})),
-    "intake.REPORT_ROLES": (lambda: intake.REPORT_ROLES, frozenset({"supervisor", "finance", "admin"})),
-    "intake.LOOKUP_ROLES": (lambda: intake.LOOKUP_ROLES, frozenset({"front_desk", "supervisor"})),
+    "rules.staff.REPORT_ROLES": (lambda: rules_staff.REPORT_ROLES, frozenset({"supervisor", "finance", "admin"})),
+    "rules.members.LOOKUP_ROLES": (lambda: rules_members.LOOKUP_ROLES, frozenset({"front_desk", "supervisor"})),
     "verify (approved without a transaction)": (lambda: verify._UNBOOKED_KINDS,
                                                 "'member_lookup', 'station_report', 'shift_open', 'shift_close'"),
     "store (sales)": (lambda: store._SALE_KINDS, "'charge', 'offline_charge'"),

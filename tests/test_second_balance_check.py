@@ -11,7 +11,7 @@ import pytest
 
 from host_sim.rig import ParkRig, card
 from ledger.errors import CardBalanceBelowZero, LedgerError
-from ledger.postings import Posting
+from ledger.rules import Posting
 from ledger.store import NewTxn
 from ledger.verify import verify_books
 
