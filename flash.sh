@@ -20,7 +20,6 @@
 # `sudo -u fieldpos /opt/fieldpos/venv/bin/fieldpos terminal check --bundle /var/lib/fieldpos/bundle.json
 # --config /etc/fieldpos/station.json`, and start it again.
 set -euo pipefail
-cd "$(dirname "$0")"
 
 usage() { sed -n '2,4p' "$0" >&2; exit 2; }
 bundle="" config="" root="" wheels=""
@@ -40,20 +39,20 @@ fail() { echo "flash.sh: $*" >&2; exit 1; }
 [ -f "$config" ] || fail "no station config at $config"
 [ -d "$root" ] || fail "no root filesystem at $root (mount the SD card's rootfs partition)"
 [ -z "$wheels" ] || [ -d "$wheels" ] || fail "no wheelhouse at $wheels"
-python=${PYTHON:-python3}
-# Refuse a bundle or config the terminal would refuse at boot: better here than on a pole by the pond.
-terminal_id=$("$python" - "$bundle" "$config" <<'PY'
-import json, sys
-bundle, config = (json.load(open(path)) for path in sys.argv[1:3])
-missing = [key for key in ("park_id", "terminal_id", "key_id", "signing_seed", "ledger_keys", "broker") if key not in bundle]
-if missing:
-    sys.exit(f"the bundle lacks {', '.join(missing)}: is it a provisioning bundle?")
-for key in ("park_name", "station_name", "mode"):
-    if key not in config:
-        sys.exit(f"the station config lacks {key}")
-print(bundle["terminal_id"])
-PY
-) || fail "bundle or config not usable"
+# Paths as given, from where this was run; then work from the project's folder (the source to copy).
+bundle=$(realpath "$bundle") config=$(realpath "$config") root=$(realpath "$root")
+[ -z "$wheels" ] || wheels=$(realpath "$wheels")
+cd "$(dirname "$0")"
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+    if [ -x .venv/bin/python ]; then python=.venv/bin/python; else python=python3; fi
+fi
+# Refuse a bundle or config the terminal would refuse at boot, with the very check `fieldpos terminal
+# check` runs (terminal/board_files.py): better here than on a pole by the pond. It warns (stderr)
+# when the bundle's broker host is a loopback address, which no Pi reaches.
+"$python" -c 'import nacl, paho' 2>/dev/null \
+    || fail "$python lacks the project's packages: run tools/dev.sh (it makes .venv) or set PYTHON to a Python that has them"
+terminal_id=$("$python" -m terminal.board_files "$bundle" "$config") || fail "bundle or config not usable (above)"
 
 install -d "$root/opt/fieldpos" "$root/etc/fieldpos" "$root/etc/systemd/system/multi-user.target.wants"
 install -d -m 0700 "$root/var/lib/fieldpos"

@@ -9,6 +9,12 @@ prints both copies. Visitors who run short top up at the desk; a supervisor void
 their card and PIN); a member family opens, spends, loses and replaces a member card through the
 desk's own terminal app; at the exit the card is returned and refunded. The demo prints what happened, replays the books, and
 leaves every receipt as a PNG.
+
+A seed makes the day: every choice (payment channels, what is bought, who tops up, which sale is
+voided) comes from one ``random.Random(seed)``, and the only other thing that could move a figure —
+whether the BBQ's till has noticed its Wi-Fi went down or came back — is waited for at the cut and
+at the restore. So one seed prints the same figures every run (the README's are checked against a
+run by tests/test_demo_seed.py); only the time taken, printed on its own line, varies.
 """
 
 from collections import Counter
@@ -29,9 +35,10 @@ from .network import CuttableLink
 from .output_dir import DEMO_MARKER, claim_output_dir
 from .devices.mifare import MifareClassic1K
 from .rig import STAFF, ParkRig
-from .station import ScriptedStation
+from .station import ScriptedStation, put_sales_on_ledger
 
-# How each demo station sells (terminal.config modes), and what a visitor buys there.
+# How each demo station sells (terminal.config modes), and what a visitor buys there: set on the
+# ledger, as ``fieldpos station menu|mode`` would, and sent to each till in its signed config.
 STATION_SETUP = {
     "fishing": dict(mode="menu", menu=(MenuItem("钓鱼1小时 Fishing 1h", 3000), MenuItem("鱼饵 Bait", 500),
                                        MenuItem("租竿 Rod hire", 1000))),
@@ -59,10 +66,10 @@ def _member_episode(rig, desk, station, supervisor, outcomes) -> str:
     desk.tap(lost)
     desk.keys("1" "500E" "2")  # top-up 500.00 by WeChat: the bonus rule adds 50.00
     finish("top-up")
-    small = station.sell(lost, "1" if station.app.config.mode == "menu" else "30")
+    small = station.sell(lost, "1" if station.app.machine.config.mode == "menu" else "30")
     station.keys("C")
     station.tap(lost)
-    station.keys("1" * 7 + "E" if station.app.config.mode == "menu" else "250E")  # 210.00: above the no-PIN limit
+    station.keys("1" * 7 + "E" if station.app.machine.config.mode == "menu" else "250E")  # 210.00: above the no-PIN limit
     if station.state == State.CHARGE_PIN:
         station.keys(pin + "E")
     station.turns(lambda: station.state in (State.DONE, State.MESSAGE))
@@ -116,7 +123,13 @@ def _fen(amount: int) -> str:
     return format_fen(amount, grouped=True)
 
 
-def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version: str = "5", seed: int = 7,
+DEFAULT_SEED = 7
+# How long the demo waits for the BBQ's till to notice its Wi-Fi going or coming back (paho
+# reconnects at most 8 s apart, transport/mqtt.py): a bound, not a pace.
+LINK_CHANGE_WAIT_S = 30.0
+
+
+def run_demo(out: Path, *, terminals: int = 4, visitors: int = 60, mqtt_version: str = "5", seed: int = DEFAULT_SEED,
              broker: str = "auto") -> int:
     """``broker``: "auto" (Mosquitto if installed, else the embedded amqtt broker), "mosquitto" or
     "embedded". The embedded broker speaks MQTT 3.1.1 only, so it overrides ``mqtt_version``.
@@ -160,8 +173,10 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
             for terminal_id, station_id in layout.items():
                 if station_id != "desk":
                     link = rig.link(terminal_id, connect=False, port=wifi.port if station_id == "bbq" else None)
-                    station = ScriptedStation(rig, terminal_id, profile="58mm-raster", link=link,
-                                              **STATION_SETUP[station_id])
+                    put_sales_on_ledger(rig, terminal_id, rig.station_config(terminal_id, **STATION_SETUP[station_id]))
+                    # Its station config holds the hardware settings only: the menu comes signed.
+                    station = ScriptedStation(rig, terminal_id, profile="58mm-raster", link=link)
+                    station.turns(lambda: station.link.state.station is not None)
                     station.log_in(STAFF[0])
                     stations.append(station)
             # The front desk's till: Li logs in, and every card is issued, topped up and taken back
@@ -178,11 +193,14 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
                 desk.keys(keys)
                 _desk_done(desk, what, outcomes)
 
+            cut_off = [station.link for station in stations if station.link.identity.station_id == "bbq"]
             for number in range(1, visitors + 1):
                 if number == outage.start:
                     wifi.cut()
+                    _wait_for_links(cut_off, is_connected=False)
                 elif number == outage.stop:
                     wifi.restore()
+                    _wait_for_links(cut_off, is_connected=True)
                 visitor = MifareClassic1K(bytes.fromhex(f"d0{number:06x}"))  # blank, from the box
                 channel = rng.choice(("1", "2", "3"))  # cash, WeChat, Alipay
                 at_desk("issue", visitor, f"1{rng.choice((50, 100, 200))}E{channel}")
@@ -205,6 +223,7 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
                     station.keys("C")
                 leaving.append((visitor, channel))
             wifi.restore()
+            _wait_for_links(cut_off, is_connected=True)
             deadline = time.monotonic() + 60
             while any(s.link.outbox.pending_count() for s in stations) and time.monotonic() < deadline:
                 time.sleep(0.1)  # the BBQ's offline sales drain into the ledger
@@ -238,9 +257,9 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
                GROUP BY account_id ORDER BY account_id"""
         ).fetchall()
     requests = sum(outcomes.values())
-    print(f"fieldpos demo: {visitors} visitors, {len(layout)} terminals, MQTT {rig.mqtt_version}{version_note}, "
-          f"{broker_description} + SQLite ledger")
-    print(f"  {requests} signed requests in {elapsed:.1f} s: "
+    print(f"fieldpos demo: {visitors} visitors, {len(layout)} terminals, seed {seed}, MQTT {rig.mqtt_version}"
+          f"{version_note}, {broker_description} + SQLite ledger")
+    print(f"  {requests} signed requests: "
           + ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())))
     print("  transactions by kind:")
     for kind, count, amount in kinds:
@@ -255,4 +274,16 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
     print("  " + "\n  ".join(exposure.split("\n\n")[0].splitlines()))
     print(f"  (the whole report: fieldpos --home {out / 'ledger-home'} report offline)")
     print(f"  park files: {out}")
+    print(f"  (took {elapsed:.1f} s; the figures above are the same every run with seed {seed}: --seed varies them)")
     return 0 if report.is_ok else 1
+
+
+def _wait_for_links(links, *, is_connected: bool) -> None:
+    """Until every link in ``links`` is (dis)connected: a till that has not yet noticed a cut would
+    try one more sale online, and the day's figures would depend on timing."""
+    deadline = time.monotonic() + LINK_CHANGE_WAIT_S
+    while any(link.is_connected != is_connected for link in links):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the BBQ's link did not {'come back' if is_connected else 'drop'} "
+                               f"within {LINK_CHANGE_WAIT_S:.0f} s")
+        time.sleep(0.05)

@@ -23,7 +23,8 @@ from protocol.kinds import TERMINAL_KINDS, kinds_for_terminal
 from protocol.limits import MAX_STAFF_ENTRIES
 from protocol.messages import REQUEST_TYPES, StaffEntry, StationSettings
 from protocol.topics import check_id
-from transport.broker_config import BrokerUser, TerminalCredential, hash_password, write_broker_config
+from transport.broker_config import (BrokerUser, TerminalCredential, hash_password, write_broker_config,
+                                     write_broker_logins)
 
 from .errors import AlreadyExists, NotFound
 from .keys import LedgerKeys
@@ -298,6 +299,22 @@ class ParkHome:
         finally:
             store.close()
         return changed
+
+    def refresh_broker_logins(self) -> bool:
+        """After a terminal is provisioned or retired: rewrite the broker's password file and ACL from
+        the registered terminals, keeping its config. False when no broker config was written yet
+        (``broker-config`` will write the logins with it)."""
+        if not (self.broker_dir / "mosquitto.conf").is_file():
+            return False
+        login = self.ledger_login()
+        store = self.open_store()
+        try:
+            terminals = [TerminalCredential(t, h) for t, h in store.broker_credentials(self.park_id())]
+        finally:
+            store.close()
+        write_broker_logins(self.broker_dir, park_id=self.park_id(),
+                            ledger_user=BrokerUser(login["username"], login["password_hash"]), terminals=terminals)
+        return True
 
     def write_broker_config(self, *, port: int, listen_host: str = "127.0.0.1", extra_users=(), extra_users_acl=None,
                             **options) -> Path:

@@ -7,19 +7,38 @@ answers but never stores. Stop the till first (it and the check share the board'
 from __future__ import annotations
 
 from dataclasses import dataclass
+import hashlib
+import os
 from pathlib import Path
+import tempfile
 import time
 
 from protocol.errors import FieldposError
+from protocol.messages import Hello
+from protocol.reasons import Reason
 
-from .config import StationConfig
+from .board_files import load_board_files, loopback_warning
+from .errors import TerminalError
 from .hal.storage import LOW_SPACE_BYTES, DirectoryStorage
-from .identity import TerminalIdentity
-from .net import LedgerLink
-from .outbox import Outbox
+from .net import BrokerUnreachableError, LedgerLink, NoResultError
+from .outbox import Outbox, PendingRequest
 from .runner import OUTBOX_FILE_NAME
 
 LINK_TIMEOUT_S = 5.0
+# Used for the hardware parts when the station config cannot be read: the check still tests them.
+FALLBACK_PRINTER_PROFILE = "58mm-raster"
+
+
+class BrokerLoginRefused(TerminalError):
+    """The broker answered but refused this terminal's login (its CONNACK said why)."""
+
+    code = "NOT_AUTHORISED"
+
+
+class TerminalRetired(TerminalError):
+    """The ledger refuses everything this terminal signs: it was retired."""
+
+    code = "TERMINAL_REVOKED"
 
 
 @dataclass(frozen=True)
@@ -46,32 +65,29 @@ def _probe(part: str, probe) -> CheckLine:
 def check_terminal(bundle_path, config_path, *, hardware=None, mqtt_version: str = "5",
                    link_timeout_s: float = LINK_TIMEOUT_S) -> list[CheckLine]:
     """Check the board's files, each part and the ledger link. ``hardware``: a HardwareSet handed
-    in (left open); by default the factory opens the kind ``FIELDPOS_HW`` names or it detects."""
+    in (left open); by default the factory opens the kind ``FIELDPOS_HW`` names or it detects. A
+    bundle or config that cannot be used fails its line, and the parts are tested all the same."""
     bundle_path = Path(bundle_path)
-    found = {}
-
-    def load_bundle():
-        identity = found["identity"] = TerminalIdentity.load(bundle_path)
-        return True, f"{identity.terminal_id} of park {identity.park_id}, key {identity.key_id}"
-
-    def load_config():
-        config = found["config"] = StationConfig.load(config_path)
-        return True, f"{config.station_name}, {config.mode} mode, printer {config.printer_profile}"
-
-    lines = [_probe("bundle", load_bundle), _probe("station", load_config)]
-    if not all(line.is_ok for line in lines):
-        return lines
-    identity, config = found["identity"], found["config"]
+    files = load_board_files(bundle_path, config_path)
+    identity, config = files.identity, files.config
+    lines = [
+        CheckLine("bundle", False, files.problems["bundle"]) if identity is None else
+        CheckLine("bundle", True, f"{identity.terminal_id} of park {identity.park_id}, key {identity.key_id}"
+                  + (f" ({warning})" if (warning := loopback_warning(identity)) else "")),
+        CheckLine("station", False, files.problems["station"]) if config is None else
+        CheckLine("station", True, f"{config.station_name}, {config.mode} mode, printer {config.printer_profile}"),
+    ]
     opened_here = hardware is None
     if opened_here:
         from .hal.factory import make_hardware
 
+        profile = config.printer_profile if config is not None else FALLBACK_PRINTER_PROFILE
         try:
-            hardware = make_hardware(config={"printer_profile": config.printer_profile})
+            hardware = make_hardware(config={"printer_profile": profile})
         except FieldposError as error:
             return lines + [CheckLine("hardware", False, str(error))]
     try:
-        lines += _check_parts(hardware, identity)
+        lines += _check_parts(hardware, identity.terminal_id if identity is not None else "?")
         lines += _check_storage_and_link(bundle_path.parent, identity, mqtt_version, link_timeout_s)
     finally:
         if opened_here:
@@ -79,7 +95,7 @@ def check_terminal(bundle_path, config_path, *, hardware=None, mqtt_version: str
     return lines
 
 
-def _check_parts(hardware, identity) -> list[CheckLine]:
+def _check_parts(hardware, terminal_id: str) -> list[CheckLine]:
     def card_reader():
         uid = hardware.card_reader.poll()
         if uid is not None:
@@ -96,7 +112,7 @@ def _check_parts(hardware, identity) -> list[CheckLine]:
     def display():
         from .screens import Screen, render_screen
 
-        screen = Screen(title="自检 Self-check", lines=(identity.terminal_id, "请看屏幕 Can you read this?"))
+        screen = Screen(title="自检 Self-check", lines=(terminal_id, "请看屏幕 Can you read this?"))
         hardware.display.show(render_screen(screen, hardware.display.size))
         width, height = hardware.display.size
         return True, f"{width}x{height}, a test screen is showing"
@@ -110,27 +126,84 @@ def _check_parts(hardware, identity) -> list[CheckLine]:
 
 
 def _check_storage_and_link(directory: Path, identity, mqtt_version: str, timeout_s: float) -> list[CheckLine]:
+    if not directory.is_dir():
+        return [CheckLine("storage", False, f"no folder {directory} (the bundle's folder, where the outbox is kept)"),
+                CheckLine("ledger", False, "not tried: no usable bundle")]
     storage = DirectoryStorage(directory)
     free_mb = storage.free_bytes() // (1024 * 1024)
     lines = [CheckLine("storage", not storage.is_low, f"{free_mb} MB free in {directory}"
                        + ("" if not storage.is_low else f" (under {LOW_SPACE_BYTES // (1024 * 1024)} MB: clear space)"))]
-    outbox = Outbox(storage.path(OUTBOX_FILE_NAME))
-    try:
-        pending = outbox.pending_count()
-        lines.append(CheckLine("outbox", True, f"{pending} request(s) waiting to upload, last seq {outbox.last_seq}"))
-        link = LedgerLink(identity, outbox, mqtt_version=mqtt_version, is_uploading=False)
-
-        def ledger():
-            started = time.monotonic()
-            try:
-                link.connect(timeout_s)
-                highest = link.sync_seq(timeout_s)
-            finally:
-                link.close()
-            return True, (f"{identity.broker.host}:{identity.broker.port} answered Hello in "
-                          f"{(time.monotonic() - started) * 1000:.0f} ms; it holds up to seq {highest}")
-
-        lines.append(_probe("ledger", ledger))
-    finally:
-        outbox.close()
+    outbox_path = Path(storage.path(OUTBOX_FILE_NAME))
+    # The till's own outbox when it has run here; else a throwaway one, so a check leaves no file
+    # behind (a fresh board's first seq is the till's to take).
+    with tempfile.TemporaryDirectory(prefix="fieldpos-check-") as scratch:
+        has_run = outbox_path.is_file()
+        outbox = Outbox(outbox_path if has_run else Path(scratch) / OUTBOX_FILE_NAME)
+        try:
+            if has_run:
+                lines.append(CheckLine("outbox", True, f"{outbox.pending_count()} request(s) waiting to upload, "
+                                                       f"last seq {outbox.last_seq}"))
+            else:
+                lines.append(CheckLine("outbox", True, "none yet: the till has not run from this folder"))
+            if identity is None:
+                lines.append(CheckLine("ledger", False, "not tried: no usable bundle"))
+            else:
+                lines.append(_probe("ledger", lambda: _ask_ledger(identity, outbox, mqtt_version, timeout_s)))
+        finally:
+            outbox.close()
     return lines
+
+
+def _ask_ledger(identity, outbox: Outbox, mqtt_version: str, timeout_s: float) -> tuple[bool, str]:
+    """Connect and say Hello. Tells apart what a technician does differently about: no broker at
+    that address, a broker that refuses the login (what its CONNACK said), a ledger that refuses
+    this terminal (retired), and a ledger that does not answer."""
+    broker = identity.broker
+    link = LedgerLink(identity, outbox, mqtt_version=mqtt_version, is_uploading=False)
+    refusals = []
+    on_connect = link.client.on_connect
+
+    def noting_refusals(client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            refusals.append(str(reason_code))
+        on_connect(client, userdata, flags, reason_code, properties)
+
+    link.client.on_connect = noting_refusals
+    started = time.monotonic()
+    try:
+        try:
+            link.connect(timeout_s)
+        except BrokerUnreachableError:
+            if refusals:
+                raise BrokerLoginRefused(
+                    f"not authorised: the broker at {broker.host}:{broker.port} refused {identity.terminal_id}'s login "
+                    f"({refusals[-1]}): it does not know this login yet (run 'fieldpos broker-config' on the ledger "
+                    f"host, or reload the broker), or the terminal was retired") from None
+            raise
+        try:
+            highest = link.sync_seq(timeout_s)
+        except NoResultError:
+            if _refusal_of_a_hello(link, timeout_s) == Reason.TERMINAL_REVOKED:
+                raise TerminalRetired(f"retired: the ledger refuses everything {identity.terminal_id} signs; "
+                                      f"provision this board under a new terminal id") from None
+            raise
+    finally:
+        link.close()
+    return True, (f"{broker.host}:{broker.port} answered Hello in {(time.monotonic() - started) * 1000:.0f} ms; "
+                  f"it holds up to seq {highest}")
+
+
+def _refusal_of_a_hello(link: LedgerLink, timeout_s: float) -> str | None:
+    """The reason the ledger refuses a Hello with, if it does: a Hello sent as a request whose
+    Result the link keeps for us (a refusal is a Result; a Welcome, which the link's own Hello
+    waits for, never is). Asked only after that Hello went unanswered, so a healthy check sends one."""
+    payload = link.seal(Hello(park=link.identity.park_id, terminal=link.identity.terminal_id,
+                              nonce=os.urandom(16).hex(), terminal_time_ms=link.clock_ms()))
+    probe = PendingRequest(0, payload, hashlib.sha256(payload).hexdigest())  # what a Result quotes
+    link.follow(probe, answer_within_s=timeout_s)
+    try:
+        link.wait_for_result(probe, timeout_s)
+        refused = link.poll(probe)
+    finally:
+        link.unwatch(probe)
+    return None if refused is None else refused.reason

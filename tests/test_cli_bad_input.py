@@ -103,6 +103,7 @@ BAD_INPUT = {
         ["--port", "-1883"],
         ["--tls-port", "100000"],
     ],
+    ("broker-run",): [["--port", "1884"], ["extra"], []],  # [] : this park has no broker config yet
     ("report", "offline"): [["--since", "yesterday"], ["extra"]],
     ("report", "takings"): [["--by", "weather"], ["--day", "2026-13-01"], ["--station", "no-such-station"],
                             ["--day", "2026-05-01", "--from", "2026-05-01"], ["--from", "2026-05-02", "--to", "2026-05-01"],

@@ -184,11 +184,32 @@ def cmd_provision(args) -> int:
         return 1
     kinds = STATION_KINDS.get(args.kinds) or tuple(args.kinds.split(","))
     tls_ca = Path(args.tls_ca).read_text() if args.tls_ca else None
-    path = _home(args).provision_terminal(args.terminal, args.station, kinds=kinds, broker_host=args.broker_host,
-                                          broker_port=args.broker_port, tls_ca_pem=tls_ca)
+    from transport.broker_config import is_loopback_host
+
+    home = _home(args)
+    path = home.provision_terminal(args.terminal, args.station, kinds=kinds, broker_host=args.broker_host,
+                                   broker_port=args.broker_port, tls_ca_pem=tls_ca)
     print(f"terminal {args.terminal} registered; bundle written to {path} (keep it secret; flash it with flash.sh)")
-    print("regenerate the broker config (fieldpos broker-config) so the terminal can log in")
+    if is_loopback_host(args.broker_host):
+        print(f"fieldpos: warning: the bundle's broker host {args.broker_host} is this machine itself: only a till run "
+              f"here reaches it; for a Pi, provision with --broker-host set to this host's address on the park's "
+              f"network", file=sys.stderr)
+    if home.refresh_broker_logins():
+        print(_reload_note(home))
+    else:
+        print("write the broker config (fieldpos broker-config) so the terminal can log in")
     return 0
+
+
+def _reload_note(home) -> str:
+    """Make the park's running broker re-read the logins just written, and say what happened."""
+    from transport.mosquitto_process import reload_running_broker
+
+    pid = reload_running_broker(home.broker_dir)
+    if pid is not None:
+        return f"broker logins updated; the running broker (PID {pid}) reloaded them"
+    return (f"broker logins updated in {home.broker_dir}; no broker started by 'fieldpos broker-run' is running for "
+            f"this home: one started another way reads them after 'kill -HUP <its PID>'")
 
 
 def _register_simulated_hardware_if_chosen() -> None:
@@ -248,7 +269,50 @@ def cmd_broker_config(args) -> int:
         options["tls"] = server
         options["tls_port"] = args.tls_port
     path = home.write_broker_config(port=args.port, listen_host=args.listen, **options)
-    print(f"mosquitto config written: {path}\nstart it with: mosquitto -c {path}")
+    print(f"mosquitto config written: {path}")
+    from transport.mosquitto_process import reload_running_broker
+
+    pid = reload_running_broker(home.broker_dir)
+    print(f"the running broker (PID {pid}) reloaded its logins and ACL (a new port needs a restart)" if pid is not None
+          else f"start it with: fieldpos --home {args.home} broker-run")
+    return 0
+
+
+def cmd_broker_run(args) -> int:
+    """Run the park's Mosquitto in the foreground with the config broker-config wrote, until SIGTERM or
+    Ctrl-C; while it runs, provision and broker-config make it reload its logins."""
+    import re
+    import threading
+
+    from transport.mosquitto_process import MosquittoProcess, is_port_accepting
+
+    if not _has_ledger(args):
+        return 1
+    home = _home(args)
+    config = home.broker_dir / "mosquitto.conf"
+    if not config.is_file():
+        print(f"fieldpos: no broker config in {home.broker_dir} (write one with 'fieldpos broker-config')", file=sys.stderr)
+        return 1
+    listener = re.search(r"^listener (\d+) (\S+)$", config.read_text(), re.MULTILINE)
+    port, host = int(listener.group(1)), listener.group(2)
+    probe_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    broker = MosquittoProcess(config, port, host=probe_host)
+    if is_port_accepting(probe_host, port):
+        print(f"fieldpos: port {port} is already taken (Debian's own mosquitto service holds 1883: stop it with "
+              f"'sudo systemctl disable --now mosquitto', or choose another port with 'fieldpos broker-config "
+              f"--port 1884')", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    with broker:
+        print(f"broker for park {home.park_id()} listening on {host}:{port} (PID {broker.pid}; log {broker.log_path})",
+              flush=True)
+        while not stop.is_set() and broker.is_running:
+            stop.wait(1.0)
+    if not stop.is_set():
+        print(f"fieldpos: the broker stopped on its own; see {broker.log_path}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -439,7 +503,7 @@ def cmd_demo(args) -> int:
     from host_sim.demo import run_demo
 
     return run_demo(Path(args.out), terminals=args.terminals, visitors=args.visitors, mqtt_version=args.mqtt,
-                    broker=args.broker)
+                    broker=args.broker, seed=args.seed)
 
 
 def cmd_terminal_run(args) -> int:
@@ -494,6 +558,7 @@ MAX_PORT = 65535
 MAX_VISITORS = 10_000
 MAX_DEMO_TERMINALS = 4  # the front desk plus three stations
 BASIS_POINTS_IN_WHOLE = 10_000
+MAX_SEED = 2**32 - 1
 
 
 def _bounded_int(text: str, low: int, high: int, what: str) -> int:
@@ -512,6 +577,10 @@ def positive_int(text: str) -> int:
 
 def demo_terminal_count(text: str) -> int:
     return _bounded_int(text, 1, MAX_DEMO_TERMINALS, "the number of terminals")
+
+
+def seed(text: str) -> int:
+    return _bounded_int(text, 0, MAX_SEED, "a seed")
 
 
 def port(text: str) -> int:
@@ -681,6 +750,9 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_argument("--tls-port", type=port, default=8883)
     broker.add_argument("--hostname", action="append", help="broker host name for the TLS certificate")
     broker.set_defaults(handler=cmd_broker_config)
+    broker_run = commands.add_parser("broker-run", help="run the park's Mosquitto with that config, in the foreground; "
+                                                        "provision and broker-config make it reload its logins")
+    broker_run.set_defaults(handler=cmd_broker_run)
 
     report = commands.add_parser("report", help="reports from the books").add_subparsers(dest="report_command", required=True)
     report.add_parser("offline", help="offline sales, overdrafts, queues, and the worst case the policy allows") \
@@ -699,6 +771,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "(replaced); any other folder is refused")
     demo.add_argument("--terminals", type=demo_terminal_count, default=4, help="the front desk plus up to three stations")
     demo.add_argument("--visitors", type=positive_int, default=60)
+    demo.add_argument("--seed", type=seed, default=7,  # host_sim.demo.DEFAULT_SEED (not imported to build the parser)
+                      help="the park day to play: one seed prints the same figures every run (default: %(default)s)")
     demo.add_argument("--mqtt", choices=("5", "3.1.1"), default="5",
                       help="MQTT version (the embedded broker speaks 3.1.1 only and forces it)")
     demo.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto",

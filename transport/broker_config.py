@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import os
 import pwd
 import re
@@ -167,16 +168,8 @@ def write_broker_config(
 
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    passwd_path = out_dir / "passwd"
-    acl_path = out_dir / "acl"
+    passwd_path, acl_path = _write_logins(out_dir, park_id, ledger_user, terminals, extra_users, extra_users_acl)
     config_path = out_dir / "mosquitto.conf"
-
-    users = [ledger_user, *(BrokerUser(t.terminal_id, t.password_hash) for t in terminals), *extra_users]
-    _write_private_file(passwd_path, render_password_file(users))
-    _write_private_file(
-        acl_path,
-        render_acl(park_id, ledger_user.username, [t.terminal_id for t in terminals], extra_users_acl),
-    )
     if persistence_dir is not None:
         persistence_dir = Path(persistence_dir).resolve()
         persistence_dir.mkdir(parents=True, exist_ok=True)
@@ -195,6 +188,60 @@ def write_broker_config(
     )
     _hand_over_to(run_as_user, [passwd_path, acl_path, *([persistence_dir] if persistence_dir else [])])
     return config_path
+
+
+def write_broker_logins(
+    out_dir: Path,
+    *,
+    park_id: str,
+    ledger_user: BrokerUser,
+    terminals: Sequence[TerminalCredential],
+    run_as_user: str | None = None,
+) -> Path:
+    """Rewrite only ``passwd`` and ``acl`` in a directory :func:`write_broker_config` made, keeping its
+    ``mosquitto.conf`` (port, listen address, TLS) as it is; return the password file's path.
+
+    A terminal provisioned or retired after the broker config was written changes only the logins,
+    and a running Mosquitto re-reads exactly these two files on SIGHUP (see
+    :func:`transport.mosquitto_process.reload_running_broker`), so no port or TLS option has to be
+    given again. Extra users (observers) are not kept: regenerate with write_broker_config for them.
+    """
+    _check_protocol_id("park id", park_id)
+    for terminal in terminals:
+        _check_protocol_id("terminal id", terminal.terminal_id)
+    _check_unique_users(ledger_user, terminals, ())
+    out_dir = Path(out_dir).resolve()
+    if not (out_dir / "mosquitto.conf").is_file():
+        raise BrokerConfigError(f"no broker config in {out_dir} to update; write one first")
+    if run_as_user is None:
+        run_as_user = default_run_as_user()
+    passwd_path, acl_path = _write_logins(out_dir, park_id, ledger_user, terminals, (), {})
+    _hand_over_to(run_as_user, [passwd_path, acl_path])
+    return passwd_path
+
+
+def _write_logins(out_dir: Path, park_id: str, ledger_user: BrokerUser, terminals: Sequence[TerminalCredential],
+                  extra_users: Sequence[BrokerUser], extra_users_acl: Mapping[str, Sequence[str]]) -> tuple[Path, Path]:
+    passwd_path, acl_path = out_dir / "passwd", out_dir / "acl"
+    users = [ledger_user, *(BrokerUser(t.terminal_id, t.password_hash) for t in terminals), *extra_users]
+    _write_private_file(passwd_path, render_password_file(users))
+    _write_private_file(
+        acl_path,
+        render_acl(park_id, ledger_user.username, [t.terminal_id for t in terminals], extra_users_acl),
+    )
+    return passwd_path, acl_path
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for a broker host that names the machine itself (127.0.0.0/8, ::1, localhost): a bundle
+    with one works only for a terminal run on the ledger's own host, never on a Pi."""
+    name = host.strip().lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def default_run_as_user() -> str:

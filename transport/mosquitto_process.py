@@ -1,10 +1,15 @@
 """Run a private Mosquitto broker as a child process, for tests, the demo and the benches.
 
 The broker runs in the foreground (never ``-d``) and the config written by
-:mod:`transport.broker_config` sets no ``pid_file``, so there is no pid file that a killed broker could
-leave behind to block the next start: this object holds the process itself. Its stderr goes to a
-log file next to the config, never to a pipe that nobody drains (a full pipe would stall the
-broker mid-test).
+:mod:`transport.broker_config` sets no ``pid_file``: this object holds the process itself. Its stderr
+goes to a log file next to the config, never to a pipe that nobody drains (a full pipe would stall
+the broker mid-test).
+
+While it runs, its PID is noted in ``mosquitto.pid`` beside the config, so that another command
+(``fieldpos provision``, ``terminal retire``, ``broker-config``) can make it re-read the password file
+and ACL it just rewrote: :func:`reload_running_broker` sends SIGHUP, which Mosquitto answers by
+reloading both without dropping a client. A note left by a killed broker is harmless: the reload
+checks that the PID still runs Mosquitto with this very config before signalling it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from protocol.errors import FieldposError
 # Where Debian puts it; /usr/sbin is often not on a normal user's PATH.
 DEBIAN_MOSQUITTO_PATH = "/usr/sbin/mosquitto"
 LOG_FILE_NAME = "mosquitto.log"
+PID_FILE_NAME = "mosquitto.pid"
 # How often start() probes the port: Mosquitto is usually listening within 10-30 ms.
 _START_POLL_INTERVAL_S = 0.01
 _PORT_PROBE_TIMEOUT_S = 0.2
@@ -80,6 +86,34 @@ def _install_debian_mosquitto() -> None:
             )
 
 
+def reload_running_broker(config_dir: Path) -> int | None:
+    """SIGHUP the Mosquitto a :class:`MosquittoProcess` started from ``config_dir/mosquitto.conf``, so
+    it re-reads its password file and ACL (new terminals log in, retired ones are refused); return
+    its PID, or None when no such broker runs (a broker started another way is not ours to signal)."""
+    config_dir = Path(config_dir).resolve()
+    try:
+        pid = int((config_dir / PID_FILE_NAME).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not _runs_config(pid, config_dir / "mosquitto.conf"):
+        return None  # a stale note: that PID ended, or now belongs to another program
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def _runs_config(pid: int, config_path: Path) -> bool:
+    """Whether process ``pid`` is a Mosquitto started with ``-c config_path`` (Linux /proc)."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return (len(arguments) >= 3 and Path(os.fsdecode(arguments[0])).name == "mosquitto"
+            and os.fsencode(str(config_path)) in arguments)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now (the OS may hand it to someone else before we bind)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -109,6 +143,7 @@ class MosquittoProcess:
         self.host = host
         self.port = port
         self.log_path = self.config_path.parent / LOG_FILE_NAME
+        self.pid_path = self.config_path.parent / PID_FILE_NAME
         self._executable = executable
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -141,6 +176,13 @@ class MosquittoProcess:
             )
         atexit.register(self._kill_at_exit)
         self._wait_until_listening(timeout_s)
+        self.pid_path.write_text(f"{self._process.pid}\n")
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto re-reads its password file and ACL, keeping its clients connected."""
+        if not self.is_running:
+            raise BrokerError(f"the broker on port {self.port} is not running: nothing to reload")
+        self._process.send_signal(signal.SIGHUP)
 
     def stop(self, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> None:
         """SIGTERM and wait: Mosquitto saves its persistence database on the way out."""
@@ -207,7 +249,15 @@ class MosquittoProcess:
 
     def _forget_process(self) -> None:
         atexit.unregister(self._kill_at_exit)
+        if self._process is not None and self._read_pid_note() == self._process.pid:
+            self.pid_path.unlink(missing_ok=True)
         self._process = None
+
+    def _read_pid_note(self) -> int | None:
+        try:
+            return int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
 
     def _kill_at_exit(self) -> None:
         # A test run that ends without stop() (an error, Ctrl-C) must not leave brokers behind.

@@ -1,0 +1,45 @@
+"""The demo is reproducible (issue 12 item 8): a seed fixes the park day, so the figures the README
+shows under "A park day" are what a run prints today, line for line; only the time taken (its own
+line) and the output folder differ. ``--seed`` plays another day."""
+
+from pathlib import Path
+
+from host_sim.demo import DEFAULT_SEED, run_demo
+from tools.cli import build_parser
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+SECTION = "## A park day"
+README_OUT = "var/demo"  # the demo's default --out, as the README's run printed it
+
+
+def figures(printed: str, out: Path) -> list[str]:
+    """What a seed fixes: every line but the time taken, with the output folder as the README's."""
+    return [line.replace(str(out), README_OUT) for line in printed.splitlines()
+            if not line.strip().startswith("(took ")]
+
+
+def readme_figures() -> list[str]:
+    text = README.read_text()
+    section = text[text.index(SECTION):]
+    block = section[section.index("```\n") + len("```\n"):]
+    return [line for line in block[:block.index("```")].splitlines() if not line.strip().startswith("(took ")]
+
+
+def test_the_readmes_park_day_is_what_the_seeded_demo_prints(tmp_path, capsys):
+    assert build_parser().parse_args(["demo"]).seed == DEFAULT_SEED  # the README's run used the default
+    out = tmp_path / "demo"
+    assert run_demo(out, broker="mosquitto") == 0
+    printed = figures(capsys.readouterr().out, out)
+    assert printed[0].startswith(f"fieldpos demo: 60 visitors, 4 terminals, seed {DEFAULT_SEED},")
+    assert printed == readme_figures()
+
+
+def test_another_seed_plays_another_day_and_the_same_seed_the_same_one(tmp_path, capsys):
+    days = {}
+    for run, seed in enumerate((1, 2, 1)):
+        out = tmp_path / f"run{run}"
+        assert run_demo(out, visitors=6, seed=seed, broker="mosquitto") == 0
+        days[run] = figures(capsys.readouterr().out, out)
+    assert days[0] == days[2]
+    assert days[0] != days[1]
+    assert days[0][0].startswith("fieldpos demo: 6 visitors, 4 terminals, seed 1,")
