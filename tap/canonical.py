@@ -12,7 +12,10 @@ refused here (MALFORMED_BODY, MicroPython's strings are UTF-8 and cannot hold it
 parses it and the field check refuses it. The tap parses only bodies whose ledger signature held.
 """
 
-from tap.errors import TapError
+from tap.errors import (
+    TapError, BAD_FIELD_NAME, DUPLICATE_FIELD, FLOAT_NOT_ALLOWED, MALFORMED_BODY, NAN_NOT_ALLOWED,
+    NUMBER_TOO_LONG, STRING_TOO_LONG, TOO_DEEP, TOO_MANY_FIELDS, VALUE_OUT_OF_RANGE,
+)
 
 MAX_JSON_DEPTH = 8
 MAX_NUMBER_DIGITS = 16
@@ -89,7 +92,7 @@ def _fail(code, message):
 
 
 def _malformed(message, pos):
-    _fail("MALFORMED_BODY", "body is not JSON: " + message + " at " + str(pos))
+    _fail(MALFORMED_BODY, "body is not JSON: " + message + " at " + str(pos))
 
 
 def _check_utf8(body):
@@ -120,10 +123,10 @@ def _check_utf8(body):
         else:
             need = 0
         if need == 0 or i + need >= n or not low <= body[i + 1] <= high:
-            _fail("MALFORMED_BODY", "body is not UTF-8")
+            _fail(MALFORMED_BODY, "body is not UTF-8")
         for j in range(i + 2, i + need + 1):
             if not 0x80 <= body[j] <= 0xBF:
-                _fail("MALFORMED_BODY", "body is not UTF-8")
+                _fail(MALFORMED_BODY, "body is not UTF-8")
         i += need + 1
 
 
@@ -155,7 +158,7 @@ def _check_depth(body):
         elif byte in _OPEN:
             depth += 1
             if depth > MAX_JSON_DEPTH:
-                _fail("TOO_DEEP", "nested deeper than " + str(MAX_JSON_DEPTH))
+                _fail(TOO_DEEP, "nested deeper than " + str(MAX_JSON_DEPTH))
         elif byte in _CLOSE:
             depth -= 1
 
@@ -164,7 +167,7 @@ def _check_strings(values):
     for value in values:
         if type(value) is str:
             if len(value) > MAX_STRING_CHARS:
-                _fail("STRING_TOO_LONG", "a string of " + str(len(value)) + " characters")
+                _fail(STRING_TOO_LONG, "a string of " + str(len(value)) + " characters")
         elif type(value) is list:
             _check_strings(value)
 
@@ -173,13 +176,13 @@ def _checked_object(pairs):
     obj = {}
     for key, value in pairs:
         if key in obj:
-            _fail("DUPLICATE_FIELD", "field " + repr(key) + " appears twice")
+            _fail(DUPLICATE_FIELD, "field " + repr(key) + " appears twice")
         obj[key] = value
     if len(obj) > MAX_FIELDS_PER_OBJECT:
-        _fail("TOO_MANY_FIELDS", "an object with " + str(len(obj)) + " fields")
+        _fail(TOO_MANY_FIELDS, "an object with " + str(len(obj)) + " fields")
     for key in obj:
         if not 1 <= len(key) <= MAX_FIELD_NAME_CHARS or any(char not in _NAME_CHARS for char in key):
-            _fail("BAD_FIELD_NAME", "field names must be 1-32 of a-z 0-9 _")
+            _fail(BAD_FIELD_NAME, "field names must be 1-32 of a-z 0-9 _")
     _check_strings(obj.values())
     return obj
 
@@ -220,7 +223,7 @@ class _Parser:
             return self.string()
         if byte == 0x2D or _is_digit(byte):
             if self.starts(b"-Infinity"):
-                _fail("NAN_NOT_ALLOWED", "-Infinity is not a number")
+                _fail(NAN_NOT_ALLOWED, "-Infinity is not a number")
             return self.number()
         for word, result in ((b"null", None), (b"true", True), (b"false", False)):
             if self.starts(word):
@@ -228,7 +231,7 @@ class _Parser:
                 return result
         for word in (b"NaN", b"Infinity"):
             if self.starts(word):
-                _fail("NAN_NOT_ALLOWED", word.decode() + " is not a number")
+                _fail(NAN_NOT_ALLOWED, word.decode() + " is not a number")
         _malformed("Expecting value", self.pos)
 
     def number(self):
@@ -260,14 +263,14 @@ class _Parser:
                 is_float = True
         self.pos = pos
         if is_float:
-            _fail("FLOAT_NOT_ALLOWED", "number " + self.body[start:pos][:20].decode() + " is not an integer")
+            _fail(FLOAT_NOT_ALLOWED, "number " + self.body[start:pos][:20].decode() + " is not an integer")
         literal = self.body[start:integer_end].decode()
         digits = len(literal) - (1 if literal[0] == "-" else 0)
         if digits > MAX_NUMBER_DIGITS:
-            _fail("NUMBER_TOO_LONG", "an integer literal of " + str(len(literal)) + " characters")
+            _fail(NUMBER_TOO_LONG, "an integer literal of " + str(len(literal)) + " characters")
         value = int(literal)
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            _fail("VALUE_OUT_OF_RANGE", "integer " + literal + " is beyond 2**53")
+            _fail(VALUE_OUT_OF_RANGE, "integer " + literal + " is beyond 2**53")
         return value
 
     def string(self):
@@ -368,5 +371,5 @@ def decode(body):
     if parser.pos != parser.end:
         _malformed("Extra data", parser.pos)
     if type(obj) is not dict:
-        _fail("MALFORMED_BODY", "body is not a JSON object")
+        _fail(MALFORMED_BODY, "body is not a JSON object")
     return obj

@@ -11,7 +11,10 @@ import hashlib
 
 from tap import ids
 from tap.ed25519 import BadSignature
-from tap.errors import TapError
+from tap.errors import (
+    TapError, BAD_KEY_ID, BAD_MAGIC, BAD_SIGNATURE, OVERSIZE, TRUNCATED, UNSUPPORTED_ALGORITHM,
+    UNSUPPORTED_VERSION,
+)
 
 MAGIC = b"FP"
 VERSION = 1
@@ -65,43 +68,44 @@ def seal(body, signing_key, key_id, purpose, topic, attachment=b"", max_bytes=MA
     key = ids.check(key_id, "key id").encode()
     header = MAGIC + bytes((VERSION, ALGORITHM_ED25519, len(key))) + key
     if len(attachment) > MAX_ATTACHMENT_BYTES:
-        _fail("OVERSIZE", "attachment of " + str(len(attachment)) + " bytes")
+        _fail(OVERSIZE, "attachment of " + str(len(attachment)) + " bytes")
     signature = signing_key.sign(signed_bytes(purpose, topic, header, body))
     payload = header + signature + len(attachment).to_bytes(2, "big") + attachment + body
     if len(payload) > max_bytes:
-        _fail("OVERSIZE", "message of " + str(len(payload)) + " bytes is over " + str(max_bytes))
+        _fail(OVERSIZE, "message of " + str(len(payload)) + " bytes is over " + str(max_bytes))
     return payload
 
 
 def split(payload, max_bytes=MAX_PAYLOAD_BYTES):
     """Cut a payload into its parts, checking sizes and header in protocol.envelope.split's order."""
-    payload = bytes(payload)
+    if type(payload) is not bytes:
+        payload = bytes(payload)
     if len(payload) > max_bytes:
-        _fail("OVERSIZE", str(len(payload)) + " bytes is over " + str(max_bytes))
+        _fail(OVERSIZE, str(len(payload)) + " bytes is over " + str(max_bytes))
     if len(payload) < _FIXED_HEADER_BYTES:
-        _fail("TRUNCATED", "shorter than the envelope header")
+        _fail(TRUNCATED, "shorter than the envelope header")
     if payload[:2] != MAGIC:
-        _fail("BAD_MAGIC", "not a fieldpos envelope")
+        _fail(BAD_MAGIC, "not a fieldpos envelope")
     if payload[2] != VERSION:
-        _fail("UNSUPPORTED_VERSION", "protocol version " + str(payload[2]))
+        _fail(UNSUPPORTED_VERSION, "protocol version " + str(payload[2]))
     if payload[3] != ALGORITHM_ED25519:
-        _fail("UNSUPPORTED_ALGORITHM", "algorithm " + str(payload[3]))
+        _fail(UNSUPPORTED_ALGORITHM, "algorithm " + str(payload[3]))
     key_length = payload[4]
     if not 1 <= key_length <= ids.MAX_ID_CHARS:
-        _fail("BAD_KEY_ID", "key id length " + str(key_length))
+        _fail(BAD_KEY_ID, "key id length " + str(key_length))
     attachment_start = _FIXED_HEADER_BYTES + key_length + SIGNATURE_BYTES + 2
     if len(payload) < attachment_start:
-        _fail("TRUNCATED", "envelope ends inside the key id, signature or attachment length")
+        _fail(TRUNCATED, "envelope ends inside the key id, signature or attachment length")
     attachment_length = int.from_bytes(payload[attachment_start - 2:attachment_start], "big")
     if attachment_length > MAX_ATTACHMENT_BYTES:
-        _fail("OVERSIZE", "attachment of " + str(attachment_length) + " bytes")
+        _fail(OVERSIZE, "attachment of " + str(attachment_length) + " bytes")
     body_start = attachment_start + attachment_length
     if len(payload) < body_start:
-        _fail("TRUNCATED", "envelope ends inside the attachment")
+        _fail(TRUNCATED, "envelope ends inside the attachment")
     header_end = _FIXED_HEADER_BYTES + key_length
     key_bytes = payload[_FIXED_HEADER_BYTES:header_end]
     if any(byte > 0x7F for byte in key_bytes) or not ids.is_id(key_bytes.decode()):
-        _fail("BAD_KEY_ID", "key id is not a valid id")
+        _fail(BAD_KEY_ID, "key id is not a valid id")
     return Envelope(key_bytes.decode(), payload[:header_end], payload[header_end:header_end + SIGNATURE_BYTES],
                     payload[attachment_start:body_start], payload[body_start:], payload)
 
@@ -111,5 +115,5 @@ def verify(envelope, verify_key, purpose, topic):
     try:
         verify_key.verify(signed_bytes(purpose, topic, envelope.header, envelope.body), envelope.signature)
     except BadSignature:
-        _fail("BAD_SIGNATURE", "signature does not verify")
+        _fail(BAD_SIGNATURE, "signature does not verify")
     return envelope.body

@@ -5,6 +5,35 @@ protocol.reasons.Reason), or one of the tap's own codes below."""
 CARD_RECORD_INVALID = "CARD_RECORD_INVALID"  # as protocol.card_record.CardRecordError
 LOCAL = "LOCAL"  # the tap was asked to build something the protocol does not allow
 
+# Reason codes the tap raises (protocol.reasons.Reason), named once: on MicroPython every string
+# literal of 10 characters or more is an object of its own, so a code written at each use costs
+# heap at each use.
+VALUE_OUT_OF_RANGE = "VALUE_OUT_OF_RANGE"
+WRONG_TYPE = "WRONG_TYPE"
+UNKNOWN_TYPE = "UNKNOWN_TYPE"
+MALFORMED_BODY = "MALFORMED_BODY"
+NAN_NOT_ALLOWED = "NAN_NOT_ALLOWED"
+BAD_KEY_ID = "BAD_KEY_ID"
+UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
+UNSUPPORTED_ALGORITHM = "UNSUPPORTED_ALGORITHM"
+UNKNOWN_KEY = "UNKNOWN_KEY"
+UNKNOWN_FIELD = "UNKNOWN_FIELD"
+TOPIC_MISMATCH = "TOPIC_MISMATCH"
+TOO_MANY_FIELDS = "TOO_MANY_FIELDS"
+STRING_TOO_LONG = "STRING_TOO_LONG"
+NUMBER_TOO_LONG = "NUMBER_TOO_LONG"
+MISSING_FIELD = "MISSING_FIELD"
+LINES_DO_NOT_ADD_UP = "LINES_DO_NOT_ADD_UP"
+FLOAT_NOT_ALLOWED = "FLOAT_NOT_ALLOWED"
+DUPLICATE_FIELD = "DUPLICATE_FIELD"
+BAD_SIGNATURE = "BAD_SIGNATURE"
+BAD_FIELD_NAME = "BAD_FIELD_NAME"
+AMOUNT_OUT_OF_RANGE = "AMOUNT_OUT_OF_RANGE"
+TOO_DEEP = "TOO_DEEP"
+TRUNCATED = "TRUNCATED"
+OVERSIZE = "OVERSIZE"
+BAD_MAGIC = "BAD_MAGIC"
+
 
 class TapError(Exception):
     def __init__(self, code, message):

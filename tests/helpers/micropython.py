@@ -22,11 +22,25 @@ def unix_port() -> str:
     return str(path)
 
 
-def run_unix(script: Path, *, heap: str = "4M", cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``micropython -X heapsize=<heap> script`` with the repository's root on its path."""
-    env = dict(os.environ, MICROPYPATH=f"{ROOT}:.frozen")
-    return subprocess.run([unix_port(), "-X", f"heapsize={heap}", str(script)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=timeout)
+def compile_tap(out: Path, *, arch: str | None = None) -> Path:
+    """tap/*.py compiled with mpy-cross into ``out``/tap/*.mpy, as flash.sh does for a board
+    (``arch``: its native architecture; the bytecode is the same). Returns ``out``."""
+    mpy_cross = Path(sys.executable).with_name("mpy-cross")
+    (out / "tap").mkdir(parents=True, exist_ok=True)
+    for source in sorted((ROOT / "tap").glob("*.py")):
+        command = [str(mpy_cross), "-O3", "-X", "no-source-lines", "-s", f"tap/{source.name}",
+                   "-o", str(out / "tap" / f"{source.stem}.mpy"), str(source)]
+        subprocess.run(command + ([f"-march={arch}"] if arch else []), check=True, capture_output=True, text=True)
+    return out
+
+
+def run_unix(script: Path, *args: str, heap: str = "4M", cwd: Path | None = None, path: Path = ROOT,
+             timeout: float = 120) -> subprocess.CompletedProcess:
+    """``micropython -X heapsize=<heap> script args...`` with ``path`` (the repository's root, or
+    a folder of compiled modules) on its module path."""
+    env = dict(os.environ, MICROPYPATH=f"{path}:.frozen")
+    return subprocess.run([unix_port(), "-X", f"heapsize={heap}", str(script), *map(str, args)], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=timeout)
 
 
 def run_wasm(script: Path, *, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -1,0 +1,81 @@
+"""What the tap keeps on its flash, in one JSON file replaced whole on every change: the last seq
+it used, its outbox (signed requests not yet answered), the newest config and blocklist it took,
+and its offline counters. Written before a request is sent, so a reboot never reuses a seq nor
+forgets a sale (PROTOCOL.md §5.4).
+
+The file is written beside the old one and renamed over it: a power cut leaves the old or the new
+file, never half of one (littlefs and FAT renames on MicroPython, POSIX on the unix port).
+"""
+
+import json
+import os
+
+# A tap sells one thing at a time and a board's flash is small: a full outbox stops selling.
+MAX_OUTBOX = 20
+
+
+class StateError(Exception):
+    pass
+
+
+def _empty():
+    return {
+        "seq": 0,
+        "outbox": [],           # {"seq", "kind", "payload" (hex), "sha256", "sent_ms", "card", "amount_fen"}
+        "config": None,         # the config payload (hex) as the ledger signed it
+        "blocklist": None,      # {"version", "issued_ms", "blocked": ["NO:ISSUANCE"], "low": {"NO:ISSUANCE": fen}}
+        "offline": {"count": 0, "total_fen": 0, "cards": {}, "last_contact_ms": 0, "reboots": 0},
+    }
+
+
+class TapState:
+    def __init__(self, path):
+        self.path = path
+        self.data = _empty()
+        try:
+            with open(path) as file:
+                loaded = json.load(file)
+        except OSError:
+            return  # first boot
+        except ValueError:
+            raise StateError(path + " is damaged: restore it or re-flash the tap")
+        for key in self.data:
+            if key in loaded:
+                self.data[key] = loaded[key]
+
+    def save(self):
+        temporary = self.path + ".new"
+        with open(temporary, "w") as file:
+            json.dump(self.data, file)
+        os.rename(temporary, self.path)
+
+    # ------------------------------------------------------------ seq and outbox
+    def take_seq(self, at_least=0):
+        """The next seq, above ``at_least`` (the ledger's highest, from its Welcome). Not saved:
+        the caller saves it together with the request that uses it."""
+        self.data["seq"] = max(self.data["seq"], at_least) + 1
+        return self.data["seq"]
+
+    def skip_to(self, highest):
+        """A Welcome said the ledger has decided up to ``highest``: never use a seq at or below it."""
+        if highest > self.data["seq"]:
+            self.data["seq"] = highest
+            self.save()
+
+    def outbox(self):
+        return self.data["outbox"]
+
+    def queue(self, entry):
+        if len(self.data["outbox"]) >= MAX_OUTBOX:
+            raise StateError("the outbox is full: the ledger has not answered " + str(MAX_OUTBOX) + " requests")
+        self.data["outbox"].append(entry)
+        self.save()
+
+    def settle(self, sha256):
+        """Drop the request with this hash from the outbox; the entry, or None."""
+        for entry in self.data["outbox"]:
+            if entry["sha256"] == sha256:
+                self.data["outbox"].remove(entry)
+                self.save()
+                return entry
+        return None
