@@ -213,7 +213,7 @@ def create_app(home: Path) -> FastAPI:
             raise Forbidden(f"{session.user.role} may not see the {name} report")
         query = request.query_params
         try:
-            stations = stations_for(session.user, query.getlist("station") or None)
+            stations = stations_for(session.user, [s for s in query.getlist("station") if s] or None)
         except PermissionError as error:
             raise Forbidden(str(error)) from None
         db = open_read_only(ledger_db)

@@ -1,0 +1,199 @@
+"""The console in a real browser (Debian's chromium driven by Playwright, launched by path): each
+role logs in on a park after a simulated day and clicks through; the numbers on the pages equal
+``fieldpos report`` on the same park, whose books ``ledger verify`` finds balanced. A station
+supervisor uses a phone. The screenshots in docs/img are taken here."""
+
+import csv
+import io
+from pathlib import Path
+import socket
+import threading
+import time
+
+import pytest
+
+from backoffice.app import create_app
+from tools.cli import main
+
+from .helpers.park_day import PASSWORD, park_day  # noqa: F401 - the session's park
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "img"
+PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed (tools/dev.sh installs it): no browser to drive",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def console_url(park_day):  # noqa: F811
+    import uvicorn
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(park_day.home), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    for _ in range(400):  # bounded: a server that never starts fails below, not by hanging
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, "the console did not start"
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    server.should_exit = True
+    thread.join()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def log_in(browser, console_url, username, **context_options):
+    page = browser.new_context(**context_options).new_page()
+    page.goto(f"{console_url}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_load_state()
+    return page
+
+
+def fen(text: str) -> int:
+    """CSV yuan ("1234.50", "-3.00") back to integer fen, without a float."""
+    sign = -1 if text.startswith("-") else 1
+    yuan, _, cents = text.lstrip("-").partition(".")
+    return sign * (int(yuan) * 100 + int(cents or 0))
+
+
+def cli_report(capsys, home, *words) -> list[list[str]]:
+    capsys.readouterr()
+    assert main(["--home", str(home), "report", *words, "--format", "csv"]) == 0
+    return list(csv.reader(io.StringIO(capsys.readouterr().out)))
+
+
+def first_table_rows(rows: list[list[str]]) -> list[list[str]]:
+    """The rows of the CSV's first table, under its header line (keys), up to the blank line."""
+    start = next(index for index, row in enumerate(rows) if row and row[0] in ("group", "item", "hour")) + 1
+    end = next((index for index in range(start, len(rows)) if not rows[index]), len(rows))
+    return rows[start:end]
+
+
+def page_table(page, index: int = 0, key: str | None = None) -> dict[str, dict[str, str]]:
+    """first cell (or the ``key`` column's) -> {column key: data-fen or text} of a report table on the page."""
+    return page.eval_on_selector(f"table.report[data-table='{index}']", """(table, key) => {
+        const out = {};
+        for (const tr of table.querySelectorAll('tr')) {
+            const cells = [...tr.querySelectorAll('td')];
+            if (!cells.length) continue;
+            const row = {};
+            for (const td of cells) row[td.dataset.key] = td.dataset.fen !== undefined ? td.dataset.fen : td.textContent.trim();
+            out[key && row[key] ? row[key] : cells[0].textContent.trim()] = row;
+        }
+        return out; }""", key)
+
+
+def test_the_books_of_the_park_day_balance(park_day, capsys):  # noqa: F811
+    assert main(["--home", str(park_day.home), "ledger", "verify"]) == 0
+    assert "books balance" in capsys.readouterr().out
+
+
+def test_an_admins_dashboard_shows_what_fieldpos_report_says(browser, console_url, park_day, capsys):  # noqa: F811
+    page = log_in(browser, console_url, "admin")
+    assert page.url.endswith("/dashboard")
+    day = page.text_content("#business-day").strip()
+    takings = first_table_rows(cli_report(capsys, park_day.home, "takings", "--day", day))
+    total = next(row for row in takings if row[0] == "total")
+    assert int(page.get_attribute("#net-sales", "data-fen")) == fen(total[5])
+    for station, *values in takings:
+        if station != "total":
+            cell = page.locator(f"#by-station tr[data-station='{station}'] td[data-fen]")
+            assert int(cell.get_attribute("data-fen")) == fen(values[4]), station
+    channels = first_table_rows(cli_report(capsys, park_day.home, "takings", "--day", day, "--by", "channel"))
+    assert int(page.get_attribute("#deposits-held", "data-fen")) >= 0
+    assert channels and page.locator("#terminals tr[data-terminal]").count() == 4
+    page.wait_for_selector("#hour-chart[data-drawn='yes']")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    page.click("#nav-audit")
+    assert page.locator("#audit tr").count() > 1
+
+
+def test_finance_clicks_to_the_takings_report_and_its_download_equals_the_command_line(browser, console_url,
+                                                                                        park_day, capsys):  # noqa: F811
+    page = log_in(browser, console_url, "finance")
+    day = page.text_content("#business-day").strip()
+    page.click("#nav-reports")
+    page.click("#report-takings")
+    page.fill("input[name=day]", day)
+    page.click("#show")
+    page.wait_for_selector("#report-chart[data-drawn='yes']")
+    cli = first_table_rows(cli_report(capsys, park_day.home, "takings", "--day", day))
+    on_page = page_table(page)
+    assert {row[0]: fen(row[5]) for row in cli} == {group: int(row["net_fen"]) for group, row in on_page.items()}
+    page.screenshot(path=str(SCREENSHOTS / "report-takings.png"), full_page=True)
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    downloaded = Path(download.value.path()).read_bytes().decode("utf-8-sig")
+    capsys.readouterr()
+    assert main(["--home", str(park_day.home), "report", "takings", "--day", day, "--format", "csv"]) == 0
+    assert downloaded == capsys.readouterr().out
+
+
+def test_finance_reads_the_contractor_statement_receipt_by_receipt(browser, console_url, park_day, capsys):  # noqa: F811
+    page = log_in(browser, console_url, "finance")
+    day = page.text_content("#business-day").strip()
+    page.goto(f"{console_url}/reports")
+    page.click("#report-contractor")
+    page.fill("input[name=contractor]", "C-HORSE")
+    page.fill("input[name=day]", day)
+    page.click("#show")
+    summary = {row[0]: fen(row[1]) for row in first_table_rows(
+        cli_report(capsys, park_day.home, "contractor", "--contractor", "C-HORSE", "--day", day))}
+    on_page = page_table(page, 0)
+    assert {item: int(row["amount_fen"]) for item, row in on_page.items()} == summary
+    receipts = page_table(page, 2, key="receipt")
+    listed = {receipt: row for receipt, row in receipts.items() if receipt != "total"}
+    assert len(listed) == page.locator("table.report[data-table='2'] tr").count() - 2  # less header and total
+    assert sum(int(row["payable_fen"]) for row in listed.values()) == summary["net payable 应付净额"]
+    assert all(receipt.startswith("T-RIDING-1-") for receipt in listed)
+    page.screenshot(path=str(SCREENSHOTS / "contractor-statement.png"), full_page=True)
+
+
+def test_a_station_supervisor_on_a_phone_sees_only_the_bbq(browser, console_url, park_day, capsys):  # noqa: F811
+    page = log_in(browser, console_url, "bbq-sup", **PHONE)
+    day = page.text_content("#business-day").strip()
+    assert [row.get_attribute("data-station") for row in page.locator("#by-station tr[data-station]").all()] in (["bbq"], [])
+    assert [row.get_attribute("data-terminal") for row in page.locator("#terminals tr[data-terminal]").all()] == ["T-BBQ-1"]
+    assert page.locator("#deposits-held").count() == 0
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
+    cli = first_table_rows(cli_report(capsys, park_day.home, "takings", "--day", day, "--station", "bbq"))
+    bbq_net = next(fen(row[5]) for row in cli if row[0] == "bbq")
+    assert int(page.get_attribute("#net-sales", "data-fen")) == bbq_net
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-phone.png"), full_page=True)
+    page.click("#nav-reports")
+    assert page.locator("#report-liabilities").count() == 0
+    page.click("#report-takings")
+    page.fill("input[name=day]", day)
+    page.click("#show")
+    assert set(page_table(page)) == {"bbq", "total"}
+    response = page.goto(f"{console_url}/reports/takings?station=fishing")
+    assert response.status == 403
+
+
+def test_the_front_desk_sees_no_report_and_the_technician_no_money(browser, console_url):
+    desk = log_in(browser, console_url, "desk")
+    assert desk.url.endswith("/home") and desk.locator("#nav-reports").count() == 0
+    for url in ("/reports", "/reports/takings", "/api/reports/takings", "/dashboard"):
+        assert desk.goto(f"{console_url}{url}").status == 403, url
+    technician = log_in(browser, console_url, "tech")
+    assert technician.url.endswith("/terminals")
+    assert technician.locator("[data-fen]").count() == 0 and technician.locator("#terminals tr[data-terminal]").count() == 4
+    assert technician.goto(f"{console_url}/dashboard").status == 403
