@@ -199,6 +199,13 @@ class StationSimulator:
         shutil.copyfile(self.rig.home.bundle_path(self.terminal_id), bundle_path)
         bundle_path.chmod(0o600)
         overrides = STATION_TERMINALS[self.station][1] | {"printer_profile": self.printer_profile}
+        # How the station sells goes on the ledger (as ``fieldpos station`` sets it) and reaches the
+        # till signed; station.json keeps the hardware settings (and a desk's own mode and fees).
+        from .station import SALE_SETTINGS, put_sales_on_ledger
+
+        put_sales_on_ledger(self.rig, self.terminal_id, self.rig.station_config(self.terminal_id, **overrides))
+        if overrides.get("mode") != DESK:
+            overrides = {name: value for name, value in overrides.items() if name not in SALE_SETTINGS}
         config = self.rig.station_config(self.terminal_id, **overrides)
         config_path = board / "station.json"
         config_path.write_text(json.dumps(config.to_dict(), ensure_ascii=False, indent=2))

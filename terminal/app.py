@@ -90,6 +90,7 @@ class TerminalApp:
             log.error("storage fault at boot: %s", error)
         self.machine.is_online = self.link.is_connected
         self.machine.park_rules = self.link.state.rules  # kept from the last signed config, if any
+        self.machine.follow_ledger(self.link.state.station, self.link.state.staff)
         self.recover()
         self._apply(self.machine.start(self.hardware.clock.monotonic_ms()))
 
@@ -111,10 +112,10 @@ class TerminalApp:
             lines, title = owed_receipt_lines(request, result)
             operator = self._operator_name(request.operator)
             if result is None:  # an offline sale, approved by this terminal
-                receipt = core.make_offline_receipt(self.config, self.identity.terminal_id, operator, card, lines,
+                receipt = core.make_offline_receipt(self.machine.config, self.identity.terminal_id, operator, card, lines,
                                                     seq, request.approved_ms, request.clock_uncertain, is_reprint=True)
             else:
-                receipt = core.make_receipt(self.config, self.identity.terminal_id, operator, card, lines, result,
+                receipt = core.make_receipt(self.machine.config, self.identity.terminal_id, operator, card, lines, result,
                                             is_reprint=True, title=title)
             if not isinstance(self._print(receipt), events.PrintFinished):
                 continue  # paper out: it stays owed and is tried again
@@ -139,7 +140,7 @@ class TerminalApp:
             self._printed_unrecorded.discard(seq)
 
     def _operator_name(self, staff_id: str) -> str:
-        for known_id, name in self.config.staff.values():
+        for known_id, name in self.machine.config.staff.values():  # the ledger's directory once it has come
             if known_id == staff_id:
                 return name
         return staff_id
@@ -155,6 +156,7 @@ class TerminalApp:
         self.link.state.note_alive()  # the time an offline reboot starts counting from
         # The link takes a newer signed config on its own thread; the machine reads its rules from here.
         self.machine.park_rules = self.link.state.rules
+        self.machine.follow_ledger(self.link.state.station, self.link.state.staff)
         self._follow_request_in_flight()
         if now_ms - self._owed_checked_ms > OWED_RECEIPTS_CHECK_MS and self.machine.state in (events.State.IDLE, events.State.LOCKED):
             # An answer that came late (the uploader re-sent a request after a restart) owes a receipt.
@@ -392,7 +394,7 @@ class TerminalApp:
         now_ms, is_uncertain = state.now_ms()
         card_key = (effect.card.card_no, effect.card.issuance)
         refusal = offline.decide(state.policy, state.blocklist, state.window, card_key=card_key,
-                                 amount_fen=effect.amount_fen, mode=self.config.mode, needs_pin=effect.needs_pin,
+                                 amount_fen=effect.amount_fen, mode=self.machine.config.mode, needs_pin=effect.needs_pin,
                                  now_ms=now_ms or 0, last_contact_ms=state.last_contact_ms, known_balance_fen=None)
         if refusal is not None:
             return events.OfflineRefused(refusal, offline.TEXT[refusal])
