@@ -294,6 +294,9 @@ def cmd_broker_run(args) -> int:
         print(f"fieldpos: no broker config in {home.broker_dir} (write one with 'fieldpos broker-config')", file=sys.stderr)
         return 1
     listener = re.search(r"^listener (\d+) (\S+)$", config.read_text(), re.MULTILINE)
+    if listener is None:  # the first listener is the plain one broker-config writes
+        print(f"fieldpos: {config} has no listener line: write it again with 'fieldpos broker-config'", file=sys.stderr)
+        return 1
     port, host = int(listener.group(1)), listener.group(2)
     probe_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     broker = MosquittoProcess(config, port, host=probe_host)
