@@ -2,6 +2,10 @@
 # Put a provisioned terminal onto a Raspberry Pi's SD card.
 #
 #   ./flash.sh --bundle var/park/terminals/T-FISH-1.json --config station.json --root /media/$USER/rootfs [--wheels DIR]
+#   ./flash.sh --board pico|esp32 --bundle var/park/terminals/TAP-1.json --config tap_board.json (--port DEV | --dest DIR)
+#
+# With --board, a tap point (tap/, `fieldpos provision --kinds tap`) goes onto a MicroPython board
+# instead: its modules compiled with mpy-cross, copied with mpremote (tools/tap_flash.py says more).
 #
 # --root is the card's root filesystem, mounted on this machine after writing Raspberry Pi OS Lite
 # onto it (any directory works too: a dry run to look at). What it writes there:
@@ -21,8 +25,13 @@
 # --config /etc/fieldpos/station.json`, and start it again.
 set -euo pipefail
 
-usage() { sed -n '2,4p' "$0" >&2; exit 2; }
+usage() { sed -n '2,5p' "$0" >&2; exit 2; }
 bundle="" config="" root="" wheels=""
+case " $* " in *" --board "*)  # a tap point on a MicroPython board, not a Pi: its own tool
+    here=$(dirname "$(realpath "$0")")
+    python=${PYTHON:-$here/.venv/bin/python}; [ -x "$python" ] || python=python3
+    PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m tools.tap_flash "$@" ;;
+esac
 while [ $# -gt 0 ]; do
     case "$1" in
         --bundle) bundle=${2:-}; shift 2 ;;

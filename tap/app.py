@@ -14,6 +14,12 @@ outputs are handed in, so the same code runs on a board, on the unix port and in
 
 import gc
 
+try:
+    from time import ticks_diff as _ticks_diff  # MicroPython: its ticks wrap around
+except ImportError:
+    def _ticks_diff(new, old):
+        return new - old
+
 from tap import card, ed25519, envelope, hal, ids, messages
 from tap.errors import TapError, TOPIC_MISMATCH, UNKNOWN_KEY, UNKNOWN_TYPE
 from tap.state import StateError
@@ -92,7 +98,7 @@ class TapApp:
     def _wait_until(self, done, timeout_ms):
         start = self.ticks_ms()
         while not done():
-            left = timeout_ms - (self.ticks_ms() - start)
+            left = timeout_ms - _ticks_diff(self.ticks_ms(), start)
             if left <= 0:
                 return False
             self.client.wait(left)

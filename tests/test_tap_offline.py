@@ -122,3 +122,34 @@ def test_a_welcome_above_the_tap_s_seq_moves_it_past_the_ledger_s_highest(tmp_pa
     app, _, _ = _tap(tmp_path, ledger)
     app.tap(*VISITOR)
     assert _sent(ledger, "charge")[-1].seq == 42
+
+
+def test_the_board_loop_connects_sells_to_a_tapped_card_and_reconnects_after_a_lost_connection(tmp_path, monkeypatch):
+    from tap import board
+
+    ledger = scenario.Ledger()
+    streams = []
+
+    def connect():
+        stream = BrokerStream(ledger, {topics.config("P1", "TAP-1"): scenario.config(),
+                                       topics.blocklist("P1"): scenario.blocklist()})
+        streams.append(stream)
+        client = mqtt.MqttClient(stream, "TAP-1", "TAP-1", "x" * 32)
+        client.connect()
+        return client
+
+    class Reader:
+        taps = [VISITOR, None, None]
+
+        def read(self):
+            return self.taps.pop(0) if self.taps else None
+
+    outputs = hal.PrintHal()
+    app = TapApp(scenario.bundle(), TapState(str(tmp_path / "tap.json")), outputs, scenario.Ticks(),
+                 scenario.fixed_random, result_timeout_ms=50)
+    board.serve(app, Reader(), connect, scenario.Ticks(), lambda ms: None, turns=2)
+    assert [outcome for outcome, _ in outputs.shown] == [hal.APPROVED] and len(streams) == 1
+    streams[0].connected = False  # the Wi-Fi drops: the next write (a keep-alive ping) fails
+    monkeypatch.setattr(board, "KEEPALIVE_PING_MS", -1)
+    board.serve(app, Reader(), connect, scenario.Ticks(), lambda ms: None, turns=2)
+    assert len(streams) == 2 and _sent(ledger, "hello")[-1].terminal == "TAP-1" and len(_sent(ledger, "hello")) == 2

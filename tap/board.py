@@ -1,0 +1,122 @@
+"""The tap on its board: Wi-Fi, the MFRC522 on SPI, LEDs and buzzer on GPIO, the state on flash,
+and the loop that joins them to tap.app. ``main.py`` at the board's root (flash.sh --board writes
+it) imports tap.ed25519 first, then calls :func:`main`.
+
+The board's own settings are ``/tap_board.json`` (not signed: which pins, which Wi-Fi):
+
+    {"wifi": {"ssid": "...", "password": "..."},
+     "spi": {"id": 0, "sck": 2, "mosi": 3, "miso": 4, "cs": 5},
+     "pins": {"green": 14, "red": 15, "buzzer": 16}}
+"""
+
+BUNDLE_PATH = "/bundle.json"
+BOARD_PATH = "/tap_board.json"
+STATE_PATH = "/tap_state.json"
+_BOARD_KEYS = {"wifi": ("ssid", "password"), "spi": ("id", "sck", "mosi", "miso", "cs"), "pins": ("green", "red", "buzzer")}
+_BUNDLE_KEYS = ("park_id", "terminal_id", "key_id", "signing_seed", "ledger_keys", "card_key_master", "broker")
+RECONNECT_PAUSE_MS = 5000
+KEEPALIVE_PING_MS = 30000
+
+
+def board_problems(settings):
+    """What is missing or wrong in the board settings (empty when none): flash.sh checks first."""
+    problems = []
+    if type(settings) is not dict:
+        return ["the board settings must be a JSON object"]
+    for part, keys in _BOARD_KEYS.items():
+        section = settings.get(part)
+        if type(section) is not dict:
+            problems.append("missing " + part)
+            continue
+        for key in keys:
+            wanted = str if part == "wifi" else int
+            if type(section.get(key)) is not wanted:
+                problems.append(part + "." + key + " must be " + ("text" if wanted is str else "a pin number"))
+    return problems
+
+
+def bundle_problems(bundle):
+    if type(bundle) is not dict:
+        return ["the bundle must be a JSON object"]
+    problems = ["the bundle lacks " + key for key in _BUNDLE_KEYS if key not in bundle]
+    if not problems and bundle["broker"].get("tls_ca"):
+        problems.append("the tap speaks plain TCP only: provision it without --tls-ca")
+    return problems
+
+
+try:
+    from time import ticks_diff as _ticks_diff  # MicroPython: its ticks wrap around
+except ImportError:
+    def _ticks_diff(new, old):
+        return new - old
+
+
+def serve(app, reader, connect, ticks_ms, sleep_ms, turns=None):
+    """The tap's loop: keep a connection (re-sending the outbox on each), sell to each card
+    tapped, take what the broker sends. ``turns``: stop after that many (tests); None: forever."""
+    last_ping = ticks_ms()
+    while turns is None or turns > 0:
+        if turns is not None:
+            turns -= 1
+        if app.client is None:
+            try:
+                app.attach(connect())
+                app.wait_welcome(2000)
+            except OSError:
+                app.client = None
+                sleep_ms(RECONNECT_PAUSE_MS)
+                continue
+        tapped = None
+        try:
+            tapped = reader.read()
+        except Exception as error:  # a card moved away or a garbled answer: show it, read again
+            app.outputs.show("error", (str(error),))
+        if tapped is not None:
+            app.tap(tapped[0], tapped[1])
+        try:
+            app.poll(50)
+            if _ticks_diff(ticks_ms(), last_ping) > KEEPALIVE_PING_MS:
+                app.client.ping()
+                last_ping = ticks_ms()
+        except (OSError, AttributeError):
+            app.client = None  # reconnect on the next turn
+
+
+def main():  # pragma: no cover - runs on the board only
+    import json
+    import os
+    import time
+
+    import machine
+    import network
+
+    from tap import hal, mfrc522, mqtt, net
+    from tap.app import TapApp
+    from tap.state import TapState
+
+    with open(BUNDLE_PATH) as file:
+        bundle = json.load(file)
+    with open(BOARD_PATH) as file:
+        settings = json.load(file)
+    wlan = network.WLAN(network.STA_IF)
+    wlan.active(True)
+    wlan.connect(settings["wifi"]["ssid"], settings["wifi"]["password"])
+    pins, spi_pins = settings["pins"], settings["spi"]
+    outputs = hal.PinHal(machine.Pin(pins["green"], machine.Pin.OUT), machine.Pin(pins["red"], machine.Pin.OUT),
+                         machine.Pin(pins["buzzer"], machine.Pin.OUT), sleep_ms=time.sleep_ms)
+    spi = machine.SPI(spi_pins["id"], baudrate=1000000, polarity=0, phase=0, sck=machine.Pin(spi_pins["sck"]),
+                      mosi=machine.Pin(spi_pins["mosi"]), miso=machine.Pin(spi_pins["miso"]))
+    chip = mfrc522.Mfrc522(mfrc522.machine_spi_transfer(spi, machine.Pin(spi_pins["cs"], machine.Pin.OUT, value=1)),
+                           time.sleep_ms)
+    chip.reset()
+    reader = mfrc522.CardReader(chip, bytes.fromhex(bundle["card_key_master"]))
+    app = TapApp(bundle, TapState(STATE_PATH), outputs, time.ticks_ms, os.urandom)
+    broker = bundle["broker"]
+
+    def connect():
+        client = mqtt.MqttClient(net.connect(broker["host"], broker["port"]), bundle["terminal_id"],
+                                 broker["username"], broker["password"])
+        client.connect()
+        return client
+
+    serve(app, reader, connect, time.ticks_ms, time.sleep_ms)

@@ -1,0 +1,128 @@
+"""Put a provisioned tap point onto a MicroPython board (``flash.sh --board pico|esp32``).
+
+    python -m tools.tap_flash --board pico --bundle TAP-1.json --config tap_board.json (--port /dev/ttyACM0 | --dest DIR)
+
+Compiles tap/*.py with mpy-cross for the board's architecture (armv6m: Raspberry Pi Pico W's
+RP2040; xtensawin: ESP32), writes a ``main.py`` that imports the Ed25519 table first, and copies
+them with the bundle and the board settings: with ``mpremote`` to the board on ``--port``, or into
+``--dest``, a directory standing in for the board's file system (to look at, or to test). The
+board's settings are checked first (tap.board.board_problems), and so is the bundle.
+"""
+
+import argparse
+import ipaddress
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tap.board import BOARD_PATH, BUNDLE_PATH, board_problems, bundle_problems
+
+ROOT = Path(__file__).resolve().parent.parent
+ARCHES = {"pico": "armv6m", "esp32": "xtensawin"}
+MAIN_PY = '''# Written by flash.sh --board: the tap point starts at boot.
+import tap.ed25519  # first: its fixed-base table is the largest allocation, taken before the heap fragments
+from tap import board
+
+board.main()
+'''
+
+
+class FlashError(Exception):
+    pass
+
+
+def _tool(name: str) -> str:
+    path = Path(sys.executable).with_name(name)
+    return str(path) if path.exists() else name
+
+
+def compile_modules(arch: str, out: Path) -> list[Path]:
+    """tap/*.py compiled for ``arch`` into ``out``/tap/; the .mpy files written."""
+    (out / "tap").mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in sorted((ROOT / "tap").glob("*.py")):
+        target = out / "tap" / f"{source.stem}.mpy"
+        done = subprocess.run([_tool("mpy-cross"), f"-march={arch}", "-O3", "-X", "no-source-lines",
+                               "-s", f"tap/{source.name}", "-o", str(target), str(source)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise FlashError(f"mpy-cross could not compile {source.name}: {done.stderr.strip()}")
+        written.append(target)
+    return written
+
+
+def _load(path: Path, what: str):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise FlashError(f"cannot read the {what} {path}: {error}") from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def stage(board: str, bundle_path: Path, config_path: Path, out: Path) -> list[str]:
+    """Everything the board gets, under ``out`` as on the board; returns warnings."""
+    bundle, settings = _load(bundle_path, "bundle"), _load(config_path, "board settings")
+    problems = bundle_problems(bundle) + board_problems(settings)
+    if problems:
+        raise FlashError("; ".join(problems))
+    compile_modules(ARCHES[board], out)
+    (out / "main.py").write_text(MAIN_PY, encoding="utf-8")
+    shutil.copyfile(bundle_path, out / BUNDLE_PATH.lstrip("/"))
+    (out / BUNDLE_PATH.lstrip("/")).chmod(0o600)
+    shutil.copyfile(config_path, out / BOARD_PATH.lstrip("/"))
+    host = bundle["broker"]["host"]
+    return [f"the bundle's broker host {host} is this machine's loopback: a board cannot reach it "
+            "(provision with --broker-host set to the broker's address on the park network)"] if _is_loopback(host) else []
+
+
+def mpremote_command(staged: Path, port: str) -> list[str]:
+    """One mpremote session: copy the staged tree onto the board's root, then reset it."""
+    names = sorted(path.name for path in staged.iterdir())
+    return [_tool("mpremote"), "connect", port, "fs", "cp", "-r", *names, ":", "+", "reset"]
+
+
+def copy_with_mpremote(staged: Path, port: str) -> None:
+    done = subprocess.run(mpremote_command(staged, port), cwd=staged, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise FlashError(f"mpremote could not copy the tap onto {port}: {done.stderr.strip()[-300:]}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="flash.sh --board", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--board", choices=sorted(ARCHES), required=True)
+    parser.add_argument("--bundle", type=Path, required=True)
+    parser.add_argument("--config", type=Path, required=True, help="the board settings (tap/board.py)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="the board's serial port, for mpremote")
+    where.add_argument("--dest", type=Path, help="a directory standing in for the board's file system")
+    args = parser.parse_args(argv)
+    try:
+        if args.dest is not None:
+            if not args.dest.is_dir():
+                raise FlashError(f"no directory at {args.dest}")
+            warnings = stage(args.board, args.bundle, args.config, args.dest)
+        else:
+            with tempfile.TemporaryDirectory() as staging:
+                warnings = stage(args.board, args.bundle, args.config, Path(staging))
+                copy_with_mpremote(Path(staging), args.port)
+    except FlashError as error:
+        print(f"flash.sh: {error}", file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(f"flash.sh: warning: {warning}", file=sys.stderr)
+    print(f"flashed tap {_load(args.bundle, 'bundle')['terminal_id']} for {args.board} onto {args.port or args.dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
