@@ -161,13 +161,19 @@ class LedgerLink:
                 self.client.publish(item.topic, item.payload, qos=1)
 
     def _pump(self) -> None:
-        """Re-send what the session says is due, and note the requests that became overdue."""
+        """Re-send what the session says is due (offline too: an Overdue must still come)."""
         with self._lock:
-            out = self.session.due(_monotonic_ms())  # offline too: an Overdue must still come
-            for item in out:
-                if isinstance(item, Overdue):
-                    self._overdue.add(item.request_sha256)
+            out = self._due()
         self._publish(out)
+
+    def _due(self) -> list:
+        """The session's ``due`` now (call with the lock held): the requests that became overdue
+        are noted for ``is_overdue``; the ``Publish``es are returned for the caller to carry out."""
+        out = self.session.due(_monotonic_ms())
+        for item in out:
+            if isinstance(item, Overdue):
+                self._overdue.add(item.request_sha256)
+        return out
 
     # ------------------------------------------------------------ what arrives
     def _on_message(self, client, userdata, message):
@@ -296,7 +302,7 @@ class LedgerLink:
                             continue
                         in_flight.add(item.request_sha256)
                         out += self.session.send(item.request_sha256, item.payload, _monotonic_ms())
-                    out += self.session.due(_monotonic_ms())
+                    out += self._due()
                     if not out and in_flight:
                         self._arrived.wait(UPLOAD_POLL_S)
                 self._publish(out)
