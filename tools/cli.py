@@ -741,7 +741,9 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_argument("--terminal", required=True)
     provision.add_argument("--station", required=True)
     provision.add_argument("--kinds", default="station", help="station, front_desk, supervisor, tap (an unattended tap point), all, or a comma list of types")
-    provision.add_argument("--broker-host", default="127.0.0.1")
+    provision.add_argument("--broker-host", default="127.0.0.1",
+                           help="the ledger host's address as the Pis reach it (default %(default)s: this machine "
+                                "only, which provision warns about)")
     provision.add_argument("--broker-port", type=port, default=1883)
     provision.add_argument("--tls-ca", type=existing_file, help="park CA certificate (PEM) the terminal verifies the broker with")
     provision.set_defaults(handler=cmd_provision)
