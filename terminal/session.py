@@ -127,8 +127,7 @@ NOT_OURS = "TOPIC_MISMATCH"       # signed properly, but for another park or ter
 
 @dataclass(slots=True)
 class _Followed:
-    topic: str
-    payload: bytes
+    payload: bytes  # the same bytes every time (the ledger's idempotency is by seq and body hash)
     sent_ms: int
     answer_due_ms: int | None  # when it becomes Overdue (once); None: never
 
@@ -180,7 +179,7 @@ class TerminalSession:
         if len(self._followed) >= MAX_FOLLOWED:
             raise LocalProtocolError(f"{MAX_FOLLOWED} requests already waiting for the ledger", code="TOO_MANY_IN_FLIGHT")
         due_ms = None if answer_within_ms is None else now_ms + answer_within_ms
-        self._followed[request_sha256] = _Followed(self.request_topic, payload, now_ms, due_ms)
+        self._followed[request_sha256] = _Followed(payload, now_ms, due_ms)
         return [Publish(self.request_topic, payload)]
 
     def greet(self, nonce: str, terminal_time_ms: int, now_ms: int) -> list:
@@ -188,7 +187,7 @@ class TerminalSession:
         identity = self.identity
         payload = self.sign(Hello(park=identity.park_id, terminal=identity.terminal_id, nonce=nonce,
                                   terminal_time_ms=terminal_time_ms))
-        self._greetings[nonce] = _Followed(self.request_topic, payload, now_ms, None)
+        self._greetings[nonce] = _Followed(payload, now_ms, None)
         while len(self._greetings) > MAX_GREETINGS:
             self._greetings.popitem(last=False)
         return [Publish(self.request_topic, payload)]
@@ -211,7 +210,7 @@ class TerminalSession:
                 out.append(Overdue(key))
             if now_ms - followed.sent_ms >= self.resend_interval_ms:
                 followed.sent_ms = now_ms
-                out.append(Publish(followed.topic, followed.payload))
+                out.append(Publish(self.request_topic, followed.payload))
         return out
 
     def held_reason(self, request_sha256: str) -> str | None:
