@@ -253,7 +253,7 @@ def test_a_staff_name_change_shows_on_the_till_and_a_retired_card_no_longer_logs
         assert cli(rig, "staff", "retire", "--staff", "li") == 0
         wait_until(lambda: {entry.staff: entry.name for entry in station.link.state.staff}
                    == {"wang": "王芳芳 Wang Fangfang", "zhao": STAFF[2][1]}, what="the new directory at the till")
-        station.turns(lambda: True)
+        station.turns(lambda: station.app.machine.config.staff[STAFF[0][3]][1] == "王芳芳 Wang Fangfang")
         station.log_in(STAFF[0])
         assert "王芳芳" in " ".join((station.app.screen.title, *station.app.screen.lines, station.app.screen.footer))
 
