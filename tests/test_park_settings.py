@@ -198,6 +198,25 @@ def test_the_station_and_staff_of_the_signed_config_survive_a_reboot(tmp_path):
     assert (again.station, again.staff) == (MENU_STATION, (WANG,))
 
 
+def test_a_park_full_of_staff_refuses_one_more_until_someone_retires_and_each_change_is_counted(tmp_path):
+    from ledger.park_home import ParkHome
+
+    home = ParkHome(tmp_path / "park")
+    home.init("P1", "Park")
+    store = home.open_store()
+    for number in range(MAX_STAFF_ENTRIES):  # straight into the books: hashing 120 PINs would only be slow
+        store.add_staff("P1", f"s{number}", f"Staff {number}", "cashier", f"S{number:04d}", "not-a-pin-hash")
+    changes = store.config_change_version("P1")
+    with pytest.raises(SettingRefused, match="retire someone first"):
+        home.add_staff("late", "Late Comer", "cashier", "S9999", "1234")
+    assert store.config_change_version("P1") == changes  # refused: nothing changed, nothing to re-publish
+    home.change_staff("s0", retire=True)
+    home.add_staff("late", "Late Comer", "cashier", "S9999", "1234")
+    assert store.config_change_version("P1") == changes + 2
+    assert len(store.staff_directory("P1")) == MAX_STAFF_ENTRIES and len(home.staff_members()) == MAX_STAFF_ENTRIES + 1
+    store.close()
+
+
 # ------------------------------------------------------------ through the real ledger and broker
 def cli(rig, *words) -> int:
     return main(["--home", str(rig.home.home), *words])
