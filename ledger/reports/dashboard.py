@@ -7,7 +7,7 @@ station, by hour), the terminals' last heartbeats, and what needs someone's atte
 from dataclasses import dataclass, field
 import time
 
-from .liabilities import _account_balance
+from .liabilities import account_balances
 from .query import Period, Scope, business_day_at, park_of
 from .takings import SALE_KINDS, SALE_LIST
 from .time_of_day import hourly_sales
@@ -87,7 +87,8 @@ def _today(db, scope: Scope) -> tuple[dict, list]:
         "cards_issued": by_kind["card_issue"][0],
     }
     if scope.stations is None:  # park-wide money: not a station supervisor's
-        money["deposits_held_fen"] = sum(amount for _, amount in _account_balance(db, scope.park_id, "card_fee"))
+        money["deposits_held_fen"] = sum(amount for account, amount in account_balances(db, scope.park_id, "card_fee")
+                                         if account == "card_fee")
     return money, [(station, sales, net) for station, (sales, net) in sorted(by_station.items())]
 
 
