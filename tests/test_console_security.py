@@ -150,3 +150,17 @@ def test_pages_forbid_framing_and_foreign_scripts(app):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     assert "<script>" not in response.text  # no inline script: the chart's data rides in an attribute
+
+
+def test_the_first_admin_is_made_on_the_command_line_and_the_audit_log_says_so(park_day, capsys):  # noqa: F811
+    from tools.cli import main
+
+    home = str(park_day.home)
+    assert main(["--home", home, "console", "user", "add", "--username", "boss", "--name", "Boss", "--role", "admin",
+                 "--password", PASSWORD]) == 0
+    assert main(["--home", home, "console", "user", "disable", "--username", "boss"]) == 0
+    assert main(["--home", home, "console", "user", "list"]) == 0
+    assert "boss             admin              disabled" in capsys.readouterr().out
+    entries = [row for row in ConsoleStore.in_home(park_day.home).audit_entries() if row[4] == "boss"]
+    assert [row[3] for row in entries] == ["user.disable", "user.add"]
+    assert all(row[2].startswith("cli:") for row in entries)

@@ -166,3 +166,14 @@ def test_a_period_is_checked_before_anything_is_read(books):
                 dict(from_day="2024-01-01", to_day="2026-01-01"), dict(stations=["carousel"])):
         with pytest.raises(ReportError):
             make_scope(db, **bad)
+
+
+def test_the_command_line_writes_a_contractor_statement_as_an_excel_file(park_day, books, tmp_path, capsys):  # noqa: F811
+    _, _, day = books
+    out = tmp_path / "statement.xlsx"
+    assert main(["--home", str(park_day.home), "report", "contractor", "--contractor", "C-HORSE", "--day", day,
+                 "--format", "xlsx", "--out", str(out)]) == 0
+    sheets = load_workbook(out).worksheets
+    summary = {row[0]: row[1] for row in sheets[0].iter_rows(min_row=4, values_only=True)}
+    receipts = [row for row in sheets[2].iter_rows(min_row=4, values_only=True) if row[1]]
+    assert summary["net payable 应付净额"] == sum(row[6] for row in receipts) > 0
