@@ -59,9 +59,10 @@ class TapApp:
         self.replies = {}            # request_sha256 -> Result (dict) not yet taken
         self.refusals = []           # (code, message) of messages dropped, newest last (a few)
         self.config = None
-        if state.data["config"] is not None:  # re-checked at boot: the file is not trusted more than the wire
+        saved = state.config_payload()
+        if saved is not None:  # re-checked at boot: the file is not trusted more than the wire
             try:
-                self._take_config(bytes.fromhex(state.data["config"]), save=False)
+                self._take_config(saved, save=False)
             except TapError as error:
                 self._note(error)
 
@@ -130,6 +131,9 @@ class TapApp:
                 self._take_blocklist(payload)
         except TapError as error:
             self._note(error)
+        except MemoryError:  # a message too big for the heap: dropped, the tap sells on
+            gc.collect()
+            self._note(TapError("OUT_OF_MEMORY", "a message on " + topic + " did not fit in the heap"))
 
     def _check_ours(self, obj):
         if obj["park"] != self.park or obj.get("terminal", self.terminal) != self.terminal:
@@ -163,8 +167,7 @@ class TapApp:
             return  # the same or an older one: a replay, or the retained copy again
         self.config = config
         if save:
-            self.state.data["config"] = bytes(payload).hex()
-            self.state.save()
+            self.state.save_config_payload(payload)
 
     def _take_blocklist(self, payload):
         message = messages.parse(self._open(payload, envelope.BLOCKLIST, self.blocklist_topic,

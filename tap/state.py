@@ -1,6 +1,7 @@
 """What the tap keeps on its flash, in one JSON file replaced whole on every change: the last seq
-it used, its outbox (signed requests not yet answered), the newest config and blocklist it took,
-and its offline counters. Written before a request is sent, so a reboot never reuses a seq nor
+it used, its outbox (signed requests not yet answered), the blocklist it took and its offline
+counters; and beside it, as the ledger signed it, the newest config (``<path>.config``, raw bytes:
+as hex inside the JSON it would take three times its size in a small heap). Written before a request is sent, so a reboot never reuses a seq nor
 forgets a sale (PROTOCOL.md §5.4).
 
 The file is written beside the old one and renamed over it: a power cut leaves the old or the new
@@ -18,11 +19,18 @@ class StateError(Exception):
     pass
 
 
+def _replace(path, content):
+    """Write ``content`` (str or bytes) beside ``path`` and rename it over ``path``."""
+    temporary = path + ".new"
+    with open(temporary, "wb" if type(content) is not str else "w") as file:
+        file.write(content)
+    os.rename(temporary, path)
+
+
 def _empty():
     return {
         "seq": 0,
         "outbox": [],           # {"seq", "kind", "payload" (hex), "sha256", "sent_ms", "card", "amount_fen"}
-        "config": None,         # the config payload (hex) as the ledger signed it
         "blocklist": None,      # {"version", "issued_ms", "blocked": ["NO:ISSUANCE"], "low": {"NO:ISSUANCE": fen}}
         "offline": {"count": 0, "total_fen": 0, "cards": {}, "last_contact_ms": 0, "reboots": 0},
     }
@@ -44,10 +52,18 @@ class TapState:
                 self.data[key] = loaded[key]
 
     def save(self):
-        temporary = self.path + ".new"
-        with open(temporary, "w") as file:
-            json.dump(self.data, file)
-        os.rename(temporary, self.path)
+        _replace(self.path, json.dumps(self.data))
+
+    def config_payload(self):
+        """The signed config payload saved last, or None."""
+        try:
+            with open(self.path + ".config", "rb") as file:
+                return file.read()
+        except OSError:
+            return None
+
+    def save_config_payload(self, payload):
+        _replace(self.path + ".config", payload)
 
     # ------------------------------------------------------------ seq and outbox
     def take_seq(self, at_least=0):

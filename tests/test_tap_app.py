@@ -17,12 +17,13 @@ from protocol.envelope import Purpose
 from protocol.messages import CardIssue, Charge, MenuItem, StationSettings
 from tap import canonical, ed25519, envelope, messages
 
-from .helpers import micropython
+from tools import micropython_ports as micropython
+
 from .helpers.intake_driver import Ledger
 
 TERMINALS = {"T-DESK-1": "desk", "T-FISH-1": "fishing", "TAP-1": "riding"}
 SESSION = micropython.ROOT / "tests" / "helpers" / "tap_unix_session.py"
-# The smallest heap this session ran in on the 64-bit unix port is 136 KiB (128 KiB runs out); a
+# The smallest heap this session ran in on the 64-bit unix port is 128 KiB (120 KiB runs out); a
 # 32-bit board, with half-size pointers and object headers, should need less (not measured: no
 # 32-bit port here takes a fixed heap). TAP_HEAP overrides it, to measure.
 HEAP = os.environ.get("TAP_HEAP", "144K")

@@ -13,7 +13,8 @@ from host_sim.rig import ParkRig
 from ledger.park_home import STATION_KINDS
 from tools import tap_flash
 
-from .helpers import micropython
+from tools import micropython_ports as micropython
+
 
 FLASH = Path(__file__).resolve().parent.parent / "flash.sh"
 BOARD = {"wifi": {"ssid": "park-iot", "password": "secret"}, "spi": {"id": 0, "sck": 2, "mosi": 3, "miso": 4, "cs": 5},

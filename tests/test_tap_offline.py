@@ -153,3 +153,16 @@ def test_the_board_loop_connects_sells_to_a_tapped_card_and_reconnects_after_a_l
     monkeypatch.setattr(board, "KEEPALIVE_PING_MS", -1)
     board.serve(app, Reader(), connect, scenario.Ticks(), lambda ms: None, turns=2)
     assert len(streams) == 2 and _sent(ledger, "hello")[-1].terminal == "TAP-1" and len(_sent(ledger, "hello")) == 2
+
+
+def test_the_signed_config_survives_a_reboot_and_is_checked_again(tmp_path):
+    ledger = scenario.Ledger()
+    _tap(tmp_path, ledger)
+    rebooted = TapApp(scenario.bundle(), TapState(str(tmp_path / "tap.json")), hal.PrintHal(), scenario.Ticks(),
+                      scenario.fixed_random)
+    assert rebooted.price() == (1500, "骑马 1次")  # before any connection
+    saved = tmp_path / "tap.json.config"
+    saved.write_bytes(saved.read_bytes()[:-2] + b"9}")  # a changed byte: the signature no longer holds
+    tampered = TapApp(scenario.bundle(), TapState(str(tmp_path / "tap.json")), hal.PrintHal(), scenario.Ticks(),
+                      scenario.fixed_random)
+    assert tampered.price() is None and tampered.refusals[-1][0] == "BAD_SIGNATURE"

@@ -12,7 +12,8 @@ from tap import mqtt
 from tap.app import TapApp
 from tap.state import TapState
 
-from .helpers import micropython
+from tools import micropython_ports as micropython
+
 from .helpers import tap_scenario as scenario
 from .helpers.tap_broker_script import BrokerStream
 

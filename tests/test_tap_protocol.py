@@ -7,7 +7,9 @@ import runpy
 
 import pytest
 
-from .helpers import micropython, tap_vectors
+from tools import micropython_ports as micropython
+
+from .helpers import tap_vectors
 
 
 @pytest.fixture(scope="module")

@@ -39,14 +39,15 @@ def _tool(name: str) -> str:
     return str(path) if path.exists() else name
 
 
-def compile_modules(arch: str, out: Path) -> list[Path]:
-    """tap/*.py compiled for ``arch`` into ``out``/tap/; the .mpy files written."""
+def compile_modules(arch: str | None, out: Path) -> list[Path]:
+    """tap/*.py compiled for ``arch`` (None: bytecode for any port) into ``out``/tap/; the .mpy
+    files written. Without line numbers and asserts: a board's heap is small."""
     (out / "tap").mkdir(parents=True, exist_ok=True)
     written = []
     for source in sorted((ROOT / "tap").glob("*.py")):
         target = out / "tap" / f"{source.stem}.mpy"
-        done = subprocess.run([_tool("mpy-cross"), f"-march={arch}", "-O3", "-X", "no-source-lines",
-                               "-s", f"tap/{source.name}", "-o", str(target), str(source)], capture_output=True, text=True)
+        command = [_tool("mpy-cross"), "-O3", "-X", "no-source-lines", "-s", f"tap/{source.name}", "-o", str(target)]
+        done = subprocess.run(command + ([f"-march={arch}"] if arch else []) + [str(source)], capture_output=True, text=True)
         if done.returncode != 0:
             raise FlashError(f"mpy-cross could not compile {source.name}: {done.stderr.strip()}")
         written.append(target)

@@ -7,7 +7,7 @@ import path from "path";
 
 const [packageDir, scriptPath, heapArg] = process.argv.slice(2);
 const here = path.dirname(new URL(import.meta.url).pathname);
-const root = path.resolve(here, "..", "..");
+const root = path.resolve(here, "..");
 const runtime = path.join(root, ".cache", "node", "node_modules", "@micropython",
                           "micropython-webassembly-pyscript", "micropython.mjs");
 const { loadMicroPython } = await import(runtime);

