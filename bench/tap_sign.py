@@ -17,7 +17,6 @@ times). It is an estimate, not a measurement on a board.
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time

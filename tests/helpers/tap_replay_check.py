@@ -4,7 +4,7 @@
 # "finished True|False". MicroPython-safe.
 import json
 
-from tap import hal, mqtt
+from tap import mqtt
 from tap.app import TapApp
 from tap.state import TapState
 
