@@ -5,9 +5,8 @@ protocol.reasons.Reason), or one of the tap's own codes below."""
 CARD_RECORD_INVALID = "CARD_RECORD_INVALID"  # as protocol.card_record.CardRecordError
 LOCAL = "LOCAL"  # the tap was asked to build something the protocol does not allow
 
-# Reason codes the tap raises (protocol.reasons.Reason), named once: on MicroPython every string
-# literal of 10 characters or more is an object of its own, so a code written at each use costs
-# heap at each use.
+# Reason codes the tap raises (protocol.reasons.Reason), each spelled once: a typo in a literal at
+# the point of use would be a wrong code that nothing catches; a typo in a name fails at import.
 VALUE_OUT_OF_RANGE = "VALUE_OUT_OF_RANGE"
 WRONG_TYPE = "WRONG_TYPE"
 UNKNOWN_TYPE = "UNKNOWN_TYPE"
