@@ -429,7 +429,10 @@ class PrintEngine:
             self._unprintable(command, f"GS ( L fn {function} (column data or NV graphics) is not emulated")
 
     def _barcode(self, command: Command) -> None:
-        from .barcodes import BarcodeDataError, encode  # python-barcode's tables: only when a barcode comes
+        try:  # python-barcode's tables (a dev dependency): only when a barcode comes
+            from .barcodes import BarcodeDataError, encode
+        except ImportError:
+            return self._unprintable(command, "barcodes need python-barcode (pip install python-barcode)")
 
         system, data = command.parameters[0], command.parameters[1:]
         data = data[:-1] if system <= 6 else data[1:]  # the NUL, or the count n
