@@ -192,3 +192,31 @@ def test_every_command_the_print_engine_acts_on_is_in_the_table_by_the_same_name
     from host_sim.devices.escpos_engine import HANDLERS
 
     assert set(HANDLERS) - {spec.name for spec in table.COMMANDS} == set()
+
+
+@pytest.mark.parametrize("bad_lead", [b"\xd0", b"\x81\x30"])
+def test_a_gb18030_lead_byte_that_nothing_valid_follows_never_swallows_the_command_after_it(bad_lead):
+    events = parse(b"\x1c&" + bad_lead + b"\x1dV\x00" + "好".encode("gb18030"))
+    assert [e.name for e in events if isinstance(e, Command)] == ["FS &", "GS V"]
+    assert [e for e in events if isinstance(e, CommandError)] == []
+    assert texts(events).endswith("好") and "\x1d" not in texts(events)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_a_stream_of_commands_with_garbled_parameters_and_noise_never_stops_the_emulated_printer(seed):
+    rng = random.Random(f"fuzz-{seed}")
+    parts = []
+    for _ in range(rng.randrange(1, 12)):
+        spec = rng.choice(table.COMMANDS)
+        kind = rng.random()
+        if kind < 0.5:
+            parts.append(spec.prefix + random_parameters(spec, rng))
+        elif kind < 0.8:  # a known prefix with parameters of any length
+            parts.append(spec.prefix + bytes(rng.randrange(256) for _ in range(rng.randrange(12))))
+        else:
+            parts.append(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 30))))
+    emulator = EmulatedPrinter(width_dots=rng.choice([384, 576]), is_chinese_mode_default=rng.random() < 0.5)
+    emulator.feed(b"".join(parts) + b"\n" + b"\x1b@\x1c." + MARKER.encode() + b"\n")  # raises on a bug
+    printed = [text for receipt in [*emulator.receipts, emulator.current_receipt] for text in receipt.text_lines]
+    # Whatever came before, the printer still prints, unless a garbled count made the marker a command's data.
+    assert printed[-1:] == [MARKER] or emulator.is_inside_command

@@ -91,6 +91,11 @@ class EscPosParser:
         self._offset = 0  # stream offset of _buffer[0]
         self._skip_remaining = 0  # bytes of an over-long command still to throw away
 
+    @property
+    def is_inside_command(self) -> bool:
+        """True while a command's declared bytes have not all arrived (what follows is its data)."""
+        return bool(self._buffer) or self._skip_remaining > 0
+
     def receive_data(self, data: bytes) -> list[Event]:
         self._buffer += data
         events: list[Event] = []
@@ -212,9 +217,16 @@ class EscPosParser:
 
 
 def _gb18030_length(buffer: bytearray, index: int) -> int | None:
-    """Length of the GB18030 character starting at ``index`` (lead byte >= 0x81), or None for more data."""
+    """Length of the GB18030 character starting at ``index`` (lead byte >= 0x81), or None for more data.
+
+    A lead byte whose next bytes cannot continue it is one bad character on its own (printed as a
+    replacement), so a command byte after it is still a command, never text."""
     if index + 1 >= len(buffer):
         return None
-    if 0x30 <= buffer[index + 1] <= 0x39:  # four-byte form: lead, digit, lead, digit
-        return 4 if index + 3 < len(buffer) else None
-    return 2
+    second = buffer[index + 1]
+    if 0x30 <= second <= 0x39:  # four-byte form: lead, digit, lead, digit
+        if index + 3 >= len(buffer):
+            return None
+        is_four_byte = 0x81 <= buffer[index + 2] <= 0xFE and 0x30 <= buffer[index + 3] <= 0x39
+        return 4 if is_four_byte else 1
+    return 2 if 0x40 <= second <= 0xFE and second != 0x7F else 1

@@ -211,6 +211,12 @@ class EmulatedPrinter:
             return bytes(replies)
 
     @property
+    def is_inside_command(self) -> bool:
+        """Waiting for the rest of a command: the next bytes are its data, not text (like a real printer)."""
+        with self._condition:
+            return self._parser.is_inside_command
+
+    @property
     def current_receipt(self) -> EmulatedReceipt:
         """What has been printed since the last cut (all of it, on a printer without a cutter)."""
         with self._condition:
