@@ -239,6 +239,7 @@ def create_app(home: Path) -> FastAPI:
 
     @app.get("/reports/{name}/export")
     def report_export(request: Request, name: str, format: str = "csv"):
+        require(request, "reports")  # who asks is checked before what they ask for
         if format not in EXPORT_TYPES:
             return JSONResponse({"error": "BAD_FORMAT", "detail": "format is csv or xlsx"}, status_code=400)
         try:

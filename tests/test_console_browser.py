@@ -57,7 +57,7 @@ def browser():
 
 
 def log_in(browser, console_url, username, **context_options):
-    page = browser.new_context(**context_options).new_page()
+    page = browser.new_context(locale="zh-CN", **context_options).new_page()
     page.goto(f"{console_url}/login")
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
@@ -124,6 +124,10 @@ def test_an_admins_dashboard_shows_what_fieldpos_report_says(browser, console_ur
     page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
     page.click("#nav-audit")
     assert page.locator("#audit tr").count() > 1
+    page.click("text=English")
+    assert page.text_content("#nav-dashboard").strip() == "Dashboard"
+    page.click("text=中文")
+    assert page.text_content("#nav-dashboard").strip() == "概览"
 
 
 def test_finance_clicks_to_the_takings_report_and_its_download_equals_the_command_line(browser, console_url,

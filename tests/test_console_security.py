@@ -44,6 +44,7 @@ def test_nobody_logged_in_is_sent_to_the_login_page_and_the_api_answers_401(app)
         assert response.status_code == 303 and response.headers["location"] == "/login"
     for url in ("/api/dashboard", "/api/reports/takings", "/api/audit", "/api/terminals"):
         assert client.get(url).status_code == 401
+    assert client.get("/reports/takings/export?format=pdf").status_code == 303  # not a 400 to a stranger
 
 
 def test_a_wrong_password_is_refused_and_five_lock_the_account_even_against_the_right_one(park_day):  # noqa: F811
