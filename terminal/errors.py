@@ -101,7 +101,7 @@ class CardReaderFaultError(TerminalError):
     code = "CARD_READER_FAULT"
 
 
-# --- keypad, display and the hardware factory (terminal/hal/keypad.py, display.py, factory.py) ---
+# --- keypad, scanner, display, hardware factory (terminal/hal/keypad.py, scanner.py, display.py, factory.py) ---
 # The docstring is the message shown (or logged, when the display itself failed) when none is given.
 
 
@@ -109,6 +109,18 @@ class KeypadError(TerminalError):
     """Keypad not responding — check its USB cable, then restart the terminal."""
 
     code = "KEYPAD"
+
+
+class ScannerError(TerminalError):
+    """Barcode scanner not responding — check its cable, then restart the terminal."""
+
+    code = "SCANNER"
+
+
+class ScanUnreadableError(ScannerError):
+    """Scan not understood — scan the code again."""
+
+    code = "SCAN_UNREADABLE"
 
 
 class DisplayError(TerminalError):

@@ -1,7 +1,8 @@
 """The ``sim`` hardware set: the terminal's real drivers over byte-level emulations.
 
 A spidev-like MFRC522 register model with an RF field of virtual cards, an ESC/POS printer on a
-pty, an evdev keypad on a pipe and an SSD1306 on a fake I2C bus. ``host_sim`` registers
+pty, an evdev keypad on a pipe, an SSD1306 on a fake I2C bus and, for a rental desk, a barcode
+scanner (evdev on a pipe, or serial on a pty). ``host_sim`` registers
 :func:`make_sim_hardware` with the terminal's hardware factory under the name ``sim`` when it is
 imported; the terminal itself never imports this package.
 """
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from .mfrc522 import FakeSpiDev
     from .mifare import RfField
     from .printer import EmulatedPrinter
+    from .scanner import EmulatedSerialScanner, EmulatedWedgeScanner
     from .ssd1306 import EmulatedSsd1306
 
 
@@ -35,6 +37,7 @@ class SimulatedHardware:
     keypad: EmulatedKeypad  # press(), type_text()
     oled: EmulatedSsd1306  # to_image(), save_png(), byte counts
     clock: ManualClock | None  # set when HardwareConfig.sim_clock is "manual" (also HardwareSet.clock)
+    scanner: EmulatedWedgeScanner | EmulatedSerialScanner | None = None  # scan(); per HardwareConfig.scanner
 
 
 def make_sim_hardware(config: HardwareConfig) -> HardwareSet:
@@ -67,12 +70,27 @@ def make_sim_hardware(config: HardwareConfig) -> HardwareSet:
         display = oled.open_driver()
         stack.callback(display.close)
         manual_clock = ManualClock() if config.sim_clock == "manual" else None
+        emulated_scanner, scanner = _open_sim_scanner(config, stack)
         simulated = SimulatedHardware(
-            spi=spi, field=spi.field, printer=emulated_printer, keypad=emulated_keypad, oled=oled, clock=manual_clock
-        )
+            spi=spi, field=spi.field, printer=emulated_printer, keypad=emulated_keypad, oled=oled, clock=manual_clock,
+            scanner=emulated_scanner,
+        )  # fmt: skip
         hardware = HardwareSet(
             kind="sim", card_reader=card_reader, printer=printer, keypad=keypad, display=display,
-            clock=manual_clock or SystemClock(), sim=simulated, _closers=stack.pop_all(),
+            clock=manual_clock or SystemClock(), scanner=scanner, sim=simulated, _closers=stack.pop_all(),
         )  # fmt: skip
     return hardware
 
+
+
+def _open_sim_scanner(config: HardwareConfig, stack: ExitStack):
+    """The emulated scanner of the configured kind and the real driver on it, or (None, None)."""
+    from .scanner import EmulatedSerialScanner, EmulatedWedgeScanner
+
+    if config.scanner == "none":
+        return None, None
+    emulated = EmulatedWedgeScanner() if config.scanner == "evdev" else EmulatedSerialScanner()
+    stack.callback(emulated.close)
+    driver = emulated.open_driver()
+    stack.callback(driver.close)
+    return emulated, driver

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import BinaryIO
 
-from terminal.errors import KeypadError
+from terminal.errors import KeypadError, TerminalError
 from terminal.hal.keypad import REPEATING_KEYS, Key, Keypad
 
 # --- struct input_event (linux/input.h) --------------------------------------------------------------
@@ -110,63 +110,69 @@ EVIOCGRAB = 0x40044590
 KEYPAD_GLOB = "/dev/input/by-id/*-event-kbd"
 
 
-class EvdevKeypad(Keypad):
-    """:class:`Keypad` on an evdev device: reports presses, ignores releases and other events.
+class EvdevKeyReader:
+    """Key events from an evdev device: reads whole ``input_event`` records, honours SYN_DROPPED, and
+    hands each EV_KEY event to :meth:`_handle_key`. The keypad and the keyboard-wedge barcode scanner
+    (``terminal.drivers.scanner_evdev``) are both this, with their own meaning for the keys.
 
-    ``lost_key_count`` counts presses dropped because :data:`PENDING_KEYS_LIMIT` were waiting;
     ``dropped_event_count`` counts events discarded after the kernel reported SYN_DROPPED.
     """
+
+    device_name = "Keypad"  # in the errors the cashier sees
+    device_error: type[TerminalError] = KeypadError
 
     def __init__(
         self,
         device: BinaryIO,
         *,
-        key_map: Mapping[int, Key] = DEFAULT_KEY_MAP,
         event_layout: struct.Struct = NATIVE_EVENT_LAYOUT,
         monotonic_s: Callable[[], float] = time.monotonic,
     ):
         self.device = device
-        self.key_map = key_map
         self.event_layout = event_layout
         self._monotonic_s = monotonic_s
         self._buffer = bytearray()
-        self._pending: deque[Key] = deque()
         self._is_dropping = False
-        self.lost_key_count = 0
         self.dropped_event_count = 0
-
-    def read_key(self, timeout_s: float) -> Key | None:
-        if timeout_s < 0:
-            raise ValueError(f"timeout_s must be >= 0, not {timeout_s}")
-        deadline_s = self._monotonic_s() + timeout_s
-        while not self._pending:
-            remaining_s = deadline_s - self._monotonic_s()
-            if not self._wait_readable(max(remaining_s, 0.0)):
-                return None
-            self._read_available()
-            if remaining_s <= 0:
-                break  # past the deadline: one last look, so a stream of non-key events cannot hold us
-        return self._pending.popleft() if self._pending else None
 
     def close(self) -> None:
         self.device.close()
+
+    def _handle_key(self, code: int, value: int) -> None:
+        """One EV_KEY event (``value``: KEY_RELEASE, KEY_PRESS or KEY_AUTOREPEAT); a subclass gives it meaning."""
+        raise NotImplementedError
+
+    def _read_until(self, is_ready: Callable[[], bool], timeout_s: float) -> None:
+        """Read events until ``is_ready()`` or ``timeout_s`` has passed (0 = only look)."""
+        if timeout_s < 0:
+            raise ValueError(f"timeout_s must be >= 0, not {timeout_s}")
+        deadline_s = self._monotonic_s() + timeout_s
+        while not is_ready():
+            remaining_s = deadline_s - self._monotonic_s()
+            if not self._wait_readable(max(remaining_s, 0.0)):
+                return
+            self._read_available()
+            if remaining_s <= 0:
+                return  # past the deadline: one last look, so a stream of non-key events cannot hold us
 
     def _wait_readable(self, timeout_s: float) -> bool:
         try:
             readable, _, _ = select.select([self.device], [], [], timeout_s)
         except (OSError, ValueError) as error:  # ValueError: the file was closed
-            raise KeypadError(f"Keypad not readable ({error}) — check its USB cable, then restart") from error
+            message = f"{self.device_name} not readable ({error}) — check its USB cable, then restart"
+            raise self.device_error(message) from error
         return bool(readable)
 
     def _read_available(self) -> None:
         try:
             chunk = self.device.read(READ_EVENTS_PER_CHUNK * self.event_layout.size)
-        except OSError as error:  # ENODEV once the keypad is unplugged
-            raise KeypadError(f"Keypad unplugged ({error}) — plug it back in, then restart") from error
+        except OSError as error:  # ENODEV once the device is unplugged
+            message = f"{self.device_name} unplugged ({error}) — plug it back in, then restart"
+            raise self.device_error(message) from error
         if chunk is None:  # a non-blocking file with nothing to read after all
             return
         if not chunk:
-            raise KeypadError("Keypad unplugged — plug it back in, then restart")
+            raise self.device_error(f"{self.device_name} unplugged — plug it back in, then restart")
         self._buffer += chunk
         self._parse_buffer()
 
@@ -190,6 +196,34 @@ class EvdevKeypad(Keypad):
             return
         if event_type != EV_KEY:
             return  # EV_MSC scan codes, EV_LED for NumLock: nothing a cashier typed
+        self._handle_key(code, value)
+
+
+class EvdevKeypad(EvdevKeyReader, Keypad):
+    """:class:`Keypad` on an evdev device: reports presses, ignores releases and other events.
+
+    ``lost_key_count`` counts presses dropped because :data:`PENDING_KEYS_LIMIT` were waiting;
+    ``dropped_event_count`` counts events discarded after the kernel reported SYN_DROPPED.
+    """
+
+    def __init__(
+        self,
+        device: BinaryIO,
+        *,
+        key_map: Mapping[int, Key] = DEFAULT_KEY_MAP,
+        event_layout: struct.Struct = NATIVE_EVENT_LAYOUT,
+        monotonic_s: Callable[[], float] = time.monotonic,
+    ):
+        super().__init__(device, event_layout=event_layout, monotonic_s=monotonic_s)
+        self.key_map = key_map
+        self._pending: deque[Key] = deque()
+        self.lost_key_count = 0
+
+    def read_key(self, timeout_s: float) -> Key | None:
+        self._read_until(lambda: bool(self._pending), timeout_s)
+        return self._pending.popleft() if self._pending else None
+
+    def _handle_key(self, code: int, value: int) -> None:
         key = self.key_map.get(code)
         if key is None:
             return

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from terminal.errors import HardwareUnavailableError, PrinterOfflineError
+from terminal.errors import HardwareUnavailableError, KeypadError, PrinterOfflineError, ScannerError
 from terminal.hal.clock import Clock, SystemClock
 from terminal.hal.printer import PROFILE_58MM_TEXT, PROFILES
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from terminal.hal.display import Display
     from terminal.hal.keypad import Keypad
     from terminal.hal.printer import Printer
+    from terminal.hal.scanner import Scanner
 
 HARDWARE_ENVIRONMENT_VARIABLE = "FIELDPOS_HW"
 KINDS = ("sim", "pi")  # the kinds a park uses; "sim" has a builder only once host_sim is imported
@@ -57,6 +58,12 @@ class HardwareConfig:
     keypad_path: str | None = None  # None: the first /dev/input/by-id/*-event-kbd
     i2c_bus: int = 1
     display_address: int = 0x3C
+    # A rental desk's barcode scanner: "evdev" (USB keyboard wedge) or "serial"; tills have none.
+    scanner: Literal["none", "evdev", "serial"] = "none"
+    # evdev: the scanner's /dev/input/by-id/...-event-kbd (a keypad matches that pattern too, so it is
+    # named); serial: its port, e.g. /dev/ttyUSB0 or /dev/ttyACM0.
+    scanner_path: str | None = None
+    scanner_baud: int | None = None  # serial only; None: the driver's default (scanner_serial.DEFAULT_BAUD)
     sim_clock: Literal["system", "manual"] = "system"  # "manual": a host_sim ManualClock for tests
 
     def __post_init__(self) -> None:
@@ -64,6 +71,8 @@ class HardwareConfig:
             raise ValueError(f"printer_profile must be one of {', '.join(PROFILES)}, not {self.printer_profile!r}")
         if self.sim_clock not in ("system", "manual"):
             raise ValueError(f"sim_clock must be 'system' or 'manual', not {self.sim_clock!r}")
+        if self.scanner not in ("none", "evdev", "serial"):
+            raise ValueError(f"scanner must be 'none', 'evdev' or 'serial', not {self.scanner!r}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> HardwareConfig:
@@ -85,6 +94,7 @@ class HardwareSet:
     keypad: Keypad
     display: Display
     clock: Clock
+    scanner: Scanner | None = None  # a rental desk's; None where HardwareConfig.scanner is "none"
     # The emulators behind a "sim" set (host_sim's SimulatedHardware) for a test or the demo to drive
     # and inspect; None on real hardware. Typed loosely: the terminal does not import host_sim.
     sim: Any = None
@@ -127,11 +137,11 @@ def choose_kind(kind: str | None = None) -> str:
 
 
 def make_hardware(kind: str | None = None, *, config: HardwareConfig | Mapping[str, Any] | None = None) -> HardwareSet:
-    """Open the terminal's card reader, printer, keypad, display and clock.
+    """Open the terminal's card reader, printer, keypad, display, clock and (if configured) scanner.
 
     ``kind``: "pi" or "sim" (default: :func:`choose_kind`). ``config``: a :class:`HardwareConfig`
     or a mapping of its fields. If any part fails to open, those already open are closed again and
-    the error (CardReaderFaultError, PrinterOfflineError, KeypadError, DisplayError or
+    the error (CardReaderFaultError, PrinterOfflineError, KeypadError, DisplayError, ScannerError or
     HardwareUnavailableError) propagates.
     """
     settings = config if isinstance(config, HardwareConfig) else HardwareConfig.from_mapping(config or {})
@@ -169,11 +179,35 @@ def _make_pi(config: HardwareConfig) -> HardwareSet:
         stack.callback(bus.close)
         display = Ssd1306Display(bus)
         stack.callback(display.close)
+        scanner = _open_pi_scanner(config)
+        if scanner is not None:
+            stack.callback(scanner.close)
         hardware = HardwareSet(
             kind="pi", card_reader=card_reader, printer=printer, keypad=keypad, display=display,
-            clock=SystemClock(), _closers=stack.pop_all(),
+            clock=SystemClock(), scanner=scanner, _closers=stack.pop_all(),
         )  # fmt: skip
     return hardware
+
+
+def _open_pi_scanner(config: HardwareConfig) -> Scanner | None:
+    if config.scanner == "none":
+        return None
+    if config.scanner_path is None:
+        raise ScannerError(f"scanner = {config.scanner!r} needs scanner_path (the device it is plugged in as)")
+    if config.scanner == "evdev":
+        from terminal.drivers.keypad_evdev import open_evdev
+        from terminal.drivers.scanner_evdev import EvdevScanner
+
+        try:
+            return EvdevScanner(open_evdev(config.scanner_path))
+        except KeypadError as error:  # open_evdev speaks of a keypad; say which device it was
+            cause = error.__cause__ or error
+            message = f"Cannot open the scanner at {config.scanner_path} ({cause}) — check its USB cable"
+            raise ScannerError(message) from error
+    from terminal.drivers.scanner_serial import SerialScanner, open_serial_scanner
+
+    baud_options = {} if config.scanner_baud is None else {"baud": config.scanner_baud}
+    return SerialScanner(open_serial_scanner(config.scanner_path, **baud_options))
 
 
 def _require_pi_packages() -> None:
