@@ -45,7 +45,11 @@ class LedgerKeys:
     card_key_master: bytes  # diversifies the cards' sector keys (protocol.card_record.sector_key)
 
     def for_purpose(self, purpose: Purpose) -> LedgerKey:
-        return self.by_purpose[purpose.value]
+        try:
+            return self.by_purpose[purpose.value]
+        except KeyError:
+            # A key file made before this purpose existed (the voucher key came with rentals).
+            raise LedgerError(f"the ledger key file has no {purpose.value} key", code="NO_LEDGER_KEY") from None
 
     def public_keys(self) -> dict[str, dict[str, str]]:
         """{purpose: {key_id, public_key}} for terminal bundles; ``pin`` is the X25519 sealing key."""
@@ -55,7 +59,7 @@ class LedgerKeys:
 
     @classmethod
     def generate(cls, park_id: str) -> "LedgerKeys":
-        purposes = (Purpose.RESULT, Purpose.CONFIG, Purpose.BLOCKLIST, Purpose.CARD_RECORD)
+        purposes = (Purpose.RESULT, Purpose.CONFIG, Purpose.BLOCKLIST, Purpose.CARD_RECORD, Purpose.VOUCHER)
         return cls(
             park_id,
             {p.value: LedgerKey(check_id(f"{park_id}-{p.value}-1", "key id"), SigningKey.generate()) for p in purposes},

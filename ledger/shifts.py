@@ -12,6 +12,7 @@ from .pins import MAX_WRONG_PINS
 ROLES_BY_TERMINAL_KIND = {
     "station": frozenset({"cashier", "rental", "supervisor"}),
     "front_desk": frozenset({"front_desk", "supervisor"}),
+    "rental": frozenset({"rental", "supervisor"}),
     "tap": frozenset(),  # unattended: no one logs in (protocol.kinds.terminal_kind_of)
 }
 

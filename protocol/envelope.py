@@ -53,6 +53,7 @@ class Purpose(str, Enum):
     BLOCKLIST = "blocklist"
     CARD_RECORD = "card-record"
     STATUS = "status"
+    VOUCHER = "voucher"  # rental deposit vouchers (protocol.voucher), checked offline by rental terminals
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,9 @@ CARD_CHECKS = (
 ALL_CARD_CHECKS = frozenset(CARD_CHECKS)
 # A ``tap`` is an unattended tap point (tap/, a MicroPython board): it sells one fixed amount per
 # card tap and no staff member ever logs in on it (docs/PROTOCOL.md §5.3).
-TERMINAL_KINDS = ("station", "front_desk", "supervisor", "tap")
+# A ``rental`` terminal is a rental station's desk (issue 13): deposits, hand-out against a voucher,
+# returns; it sells nothing.
+TERMINAL_KINDS = ("station", "front_desk", "supervisor", "tap", "rental")
 STAFF_ROLES = ("cashier", "rental", "front_desk", "supervisor", "finance", "admin", "technician")
 
 _STATION = frozenset({"station", "supervisor"})
@@ -36,6 +38,8 @@ _SELLERS = frozenset({"cashier", "rental", "supervisor"})
 _DESK_STAFF = frozenset({"front_desk", "supervisor"})
 _READERS = frozenset({"supervisor", "finance", "admin"})
 _NO_CARD_CHECKS = ALL_CARD_CHECKS
+_RENTAL = frozenset({"rental"})
+_RENTAL_STAFF = frozenset({"rental", "supervisor"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,6 +193,43 @@ _DECLARED = (
         terminal_operations=(),
     ),
     RequestKind(
+        type="deposit_card", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True,
+        moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
+        skips_card_checks=frozenset({"limits"}),  # a deposit is held, not spent: no daily spend
+        receipt_title="押金凭证", receipt_owed_after_crash=False, owed_line=None, done_text=None,
+        terminal_operations=("deposit_card",),
+    ),
+    RequestKind(
+        type="deposit_desk", terminal_kinds=_RENTAL | _DESK, staff_roles=_RENTAL_STAFF | _DESK_STAFF,
+        needs_shift=True, moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
+        skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff member's card; paid in cash or online
+        receipt_title="押金凭证", receipt_owed_after_crash=False, owed_line=None, done_text=None,
+        terminal_operations=("deposit_desk",),
+    ),
+    RequestKind(
+        type="rental_out", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True,
+        moves_money=False, is_sale=False, is_booked=True, notifies_member=False,
+        skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff member's card; the voucher is the proof
+        receipt_title="租赁出借", receipt_owed_after_crash=False, owed_line=None, done_text=None,
+        terminal_operations=("rental_out",),
+    ),
+    RequestKind(
+        type="offline_rental_out", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF,
+        needs_shift=False,  # the shift may have ended by the time it uploads
+        moves_money=False, is_sale=False, is_booked=True, notifies_member=False,
+        skips_card_checks=_NO_CARD_CHECKS,
+        receipt_title="租赁出借", receipt_owed_after_crash=False, owed_line=None, done_text=None,
+        terminal_operations=(),
+    ),
+    RequestKind(
+        type="rental_return", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True,
+        moves_money=True, is_sale=False, is_booked=True,
+        notifies_member=False,  # its rule tells the renter itself: ``card`` is the staff member's
+        skips_card_checks=_NO_CARD_CHECKS,
+        receipt_title="租赁归还", receipt_owed_after_crash=False, owed_line=None, done_text=None,
+        terminal_operations=("rental_return",),
+    ),
+    RequestKind(
         # Who may log in on which kind of terminal is ledger.shifts.ROLES_BY_TERMINAL_KIND: no
         # shift is open yet, so no role is checked against one.
         type="shift_open", terminal_kinds=_STAFFED, staff_roles=frozenset(), needs_shift=False,
@@ -224,8 +265,10 @@ def kinds_for_role(role: str) -> frozenset:
 
 def terminal_kind_of(allowed_kinds) -> str:
     """The kind of terminal a list of allowed kinds makes, for logging in: a front desk if it may
-    send a kind only a front desk sends (it issues cards); a tap if no one can log in on it (it may
-    not send shift_open, so it is unattended); else a station."""
+    send a kind only a front desk sends (it issues cards); a rental desk if it hands out rentals; a
+    tap if no one can log in on it (it may not send shift_open, so it is unattended); else a station."""
+    if "rental_out" in allowed_kinds and "card_issue" not in allowed_kinds:
+        return "rental"
     if any(KINDS[name].terminal_kinds == _DESK for name in allowed_kinds if name in KINDS):
         return "front_desk"
     return "station" if "shift_open" in allowed_kinds else "tap"

@@ -73,6 +73,40 @@ class StaffRole(str, Enum):
     TECHNICIAN = "technician"
 
 
+class RentalPricePer(str, Enum):
+    """How a rental item type is priced: once per rental, or per started hour out."""
+
+    SESSION = "session"
+    HOUR = "hour"
+
+
+class RentalItemState(str, Enum):
+    AVAILABLE = "available"
+    OUT = "out"
+    IN_REPAIR = "in_repair"
+    RETIRED = "retired"
+
+
+class RentalCondition(str, Enum):
+    """What the rental desk found when an item came back."""
+
+    INTACT = "intact"
+    DAMAGED = "damaged"
+    LOST = "lost"
+
+
+class RefundRoute(str, Enum):
+    """The way a released deposit goes back: the way it came (原路退回)."""
+
+    CARD = "card"
+    CASH = "cash"
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+    BANK = "bank"
+    ONLINE_WECHAT = "online_wechat"
+    ONLINE_ALIPAY = "online_alipay"
+
+
 # ---------------------------------------------------------------- field checks
 def _fail(name: str, message: str, reason: Reason) -> None:
     raise LocalProtocolError(f"{name}: {message}", code=reason)
@@ -124,6 +158,9 @@ _CARD_NUMBER = re.compile(r"^[0-9A-Z]{4,20}$")
 _PHONE = re.compile(r"\+?[0-9]{6,14}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+# protocol.voucher's token: only characters a QR code's alphanumeric mode holds.
+_VOUCHER = re.compile(r"FPV1:[A-Z2-7]{100,400}")
+_CODES = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}(,[A-Za-z0-9][A-Za-z0-9_.-]{0,31}){0,7}")
 
 CHECKS = {
     "id": lambda n, v: _string(n, v, _ID),
@@ -153,6 +190,12 @@ CHECKS = {
     "reason": lambda n, v: _member(n, v, Reason, "a reason code"),
     "charge_mode": lambda n, v: _member(n, v, ChargeMode, "a charge mode"),
     "staff_role": lambda n, v: _member(n, v, StaffRole, "a staff role"),
+    "voucher": lambda n, v: _string(n, v, _VOUCHER, 410),
+    "codes": lambda n, v: v == "" or _string(n, v, _CODES, 8 * 33),
+    "rental_price_per": lambda n, v: _member(n, v, RentalPricePer, "a rental price unit"),
+    "rental_item_state": lambda n, v: _member(n, v, RentalItemState, "a rental item state"),
+    "rental_condition": lambda n, v: _member(n, v, RentalCondition, "a return condition"),
+    "refund_route": lambda n, v: _member(n, v, RefundRoute, "a refund route"),
 }
 
 
@@ -616,6 +659,69 @@ class StaffEntry(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DamageFee(Message):
+    """One kind of damage a rental desk may pick on return, and what it costs the renter."""
+
+    code: str = _f("id")
+    name: str = _f("text")
+    fee_fen: int = _f("amount")
+
+
+# A rental station's stock, as its config carries it: enough for one desk of rods, bikes or boats.
+MAX_RENTAL_TYPES = 16
+MAX_RENTAL_ITEMS = 300
+MAX_DAMAGE_FEES = 8
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RentalType(Message):
+    """An item type a rental station hands out, and what renting it costs (``fieldpos rental type``).
+    ``allowed_minutes`` 0: no time limit, never late."""
+
+    item_type: str = _f("id")
+    name: str = _f("text")
+    deposit_fen: int = _f("amount")
+    price_fen: int = _f("amount_or_zero")
+    price_per: str = _f("rental_price_per")
+    allowed_minutes: int = _f("count")
+    grace_minutes: int = _f("count")
+    late_fee_per_hour_fen: int = _f("amount_or_zero")
+    lost_fee_fen: int = _f("amount_or_zero")
+    damage: tuple = _f("damage", nested=DamageFee, many=(0, MAX_DAMAGE_FEES))
+
+    def _check_whole(self):
+        if len({fee.code for fee in self.damage}) != len(self.damage):
+            _fail("damage", "damage codes must differ", Reason.VALUE_OUT_OF_RANGE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RentalItem(Message):
+    """One item by the label stuck on it (a QR or barcode sticker)."""
+
+    label: str = _f("id")
+    item_type: str = _f("id")
+    state: str = _f("rental_item_state")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RentalStock(Message):
+    """A rental station's item types and items, in its terminals' config. An item's state is the
+    one at publishing: the ledger, not the config, decides whether an item is out."""
+
+    item_types: tuple = _f("item_types", nested=RentalType, many=(0, MAX_RENTAL_TYPES))
+    items: tuple = _f("items", nested=RentalItem, many=(0, MAX_RENTAL_ITEMS))
+
+    def _check_whole(self):
+        types = {t.item_type for t in self.item_types}
+        if len(types) != len(self.item_types):
+            _fail("item_types", "item type ids must differ", Reason.VALUE_OUT_OF_RANGE)
+        if len({item.label for item in self.items}) != len(self.items):
+            _fail("items", "labels must differ", Reason.VALUE_OUT_OF_RANGE)
+        if any(item.item_type not in types for item in self.items):
+            _fail("items", "an item's type is not among item_types", Reason.VALUE_OUT_OF_RANGE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TerminalConfig(Message):
     """The terminal's signed config snapshot, retained on its ``cfg`` topic. Versions only go up.
     Everything a till sells by comes from here; only hardware settings stay on the terminal."""
@@ -630,6 +736,8 @@ class TerminalConfig(Message):
     # Null only when the ledger knows no such station (the till keeps its local settings).
     station: StationSettings | None = _f("station", optional=True, nested=StationSettings)
     staff: tuple = _f("staff", nested=StaffEntry, many=(0, MAX_STAFF_ENTRIES), empty_default=True)  # active staff
+    # A rental station's stock; null for every other station.
+    rental: RentalStock | None = _f("rental", optional=True, nested=RentalStock)
 
     def _check_whole(self):
         cards = [entry.card_no for entry in self.staff]
@@ -751,10 +859,131 @@ class MemberLookupReply(Message):
         return True
 
 
+# ---------------------------------------------------------------- rentals (issue 13)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DepositCard(Request):
+    """A rental deposit paid from the park card ``card`` (the payer's). ``deposit_fen`` is what the
+    screen showed: it must be the item type's deposit, so a stale config cannot take another sum."""
+
+    TYPE: ClassVar[str] = "deposit_card"
+    item_type: str = _f("id")
+    deposit_fen: int = _f("amount")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DepositDesk(Request):
+    """A rental deposit paid at the desk in cash, WeChat, Alipay or by bank card; ``card`` is the
+    staff member's card. Refunded the same way (cash back at the desk for cash)."""
+
+    TYPE: ClassVar[str] = "deposit_desk"
+    item_type: str = _f("id")
+    deposit_fen: int = _f("amount")
+    channel: str = _f("channel")
+    payment_ref: str = _f("optional_text")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RentalOut(Request):
+    """Hand out the item labelled ``item_label`` against a deposit voucher (protocol.voucher), as
+    scanned; ``card`` is the staff member's card. The ledger's time is the hand-out time."""
+
+    TYPE: ClassVar[str] = "rental_out"
+    voucher: str = _f("voucher")
+    item_label: str = _f("id")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfflineRentalOut(RentalOut):
+    """A hand-out the terminal approved on its own (the voucher's signature and expiry checked
+    locally) while the ledger was out of reach, at ``approved_ms``. It happened: the ledger records
+    it even when the voucher was redeemed elsewhere, and flags that."""
+
+    TYPE: ClassVar[str] = "offline_rental_out"
+    approved_ms: int = _f("time_ms")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RentalReturn(Request):
+    """An item back at the desk, as inspected: ``damage`` names the damage codes picked (comma-
+    separated, from the item type's list) when ``condition`` is damaged, else is empty."""
+
+    TYPE: ClassVar[str] = "rental_return"
+    item_label: str = _f("id")
+    condition: str = _f("rental_condition")
+    damage: str = _f("codes")
+
+    def _check_whole(self):
+        if (self.condition == RentalCondition.DAMAGED) != bool(self.damage):
+            _fail("damage", "names the damage when, and only when, the item is damaged", Reason.VALUE_OUT_OF_RANGE)
+
+    @property
+    def damage_codes(self) -> tuple:
+        return tuple(self.damage.split(",")) if self.damage else ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DepositReply(Message):
+    """The answer to an approved deposit: the order and its voucher (to print as a QR code)."""
+
+    TYPE: ClassVar[str] = "deposit_reply"
+    park: str = _f("id")
+    terminal: str = _f("id")
+    seq: int = _f("seq")
+    request_sha256: str = _f("sha256")
+    order: str = _f("id")
+    item_type: str = _f("id")
+    deposit_fen: int = _f("amount")
+    voucher: str = _f("voucher")
+    expires_ms: int = _f("time_ms")
+    txn: int = _f("seq")
+    ledger_time_ms: int = _f("time_ms")
+
+    @property
+    def is_approved(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RentalReturnReply(Message):
+    """The answer to an approved return, itemised for the receipt: what the deposit paid for, what
+    went back and how, and what the deposit did not cover (``claim_fen``, owed by the renter)."""
+
+    TYPE: ClassVar[str] = "rental_return_reply"
+    park: str = _f("id")
+    terminal: str = _f("id")
+    seq: int = _f("seq")
+    request_sha256: str = _f("sha256")
+    order: str = _f("id")
+    item_type: str = _f("id")
+    item_label: str = _f("id")
+    out_ms: int = _f("time_ms")
+    returned_ms: int = _f("time_ms")
+    deposit_fen: int = _f("amount")
+    rental_fen: int = _f("amount_or_zero")
+    late_fen: int = _f("amount_or_zero")
+    damage_fen: int = _f("amount_or_zero")
+    refunded_fen: int = _f("amount_or_zero")
+    claim_fen: int = _f("amount_or_zero")
+    route: str = _f("refund_route")
+    txn: int = _f("seq")
+    ledger_time_ms: int = _f("time_ms")
+
+    @property
+    def is_approved(self) -> bool:
+        return True
+
+    def _check_whole(self):
+        captured = self.rental_fen + self.late_fen + self.damage_fen
+        if captured + self.refunded_fen != self.deposit_fen + self.claim_fen:
+            _fail("refunded_fen", "deposit + claim must equal what was captured + refunded", Reason.VALUE_OUT_OF_RANGE)
+
+
 REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, MemberOpen, TopUp, Charge, OfflineCharge, Void, CardReturn,
                                            LossReport, CardUnblock, CardReplace, Reversal, PinUnlock, MemberTransfer,
-                                           MemberLookup, StationReport, ShiftOpen, ShiftClose, Hello)}
-REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome, StationReportReply, MemberLookupReply)}
+                                           MemberLookup, StationReport, ShiftOpen, ShiftClose, DepositCard,
+                                           DepositDesk, RentalOut, OfflineRentalOut, RentalReturn, Hello)}
+REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome, StationReportReply, MemberLookupReply, DepositReply,
+                                         RentalReturnReply)}
 BROADCAST_TYPES = {cls.TYPE: cls for cls in (TerminalConfig, Blocklist, BlocklistDelta)}
 
 

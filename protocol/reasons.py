@@ -86,6 +86,19 @@ class Reason(str, Enum):
     NO_SHIFT = "NO_SHIFT"                        # the park requires a staff login and none is open
     OPERATOR_NOT_ON_SHIFT = "OPERATOR_NOT_ON_SHIFT"  # the request names another operator than the shift's
     SAME_CARD = "SAME_CARD"  # a member transfer to the card it comes from
+    # --- declined: rentals (issue 13)
+    DEPOSITS_OPEN = "DEPOSITS_OPEN"              # a card with open rental deposits cannot be returned
+    DEPOSIT_MISMATCH = "DEPOSIT_MISMATCH"        # the deposit sent is not the item type's
+    UNKNOWN_ITEM_TYPE = "UNKNOWN_ITEM_TYPE"
+    VOUCHER_INVALID = "VOUCHER_INVALID"          # malformed, forged, altered or another park's
+    VOUCHER_EXPIRED = "VOUCHER_EXPIRED"
+    VOUCHER_USED = "VOUCHER_USED"                # redeemed before: the detail says when and where
+    DEPOSIT_NOT_HELD = "DEPOSIT_NOT_HELD"        # the voucher's order holds no deposit (closed, forfeited)
+    ITEM_UNKNOWN = "ITEM_UNKNOWN"
+    ITEM_WRONG_TYPE = "ITEM_WRONG_TYPE"          # the label scanned is not of the voucher's item type
+    ITEM_NOT_AVAILABLE = "ITEM_NOT_AVAILABLE"    # out, in repair or retired
+    ITEM_NOT_OUT = "ITEM_NOT_OUT"                # a return of an item no one has
+    DAMAGE_CODE_UNKNOWN = "DAMAGE_CODE_UNKNOWN"  # a damage code not in the item type's list
 
 
 # What a cashier reads on the display (Chinese first: the parks' staff read it).
@@ -120,6 +133,18 @@ REASON_TEXT = {
     Reason.NO_SHIFT: "请先登录 Log in with your staff card first",
     Reason.OPERATOR_NOT_ON_SHIFT: "操作员不符 Not the staff member logged in here",
     Reason.SAME_CARD: "不能转给同一张卡 Transfer to the same card — tap the other member's card",
+    Reason.DEPOSITS_OPEN: "有未结押金 Open rental deposits — return the rented items first",
+    Reason.DEPOSIT_MISMATCH: "押金不符 Deposit differs from the item type's — reload the config",
+    Reason.UNKNOWN_ITEM_TYPE: "无此租赁类型 Unknown rental item type",
+    Reason.VOUCHER_INVALID: "凭证无效 Voucher not valid — forged, altered or unreadable",
+    Reason.VOUCHER_EXPIRED: "凭证已过期 Voucher expired",
+    Reason.VOUCHER_USED: "凭证已使用 Voucher already redeemed",
+    Reason.DEPOSIT_NOT_HELD: "押金已结 The voucher's deposit is closed",
+    Reason.ITEM_UNKNOWN: "无此物品 Unknown item label",
+    Reason.ITEM_WRONG_TYPE: "物品类型不符 This item is not the voucher's type",
+    Reason.ITEM_NOT_AVAILABLE: "物品不可租 Item is out, in repair or retired",
+    Reason.ITEM_NOT_OUT: "物品未租出 This item is not rented out",
+    Reason.DAMAGE_CODE_UNKNOWN: "无此损坏项 Damage not in the item type's list",
 }
 
 
@@ -162,5 +187,17 @@ DECLINE_REASONS = frozenset(
         Reason.NO_SHIFT,
         Reason.OPERATOR_NOT_ON_SHIFT,
         Reason.SAME_CARD,
+        Reason.DEPOSITS_OPEN,
+        Reason.DEPOSIT_MISMATCH,
+        Reason.UNKNOWN_ITEM_TYPE,
+        Reason.VOUCHER_INVALID,
+        Reason.VOUCHER_EXPIRED,
+        Reason.VOUCHER_USED,
+        Reason.DEPOSIT_NOT_HELD,
+        Reason.ITEM_UNKNOWN,
+        Reason.ITEM_WRONG_TYPE,
+        Reason.ITEM_NOT_AVAILABLE,
+        Reason.ITEM_NOT_OUT,
+        Reason.DAMAGE_CODE_UNKNOWN,
     }
 )

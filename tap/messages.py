@@ -177,7 +177,10 @@ STATION_SETTINGS = ("StationSettings", None, "name:text mode:charge_mode menu:@M
                     " closes:clock?", _station_whole)
 _PARTS = {"CARD_REF": CARD_REF, "LINE_ITEM": LINE_ITEM, "BALANCES": BALANCES, "CARD_ENTRY": CARD_ENTRY,
           "OFFLINE_POLICY": OFFLINE_POLICY, "PARK_RULES": PARK_RULES, "MENU_ITEM": MENU_ITEM,
-          "STAFF_ENTRY": STAFF_ENTRY, "STATION_SETTINGS": STATION_SETTINGS}
+          "STAFF_ENTRY": STAFF_ENTRY, "STATION_SETTINGS": STATION_SETTINGS,
+          # A tap is never a rental station: its config's rental part is null, and any other is
+          # refused field by field (UNKNOWN_FIELD) without the tap carrying the rental spec.
+          "RENTAL_STOCK": ("RentalStock", None, "", None)}
 
 _REQUEST = ("park:id terminal:id seq:seq terminal_time_ms:time_ms clock_uncertain:bool operator:id"
             " config_version:count card:@CARD_REF")
@@ -197,7 +200,8 @@ RESULT = ("Result", "result", "park:id terminal:id seq:seq? request_sha256:sha25
 WELCOME = ("Welcome", "welcome", "park:id terminal:id nonce:nonce request_sha256:sha256 highest_seq:count"
            " ledger_time_ms:time_ms", None)
 CONFIG = ("TerminalConfig", "config", "park:id terminal:id version:count issued_ms:time_ms offline:@OFFLINE_POLICY"
-          " rules:@PARK_RULES station:@STATION_SETTINGS? staff:@STAFF_ENTRY*0-120", _config_whole)
+          " rules:@PARK_RULES station:@STATION_SETTINGS? staff:@STAFF_ENTRY*0-120"
+          " rental:@RENTAL_STOCK?", _config_whole)
 BLOCKLIST = ("Blocklist", "blocklist", "park:id version:count issued_ms:time_ms blocked:" + _CARDS + " low:" + _CARDS,
              None)
 BLOCKLIST_DELTA = ("BlocklistDelta", "blocklist_delta", "park:id from_version:count version:count issued_ms:time_ms"

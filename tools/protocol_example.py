@@ -12,15 +12,18 @@ from nacl.signing import SigningKey
 from protocol import envelope, topics
 from protocol.card_record import CardRecord, sector_key, sign_record
 from protocol.envelope import Purpose
-from protocol.messages import (Balances, CardRef, Charge, LineItem, MenuItem, OfflinePolicy, ParkRules, Result,
-                               StaffEntry, StationSettings, TerminalConfig)
+from protocol.messages import (Balances, CardRef, Charge, DamageFee, LineItem, MenuItem, OfflinePolicy, ParkRules,
+                               RentalItem, RentalStock, RentalType, Result, StaffEntry, StationSettings,
+                               TerminalConfig)
 from protocol.pin import seal_pin
+from protocol.voucher import DOMAIN as VOUCHER_DOMAIN, Voucher, make_voucher, parse_voucher, verify_voucher
 
 TERMINAL_SEED = bytes(range(32))                # never use a key like this outside an example
 LEDGER_SEED = bytes(range(32, 64))
 CARD_RECORD_SEED = bytes(range(64, 96))
 CARD_KEY_MASTER = bytes(range(96, 128))
 PIN_KEY_SEED = bytes(range(128, 160))
+VOUCHER_SEED = bytes(range(160, 192))
 
 
 def example() -> dict[str, str]:
@@ -56,7 +59,7 @@ def example() -> dict[str, str]:
         "result topic": result_topic,
         "result body": result_body.decode(),
         "result payload (hex)": result.hex(),
-    } | card_record_example() | pin_block_example() | config_example()
+    } | card_record_example() | pin_block_example() | config_example() | voucher_example()
 
 
 def card_record_example() -> dict[str, str]:
@@ -105,7 +108,38 @@ def config_example() -> dict[str, str]:
         staff=(StaffEntry(staff="wang", name="王芳 Wang Fang", role="cashier", card_no="S0001"),
                StaffEntry(staff="zhao", name="赵强 Zhao Qiang", role="supervisor", card_no="S0003")),
     )
-    return {"config body (T-FISH-1, version 7)": config.to_bytes().decode()}
+    return {"config body (T-FISH-1, version 7)": config.to_bytes().decode()} | rental_config_example()
+
+
+def rental_config_example() -> dict[str, str]:
+    """The rental part of a rod desk's config (section 6.1): rods for 30.00 deposit, 10.00 a
+    session of 2 hours, 15 minutes' grace, 5.00 late fee per started hour, two items."""
+    stock = RentalStock(
+        item_types=(RentalType(item_type="rod", name="鱼竿 Fishing rod", deposit_fen=3000, price_fen=1000,
+                               price_per="session", allowed_minutes=120, grace_minutes=15, late_fee_per_hour_fen=500,
+                               lost_fee_fen=8000, damage=(DamageFee(code="reel", name="渔轮 Reel", fee_fen=2000),)),),
+        items=(RentalItem(label="ROD-001", item_type="rod", state="available"),
+               RentalItem(label="ROD-002", item_type="rod", state="in_repair")),
+    )
+    return {"rental part of the config (T-RENT-1)": stock.to_bytes().decode()}
+
+
+def voucher_example() -> dict[str, str]:
+    """The voucher of order D17 (a rod) in park P1, valid until 2026-05-29 04:26:40 UTC (section 5.7)."""
+    key = SigningKey(VOUCHER_SEED)
+    token = make_voucher(Voucher(park="P1", order="D17", item_type="rod", expires_ms=1_780_028_800_000,
+                                 key_id="P1-voucher-1"), key)
+    _, signed, signature = parse_voucher(token)
+    # Checked against the documented layout, not only by the code that made it.
+    expected = bytes((12,)) + b"P1-voucher-1" + bytes((2,)) + b"P1" + bytes((3,)) + b"D17" + bytes((3,)) + b"rod"
+    assert signed == expected + (1_780_028_800).to_bytes(4, "big")
+    key.verify_key.verify(VOUCHER_DOMAIN + signed, signature)
+    verify_voucher(token, key.verify_key, 1_780_000_000_000)
+    return {
+        "ledger voucher public key": key.verify_key.encode().hex(),
+        "voucher signed bytes (hex, after the domain)": signed.hex(),
+        "voucher token": token,
+    }
 
 
 def as_markdown() -> str:
