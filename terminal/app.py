@@ -27,7 +27,7 @@ from protocol.envelope import Purpose
 from protocol.kinds import KINDS
 from protocol.messages import REPLY_TYPES, REQUEST_TYPES, CardRef, Charge, LineItem, OfflineCharge, TopUp, parse
 
-from . import core, events, offline
+from . import core, events, offline, rental, rental_app
 from .events import StorageFailed
 from .config import DESK, StationConfig
 from .errors import CardAuthError, StorageFaultError, TerminalError
@@ -60,7 +60,8 @@ class TerminalApp:
         self.identity = link.identity
         self.config = config
         self.hardware = hardware
-        self.machine = core.Terminal(config, self.identity.terminal_id)
+        self.machine = rental_app.make_machine(config, self.identity)
+        self._scans = rental_app.ScanReader.for_hardware(hardware, self.link.state)  # a rental desk's scanner
         self.screen: events.Show | None = None
         self._render = render
         self._record_key = self.identity.ledger_key(Purpose.CARD_RECORD.value)[1]
@@ -157,6 +158,7 @@ class TerminalApp:
         # The link takes a newer signed config on its own thread; the machine reads its rules from here.
         self.machine.park_rules = self.link.state.rules
         self.machine.follow_ledger(self.link.state.station, self.link.state.staff)
+        rental_app.follow_stock(self.machine, self.link.state)
         self._follow_request_in_flight()
         if now_ms - self._owed_checked_ms > OWED_RECEIPTS_CHECK_MS and self.machine.state in (events.State.IDLE, events.State.LOCKED):
             # An answer that came late (the uploader re-sent a request after a restart) owes a receipt.
@@ -177,6 +179,8 @@ class TerminalApp:
             key = self.hardware.keypad.read_key(timeout_s=self.key_wait_s)
         if key is not None:
             self._feed(events.KeyPressed(key.value))
+        if self._scans is not None and (scanned := self._scans.next_event()) is not None:
+            self._feed(scanned)
         tapped = self._read_card()
         if tapped is not None:
             self._feed(tapped)
@@ -284,6 +288,8 @@ class TerminalApp:
             return self._print(effect.receipt)
         if isinstance(effect, events.RememberReceipt):
             return self._remember_printed(effect.seq)
+        if isinstance(effect, rental.RedeemOffline):
+            return rental_app.redeem_offline(self, effect)
         raise AssertionError(f"unknown effect {effect!r}")
 
     # ------------------------------------------------------------ cards

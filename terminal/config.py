@@ -28,7 +28,9 @@ COUNT = "count"     # 计次: number of uses x unit price (rides, rounds, hours)
 MENU = "menu"       # 菜单: pick items by number
 FREE = "free"       # 自由: the cashier types the amount
 DESK = "desk"       # 总台: the front desk issues, tops up and takes back temporary cards
-MODES = (FIXED, COUNT, MENU, FREE, DESK)
+RENTAL = "rental"   # 租赁: a rental desk takes deposits, hands out items against vouchers, takes them back
+MODES = (FIXED, COUNT, MENU, FREE, DESK, RENTAL)
+OWN_MODES = (DESK, RENTAL)  # they sell nothing, so the ledger's station settings never change their mode
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class StationConfig:
             changes["staff"] = {entry.card_no: (entry.staff, entry.name) for entry in staff}
         if station is not None:
             changes["station_name"] = station.name
-            if self.mode != DESK:
+            if self.mode not in OWN_MODES:
                 changes["open_hours"] = () if station.opens is None else (station.opens, station.closes)
                 changes["mode"] = station.mode
                 changes["menu"] = tuple(MenuItem(item.name, item.price_fen) for item in station.menu)

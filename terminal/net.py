@@ -217,7 +217,8 @@ class LedgerLink:
 
     def _keep_config(self, config) -> None:
         """A newer signed config, on disk and in the state the app reads."""
-        self.state.save_config(config.version, config.issued_ms, config.offline, config.rules, config.station, config.staff)
+        self.state.save_config(config.version, config.issued_ms, config.offline, config.rules, config.station, config.staff,
+                               config.rental)
 
     def _answered(self, event: Answered) -> None:
         sha = event.request_sha256

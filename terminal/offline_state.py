@@ -18,7 +18,7 @@ import json
 import logging
 import time
 
-from protocol.messages import OfflinePolicy, ParkRules, StaffEntry, StationSettings
+from protocol.messages import OfflinePolicy, ParkRules, RentalStock, StaffEntry, StationSettings
 
 from .offline import BlocklistCopy, OfflineWindow
 from .outbox import STORAGE_ERRORS
@@ -57,6 +57,7 @@ class TerminalState:
         # How the station sells and who may log in, from the same config; None until it arrives.
         self.station: StationSettings | None = None
         self.staff: tuple | None = None
+        self.rental: RentalStock | None = None  # a rental desk's item types and labels, from the same config
         self.blocklist = BlocklistCopy()
         self.window = OfflineWindow()
         self._contact = None  # (ledger ms, monotonic ms, boot id) of the last answer from the ledger
@@ -95,6 +96,7 @@ class TerminalState:
             self.station = StationSettings.from_obj(config["station"]) if config.get("station") else None
             staff = config.get("staff")
             self.staff = None if staff is None else tuple(StaffEntry.from_obj(entry) for entry in staff)
+            self.rental = RentalStock.from_obj(config["rental"]) if config.get("rental") else None
         if (blocklist := self._get("blocklist")) is not None:
             self.blocklist = BlocklistCopy(blocklist["version"], blocklist["issued_ms"],
                                            {tuple(entry) for entry in blocklist["blocked"]},
@@ -122,13 +124,15 @@ class TerminalState:
         self._save_alive(self.monotonic_ms())
 
     def save_config(self, version: int, issued_ms: int, policy: OfflinePolicy, rules: ParkRules | None = None,
-                    station: StationSettings | None = None, staff: tuple | None = None) -> None:
+                    station: StationSettings | None = None, staff: tuple | None = None,
+                    rental: RentalStock | None = None) -> None:
         self.config_version, self.policy, self.rules = (version, issued_ms), policy, rules
-        self.station, self.staff = station, staff
+        self.station, self.staff, self.rental = station, staff, rental
         self._put("config", {"version": [version, issued_ms], "policy": policy.to_obj(),
                              "rules": None if rules is None else rules.to_obj(),
                              "station": None if station is None else station.to_obj(),
-                             "staff": None if staff is None else [entry.to_obj() for entry in staff]})
+                             "staff": None if staff is None else [entry.to_obj() for entry in staff],
+                             "rental": None if rental is None else rental.to_obj()})
 
     def save_blocklist(self) -> None:
         copy = self.blocklist

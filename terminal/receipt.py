@@ -103,6 +103,11 @@ class ReceiptData:
     is_reprint: bool = False
     copy: ReceiptCopy = ReceiptCopy.CUSTOMER
     title: str = "消费凭证"
+    # A rental desk's receipts: (label, value) lines after the amount (a return's deposit, rental, late
+    # fee, damage, refund; a hand-out's item and order), and a deposit voucher's token, printed as the
+    # QR code the desk scans instead of the receipt number's.
+    detail_lines: tuple[tuple[str, str], ...] = ()
+    voucher: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.seq, int) or self.seq < 0:
@@ -220,11 +225,18 @@ def layout_receipt(receipt: ReceiptData, width_dots: int) -> ReceiptLayout:
         blocks.append(TextLine("余额", format_fen(receipt.balance_after_fen)))
     if receipt.bonus_balance_after_fen:
         blocks.append(TextLine("赠送余额", format_fen(receipt.bonus_balance_after_fen)))
+    for label, value in receipt.detail_lines:
+        blocks.extend(_label_value(label, value, columns))
     blocks.append(Rule())
     blocks.extend(_label_value("单号", receipt.receipt_number, columns))
     blocks.extend(_label_value("流水号", receipt.ledger_transaction_id or "待上传 pending", columns))
-    blocks.append(QrCode(receipt.receipt_number))
-    blocks.append(TextLine(receipt.receipt_number, align=Align.CENTER))
+    if receipt.voucher is not None:
+        blocks += _centered("押金凭证 出示此码取物", columns, is_bold=True)
+        blocks += _centered("Show this code at the rental desk", columns)
+        blocks.append(QrCode(receipt.voucher))
+    else:
+        blocks.append(QrCode(receipt.receipt_number))
+        blocks.append(TextLine(receipt.receipt_number, align=Align.CENTER))
     if receipt.is_time_uncertain:
         blocks.append(TextLine("* 时间未校准 TIME UNVERIFIED"))
     return ReceiptLayout(columns, tuple(blocks))

@@ -1,0 +1,425 @@
+"""The rental desk on the terminal's state machine: deposits, hand-out against a voucher, returns.
+
+A subclass of ``terminal.core.Terminal``: logging in, shifts, the wait for the ledger (AUTHORIZING,
+UNCERTAIN), printing and messages are the station's; this module adds what a rental desk does. Like
+the core it does no I/O and reads no clock: the app turns a barcode scan into :class:`Scanned`
+(stamped with the ledger-trusted time, which a voucher's expiry is checked against) and carries out
+:class:`RedeemOffline`, the one effect a station does not have.
+
+Rules of the table (a voucher is the ``FPV1:`` token of ``protocol.voucher``; anything else scanned
+is an item's label):
+
+- IDLE → a voucher scanned → its signature and expiry checked here, online or not → VOUCHER (order,
+  item type, deposit on screen) → the item's label scanned (it must be of the voucher's type) →
+  hand-out: online a ``rental_out`` request (AUTHORIZING; the ledger's time is the hand-out time),
+  offline the redemption is queued (:class:`RedeemOffline`) → receipt → DONE.
+- IDLE → a visitor's park card tapped → PICK_TYPE (a digit) → ``deposit_card`` → the voucher
+  receipt, its QR code the voucher → VOUCHER, to scan the label at once. F2 at IDLE is the same for
+  a deposit paid at the desk (PICK_TYPE, then PICK_CHANNEL: cash, WeChat, Alipay, bank card).
+- IDLE → an item's label scanned → INSPECT (1 intact, 2 damaged, 3 lost) → DAMAGE (digits toggle
+  the type's damage list, ENTER sends) → ``rental_return`` → the itemised return receipt → DONE.
+  Late is the ledger's to decide, from its own hand-out and return times.
+- Deposits and returns need the ledger: offline they are refused before anything is sent. A
+  hand-out sent online that gets no answer waits (UNCERTAIN) rather than being queued offline as
+  well: a second redemption of one voucher would be flagged at sync as if redeemed twice.
+- The rental states are entry states: CANCEL leaves them, and they time out back to IDLE.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from zoneinfo import ZoneInfo
+
+from protocol.messages import (DepositCard, DepositDesk, DepositReply, RentalCondition, RentalOut, RentalReturn,
+                               RentalReturnReply, RentalStock, RentalType)
+from protocol.reasons import reason_text
+from protocol.voucher import PREFIX as VOUCHER_PREFIX
+from protocol.voucher import Voucher, VoucherError, parse_voucher, verify_voucher
+
+from . import core
+from .events import (CANCEL, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, Answer, CardTapped, KeyPressed, NoAnswer,
+                     OfflineApproved, OfflineRefused, Print, PrintFinished, RememberReceipt, Sale, Show, State,
+                     format_fen, masked)
+from .receipt import LineItem, ReceiptData
+
+DESK_DEPOSIT_KEY = "F2"  # at IDLE: a deposit paid at the desk, not from a park card
+MAX_PICKED_DAMAGES = 8  # protocol RentalReturn.damage: at most 8 codes
+CHANNEL_NAMES = {"cash": "现金 cash", "wechat": "微信 WeChat", "alipay": "支付宝 Alipay", "bank": "银行卡 bank"}
+ROUTE_NAMES = {**CHANNEL_NAMES, "card": "原卡 to the card", "online_wechat": "微信原路 WeChat",
+               "online_alipay": "支付宝原路 Alipay"}
+CONDITION_KEYS = {"1": RentalCondition.INTACT.value, "2": RentalCondition.DAMAGED.value, "3": RentalCondition.LOST.value}
+
+
+class RentalState(str, Enum):
+    VOUCHER = "rental_voucher"        # a voucher's order on screen: scan the item's label
+    PICK_TYPE = "rental_pick_type"    # which item type the deposit is for
+    PICK_CHANNEL = "rental_pick_channel"  # a desk deposit: paid how
+    INSPECT = "rental_inspect"        # an item back: intact, damaged or lost
+    DAMAGE = "rental_damage"          # which damage, from the item type's list
+
+
+# ---------------------------------------------------------------- events and effects
+@dataclass(frozen=True)
+class Scanned:
+    """A whole code from the barcode scanner. ``now_ms``: the ledger-trusted wall time at the scan
+    (None before the terminal has ever reached the ledger: a voucher's expiry cannot be checked)."""
+
+    text: str
+    now_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class ScanFailed:
+    """The scanner read something it could not make a code of (or went away): say so."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class RedeemOffline:
+    """Queue the hand-out of ``item_label`` against ``voucher`` as an offline redemption; the app
+    answers OfflineApproved (then the receipt prints) or OfflineRefused."""
+
+    voucher: str
+    item_label: str
+
+
+@dataclass
+class RentalInHand:
+    """What the rental desk is doing beside ``Terminal.sale`` (whose ``card`` is the one the request
+    names: the paying visitor's for a card deposit, else the staff member's)."""
+
+    voucher_token: str = ""
+    voucher: Voucher | None = None
+    item_type: RentalType | None = None
+    item_label: str = ""
+    channel: str = ""
+    condition: str = ""
+    damage_codes: tuple = ()
+    notice: str = ""
+    offline_time: tuple | None = None  # (time_ms, is_uncertain) of an offline hand-out
+
+
+def is_voucher(text: str) -> bool:
+    return text.startswith(VOUCHER_PREFIX)
+
+
+@dataclass
+class RentalTerminal(core.Terminal):
+    """The rental desk's machine. The app sets ``stock`` from each signed config (the item types and
+    labels of this station) and ``voucher_key`` (the ledger's, from the provisioning bundle)."""
+
+    stock: RentalStock | None = None
+    voucher_key: object = None  # nacl VerifyKey
+    rental: RentalInHand | None = field(default=None)
+
+    # ------------------------------------------------------------ lookups in the stock
+    def _item_type(self, item_type: str) -> RentalType | None:
+        types = self.stock.item_types if self.stock else ()
+        return next((known for known in types if known.item_type == item_type), None)
+
+    def _item(self, label: str):
+        items = self.stock.items if self.stock else ()
+        return next((known for known in items if known.label == label), None)
+
+    # ------------------------------------------------------------ entry point
+    def handle(self, event) -> list:
+        if isinstance(event, ScanFailed) and self.state in (State.IDLE, *RentalState):
+            self.sale = None
+            return self._message("扫码失败 Scan failed", (event.message,), tone="warning")
+        return super().handle(event)
+
+    def _go(self, state, timeout_ms: int | None = None) -> Show:
+        if state in (State.IDLE, State.LOCKED):
+            self.rental = None  # whatever the desk was doing is over
+        return super()._go(state, timeout_ms)
+
+    def _timed_out(self) -> list:
+        if isinstance(self.state, RentalState):
+            self.sale, self.rental = None, None
+            return [self._go(State.IDLE)]
+        return super()._timed_out()
+
+    # ------------------------------------------------------------ IDLE
+    def _on_idle(self, event) -> list:
+        if isinstance(event, Scanned):
+            return self._voucher_scanned(event) if is_voucher(event.text) else self._label_at_idle(event.text)
+        if isinstance(event, CardTapped) and event.record is not None and event.record.kind != "staff":
+            return self._card_deposit(event)
+        if isinstance(event, KeyPressed) and event.key == DESK_DEPOSIT_KEY:
+            if not self.is_online:
+                return self._needs_ledger("押金 Deposit")
+            self.sale = Sale(card=self._staff_card[0], uid_hex=self._staff_card[1], operation="deposit_desk")
+            self.rental = RentalInHand()
+            return self._pick_type()
+        return super()._on_idle(event)
+
+    def _voucher_scanned(self, event: Scanned) -> list:
+        if self.voucher_key is None:
+            return self._message("无法验券 Cannot check vouchers", ("无凭证公钥 No voucher key: re-provision",))
+        if event.now_ms is None:
+            return self._message("时间未知 Clock unknown", ("请先联网一次 Reach the ledger once",))
+        try:
+            voucher = verify_voucher(event.text, self.voucher_key, event.now_ms)
+        except VoucherError as error:
+            return self._message("凭证无效 Voucher refused", (reason_text(error.code),))
+        item_type = self._item_type(voucher.item_type)
+        if item_type is None:
+            return self._message("凭证无效 Voucher refused", (f"本点不租 Not rented here: {voucher.item_type}",))
+        self.sale = Sale(card=self._staff_card[0], uid_hex=self._staff_card[1], operation="rental_out")
+        self.rental = RentalInHand(voucher_token=event.text, voucher=voucher, item_type=item_type)
+        return [self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]
+
+    def _label_at_idle(self, label: str) -> list:
+        item = self._item(label)
+        if item is None:
+            return self._message("未知标签 Unknown label", (label[:24],))
+        if not self.is_online:
+            return self._needs_ledger("归还 Return")
+        self.sale = Sale(card=self._staff_card[0], uid_hex=self._staff_card[1], operation="rental_return")
+        self.rental = RentalInHand(item_label=label, item_type=self._item_type(item.item_type))
+        return [self._go(RentalState.INSPECT, ENTRY_TIMEOUT_MS)]
+
+    def _card_deposit(self, event: CardTapped) -> list:
+        if event.is_blocked:
+            return self._message("卡已冻结 Card blocked", (reason_text("CARD_BLOCKED"),))
+        if not self.is_online:
+            return self._needs_ledger("押金 Deposit")
+        self.sale = Sale(card=event.record, uid_hex=event.uid_hex, operation="deposit_card")
+        self.rental = RentalInHand()
+        return self._pick_type()
+
+    def _pick_type(self) -> list:
+        if not (self.stock and self.stock.item_types):
+            self.sale, self.rental = None, None
+            return self._message("无租赁物品 Nothing to rent", ("等待总账配置 No stock from the ledger yet",))
+        return [self._go(RentalState.PICK_TYPE, ENTRY_TIMEOUT_MS)]
+
+    def _needs_ledger(self, what: str) -> list:
+        return self._message("离线 OFFLINE", (f"{what}需联网", "Needs the ledger: try again online"), tone="warning")
+
+    # ------------------------------------------------------------ deposits
+    def _on_rental_pick_type(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        types = self.stock.item_types
+        if not (event.key.isdigit() and 1 <= int(event.key) <= min(len(types), 9)):
+            return []
+        item_type = self.rental.item_type = types[int(event.key) - 1]
+        self.sale.lines = ((f"押金 {item_type.name}", 1, item_type.deposit_fen),)
+        if self.sale.operation == "deposit_desk":
+            return [self._go(RentalState.PICK_CHANNEL, ENTRY_TIMEOUT_MS)]
+        return self._send(DepositCard, {"item_type": item_type.item_type, "deposit_fen": item_type.deposit_fen})
+
+    def _on_rental_pick_channel(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        channel = DESK_CHANNELS.get(event.key)
+        if channel is None:
+            return []
+        item_type, self.rental.channel = self.rental.item_type, channel
+        return self._send(DepositDesk, {"item_type": item_type.item_type, "deposit_fen": item_type.deposit_fen,
+                                        "channel": channel, "payment_ref": ""})
+
+    # ------------------------------------------------------------ hand-out
+    def _on_rental_voucher(self, event) -> list:
+        if isinstance(event, Scanned):
+            if is_voucher(event.text):  # another visitor's voucher: start again with it
+                self.sale, self.rental = None, None
+                return self._voucher_scanned(event)
+            return self._hand_out(event.text)
+        return self._leave_entry(event) or []
+
+    def _hand_out(self, label: str) -> list:
+        rental, item = self.rental, self._item(label)
+        wanted = rental.voucher.item_type
+        if item is None:
+            rental.notice = f"未知标签 Unknown {label[:16]}"
+        elif item.item_type != wanted:
+            rental.notice = f"类型不符 A {item.item_type}, not {wanted}"
+        elif item.state in ("in_repair", "retired"):
+            rental.notice = f"{label} 维修/停用 Not for rent"
+        else:
+            rental.item_label, rental.notice = label, ""
+            if not self.is_online:
+                self.state, self.deadline_ms = State.AUTHORIZING, None
+                return [self._screen(), RedeemOffline(rental.voucher_token, label)]
+            return self._send(RentalOut, {"voucher": rental.voucher_token, "item_label": label})
+        self.deadline_ms = self.now_ms + ENTRY_TIMEOUT_MS
+        return [self._screen()]
+
+    # ------------------------------------------------------------ return
+    def _on_rental_inspect(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        condition = CONDITION_KEYS.get(event.key)
+        if condition is None:
+            return []
+        self.rental.condition = condition
+        if condition == RentalCondition.DAMAGED.value:
+            if not self.rental.item_type.damage:
+                self.rental.notice = "无损坏项目 No damage list for this type"
+                return [self._screen()]
+            return [self._go(RentalState.DAMAGE, ENTRY_TIMEOUT_MS)]
+        return self._send_return()
+
+    def _on_rental_damage(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        rental, damage = self.rental, self.rental.item_type.damage
+        if event.key == ENTER:
+            return self._send_return() if rental.damage_codes else []
+        if event.key.isdigit() and 1 <= int(event.key) <= min(len(damage), MAX_PICKED_DAMAGES):
+            code = damage[int(event.key) - 1].code
+            picked = rental.damage_codes
+            rental.damage_codes = tuple(c for c in picked if c != code) if code in picked else picked + (code,)
+        self.deadline_ms = self.now_ms + ENTRY_TIMEOUT_MS
+        return [self._screen()]
+
+    def _send_return(self) -> list:
+        rental = self.rental
+        return self._send(RentalReturn, {"item_label": rental.item_label, "condition": rental.condition,
+                                         "damage": ",".join(rental.damage_codes)})
+
+    # ------------------------------------------------------------ the ledger's answer
+    def _on_authorizing(self, event) -> list:
+        if self.rental is None:
+            return super()._on_authorizing(event)
+        if isinstance(event, NoAnswer):
+            self.ledger_holds = event.ledger_reason
+            return self._uncertain("总账未答复 No answer yet")
+        if isinstance(event, OfflineApproved):
+            self.sale.seq, self.rental.offline_time = event.seq, (event.time_ms, event.is_time_uncertain)
+            return self._receipt_then_print(self._hand_out_receipt(event.seq, event.time_ms, is_online=False,
+                                                                   is_time_uncertain=event.is_time_uncertain))
+        if isinstance(event, OfflineRefused):
+            self.sale, self.rental = None, None
+            return self._message("离线出借被拒 Offline hand-out refused", (event.text,))
+        if isinstance(event, Answer):
+            return self._answered(event.result)
+        return []
+
+    def _answered(self, result) -> list:
+        if self.rental is None:
+            return super()._answered(result)
+        self.sale.result = result
+        if not result.is_approved:
+            self.sale, self.rental = None, None
+            lines = tuple(text for text in (reason_text(result.reason), getattr(result, "detail", "")) if text)
+            return self._message("未成功 Refused", lines)
+        if isinstance(result, DepositReply):
+            self.rental.voucher_token = result.voucher
+            self.rental.voucher, _, _ = parse_voucher(result.voucher)  # the ledger's own, just signed
+            return self._receipt_then_print(self._deposit_receipt(result))
+        if isinstance(result, RentalReturnReply):
+            return self._receipt_then_print(self._return_receipt(result))
+        return self._receipt_then_print(self._hand_out_receipt(result.seq, result.ledger_time_ms, is_online=True,
+                                                               txn=result.txn))
+
+    def _receipt_then_print(self, receipt: ReceiptData) -> list:
+        self.last_receipt = receipt
+        self.state, self.deadline_ms = State.PRINTING, None
+        return [self._screen(), Print(receipt)]
+
+    def _on_printing(self, event) -> list:
+        is_deposit = self.sale is not None and self.sale.operation in ("deposit_card", "deposit_desk")
+        if isinstance(event, PrintFinished) and is_deposit and self.rental is not None:
+            # The visitor has paid and holds the voucher: hand the item out now, against it.
+            remember = RememberReceipt(self.last_receipt.seq)
+            self.sale = Sale(card=self._staff_card[0], uid_hex=self._staff_card[1], operation="rental_out")
+            return [remember, self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]
+        return super()._on_printing(event)
+
+    def _on_done(self, event) -> list:
+        if isinstance(event, Scanned):  # the next visitor's voucher or item, without a key first
+            self.sale = None
+            self._go(State.IDLE)
+            return self._on_idle(event)
+        return super()._on_done(event)
+
+    # ------------------------------------------------------------ receipts
+    def _rental_receipt(self, seq: int, time_ms: int, amount_fen: int, *, card_text: str, lines=(), **rest) -> ReceiptData:
+        when = datetime.fromtimestamp(time_ms / 1000, ZoneInfo(self.config.time_zone))
+        return ReceiptData(
+            park_name=self.config.park_name, station_name=self.config.station_name, terminal_id=self.terminal_id,
+            seq=seq, operator=self.operator_name or self.operator or "", time_text=when.strftime("%Y-%m-%d %H:%M:%S"),
+            masked_card_number=card_text,
+            line_items=tuple(LineItem(name=name, quantity=qty, unit_price_fen=unit) for name, qty, unit in lines),
+            amount_fen=amount_fen, title=core.RECEIPT_TITLES[self.sale.operation], **rest)
+
+    def _deposit_receipt(self, reply: DepositReply) -> ReceiptData:
+        rental = self.rental
+        card_text = masked(self.sale.card.card_no) if self.sale.operation == "deposit_card" else "—"
+        paid = "园区卡 park card" if self.sale.operation == "deposit_card" else CHANNEL_NAMES[rental.channel]
+        return self._rental_receipt(
+            reply.seq, reply.ledger_time_ms, reply.deposit_fen, card_text=card_text, lines=self.sale.lines,
+            ledger_transaction_id=reply.order, is_online=True, voucher=reply.voucher,
+            detail_lines=(("订单 Order", reply.order), ("支付 Paid by", paid),
+                          ("有效至 Valid until", self._time_text(reply.expires_ms))))
+
+    def _hand_out_receipt(self, seq: int, time_ms: int, *, is_online: bool, txn: int | None = None,
+                          is_time_uncertain: bool = False) -> ReceiptData:
+        rental = self.rental
+        return self._rental_receipt(
+            seq, time_ms, 0, card_text=masked(rental.voucher.order), is_online=is_online,
+            is_time_uncertain=is_time_uncertain, ledger_transaction_id=None if txn is None else str(txn),
+            detail_lines=(("订单 Order", rental.voucher.order), ("物品 Item", f"{rental.item_type.name} {rental.item_label}"),
+                          ("押金 Deposit", format_fen(rental.item_type.deposit_fen))))
+
+    def _return_receipt(self, reply: RentalReturnReply) -> ReceiptData:
+        name = self.rental.item_type.name if self.rental.item_type else reply.item_type
+        details = [("订单 Order", reply.order), ("物品 Item", f"{name} {reply.item_label}"),
+                   ("借出 Out", self._time_text(reply.out_ms)), ("归还 Back", self._time_text(reply.returned_ms)),
+                   ("押金 Deposit", format_fen(reply.deposit_fen)), ("租金 Rental", format_fen(reply.rental_fen)),
+                   ("超时费 Late fee", format_fen(reply.late_fen)), ("损坏 Damage", format_fen(reply.damage_fen)),
+                   ("退款 Refunded", format_fen(reply.refunded_fen)), ("退回 Method", ROUTE_NAMES[reply.route])]
+        if reply.claim_fen:
+            details.append(("欠款 Still owed", format_fen(reply.claim_fen)))
+        return self._rental_receipt(reply.seq, reply.ledger_time_ms, reply.refunded_fen, card_text=masked(reply.order),
+                                    is_online=True, ledger_transaction_id=reply.order, detail_lines=tuple(details))
+
+    def _time_text(self, time_ms: int) -> str:
+        return datetime.fromtimestamp(time_ms / 1000, ZoneInfo(self.config.time_zone)).strftime("%m-%d %H:%M")
+
+    # ------------------------------------------------------------ screens
+    def _screen(self) -> Show:
+        state, rental = self.state, self.rental
+        keys = "确认 ENTER  取消 CANCEL"
+        if state == State.IDLE:
+            footer = f"操作员 {self.operator_name}  {'ONLINE' if self.is_online else 'OFFLINE'}"
+            if self.is_queue_nearly_full:
+                return Show(self.config.station_name, ("离线队列将满 Queue nearly full", "请恢复网络 Get the station online"),
+                            footer, "warning")
+            return Show(self.config.station_name, ("扫凭证取物 Scan voucher", "扫标签归还 Scan label: return",
+                                                   "刷卡/F2 押金 Card/F2: deposit"), footer)
+        if state == RentalState.PICK_TYPE:
+            types = self.stock.item_types[:9]
+            return Show("押金 Deposit for", tuple(f"{i + 1} {t.name} {format_fen(t.deposit_fen)}" for i, t in enumerate(types)),
+                        "数字选择 digit · 取消 CANCEL")
+        if state == RentalState.PICK_CHANNEL:
+            return Show("押金付款 Paid by", ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank",
+                        big=f"￥{format_fen(rental.item_type.deposit_fen)}")
+        if state == RentalState.VOUCHER:
+            voucher = rental.voucher
+            lines = (f"订单 {voucher.order}", f"{rental.item_type.name} 押金 {format_fen(rental.item_type.deposit_fen)}",
+                     rental.notice or "请扫物品标签 Scan the item's label")
+            return Show("凭证有效 Voucher OK", lines, "取消 CANCEL", "warning" if rental.notice else "ok")
+        if state == RentalState.INSPECT:
+            lines = (f"{rental.item_type.name} {rental.item_label}", rental.notice or "1 完好 Intact  2 损坏 Damaged",
+                     "3 丢失 Lost")
+            return Show("验收 Inspect", lines, "数字选择 digit · 取消 CANCEL", "warning" if rental.notice else "normal")
+        if state == RentalState.DAMAGE:
+            lines = tuple(f"{'[x]' if fee.code in rental.damage_codes else '[ ]'} {i + 1} {fee.name} {format_fen(fee.fee_fen)}"
+                          for i, fee in enumerate(rental.item_type.damage[:MAX_PICKED_DAMAGES]))
+            return Show("损坏 Damage", lines, keys, "warning")
+        if state == State.PRINTING and rental is not None:
+            return Show("成功 Done" if self.last_receipt.is_online else "离线出借 Handed out OFFLINE", ("正在打印 Printing",),
+                        f"操作员 {self.operator_name}", "ok", big=f"￥{format_fen(self.last_receipt.amount_fen)}")
+        if state == State.DONE and rental is not None:
+            title = "已出借 Handed out" if self.sale.operation == "rental_out" else "已归还 Returned"
+            lines = (f"退款 Refund {format_fen(self.last_receipt.amount_fen)}",) if self.sale.operation == "rental_return" else (
+                f"{rental.item_type.name} {rental.item_label}",)
+            return Show(title, lines + (self.last_receipt.receipt_number,), "F1 补打 Reprint", "ok")
+        if state == State.AUTHORIZING and rental is not None and not self.is_online:
+            return Show("离线出借 Offline hand-out", ("验签通过 Voucher signature OK", "正在记录 Recording"))
+        return super()._screen()
