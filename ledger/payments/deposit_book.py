@@ -1,0 +1,81 @@
+"""The one boundary between online payments and the books.
+
+Everything the payment code asks of the books goes through a DepositBook; LedgerDepositBook is the
+real one, booking through ``ledger.rentals_online`` (the rental rules own deposits, vouchers and
+the refund list; this package only carries money in and out). The shapes passed back are that
+module's ``OnlineDeposit`` (order, voucher, expires_ms, is_new) and ``RefundRequest`` (refund_no,
+provider, provider_order, transaction_id, amount_fen, total_fen, order).
+"""
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..keys import LedgerKeys
+from ..store import Store
+from .provider import OrderStatus
+
+
+class DepositBook(Protocol):
+    def record_payment(self, provider: str, order: OrderStatus, *, now_ms: int) -> Any:
+        """Book a paid online order as a deposit, once: the same (provider, out_trade_no) again
+        returns the same deposit with is_new False."""
+
+    def deposit_of(self, provider: str, out_trade_no: str) -> Any | None:
+        """The deposit (and voucher) booked for a paid order, None before its payment is booked."""
+
+    def pending_refunds(self) -> list:
+        """Refunds the books owe online payers and the provider has not yet confirmed."""
+
+    def refund_done(self, refund_no: str, provider_refund_id: str, *, now_ms: int) -> None:
+        """The provider confirmed a refund; a second confirmation changes nothing."""
+
+
+class LedgerDepositBook:
+    """The books of one park in a SQLite file. A Store is opened per call: the endpoint answers on
+    several threads and the ledger's own loop holds its own connection; SQLite's write lock
+    (BEGIN IMMEDIATE in Store.batch) puts the bookings in a line."""
+
+    def __init__(self, db_path: Path, keys: LedgerKeys, park_id: str):
+        self.db_path = Path(db_path)
+        self.keys = keys
+        self.park_id = park_id
+
+    def record_payment(self, provider: str, order: OrderStatus, *, now_ms: int):
+        from .. import rentals_online
+
+        store = Store(self.db_path)
+        try:  # record_online_deposit opens its own write transaction
+            return rentals_online.record_online_deposit(
+                store, self.keys, park_id=self.park_id, provider=provider, provider_order=order.out_trade_no,
+                transaction_id=order.transaction_id, item_type=order.item_type, amount_fen=order.amount_fen,
+                paid_ms=order.paid_ms, now_ms=now_ms)
+        finally:
+            store.close()
+
+    def deposit_of(self, provider: str, out_trade_no: str):
+        from .. import rentals_online
+
+        store = Store(self.db_path)
+        try:
+            return rentals_online.online_deposit(store, self.keys, park_id=self.park_id, provider=provider,
+                                                 provider_order=out_trade_no)
+        finally:
+            store.close()
+
+    def pending_refunds(self) -> list:
+        from .. import rentals_online
+
+        store = Store(self.db_path)
+        try:
+            return rentals_online.pending_refunds(store, self.park_id)
+        finally:
+            store.close()
+
+    def refund_done(self, refund_no: str, provider_refund_id: str, *, now_ms: int) -> None:
+        from .. import rentals_online
+
+        store = Store(self.db_path)
+        try:
+            rentals_online.refund_done(store, self.park_id, refund_no, provider_refund_id, now_ms)
+        finally:
+            store.close()
