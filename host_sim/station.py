@@ -5,6 +5,7 @@ demo and the terminal simulator UI."""
 import time
 
 from terminal.app import WAIT_FOR_RESULT_S, TerminalApp, render_for_display
+from terminal.config import RENTAL
 from terminal.events import State
 from terminal.hal.factory import make_hardware
 from terminal.hal.keypad import Key
@@ -51,7 +52,10 @@ class ScriptedStation:
         """``sim_clock="manual"``: the board's clock moves only when the test says (``self.sim.clock``)."""
         self.rig = rig
         self.terminal_id = terminal_id
-        self.hardware = make_hardware("sim", config={"printer_profile": profile, "sim_clock": sim_clock})
+        # A rental desk has a barcode scanner (a USB keyboard wedge, the common kind); tills have none.
+        scanner = "evdev" if config_overrides.get("mode") == RENTAL else "none"
+        self.hardware = make_hardware("sim", config={"printer_profile": profile, "sim_clock": sim_clock,
+                                                     "scanner": scanner})
         self.sim = self.hardware.sim
         self.link = link or rig.link(terminal_id, connect=False)
         config = rig.station_config(terminal_id, **config_overrides)
@@ -99,6 +103,13 @@ class ScriptedStation:
             if time.monotonic() > deadline_s:
                 raise AssertionError(f"{self.terminal_id} still awaits an answer in {self.state}")
             self.app.turn()
+
+    def scan(self, text: str) -> None:
+        """Scan a code (a voucher's QR, an item's label) with the rental desk's scanner."""
+        self.sim.scanner.scan(text)
+        before = (self.state, self.app.screen)
+        self.turns(lambda: (self.state, self.app.screen) != before)
+        self.settle()
 
     def log_in(self, staff=STAFF[0]) -> None:
         self.tap(self.rig.virtual_card(staff[3], kind="staff"))

@@ -150,3 +150,19 @@ def test_an_autorepeat_does_not_double_a_character(emulated_scanner, scanner):
     )
 
     assert scanner.read_scan(SCAN_WAIT_S) == "7"
+
+
+@pytest.mark.timeout(10)
+def test_the_longest_voucher_scanned_in_one_go_fits_the_pipe_and_reads_back(emulated_scanner, scanner):
+    longest_voucher = "FPV1:" + "A7" * 207  # protocol.voucher tokens are at most 420 characters
+    emulated_scanner.scan(longest_voucher)
+
+    assert scanner.read_scan(SCAN_WAIT_S) == longest_voucher
+
+
+@pytest.mark.timeout(10)
+def test_a_voucher_already_in_the_pipe_is_read_whole_by_one_look(emulated_scanner, scanner):
+    voucher = "FPV1:" + "Q" * 170
+    emulated_scanner.scan(voucher)
+    # Written before the look: select() sees it at once, so a timeout of 0 is enough.
+    assert scanner.read_scan(0) == voucher

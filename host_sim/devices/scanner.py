@@ -27,6 +27,7 @@ Wiring a real driver to one::
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 import tty
@@ -56,6 +57,11 @@ US_KEYBOARD = {
 KEY_ENTER = (28, 0x28)
 KEY_LEFTSHIFT = (42, 0xE1)
 SERIAL_TERMINATORS = (b"\r", b"\n", b"\r\n")
+# A voucher (up to ~420 characters, nearly all capitals: Shift around each) is ~120 KiB of evdev
+# records written at once, while the driver runs in the same thread as the test: the pipe is made
+# this big (F_SETPIPE_SZ, Linux fcntl.h) instead of the default 64 KiB.
+F_SETPIPE_SZ = 1031
+WEDGE_PIPE_BYTES = 256 * 1024
 
 
 class EmulatedWedgeScanner:
@@ -67,6 +73,7 @@ class EmulatedWedgeScanner:
 
     def __init__(self, *, long_size_bytes: int = 8, wall_clock_s: Callable[[], float] = time.time):
         self._pipe = EmulatedKeypad(long_size_bytes=long_size_bytes, wall_clock_s=wall_clock_s)
+        fcntl.fcntl(self._pipe._write_fd, F_SETPIPE_SZ, WEDGE_PIPE_BYTES)
         self.device = self._pipe.device
         self.scans_written = 0
 

@@ -40,6 +40,10 @@ KEY_LEFTSHIFT = 42
 KEY_RIGHTSHIFT = 54
 SHIFT_KEYS = frozenset({KEY_LEFTSHIFT, KEY_RIGHTSHIFT})
 END_OF_SCAN_KEYS = frozenset({KEY_ENTER, KEY_KPENTER})
+# Reads of what is already waiting, per read_scan: the longest scan (SCAN_MAX_CHARS characters,
+# each at most Shift press, key press and release, Shift release: 12 records) is 192 chunks of
+# READ_EVENTS_PER_CHUNK records; the bound keeps a device that floods events from holding the loop.
+DRAIN_READS_LIMIT = 256
 
 # The US layout: key code (linux/input-event-codes.h) -> (character, character with Shift). Rows of
 # the keyboard as the codes run: digits row from KEY_1 = 2, QWERTY rows from KEY_Q = 16, KEY_A = 30,
@@ -87,6 +91,12 @@ class EvdevScanner(EvdevKeyReader, Scanner):
     def read_scan(self, timeout_s: float) -> str | None:
         try:
             self._read_until(lambda: self._assembler.has_complete_scan, timeout_s)
+            # A voucher is ~12 records a character: what has already arrived is read now, not one
+            # chunk per call (the app looks with timeout 0 once a loop turn).
+            for _ in range(DRAIN_READS_LIMIT):
+                if self._assembler.has_complete_scan or not self._wait_readable(0):
+                    break
+                self._read_available()
         except ScannerError:
             self._assembler.discard()  # unplugged mid-scan: what was typed so far is no code
             raise
