@@ -197,7 +197,9 @@ class LedgerLink:
                 self.rejected_broadcasts += 1
             else:
                 self.rejected_replies += 1
-            log.warning("ignored bytes on %s: %s", event.topic, event.detail)
+            # Old news (a retained config delivered again, a second Welcome) is routine; the rest is not.
+            routine = event.code in (protocol_session.STALE_VERSION, protocol_session.UNASKED)
+            log.log(logging.DEBUG if routine else logging.WARNING, "ignored bytes on %s: %s", event.topic, event.detail)
         elif isinstance(event, (Answered, Held)):
             self.state.contact(event.reply.ledger_time_ms)
             if isinstance(event, Answered):
@@ -301,6 +303,8 @@ class LedgerLink:
                             self._forget_result(item.request_sha256)
                             answered += 1
                             continue
+                        if item.request_sha256 in self._waiting or item.request_sha256 in self._watched:
+                            continue  # its sender has it, with the PIN block the outbox never keeps
                         in_flight.add(item.request_sha256)
                         out += self.session.send(item.request_sha256, item.payload, _monotonic_ms())
                     out += self._due()
@@ -392,7 +396,9 @@ class LedgerLink:
         sha = pending.request_sha256
         with self._lock:
             self._waiting.add(sha)
-            out = self.session.send(sha, pending.payload, _monotonic_ms())
+            # The app's own bytes stay followed if it watches this request; else these are the sender's.
+            out = self.session.send(sha, pending.payload, _monotonic_ms()) if sha in self._watched \
+                else self._take_over(sha, pending.payload, None)
         try:
             self._publish(out)
             result = self._wait_for(lambda: self._take_result(sha), timeout_s)
@@ -404,6 +410,11 @@ class LedgerLink:
         if result is None:
             raise NoResultError(f"no Result for seq {pending.seq} within {timeout_s} s; it stays queued")
         return result
+
+    def _take_over(self, sha: str, payload: bytes, answer_within_ms: int | None) -> list:
+        """Follow a request with the bytes its sender holds (call with the lock held): the uploader
+        may have started it a moment earlier from the outbox's copy, which lacks the PIN block."""
+        return self.session.send(sha, payload, _monotonic_ms(), answer_within_ms=answer_within_ms, take_over=True)
 
     def _take_result(self, sha: str):
         """The Result a wait was for, handed over once (call with the lock held): the link keeps no
@@ -427,8 +438,7 @@ class LedgerLink:
         with self._lock:
             self._watched.add(pending.request_sha256)
             self._overdue.discard(pending.request_sha256)
-            out = self.session.send(pending.request_sha256, pending.payload, _monotonic_ms(),
-                                    answer_within_ms=int(answer_within_s * 1000))
+            out = self._take_over(pending.request_sha256, pending.payload, int(answer_within_s * 1000))
         self._publish(out)
 
     def unwatch(self, pending: PendingRequest) -> None:

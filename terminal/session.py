@@ -167,15 +167,21 @@ class TerminalSession:
         return envelope.seal(message.to_bytes(), signing_key=identity.signing_key, key_id=identity.key_id,
                              purpose=Purpose.REQUEST, topic=self.request_topic, attachment=attachment)
 
-    def send(self, request_sha256: str, payload: bytes, now_ms: int, *, answer_within_ms: int | None = None) -> list:
+    def send(self, request_sha256: str, payload: bytes, now_ms: int, *, answer_within_ms: int | None = None,
+             take_over: bool = False) -> list:
         """Follow a stored request until a final reply: publish it now, and again from ``due``.
-        Already followed: nothing new to publish (its resend timer runs on). With
-        ``answer_within_ms``, ``due`` reports it ``Overdue`` once that time has passed."""
+        Already followed: nothing new to publish (its resend timer runs on) — unless ``take_over``:
+        the caller holds the request's own bytes (with the PIN block the outbox's copy lacks), which
+        replace the copy followed so far and go out now. With ``answer_within_ms``, ``due``
+        reports it ``Overdue`` once that time has passed."""
         if request_sha256 in self._followed:
             followed = self._followed[request_sha256]
             if answer_within_ms is not None and followed.answer_due_ms is None:
                 followed.answer_due_ms = now_ms + answer_within_ms
-            return []
+            if not take_over:
+                return []
+            followed.payload, followed.sent_ms = payload, now_ms
+            return [Publish(self.request_topic, payload)]
         if len(self._followed) >= MAX_FOLLOWED:
             raise LocalProtocolError(f"{MAX_FOLLOWED} requests already waiting for the ledger", code="TOO_MANY_IN_FLIGHT")
         due_ms = None if answer_within_ms is None else now_ms + answer_within_ms

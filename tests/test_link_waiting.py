@@ -6,6 +6,7 @@ import pytest
 
 from host_sim.rig import ParkRig, card, common, single_line
 from protocol.messages import Charge
+from terminal.session import Publish
 
 from .conftest import TERMINALS
 
@@ -53,3 +54,17 @@ def test_the_uploader_draining_the_same_request_does_not_swallow_its_overdue(til
     till.upload_pending(timeout_s=0)  # the uploader's turn comes first and asks the session what is due
     assert till.is_overdue(pending)
     assert till.poll(pending) is None and till.session.is_followed(pending.request_sha256)  # still re-sent
+
+
+def test_a_pin_sale_the_uploader_started_from_the_outbox_goes_out_with_its_pin_block(till):
+    pending = till.enqueue(lambda seq: Charge(**common(till, seq, card("M00031")), amount_fen=500,
+                                              lines=single_line("烤串 Skewers", 500)), pin="135791")
+    (stored,) = till.outbox.pending()
+    assert stored.payload != pending.payload  # the outbox never keeps the sealed PIN block
+    with till._lock:  # the uploader's turn came first: it follows the outbox's copy
+        till.client.publish(till.request_topic, stored.payload)
+        till.session.send(stored.request_sha256, stored.payload, 0)
+    till.follow(pending, answer_within_s=4)
+    assert till.client.published[-1] == pending.payload
+    resent = [item for item in till.session.due(10**12) if isinstance(item, Publish)]
+    assert resent == [Publish(till.request_topic, pending.payload)]  # and it is re-sent so

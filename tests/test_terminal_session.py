@@ -330,3 +330,15 @@ def test_the_held_notes_are_bounded_oldest_first():
         session.receive(RESULTS, signed(result(payload, seq, reason="SET_ASIDE"), topic=RESULTS))
     assert session.held_reason(sha(payloads[0])) is None
     assert session.held_reason(sha(payloads[-1])) == "SET_ASIDE"
+
+
+def test_the_senders_own_bytes_take_over_a_request_followed_from_the_outboxs_copy():
+    """The uploader may start a PIN request from the outbox's copy (no PIN block) a moment before
+    the till that holds the whole payload does: the till's bytes go out at once and are re-sent."""
+    outbox_copy, senders_copy = b"the request without its PIN block", b"the request with its PIN block"
+    session = TerminalSession(IDENTITY)
+    assert session.send("ab" * 32, outbox_copy, 0) == [Publish(session.request_topic, outbox_copy)]
+    assert session.send("ab" * 32, senders_copy, 500, answer_within_ms=1_000, take_over=True) == [
+        Publish(session.request_topic, senders_copy)]
+    assert session.due(1_500) == [Overdue("ab" * 32)]
+    assert session.due(2_500) == [Publish(session.request_topic, senders_copy)]
