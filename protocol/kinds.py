@@ -59,7 +59,6 @@ class RequestKind:
     receipt_owed_after_crash: bool     # reprinted after a restart when it was approved but not printed
     owed_line: str | None              # the one line of such a reprint; None: the request's own lines
     done_text: str | None              # the desk's screen line when it ends without a receipt
-    terminal_operations: tuple         # what the terminal's screens call it (until they use ``type``)
 
     def __post_init__(self):
         # Checked at import: a typo in an opt-out would otherwise silently run (or skip) a check.
@@ -86,28 +85,24 @@ _DECLARED = (
         # A new card, or a returned one issued again: its own rule checks the issuance before it exists.
         skips_card_checks=frozenset({"card_known", "issuance_current", "uid_matches", "not_blocked"}),
         receipt_title="开卡凭证", receipt_owed_after_crash=True, owed_line="开卡 Card and opening", done_text=None,
-        terminal_operations=("issue", "reissue"),
     ),
     RequestKind(
         type="member_open", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
         moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
         skips_card_checks=frozenset({"card_known", "issuance_current", "uid_matches", "not_blocked"}),
         receipt_title="会员开卡", receipt_owed_after_crash=True, owed_line="会员开卡 Member card", done_text=None,
-        terminal_operations=("member_open",),
     ),
     RequestKind(
         type="top_up", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
         moves_money=True, is_sale=False, is_booked=True, notifies_member=True,
         skips_card_checks=frozenset(),
         receipt_title="充值凭证", receipt_owed_after_crash=True, owed_line="充值 Top-up", done_text=None,
-        terminal_operations=("top_up",),
     ),
     RequestKind(
         type="charge", terminal_kinds=_SALE_POINTS, staff_roles=_SELLERS, needs_shift=True,
         moves_money=True, is_sale=True, is_booked=True, notifies_member=True,
         skips_card_checks=frozenset(),
         receipt_title=None, receipt_owed_after_crash=True, owed_line=None, done_text=None,
-        terminal_operations=("charge",),
     ),
     RequestKind(
         type="offline_charge", terminal_kinds=_SALE_POINTS, staff_roles=_SELLERS,
@@ -116,21 +111,18 @@ _DECLARED = (
         # It already happened: it is booked whatever the card (to the park's loss when it cannot pay).
         skips_card_checks=_NO_CARD_CHECKS,
         receipt_title=None, receipt_owed_after_crash=True, owed_line=None, done_text=None,
-        terminal_operations=(),
     ),
     RequestKind(
         type="void", terminal_kinds=_STATION, staff_roles=_SELLERS, needs_shift=True,
         moves_money=True, is_sale=False, is_booked=True, notifies_member=True,
         skips_card_checks=frozenset({"limits"}),  # it only gives back what a charge took
         receipt_title="撤销凭证", receipt_owed_after_crash=True, owed_line="撤销 Void", done_text=None,
-        terminal_operations=("void",),
     ),
     RequestKind(
         type="card_return", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
         moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
         skips_card_checks=frozenset({"limits"}),
         receipt_title="退卡凭证", receipt_owed_after_crash=True, owed_line="退卡退款 Refund", done_text=None,
-        terminal_operations=("return",),
     ),
     RequestKind(
         type="loss_report", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
@@ -138,7 +130,6 @@ _DECLARED = (
         skips_card_checks=frozenset({"limits"}),
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None,
         done_text="已挂失 Reported lost — the card is blocked at every station",
-        terminal_operations=("loss_report",),
     ),
     RequestKind(
         type="card_unblock", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
@@ -146,7 +137,6 @@ _DECLARED = (
         skips_card_checks=frozenset({"not_blocked", "limits"}),  # it is for a card reported lost
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None,
         done_text="已解挂 Unblocked — the card works again",
-        terminal_operations=("unblock",),
     ),
     RequestKind(
         type="card_replace", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
@@ -154,14 +144,12 @@ _DECLARED = (
         # ``card`` is the new card; its own rule checks the lost card named by from_card_no.
         skips_card_checks=_NO_CARD_CHECKS,
         receipt_title="补卡凭证", receipt_owed_after_crash=True, owed_line="补卡 Replacement", done_text=None,
-        terminal_operations=("replace",),
     ),
     RequestKind(
         type="reversal", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
         moves_money=True, is_sale=False, is_booked=True, notifies_member=True,
         skips_card_checks=frozenset({"limits"}),  # it only takes back what a top-up put in
         receipt_title="冲正凭证", receipt_owed_after_crash=True, owed_line="冲正 Reversal", done_text=None,
-        terminal_operations=("reversal",),
     ),
     RequestKind(
         type="pin_unlock", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
@@ -169,49 +157,42 @@ _DECLARED = (
         # ``card`` may be a staff card, which is no card in the books: found by number as member or staff.
         skips_card_checks=_NO_CARD_CHECKS,
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text="密码已解锁 PIN unlocked",
-        terminal_operations=("pin_unlock",),
     ),
     RequestKind(
         type="member_transfer", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
         moves_money=True, is_sale=False, is_booked=True, notifies_member=True,
         skips_card_checks=frozenset({"limits"}),  # its own rule checks the receiving card's cap
         receipt_title="转账凭证", receipt_owed_after_crash=True, owed_line="转账 Transfer", done_text=None,
-        terminal_operations=("transfer",),
     ),
     RequestKind(
         type="member_lookup", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
         moves_money=False, is_sale=False, is_booked=False, notifies_member=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the asking staff member's card
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
-        terminal_operations=(),
     ),
     RequestKind(
         type="station_report", terminal_kinds=frozenset({"supervisor"}), staff_roles=_READERS, needs_shift=True,
         moves_money=False, is_sale=False, is_booked=False, notifies_member=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the asking staff member's card
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
-        terminal_operations=(),
     ),
     RequestKind(
         type="deposit_card", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True,
         moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
         skips_card_checks=frozenset({"limits"}),  # a deposit is held, not spent: no daily spend
         receipt_title="押金凭证", receipt_owed_after_crash=False, owed_line=None, done_text=None,
-        terminal_operations=("deposit_card",),
     ),
     RequestKind(
         type="deposit_desk", terminal_kinds=_RENTAL | _DESK, staff_roles=_RENTAL_STAFF | _DESK_STAFF,
         needs_shift=True, moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff member's card; paid in cash or online
         receipt_title="押金凭证", receipt_owed_after_crash=False, owed_line=None, done_text=None,
-        terminal_operations=("deposit_desk",),
     ),
     RequestKind(
         type="rental_out", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True,
         moves_money=False, is_sale=False, is_booked=True, notifies_member=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff member's card; the voucher is the proof
         receipt_title="租赁出借", receipt_owed_after_crash=False, owed_line=None, done_text=None,
-        terminal_operations=("rental_out",),
     ),
     RequestKind(
         type="offline_rental_out", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF,
@@ -219,7 +200,6 @@ _DECLARED = (
         moves_money=False, is_sale=False, is_booked=True, notifies_member=False,
         skips_card_checks=_NO_CARD_CHECKS,
         receipt_title="租赁出借", receipt_owed_after_crash=False, owed_line=None, done_text=None,
-        terminal_operations=(),
     ),
     RequestKind(
         type="rental_return", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True,
@@ -227,7 +207,6 @@ _DECLARED = (
         notifies_member=False,  # its rule tells the renter itself: ``card`` is the staff member's
         skips_card_checks=_NO_CARD_CHECKS,
         receipt_title="租赁归还", receipt_owed_after_crash=False, owed_line=None, done_text=None,
-        terminal_operations=("rental_return",),
     ),
     RequestKind(
         # Who may log in on which kind of terminal is ledger.shifts.ROLES_BY_TERMINAL_KIND: no
@@ -236,14 +215,12 @@ _DECLARED = (
         moves_money=False, is_sale=False, is_booked=False, notifies_member=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff card
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
-        terminal_operations=(),
     ),
     RequestKind(
         type="shift_close", terminal_kinds=_STAFFED, staff_roles=frozenset(STAFF_ROLES), needs_shift=True,
         moves_money=False, is_sale=False, is_booked=False, notifies_member=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff card
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
-        terminal_operations=(),
     ),
 )
 

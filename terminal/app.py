@@ -460,9 +460,6 @@ def render_for_display(show: events.Show, size):
                 raise
 
 
-# What a reprinted receipt calls a request that is not a sale: (operation for the title, line).
-# From the request kinds' declarations (protocol.kinds).
-OWED_LINES = {kind.type: (kind.terminal_operations[0], kind.owed_line) for kind in KINDS.values() if kind.owed_line}
 
 
 def owed_receipt_lines(request, result) -> tuple[tuple, str | None]:
@@ -470,9 +467,9 @@ def owed_receipt_lines(request, result) -> tuple[tuple, str | None]:
     with the amount the ledger booked."""
     if isinstance(request, Charge):
         return tuple((line.item, line.qty, line.unit_fen) for line in request.lines), None
-    operation, label = OWED_LINES[request.TYPE]
+    kind = KINDS[request.TYPE]  # its one line and title, from the request kinds' declarations
     amount = request.amount_fen if isinstance(request, TopUp) else (result.amount_fen or 0)
-    return ((label, 1, amount),), core.RECEIPT_TITLES[operation]
+    return ((kind.owed_line, 1, amount),), kind.receipt_title
 
 
 def owed_receipts(outbox, now_ms: int):
@@ -490,7 +487,7 @@ def owed_receipts(outbox, now_ms: int):
             continue  # still waiting for the ledger
         result = parse(envelope.split(result_payload).body, REPLY_TYPES)
         moved_money = isinstance(request, (Charge, TopUp)) or (
-            request.TYPE in OWED_LINES and getattr(result, "amount_fen", None) is not None)
+            KINDS[request.TYPE].owed_line is not None and getattr(result, "amount_fen", None) is not None)
         if moved_money and result.is_approved and result.reason == "OK":
             yield seq, request, result
         else:

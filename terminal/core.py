@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 from protocol.card_record import CardRecord
 from protocol.kinds import KINDS
 from protocol.limits import MAX_AMOUNT_FEN
-from protocol.messages import (Charge, MemberLookupReply, ParkRules, Reversal, ShiftClose, ShiftOpen, StationSettings,
-                               Void)
+from protocol.messages import (CardKind, Charge, MemberLookupReply, ParkRules, Reversal, ShiftClose, ShiftOpen,
+                               StationSettings, TopUp, Void)
 from protocol.reasons import NOT_FINAL_REASONS, reason_text
 
 from .config import COUNT, DESK, FIXED, FREE, MENU, StationConfig
@@ -52,10 +52,11 @@ ENTRY_STATES = frozenset({
 })
 # The disk refused a write (full or failing SD card): fits the 128x64 panel's title bar.
 STORAGE_FAULT_TITLE = "存储故障 Disk fault"
-# Receipt titles for what is not a sale, by the screens' operation names: from the request kinds'
-# declarations (protocol.kinds).
-RECEIPT_TITLES = {operation: kind.receipt_title for kind in KINDS.values() if kind.receipt_title
-                  for operation in kind.terminal_operations}
+# Receipt titles for what is not a sale, by message type: from the request kinds' declarations
+# (protocol.kinds).
+RECEIPT_TITLES = {kind.type: kind.receipt_title for kind in KINDS.values() if kind.receipt_title}
+# A staff member's card (protocol.card_record.KINDS): no request issues one, so it is no CardKind.
+STAFF_CARD = "staff"
 
 
 @dataclass
@@ -191,7 +192,7 @@ class Terminal(FrontDesk):
     # ------------------------------------------------------------ LOCKED and login
     def _on_locked(self, event) -> list:
         if isinstance(event, CardTapped):
-            if event.record is None or event.record.kind != "staff":
+            if event.record is None or event.record.kind != STAFF_CARD:
                 return self._message("请刷员工卡 Staff card please", (event.error or "这不是员工卡 Not a staff card",), then=State.LOCKED)
             staff = self.config.staff.get(event.record.card_no)
             if staff is None:
@@ -246,13 +247,13 @@ class Terminal(FrontDesk):
             return self._desk_key(event.key) if self.config.mode == DESK else []
         if not isinstance(event, CardTapped):
             return []
-        if self.config.mode == DESK and (event.is_blank or (event.record is not None and event.record.kind != "staff")):
+        if self.config.mode == DESK and (event.is_blank or (event.record is not None and event.record.kind != STAFF_CARD)):
             return self._desk_tap(event)
         if self.config.mode == DESK:  # a desk never sells: only staff cards reach here, or unreadable ones
             return self._message("无效卡 Card not accepted", (event.error or "员工卡 Staff card",))
         if event.record is None:
             return self._message("无效卡 Card not accepted", (event.error or "请到总台 Please see the front desk",))
-        if event.record.kind == "staff":
+        if event.record.kind == STAFF_CARD:
             return self._message("员工卡 Staff card", ("请刷游客卡 Tap the visitor's card",), tone="warning")
         if event.is_blocked:
             # Refused before anything is sent: the blocklist is the ledger's word, online or not.
@@ -280,7 +281,7 @@ class Terminal(FrontDesk):
         if original is None:
             what = "冲正 Reverse" if self.config.mode == DESK else "撤销 Void"
             return self._message(what, ("本班没有可撤销的交易", "Nothing of this shift to undo"), tone="warning")
-        operation = "reversal" if original.operation == "top_up" else "void"
+        operation = Reversal.TYPE if original.operation == TopUp.TYPE else Void.TYPE
         self.sale = Sale(card=original.card, uid_hex=original.uid_hex, operation=operation, original=original,
                          lines=((f"{RECEIPT_TITLES[operation][:2]} {self.terminal_id}-{original.seq}", 1, original.amount_fen),))
         return [self._go(State.CONFIRM_UNDO, ENTRY_TIMEOUT_MS)]
@@ -296,7 +297,7 @@ class Terminal(FrontDesk):
 
     def _on_supervisor_card(self, event) -> list:
         if isinstance(event, CardTapped):
-            if event.record is None or event.record.kind != "staff":
+            if event.record is None or event.record.kind != STAFF_CARD:
                 self.sale.notice = "请刷主管员工卡 A supervisor's staff card"
                 return [self._screen()]
             self.sale.supervisor_card_no, self.sale.notice = event.record.card_no, ""
@@ -309,8 +310,8 @@ class Terminal(FrontDesk):
         if (pin := self._pin_typed(event)) is None:
             return self._type_pin(event.key)
         sale = self.sale
-        if sale.operation in ("void", "reversal"):
-            message_type = Void if sale.operation == "void" else Reversal
+        if sale.operation in (Void.TYPE, Reversal.TYPE):
+            message_type = Void if sale.operation == Void.TYPE else Reversal
             fields = {"original_seq": sale.original.seq, "amount_fen": sale.original.amount_fen}
         else:
             message_type, fields = self._desk_supervised()
@@ -421,7 +422,7 @@ class Terminal(FrontDesk):
 
     def _authorize_or_pin(self) -> list:
         sale = self.sale
-        if sale.card.kind == "member" and sale.amount_fen > self.rules.no_pin_limit_fen:
+        if sale.card.kind == CardKind.MEMBER and sale.amount_fen > self.rules.no_pin_limit_fen:
             sale.typed = ""
             return [self._go(State.CHARGE_PIN, PIN_TIMEOUT_MS)]
         return self._submit_charge(pin=None)
@@ -507,9 +508,9 @@ class Terminal(FrontDesk):
             return self._message("交易失败 Declined", tuple(x for x in (reason_text(result.reason), balance) if x))
         if (done := self._desk_answered(result)) is not None:
             return done
-        if sale.operation in ("charge", "top_up"):
+        if sale.operation in (Charge.TYPE, TopUp.TYPE):
             self.undoable = sale
-        elif sale.operation in ("void", "reversal"):
+        elif sale.operation in (Void.TYPE, Reversal.TYPE):
             self.undoable = None  # undone once; the ledger would refuse a second time anyway
         receipt = self.receipt_for(sale, result)
         self.last_receipt = receipt
@@ -629,7 +630,7 @@ class Terminal(FrontDesk):
             return Show("交班 Close shift?", (self.operator_name,), "确认 ENTER  取消 CANCEL", "warning")
         if state == State.CONFIRM_UNDO:
             original = sale.original
-            title = "冲正充值? Reverse top-up?" if sale.operation == "reversal" else "撤销交易? Void sale?"
+            title = "冲正充值? Reverse top-up?" if sale.operation == Reversal.TYPE else "撤销交易? Void sale?"
             return Show(title, (f"{self.terminal_id}-{original.seq}",), "确认 ENTER  取消 CANCEL", "warning",
                         big=f"￥{format_fen(original.amount_fen)}")
         if state == State.SUPERVISOR_CARD:

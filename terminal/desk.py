@@ -14,8 +14,8 @@ the ledger signed.
 
 from protocol.card_record import CardRecord
 from protocol.kinds import KINDS
-from protocol.messages import (CardIssue, CardReplace, CardReturn, CardUnblock, LossReport, MemberLookup, MemberOpen,
-                               MemberTransfer, PinUnlock, TopUp)
+from protocol.messages import (CardIssue, CardKind, CardReplace, CardReturn, CardState, CardUnblock, Channel, LossReport,
+                               MemberLookup, MemberOpen, MemberTransfer, PinUnlock, TopUp)
 
 from .events import (BACK, CANCEL, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY, MAX_AMOUNT_CHARS, MAX_NAME_CHARS,
                      MAX_PHONE_DIGITS, PIN_TIMEOUT_MS, CardTapped, CardWriteFailed, CardWritten, KeyPressed, Print,
@@ -23,22 +23,27 @@ from .events import (BACK, CANCEL, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_
 
 MIN_PHONE_DIGITS = 6
 # The new card's number comes from its UID, so a blank card needs no numbering at the desk.
-CARD_PREFIX = {"temporary": "T", "member": "M"}
-# Desk operations that end with a line on the screen, not a receipt.
-DONE_TEXT = {operation: kind.done_text for kind in KINDS.values() if kind.done_text
-             for operation in kind.terminal_operations}
-# What the desk offers for a card on the reader: (key, operation, Chinese, English), by the card's
-# kind and whether it is on the blocklist. Operations start in DESK_AMOUNT unless FIRST_STEP says.
+CARD_PREFIX = {CardKind.TEMPORARY: "T", CardKind.MEMBER: "M"}
+# Desk requests that end with a line on the screen, not a receipt, by message type.
+DONE_TEXT = {kind.type: kind.done_text for kind in KINDS.values() if kind.done_text}
+# A returned temporary card issued again is a card_issue with ``Sale.is_reissue`` set: the menu's
+# pseudo-operation for it, never sent as such.
+REISSUE = "reissue_returned"
+# What the desk offers for a card on the reader: (key, request type, Chinese, English), by the card's
+# kind and whether it is on the blocklist (True). Requests start in DESK_AMOUNT unless FIRST_STEP says.
 DESK_MENUS = {
-    "temporary": (("1", "top_up", "充值", "Top-up"), ("2", "return", "退卡", "Return"), ("3", "reissue", "重新发卡", "Reissue")),
-    "member": (("1", "top_up", "充值", "Top-up"), ("2", "pin_unlock", "密码解锁", "PIN"), ("3", "transfer", "转账", "Transfer")),
-    "blocked member": (("1", "unblock", "解挂", "Found"), ("2", "top_up", "补缴", "Pay debt")),
-    "blocked temporary": (("2", "top_up", "补缴", "Pay debt"),),
+    (CardKind.TEMPORARY, False): (("1", TopUp.TYPE, "充值", "Top-up"), ("2", CardReturn.TYPE, "退卡", "Return"),
+                                  ("3", REISSUE, "重新发卡", "Reissue")),
+    (CardKind.MEMBER, False): (("1", TopUp.TYPE, "充值", "Top-up"), ("2", PinUnlock.TYPE, "密码解锁", "PIN"),
+                               ("3", MemberTransfer.TYPE, "转账", "Transfer")),
+    (CardKind.MEMBER, True): (("1", CardUnblock.TYPE, "解挂", "Found"), ("2", TopUp.TYPE, "补缴", "Pay debt")),
+    (CardKind.TEMPORARY, True): (("2", TopUp.TYPE, "补缴", "Pay debt"),),
 }
-FIRST_STEP = {"return": State.DESK_CHANNEL, "transfer": State.DESK_TRANSFER_TO}
-MENU_TITLES = {"temporary": "临时卡", "member": "会员卡"}
+FIRST_STEP = {CardReturn.TYPE: State.DESK_CHANNEL, MemberTransfer.TYPE: State.DESK_TRANSFER_TO}
+MENU_TITLES = {CardKind.TEMPORARY: "临时卡", CardKind.MEMBER: "会员卡"}
 LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")  # what the desk's keyboard types (terminal.hal.keypad)
-CARD_STATE_TEXT = {"active": "正常 Active", "lost": "已挂失 Lost", "blocked": "冻结 Blocked", "returned": "已退 Returned"}
+CARD_STATE_TEXT = {CardState.ACTIVE: "正常 Active", CardState.LOST: "已挂失 Lost", CardState.BLOCKED: "冻结 Blocked",
+                   CardState.RETURNED: "已退 Returned"}
 
 
 def card_number(kind: str, uid_hex: str) -> str:
@@ -51,7 +56,7 @@ def _new_card(kind: str, uid_hex: str) -> CardRecord:
 
 
 def _looked_up(member_card) -> CardRecord:
-    return CardRecord(member_card.no, member_card.issuance, "member", "")
+    return CardRecord(member_card.no, member_card.issuance, CardKind.MEMBER, "")
 
 
 class FrontDesk:
@@ -61,26 +66,26 @@ class FrontDesk:
     # ------------------------------------------------------------ a card on the reader
     def _desk_tap(self, event: CardTapped) -> list:
         if event.is_blank and event.unwritten_record:  # issued and paid for: only the writing is left
-            self.sale = Sale(card=_new_card("temporary", event.uid_hex), uid_hex=event.uid_hex, is_blank=True,
-                             operation="finish", record_hex=event.unwritten_record)
+            self.sale = Sale(card=_new_card(CardKind.TEMPORARY, event.uid_hex), uid_hex=event.uid_hex, is_blank=True,
+                             operation=CardIssue.TYPE, only_writes=True, record_hex=event.unwritten_record)
             self.state, self.deadline_ms = State.WRITING_CARD, None
             return [self._screen(), self._card_write()]
         if event.is_blank:
-            self.sale = Sale(card=_new_card("temporary", event.uid_hex), uid_hex=event.uid_hex, is_blank=True)
+            self.sale = Sale(card=_new_card(CardKind.TEMPORARY, event.uid_hex), uid_hex=event.uid_hex, is_blank=True)
             return [self._go(State.DESK_NEW_CARD, ENTRY_TIMEOUT_MS)]
         self.sale = Sale(card=event.record, uid_hex=event.uid_hex, is_card_blocked=event.is_blocked)
         return [self._go(State.DESK_MENU, ENTRY_TIMEOUT_MS)]
 
     def _desk_menu(self) -> tuple:
         sale = self.sale
-        return DESK_MENUS[("blocked " if sale.is_card_blocked else "") + sale.card.kind]
+        return DESK_MENUS[CardKind(sale.card.kind), sale.is_card_blocked]
 
     def _desk_key(self, key: str) -> list:
         """F2 at the desk's idle screen: a member reports a card lost, found by phone number."""
         if key != LOST_CARD_KEY:
             return []
         # The request is about the member's card, but asked by this desk: ``card`` is the staff card.
-        self.sale = Sale(card=self._staff_card[0], uid_hex=self._staff_card[1], operation="loss_report")
+        self.sale = Sale(card=self._staff_card[0], uid_hex=self._staff_card[1], operation=LossReport.TYPE)
         return [self._go(State.DESK_PHONE, ENTRY_TIMEOUT_MS)]
 
     def _on_desk_new_card(self, event) -> list:
@@ -88,13 +93,13 @@ class FrontDesk:
             return handled
         sale = self.sale
         if event.key == "1":
-            sale.operation = "issue"
+            sale.operation = CardIssue.TYPE
             return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
         if event.key == "2":
-            sale.operation, sale.card = "member_open", _new_card("member", sale.uid_hex)
+            sale.operation, sale.card = MemberOpen.TYPE, _new_card(CardKind.MEMBER, sale.uid_hex)
             return [self._go(State.DESK_NAME, ENTRY_TIMEOUT_MS)]
         if event.key == "3":
-            sale.operation, sale.card = "replace", _new_card("member", sale.uid_hex)
+            sale.operation, sale.card = CardReplace.TYPE, _new_card(CardKind.MEMBER, sale.uid_hex)
             return [self._go(State.DESK_PHONE, ENTRY_TIMEOUT_MS)]
         return []
 
@@ -105,14 +110,15 @@ class FrontDesk:
         operation = next((operation for key, operation, *_ in self._desk_menu() if key == event.key), None)
         if operation is None:
             return []
+        if operation == REISSUE:  # a returned card issued again: a card_issue of its next issuance
+            operation, sale.is_reissue = CardIssue.TYPE, True
+            sale.card = CardRecord(sale.card.card_no, sale.card.issuance + 1, CardKind.TEMPORARY, sale.card.park_id)
         sale.operation = operation
-        if operation == "unblock":  # reported lost, and it has turned up
+        if operation == CardUnblock.TYPE:  # reported lost, and it has turned up
             return self._send(CardUnblock, {})
-        if operation == "pin_unlock":
+        if operation == PinUnlock.TYPE:
             return self._ask_supervisor()
-        if operation == "reissue":
-            sale.card = CardRecord(sale.card.card_no, sale.card.issuance + 1, "temporary", sale.card.park_id)
-        if operation == "return" and self.rules.damage_fee_fen:
+        if operation == CardReturn.TYPE and self.rules.damage_fee_fen:
             return [self._go(State.DESK_DAMAGED, ENTRY_TIMEOUT_MS)]
         # A top-up on a blocked card pays an offline debt off (the ledger then unblocks it); a transfer
         # goes to another member's card where the park allows it: the ledger decides both.
@@ -145,7 +151,7 @@ class FrontDesk:
         if len(sale.typed) < MIN_PHONE_DIGITS:
             return []
         sale.phone, sale.typed = sale.typed, ""
-        if sale.operation == "member_open":
+        if sale.operation == MemberOpen.TYPE:
             return [self._go(State.DESK_NEW_PIN, PIN_TIMEOUT_MS)]
         return self._send(MemberLookup, {"phone": sale.phone}, card=self._staff_card)  # asked by the staff member
 
@@ -171,7 +177,7 @@ class FrontDesk:
     def _on_desk_transfer_to(self, event) -> list:
         if isinstance(event, CardTapped):
             sale = self.sale
-            if event.record is None or event.record.kind != "member" or event.record.card_no == sale.card.card_no:
+            if event.record is None or event.record.kind != CardKind.MEMBER or event.record.card_no == sale.card.card_no:
                 sale.notice = "请刷另一张会员卡 Another member's card"
                 return [self._screen()]
             sale.chosen, sale.notice = event.record, ""
@@ -195,18 +201,18 @@ class FrontDesk:
         sale = self.sale
         if event.key != ENTER:
             return self._type(event.key, digits_only=False, limit=MAX_AMOUNT_CHARS, timeout_ms=ENTRY_TIMEOUT_MS)
-        if sale.operation == "member_open" and not sale.typed:
+        if sale.operation == MemberOpen.TYPE and not sale.typed:
             sale.lines = (("会员开卡 Member card", 1, 0),)  # opened empty: nothing to pay
-            return self._desk_submit_card(channel="cash")
+            return self._desk_submit_card(channel=Channel.CASH)
         amount = parse_amount(sale.typed)
         if amount is None:
             return []
-        if sale.operation == "transfer":
+        if sale.operation == MemberTransfer.TYPE:
             sale.lines, sale.typed = ((f"转出 To {masked(sale.chosen.card_no)}", 1, amount),), ""
             return [self._go(State.DESK_MEMBER_PIN, PIN_TIMEOUT_MS)]
-        if sale.operation == "top_up":
+        if sale.operation == TopUp.TYPE:
             sale.lines = (("充值 Top-up", 1, amount),)
-        elif sale.operation == "member_open":
+        elif sale.operation == MemberOpen.TYPE:
             sale.lines = (("预存 Opening", 1, amount),)
         else:
             sale.lines = (("开卡押金 Card fee", 1, self.rules.card_fee_fen), ("预存 Opening", 1, amount))
@@ -226,18 +232,18 @@ class FrontDesk:
         channel = DESK_CHANNELS.get(event.key)
         return [] if channel is None else self._desk_submit_card(channel)
 
-    def _desk_submit_card(self, channel: str) -> list:
+    def _desk_submit_card(self, channel: Channel) -> list:
         sale = self.sale
-        paid = {"channel": channel, "payment_ref": ""}
-        if sale.operation in ("issue", "reissue"):
-            return self._send(CardIssue, paid | {"card_kind": "temporary", "card_fee_fen": self.rules.card_fee_fen,
+        paid = {"channel": Channel(channel).value, "payment_ref": ""}
+        if sale.operation == CardIssue.TYPE:
+            return self._send(CardIssue, paid | {"card_kind": CardKind.TEMPORARY.value, "card_fee_fen": self.rules.card_fee_fen,
                                                         "opening_fen": sale.lines[1][2]})
-        if sale.operation == "member_open":
+        if sale.operation == MemberOpen.TYPE:
             fields = paid | {"member_name": sale.member_name, "phone": sale.phone, "card_fee_fen": 0,
                              "opening_fen": sale.amount_fen, "pin_sha256": "0" * 64}
             pin, sale.new_pin = sale.new_pin, ""  # the machine forgets it once it is handed over to be sealed
             return self._send(MemberOpen, fields, pin=pin)
-        if sale.operation == "top_up":
+        if sale.operation == TopUp.TYPE:
             return self._send(TopUp, paid | {"amount_fen": sale.amount_fen})
         return self._send(CardReturn, paid | {"damage_fee_fen": sale.damage_fee_fen})
 
@@ -245,12 +251,12 @@ class FrontDesk:
     def _desk_found(self, reply) -> list:
         """The member lookup's answer: the cards that the operation in hand can act on."""
         sale = self.sale
-        wanted = "active" if sale.operation == "loss_report" else "lost"
+        wanted = CardState.ACTIVE if sale.operation == LossReport.TYPE else CardState.LOST
         sale.found = tuple(found for found in reply.cards if found.state == wanted)
         if not sale.found:
             self.sale = None
-            return self._message("未找到 Nothing to do", (f"{sale.phone}: 没有{'可挂失' if wanted == 'active' else '已挂失'}的会员卡",
-                                                         f"no {wanted} member card on this number"), tone="warning")
+            return self._message("未找到 Nothing to do", (f"{sale.phone}: 没有{'可挂失' if wanted is CardState.ACTIVE else '已挂失'}的会员卡",
+                                                         f"no {wanted.value} member card on this number"), tone="warning")
         if len(sale.found) == 1:
             sale.chosen = sale.found[0]
             return [self._go(State.DESK_CONFIRM, ENTRY_TIMEOUT_MS)]
@@ -271,7 +277,7 @@ class FrontDesk:
         if event.key != ENTER:
             return []
         sale = self.sale
-        if sale.operation == "loss_report":
+        if sale.operation == LossReport.TYPE:
             sale.card, sale.uid_hex = _looked_up(sale.chosen), sale.chosen.uid
             return self._send(LossReport, {})
         return self._ask_supervisor()  # a replacement moves the balance: a supervisor signs it off
@@ -279,7 +285,7 @@ class FrontDesk:
     def _desk_supervised(self) -> tuple[type, dict]:
         """The request a supervisor's PIN completes at the desk."""
         sale = self.sale
-        if sale.operation == "replace":
+        if sale.operation == CardReplace.TYPE:
             sale.lines = ((f"补卡 from {masked(sale.chosen.no)}", 1, 0),)  # the lost card it replaces
             return CardReplace, {"from_card_no": sale.chosen.no, "from_issuance": sale.chosen.issuance}
         return PinUnlock, {}
@@ -291,7 +297,7 @@ class FrontDesk:
         if sale.operation in DONE_TEXT:
             self.sale = None
             return self._message("成功 Done", (masked(sale.card.card_no), DONE_TEXT[sale.operation]), tone="ok")
-        if sale.operation == "return":  # the receipt shows what the visitor gets back, as the ledger booked it
+        if sale.operation == CardReturn.TYPE:  # the receipt shows what the visitor gets back, as the ledger booked it
             sale.lines = (("退卡退款 Refund", 1, result.amount_fen or 0),)
         return None
 
@@ -300,7 +306,7 @@ class FrontDesk:
         return WriteCard(sale.uid_hex, bytes.fromhex(sale.record_hex), sale.is_blank)
 
     def _on_writing_card(self, event) -> list:
-        is_finishing = self.sale.operation == "finish"
+        is_finishing = self.sale.only_writes
         if isinstance(event, CardWritten):
             if is_finishing:
                 self.sale = None
@@ -339,7 +345,7 @@ class FrontDesk:
         if state == State.DESK_NAME:
             return Show("会员姓名 Member's name", ("拼音 in pinyin:", (sale.typed or "_")), keys)
         if state == State.DESK_PHONE:
-            title = "会员手机 Member's phone" if sale.operation == "member_open" else "查找会员 Find by phone"
+            title = "会员手机 Member's phone" if sale.operation == MemberOpen.TYPE else "查找会员 Find by phone"
             return Show(title, (sale.typed or "_",), keys)
         if state in (State.DESK_NEW_PIN, State.DESK_PIN_AGAIN):
             title = "会员设密码 Member: new PIN" if state == State.DESK_NEW_PIN else "再输一次 PIN again"
@@ -352,11 +358,12 @@ class FrontDesk:
             return Show("会员密码 Member PIN", (f"￥{format_fen(sale.amount_fen)} → {masked(sale.chosen.card_no)}",
                                                 "*" * len(sale.typed) or "_"), keys)
         if state == State.DESK_AMOUNT:
-            title = {"issue": "新卡预存 New card", "reissue": "重新发卡 Reissue", "top_up": "充值 Top-up",
-                     "member_open": "会员预存 Opening (ENTER: none)", "transfer": "转账金额 Amount"}[sale.operation]
+            title = "重新发卡 Reissue" if sale.is_reissue else {
+                CardIssue.TYPE: "新卡预存 New card", TopUp.TYPE: "充值 Top-up", MemberOpen.TYPE: "会员预存 Opening (ENTER: none)",
+                MemberTransfer.TYPE: "转账金额 Amount"}[sale.operation]
             return Show(title, (masked(sale.card.card_no),), keys, big=f"￥{sale.typed or '0'}")
         if state == State.DESK_CHANNEL:
-            title = "退款方式 Refund by" if sale.operation == "return" else "付款方式 Paid by"
+            title = "退款方式 Refund by" if sale.operation == CardReturn.TYPE else "付款方式 Paid by"
             return Show(title, ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank")
         if state == State.DESK_DAMAGED:
             return Show("卡是否完好 Card intact?", ("1 完好 Intact", f"2 损坏 Damaged -{format_fen(self.rules.damage_fee_fen)}"))
@@ -365,7 +372,7 @@ class FrontDesk:
             return Show("选择会员卡 Pick the card", lines[:3])  # a digit picks
         if state == State.DESK_CONFIRM:
             found = sale.chosen
-            action = "挂失 Report lost?" if sale.operation == "loss_report" else "补到新卡 Move to the new card?"
+            action = "挂失 Report lost?" if sale.operation == LossReport.TYPE else "补到新卡 Move to the new card?"
             return Show(action, (f"{found.name} {masked(found.no)}",
                                  f"{CARD_STATE_TEXT[found.state]} ￥{format_fen(found.fen)}+{format_fen(found.bonus)}"),
                         keys, "warning")

@@ -234,9 +234,11 @@ class Sale:
     seq: int | None = None
     result: object = None
     is_reprint: bool = False
-    # charge, void; at the front desk: issue, reissue, top_up, return, member_open, loss_report,
-    # replace, unblock, pin_unlock, reversal, transfer
+    # The message type of the request the sale becomes (protocol.messages: Charge.TYPE, Void.TYPE;
+    # at the front desk CardIssue.TYPE, TopUp.TYPE, CardReturn.TYPE, MemberOpen.TYPE, ...).
     operation: str = "charge"
+    is_reissue: bool = False       # a card_issue of a returned temporary card's next issuance
+    only_writes: bool = False      # a card issued and paid for whose record is still to be written
     is_blank: bool = False
     is_card_blocked: bool = False  # on the blocklist when tapped at the desk
     record_hex: str = ""           # the ledger-signed record to write on the card, in hex

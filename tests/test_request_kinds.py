@@ -20,7 +20,7 @@ from protocol import envelope, topics
 from protocol.kinds import CARD_CHECKS, KINDS, RequestKind, _DECLARED
 from protocol.messages import REQUEST_TYPES, CardIssue, CardReturn, Hello, LossReport, MemberOpen
 from protocol.pin import seal_pin
-from terminal import app, core, desk
+from terminal import core, desk
 
 from .conftest import TERMINALS
 from .helpers.intake_driver import Ledger
@@ -192,16 +192,19 @@ HAND_KEPT = {
     "intake._notify": (lambda: frozenset(kind.type for kind in KINDS.values() if kind.notifies_member),
                        frozenset({"top_up", "charge", "void", "reversal", "card_replace", "pin_unlock", "member_transfer"})),
     "core.RECEIPT_TITLES": (lambda: core.RECEIPT_TITLES, {
-        "issue": "开卡凭证", "reissue": "开卡凭证", "member_open": "会员开卡", "top_up": "充值凭证", "return": "退卡凭证",
-        "replace": "补卡凭证", "void": "撤销凭证", "reversal": "冲正凭证", "transfer": "转账凭证"}),
-    "app.OWED_LINES": (lambda: app.OWED_LINES, {
-        "top_up": ("top_up", "充值 Top-up"), "card_issue": ("issue", "开卡 Card and opening"),
-        "member_open": ("member_open", "会员开卡 Member card"), "card_return": ("return", "退卡退款 Refund"),
-        "card_replace": ("replace", "补卡 Replacement"), "void": ("void", "撤销 Void"),
-        "reversal": ("reversal", "冲正 Reversal"), "member_transfer": ("transfer", "转账 Transfer")}),
+        "card_issue": "开卡凭证", "member_open": "会员开卡", "top_up": "充值凭证", "card_return": "退卡凭证",
+        "card_replace": "补卡凭证", "void": "撤销凭证", "reversal": "冲正凭证", "member_transfer": "转账凭证",
+        "deposit_card": "押金凭证", "deposit_desk": "押金凭证", "rental_out": "租赁出借", "offline_rental_out": "租赁出借",
+        "rental_return": "租赁归还"}),
+    "app.owed_receipt_lines (line, title)": (lambda: {kind.type: (kind.owed_line, kind.receipt_title)
+                                                      for kind in KINDS.values() if kind.owed_line}, {
+        "top_up": ("充值 Top-up", "充值凭证"), "card_issue": ("开卡 Card and opening", "开卡凭证"),
+        "member_open": ("会员开卡 Member card", "会员开卡"), "card_return": ("退卡退款 Refund", "退卡凭证"),
+        "card_replace": ("补卡 Replacement", "补卡凭证"), "void": ("撤销 Void", "撤销凭证"),
+        "reversal": ("冲正 Reversal", "冲正凭证"), "member_transfer": ("转账 Transfer", "转账凭证")}),
     "desk.DONE_TEXT": (lambda: desk.DONE_TEXT, {
         "loss_report": "已挂失 Reported lost — the card is blocked at every station",
-        "unblock": "已解挂 Unblocked — the card works again", "pin_unlock": "密码已解锁 PIN unlocked"}),
+        "card_unblock": "已解挂 Unblocked — the card works again", "pin_unlock": "密码已解锁 PIN unlocked"}),
 }
 
 
