@@ -152,7 +152,7 @@ class ParkRig:
         from terminal.config import StationConfig
 
         station_id = self.identity(terminal_id).station_id
-        name = next(name for sid, name, *_ in STATIONS if sid == station_id)
+        name = next((name for sid, name, *_ in STATIONS if sid == station_id), station_id)  # a station a test added
         staff = {card_no: (staff_id, person) for staff_id, person, _, card_no, _ in STAFF}
         settings = dict(park_name="示范农庄 Demo Farm", station_name=name, staff=staff)
         return StationConfig(**(settings | overrides))

@@ -36,10 +36,11 @@ def ledger_form(config):
 
 def put_sales_on_ledger(rig: ParkRig, terminal_id: str, config) -> None:
     """Set the terminal's station on the ledger to sell as ``config`` says, as an operator would
-    with ``fieldpos station``; a running ledger re-publishes every config. A desk sells nothing."""
-    from terminal.config import DESK
+    with ``fieldpos station``; a running ledger re-publishes every config. A desk or a rental desk
+    sells nothing: its mode is its own."""
+    from terminal.config import OWN_MODES
 
-    if config.mode != DESK:
+    if config.mode not in OWN_MODES:
         rig.home.change_station(rig.identity(terminal_id).station_id, lambda current: ledger_form(config))
 
 

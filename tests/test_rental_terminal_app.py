@@ -1,0 +1,142 @@
+"""The rental desk through the real terminal app: the evdev scanner driver on its emulation, the real
+Mosquitto and ledger, the emulated printer decoding the receipts (and their QR codes).
+
+A visitor pays a rod's deposit from a park card, the desk prints the voucher and hands the rod out
+against the voucher's QR as the printer printed it; later the rod comes back. Offline, the desk checks
+a voucher itself and queues the hand-out; it lands once the Wi-Fi is back.
+"""
+
+import time
+
+import pytest
+
+from host_sim.network import CuttableLink
+from host_sim.rig import ParkRig, card, common
+from host_sim.station import ScriptedStation
+from ledger.park_home import STATION_KINDS
+from protocol.messages import CardIssue, DamageFee, RentalType
+from terminal.events import State
+from terminal.hal.keypad import Key
+from terminal.rental import RentalState
+
+from .helpers.waiting import wait_until
+
+RENTAL_TERMINAL = "T-RENT-1"
+RENTAL_STAFF = ("sun", "孙丽 Sun Li", "rental", "S0004", "4567")
+ROD = RentalType(item_type="rod", name="鱼竿 Rod", deposit_fen=5000, price_fen=1000, price_per="session",
+                 allowed_minutes=240, grace_minutes=15, late_fee_per_hour_fen=500, lost_fee_fen=12000,
+                 damage=(DamageFee(code="reel", name="渔轮 Reel", fee_fen=2000),))
+LABELS = ("ROD-0042", "ROD-0043")
+
+
+@pytest.fixture
+def rental_park(tmp_path, mqtt_version):
+    with ParkRig(tmp_path, mqtt_version=mqtt_version).create({"T-DESK-1": "desk"}) as park:
+        store = park.home.open_store()
+        try:
+            store.add_station("P1", "rentals", "租赁 Rentals")
+            store.add_rental_type("P1", ROD)
+            for label in LABELS:
+                store.add_rental_item("P1", label, "rentals", "rod", int(time.time() * 1000))
+        finally:
+            store.close()
+        park.home.provision_terminal(RENTAL_TERMINAL, "rentals", kinds=STATION_KINDS["rental"], broker_port=park.port)
+        park.home.add_staff(*RENTAL_STAFF)
+        park.start_broker()
+        park.start_ledger()
+        desk = park.link("T-DESK-1")
+        result = desk.submit(lambda seq: CardIssue(**common(desk, seq, card("C00101")), card_kind="temporary",
+                                                   card_fee_fen=2000, opening_fen=20000, channel="cash", payment_ref=""))
+        assert result.is_approved
+        yield park
+
+
+def rental_desk(park, **options) -> ScriptedStation:
+    desk = ScriptedStation(park, RENTAL_TERMINAL, mode="rental", **options)
+    wait_until(lambda: desk.link.state.rental is not None, what="the signed config with the rental stock")
+    desk.log_in(RENTAL_STAFF)
+    return desk
+
+
+def screen_text(station) -> str:
+    screen = station.app.screen
+    return " ".join((screen.title, *screen.lines, screen.footer))
+
+
+def item_state(park, label) -> str:
+    return park.reader.db.execute("SELECT state FROM rental_item WHERE label=?", (label,)).fetchone()[0]
+
+
+def test_a_card_deposit_prints_the_voucher_qr_the_rod_goes_out_against_it_and_comes_back_itemised(rental_park):
+    desk = rental_desk(rental_park)
+    try:
+        desk.tap(rental_park.virtual_card("C00101"))
+        assert desk.state == RentalState.PICK_TYPE
+        desk.keys("1")
+        desk.turns(lambda: desk.state == RentalState.VOUCHER)
+        voucher_receipt = desk.sim.printer.receipts[-1]
+        (voucher,) = voucher_receipt.qr_payloads  # what a phone or the desk's scanner reads off the paper
+        assert voucher.startswith("FPV1:") and "押金凭证" in voucher_receipt.text and "50.00" in voucher_receipt.text
+
+        desk.scan(LABELS[0])  # the rod handed over: its label
+        desk.turns(lambda: desk.state == State.DONE)
+        assert "租赁出借" in desk.sim.printer.receipts[-1].text and LABELS[0] in desk.sim.printer.receipts[-1].text
+        assert item_state(rental_park, LABELS[0]) == "out"
+
+        desk.scan(LABELS[0])  # back from the pond
+        assert desk.state == RentalState.INSPECT
+        desk.keys("1")  # intact
+        desk.turns(lambda: desk.state == State.DONE)
+        returned = desk.sim.printer.receipts[-1].text
+        for expected in ("租赁归还", "押金 Deposit", "50.00", "租金 Rental", "10.00", "退款 Refunded", "40.00", "原卡"):
+            assert expected in returned, (expected, returned)
+        assert item_state(rental_park, LABELS[0]) == "available"
+    finally:
+        desk.close()
+
+
+def test_the_same_voucher_scanned_again_is_refused_with_the_time_and_place_of_the_first(rental_park):
+    desk = rental_desk(rental_park)
+    try:
+        desk.tap(rental_park.virtual_card("C00101"))
+        desk.keys("1")
+        desk.turns(lambda: desk.state == RentalState.VOUCHER)
+        (voucher,) = desk.sim.printer.receipts[-1].qr_payloads
+        desk.scan(LABELS[0])
+        desk.turns(lambda: desk.state == State.DONE)
+
+        desk.scan(voucher)
+        desk.scan(LABELS[1])
+        desk.turns(lambda: desk.state == State.MESSAGE)
+        assert RENTAL_TERMINAL in screen_text(desk) and "first" in screen_text(desk)
+        assert item_state(rental_park, LABELS[1]) == "available"
+    finally:
+        desk.close()
+
+
+def test_offline_the_desk_checks_the_voucher_itself_and_the_hand_out_lands_once_back_online(rental_park):
+    wifi = CuttableLink(rental_park.port)
+    desk = rental_desk(rental_park, link=rental_park.link(RENTAL_TERMINAL, connect=False, port=wifi.port))
+    try:
+        desk.keys([Key.F2])  # a deposit paid in cash at the desk
+        desk.keys("11")
+        desk.turns(lambda: desk.state == RentalState.VOUCHER)
+        (voucher,) = desk.sim.printer.receipts[-1].qr_payloads
+        desk.keys("C")  # the visitor collects the rod later
+
+        wifi.cut()
+        wait_until(lambda: not desk.link.is_connected, what="the desk to see the Wi-Fi gone")
+        desk.turns(lambda: "OFFLINE" in screen_text(desk))
+        desk.scan(voucher)
+        assert desk.state == RentalState.VOUCHER
+        desk.scan(LABELS[1])
+        desk.turns(lambda: desk.state == State.DONE)
+        assert "OFFLINE" in desk.sim.printer.receipts[-1].text
+        assert desk.link.outbox.pending_count() == 1
+
+        wifi.restore()
+        wait_until(lambda: desk.link.outbox.pending_count() == 0, 30, "the offline hand-out to land")
+        assert item_state(rental_park, LABELS[1]) == "out"
+    finally:
+        desk.close()
+        wifi.close()
