@@ -33,6 +33,7 @@ import html
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
+from pathlib import Path
 import queue
 import re
 import secrets
@@ -49,6 +50,8 @@ from ledger.payments.errors import BadNotification, BadSignature
 from ledger.payments.http_provider import MERCHANT_HEADER, ORDER_PATH, QUERY_ORDER_PATH, REFUND_PATH
 from ledger.payments.provider import (MAX_AMOUNT_FEN, MAX_BODY_BYTES, OrderStatus, PAYMENT_EVENT, REFUND_EVENT,
                                       RefundStatus, load_json_object, order_json, refund_json)
+from ledger.payments.settings import PaymentSettings, ProviderSettings, save_payment_settings
+from transport.mosquitto_process import free_port
 
 # A held answer (refund_timeouts) is dropped after this long even if nobody releases it.
 HOLD_LIMIT_S = 30.0
@@ -457,3 +460,19 @@ def _handler_for(provider: SimulatedProvider) -> type[BaseHTTPRequestHandler]:
             pass  # the test's or demo's own output says what happened
 
     return Handler
+
+
+def provider_for_park(home: Path, *, name: str = "wechat", endpoint_port: int | None = None) -> SimulatedProvider:
+    """A started provider sim, and the park home's payment settings pointing at it (a new merchant
+    key; the ledger's endpoint on ``endpoint_port``, a free loopback port by default), so the next
+    ``ledger serve`` takes online payments through it. The caller stops the sim."""
+    merchant_key = SigningKey.generate()
+    merchant_key_id = f"{name}-merchant-1"
+    sim = SimulatedProvider(name=name, merchant_keys={merchant_key_id: merchant_key.verify_key}).start()
+    port = endpoint_port or free_port()
+    save_payment_settings(home, PaymentSettings(
+        listen_host="127.0.0.1", listen_port=port, public_base_url=f"http://127.0.0.1:{port}",
+        providers={name: ProviderSettings(name=name, base_url=sim.base_url, merchant_id=sim.merchant_id,
+                                          merchant_key_id=merchant_key_id, merchant_key=merchant_key,
+                                          provider_keys=sim.public_keys)}))
+    return sim

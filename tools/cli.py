@@ -345,6 +345,10 @@ def cmd_ledger_serve(args) -> int:
         from ledger.notify import HttpSmsSender, Notifier
 
         Notifier(home.db_path, HttpSmsSender(args.sms_url, os.environ.get("FIELDPOS_SMS_KEY", "")) if args.sms_url else None).start()
+        from ledger.payments.service import start_online_payments
+
+        # Online deposits: only for a home holding payment-providers.json (None otherwise).
+        start_online_payments(home.home, home.db_path, home.ledger_keys(), home.park_id())
         logging.getLogger("fieldpos").info("ledger for %s serving via %s:%s", home.park_id(), args.broker_host, args.broker_port)
         from tools.serving_line import announce_when_subscribed, serving_line
 

@@ -7,6 +7,7 @@ module's ``OnlineDeposit`` (order, voucher, expires_ms, is_new) and ``RefundRequ
 provider, provider_order, transaction_id, amount_fen, total_fen, order).
 """
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,42 +41,36 @@ class LedgerDepositBook:
         self.keys = keys
         self.park_id = park_id
 
-    def record_payment(self, provider: str, order: OrderStatus, *, now_ms: int):
-        from .. import rentals_online
-
+    @contextmanager
+    def _store(self):
         store = Store(self.db_path)
-        try:  # record_online_deposit opens its own write transaction
-            return rentals_online.record_online_deposit(
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def record_payment(self, provider: str, order: OrderStatus, *, now_ms: int):
+        with self._store() as store:  # record_online_deposit opens its own write transaction
+            return rentals_online().record_online_deposit(
                 store, self.keys, park_id=self.park_id, provider=provider, provider_order=order.out_trade_no,
                 transaction_id=order.transaction_id, item_type=order.item_type, amount_fen=order.amount_fen,
                 paid_ms=order.paid_ms, now_ms=now_ms)
-        finally:
-            store.close()
 
     def deposit_of(self, provider: str, out_trade_no: str):
-        from .. import rentals_online
-
-        store = Store(self.db_path)
-        try:
-            return rentals_online.online_deposit(store, self.keys, park_id=self.park_id, provider=provider,
-                                                 provider_order=out_trade_no)
-        finally:
-            store.close()
+        with self._store() as store:
+            return rentals_online().online_deposit(store, self.keys, park_id=self.park_id, provider=provider,
+                                                   provider_order=out_trade_no)
 
     def pending_refunds(self) -> list:
-        from .. import rentals_online
-
-        store = Store(self.db_path)
-        try:
-            return rentals_online.pending_refunds(store, self.park_id)
-        finally:
-            store.close()
+        with self._store() as store:
+            return rentals_online().pending_refunds(store, self.park_id)
 
     def refund_done(self, refund_no: str, provider_refund_id: str, *, now_ms: int) -> None:
-        from .. import rentals_online
+        with self._store() as store:
+            rentals_online().refund_done(store, self.park_id, refund_no, provider_refund_id, now_ms)
 
-        store = Store(self.db_path)
-        try:
-            rentals_online.refund_done(store, self.park_id, refund_no, provider_refund_id, now_ms)
-        finally:
-            store.close()
+
+def rentals_online():
+    from .. import rentals_online as module  # TODO(issue 13): a plain import once rentals_online is in the repository
+
+    return module

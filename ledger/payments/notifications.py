@@ -144,9 +144,12 @@ def _handler_for(endpoint: PaymentEndpoint) -> type[BaseHTTPRequestHandler]:
                 return self._answer(HTTPStatus.UNAUTHORIZED, "SIGN_ERROR", str(error))
             except TransientStoreError as error:
                 return self._answer(HTTPStatus.SERVICE_UNAVAILABLE, error.code, str(error))
-            except LedgerError as error:  # BadNotification, AMOUNT_MISMATCH, UNKNOWN_ITEM_TYPE...
+            except LedgerError as error:  # BadNotification, DEPOSIT_MISMATCH, UNKNOWN_ITEM_TYPE...
                 log.error("%s notification not booked: %s %s", provider.name, error.code, error)
                 return self._answer(HTTPStatus.BAD_REQUEST, error.code, str(error))
+            except Exception:  # a bug: the provider hears 500 and delivers again, the log has the trace
+                log.exception("%s notification failed", provider.name)
+                return self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL", "the ledger failed; deliver again")
             self.send_response(HTTPStatus.NO_CONTENT)
             self.end_headers()
 
@@ -158,6 +161,9 @@ def _handler_for(endpoint: PaymentEndpoint) -> type[BaseHTTPRequestHandler]:
                 deposit = endpoint.book.deposit_of(match.group(1), match.group(2))
             except TransientStoreError as error:
                 return self._answer(HTTPStatus.SERVICE_UNAVAILABLE, error.code, str(error))
+            except Exception:
+                log.exception("voucher look-up for %s failed", match.group(2))
+                return self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL", "the ledger failed; try again")
             if deposit is None:
                 return self._answer(HTTPStatus.NOT_FOUND, "NOT_PAID_YET", f"no payment booked for {match.group(2)} yet")
             self._send_json(HTTPStatus.OK, {"order": deposit.order, "voucher": deposit.voucher,
