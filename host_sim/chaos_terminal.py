@@ -185,8 +185,7 @@ class ChaosTerminal:
 
     def _enqueue_submitted(self, submit):
         fields = dict(submit.fields)
-        record, uid_hex = fields.pop("card")
-        card_ref = CardRef(no=record.card_no, issuance=record.issuance, uid=uid_hex)
+        card_ref = fields.pop("card").ref()  # the TappedCard the machine's request is about
         fields["lines"] = tuple(LineItem(item=name, qty=qty, unit_fen=unit) for name, qty, unit in fields["lines"])
         fields.pop("operator")
         return self.link.enqueue(lambda seq: submit.message_type(**self.fields(seq, card_ref, self.link.clock_ms()),

@@ -39,8 +39,8 @@ from .desk import FrontDesk
 from .events import (BACK, CANCEL, CLOSE_SHIFT_KEY, DONE_TIMEOUT_MS, DOT, ENTER, ENTRY_TIMEOUT_MS, MAX_AMOUNT_CHARS,
                      MAX_COUNT, MAX_PIN_DIGITS, MESSAGE_TIMEOUT_MS, PIN_TIMEOUT_MS, REPRINT_KEY, UNDO_KEY, Answer,
                      UNCERTAIN_LEAVE_AFTER_MS, CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, ParkedAnswered, Print,
-                     PrintFailed, PrintFinished, RememberReceipt, Sale, Show, State, StorageFailed, Submit, Tick,
-                     TryOffline, format_fen, masked, parse_amount)
+                     PrintFailed, PrintFinished, RememberReceipt, Sale, Show, State, StorageFailed, Submit, TappedCard,
+                     Tick, TryOffline, format_fen, masked, parse_amount)
 from .receipt import LineItem, ReceiptData
 
 # States where the operator is typing or choosing: they time out back to IDLE, and CANCEL leaves them.
@@ -60,6 +60,16 @@ STAFF_CARD = "staff"
 
 
 @dataclass
+class _Login:
+    """A staff member logging in: their card, who the station's directory says they are, the PIN typed."""
+
+    card: TappedCard
+    staff_id: str
+    name: str
+    typed: str = ""
+
+
+@dataclass
 class Terminal(FrontDesk):
     """The state machine. ``handle(event)`` returns the effects to carry out, in order."""
 
@@ -73,8 +83,8 @@ class Terminal(FrontDesk):
     now_ms: int = 0
     deadline_ms: int | None = None
     after_message: State = State.IDLE
-    _login: tuple | None = None  # (staff card record, uid, staff id, name, typed PIN)
-    _staff_card: tuple | None = None  # (record, uid) of the logged-in staff member's card
+    _login: _Login | None = None
+    _staff_card: TappedCard | None = None  # the logged-in staff member's card
     uncertain_reason: str = ""
     is_online: bool = True
     is_queue_nearly_full: bool = False  # the app sets it from the outbox (see QUEUE_WARNING_FRACTION)
@@ -197,7 +207,7 @@ class Terminal(FrontDesk):
             staff = self.config.staff.get(event.record.card_no)
             if staff is None:
                 return self._message("员工卡无效 Staff card unknown", ("请联系主管 Ask a supervisor",), then=State.LOCKED)
-            self._login = (event.record, event.uid_hex, staff[0], staff[1], "")
+            self._login = _Login(TappedCard(event.record, event.uid_hex), staff_id=staff[0], name=staff[1])
             return [self._go(State.LOGIN_PIN, PIN_TIMEOUT_MS)]
         if isinstance(event, KeyPressed) and event.key == REPRINT_KEY and self.last_receipt:
             return self._reprint()
@@ -206,19 +216,18 @@ class Terminal(FrontDesk):
     def _on_login_pin(self, event) -> list:
         if not isinstance(event, KeyPressed):
             return []
-        record, uid, staff_id, name, typed = self._login
+        login = self._login
         if event.key == CANCEL:
             self._login = None
             return [self._go(State.LOCKED)]
         if event.key == ENTER:
-            if len(typed) < 4:
+            if len(login.typed) < 4:
                 return []
-            self._login = (record, uid, staff_id, name, "")
+            typed, login.typed = login.typed, ""  # the machine forgets it once it is handed over to be sealed
             self.state, self.deadline_ms = State.OPENING_SHIFT, None
             return [self._screen(),
-                    Submit(ShiftOpen, {"operator": staff_id, "card": (record, uid), "pin_sha256": "0" * 64}, pin=typed)]
-        typed = self._edit(typed, event.key, digits_only=True, limit=MAX_PIN_DIGITS)
-        self._login = (record, uid, staff_id, name, typed)
+                    Submit(ShiftOpen, {"operator": login.staff_id, "card": login.card, "pin_sha256": "0" * 64}, pin=typed)]
+        login.typed = self._edit(login.typed, event.key, digits_only=True, limit=MAX_PIN_DIGITS)
         self.deadline_ms = self.now_ms + PIN_TIMEOUT_MS
         return [self._screen()]
 
@@ -228,10 +237,9 @@ class Terminal(FrontDesk):
             return self._message("网络无响应 No answer", ("请检查网络后重试 Check the network, try again",), then=State.LOCKED)
         if not isinstance(event, Answer):
             return []
-        record, uid, staff_id, name, _ = self._login
-        self._login = None
+        login, self._login = self._login, None
         if event.result.is_approved:
-            self.operator, self.operator_name, self._staff_card = staff_id, name, (record, uid)
+            self.operator, self.operator_name, self._staff_card = login.staff_id, login.name, login.card
             return [self._go(State.IDLE)]
         return self._message("登录失败 Login refused", (reason_text(event.result.reason),), then=State.LOCKED)
 
@@ -369,11 +377,11 @@ class Terminal(FrontDesk):
         return self._type(key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
 
     def _send(self, message_type, fields: dict, *, card=None, pin=None, supervisor_pin=None) -> list:
-        """Submit a request about the sale's card (or ``card``: (record, uid)) as the operator on
+        """Submit a request about the sale's card (or ``card``, a TappedCard) as the operator on
         shift, and wait for the ledger's answer."""
         sale = self.sale
         self.state, self.deadline_ms, self.ledger_holds = State.AUTHORIZING, None, ""
-        fields = {"operator": self.operator, "card": card or (sale.card, sale.uid_hex)} | fields
+        fields = {"operator": self.operator, "card": card or TappedCard(sale.card, sale.uid_hex)} | fields
         return [self._screen(), Submit(message_type, fields, pin=pin, supervisor_pin=supervisor_pin)]
 
     def _on_amount(self, event) -> list:
@@ -588,7 +596,7 @@ class Terminal(FrontDesk):
         if state == State.LOCKED:
             return Show(config.station_name, ("请刷员工卡登录", "Tap staff card to log in"), self.terminal_id)
         if state == State.LOGIN_PIN:
-            return Show("输入密码 Enter PIN", (self._login[3], "*" * len(self._login[4]) or "_"), "确认 ENTER  取消 CANCEL")
+            return Show("输入密码 Enter PIN", (self._login.name, "*" * len(self._login.typed) or "_"), "确认 ENTER  取消 CANCEL")
         if state in (State.OPENING_SHIFT, State.CLOSING_SHIFT, State.AUTHORIZING):
             return Show("请稍候 Please wait", ("正在联系总账 Asking the ledger",), who)
         if state == State.IDLE:

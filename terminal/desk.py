@@ -85,7 +85,7 @@ class FrontDesk:
         if key != LOST_CARD_KEY:
             return []
         # The request is about the member's card, but asked by this desk: ``card`` is the staff card.
-        self.sale = Sale(card=self._staff_card[0], uid_hex=self._staff_card[1], operation=LossReport.TYPE)
+        self.sale = Sale(card=self._staff_card.record, uid_hex=self._staff_card.uid_hex, operation=LossReport.TYPE)
         return [self._go(State.DESK_PHONE, ENTRY_TIMEOUT_MS)]
 
     def _on_desk_new_card(self, event) -> list:

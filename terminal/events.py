@@ -4,8 +4,10 @@ front desk's flows) share it, and the app turns effects into hardware and networ
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from protocol.card_record import CardRecord
+from protocol.messages import CardRef
 from protocol.money import format_fen, parse_amount  # noqa: F401  (the core and the desk import them from here)
 
 from .receipt import ReceiptData
@@ -175,9 +177,21 @@ class Show:
     big: str = ""
 
 
+class TappedCard(NamedTuple):
+    """A card as the terminal holds it: the record its issuer signed and the UID the reader saw. A
+    request names it by ``ref()``; a tuple still, so a caller may unpack (record, uid_hex)."""
+
+    record: CardRecord
+    uid_hex: str
+
+    def ref(self) -> CardRef:
+        return CardRef(no=self.record.card_no, issuance=self.record.issuance, uid=self.uid_hex)
+
+
 @dataclass(frozen=True)
 class Submit:
-    """Send a request: the app adds park, terminal, seq, time and config version."""
+    """Send a request: the app adds park, terminal, seq, time and config version. ``fields["card"]``
+    is the :class:`TappedCard` the request is about."""
 
     message_type: type
     fields: dict
