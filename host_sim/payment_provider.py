@@ -255,7 +255,10 @@ class SimulatedProvider:
             order = self.orders.get(out_trade_no)
             if order is None or not order.paid_ms:
                 raise SimProviderError(HTTPStatus.NOT_FOUND, "ORDER_NOT_EXIST", f"no paid order {out_trade_no}")
-            if total_fen != order.amount_fen or order.refunded_fen + refund_fen > order.amount_fen:
+            if total_fen != order.amount_fen:
+                raise SimProviderError(HTTPStatus.BAD_REQUEST, "PARAM_ERROR",
+                                       f"amount.total {total_fen} is not the order's {order.amount_fen} fen")
+            if order.refunded_fen + refund_fen > order.amount_fen:
                 raise SimProviderError(HTTPStatus.FORBIDDEN, "NOT_ENOUGH",
                                        f"{order.amount_fen - order.refunded_fen} fen left to refund on {out_trade_no}")
             refund = RefundStatus(out_refund_no=out_refund_no, refund_id="50000" + secrets.token_hex(12),

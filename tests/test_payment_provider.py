@@ -280,6 +280,9 @@ def test_partial_refunds_are_idempotent_on_their_numbers_and_never_exceed_the_pa
     with pytest.raises(ProviderRefused, match="NOT_ENOUGH"):
         client.refund(out_trade_no="DP0001", out_refund_no="RF3", amount_fen=1, total_fen=ROD_DEPOSIT_FEN, notify_url="")
 
+    with pytest.raises(ProviderRefused, match="PARAM_ERROR"):
+        client.refund(out_trade_no="DP0001", out_refund_no="RF4", amount_fen=1, total_fen=1, notify_url="")
+
     assert again == first and first.is_refunded
     assert client.query_refund("RF1") == first
     assert sum(r.amount_fen for r in provider_sim.refunds_of("DP0001")) == ROD_DEPOSIT_FEN
@@ -295,6 +298,9 @@ def test_the_client_names_each_way_a_call_can_fail(client, provider_sim, merchan
         client.query_order("DP9999")
     provider_sim.faults.unavailable = False
 
+    provider_sim.faults.slow_s = CLIENT_TIMEOUT_S / 5  # slow but in time: answered
+    with pytest.raises(UnknownOrder):
+        client.query_order("DP9999")
     provider_sim.faults.slow_s = CLIENT_TIMEOUT_S * 4
     with pytest.raises(ProviderTimeout):
         client.query_order("DP9999")
