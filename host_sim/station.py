@@ -13,6 +13,11 @@ from terminal.hal.keypad import Key
 from .rig import STAFF, ParkRig
 
 KEY_NAMES = {"E": Key.ENTER, "C": Key.CANCEL, "B": Key.BACK}
+# The sample rental station: rods and bikes, a staff member with the rental role, and the labels
+# stuck on the items (what the desk's scanner reads).
+RENTAL_STATION = ("rentals", "租赁 Rentals")
+RENTAL_STAFF = ("sun", "孙丽 Sun Li", "rental", "S0004", "4567")
+RENTAL_LABELS = {"rod": ("ROD-0042", "ROD-0043", "ROD-0044"), "bike": ("BIKE-07", "BIKE-08")}
 # The station config's fields that say how a station sells: the ledger owns them now.
 SALE_SETTINGS = frozenset({"mode", "menu", "fixed_price_fen", "unit_name", "unit_price_fen", "open_hours"})
 
@@ -42,6 +47,39 @@ def put_sales_on_ledger(rig: ParkRig, terminal_id: str, config) -> None:
 
     if config.mode not in OWN_MODES:
         rig.home.change_station(rig.identity(terminal_id).station_id, lambda current: ledger_form(config))
+
+
+def rental_types() -> tuple:
+    """The sample item types: a rod by the session (late after 4 h and 15 min of grace), a bike by the hour."""
+    from protocol.messages import DamageFee, RentalType
+
+    rod = RentalType(item_type="rod", name="鱼竿 Rod", deposit_fen=5000, price_fen=1000, price_per="session",
+                     allowed_minutes=240, grace_minutes=15, late_fee_per_hour_fen=500, lost_fee_fen=12000,
+                     damage=(DamageFee(code="reel", name="渔轮 Reel", fee_fen=2000),
+                             DamageFee(code="tip", name="竿梢 Tip", fee_fen=800)))
+    bike = RentalType(item_type="bike", name="单车 Bike", deposit_fen=30000, price_fen=1500, price_per="hour",
+                      allowed_minutes=0, grace_minutes=0, late_fee_per_hour_fen=0, lost_fee_fen=80000,
+                      damage=(DamageFee(code="tyre", name="轮胎 Tyre", fee_fen=3000),))
+    return rod, bike
+
+
+def add_rental_desk(rig: ParkRig, terminal_id: str, now_ms: int) -> None:
+    """The sample rental station, its stock and staff on the ledger, and ``terminal_id`` provisioned
+    as its desk. Call it after ``rig.create`` and before the broker starts (its login goes there)."""
+    from ledger.park_home import STATION_KINDS
+
+    station_id, name = RENTAL_STATION
+    store = rig.home.open_store()
+    try:
+        store.add_station(rig.park_id, station_id, name)
+        for item_type in rental_types():
+            store.add_rental_type(rig.park_id, item_type)
+            for label in RENTAL_LABELS[item_type.item_type]:
+                store.add_rental_item(rig.park_id, label, station_id, item_type.item_type, now_ms)
+    finally:
+        store.close()
+    rig.home.provision_terminal(terminal_id, station_id, kinds=STATION_KINDS["rental"], broker_port=rig.port)
+    rig.home.add_staff(*RENTAL_STAFF)
 
 
 class ScriptedStation:

@@ -361,7 +361,7 @@ class RentalTerminal(core.Terminal):
                           is_time_uncertain: bool = False) -> ReceiptData:
         rental = self.rental
         return self._rental_receipt(
-            seq, time_ms, 0, card_text=masked(rental.voucher.order), is_online=is_online,
+            seq, time_ms, 0, card_text="—", is_online=is_online,
             is_time_uncertain=is_time_uncertain, ledger_transaction_id=None if txn is None else str(txn),
             detail_lines=(("订单 Order", rental.voucher.order), ("物品 Item", f"{rental.item_type.name} {rental.item_label}"),
                           ("押金 Deposit", format_fen(rental.item_type.deposit_fen))))
@@ -375,7 +375,7 @@ class RentalTerminal(core.Terminal):
                    ("退款 Refunded", format_fen(reply.refunded_fen)), ("退回 Method", ROUTE_NAMES[reply.route])]
         if reply.claim_fen:
             details.append(("欠款 Still owed", format_fen(reply.claim_fen)))
-        return self._rental_receipt(reply.seq, reply.ledger_time_ms, reply.refunded_fen, card_text=masked(reply.order),
+        return self._rental_receipt(reply.seq, reply.ledger_time_ms, reply.refunded_fen, card_text="—",
                                     is_online=True, ledger_transaction_id=reply.order, detail_lines=tuple(details))
 
     def _time_text(self, time_ms: int) -> str:

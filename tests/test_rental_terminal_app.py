@@ -12,9 +12,8 @@ import pytest
 
 from host_sim.network import CuttableLink
 from host_sim.rig import ParkRig, card, common
-from host_sim.station import ScriptedStation
-from ledger.park_home import STATION_KINDS
-from protocol.messages import CardIssue, DamageFee, RentalType
+from host_sim.station import RENTAL_STAFF, ScriptedStation, add_rental_desk
+from protocol.messages import CardIssue
 from terminal.events import State
 from terminal.hal.keypad import Key
 from terminal.rental import RentalState
@@ -22,26 +21,14 @@ from terminal.rental import RentalState
 from .helpers.waiting import wait_until
 
 RENTAL_TERMINAL = "T-RENT-1"
-RENTAL_STAFF = ("sun", "孙丽 Sun Li", "rental", "S0004", "4567")
-ROD = RentalType(item_type="rod", name="鱼竿 Rod", deposit_fen=5000, price_fen=1000, price_per="session",
-                 allowed_minutes=240, grace_minutes=15, late_fee_per_hour_fen=500, lost_fee_fen=12000,
-                 damage=(DamageFee(code="reel", name="渔轮 Reel", fee_fen=2000),))
-LABELS = ("ROD-0042", "ROD-0043")
+LABELS = ("ROD-0042", "ROD-0043")  # host_sim.station's sample rods: 50.00 deposit, 10.00 a session
+ROD_KEY = "2"  # the config lists item types by id: bike, rod
 
 
 @pytest.fixture
 def rental_park(tmp_path, mqtt_version):
     with ParkRig(tmp_path, mqtt_version=mqtt_version).create({"T-DESK-1": "desk"}) as park:
-        store = park.home.open_store()
-        try:
-            store.add_station("P1", "rentals", "租赁 Rentals")
-            store.add_rental_type("P1", ROD)
-            for label in LABELS:
-                store.add_rental_item("P1", label, "rentals", "rod", int(time.time() * 1000))
-        finally:
-            store.close()
-        park.home.provision_terminal(RENTAL_TERMINAL, "rentals", kinds=STATION_KINDS["rental"], broker_port=park.port)
-        park.home.add_staff(*RENTAL_STAFF)
+        add_rental_desk(park, RENTAL_TERMINAL, int(time.time() * 1000))
         park.start_broker()
         park.start_ledger()
         desk = park.link("T-DESK-1")
@@ -72,7 +59,7 @@ def test_a_card_deposit_prints_the_voucher_qr_the_rod_goes_out_against_it_and_co
     try:
         desk.tap(rental_park.virtual_card("C00101"))
         assert desk.state == RentalState.PICK_TYPE
-        desk.keys("1")
+        desk.keys(ROD_KEY)
         desk.turns(lambda: desk.state == RentalState.VOUCHER)
         voucher_receipt = desk.sim.printer.receipts[-1]
         (voucher,) = voucher_receipt.qr_payloads  # what a phone or the desk's scanner reads off the paper
@@ -99,7 +86,7 @@ def test_the_same_voucher_scanned_again_is_refused_with_the_time_and_place_of_th
     desk = rental_desk(rental_park)
     try:
         desk.tap(rental_park.virtual_card("C00101"))
-        desk.keys("1")
+        desk.keys(ROD_KEY)
         desk.turns(lambda: desk.state == RentalState.VOUCHER)
         (voucher,) = desk.sim.printer.receipts[-1].qr_payloads
         desk.scan(LABELS[0])
@@ -119,7 +106,7 @@ def test_offline_the_desk_checks_the_voucher_itself_and_the_hand_out_lands_once_
     desk = rental_desk(rental_park, link=rental_park.link(RENTAL_TERMINAL, connect=False, port=wifi.port))
     try:
         desk.keys([Key.F2])  # a deposit paid in cash at the desk
-        desk.keys("11")
+        desk.keys(ROD_KEY + "1")  # the rod, paid in cash
         desk.turns(lambda: desk.state == RentalState.VOUCHER)
         (voucher,) = desk.sim.printer.receipts[-1].qr_payloads
         desk.keys("C")  # the visitor collects the rod later
