@@ -1,6 +1,6 @@
 """What the ledger publishes to terminals, signed: each terminal's config (with the offline policy,
 the park rules its tills must agree on: the no-PIN limit, the card fee and the damage fee, how its
-station sells and when, and the staff directory) and the park's blocklist, as retained full
+station sells and when, the staff directory, and a rental station's item types and items) and the park's blocklist, as retained full
 snapshots, plus blocklist deltas as ordinary messages.
 
 A topic keeps only one retained message, and a SIGKILLed broker loses retained messages it had not
@@ -48,7 +48,8 @@ def config_payload(store: Store, keys: LedgerKeys, park_id: str, terminal_id: st
     body = TerminalConfig(park=park_id, terminal=terminal_id, version=store.next_config_version(terminal_id),
                           issued_ms=now_ms, offline=offline_policy(store, park_id), rules=store.park_rules(park_id),
                           station=None if terminal is None else store.station_settings(park_id, terminal.station_id),
-                          staff=store.staff_directory(park_id)).to_bytes()
+                          staff=store.staff_directory(park_id),
+                          rental=None if terminal is None else store.rental_stock(park_id, terminal.station_id)).to_bytes()
     key = keys.for_purpose(Purpose.CONFIG)
     return topic, envelope.seal(body, signing_key=key.signing_key, key_id=key.key_id, purpose=Purpose.CONFIG,
                                 topic=topic, max_bytes=MAX_BROADCAST_BYTES)

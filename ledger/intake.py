@@ -84,6 +84,8 @@ class Intake:
         self.keys = keys
         self.clock_ms = clock_ms
         self._result_key = keys.for_purpose(Purpose.RESULT)
+        # Rental rules sign and check deposit vouchers with it (ledger.rules.rentals reads it in gather).
+        store.voucher_key = keys.by_purpose.get(Purpose.VOUCHER.value)
         self._terminal_keys: dict[str, tuple[str, VerifyKey]] = {}
         self._keys_loaded_at = float("-inf")
         self._reload_keys()
@@ -290,8 +292,9 @@ class Intake:
             )
         txn_id = self.store.apply(decision, park_id=message.park, now_ms=now_ms, txn=txn, card=message.card)
         if decision.answer is not None:
-            return self._record(verified, Outcome.APPROVED, Reason.OK, None, self._answer(verified, decision.answer, now_ms),
-                                now_ms)
+            # A booked kind answers with its own reply too (a deposit's voucher, a return's receipt).
+            return self._record(verified, Outcome.APPROVED, Reason.OK, txn_id,
+                                self._answer(verified, decision.answer, now_ms), now_ms)
         balances = None
         card = view.card
         if txn_id is not None:
@@ -310,7 +313,7 @@ class Intake:
             record = sign_record(CardRecord(new.card_no, new.issuance, new.kind, message.park), bytes.fromhex(new.uid),
                                  self.keys.for_purpose(Purpose.CARD_RECORD).signing_key).hex()
         result = self._result(verified.topic, message, verified.envelope.payload, verified.envelope.version, outcome,
-                              decision.reason, now_ms, balances, txn_id, card_record=record,
+                              decision.reason, now_ms, balances, txn_id, detail=decision.detail, card_record=record,
                               amount_fen=decision.amount_fen if decision.is_approved and decision.postings else None)
         return self._record(verified, outcome, decision.reason, txn_id, result, now_ms)
 

@@ -357,4 +357,104 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX txn_by_business_day ON txn (park_id, business_day, kind, station_id, amount_fen, ledger_time_ms);
     """,
+    # 14: rentals (issue 13). Item types are the park's, items belong to a rental station. A deposit
+    # order is held in its own pool account ``deposit:<order>``: the postings carry the money, the
+    # order row only says where it stands (held -> out -> closed, or forfeited) and how it was paid,
+    # so ``ledger verify`` can check the pool against the open holds. Claims are what a deposit did
+    # not cover; refund requests are what the payment provider still has to pay back.
+    """
+    CREATE TABLE rental_type (
+        park_id               TEXT NOT NULL REFERENCES park,
+        item_type             TEXT NOT NULL,
+        name                  TEXT NOT NULL,
+        deposit_fen           INTEGER NOT NULL CHECK (deposit_fen > 0),
+        price_fen             INTEGER NOT NULL CHECK (price_fen >= 0),
+        price_per             TEXT NOT NULL CHECK (price_per IN ('hour', 'session')),
+        allowed_minutes       INTEGER NOT NULL CHECK (allowed_minutes >= 0),
+        grace_minutes         INTEGER NOT NULL CHECK (grace_minutes >= 0),
+        late_fee_per_hour_fen INTEGER NOT NULL CHECK (late_fee_per_hour_fen >= 0),
+        lost_fee_fen          INTEGER NOT NULL CHECK (lost_fee_fen >= 0),
+        damage                TEXT NOT NULL,          -- JSON list of [code, name, fee_fen]
+        PRIMARY KEY (park_id, item_type)
+    );
+    CREATE TABLE rental_item (
+        park_id    TEXT NOT NULL,
+        label      TEXT NOT NULL,
+        station_id TEXT NOT NULL,
+        item_type  TEXT NOT NULL,
+        state      TEXT NOT NULL CHECK (state IN ('available', 'out', 'in_repair', 'retired')),
+        added_ms   INTEGER NOT NULL,
+        PRIMARY KEY (park_id, label),
+        FOREIGN KEY (park_id, station_id) REFERENCES station,
+        FOREIGN KEY (park_id, item_type) REFERENCES rental_type
+    );
+    CREATE TABLE deposit_order (
+        park_id       TEXT NOT NULL,
+        order_no      INTEGER NOT NULL,              -- the order id is 'D' || order_no
+        item_type     TEXT NOT NULL,
+        deposit_fen   INTEGER NOT NULL CHECK (deposit_fen > 0),
+        route         TEXT NOT NULL CHECK (route IN ('card', 'cash', 'wechat', 'alipay', 'bank',
+                                                     'online_wechat', 'online_alipay')),
+        payer_account TEXT NOT NULL,                 -- the card or channel account it came from
+        payment_ref   TEXT NOT NULL,                 -- online: the provider's order number
+        transaction_id TEXT NOT NULL DEFAULT '',     -- online: the provider's transaction id
+        is_member     INTEGER NOT NULL DEFAULT 0,    -- paid from a member card (a debt may land on it)
+        state         TEXT NOT NULL CHECK (state IN ('held', 'out', 'closed', 'forfeited')),
+        held_txn      INTEGER NOT NULL REFERENCES txn,
+        held_ms       INTEGER NOT NULL,
+        expires_ms    INTEGER NOT NULL,
+        item_label    TEXT,
+        station_id    TEXT,                          -- where it was handed out
+        out_ms        INTEGER,
+        closed_txn    INTEGER REFERENCES txn,
+        closed_ms     INTEGER,
+        condition     TEXT,
+        rental_fen    INTEGER NOT NULL DEFAULT 0,
+        late_fen      INTEGER NOT NULL DEFAULT 0,
+        damage_fen    INTEGER NOT NULL DEFAULT 0,
+        refunded_fen  INTEGER NOT NULL DEFAULT 0,
+        claim_fen     INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (park_id, order_no)
+    );
+    CREATE UNIQUE INDEX deposit_once_per_online_payment ON deposit_order (park_id, route, payment_ref)
+        WHERE route LIKE 'online_%';
+    CREATE INDEX deposit_by_payer ON deposit_order (park_id, payer_account, state);
+    CREATE INDEX deposit_by_state ON deposit_order (park_id, state, held_ms);
+    CREATE INDEX deposit_out_by_label ON deposit_order (park_id, item_label) WHERE state = 'out';
+    CREATE TABLE voucher_redemption (
+        park_id     TEXT NOT NULL,
+        order_no    INTEGER NOT NULL,
+        terminal_id TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        redeemed_ms INTEGER NOT NULL,                -- the ledger's time online, the terminal's offline
+        is_offline  INTEGER NOT NULL,
+        item_label  TEXT NOT NULL,
+        is_flagged  INTEGER NOT NULL DEFAULT 0,      -- a second redemption (offline, on two terminals)
+        PRIMARY KEY (terminal_id, seq)
+    );
+    CREATE INDEX redemption_by_order ON voucher_redemption (park_id, order_no);
+    CREATE TABLE rental_claim (
+        park_id      TEXT NOT NULL,
+        order_no     INTEGER NOT NULL,
+        amount_fen   INTEGER NOT NULL CHECK (amount_fen > 0),
+        card_account TEXT,                           -- a debt booked on this member card; NULL: an open claim
+        created_ms   INTEGER NOT NULL,
+        PRIMARY KEY (park_id, order_no)
+    );
+    CREATE TABLE refund_request (
+        park_id            TEXT NOT NULL,
+        refund_no          TEXT NOT NULL,
+        order_no           INTEGER NOT NULL,
+        provider           TEXT NOT NULL,
+        provider_order     TEXT NOT NULL,
+        transaction_id     TEXT NOT NULL,
+        amount_fen         INTEGER NOT NULL CHECK (amount_fen > 0),
+        total_fen          INTEGER NOT NULL,
+        state              TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+        provider_refund_id TEXT,
+        created_ms         INTEGER NOT NULL,
+        done_ms            INTEGER,
+        PRIMARY KEY (park_id, refund_no)
+    );
+    """,
 ]

@@ -18,11 +18,13 @@ from protocol import envelope, topics
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import KINDS
 from protocol.limits import MAX_PAYLOAD_BYTES
-from protocol.messages import MenuItem, OfflineCharge, ParkRules, StaffEntry, StationSettings, Void
+from protocol.messages import (DamageFee, MenuItem, OfflineCharge, ParkRules, RentalItem, RentalStock, RentalType,
+                               StaffEntry, StationSettings, Void)
 
 from .errors import AlreadyExists, CardBalanceBelowZero, NotFound, StoreUnavailableError, TransientStoreError
 from .rules.common import check_balanced
 from .rules.decision import CardView, Decision, OriginalSale, Posting, StationView
+from .rules import rentals
 from .schema import MIGRATIONS
 
 # Sales, from the request kinds' declarations: what a station's takings and a card's daily spend
@@ -431,6 +433,7 @@ class Store:
         """The one posting path: every transaction of the ledger is written here, and only here.
         Afterwards ``card_balances_after`` holds (fen, bonus, points) of each card account it moved."""
         check_balanced(postings)
+        rentals.check_pool_postings(txn.kind, postings)  # only the rental kinds touch the deposit pool
         self.card_balances_after = {}
         cursor = self.db.execute(
             "INSERT INTO txn VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -503,6 +506,8 @@ class Store:
                     self.block_card(park_id, change.card_no, change.issuance, change.reason, now_ms)
                 else:
                     self.unblock_card(park_id, change.card_no, change.issuance, change.reason, now_ms)
+            if decision.rental is not None:
+                self.apply_rental(park_id, decision.rental, txn_id, txn.terminal_id, txn.seq, now_ms)
         if (shift := decision.shift) is not None:
             if shift.opens_for is None:
                 self.close_shift(shift.terminal_id, shift.seq, now_ms)
@@ -992,3 +997,187 @@ class Store:
         """How many config changes the park has had: read on every broadcast turn (a primary-key lookup)."""
         row = self.db.execute("SELECT version FROM config_change WHERE park_id=?", (park_id,)).fetchone()
         return 0 if row is None else row[0]
+
+    # ------------------------------------------------------------ rentals (issue 13)
+    # Set by Intake (or the online-payment entry) from the ledger's keys: rental rules sign and
+    # check vouchers with it. None for a store opened only to read.
+    voucher_key = None
+
+    def add_rental_type(self, park_id, item_type: RentalType) -> None:
+        damage = json.dumps([[fee.code, fee.name, fee.fee_fen] for fee in item_type.damage], ensure_ascii=False)
+        with self._adding(f"rental item type {item_type.item_type}"):
+            self.db.execute(
+                "INSERT INTO rental_type VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (park_id, item_type.item_type, item_type.name, item_type.deposit_fen, item_type.price_fen,
+                 item_type.price_per, item_type.allowed_minutes, item_type.grace_minutes,
+                 item_type.late_fee_per_hour_fen, item_type.lost_fee_fen, damage))
+            self.note_config_change(park_id)
+
+    def rental_types(self, park_id) -> list[RentalType]:
+        return [self._rental_type(row) for row in self.db.execute(
+            "SELECT * FROM rental_type WHERE park_id=? ORDER BY item_type", (park_id,))]
+
+    def rental_type(self, park_id, item_type) -> RentalType | None:
+        row = self.db.execute("SELECT * FROM rental_type WHERE park_id=? AND item_type=?", (park_id, item_type)).fetchone()
+        return None if row is None else self._rental_type(row)
+
+    @staticmethod
+    def _rental_type(row) -> RentalType:
+        return RentalType(item_type=row[1], name=row[2], deposit_fen=row[3], price_fen=row[4], price_per=row[5],
+                          allowed_minutes=row[6], grace_minutes=row[7], late_fee_per_hour_fen=row[8],
+                          lost_fee_fen=row[9],
+                          damage=tuple(DamageFee(code=c, name=n, fee_fen=f) for c, n, f in json.loads(row[10])))
+
+    def add_rental_item(self, park_id, label, station_id, item_type, now_ms) -> None:
+        with self._adding(f"rental item {label}"):
+            self.db.execute("INSERT INTO rental_item VALUES (?, ?, ?, ?, 'available', ?)",
+                            (park_id, label, station_id, item_type, now_ms))
+            self.note_config_change(park_id)
+
+    def set_rental_item_state(self, park_id, label, state, *, when_not=()) -> None:
+        """An operator's change (repair, back from repair, retire); refuses an item that is out."""
+        with self.batch():
+            row = self.db.execute("SELECT state FROM rental_item WHERE park_id=? AND label=?", (park_id, label)).fetchone()
+            if row is None:
+                raise NotFound(f"no rental item {label} in park {park_id}")
+            if row[0] in when_not:
+                raise AlreadyExists(f"rental item {label} is {row[0]}; nothing changed")
+            self.db.execute("UPDATE rental_item SET state=? WHERE park_id=? AND label=?", (state, park_id, label))
+            self.note_config_change(park_id)
+
+    def rental_items(self, park_id, station_id=None) -> list[tuple[str, str, str, str]]:
+        """(label, station, item type, state) by label."""
+        return self.db.execute(
+            f"""SELECT label, station_id, item_type, state FROM rental_item WHERE park_id=?
+                {"AND station_id=?" if station_id else ""} ORDER BY label""",
+            (park_id, station_id) if station_id else (park_id,)).fetchall()
+
+    def rental_item(self, park_id, label) -> rentals.ItemView | None:
+        row = self.db.execute("SELECT label, station_id, item_type, state FROM rental_item WHERE park_id=? AND label=?",
+                              (park_id, label)).fetchone()
+        return None if row is None else rentals.ItemView(*row)
+
+    def rental_stock(self, park_id, station_id) -> RentalStock | None:
+        """The config part of a rental station (one with items), else None."""
+        items = [row for row in self.rental_items(park_id, station_id) if row[3] != "retired"]
+        if not items:
+            return None
+        used = {row[2] for row in items}
+        return RentalStock(item_types=tuple(t for t in self.rental_types(park_id) if t.item_type in used),
+                           items=tuple(RentalItem(label=label, item_type=kind, state=state)
+                                       for label, _, kind, state in items))
+
+    _ORDER_COLUMNS = """order_no, item_type, deposit_fen, route, payer_account, payment_ref, transaction_id,
+                        is_member, state, held_ms, expires_ms, item_label, station_id, out_ms"""
+
+    def _order(self, row) -> rentals.OrderView | None:
+        return None if row is None else rentals.OrderView(*row[:7], bool(row[7]), *row[8:])
+
+    def deposit_order(self, park_id, order_no) -> rentals.OrderView | None:
+        return self._order(self.db.execute(f"SELECT {self._ORDER_COLUMNS} FROM deposit_order WHERE park_id=? AND order_no=?",
+                                           (park_id, order_no)).fetchone())
+
+    def deposit_out_by_label(self, park_id, label) -> rentals.OrderView | None:
+        return self._order(self.db.execute(
+            f"SELECT {self._ORDER_COLUMNS} FROM deposit_order WHERE park_id=? AND item_label=? AND state='out'",
+            (park_id, label)).fetchone())
+
+    def open_deposits(self, park_id, *, older_than_ms=None) -> list[rentals.OrderView]:
+        where = "" if older_than_ms is None else f"AND held_ms < {int(older_than_ms)}"
+        return [self._order(row) for row in self.db.execute(
+            f"""SELECT {self._ORDER_COLUMNS} FROM deposit_order WHERE park_id=? AND state IN ('held', 'out') {where}
+                ORDER BY order_no""", (park_id,))]
+
+    def online_deposit(self, park_id, route, provider_order) -> rentals.OrderView | None:
+        return self._order(self.db.execute(
+            f"SELECT {self._ORDER_COLUMNS} FROM deposit_order WHERE park_id=? AND route=? AND payment_ref=?",
+            (park_id, route, provider_order)).fetchone())
+
+    def next_deposit_order_no(self, park_id) -> int:
+        return self.db.execute("SELECT COALESCE(MAX(order_no), 0) + 1 FROM deposit_order WHERE park_id=?",
+                               (park_id,)).fetchone()[0]
+
+    def open_deposit_count(self, park_id, payer_account) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM deposit_order WHERE park_id=? AND payer_account=? AND state IN ('held', 'out')",
+            (park_id, payer_account)).fetchone()[0]
+
+    def first_redemption(self, park_id, order_no) -> str | None:
+        """"first redeemed <local time> at <terminal>" of an order's voucher, or None."""
+        row = self.db.execute(
+            """SELECT redeemed_ms, terminal_id FROM voucher_redemption WHERE park_id=? AND order_no=?
+               ORDER BY redeemed_ms, seq LIMIT 1""", (park_id, order_no)).fetchone()
+        if row is None:
+            return None
+        self.business_day(park_id, 0)  # loads the park's time zone
+        local = datetime.fromtimestamp(row[0] / 1000, self._parks[park_id][0])
+        return f"first redeemed {local:%Y-%m-%d %H:%M:%S} at {row[1]}"
+
+    def is_flagged_out(self, park_id, label) -> bool:
+        """The item is out on a flagged (second, offline) redemption."""
+        row = self.db.execute("SELECT state FROM rental_item WHERE park_id=? AND label=?", (park_id, label)).fetchone()
+        return row is not None and row[0] == "out" and self.db.execute(
+            "SELECT 1 FROM voucher_redemption WHERE park_id=? AND item_label=? AND is_flagged", (park_id, label)
+        ).fetchone() is not None
+
+    def apply_rental(self, park_id, effect, txn_id, terminal_id, seq, now_ms) -> None:
+        """Write a rental rule's effect once its transaction is booked (inside apply)."""
+        if isinstance(effect, rentals.NewHold):
+            self.db.execute(
+                """INSERT INTO deposit_order (park_id, order_no, item_type, deposit_fen, route, payer_account, payment_ref,
+                       transaction_id, is_member, state, held_txn, held_ms, expires_ms)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?)""",
+                (park_id, effect.order_no, effect.item_type, effect.deposit_fen, effect.route, effect.payer_account,
+                 effect.payment_ref, effect.transaction_id, int(effect.is_member), txn_id, now_ms, effect.expires_ms))
+        elif isinstance(effect, rentals.HandOut):
+            self.db.execute("INSERT INTO voucher_redemption VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (park_id, effect.order_no, terminal_id, seq, effect.redeemed_ms, int(effect.is_offline),
+                             effect.item_label, int(effect.is_flagged)))
+            if not effect.is_flagged:
+                self.db.execute("""UPDATE deposit_order SET state='out', item_label=?, station_id=?, out_ms=?
+                                   WHERE park_id=? AND order_no=?""",
+                                (effect.item_label, effect.station_id, effect.redeemed_ms, park_id, effect.order_no))
+            self.db.execute("UPDATE rental_item SET state='out' WHERE park_id=? AND label=?", (park_id, effect.item_label))
+        elif isinstance(effect, rentals.Close):
+            self.db.execute("UPDATE rental_item SET state=? WHERE park_id=? AND label=?",
+                            (effect.item_state, park_id, effect.item_label))
+            if effect.order_no is None:
+                self.db.execute("UPDATE voucher_redemption SET is_flagged=2 WHERE park_id=? AND item_label=? AND is_flagged=1",
+                                (park_id, effect.item_label))  # 2: flagged, and the item is back
+                return
+            self.db.execute(
+                """UPDATE deposit_order SET state='closed', closed_txn=?, closed_ms=?, condition=?, rental_fen=?,
+                       late_fen=?, damage_fen=?, refunded_fen=?, claim_fen=? WHERE park_id=? AND order_no=?""",
+                (txn_id, now_ms, effect.condition, effect.rental_fen, effect.late_fen, effect.damage_fen,
+                 effect.refunded_fen, effect.claim_fen, park_id, effect.order_no))
+            if effect.claim_fen:
+                self.db.execute("INSERT INTO rental_claim VALUES (?, ?, ?, ?, ?)",
+                                (park_id, effect.order_no, effect.claim_fen, effect.claim_card_account, now_ms))
+            if effect.refund_to_provider is not None:
+                order = self.db.execute("SELECT payment_ref, transaction_id, deposit_fen FROM deposit_order "
+                                        "WHERE park_id=? AND order_no=?", (park_id, effect.order_no)).fetchone()
+                self.db.execute(
+                    "INSERT INTO refund_request VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, ?, NULL)",
+                    (park_id, f"RF{rentals.order_id(effect.order_no)}", effect.order_no, effect.refund_to_provider,
+                     order[0], order[1], effect.refunded_fen, order[2], now_ms))
+        elif isinstance(effect, rentals.Forfeit):
+            self.db.execute("UPDATE deposit_order SET state='forfeited', closed_txn=?, closed_ms=? WHERE park_id=? AND order_no=?",
+                            (txn_id, now_ms, park_id, effect.order_no))
+            if effect.item_label is not None:
+                self.db.execute("UPDATE rental_item SET state='retired' WHERE park_id=? AND label=?",
+                                (park_id, effect.item_label))
+        else:
+            raise TypeError(f"not a rental effect: {effect!r}")
+
+    def pending_refunds(self, park_id) -> list[tuple]:
+        """(refund_no, provider, provider_order, transaction_id, amount_fen, total_fen, order) not yet paid."""
+        return [(*row[:6], rentals.order_id(row[6])) for row in self.db.execute(
+            """SELECT refund_no, provider, provider_order, transaction_id, amount_fen, total_fen, order_no
+               FROM refund_request WHERE park_id=? AND state='pending' ORDER BY created_ms, refund_no""", (park_id,))]
+
+    def refund_done(self, park_id, refund_no, provider_refund_id, now_ms) -> bool:
+        """Mark a provider refund paid; False when it was already (a duplicate refund notification)."""
+        return self.db.execute(
+            """UPDATE refund_request SET state='done', provider_refund_id=?, done_ms=?
+               WHERE park_id=? AND refund_no=? AND state='pending'""",
+            (provider_refund_id, now_ms, park_id, refund_no)).rowcount == 1

@@ -2,8 +2,10 @@
 
 Checks, in order: every transaction sums to zero per asset; every card's running balance equals
 the sum of its postings (both ways: no balance without postings, no postings without a balance);
-every approved request has exactly its transaction and every transaction an approved request, so
-no state hides outside the postings.
+every approved request has exactly its transaction and every transaction an approved request (or,
+for the two the ledger books itself — an online deposit and a forfeit — its deposit order), so no
+state hides outside the postings; the deposit pool equals the sum of the open holds, order by order,
+and only rental kinds post to it.
 
 Beside the books, ``unfinished_seqs`` lists every terminal seq with no final outcome: gaps below
 a terminal's highest stored seq, seqs its last heartbeat says it assigned that never arrived, and
@@ -15,11 +17,16 @@ from dataclasses import dataclass, field
 
 from protocol.kinds import KINDS
 
+from .rules.rentals import FORFEIT_KIND, ONLINE_DEPOSIT_KIND, POOL_KINDS
 from .store import Store
 
 # Kinds whose approval is a reply, not a transaction (logging in, reports, lookups): from the
 # declarations, written into the check as SQL literals (request type names are [a-z_] only).
 _UNBOOKED_KINDS = ", ".join(f"'{kind.type}'" for kind in KINDS.values() if not kind.is_booked)
+_LEDGER_BOOKED_KINDS = f"'{ONLINE_DEPOSIT_KIND}', '{FORFEIT_KIND}'"
+_POOL_KINDS = ", ".join(f"'{kind}'" for kind in sorted(POOL_KINDS))
+# Pool accounts by key range ('deposit;' is the next string after every 'deposit:...'): an index seek.
+_POOL = "account_id >= 'deposit:' AND account_id < 'deposit;'"
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,41 @@ _CHECKS = (
         "transaction {0} ({1} seq {2}) has no approved request",
         """SELECT t.txn_id, t.terminal_id, t.seq FROM txn t LEFT JOIN request r
              ON r.terminal_id = t.terminal_id AND r.seq = t.seq AND r.outcome = 'approved' AND r.txn_id = t.txn_id
-           WHERE r.seq IS NULL""",
+           WHERE r.seq IS NULL AND t.kind NOT IN (""" + _LEDGER_BOOKED_KINDS + """)""",
+    ),
+    (
+        "transaction {0} ({1}) was booked by the ledger but no deposit order holds or closes it",
+        """SELECT t.txn_id, t.kind FROM txn t WHERE t.kind IN (""" + _LEDGER_BOOKED_KINDS + """)
+             AND NOT EXISTS (SELECT 1 FROM deposit_order o WHERE o.held_txn = t.txn_id OR o.closed_txn = t.txn_id)""",
+    ),
+    (
+        "transaction {0} ({1}) posts to the deposit pool account {2}, which only rental kinds may",
+        """SELECT t.txn_id, t.kind, p.account_id FROM posting p JOIN txn t USING (txn_id)
+           WHERE p.""" + _POOL + """ AND t.kind NOT IN (""" + _POOL_KINDS + """)""",
+    ),
+    (
+        "deposit order D{1} ({0}) is {2}: its pool account should hold {3} fen and holds {4}",
+        """WITH pool AS (SELECT park_id, account_id, SUM(amount) AS fen FROM posting WHERE """ + _POOL + """
+                        GROUP BY park_id, account_id)
+           SELECT o.park_id, o.order_no, o.state, CASE WHEN o.state IN ('held', 'out') THEN o.deposit_fen ELSE 0 END,
+                  COALESCE(p.fen, 0)
+           FROM deposit_order o LEFT JOIN pool p ON p.park_id = o.park_id AND p.account_id = 'deposit:D' || o.order_no
+           WHERE COALESCE(p.fen, 0) <> CASE WHEN o.state IN ('held', 'out') THEN o.deposit_fen ELSE 0 END""",
+    ),
+    (
+        "deposit pool account {1} ({0}) holds {2} fen and belongs to no deposit order",
+        """SELECT p.park_id, p.account_id, SUM(p.amount) FROM posting p
+           WHERE p.""" + _POOL + """ AND NOT EXISTS (SELECT 1 FROM deposit_order o
+                 WHERE o.park_id = p.park_id AND 'deposit:D' || o.order_no = p.account_id)
+           GROUP BY p.park_id, p.account_id""",
+    ),
+    (
+        "the deposit pool of {0} holds {1} fen, the open holds add up to {2}",
+        """WITH pool AS (SELECT park_id, SUM(amount) AS fen FROM posting WHERE """ + _POOL + """ GROUP BY park_id),
+                held AS (SELECT park_id, SUM(deposit_fen) AS fen FROM deposit_order WHERE state IN ('held', 'out')
+                         GROUP BY park_id)
+           SELECT COALESCE(pool.park_id, held.park_id), COALESCE(pool.fen, 0), COALESCE(held.fen, 0)
+           FROM pool FULL OUTER JOIN held USING (park_id) WHERE COALESCE(pool.fen, 0) <> COALESCE(held.fen, 0)""",
     ),
 )
 

@@ -180,13 +180,12 @@ _DECLARED = (
         type="deposit_card", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True,
         moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
         skips_card_checks=frozenset({"limits"}),  # a deposit is held, not spent: no daily spend
-        receipt_title="押金凭证", receipt_owed_after_crash=False, owed_line=None, done_text=None,
+        receipt_title="押金凭证", receipt_owed_after_crash=True, owed_line=None, done_text=None,
     ),
     RequestKind(
-        type="deposit_desk", terminal_kinds=_RENTAL | _DESK, staff_roles=_RENTAL_STAFF | _DESK_STAFF,
-        needs_shift=True, moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
+        type="deposit_desk", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True, moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff member's card; paid in cash or online
-        receipt_title="押金凭证", receipt_owed_after_crash=False, owed_line=None, done_text=None,
+        receipt_title="押金凭证", receipt_owed_after_crash=True, owed_line=None, done_text=None,
     ),
     RequestKind(
         type="rental_out", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True,
@@ -206,7 +205,7 @@ _DECLARED = (
         moves_money=True, is_sale=False, is_booked=True,
         notifies_member=False,  # its rule tells the renter itself: ``card`` is the staff member's
         skips_card_checks=_NO_CARD_CHECKS,
-        receipt_title="租赁归还", receipt_owed_after_crash=False, owed_line=None, done_text=None,
+        receipt_title="租赁归还", receipt_owed_after_crash=True, owed_line=None, done_text=None,
     ),
     RequestKind(
         # Who may log in on which kind of terminal is ledger.shifts.ROLES_BY_TERMINAL_KIND: no

@@ -935,7 +935,6 @@ class DepositReply(Message):
     deposit_fen: int = _f("amount")
     voucher: str = _f("voucher")
     expires_ms: int = _f("time_ms")
-    txn: int = _f("seq")
     ledger_time_ms: int = _f("time_ms")
 
     @property
@@ -965,7 +964,6 @@ class RentalReturnReply(Message):
     refunded_fen: int = _f("amount_or_zero")
     claim_fen: int = _f("amount_or_zero")
     route: str = _f("refund_route")
-    txn: int = _f("seq")
     ledger_time_ms: int = _f("time_ms")
 
     @property

@@ -5,7 +5,7 @@ than it did before rules were pure."""
 import pytest
 
 from ledger import rules
-from ledger.rules import cards, members, sales, staff
+from ledger.rules import cards, members, rentals, sales, staff
 from protocol.kinds import KINDS
 from protocol.messages import CardRef
 from protocol.reasons import Reason
@@ -16,7 +16,7 @@ from .helpers.rule_tables import FIELDS, WANG, FakePins, card_view, request, vie
 
 def test_every_declared_kind_has_exactly_one_rule_and_every_rule_a_declared_kind():
     assert set(rules.RULES) == set(KINDS)
-    registered = [name for module in (sales, cards, members, staff) for name in module.RULES]
+    registered = [name for module in (sales, cards, members, staff, rentals) for name in module.RULES]
     assert sorted(registered) == sorted(KINDS)
     assert set(FIELDS) == set(KINDS)  # the table tests can build a request of every kind
 

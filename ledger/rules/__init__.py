@@ -1,7 +1,7 @@
 """Each request kind's rule: ``gather`` reads what it needs from the store into a View (reads
 only), ``decide`` turns the request and that View into a Decision (pure), ``Store.apply`` writes it.
 
-One module per area (sales, cards, members, staff) registers its kinds in RULES. ``decide`` runs
+One module per area (sales, cards, members, staff, rentals) registers its kinds in RULES. ``decide`` runs
 the common card checks every kind keeps unless it opts out by name (protocol.kinds), then the kind's
 own rule, then adds the member's notification for kinds that tell members.
 """
@@ -11,7 +11,7 @@ from typing import Callable
 
 from protocol.kinds import KINDS
 
-from . import cards, members, sales, staff
+from . import cards, members, rentals, sales, staff
 from .common import (ASSETS, CARD_FEE_ACCOUNT, OFFLINE_LOSS_ACCOUNT, POINTS_ACCOUNT, PROMO_ACCOUNT,
                      PROMO_EXPENSE_ACCOUNT, channel_account, check_balanced, check_card, check_limits, commission_fen)
 from .decision import (Alert, Answer, BlocklistChange, CardView, Decision, NewCard, NewMember, Notification,
@@ -38,7 +38,7 @@ def _register(*modules) -> dict[str, Rule]:
     return rules
 
 
-RULES: dict[str, Rule] = _register(sales, cards, members, staff)
+RULES: dict[str, Rule] = _register(sales, cards, members, staff, rentals)
 
 
 def gather(request, store, terminal, now_ms: int, pins) -> View:

@@ -114,10 +114,13 @@ def top_up(request: TopUp, view: View) -> Decision:
 
 
 def gather_card_return(request: CardReturn, store, terminal, now_ms: int, pins) -> View:
-    return _gather(request, store, terminal, now_ms, pins, park_rules=store.park_rules(request.park))
+    return _gather(request, store, terminal, now_ms, pins, park_rules=store.park_rules(request.park),
+                   open_deposits=store.open_deposit_count(request.park, request.card.account))
 
 
 def card_return(request: CardReturn, view: View) -> Decision:
+    if view.open_deposits:
+        return decline(Reason.DEPOSITS_OPEN)  # the refund would leave a rental deposit with no card to go back to
     if request.damage_fee_fen > view.park_rules.damage_fee_fen:
         return decline(Reason.AMOUNT_MISMATCH)  # the park's damage fee caps what a desk keeps
     return decide_card_return(request, view.card)

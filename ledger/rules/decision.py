@@ -103,6 +103,8 @@ class View:
     member_cards: tuple = ()              # member lookup: MemberCard rows
     takings: tuple = ()                   # station report: (sales, fen, offline sales, voids)
     pins: Pins | None = None
+    rental: object = None                 # rules.rentals.RentalView of a rental kind
+    open_deposits: int = 0                # card return: rental deposits the card paid that are still open
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,8 @@ class Decision:
     supersedes: tuple | None = None             # (terminal, seq superseded, by seq)
     shift: ShiftChange | None = None
     answer: Answer | None = None
+    rental: object = None                       # rules.rentals.RentalEffect: a deposit order's new state
+    detail: str = ""                            # the Result's detail (a voucher used before: when and where)
 
     @property
     def is_approved(self) -> bool:
