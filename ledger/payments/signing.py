@@ -9,7 +9,8 @@ notifications. Ed25519 is already the project's signature (pynacl), so nothing n
 The signed text follows WeChat Pay APIv3's "method, URL, timestamp, nonce, body" lines, with a
 domain prefix so a signature made here means nothing anywhere else. An answer is signed over its
 request's method and path too (as ``ANSWER <method>``), so an answer can not be replayed for
-another request.
+another request. Nonces are not remembered: a notification replayed inside the 5-minute window
+books nothing new, because booking is idempotent on the provider's order and refund numbers.
 """
 
 import base64
