@@ -17,6 +17,9 @@ sale / reverse the last top-up (a supervisor's card and PIN), F4 close the shift
 card, ``l`` Li's (front desk), ``z`` Zhao's (supervisor), ``a`` ``b`` ``c`` visitor cards (or click
 them), ``n`` ``m`` blank cards at the desk, ``x`` takes the card away; ``p`` paper out/in; ``q``
 quits. While the desk asks for a member's name, letters type into it (the desk's keyboard).
+
+The rental desk (``--terminal-station rental``): ``u`` Sun's staff card (rental), ``v`` scans the
+next deposit voucher (two paid earlier in the day, then any the desk has printed since), ``i`` scans the next item's label (rods, then bikes); F2 takes a deposit at the desk.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 import shutil
 import sqlite3
 import threading
+import time
 
 from rich.console import Group
 from rich.panel import Panel
@@ -41,7 +45,7 @@ from textual.widgets import Static
 
 from protocol.messages import CardIssue
 from terminal import events
-from terminal.config import COUNT, DESK, MENU, MenuItem
+from terminal.config import COUNT, DESK, MENU, OWN_MODES, RENTAL, MenuItem
 from terminal.hal.factory import make_hardware
 from terminal.hal.keypad import Key
 from terminal.runner import OUTBOX_FILE_NAME, Watchdog, close_terminal, open_terminal
@@ -49,6 +53,7 @@ from terminal.app import render_for_display
 
 from .output_dir import SIM_MARKER, claim_output_dir, refuse_if_serving
 from .rig import STAFF, ParkRig, card, common
+from .station import RENTAL_LABELS, rental_types
 
 log = logging.getLogger("fieldpos.host_sim.station_ui")
 
@@ -65,6 +70,8 @@ STATION_TERMINALS = {
                                              MenuItem("啤酒 Beer", 1500))}),
     # The front desk: blank cards issued and written here, visitor cards topped up and taken back.
     "desk": ("T-DESK-2", {"mode": DESK, "card_fee_fen": 2000, "damage_fee_fen": 1000}),
+    # Rods and bikes (host_sim.station's sample rental station): deposits, vouchers, hand-out and return.
+    "rental": ("T-RENT-1", {"mode": RENTAL}),
 }
 # Blank cards on the desk's counter (key, UID): as they come from the card supplier.
 BLANK_CARDS = (("n", "1a2b3c4d"), ("m", "5e6f7a8b"))
@@ -86,6 +93,10 @@ HELP = ("keypad: 0-9 . Enter · Esc CANCEL · Backspace BACK · F1 reprint · F2
         "F4 close shift (or / * - +)\n"
         "cards (keys or click): s z l staff · a b c visitors · n m blank cards (desk) · x take the card away · "
         "p paper out/in · q quit · a name is typed on the keyboard")
+RENTAL_HELP = ("\nrental desk: u Sun's staff card · v scan the next voucher · i scan the next item label · "
+               "F2 deposit paid at the desk")
+# Deposits taken before the window opens, so the rental desk has vouchers to scan: (item type, channel).
+RENTAL_DEPOSITS = (("rod", "cash"), ("bike", "wechat"))
 TONE_STYLES = {"normal": "bright_blue", "ok": "green", "error": "red", "warning": "yellow"}
 
 
@@ -122,6 +133,8 @@ class StationSimulator:
         self._ledger_lock = None  # ledger.park_home.LedgerLock while the park runs
         self._saved_receipts = 0
         self._last_display: bytes | None = None
+        self.vouchers: list[str] = []  # a rental desk's: scanned in turn by ``v``
+        self._scans = {"voucher": 0, "label": 0}
 
     # ------------------------------------------------------------ start and stop
     def start(self) -> StationSimulator:
@@ -130,7 +143,8 @@ class StationSimulator:
             self._start_park()
             self._issue_cards()
             bundle_path, config_path = self._write_terminal_files()
-            self.hardware = make_hardware("sim", config={"printer_profile": self.printer_profile})
+            scanner = "evdev" if self.station == "rental" else "none"
+            self.hardware = make_hardware("sim", config={"printer_profile": self.printer_profile, "scanner": scanner})
             self.app = open_terminal(bundle_path, config_path, self.hardware, mqtt_version=self.rig.mqtt_version)
             self._thread = threading.Thread(target=self._run_till, name="till", daemon=True)
             self._thread.start()
@@ -162,7 +176,13 @@ class StationSimulator:
         # replacing the park this one's ledger is writing.
         self.rig.home.home.mkdir(parents=True)
         self._ledger_lock = self.rig.home.lock_ledger()
-        self.rig.create({DESK_TERMINAL: "desk", self.terminal_id: self.station})
+        if self.station == "rental":
+            from .station import add_rental_desk
+
+            self.rig.create({DESK_TERMINAL: "desk"})
+            add_rental_desk(self.rig, self.terminal_id, int(time.time() * 1000))
+        else:
+            self.rig.create({DESK_TERMINAL: "desk", self.terminal_id: self.station})
         self.rig.start_broker(prefer="auto")
         if is_embedded(self.rig.broker):  # no Mosquitto on this machine; amqtt speaks 3.1.1 only
             self.rig.mqtt_version = EMBEDDED_MQTT_VERSION
@@ -185,11 +205,35 @@ class StationSimulator:
                 raise RuntimeError(f"the desk could not issue card {card_no}: {result.reason}")
             label = f"{card_no} ￥{events.format_fen(opening_fen)}"  # the balance it was opened with
             self.cards.append(CardChoice(key, label, self.rig.virtual_card(card_no)))
+        if self.station == "rental":
+            self._take_rental_deposits()
         if self.station == "desk":
             from .devices.mifare import MifareClassic1K
 
             for key, uid in BLANK_CARDS:
                 self.cards.append(CardChoice(key, f"blank card {uid}", MifareClassic1K(bytes.fromhex(uid))))
+
+    def _take_rental_deposits(self) -> None:
+        """Sun's staff card, and deposits Sun took at the rental desk earlier in the day (paid in cash
+        and by WeChat): their vouchers are what ``v`` scans. The till syncs its seq past them at boot."""
+        from protocol.messages import DepositDesk
+
+        from .station import RENTAL_STAFF
+
+        staff_id, name, _, card_no, pin = RENTAL_STAFF
+        self.cards.append(CardChoice("u", f"{name.split()[-2]} rental staff, PIN {pin}",
+                                     self.rig.virtual_card(card_no, kind="staff")))
+        earlier = self.rig.link(self.terminal_id)
+        earlier.sync_seq()
+        for item_type, channel in RENTAL_DEPOSITS:
+            deposit_fen = next(t.deposit_fen for t in rental_types() if t.item_type == item_type)
+            reply = earlier.submit(lambda seq: DepositDesk(
+                **common(earlier, seq, card(card_no), staff_id), item_type=item_type, deposit_fen=deposit_fen,
+                channel=channel, payment_ref=""))  # fmt: skip
+            if not reply.is_approved:
+                raise RuntimeError(f"the desk could not take a {item_type} deposit: {reply.reason}")
+            self.vouchers.append(reply.voucher)
+        earlier.close()  # one connection per terminal: the till's own link takes over
 
     def _write_terminal_files(self) -> tuple[Path, Path]:
         """What a technician puts on the board: the bundle (kept secret) and the station config."""
@@ -204,7 +248,7 @@ class StationSimulator:
         from .station import SALE_SETTINGS, put_sales_on_ledger
 
         put_sales_on_ledger(self.rig, self.terminal_id, self.rig.station_config(self.terminal_id, **overrides))
-        if overrides.get("mode") != DESK:
+        if overrides.get("mode") not in OWN_MODES:
             overrides = {name: value for name, value in overrides.items() if name not in SALE_SETTINGS}
         config = self.rig.station_config(self.terminal_id, **overrides)
         config_path = board / "station.json"
@@ -264,6 +308,20 @@ class StationSimulator:
 
     def take_card_away(self) -> None:
         self.sim.field.remove()
+
+    def scan_next(self, what: str) -> str:
+        """Scan the next voucher (``what`` "voucher") or item label ("label") with the desk's scanner;
+        returns what was scanned. Vouchers the desk printed since are added to the round."""
+        printed = [payload for receipt in self.sim.printer.receipts for payload in receipt.qr_payloads
+                   if payload.startswith("FPV1:") and payload not in self.vouchers]
+        self.vouchers += list(dict.fromkeys(printed))
+        codes = self.vouchers if what == "voucher" else [label for labels in RENTAL_LABELS.values() for label in labels]
+        if not codes:
+            return ""
+        code = codes[self._scans[what] % len(codes)]
+        self._scans[what] += 1
+        self.sim.scanner.scan(code)
+        return code
 
     def toggle_paper(self) -> bool:
         """Take the roll out or put it back; True when the printer is now out of paper."""
@@ -435,7 +493,7 @@ class StationUI(App):
             for choice in station.cards:
                 yield CardButton(choice)
         yield Static(id="status")
-        yield Static(HELP, id="help")
+        yield Static(HELP + (RENTAL_HELP if station.station == "rental" else ""), id="help")
 
     def on_mount(self) -> None:
         self.refresh_from_station()
@@ -451,6 +509,9 @@ class StationUI(App):
             self.station.press(KEYPAD_KEYS[key])
         elif key in self.cards_by_key:
             self.station.tap(self.cards_by_key[key])
+        elif key in ("v", "i") and self.station.station == "rental":
+            scanned = self.station.scan_next("voucher" if key == "v" else "label")
+            self.notify(f"scanned {scanned[:24]}…" if len(scanned) > 24 else f"scanned {scanned or 'nothing'}", timeout=2)
         elif key == "x":
             self.station.take_card_away()
         elif key == "p":

@@ -806,7 +806,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sim", action="store_true", help="a simulated station in this terminal window, with its own park")
     run.add_argument("--out", default="var/sim", help="with --sim: where the park, receipts and display.png go: a new or empty folder, or one a "
                           "previous --sim made (default: %(default)s)")
-    run.add_argument("--terminal-station", choices=("fishing", "riding", "bbq", "desk"), default="fishing",
+    run.add_argument("--terminal-station", choices=("fishing", "riding", "bbq", "desk", "rental"), default="fishing",
                      help="with --sim: which station the terminal serves (default: %(default)s)")
     run.add_argument("--printer-profile", default="58mm-raster",
                      help="with --sim: the emulated printer (80mm-gb18030 prints text the window shows as decoded)")
