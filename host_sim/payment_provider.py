@@ -102,12 +102,16 @@ class Delivery:
 
 
 class SimProviderError(Exception):
+    """A refusal the sim answers with an HTTP status and a WeChat-style error code."""
+
     def __init__(self, status: HTTPStatus, code: str, message: str):
         super().__init__(message)
         self.status, self.code = status, code
 
 
 class SimulatedProvider:
+    """One provider (``name`` "wechat" or "alipay") serving one merchant, the park's ledger."""
+
     def __init__(self, *, name: str = "wechat", merchant_id: str = "1900000109",
                  merchant_keys: Mapping[str, VerifyKey], host: str = "127.0.0.1", port: int = 0,
                  notify_retry_delays_s: tuple[float, ...] = NOTIFY_RETRY_DELAYS_S):
