@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from .. import rentals_online
 from ..keys import LedgerKeys
 from ..store import Store
 from .provider import OrderStatus
@@ -51,26 +52,20 @@ class LedgerDepositBook:
 
     def record_payment(self, provider: str, order: OrderStatus, *, now_ms: int):
         with self._store() as store:  # record_online_deposit opens its own write transaction
-            return rentals_online().record_online_deposit(
+            return rentals_online.record_online_deposit(
                 store, self.keys, park_id=self.park_id, provider=provider, provider_order=order.out_trade_no,
                 transaction_id=order.transaction_id, item_type=order.item_type, amount_fen=order.amount_fen,
                 paid_ms=order.paid_ms, now_ms=now_ms)
 
     def deposit_of(self, provider: str, out_trade_no: str):
         with self._store() as store:
-            return rentals_online().online_deposit(store, self.keys, park_id=self.park_id, provider=provider,
+            return rentals_online.online_deposit(store, self.keys, park_id=self.park_id, provider=provider,
                                                    provider_order=out_trade_no)
 
     def pending_refunds(self) -> list:
         with self._store() as store:
-            return rentals_online().pending_refunds(store, self.park_id)
+            return rentals_online.pending_refunds(store, self.park_id)
 
     def refund_done(self, refund_no: str, provider_refund_id: str, *, now_ms: int) -> None:
         with self._store() as store:
-            rentals_online().refund_done(store, self.park_id, refund_no, provider_refund_id, now_ms)
-
-
-def rentals_online():
-    from .. import rentals_online as module  # TODO(issue 13): a plain import once rentals_online is in the repository
-
-    return module
+            rentals_online.refund_done(store, self.park_id, refund_no, provider_refund_id, now_ms)
