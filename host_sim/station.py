@@ -63,9 +63,10 @@ def rental_types() -> tuple:
     return rod, bike
 
 
-def add_rental_desk(rig: ParkRig, terminal_id: str, now_ms: int) -> None:
-    """The sample rental station, its stock and staff on the ledger, and ``terminal_id`` provisioned
-    as its desk. Call it after ``rig.create`` and before the broker starts (its login goes there)."""
+def add_rental_desk(rig: ParkRig, now_ms: int, *terminal_ids: str) -> None:
+    """The sample rental station, its stock and staff on the ledger, and each of ``terminal_ids``
+    provisioned as one of its desks. Call it after ``rig.create`` and before the broker starts (the
+    desks' logins go into its config)."""
     from ledger.park_home import STATION_KINDS
 
     station_id, name = RENTAL_STATION
@@ -78,7 +79,8 @@ def add_rental_desk(rig: ParkRig, terminal_id: str, now_ms: int) -> None:
                 store.add_rental_item(rig.park_id, label, station_id, item_type.item_type, now_ms)
     finally:
         store.close()
-    rig.home.provision_terminal(terminal_id, station_id, kinds=STATION_KINDS["rental"], broker_port=rig.port)
+    for terminal_id in terminal_ids:
+        rig.home.provision_terminal(terminal_id, station_id, kinds=STATION_KINDS["rental"], broker_port=rig.port)
     rig.home.add_staff(*RENTAL_STAFF)
 
 

@@ -180,7 +180,7 @@ class StationSimulator:
             from .station import add_rental_desk
 
             self.rig.create({DESK_TERMINAL: "desk"})
-            add_rental_desk(self.rig, self.terminal_id, int(time.time() * 1000))
+            add_rental_desk(self.rig, int(time.time() * 1000), self.terminal_id)
         else:
             self.rig.create({DESK_TERMINAL: "desk", self.terminal_id: self.station})
         self.rig.start_broker(prefer="auto")

@@ -104,6 +104,17 @@ def is_voucher(text: str) -> bool:
     return text.startswith(VOUCHER_PREFIX)
 
 
+def key_text(event: KeyPressed) -> str:
+    """The key's name as the keypad gives it ("1", "ENTER", "F2"), whether the event carries the
+    keypad's Key or its value."""
+    return getattr(event.key, "value", event.key)
+
+
+def digit(event: KeyPressed) -> int | None:
+    text = key_text(event)
+    return int(text) if len(text) == 1 and text.isdigit() else None
+
+
 @dataclass
 class RentalTerminal(core.Terminal):
     """The rental desk's machine. The app sets ``stock`` from each signed config (the item types and
@@ -146,7 +157,7 @@ class RentalTerminal(core.Terminal):
             return self._voucher_scanned(event) if is_voucher(event.text) else self._label_at_idle(event.text)
         if isinstance(event, CardTapped) and event.record is not None and event.record.kind != "staff":
             return self._card_deposit(event)
-        if isinstance(event, KeyPressed) and event.key == DESK_DEPOSIT_KEY:
+        if isinstance(event, KeyPressed) and key_text(event) == DESK_DEPOSIT_KEY:
             if not self.is_online:
                 return self._needs_ledger("押金 Deposit")
             self.sale = Sale(card=self._staff_card[0], uid_hex=self._staff_card[1], operation="deposit_desk")
@@ -203,9 +214,9 @@ class RentalTerminal(core.Terminal):
         if (handled := self._leave_entry(event)) is not None:
             return handled
         types = self.stock.item_types
-        if not (event.key.isdigit() and 1 <= int(event.key) <= min(len(types), 9)):
+        if (number := digit(event)) is None or not 1 <= number <= min(len(types), 9):
             return []
-        item_type = self.rental.item_type = types[int(event.key) - 1]
+        item_type = self.rental.item_type = types[number - 1]
         self.sale.lines = ((f"押金 {item_type.name}", 1, item_type.deposit_fen),)
         if self.sale.operation == "deposit_desk":
             return [self._go(RentalState.PICK_CHANNEL, ENTRY_TIMEOUT_MS)]
@@ -217,7 +228,8 @@ class RentalTerminal(core.Terminal):
         channel = DESK_CHANNELS.get(event.key)
         if channel is None:
             return []
-        item_type, self.rental.channel = self.rental.item_type, channel
+        item_type, self.rental.channel = self.rental.item_type, getattr(channel, "value", channel)
+        channel = self.rental.channel
         return self._send(DepositDesk, {"item_type": item_type.item_type, "deposit_fen": item_type.deposit_fen,
                                         "channel": channel, "payment_ref": ""})
 
@@ -252,7 +264,7 @@ class RentalTerminal(core.Terminal):
     def _on_rental_inspect(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
             return handled
-        condition = CONDITION_KEYS.get(event.key)
+        condition = CONDITION_KEYS.get(key_text(event))
         if condition is None:
             return []
         self.rental.condition = condition
@@ -269,8 +281,8 @@ class RentalTerminal(core.Terminal):
         rental, damage = self.rental, self.rental.item_type.damage
         if event.key == ENTER:
             return self._send_return() if rental.damage_codes else []
-        if event.key.isdigit() and 1 <= int(event.key) <= min(len(damage), MAX_PICKED_DAMAGES):
-            code = damage[int(event.key) - 1].code
+        if (number := digit(event)) is not None and 1 <= number <= min(len(damage), MAX_PICKED_DAMAGES):
+            code = damage[number - 1].code
             picked = rental.damage_codes
             rental.damage_codes = tuple(c for c in picked if c != code) if code in picked else picked + (code,)
         self.deadline_ms = self.now_ms + ENTRY_TIMEOUT_MS

@@ -21,6 +21,7 @@ from terminal.rental import RentalState
 from .helpers.waiting import wait_until
 
 RENTAL_TERMINAL = "T-RENT-1"
+SECOND_DESK = "T-RENT-2"  # the same station's other window
 LABELS = ("ROD-0042", "ROD-0043")  # host_sim.station's sample rods: 50.00 deposit, 10.00 a session
 ROD_KEY = "2"  # the config lists item types by id: bike, rod
 
@@ -28,7 +29,7 @@ ROD_KEY = "2"  # the config lists item types by id: bike, rod
 @pytest.fixture
 def rental_park(tmp_path, mqtt_version):
     with ParkRig(tmp_path, mqtt_version=mqtt_version).create({"T-DESK-1": "desk"}) as park:
-        add_rental_desk(park, RENTAL_TERMINAL, int(time.time() * 1000))
+        add_rental_desk(park, int(time.time() * 1000), RENTAL_TERMINAL, SECOND_DESK)
         park.start_broker()
         park.start_ledger()
         desk = park.link("T-DESK-1")
@@ -38,8 +39,8 @@ def rental_park(tmp_path, mqtt_version):
         yield park
 
 
-def rental_desk(park, **options) -> ScriptedStation:
-    desk = ScriptedStation(park, RENTAL_TERMINAL, mode="rental", **options)
+def rental_desk(park, terminal_id=RENTAL_TERMINAL, **options) -> ScriptedStation:
+    desk = ScriptedStation(park, terminal_id, mode="rental", **options)
     wait_until(lambda: desk.link.state.rental is not None, what="the signed config with the rental stock")
     desk.log_in(RENTAL_STAFF)
     return desk
@@ -127,3 +128,38 @@ def test_offline_the_desk_checks_the_voucher_itself_and_the_hand_out_lands_once_
     finally:
         desk.close()
         wifi.close()
+
+
+def test_one_voucher_redeemed_offline_at_two_desks_is_recorded_at_both_and_flagged_at_sync(rental_park):
+    wifi = {terminal_id: CuttableLink(rental_park.port) for terminal_id in (RENTAL_TERMINAL, SECOND_DESK)}
+    desks = [rental_desk(rental_park, terminal_id, link=rental_park.link(terminal_id, connect=False, port=link.port))
+             for terminal_id, link in wifi.items()]
+    try:
+        first, second = desks
+        first.keys([Key.F2])
+        first.keys(ROD_KEY + "1")
+        first.turns(lambda: first.state == RentalState.VOUCHER)
+        (voucher,) = first.sim.printer.receipts[-1].qr_payloads
+        first.keys("C")
+        for link in wifi.values():
+            link.cut()
+        for desk, label in zip(desks, LABELS):  # the visitor shows the voucher at both windows
+            wait_until(lambda desk=desk: not desk.link.is_connected, what="the desk to see the Wi-Fi gone")
+            desk.turns(lambda desk=desk: "OFFLINE" in screen_text(desk))
+            desk.scan(voucher)
+            desk.scan(label)
+            desk.turns(lambda desk=desk: desk.state == State.DONE)
+            assert "OFFLINE" in desk.sim.printer.receipts[-1].text
+
+        for link in wifi.values():
+            link.restore()
+        for desk in desks:
+            wait_until(lambda desk=desk: desk.link.outbox.pending_count() == 0, 30, "the offline hand-outs to land")
+        assert [item_state(rental_park, label) for label in LABELS] == ["out", "out"]  # both visitors have a rod
+        (flag,) = rental_park.reader.db.execute("SELECT detail FROM alert WHERE kind='VOUCHER_REDEEMED_TWICE'").fetchall()
+        assert RENTAL_TERMINAL in flag[0] and SECOND_DESK in flag[0], flag
+    finally:
+        for desk in desks:
+            desk.close()
+        for link in wifi.values():
+            link.close()
