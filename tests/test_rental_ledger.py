@@ -229,3 +229,41 @@ def test_a_rental_terminals_signed_config_carries_its_stations_stock(park):
                                                                 ("ROD-002", "available")]
     _, desk = config_payload(park.store, keys, "P1", "T-DESK-1", T0)
     assert b'"rental":null' in desk
+
+
+def test_the_deposit_and_rental_reports_and_the_liabilities_slot_add_up_from_the_books(park):
+    from ledger.reports.catalog import make_scope, run_report
+    from ledger.reports.export import render
+
+    assert park.issue(opening_fen=10000).is_approved
+    on_card = park.request("T-RENT-1", DepositCard, card_ref=VISITOR, item_type="rod", deposit_fen=3000)
+    in_cash = deposit_cash(park, item_type="bike", deposit_fen=20000)
+    still_held = deposit_cash(park)
+    assert hand_out(park, on_card.voucher, "ROD-001").is_approved
+    assert hand_out(park, in_cash.voucher, "BIKE-01").is_approved
+    park.now_ms = T0 + 150 * MINUTE
+    give_back(park, "ROD-001", "lost")   # 1000 rental + 500 late + 8000 lost: 6500 beyond the deposit
+    give_back(park, "BIKE-01")           # 3 started hours: 4500
+    db = park.store.db
+    scope = make_scope(db, now_ms=park.now_ms)
+
+    deposits = run_report(db, "deposits", scope)
+    held, period, claims = deposits.tables
+    assert held.as_dicts() == [{"route": "cash", "holds": 1, "held_fen": 3000, "oldest": held.rows[0][3]}]
+    returned = dict(zip([c.key for c in period.columns], period.rows[1]))
+    assert (returned["orders"], returned["deposit_fen"], returned["refunded_fen"], returned["claim_fen"]) == (
+        2, 23000, 15500, 6500)
+    assert claims.rows[0][:2] == (on_card.order, 6500)
+    liabilities = run_report(db, "liabilities", scope).tables[0]
+    assert ("rental deposits held 租赁押金", 3000) in [row[:2] for row in liabilities.rows]
+    assert park.pool_fen() == 3000 and still_held.order
+
+    report = run_report(db, "rentals", scope)
+    by_type, by_item, by_hour, renters = report.tables
+    assert [(row[0], row[2], row[4], row[6]) for row in by_type.rows] == [("bike", 1, "2.5", 4500),
+                                                                         ("rod", 1, "2.5", 1000)]
+    assert by_type.rows[1][8] == "100.0%"  # the rod was lost
+    assert sum(row[1] for row in by_hour.rows) == 2
+    assert {row[0]: row[1] for row in renters.rows} == {"at the desk 柜台": 1, "temporary card 临时卡": 1}
+    assert "BIKE-01" in render(report, "text").decode()
+    assert "65.00" in render(deposits, "csv").decode("utf-8-sig")

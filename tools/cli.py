@@ -769,6 +769,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tools.report_cli import add_report_commands
 
     add_report_commands(report)
+    from tools.rental_cli import add_rental_commands
+
+    add_rental_commands(commands)
 
     from backoffice.console_schema import ROLES
     from tools.console_cli import add_console_commands

@@ -10,10 +10,12 @@ from typing import Callable
 
 from .contractor import contractor_statement
 from .corrections import corrections
+from .deposits import deposits
 from .liabilities import liabilities
 from .lookup import lookup
 from .members import member_statistics
 from .query import Period, Scope, business_day_at, check_stations, park_of
+from .rentals import rentals
 from .table import Report
 from .takings import takings
 from .time_of_day import time_of_day
@@ -35,6 +37,8 @@ REPORTS = {kind.name: kind for kind in (
     ReportKind("members", "Member statistics", "会员统计", True),
     ReportKind("lookup", "Transaction lookup", "交易查询", True),
     ReportKind("contractor", "Contractor statement", "承包商对账", True),
+    ReportKind("deposits", "Rental deposits", "租赁押金", True),
+    ReportKind("rentals", "Rentals", "租赁统计", False),
 )}
 
 
@@ -61,5 +65,7 @@ def run_report(db, name: str, scope: Scope, **options) -> Report:
         "lookup": lambda: lookup(db, scope.park_id, receipt=options.get("receipt"), card=options.get("card"),
                                  phone=options.get("phone"), stations=scope.stations),
         "contractor": lambda: contractor_statement(db, scope, options.get("contractor") or ""),
+        "deposits": lambda: deposits(db, scope),
+        "rentals": lambda: rentals(db, scope),
     }
     return runners[name]()

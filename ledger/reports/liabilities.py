@@ -2,8 +2,7 @@
 Read at one moment from the running card balances (which ``ledger verify`` proves equal to their
 postings) and from the postings of the park's own accounts.
 
-Rental deposits held belong here too; they come with rentals, which the ledger does not book yet:
-the row is shown as not recorded, never as a zero that looks like a fact.
+Rental deposits held are the deposit pool's balance (``fieldpos report deposits`` itemises them).
 """
 
 from .query import Scope
@@ -23,7 +22,6 @@ CARD_COLUMNS = (
 )
 SUMMARY_COLUMNS = (Column("item", "liability", "负债项目"), fen_column("amount_fen", "amount", "金额"),
                    Column("note", "note", "说明"))
-RENTAL_DEPOSITS_NOT_RECORDED = "not recorded yet: rentals are not booked by the ledger"
 
 
 def account_balances(db, park_id: str, account_prefix: str) -> list[tuple[str, int]]:
@@ -45,6 +43,7 @@ def liabilities(db, scope: Scope) -> Report:
     card_rows = [tuple(value or 0 if index else value for index, value in enumerate(row)) for row in card_rows]
     deposits = sum(amount for account, amount in account_balances(db, park_id, "card_fee") if account == "card_fee")
     contractors = account_balances(db, park_id, "contractor:")
+    rental_deposits = sum(amount for _, amount in account_balances(db, park_id, "deposit:"))
     balances = sum(row[2] for row in card_rows)
     bonus = sum(row[4] for row in card_rows)
     summary = [
@@ -53,7 +52,7 @@ def liabilities(db, scope: Scope) -> Report:
         ("bonus outstanding 赠送余额", bonus, "promotional credit, spendable, never paid out"),
         *((f"payable to {account.split(':', 1)[1]} 应付承包商", amount, "contractor sales less commission, not yet paid")
           for account, amount in contractors),
-        ("rental deposits held 租赁押金", None, RENTAL_DEPOSITS_NOT_RECORDED),
+        ("rental deposits held 租赁押金", rental_deposits, "the deposit pool: refunded or captured on return"),
     ]
     return Report(
         name="liabilities", title_en="Liabilities", title_zh="负债", scope_text=f"park {park_id}, now",
