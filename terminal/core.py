@@ -36,6 +36,7 @@ from protocol.reasons import NOT_FINAL_REASONS, reason_text
 
 from .config import COUNT, DESK, FIXED, FREE, MENU, StationConfig
 from .desk import FrontDesk
+from .hal.keypad import Key
 from .events import (BACK, CANCEL, CLOSE_SHIFT_KEY, DONE_TIMEOUT_MS, DOT, ENTER, ENTRY_TIMEOUT_MS, MAX_AMOUNT_CHARS,
                      MAX_COUNT, MAX_PIN_DIGITS, MESSAGE_TIMEOUT_MS, PIN_TIMEOUT_MS, REPRINT_KEY, UNDO_KEY, Answer,
                      UNCERTAIN_LEAVE_AFTER_MS, CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, ParkedAnswered, Print,
@@ -360,7 +361,7 @@ class Terminal(FrontDesk):
             return [self._go(State.IDLE)]
         return None
 
-    def _type(self, key: str, *, digits_only: bool, limit: int, timeout_ms: int) -> list:
+    def _type(self, key: Key, *, digits_only: bool, limit: int, timeout_ms: int) -> list:
         self.sale.typed = self._edit(self.sale.typed, key, digits_only=digits_only, limit=limit)
         self.deadline_ms = self.now_ms + timeout_ms
         return [self._screen()]
@@ -373,7 +374,7 @@ class Terminal(FrontDesk):
             return pin
         return None
 
-    def _type_pin(self, key: str) -> list:
+    def _type_pin(self, key: Key) -> list:
         return self._type(key, digits_only=True, limit=MAX_PIN_DIGITS, timeout_ms=PIN_TIMEOUT_MS)
 
     def _send(self, message_type, fields: dict, *, card=None, pin=None, supervisor_pin=None) -> list:
@@ -413,8 +414,8 @@ class Terminal(FrontDesk):
             self.sale.lines = self.sale.lines[:-1]
         elif event.key == ENTER:
             return self._authorize_or_pin() if self.sale.lines else []
-        elif event.key.isdigit() and 1 <= int(event.key) <= len(self.config.menu):
-            item = self.config.menu[int(event.key) - 1]
+        elif event.key.is_digit and 1 <= int(event.key.character) <= len(self.config.menu):
+            item = self.config.menu[int(event.key.character) - 1]
             lines = list(self.sale.lines)
             for index, (name, qty, unit) in enumerate(lines):
                 if name == item.name:
@@ -579,12 +580,12 @@ class Terminal(FrontDesk):
 
     # ------------------------------------------------------------ screens
     @staticmethod
-    def _edit(typed: str, key: str, *, digits_only: bool, limit: int) -> str:
-        if key == BACK:
+    def _edit(typed: str, key: Key, *, digits_only: bool, limit: int) -> str:
+        if key is BACK:
             return typed[:-1]
-        if key.isdigit() and len(key) == 1 and len(typed) < limit:
-            return typed + key
-        if key == DOT and not digits_only and "." not in typed and len(typed) < limit:
+        if key.is_digit and len(typed) < limit:
+            return typed + key.character
+        if key is DOT and not digits_only and "." not in typed and len(typed) < limit:
             return (typed or "0") + "."
         return typed
 

@@ -20,6 +20,7 @@ from protocol.messages import (CardIssue, CardKind, CardReplace, CardReturn, Car
 from .events import (BACK, CANCEL, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY, MAX_AMOUNT_CHARS, MAX_NAME_CHARS,
                      MAX_PHONE_DIGITS, PIN_TIMEOUT_MS, CardTapped, CardWriteFailed, CardWritten, KeyPressed, Print,
                      Sale, Show, State, WriteCard, format_fen, masked, parse_amount)
+from .hal.keypad import Key
 
 MIN_PHONE_DIGITS = 6
 # The new card's number comes from its UID, so a blank card needs no numbering at the desk.
@@ -32,18 +33,22 @@ REISSUE = "reissue_returned"
 # What the desk offers for a card on the reader: (key, request type, Chinese, English), by the card's
 # kind and whether it is on the blocklist (True). Requests start in DESK_AMOUNT unless FIRST_STEP says.
 DESK_MENUS = {
-    (CardKind.TEMPORARY, False): (("1", TopUp.TYPE, "充值", "Top-up"), ("2", CardReturn.TYPE, "退卡", "Return"),
-                                  ("3", REISSUE, "重新发卡", "Reissue")),
-    (CardKind.MEMBER, False): (("1", TopUp.TYPE, "充值", "Top-up"), ("2", PinUnlock.TYPE, "密码解锁", "PIN"),
-                               ("3", MemberTransfer.TYPE, "转账", "Transfer")),
-    (CardKind.MEMBER, True): (("1", CardUnblock.TYPE, "解挂", "Found"), ("2", TopUp.TYPE, "补缴", "Pay debt")),
-    (CardKind.TEMPORARY, True): (("2", TopUp.TYPE, "补缴", "Pay debt"),),
+    (CardKind.TEMPORARY, False): ((Key.DIGIT_1, TopUp.TYPE, "充值", "Top-up"), (Key.DIGIT_2, CardReturn.TYPE, "退卡", "Return"),
+                                  (Key.DIGIT_3, REISSUE, "重新发卡", "Reissue")),
+    (CardKind.MEMBER, False): ((Key.DIGIT_1, TopUp.TYPE, "充值", "Top-up"), (Key.DIGIT_2, PinUnlock.TYPE, "密码解锁", "PIN"),
+                               (Key.DIGIT_3, MemberTransfer.TYPE, "转账", "Transfer")),
+    (CardKind.MEMBER, True): ((Key.DIGIT_1, CardUnblock.TYPE, "解挂", "Found"), (Key.DIGIT_2, TopUp.TYPE, "补缴", "Pay debt")),
+    (CardKind.TEMPORARY, True): ((Key.DIGIT_2, TopUp.TYPE, "补缴", "Pay debt"),),
 }
 FIRST_STEP = {CardReturn.TYPE: State.DESK_CHANNEL, MemberTransfer.TYPE: State.DESK_TRANSFER_TO}
 MENU_TITLES = {CardKind.TEMPORARY: "临时卡", CardKind.MEMBER: "会员卡"}
-LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")  # what the desk's keyboard types (terminal.hal.keypad)
 CARD_STATE_TEXT = {CardState.ACTIVE: "正常 Active", CardState.LOST: "已挂失 Lost", CardState.BLOCKED: "冻结 Blocked",
                    CardState.RETURNED: "已退 Returned"}
+
+
+def _is_letter(key: Key) -> bool:
+    """A letter of the desk's keyboard (the member's name is typed in pinyin)."""
+    return key.character is not None and key.character.isalpha()
 
 
 def card_number(kind: str, uid_hex: str) -> str:
@@ -80,9 +85,9 @@ class FrontDesk:
         sale = self.sale
         return DESK_MENUS[CardKind(sale.card.kind), sale.is_card_blocked]
 
-    def _desk_key(self, key: str) -> list:
+    def _desk_key(self, key: Key) -> list:
         """F2 at the desk's idle screen: a member reports a card lost, found by phone number."""
-        if key != LOST_CARD_KEY:
+        if key is not LOST_CARD_KEY:
             return []
         # The request is about the member's card, but asked by this desk: ``card`` is the staff card.
         self.sale = Sale(card=self._staff_card.record, uid_hex=self._staff_card.uid_hex, operation=LossReport.TYPE)
@@ -92,13 +97,13 @@ class FrontDesk:
         if (handled := self._leave_entry(event)) is not None:
             return handled
         sale = self.sale
-        if event.key == "1":
+        if event.key is Key.DIGIT_1:
             sale.operation = CardIssue.TYPE
             return [self._go(State.DESK_AMOUNT, ENTRY_TIMEOUT_MS)]
-        if event.key == "2":
+        if event.key is Key.DIGIT_2:
             sale.operation, sale.card = MemberOpen.TYPE, _new_card(CardKind.MEMBER, sale.uid_hex)
             return [self._go(State.DESK_NAME, ENTRY_TIMEOUT_MS)]
-        if event.key == "3":
+        if event.key is Key.DIGIT_3:
             sale.operation, sale.card = CardReplace.TYPE, _new_card(CardKind.MEMBER, sale.uid_hex)
             return [self._go(State.DESK_PHONE, ENTRY_TIMEOUT_MS)]
         return []
@@ -107,7 +112,7 @@ class FrontDesk:
         if (handled := self._leave_entry(event)) is not None:
             return handled
         sale = self.sale
-        operation = next((operation for key, operation, *_ in self._desk_menu() if key == event.key), None)
+        operation = next((operation for key, operation, *_ in self._desk_menu() if key is event.key), None)
         if operation is None:
             return []
         if operation == REISSUE:  # a returned card issued again: a card_issue of its next issuance
@@ -137,8 +142,8 @@ class FrontDesk:
             return [self._go(State.DESK_PHONE, ENTRY_TIMEOUT_MS)]
         if event.key == BACK:
             sale.typed = sale.typed[:-1]
-        elif len(sale.typed) < MAX_NAME_CHARS and (event.key in LETTERS or (event.key == " " and sale.typed[-1:] in LETTERS)):
-            sale.typed += event.key  # letters, and single spaces between words
+        elif len(sale.typed) < MAX_NAME_CHARS and (_is_letter(event.key) or (event.key is Key.SPACE and sale.typed[-1:].isalpha())):
+            sale.typed += event.key.character  # letters, and single spaces between words
         self.deadline_ms = self.now_ms + ENTRY_TIMEOUT_MS
         return [self._screen()]
 
@@ -221,9 +226,9 @@ class FrontDesk:
     def _on_desk_damaged(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
             return handled
-        if event.key not in ("1", "2"):
+        if event.key not in (Key.DIGIT_1, Key.DIGIT_2):
             return []
-        self.sale.damage_fee_fen = self.rules.damage_fee_fen if event.key == "2" else 0
+        self.sale.damage_fee_fen = self.rules.damage_fee_fen if event.key is Key.DIGIT_2 else 0
         return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
 
     def _on_desk_channel(self, event) -> list:
@@ -266,8 +271,8 @@ class FrontDesk:
         if (handled := self._leave_entry(event)) is not None:
             return handled
         sale = self.sale
-        if event.key.isdigit() and 1 <= int(event.key) <= min(len(sale.found), 9):
-            sale.chosen = sale.found[int(event.key) - 1]
+        if event.key.is_digit and 1 <= int(event.key.character) <= min(len(sale.found), 9):
+            sale.chosen = sale.found[int(event.key.character) - 1]
             return [self._go(State.DESK_CONFIRM, ENTRY_TIMEOUT_MS)]
         return []
 
@@ -340,7 +345,7 @@ class FrontDesk:
         if state == State.DESK_MENU:
             # One option a line, so that a 128 x 64 panel shows all three; the card in the title.
             title = "已冻结" if sale.is_card_blocked else MENU_TITLES[sale.card.kind]
-            return Show(f"{title} {masked(sale.card.card_no)}", tuple(f"{key} {zh} {en}" for key, _, zh, en in self._desk_menu()),
+            return Show(f"{title} {masked(sale.card.card_no)}", tuple(f"{key.character} {zh} {en}" for key, _, zh, en in self._desk_menu()),
                         tone="warning" if sale.is_card_blocked else "normal")
         if state == State.DESK_NAME:
             return Show("会员姓名 Member's name", ("拼音 in pinyin:", (sale.typed or "_")), keys)

@@ -7,9 +7,10 @@ from enum import Enum
 from typing import NamedTuple
 
 from protocol.card_record import CardRecord
-from protocol.messages import CardRef
+from protocol.messages import CardRef, Channel
 from protocol.money import format_fen, parse_amount  # noqa: F401  (the core and the desk import them from here)
 
+from .hal.keypad import Key
 from .receipt import ReceiptData
 
 # How long a half-finished entry waits before the terminal gives up on it.
@@ -24,14 +25,15 @@ MAX_PIN_DIGITS = 6
 MAX_AMOUNT_CHARS = 9  # "100000.00"
 MAX_COUNT = 99
 
-# Keys (the keypad driver's names).
-ENTER, CANCEL, BACK, DOT = "ENTER", "CANCEL", "BACK", "."
-REPRINT_KEY, CLOSE_SHIFT_KEY = "F1", "F4"
-LOST_CARD_KEY = "F2"  # the front desk: a member reports a card lost (found by phone number)
-UNDO_KEY = "F3"       # a station voids its last sale; the front desk reverses its last top-up
+# The keys the machine gives a meaning to (terminal.hal.keypad names them all).
+ENTER, CANCEL, BACK, DOT = Key.ENTER, Key.CANCEL, Key.BACK, Key.DOT
+REPRINT_KEY, CLOSE_SHIFT_KEY = Key.F1, Key.F4
+LOST_CARD_KEY = Key.F2  # the front desk: a member reports a card lost (found by phone number)
+UNDO_KEY = Key.F3       # a station voids its last sale; the front desk reverses its last top-up
 MAX_NAME_CHARS = 24
 MAX_PHONE_DIGITS = 14
-DESK_CHANNELS = {"1": "cash", "2": "wechat", "3": "alipay", "4": "bank"}
+DESK_CHANNELS = {Key.DIGIT_1: Channel.CASH, Key.DIGIT_2: Channel.WECHAT, Key.DIGIT_3: Channel.ALIPAY,
+                 Key.DIGIT_4: Channel.BANK}
 
 
 class State(str, Enum):
@@ -93,7 +95,11 @@ class CardTapped:
 
 @dataclass(frozen=True)
 class KeyPressed:
-    key: str
+    key: Key
+
+    def __post_init__(self):
+        # A caller may name the key by its value ("1", "ENTER"); the machine only ever sees a Key.
+        object.__setattr__(self, "key", Key(self.key))
 
 
 @dataclass(frozen=True)

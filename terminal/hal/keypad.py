@@ -24,8 +24,10 @@ import abc
 import enum
 
 
-class Key(enum.Enum):
-    """A key the cashier can press. Digits and the dot have their character as value.
+class Key(str, enum.Enum):
+    """A key the cashier can press. Digits and the dot have their character as value. A str enum,
+    so a key equals and hashes as its value (a table keyed by "1" finds Key.DIGIT_1); the machine
+    itself compares keys as members and reads :attr:`character`, never strings.
 
     The four function keys have no fixed meaning here; the app binds them (the stations use F1 menu,
     F2 reprint, F3 shift, F4 void). On a 17-key USB keypad they are ``/ * - +``.
