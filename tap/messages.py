@@ -20,14 +20,17 @@ MAX_AMOUNT_FEN = 10000000
 
 # protocol.reasons.Reason and Outcome, and the config's words (protocol.messages), space-delimited.
 REASONS = (" OK SAME_SALE TRUNCATED OVERSIZE BAD_MAGIC UNSUPPORTED_VERSION UNSUPPORTED_ALGORITHM BAD_KEY_ID"
-           " UNKNOWN_KEY KEY_NOT_FOR_TOPIC BAD_SIGNATURE BAD_TOPIC MALFORMED_BODY DUPLICATE_FIELD FLOAT_NOT_ALLOWED"
-           " NAN_NOT_ALLOWED UNKNOWN_TYPE UNKNOWN_FIELD MISSING_FIELD WRONG_TYPE VALUE_OUT_OF_RANGE AMOUNT_OUT_OF_RANGE"
-           " LINES_DO_NOT_ADD_UP TOPIC_MISMATCH TOO_DEEP NUMBER_TOO_LONG STRING_TOO_LONG TOO_MANY_FIELDS BAD_FIELD_NAME"
-           " UNKNOWN_TERMINAL TERMINAL_REVOKED KIND_NOT_ALLOWED SEQ_REUSED SEQ_TOO_FAR PIN_BLOCK_INVALID INTERNAL_ERROR"
-           " SET_ASIDE INSUFFICIENT_FUNDS UNKNOWN_CARD CARD_BLOCKED CARD_RETURNED OLD_ISSUANCE CARD_IN_USE"
-           " CARD_UID_MISMATCH ORIGINAL_NOT_FOUND ALREADY_VOIDED AMOUNT_MISMATCH WRONG_PIN PIN_LOCKED UNKNOWN_STAFF"
-           " ROLE_NOT_ALLOWED SUPERSEDED PIN_REQUIRED OVER_BALANCE_LIMIT TOP_UP_OUT_OF_RANGE OVER_DAILY_LIMIT"
-           " SUPERVISOR_REQUIRED NOT_SAME_SHIFT NO_SHIFT OPERATOR_NOT_ON_SHIFT SAME_CARD ")
+           " UNKNOWN_KEY KEY_NOT_FOR_TOPIC BAD_SIGNATURE BAD_TOPIC MALFORMED_BODY DUPLICATE_FIELD"
+           " FLOAT_NOT_ALLOWED NAN_NOT_ALLOWED UNKNOWN_TYPE UNKNOWN_FIELD MISSING_FIELD WRONG_TYPE"
+           " VALUE_OUT_OF_RANGE AMOUNT_OUT_OF_RANGE LINES_DO_NOT_ADD_UP TOPIC_MISMATCH TOO_DEEP NUMBER_TOO_LONG"
+           " STRING_TOO_LONG TOO_MANY_FIELDS BAD_FIELD_NAME UNKNOWN_TERMINAL TERMINAL_REVOKED KIND_NOT_ALLOWED"
+           " SEQ_REUSED SEQ_TOO_FAR PIN_BLOCK_INVALID INTERNAL_ERROR SET_ASIDE INSUFFICIENT_FUNDS UNKNOWN_CARD"
+           " CARD_BLOCKED CARD_RETURNED OLD_ISSUANCE CARD_IN_USE CARD_UID_MISMATCH ORIGINAL_NOT_FOUND"
+           " ALREADY_VOIDED AMOUNT_MISMATCH WRONG_PIN PIN_LOCKED UNKNOWN_STAFF ROLE_NOT_ALLOWED SUPERSEDED"
+           " PIN_REQUIRED OVER_BALANCE_LIMIT TOP_UP_OUT_OF_RANGE OVER_DAILY_LIMIT SUPERVISOR_REQUIRED"
+           " NOT_SAME_SHIFT NO_SHIFT OPERATOR_NOT_ON_SHIFT SAME_CARD DEPOSITS_OPEN DEPOSIT_MISMATCH"
+           " UNKNOWN_ITEM_TYPE VOUCHER_INVALID VOUCHER_EXPIRED VOUCHER_USED DEPOSIT_NOT_HELD ITEM_UNKNOWN"
+           " ITEM_WRONG_TYPE ITEM_NOT_AVAILABLE ITEM_NOT_OUT DAMAGE_CODE_UNKNOWN ")
 OUTCOMES = " approved declined refused "
 CHARGE_MODES = " fixed count menu free "
 STAFF_ROLES = " cashier rental front_desk supervisor finance admin technician "
@@ -73,6 +76,8 @@ def _chars_in(value, allowed):
 
 def _check(kind, name, value):
     """protocol.messages.CHECKS[kind](name, value), each check in the same order."""
+    if kind == "not_for_a_tap":
+        _fail(name, "a tap is not a rental station", VALUE_OUT_OF_RANGE)
     if kind == "bool":
         if type(value) is not bool:
             _fail(name, "must be true or false", WRONG_TYPE)
@@ -178,9 +183,11 @@ STATION_SETTINGS = ("StationSettings", None, "name:text mode:charge_mode menu:@M
 _PARTS = {"CARD_REF": CARD_REF, "LINE_ITEM": LINE_ITEM, "BALANCES": BALANCES, "CARD_ENTRY": CARD_ENTRY,
           "OFFLINE_POLICY": OFFLINE_POLICY, "PARK_RULES": PARK_RULES, "MENU_ITEM": MENU_ITEM,
           "STAFF_ENTRY": STAFF_ENTRY, "STATION_SETTINGS": STATION_SETTINGS,
-          # A tap is never a rental station: its config's rental part is null, and any other is
-          # refused field by field (UNKNOWN_FIELD) without the tap carrying the rental spec.
-          "RENTAL_STOCK": ("RentalStock", None, "", None)}
+          # A tap is never a rental station: its config's rental part is null. Any other is refused
+          # without the tap carrying the rental spec: its fields must be there (MISSING_FIELD, as
+          # protocol/ says), and then it is refused whatever they hold (VALUE_OUT_OF_RANGE, where
+          # protocol/ would read on) — the one place the tap is stricter than protocol/.
+          "RENTAL_STOCK": ("RentalStock", None, "item_types:not_for_a_tap items:not_for_a_tap", None)}
 
 _REQUEST = ("park:id terminal:id seq:seq terminal_time_ms:time_ms clock_uncertain:bool operator:id"
             " config_version:count card:@CARD_REF")

@@ -67,6 +67,17 @@ def test_a_flipped_byte_in_a_vector_is_caught(vectors, tmp_path):
     assert _verdict(run.stdout)[1] == 1 and "FAIL encode 0" in run.stdout
 
 
+def test_the_tap_knows_every_reason_outcome_charge_mode_and_staff_role_protocol_has():
+    """A Result with a reason the tap does not list would be dropped as VALUE_OUT_OF_RANGE."""
+    from protocol.messages import ChargeMode, StaffRole
+    from protocol.reasons import Outcome, Reason
+    from tap import messages
+
+    for words, enum in ((messages.REASONS, Reason), (messages.OUTCOMES, Outcome),
+                        (messages.CHARGE_MODES, ChargeMode), (messages.STAFF_ROLES, StaffRole)):
+        assert words.split() == [member.value for member in enum] and words[0] == words[-1] == " ", enum
+
+
 def test_the_fixed_base_table_is_the_one_the_code_builds():
     from tools import tap_table
 

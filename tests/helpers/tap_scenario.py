@@ -42,7 +42,7 @@ def config(*, version=1, mode="fixed", allowed_modes="fixed", price_fen=1500, is
         "rules": {"card_fee_fen": 2000, "damage_fee_fen": 1000, "no_pin_limit_fen": 20000},
         "station": {"name": "骑马 Riding", "mode": mode, "opens": None, "closes": None,
                     "menu": [{"item": "ride", "name": "骑马 1次", "price_fen": price_fen}]},
-        "staff": [],
+        "staff": [], "rental": None,
     })
 
 

@@ -111,7 +111,7 @@ def _sample_config() -> dict:
         "rules": {"card_fee_fen": 2000, "damage_fee_fen": 1000, "no_pin_limit_fen": 20000},
         "station": {"name": "旋转木马 Carousel", "mode": "fixed", "opens": None, "closes": None,
                     "menu": [{"item": "ride", "name": "木马 1次", "price_fen": 1500}]},
-        "staff": [],
+        "staff": [], "rental": None,
     }
 
 
