@@ -69,6 +69,9 @@ def parse_voucher(token: str) -> tuple[Voucher, bytes, bytes]:
         raw = base64.b32decode(text + "=" * (-len(text) % 8))
     except (ValueError, base64.binascii.Error):
         raise VoucherError("voucher is not base32") from None
+    if base64.b32encode(raw).decode("ascii").rstrip("=") != text:
+        # One token per voucher: the unused low bits of the last character must be zero too.
+        raise VoucherError("voucher is not in its one canonical form")
     values, at = [], 0
     for name in _FIELDS:
         size = raw[at] if at < len(raw) else 0
