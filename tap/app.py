@@ -93,8 +93,12 @@ class TapApp:
         return self._wait_until(lambda: self.welcomed, timeout_ms)
 
     def poll(self, timeout_ms=0):
-        """Handle what the broker sent within ``timeout_ms`` (configs, blocklists, late Results)."""
-        return self.client.wait(timeout_ms)
+        """Handle what the broker sent within ``timeout_ms`` (configs, blocklists, late Results:
+        the answers to re-sent requests close them)."""
+        packet = self.client.wait(timeout_ms)
+        if self.replies:
+            self._settle_answered()
+        return packet
 
     def _wait_until(self, done, timeout_ms):
         start = self.ticks_ms()
@@ -322,14 +326,19 @@ class TapApp:
         """Wait up to ``timeout_ms`` for the Results of everything in the outbox (after a
         reconnect re-sent it); how many requests are still unanswered."""
         self._wait_until(lambda: all(e["sha256"] in self.replies for e in self.state.outbox()), timeout_ms)
+        self._settle_answered()
+        return len(self.state.outbox())
+
+    def _settle_answered(self):
+        """Close every request with a final answer in hand; an empty outbox starts a new offline
+        window (its counters back to zero)."""
         for entry in list(self.state.outbox()):
             reply = self.replies.pop(entry["sha256"], None)
             if reply is not None and reply["reason"] not in messages.NOT_FINAL_REASONS:
                 self.state.settle(entry["sha256"])
-        if not self.state.outbox():
+        if not self.state.outbox() and self.state.data["offline"]["count"]:
             self.state.data["offline"].update({"count": 0, "total_fen": 0, "cards": {}})
             self.state.save()
-        return len(self.state.outbox())
 
     def _show(self, outcome, *lines):
         self.outputs.show(outcome, lines)

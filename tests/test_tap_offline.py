@@ -166,3 +166,15 @@ def test_the_signed_config_survives_a_reboot_and_is_checked_again(tmp_path):
     tampered = TapApp(scenario.bundle(), TapState(str(tmp_path / "tap.json")), hal.PrintHal(), scenario.Ticks(),
                       scenario.fixed_random)
     assert tampered.price() is None and tampered.refusals[-1][0] == "BAD_SIGNATURE"
+
+
+def test_answers_to_re_sent_requests_close_them_as_the_loop_polls(tmp_path):
+    ledger = scenario.Ledger()
+    app, _, _ = _tap(tmp_path, ledger)
+    ledger.silent = True
+    app.tap(*VISITOR)  # no answer: sold offline, the charge and the offline sale wait in the outbox
+    assert len(app.state.outbox()) == 2 and app.state.data["offline"]["count"] == 1
+    ledger.silent = False
+    again, _, _ = _tap(tmp_path, ledger)  # reconnect: both re-sent, their Results arrive
+    again.poll(0)
+    assert again.state.outbox() == [] and again.state.data["offline"]["count"] == 0
