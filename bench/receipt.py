@@ -18,7 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from terminal.hal.printer import PROFILE_58MM_RASTER, PROFILE_58MM_TEXT, PROFILE_80MM_RASTER, PROFILE_80MM_TEXT  # noqa: E402
-from terminal.receipt import LineItem, ReceiptData  # noqa: E402
+from protocol.messages import LineItem  # noqa: E402
+from terminal.receipt import ReceiptData  # noqa: E402
 
 TARGET_MS = 30.0  # per receipt at 384 dots: the cashier should not see the printer wait for us
 DEFAULT_RECEIPT_COUNT = 200
@@ -34,8 +35,8 @@ def sample_receipt(seq: int) -> ReceiptData:
         time_text="2025-05-01 10:32",
         masked_card_number="**** 1234",
         line_items=(
-            LineItem(name="钓鱼 1小时", quantity=1, unit_price_fen=2500),
-            LineItem(name="鱼饵", quantity=2, unit_price_fen=250),
+            LineItem(item="钓鱼 1小时", qty=1, unit_fen=2500),
+            LineItem(item="鱼饵", qty=2, unit_fen=250),
         ),
         amount_fen=3000,
         balance_after_fen=7000,

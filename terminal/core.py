@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from protocol.card_record import CardRecord
 from protocol.kinds import KINDS
 from protocol.limits import MAX_AMOUNT_FEN
-from protocol.messages import (CardKind, Charge, MemberLookupReply, ParkRules, Reversal, ShiftClose, ShiftOpen,
+from protocol.messages import (CardKind, Charge, LineItem, MemberLookupReply, ParkRules, Reversal, ShiftClose, ShiftOpen,
                                StationSettings, TopUp, Void)
 from protocol.reasons import NOT_FINAL_REASONS, reason_text
 
@@ -42,7 +42,7 @@ from .events import (BACK, CANCEL, CLOSE_SHIFT_KEY, DONE_TIMEOUT_MS, DOT, ENTER,
                      UNCERTAIN_LEAVE_AFTER_MS, CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, ParkedAnswered, Print,
                      PrintFailed, PrintFinished, RememberReceipt, Sale, Show, State, StorageFailed, Submit, TappedCard,
                      Tick, TryOffline, format_fen, masked, parse_amount)
-from .receipt import LineItem, ReceiptData
+from .receipt import ReceiptData
 
 # States where the operator is typing or choosing: they time out back to IDLE, and CANCEL leaves them.
 ENTRY_STATES = frozenset({
@@ -661,7 +661,7 @@ def _receipt(config: StationConfig, terminal_id: str, operator: str, card: CardR
         operator=operator,
         time_text=when.strftime("%Y-%m-%d %H:%M:%S"),
         masked_card_number=masked(card.card_no),
-        line_items=tuple(LineItem(name=name, quantity=qty, unit_price_fen=unit) for name, qty, unit in lines),
+        line_items=tuple(LineItem(item=name, qty=qty, unit_fen=unit) for name, qty, unit in lines),
         amount_fen=sum(qty * unit for _, qty, unit in lines),
         **rest,
     )

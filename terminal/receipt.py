@@ -16,10 +16,11 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Union
 
-# The largest amount and quantity a receipt prints are the protocol's: no sale the ledger could book
-# is refused at the printer, and a value in yuan passed as fen (or fen multiplied twice) is caught
-# here rather than printed.
-from protocol.limits import MAX_AMOUNT_FEN, MAX_QUANTITY
+# The largest amount a receipt prints is the protocol's: no sale the ledger could book is refused at
+# the printer, and a value in yuan passed as fen (or fen multiplied twice) is caught here rather than
+# printed. Its lines are the protocol's LineItem, which holds quantity and price to the same limits.
+from protocol.limits import MAX_AMOUNT_FEN
+from protocol.messages import LineItem
 from protocol.money import format_fen
 
 if TYPE_CHECKING:
@@ -67,22 +68,6 @@ class ReceiptCopy(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LineItem:
-    name: str
-    quantity: int
-    unit_price_fen: int
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.quantity, int) or not 1 <= self.quantity <= MAX_QUANTITY:
-            raise ValueError(f"quantity must be 1..{MAX_QUANTITY}, not {self.quantity!r}")
-        _check_amount("unit_price_fen", self.unit_price_fen)
-
-    @property
-    def total_fen(self) -> int:
-        return self.quantity * self.unit_price_fen
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ReceiptData:
     """Everything one printed copy says. Build it once per sale; ``copies()`` gives both parts."""
 
@@ -94,7 +79,7 @@ class ReceiptData:
     time_text: str  # already in the park's time zone; the app formats it
     is_time_uncertain: bool = False  # the terminal's clock has not been confirmed since boot
     masked_card_number: str  # e.g. "**** 1234"; never the full number
-    line_items: tuple[LineItem, ...] = ()
+    line_items: tuple[LineItem, ...] = ()  # the protocol's line items: what the request carried
     amount_fen: int
     balance_after_fen: int | None = None  # None when not known (an offline sale)
     bonus_balance_after_fen: int | None = None
@@ -118,7 +103,9 @@ class ReceiptData:
                 _check_amount(name, getattr(self, name))
         if sum(character.isdigit() for character in self.masked_card_number) > 4:
             raise ValueError("masked_card_number shows more than 4 digits: print only the last four")
-        if self.line_items and sum(item.total_fen for item in self.line_items) != self.amount_fen:
+        # Each line's quantity and price were checked against the same limits when it was built
+        # (protocol.messages.LineItem); what only the whole receipt knows is checked here.
+        if self.line_items and sum(line_total_fen(item) for item in self.line_items) != self.amount_fen:
             raise ValueError("line items do not add up to amount_fen")
 
     @property
@@ -129,6 +116,10 @@ class ReceiptData:
     def copies(self) -> tuple[ReceiptData, ReceiptData]:
         """The customer copy, then the merchant copy."""
         return replace(self, copy=ReceiptCopy.CUSTOMER), replace(self, copy=ReceiptCopy.MERCHANT)
+
+
+def line_total_fen(item: LineItem) -> int:
+    return item.qty * item.unit_fen
 
 
 def _check_amount(name: str, amount_fen: object) -> None:
@@ -216,9 +207,9 @@ def layout_receipt(receipt: ReceiptData, width_dots: int) -> ReceiptLayout:
     if receipt.line_items:
         blocks.append(Rule())
         for item in receipt.line_items:
-            blocks.extend(TextLine(piece) for piece in wrap_to_columns(item.name, columns))
-            quantity_text = f"  {item.quantity} x {format_fen(item.unit_price_fen)}"
-            blocks.append(TextLine(quantity_text, format_fen(item.total_fen)))
+            blocks.extend(TextLine(piece) for piece in wrap_to_columns(item.item, columns))
+            quantity_text = f"  {item.qty} x {format_fen(item.unit_fen)}"
+            blocks.append(TextLine(quantity_text, format_fen(line_total_fen(item))))
     blocks.append(Rule())
     blocks.append(TextLine("金额", format_fen(receipt.amount_fen), is_bold=True))
     if receipt.balance_after_fen is not None:

@@ -84,7 +84,7 @@ def test_an_online_sale_says_online_and_has_no_clock_warning():
 
 def test_the_yen_sign_is_never_sent_as_its_four_byte_gb18030_code():
     receipt = fishing_charge(
-        line_items=(LineItem(name="鱼饵 ¥5/包", quantity=2, unit_price_fen=500),), amount_fen=1000, balance_after_fen=9000
+        line_items=(LineItem(item="鱼饵 ¥5/包", qty=2, unit_fen=500),), amount_fen=1000, balance_after_fen=9000
     )
     assert YEN_SIGN_IN_GB18030 not in encode_receipt(receipt, TEXT_58MM_WITH_CUTTER)
     [printed, _], _ = print_copies(receipt)
@@ -123,7 +123,7 @@ def test_a_receipt_that_must_not_be_printed_cannot_be_built(overrides):
 def test_every_text_line_fits_the_paper_even_with_long_names(width_dots):
     receipt = fishing_charge(
         park_name="青山湖国家级生态农业休闲观光乐园",
-        line_items=(LineItem(name="儿童游乐设施套票（含旋转木马、碰碰车、小火车）", quantity=1, unit_price_fen=3000),),
+        line_items=(LineItem(item="儿童游乐设施套票（含旋转木马、碰碰车、小火车）", qty=1, unit_fen=3000),),
         ledger_transaction_id="L-2025-05-01-000000088213-abcdef",
     )
     layout = layout_receipt(receipt, width_dots)

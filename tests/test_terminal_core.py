@@ -567,7 +567,7 @@ def test_a_card_handed_back_damaged_keeps_the_damage_fee_and_the_receipt_shows_t
                       amount_fen=8000)  # 70.00 left + 20.00 deposit - 10.00 damage
     (printed,) = [e for e in desk.handle(Answer(returned)) if isinstance(e, Print)]
     assert printed.receipt.title == "退卡凭证" and printed.receipt.amount_fen == 8000
-    assert printed.receipt.line_items[0].name.startswith("退卡退款")
+    assert printed.receipt.line_items[0].item.startswith("退卡退款")
     with pytest.raises(Exception, match="damage_fee_fen"):
         config(mode="desk", card_fee_fen=2000, damage_fee_fen=3000)  # never more than the deposit
 

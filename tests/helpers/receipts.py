@@ -1,6 +1,7 @@
 """A sample receipt for the printer and receipt tests."""
 
-from terminal.receipt import LineItem, ReceiptData
+from protocol.messages import LineItem
+from terminal.receipt import ReceiptData
 
 
 def fishing_charge(**overrides) -> ReceiptData:
@@ -13,7 +14,7 @@ def fishing_charge(**overrides) -> ReceiptData:
         operator="张三",
         time_text="2025-05-01 10:32",
         masked_card_number="**** 1234",
-        line_items=(LineItem(name="钓鱼 1小时", quantity=1, unit_price_fen=3000),),
+        line_items=(LineItem(item="钓鱼 1小时", qty=1, unit_fen=3000),),
         amount_fen=3000,
         balance_after_fen=7000,
         ledger_transaction_id="L-88213",
