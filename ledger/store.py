@@ -1169,6 +1169,17 @@ class Store:
         else:
             raise TypeError(f"not a rental effect: {effect!r}")
 
+    def twice_redeemed_vouchers(self, park_id) -> list[tuple[str, list]]:
+        """(order, [(terminal, redeemed ms, item label), ...] first to last) of every voucher redeemed
+        more than once: the exposure report lists them."""
+        found: dict[int, list] = {}
+        for order_no, terminal, redeemed_ms, label in self.db.execute(
+                """SELECT order_no, terminal_id, redeemed_ms, item_label FROM voucher_redemption
+                   WHERE park_id=? AND order_no IN (SELECT order_no FROM voucher_redemption WHERE park_id=? AND is_flagged)
+                   ORDER BY order_no, redeemed_ms, seq""", (park_id, park_id)):
+            found.setdefault(order_no, []).append((terminal, redeemed_ms, label))
+        return [(rentals.order_id(order_no), redemptions) for order_no, redemptions in found.items()]
+
     def pending_refunds(self, park_id) -> list[tuple]:
         """(refund_no, provider, provider_order, transaction_id, amount_fen, total_fen, order) not yet paid."""
         return [(*row[:6], rentals.order_id(row[6])) for row in self.db.execute(

@@ -9,6 +9,7 @@ import pytest
 
 from host_sim.rig import card
 from ledger.broadcasts import config_payload
+from ledger.reports.offline import format_offline_exposure, offline_exposure
 from ledger.rentals_online import forfeit_old_deposits, pending_refunds, record_online_deposit, refund_done
 from ledger.rules.rentals import POOL_KINDS, PoolIsolationError
 from ledger.store import NewTxn
@@ -123,6 +124,8 @@ def test_a_voucher_redeemed_offline_on_two_terminals_is_recorded_on_both_and_fla
     alerts = [row[0] for row in park.store.db.execute(
         "SELECT detail FROM alert WHERE kind='VOUCHER_REDEEMED_TWICE'")]
     assert len(alerts) == 1 and "T-RENT-1" in alerts[0] and "T-RENT-2" in alerts[0]
+    exposure = format_offline_exposure(offline_exposure(park.store, "P1"), T0)
+    assert f"{reply.order}: T-RENT-1 ROD-001 +0 min; T-RENT-2 ROD-003 +2 min" in exposure
     # Both items come back; the deposit closes once, on the first item.
     park.now_ms = T0 + 60 * MINUTE
     assert give_back(park, "ROD-001").TYPE == "rental_return_reply"

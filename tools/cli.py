@@ -744,7 +744,8 @@ def build_parser() -> argparse.ArgumentParser:
     provision = commands.add_parser("provision", help="register a terminal and write its bundle")
     provision.add_argument("--terminal", required=True)
     provision.add_argument("--station", required=True)
-    provision.add_argument("--kinds", default="station", help="station, front_desk, supervisor, tap (an unattended tap point), all, or a comma list of types")
+    provision.add_argument("--kinds", default="station", help="station, front_desk, supervisor, tap (an unattended tap point), rental (a rental desk), "
+                                                            "all, or a comma list of types")
     provision.add_argument("--broker-host", default="127.0.0.1",
                            help="the ledger host's address as the Pis reach it (default %(default)s: this machine "
                                 "only, which provision warns about)")

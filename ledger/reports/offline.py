@@ -25,6 +25,8 @@ class OfflineExposure:
     worst_case_park_fen: int
     station_terminals: int
     policy: object
+    # Rental vouchers redeemed more than once (offline, on two terminals): (order, [(terminal, ms, item)])
+    twice_redeemed: tuple = ()
 
 
 def offline_exposure(store: Store, park_id: str) -> OfflineExposure:
@@ -62,7 +64,7 @@ def offline_exposure(store: Store, park_id: str) -> OfflineExposure:
     return OfflineExposure(
         terminals=terminals, cards=cards, blocked_for_overdraft=blocked, offline_loss_fen=-loss,
         worst_case_card_fen=policy.max_card_fen * stations, worst_case_park_fen=policy.max_terminal_fen * stations,
-        station_terminals=stations, policy=policy,
+        station_terminals=stations, policy=policy, twice_redeemed=tuple(store.twice_redeemed_vouchers(park_id)),
     )
 
 
@@ -93,4 +95,10 @@ def format_offline_exposure(report: OfflineExposure, now_ms: int) -> str:
         lines.append(f"  {account:<22} {sales:>13} {_yuan(fen):>12} {_yuan(balance):>12} {state or '?':>9}")
     if not report.cards:
         lines.append("  (no offline sales)")
+    if report.twice_redeemed:
+        lines += ["", "  rental vouchers redeemed more than once (the visitor has each item; the deposit covers one):"]
+        for order, redemptions in report.twice_redeemed:
+            first_ms = redemptions[0][1]
+            lines.append(f"  {order}: " + "; ".join(f"{terminal} {item} +{(ms - first_ms) // 60_000} min"
+                                                     for terminal, ms, item in redemptions))
     return "\n".join(lines)
