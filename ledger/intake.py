@@ -258,7 +258,7 @@ class Intake:
                                    f"seq {message.seq} is over {MAX_SEQ_JUMP} above {highest}", now_ms)
             shift = self.store.shift_staff_role(message.terminal)
             reason = shifts.check_operator(message.TYPE, message.operator, shift,
-                                           requires_shift=self.store.requires_shift(message.park))
+                                           requires_shift=self.store.requires_shift(message.park), terminal=terminal)
             if reason is not None:
                 return self._decline_request(verified, reason, now_ms)
         if stored is not None:

@@ -63,6 +63,25 @@ def test_the_ledger_refuses_a_tap_request_of_a_kind_a_tap_may_not_send(tmp_path)
         ledger.store.close()
 
 
+def test_a_tap_sells_in_a_park_that_requires_a_login_where_a_station_without_a_shift_may_not(tmp_path):
+    rig, ledger = _tap_ledger(tmp_path)
+    try:
+        assert ledger.issue().outcome == "approved"
+        ledger.store.set_requires_shift("P1", True)
+        sale = ledger.request("TAP-1", Charge, operator="TAP-1", amount_fen=1500, lines=single_line("木马 1次", 1500),
+                              pin_sha256=None)
+        assert (sale.outcome, sale.reason) == ("approved", "OK")
+        stranger = ledger.request("TAP-1", Charge, operator="op-7", amount_fen=1500,
+                                  lines=single_line("木马 1次", 1500), pin_sha256=None)
+        assert (stranger.outcome, stranger.reason) == ("declined", "OPERATOR_NOT_ON_SHIFT")
+        station = ledger.request("T-FISH-1", Charge, operator="T-FISH-1", amount_fen=1500,
+                                 lines=single_line("鱼饵", 1500), pin_sha256=None)
+        assert (station.outcome, station.reason) == ("declined", "NO_SHIFT")
+    finally:
+        rig.close()
+        ledger.store.close()
+
+
 def test_fieldpos_provision_kinds_tap_makes_a_tap_terminal_with_its_bundle(tmp_path):
     home = tmp_path / "home"
     run = lambda *args: subprocess.run([sys.executable, "-m", "tools.cli", "--home", str(home), *args],  # noqa: E731
