@@ -26,7 +26,7 @@ import time
 from ledger.park_home import ParkHome
 from protocol import envelope
 from protocol.card_record import CardRecord
-from protocol.messages import REQUEST_TYPES, CardRef, Charge, LineItem, OfflineCharge, TopUp, parse
+from protocol.messages import REQUEST_TYPES, CardKind, CardRef, Channel, Charge, LineItem, OfflineCharge, TopUp, parse
 from terminal import events, offline
 from terminal.app import owed_receipts
 from terminal.identity import TerminalIdentity
@@ -85,7 +85,7 @@ class ChaosTerminal:
         if self.is_desk:
             pending = self.link.enqueue(lambda seq: TopUp(**self.fields(seq, card_ref, self.link.clock_ms()),
                                                           amount_fen=self.random.choice((5000, 10000)),
-                                                          channel="cash", payment_ref=""))
+                                                          channel=Channel.CASH.value, payment_ref=""))
             result = self._wait_for(pending)
             if result.is_approved:
                 self.print_receipt(pending.seq, "topup", parse(envelope.split(pending.payload).body, REQUEST_TYPES))
@@ -145,7 +145,7 @@ class ChaosTerminal:
 
     def _sell_through_the_core(self, card_ref) -> None:
         machine = self.machine
-        record = CardRecord(card_ref.no, card_ref.issuance, "temporary", self.identity.park_id)
+        record = CardRecord(card_ref.no, card_ref.issuance, CardKind.TEMPORARY.value, self.identity.park_id)
         effects = machine.handle(events.CardTapped(card_ref.uid, record))
         for key in str(self.random.choice((5, 10, 20, 30))):
             effects += machine.handle(events.KeyPressed(key))

@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from protocol.messages import CardIssue, CardKind, CardReturn, CardUnblock, LossReport, MemberOpen, Reversal, TopUp
+from protocol.messages import CardIssue, CardKind, CardReturn, CardState, CardUnblock, LossReport, MemberOpen, Reversal, TopUp
 from protocol.reasons import Reason
 
 from .common import CARD_FEE_ACCOUNT, PROMO_ACCOUNT, channel_account, check_supervisor, nonzero
@@ -16,13 +16,13 @@ def decide_card_issue(request: CardIssue | MemberOpen, card: CardView | None) ->
     if isinstance(request, CardIssue) and request.card_kind != CardKind.TEMPORARY:
         # Member cards carry a name, phone and PIN: they are opened by their own message type.
         return decline(Reason.KIND_NOT_ALLOWED)
-    if card is not None and card.state != "returned":
-        return decline(Reason.CARD_BLOCKED if card.state == "blocked" else Reason.CARD_IN_USE)
+    if card is not None and card.state != CardState.RETURNED:
+        return decline(Reason.CARD_BLOCKED if card.state == CardState.BLOCKED else Reason.CARD_IN_USE)
     expected_issuance = 1 if card is None else card.issuance + 1
     if request.card.issuance != expected_issuance:
         return decline(Reason.OLD_ISSUANCE)
     paid = request.card_fee_fen + request.opening_fen
-    kind = "member" if isinstance(request, MemberOpen) else request.card_kind
+    kind = CardKind.MEMBER.value if isinstance(request, MemberOpen) else request.card_kind
     return Decision(
         reason=Reason.OK,
         amount_fen=paid,
@@ -64,7 +64,7 @@ def decide_card_return(request: CardReturn, card: CardView) -> Decision:
     return Decision(
         reason=Reason.OK,
         amount_fen=refund,
-        card_state="returned",
+        card_state=CardState.RETURNED.value,
         postings=nonzero(
             Posting(request.card.account, "fen", -card.fen),
             Posting(CARD_FEE_ACCOUNT, "fen", -card.card_fee_fen),
@@ -99,7 +99,7 @@ def gather_top_up(request: TopUp, store, terminal, now_ms: int, pins) -> View:
     card = store.card(request.park, request.card.no)
     owes = block_reason(store, request.park, card) == "OFFLINE_OVERDRAFT"
     if owes:
-        card = replace(card, state="active")  # paying the debt is how an overdrawn card is settled
+        card = replace(card, state=CardState.ACTIVE.value)  # paying the debt is how an overdrawn card is settled
     found = card_reads(request, store, now_ms, card)
     return View(terminal=terminal, pins=pins, owes_offline_debt=owes, bonus_rules=tuple(store.bonus_rules(request.park)),
                 **found)
@@ -131,7 +131,7 @@ def gather_loss_report(request: LossReport, store, terminal, now_ms: int, pins) 
 
 
 def loss_report(request: LossReport, view: View) -> Decision:
-    if view.card.kind != "member":
+    if view.card.kind != CardKind.MEMBER:
         return decline(Reason.KIND_NOT_ALLOWED)  # temporary cards have no loss protection
     return replace(APPROVED, blocklist=(BlocklistChange("block", request.card.no, request.card.issuance, "LOST"),))
 
@@ -143,7 +143,7 @@ def gather_card_unblock(request: CardUnblock, store, terminal, now_ms: int, pins
 
 
 def card_unblock(request: CardUnblock, view: View) -> Decision:
-    if view.card.state != "blocked" or view.block_reason != "LOST":
+    if view.card.state != CardState.BLOCKED or view.block_reason != "LOST":
         return decline(Reason.KIND_NOT_ALLOWED)  # an overdrawn card is settled, not unblocked
     return replace(APPROVED, blocklist=(BlocklistChange("unblock", request.card.no, request.card.issuance, "FOUND"),))
 

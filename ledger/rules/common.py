@@ -1,7 +1,7 @@
 """What several rules share: the common card checks, the card-type limits, the PIN checks, and the
 posting helpers and accounts. Pure: everything comes in through the request and the View."""
 
-from protocol.messages import CardIssue, Charge, MemberOpen, OfflineCharge, Request, TopUp
+from protocol.messages import CardIssue, CardKind, CardState, Charge, MemberOpen, OfflineCharge, Request, TopUp
 from protocol.reasons import Reason
 
 from ..pins import MAX_WRONG_PINS
@@ -55,9 +55,9 @@ def check_card(request: Request, card: CardView | None, *, skips: frozenset = fr
             Reason.CARD_UID_MISMATCH,
             f"card {card.card_no}/{card.issuance} seen with UID {request.card.uid}, registered {card.uid}",
         )
-    if "not_blocked" not in skips and card.state == "blocked":
+    if "not_blocked" not in skips and card.state == CardState.BLOCKED:
         return decline(Reason.CARD_BLOCKED)
-    if "not_blocked" not in skips and card.state == "returned":
+    if "not_blocked" not in skips and card.state == CardState.RETURNED:
         return decline(Reason.CARD_RETURNED)
     return None
 
@@ -82,7 +82,7 @@ def check_limits(request, card: CardView | None, limits, *, kind: str, spent_tod
 def limits_kind(request) -> str | None:
     """The card type whose limits apply: for a new card, the kind it is opened as; else None (the card's)."""
     if isinstance(request, MemberOpen):
-        return "member"
+        return CardKind.MEMBER.value
     if isinstance(request, CardIssue):
         return request.card_kind
     return None

@@ -4,8 +4,8 @@ cards by phone number."""
 from dataclasses import replace
 
 from protocol.kinds import KINDS
-from protocol.messages import (MAX_LOOKUP_CARDS, CardReplace, MemberCard, MemberLookup, MemberLookupReply, MemberOpen,
-                               MemberTransfer, PinUnlock)
+from protocol.messages import (MAX_LOOKUP_CARDS, CardKind, CardReplace, CardState, MemberCard, MemberLookup,
+                               MemberLookupReply, MemberOpen, MemberTransfer, PinUnlock)
 from protocol.money import card_account
 from protocol.reasons import Reason
 
@@ -54,19 +54,19 @@ def member_open(request: MemberOpen, view: View) -> Decision:
 def gather_member_transfer(request: MemberTransfer, store, terminal, now_ms: int, pins) -> View:
     card = store.card(request.park, request.card.no)
     found = card_reads(request, store, now_ms, card)
-    if card is not None and card.kind == "member":
+    if card is not None and card.kind == CardKind.MEMBER:
         found |= {"other_card": store.card(request.park, request.to_card_no, request.to_issuance),
-                  "park_rules": store.park_rules(request.park), "member_limits": store.card_limits(request.park, "member")}
+                  "park_rules": store.park_rules(request.park), "member_limits": store.card_limits(request.park, CardKind.MEMBER.value)}
     return View(terminal=terminal, pins=pins, allows_transfer=store.allows_member_transfer(request.park), **found)
 
 
 def member_transfer(request: MemberTransfer, view: View) -> Decision:
-    if not view.allows_transfer or view.card.kind != "member":
+    if not view.allows_transfer or view.card.kind != CardKind.MEMBER:
         return decline(Reason.KIND_NOT_ALLOWED)
     if request.to_card_no == request.card.no:
         return decline(Reason.SAME_CARD)  # −x and +x on one account: nothing to move
     target = view.other_card
-    if target is None or target.kind != "member" or target.state != "active":
+    if target is None or target.kind != CardKind.MEMBER or target.state != CardState.ACTIVE:
         return decline(Reason.UNKNOWN_CARD)
     pin = check_member_pin(request, view, always=True)
     if not pin.is_approved:
@@ -92,11 +92,11 @@ def gather_card_replace(request: CardReplace, store, terminal, now_ms: int, pins
 
 def card_replace(request: CardReplace, view: View) -> Decision:
     new_card, old = view.card, view.other_card
-    if new_card is not None and new_card.state != "returned":
+    if new_card is not None and new_card.state != CardState.RETURNED:
         return decline(Reason.CARD_IN_USE)
-    if old is None or old.kind != "member" or old.issuance != request.from_issuance:
+    if old is None or old.kind != CardKind.MEMBER or old.issuance != request.from_issuance:
         return decline(Reason.UNKNOWN_CARD)
-    if old.state != "blocked" or view.other_block_reason != "LOST":
+    if old.state != CardState.BLOCKED or view.other_block_reason != "LOST":
         return decline(Reason.KIND_NOT_ALLOWED)  # only a card reported lost is replaced
     if request.card.issuance != (1 if new_card is None else new_card.issuance + 1):
         return decline(Reason.OLD_ISSUANCE)
@@ -104,7 +104,7 @@ def card_replace(request: CardReplace, view: View) -> Decision:
     if not second.is_approved:
         return second
     return replace(decide_transfer(old, request.card.account),
-                   new_card=NewCard(request.card.no, request.card.issuance, request.card.uid, "member", 0),
+                   new_card=NewCard(request.card.no, request.card.issuance, request.card.uid, CardKind.MEMBER.value, 0),
                    copy_member=(request.from_card_no, request.card.no)).after(second)
 
 

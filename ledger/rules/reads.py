@@ -6,6 +6,7 @@ superseded and the station (kept for the batch), as it did before rules were pur
 """
 
 from protocol.kinds import KINDS
+from protocol.messages import CardKind, CardState
 
 from .common import limits_kind
 from .decision import CardView
@@ -23,14 +24,14 @@ def card_reads(request, store, now_ms: int, card: CardView | None) -> dict:
             found["spent_today_fen"] = store.spent_today(request.park, request.card.account,
                                                          store.business_day(request.park, now_ms))
         found["limits"] = store.card_limits(request.park, card_kind)
-    if kind.notifies_member and card is not None and card.kind == "member":
+    if kind.notifies_member and card is not None and card.kind == CardKind.MEMBER:
         found["member"] = found["member_to_tell"] = store.member(request.park, request.card.no)
     return found
 
 
 def block_reason(store, park_id: str, card: CardView | None) -> str | None:
     """Why ``card`` is blocked (LOST, OFFLINE_OVERDRAFT), or None when it is not."""
-    if card is None or card.state != "blocked":
+    if card is None or card.state != CardState.BLOCKED:
         return None
     return store.block_reason(park_id, card.card_no, card.issuance)
 

@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from protocol.messages import CardKind, Charge, OfflineCharge, Void
+from protocol.messages import CardKind, CardState, Charge, OfflineCharge, Void
 from protocol.money import FEN_PER_YUAN
 from protocol.reasons import Outcome, Reason
 
@@ -48,7 +48,7 @@ def decide_offline_charge(request: OfflineCharge, card: CardView | None, station
         debit = OFFLINE_LOSS_ACCOUNT
         alerts.append(f"offline sale {request.terminal}/{request.seq} on unknown card {request.card.account} "
                       f"(UID {request.card.uid}): booked to {OFFLINE_LOSS_ACCOUNT}")
-    elif card.state == "returned":
+    elif card.state == CardState.RETURNED:
         debit = OFFLINE_LOSS_ACCOUNT
         alerts.append(f"offline sale {request.terminal}/{request.seq} on {request.card.account}, refunded already: "
                       f"booked to {OFFLINE_LOSS_ACCOUNT}")
@@ -83,7 +83,7 @@ def decide_void(request, original: OriginalSale | None, *, kind: str = Charge.TY
 def gather_charge(request: Charge, store, terminal, now_ms: int, pins) -> View:
     card = store.card(request.park, request.card.no)
     found = card_reads(request, store, now_ms, card)
-    if card is not None and card.kind == "member":
+    if card is not None and card.kind == CardKind.MEMBER:
         found |= {"park_rules": store.park_rules(request.park)}
         found["bonus_first"], found["points_per_yuan"], _ = store.member_settings(request.park)
     elif card is not None:
@@ -94,7 +94,7 @@ def gather_charge(request: Charge, store, terminal, now_ms: int, pins) -> View:
 
 def charge(request: Charge, view: View) -> Decision:
     card = view.card
-    if card.kind == "member":
+    if card.kind == CardKind.MEMBER:
         pin = check_member_pin(request, view)
         if not pin.is_approved:
             return pin
