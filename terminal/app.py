@@ -108,19 +108,21 @@ class TerminalApp:
         for seq, request, result in owed:
             if seq in self._printed_unrecorded:
                 continue  # it printed; only the record of it is missing (at most once per action, never in a loop)
-            # Only the number is printed (masked); the kind does not matter for the receipt.
-            card = CardRecord(request.card.no, request.card.issuance, "temporary", self.identity.park_id)
-            lines, title = owed_receipt_lines(request, result)
-            operator = self._operator_name(request.operator)
-            if result is None:  # an offline sale, approved by this terminal
-                receipt = core.make_offline_receipt(self.machine.config, self.identity.terminal_id, operator, card, lines,
-                                                    seq, request.approved_ms, request.clock_uncertain, is_reprint=True)
-            else:
-                receipt = core.make_receipt(self.machine.config, self.identity.terminal_id, operator, card, lines, result,
-                                            is_reprint=True, title=title)
+            receipt = rental_app.owed_receipt(self, request, result) or self._owed_receipt(seq, request, result)
             if not isinstance(self._print(receipt), events.PrintFinished):
                 continue  # paper out: it stays owed and is tried again
             self._remember_printed(seq)
+
+    def _owed_receipt(self, seq: int, request, result):
+        # Only the number is printed (masked); the kind does not matter for the receipt.
+        card = CardRecord(request.card.no, request.card.issuance, "temporary", self.identity.park_id)
+        lines, title = owed_receipt_lines(request, result)
+        operator = self._operator_name(request.operator)
+        if result is None:  # an offline sale, approved by this terminal
+            return core.make_offline_receipt(self.machine.config, self.identity.terminal_id, operator, card, lines,
+                                             seq, request.approved_ms, request.clock_uncertain, is_reprint=True)
+        return core.make_receipt(self.machine.config, self.identity.terminal_id, operator, card, lines, result,
+                                 is_reprint=True, title=title)
 
     def _remember_printed(self, seq: int) -> StorageFailed | None:
         """Record that a receipt is out; if the disk refuses, remember it in memory instead."""
@@ -486,6 +488,9 @@ def owed_receipts(outbox, now_ms: int):
         if result_payload is None:
             continue  # still waiting for the ledger
         result = parse(envelope.split(result_payload).body, REPLY_TYPES)
+        if rental_app.is_owed(result):  # a deposit's voucher, a return's settlement: always printed
+            yield seq, request, result
+            continue
         moved_money = isinstance(request, (Charge, TopUp)) or (
             KINDS[request.TYPE].owed_line is not None and getattr(result, "amount_fen", None) is not None)
         if moved_money and result.is_approved and result.reason == "OK":

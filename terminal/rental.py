@@ -30,8 +30,8 @@ from datetime import datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
-from protocol.messages import (DepositCard, DepositDesk, DepositReply, RentalCondition, RentalOut, RentalReturn,
-                               RentalReturnReply, RentalStock, RentalType)
+from protocol.messages import (DepositCard, DepositDesk, DepositReply, LineItem, RentalCondition, RentalOut,
+                               RentalReturn, RentalReturnReply, RentalStock, RentalType)
 from protocol.reasons import reason_text
 from protocol.voucher import PREFIX as VOUCHER_PREFIX
 from protocol.voucher import Voucher, VoucherError, parse_voucher, verify_voucher
@@ -40,7 +40,7 @@ from . import core
 from .events import (CANCEL, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, Answer, CardTapped, KeyPressed, NoAnswer,
                      OfflineApproved, OfflineRefused, Print, PrintFinished, RememberReceipt, Sale, Show, State,
                      format_fen, masked)
-from .receipt import LineItem, ReceiptData
+from .receipt import ReceiptData
 
 DESK_DEPOSIT_KEY = "F2"  # at IDLE: a deposit paid at the desk, not from a park card
 MAX_PICKED_DAMAGES = 8  # protocol RentalReturn.damage: at most 8 codes
@@ -350,48 +350,29 @@ class RentalTerminal(core.Terminal):
         return super()._on_done(event)
 
     # ------------------------------------------------------------ receipts
-    def _rental_receipt(self, seq: int, time_ms: int, amount_fen: int, *, card_text: str, lines=(), **rest) -> ReceiptData:
-        when = datetime.fromtimestamp(time_ms / 1000, ZoneInfo(self.config.time_zone))
-        return ReceiptData(
-            park_name=self.config.park_name, station_name=self.config.station_name, terminal_id=self.terminal_id,
-            seq=seq, operator=self.operator_name or self.operator or "", time_text=when.strftime("%Y-%m-%d %H:%M:%S"),
-            masked_card_number=card_text,
-            line_items=tuple(LineItem(name=name, quantity=qty, unit_price_fen=unit) for name, qty, unit in lines),
-            amount_fen=amount_fen, title=core.RECEIPT_TITLES[self.sale.operation], **rest)
+    def _operator_text(self) -> str:
+        return self.operator_name or self.operator or ""
 
     def _deposit_receipt(self, reply: DepositReply) -> ReceiptData:
-        rental = self.rental
-        card_text = masked(self.sale.card.card_no) if self.sale.operation == "deposit_card" else "—"
-        paid = "园区卡 park card" if self.sale.operation == "deposit_card" else CHANNEL_NAMES[rental.channel]
-        return self._rental_receipt(
-            reply.seq, reply.ledger_time_ms, reply.deposit_fen, card_text=card_text, lines=self.sale.lines,
-            ledger_transaction_id=reply.order, is_online=True, voucher=reply.voucher,
-            detail_lines=(("订单 Order", reply.order), ("支付 Paid by", paid),
-                          ("有效至 Valid until", self._time_text(reply.expires_ms))))
+        sale, rental = self.sale, self.rental
+        is_card = sale.operation == DepositCard.TYPE
+        return deposit_receipt(self.config, self.terminal_id, self._operator_text(), reply, operation=sale.operation,
+                               item_name=rental.item_type.name, card_text=masked(sale.card.card_no) if is_card else "—",
+                               paid_by=PAID_FROM_CARD if is_card else CHANNEL_NAMES[rental.channel])
 
     def _hand_out_receipt(self, seq: int, time_ms: int, *, is_online: bool, txn: int | None = None,
                           is_time_uncertain: bool = False) -> ReceiptData:
         rental = self.rental
-        return self._rental_receipt(
-            seq, time_ms, 0, card_text="—", is_online=is_online,
-            is_time_uncertain=is_time_uncertain, ledger_transaction_id=None if txn is None else str(txn),
+        return rental_receipt(
+            self.config, self.terminal_id, self._operator_text(), self.sale.operation, seq, time_ms, 0,
+            is_online=is_online, is_time_uncertain=is_time_uncertain,
+            ledger_transaction_id=None if txn is None else str(txn),
             detail_lines=(("订单 Order", rental.voucher.order), ("物品 Item", f"{rental.item_type.name} {rental.item_label}"),
                           ("押金 Deposit", format_fen(rental.item_type.deposit_fen))))
 
     def _return_receipt(self, reply: RentalReturnReply) -> ReceiptData:
         name = self.rental.item_type.name if self.rental.item_type else reply.item_type
-        details = [("订单 Order", reply.order), ("物品 Item", f"{name} {reply.item_label}"),
-                   ("借出 Out", self._time_text(reply.out_ms)), ("归还 Back", self._time_text(reply.returned_ms)),
-                   ("押金 Deposit", format_fen(reply.deposit_fen)), ("租金 Rental", format_fen(reply.rental_fen)),
-                   ("超时费 Late fee", format_fen(reply.late_fen)), ("损坏 Damage", format_fen(reply.damage_fen)),
-                   ("退款 Refunded", format_fen(reply.refunded_fen)), ("退回 Method", ROUTE_NAMES[reply.route])]
-        if reply.claim_fen:
-            details.append(("欠款 Still owed", format_fen(reply.claim_fen)))
-        return self._rental_receipt(reply.seq, reply.ledger_time_ms, reply.refunded_fen, card_text="—",
-                                    is_online=True, ledger_transaction_id=reply.order, detail_lines=tuple(details))
-
-    def _time_text(self, time_ms: int) -> str:
-        return datetime.fromtimestamp(time_ms / 1000, ZoneInfo(self.config.time_zone)).strftime("%m-%d %H:%M")
+        return return_receipt(self.config, self.terminal_id, self._operator_text(), reply, item_name=name)
 
     # ------------------------------------------------------------ screens
     def _screen(self) -> Show:
@@ -435,3 +416,50 @@ class RentalTerminal(core.Terminal):
         if state == State.AUTHORIZING and rental is not None and not self.is_online:
             return Show("离线出借 Offline hand-out", ("验签通过 Voucher signature OK", "正在记录 Recording"))
         return super()._screen()
+
+
+# ---------------------------------------------------------------- receipts (also printed again after a crash)
+PAID_FROM_CARD = "园区卡 park card"
+
+
+def rental_receipt(config, terminal_id: str, operator: str, operation: str, seq: int, time_ms: int, amount_fen: int, *,
+                   card_text: str = "—", lines=(), **rest) -> ReceiptData:
+    """A rental desk's receipt. A hand-out or return names no visitor card (``card_text`` "—"): the
+    order is its reference."""
+    when = datetime.fromtimestamp(time_ms / 1000, ZoneInfo(config.time_zone))
+    return ReceiptData(
+        park_name=config.park_name, station_name=config.station_name, terminal_id=terminal_id, seq=seq,
+        operator=operator, time_text=when.strftime("%Y-%m-%d %H:%M:%S"), masked_card_number=card_text,
+        line_items=tuple(LineItem(item=name, qty=qty, unit_fen=unit) for name, qty, unit in lines),
+        amount_fen=amount_fen, title=core.RECEIPT_TITLES[operation], **rest)
+
+
+def deposit_receipt(config, terminal_id: str, operator: str, reply: DepositReply, *, operation: str, item_name: str,
+                    paid_by: str, card_text: str, is_reprint: bool = False) -> ReceiptData:
+    """The deposit's receipt: what was paid, how, and the voucher as the QR code the desk scans."""
+    return rental_receipt(
+        config, terminal_id, operator, operation, reply.seq, reply.ledger_time_ms, reply.deposit_fen,
+        card_text=card_text, lines=((f"押金 {item_name}", 1, reply.deposit_fen),), ledger_transaction_id=reply.order,
+        is_online=True, is_reprint=is_reprint, voucher=reply.voucher,
+        detail_lines=(("订单 Order", reply.order), ("支付 Paid by", paid_by),
+                      ("有效至 Valid until", short_time(config, reply.expires_ms))))
+
+
+def return_receipt(config, terminal_id: str, operator: str, reply: RentalReturnReply, *, item_name: str,
+                   is_reprint: bool = False) -> ReceiptData:
+    """The itemised return: deposit, rental, late fee, damage, what went back and how, and what the
+    deposit did not cover."""
+    details = [("订单 Order", reply.order), ("物品 Item", f"{item_name} {reply.item_label}"),
+               ("借出 Out", short_time(config, reply.out_ms)), ("归还 Back", short_time(config, reply.returned_ms)),
+               ("押金 Deposit", format_fen(reply.deposit_fen)), ("租金 Rental", format_fen(reply.rental_fen)),
+               ("超时费 Late fee", format_fen(reply.late_fen)), ("损坏 Damage", format_fen(reply.damage_fen)),
+               ("退款 Refunded", format_fen(reply.refunded_fen)), ("退回 Method", ROUTE_NAMES[reply.route])]
+    if reply.claim_fen:
+        details.append(("欠款 Still owed", format_fen(reply.claim_fen)))
+    return rental_receipt(config, terminal_id, operator, RentalReturn.TYPE, reply.seq, reply.ledger_time_ms,
+                          reply.refunded_fen, is_online=True, is_reprint=is_reprint, ledger_transaction_id=reply.order,
+                          detail_lines=tuple(details))
+
+
+def short_time(config, time_ms: int) -> str:
+    return datetime.fromtimestamp(time_ms / 1000, ZoneInfo(config.time_zone)).strftime("%m-%d %H:%M")

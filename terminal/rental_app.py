@@ -2,19 +2,20 @@
 stock from the signed config into the machine, and an offline hand-out into the outbox.
 
 Kept apart from ``terminal.app``, which every station runs: a station without a scanner never
-imports the voucher code. ``terminal.app`` calls these four functions and nothing else of it.
+imports the voucher code. ``terminal.app`` calls these functions and nothing else of it.
 """
 
 import logging
 
 from protocol.envelope import Purpose
-from protocol.messages import CardRef, OfflineRentalOut
+from protocol.messages import CardRef, DepositCard, DepositReply, OfflineRentalOut, RentalReturnReply
 
 from . import core, events
 from .config import RENTAL
 from .errors import ScannerError, ScanUnreadableError, StorageFaultError
 from .outbox import STORAGE_ERRORS, OutboxFullError
-from .rental import RedeemOffline, RentalTerminal, ScanFailed, Scanned
+from .rental import (CHANNEL_NAMES, PAID_FROM_CARD, RedeemOffline, RentalTerminal, ScanFailed, Scanned,
+                     deposit_receipt, return_receipt)
 
 log = logging.getLogger("fieldpos.terminal.rental")
 
@@ -90,3 +91,27 @@ def redeem_offline(app, effect: RedeemOffline):
         log.error("could not queue an offline hand-out: %s", error)
         return events.StorageFailed(StorageFaultError.code, is_sale_made=False)
     return events.OfflineApproved(pending.seq, now_ms, is_uncertain)
+
+
+def is_owed(result) -> bool:
+    """A deposit's voucher or a return's settlement: its receipt is printed again after a crash (the
+    visitor needs the voucher's QR to collect the item, and the return's refund is money)."""
+    return isinstance(result, (DepositReply, RentalReturnReply))
+
+
+def owed_receipt(app, request, result):
+    """The receipt of a rental reply that never printed (a crash, a power cut), marked REPRINT; None
+    for any other request (the app's own owed receipts)."""
+    if not is_owed(result):
+        return None
+    config, terminal_id = app.machine.config, app.identity.terminal_id
+    operator = app._operator_name(request.operator)
+    stock = app.link.state.rental
+    item_name = next((known.name for known in (stock.item_types if stock else ()) if known.item_type == result.item_type),
+                     result.item_type)
+    if isinstance(result, RentalReturnReply):
+        return return_receipt(config, terminal_id, operator, result, item_name=item_name, is_reprint=True)
+    is_card = isinstance(request, DepositCard)
+    return deposit_receipt(config, terminal_id, operator, result, operation=request.TYPE, item_name=item_name,
+                           card_text=events.masked(request.card.no) if is_card else "—",
+                           paid_by=PAID_FROM_CARD if is_card else CHANNEL_NAMES[request.channel], is_reprint=True)

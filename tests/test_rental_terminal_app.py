@@ -163,3 +163,34 @@ def test_one_voucher_redeemed_offline_at_two_desks_is_recorded_at_both_and_flagg
             desk.close()
         for link in wifi.values():
             link.close()
+
+
+class PowerCut(BaseException):
+    """The desk loses power: nothing after this point runs."""
+
+
+def test_a_voucher_receipt_a_power_cut_stopped_is_printed_with_its_qr_when_the_desk_restarts(rental_park):
+    desk = rental_desk(rental_park)
+    reborn = None
+    try:
+        def die(receipt):
+            raise PowerCut()
+
+        desk.hardware.printer.print_receipt = die
+        desk.tap(rental_park.virtual_card("C00101"))
+        with pytest.raises(PowerCut):
+            desk.keys(ROD_KEY)
+            desk.turns(lambda: False)  # the answer arrives and the voucher goes to the printer
+        desk.link.close()
+        # The board comes back: same outbox file, new process.
+        reborn = ScriptedStation(rental_park, RENTAL_TERMINAL, mode="rental", link=rental_park.link(RENTAL_TERMINAL, connect=False))
+        customer, merchant = reborn.sim.printer.receipts  # the two copies, once
+        (voucher,) = customer.qr_payloads
+        assert voucher.startswith("FPV1:") and ("补打" in customer.text or "REPRINT" in customer.text)
+        assert "押金凭证" in customer.text and "鱼竿 Rod" in customer.text and "50.00" in customer.text
+        assert "顾客联" in customer.text and "商户联" in merchant.text
+        assert reborn.link.outbox.unprinted() == []
+    finally:
+        desk.close()
+        if reborn is not None:
+            reborn.close()
