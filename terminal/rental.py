@@ -25,7 +25,7 @@ is an item's label):
 - The rental states are entry states: CANCEL leaves them, and they time out back to IDLE.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
@@ -97,7 +97,6 @@ class RentalInHand:
     condition: str = ""
     damage_codes: tuple = ()
     notice: str = ""
-    offline_time: tuple | None = None  # (time_ms, is_uncertain) of an offline hand-out
 
 
 def is_voucher(text: str) -> bool:
@@ -122,7 +121,7 @@ class RentalTerminal(core.Terminal):
 
     stock: RentalStock | None = None
     voucher_key: object = None  # nacl VerifyKey
-    rental: RentalInHand | None = field(default=None)
+    rental: RentalInHand | None = None
 
     # ------------------------------------------------------------ lookups in the stock
     def _item_type(self, item_type: str) -> RentalType | None:
@@ -132,6 +131,10 @@ class RentalTerminal(core.Terminal):
     def _item(self, label: str):
         items = self.stock.items if self.stock else ()
         return next((known for known in items if known.label == label), None)
+
+    def _staff_sale(self, operation: str) -> Sale:
+        """A request the staff member makes in their own name (``card`` is their staff card)."""
+        return Sale(card=self._staff_card.record, uid_hex=self._staff_card.uid_hex, operation=operation)
 
     # ------------------------------------------------------------ entry point
     def handle(self, event) -> list:
@@ -160,7 +163,7 @@ class RentalTerminal(core.Terminal):
         if isinstance(event, KeyPressed) and key_text(event) == DESK_DEPOSIT_KEY:
             if not self.is_online:
                 return self._needs_ledger("押金 Deposit")
-            self.sale = Sale(card=self._staff_card[0], uid_hex=self._staff_card[1], operation="deposit_desk")
+            self.sale = self._staff_sale(DepositDesk.TYPE)
             self.rental = RentalInHand()
             return self._pick_type()
         return super()._on_idle(event)
@@ -177,7 +180,7 @@ class RentalTerminal(core.Terminal):
         item_type = self._item_type(voucher.item_type)
         if item_type is None:
             return self._message("凭证无效 Voucher refused", (f"本点不租 Not rented here: {voucher.item_type}",))
-        self.sale = Sale(card=self._staff_card[0], uid_hex=self._staff_card[1], operation="rental_out")
+        self.sale = self._staff_sale(RentalOut.TYPE)
         self.rental = RentalInHand(voucher_token=event.text, voucher=voucher, item_type=item_type)
         return [self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]
 
@@ -187,7 +190,7 @@ class RentalTerminal(core.Terminal):
             return self._message("未知标签 Unknown label", (label[:24],))
         if not self.is_online:
             return self._needs_ledger("归还 Return")
-        self.sale = Sale(card=self._staff_card[0], uid_hex=self._staff_card[1], operation="rental_return")
+        self.sale = self._staff_sale(RentalReturn.TYPE)
         self.rental = RentalInHand(item_label=label, item_type=self._item_type(item.item_type))
         return [self._go(RentalState.INSPECT, ENTRY_TIMEOUT_MS)]
 
@@ -196,7 +199,7 @@ class RentalTerminal(core.Terminal):
             return self._message("卡已冻结 Card blocked", (reason_text("CARD_BLOCKED"),))
         if not self.is_online:
             return self._needs_ledger("押金 Deposit")
-        self.sale = Sale(card=event.record, uid_hex=event.uid_hex, operation="deposit_card")
+        self.sale = Sale(card=event.record, uid_hex=event.uid_hex, operation=DepositCard.TYPE)
         self.rental = RentalInHand()
         return self._pick_type()
 
@@ -218,7 +221,7 @@ class RentalTerminal(core.Terminal):
             return []
         item_type = self.rental.item_type = types[number - 1]
         self.sale.lines = ((f"押金 {item_type.name}", 1, item_type.deposit_fen),)
-        if self.sale.operation == "deposit_desk":
+        if self.sale.operation == DepositDesk.TYPE:
             return [self._go(RentalState.PICK_CHANNEL, ENTRY_TIMEOUT_MS)]
         return self._send(DepositCard, {"item_type": item_type.item_type, "deposit_fen": item_type.deposit_fen})
 
@@ -301,7 +304,7 @@ class RentalTerminal(core.Terminal):
             self.ledger_holds = event.ledger_reason
             return self._uncertain("总账未答复 No answer yet")
         if isinstance(event, OfflineApproved):
-            self.sale.seq, self.rental.offline_time = event.seq, (event.time_ms, event.is_time_uncertain)
+            self.sale.seq = event.seq
             return self._receipt_then_print(self._hand_out_receipt(event.seq, event.time_ms, is_online=False,
                                                                    is_time_uncertain=event.is_time_uncertain))
         if isinstance(event, OfflineRefused):
@@ -334,11 +337,11 @@ class RentalTerminal(core.Terminal):
         return [self._screen(), Print(receipt)]
 
     def _on_printing(self, event) -> list:
-        is_deposit = self.sale is not None and self.sale.operation in ("deposit_card", "deposit_desk")
+        is_deposit = self.sale is not None and self.sale.operation in (DepositCard.TYPE, DepositDesk.TYPE)
         if isinstance(event, PrintFinished) and is_deposit and self.rental is not None:
             # The visitor has paid and holds the voucher: hand the item out now, against it.
             remember = RememberReceipt(self.last_receipt.seq)
-            self.sale = Sale(card=self._staff_card[0], uid_hex=self._staff_card[1], operation="rental_out")
+            self.sale = self._staff_sale(RentalOut.TYPE)
             return [remember, self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]
         return super()._on_printing(event)
 
@@ -409,8 +412,8 @@ class RentalTerminal(core.Terminal):
             return Show("成功 Done" if self.last_receipt.is_online else "离线出借 Handed out OFFLINE", ("正在打印 Printing",),
                         f"操作员 {self.operator_name}", "ok", big=f"￥{format_fen(self.last_receipt.amount_fen)}")
         if state == State.DONE and rental is not None:
-            title = "已出借 Handed out" if self.sale.operation == "rental_out" else "已归还 Returned"
-            lines = (f"退款 Refund {format_fen(self.last_receipt.amount_fen)}",) if self.sale.operation == "rental_return" else (
+            title = "已出借 Handed out" if self.sale.operation == RentalOut.TYPE else "已归还 Returned"
+            lines = (f"退款 Refund {format_fen(self.last_receipt.amount_fen)}",) if self.sale.operation == RentalReturn.TYPE else (
                 f"{rental.item_type.name} {rental.item_label}",)
             return Show(title, lines + (self.last_receipt.receipt_number,), "F1 补打 Reprint", "ok")
         if state == State.AUTHORIZING and rental is not None and not self.is_online:
