@@ -14,7 +14,8 @@ is an item's label):
   hand-out: online a ``rental_out`` request (AUTHORIZING; the ledger's time is the hand-out time),
   offline the redemption is queued (:class:`RedeemOffline`) → receipt → DONE.
 - IDLE → a visitor's park card tapped → PICK_TYPE (a digit) → ``deposit_card`` → the voucher
-  receipt, its QR code the voucher → VOUCHER, to scan the label at once. F2 at IDLE is the same for
+  receipt, its QR code the voucher → VOUCHER, to scan the label at once. The card tapped again
+  before its voucher was redeemed here goes straight to VOUCHER (no second deposit). F2 at IDLE is the same for
   a deposit paid at the desk (PICK_TYPE, then PICK_CHANNEL: cash, WeChat, Alipay, bank card).
 - IDLE → an item's label scanned → INSPECT (1 intact, 2 damaged, 3 lost) → DAMAGE (digits toggle
   the type's damage list, ENTER sends) → ``rental_return`` → the itemised return receipt → DONE.
@@ -25,7 +26,7 @@ is an item's label):
 - The rental states are entry states: CANCEL leaves them, and they time out back to IDLE.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
@@ -44,6 +45,9 @@ from .receipt import ReceiptData
 
 DESK_DEPOSIT_KEY = "F2"  # at IDLE: a deposit paid at the desk, not from a park card
 MAX_PICKED_DAMAGES = 8  # protocol RentalReturn.damage: at most 8 codes
+# Card-paid deposits the desk remembers for a second tap: a busy desk hands out ~100 items a day,
+# and a deposit is collected within minutes of paying; beyond this the voucher receipt still works.
+CARD_VOUCHERS_LIMIT = 64
 CHANNEL_NAMES = {"cash": "现金 cash", "wechat": "微信 WeChat", "alipay": "支付宝 Alipay", "bank": "银行卡 bank"}
 ROUTE_NAMES = {**CHANNEL_NAMES, "card": "原卡 to the card", "online_wechat": "微信原路 WeChat",
                "online_alipay": "支付宝原路 Alipay"}
@@ -122,6 +126,10 @@ class RentalTerminal(core.Terminal):
     stock: RentalStock | None = None
     voucher_key: object = None  # nacl VerifyKey
     rental: RentalInHand | None = None
+    # Deposits paid from a park card at this desk and not yet redeemed here: (card no, issuance) ->
+    # voucher, so tapping the card again hands the item out instead of taking a second deposit.
+    # In memory only (a restart forgets: the voucher receipt is the proof then), oldest dropped first.
+    card_vouchers: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------ lookups in the stock
     def _item_type(self, item_type: str) -> RentalType | None:
@@ -197,6 +205,13 @@ class RentalTerminal(core.Terminal):
     def _card_deposit(self, event: CardTapped) -> list:
         if event.is_blocked:
             return self._message("卡已冻结 Card blocked", (reason_text("CARD_BLOCKED"),))
+        token = self.card_vouchers.get((event.record.card_no, event.record.issuance))
+        if token is not None:  # "tap the park card that paid": its deposit is held, hand the item out
+            voucher, _, _ = parse_voucher(token)
+            self.sale = self._staff_sale(RentalOut.TYPE)
+            self.rental = RentalInHand(voucher_token=token, voucher=voucher, item_type=self._item_type(voucher.item_type),
+                                       notice="已付押金 Paid: scan the item's label")
+            return [self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]
         if not self.is_online:
             return self._needs_ledger("押金 Deposit")
         self.sale = Sale(card=event.record, uid_hex=event.uid_hex, operation=DepositCard.TYPE)
@@ -305,6 +320,7 @@ class RentalTerminal(core.Terminal):
             return self._uncertain("总账未答复 No answer yet")
         if isinstance(event, OfflineApproved):
             self.sale.seq = event.seq
+            self._forget_card_voucher(self.rental.voucher_token)
             return self._receipt_then_print(self._hand_out_receipt(event.seq, event.time_ms, is_online=False,
                                                                    is_time_uncertain=event.is_time_uncertain))
         if isinstance(event, OfflineRefused):
@@ -318,11 +334,15 @@ class RentalTerminal(core.Terminal):
         if self.rental is None:
             return super()._answered(result)
         self.sale.result = result
+        if self.sale.operation == RentalOut.TYPE and (result.is_approved or result.reason == "VOUCHER_USED"):
+            self._forget_card_voucher(self.rental.voucher_token)
         if not result.is_approved:
             self.sale, self.rental = None, None
             lines = tuple(text for text in (reason_text(result.reason), getattr(result, "detail", "")) if text)
             return self._message("未成功 Refused", lines)
         if isinstance(result, DepositReply):
+            if self.sale.operation == DepositCard.TYPE:
+                self._remember_card_voucher((self.sale.card.card_no, self.sale.card.issuance), result.voucher)
             self.rental.voucher_token = result.voucher
             self.rental.voucher, _, _ = parse_voucher(result.voucher)  # the ledger's own, just signed
             return self._receipt_then_print(self._deposit_receipt(result))
@@ -330,6 +350,16 @@ class RentalTerminal(core.Terminal):
             return self._receipt_then_print(self._return_receipt(result))
         return self._receipt_then_print(self._hand_out_receipt(result.seq, result.ledger_time_ms, is_online=True,
                                                                txn=result.txn))
+
+    def _remember_card_voucher(self, card_key: tuple, token: str) -> None:
+        self.card_vouchers.pop(card_key, None)
+        self.card_vouchers[card_key] = token
+        while len(self.card_vouchers) > CARD_VOUCHERS_LIMIT:
+            del self.card_vouchers[next(iter(self.card_vouchers))]
+
+    def _forget_card_voucher(self, token: str) -> None:
+        for card_key in [key for key, known in self.card_vouchers.items() if known == token]:
+            del self.card_vouchers[card_key]
 
     def _receipt_then_print(self, receipt: ReceiptData) -> list:
         self.last_receipt = receipt

@@ -265,3 +265,26 @@ def test_the_idle_screen_says_what_to_scan():
     terminal = logged_in()
     screen = terminal.redraw()
     assert isinstance(screen, Show) and "Scan voucher" in screen.lines[0] and "ONLINE" in screen.footer
+
+
+def test_the_park_card_that_paid_tapped_again_hands_the_item_out_instead_of_taking_a_second_deposit():
+    terminal = logged_in()
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    keys(terminal, "1")
+    token = voucher(order="D000201")
+    terminal.handle(Answer(DepositReply(park="P1", terminal="T-RENT-1", seq=14, request_sha256="c" * 64,
+                                        order="D000201", item_type="rod", deposit_fen=10000, voucher=token,
+                                        expires_ms=NOW_MS + 3_600_000, ledger_time_ms=NOW_MS)))
+    terminal.handle(PrintFinished())
+    keys(terminal, "C")  # the visitor steps away before the rod is handed over
+
+    effects = terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    assert terminal.state == RentalState.VOUCHER and not [e for e in effects if isinstance(e, Submit)]
+    assert "D000201" in effects[0].lines[0] and "Paid" in effects[0].lines[2]
+    submit = only(terminal.handle(Scanned("ROD-0042", NOW_MS)), Submit)
+    assert submit.message_type is RentalOut and submit.fields["voucher"] == token
+    terminal.handle(Answer(result(15)))
+    terminal.handle(PrintFinished())
+
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))  # redeemed: the next tap is a new deposit
+    assert terminal.state == RentalState.PICK_TYPE
