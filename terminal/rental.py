@@ -38,7 +38,7 @@ from protocol.voucher import PREFIX as VOUCHER_PREFIX
 from protocol.voucher import Voucher, VoucherError, parse_voucher, verify_voucher
 
 from . import core
-from .events import (CANCEL, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, Answer, CardTapped, KeyPressed, NoAnswer,
+from .events import (DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, Answer, CardTapped, KeyPressed, NoAnswer,
                      OfflineApproved, OfflineRefused, Print, PrintFinished, RememberReceipt, Sale, Show, State,
                      format_fen, masked)
 from .receipt import ReceiptData
