@@ -1,1 +1,2 @@
-"""Narrow hardware interfaces the terminal app talks to (card reader, printer, keypad, display, clock)."""
+"""Narrow hardware interfaces the terminal app talks to (card reader, printer, keypad,
+barcode scanner, display, clock)."""
