@@ -17,7 +17,7 @@ is an item's label):
   receipt, its QR code the voucher → VOUCHER, to scan the label at once. The card tapped again
   before its voucher was redeemed here goes straight to VOUCHER (no second deposit). F2 at IDLE is the same for
   a deposit paid at the desk (PICK_TYPE, then PICK_CHANNEL: cash, WeChat, Alipay, bank card).
-- IDLE → an item's label scanned → INSPECT (1 intact, 2 damaged, 3 lost) → DAMAGE (digits toggle
+- IDLE → an item's label scanned (or the voucher of an item this desk handed out) → INSPECT (1 intact, 2 damaged, 3 lost) → DAMAGE (digits toggle
   the type's damage list, ENTER sends) → ``rental_return`` → the itemised return receipt → DONE.
   Late is the ledger's to decide, from its own hand-out and return times.
 - Deposits and returns need the ledger: offline they are refused before anything is sent. A
@@ -45,8 +45,8 @@ from .receipt import ReceiptData
 
 DESK_DEPOSIT_KEY = "F2"  # at IDLE: a deposit paid at the desk, not from a park card
 MAX_PICKED_DAMAGES = 8  # protocol RentalReturn.damage: at most 8 codes
-# Card-paid deposits the desk remembers for a second tap: a busy desk hands out ~100 items a day,
-# and a deposit is collected within minutes of paying; beyond this the voucher receipt still works.
+# Card-paid deposits and hand-outs the desk remembers (for a second tap, a return by voucher): a
+# busy desk hands out ~100 items a day; beyond this the voucher receipt and the label still work.
 CARD_VOUCHERS_LIMIT = 64
 CHANNEL_NAMES = {"cash": "现金 cash", "wechat": "微信 WeChat", "alipay": "支付宝 Alipay", "bank": "银行卡 bank"}
 ROUTE_NAMES = {**CHANNEL_NAMES, "card": "原卡 to the card", "online_wechat": "微信原路 WeChat",
@@ -103,6 +103,14 @@ class RentalInHand:
     notice: str = ""
 
 
+def remember_bounded(mapping: dict, key, value, limit: int = CARD_VOUCHERS_LIMIT) -> None:
+    """``mapping[key] = value`` as the newest entry, the oldest dropped beyond ``limit``."""
+    mapping.pop(key, None)
+    mapping[key] = value
+    while len(mapping) > limit:
+        del mapping[next(iter(mapping))]
+
+
 def is_voucher(text: str) -> bool:
     return text.startswith(VOUCHER_PREFIX)
 
@@ -130,6 +138,9 @@ class RentalTerminal(core.Terminal):
     # voucher, so tapping the card again hands the item out instead of taking a second deposit.
     # In memory only (a restart forgets: the voucher receipt is the proof then), oldest dropped first.
     card_vouchers: dict = field(default_factory=dict)
+    # Items this desk handed out, by voucher: the voucher scanned again brings the item back (a return
+    # by voucher, for a visitor whose label is hard to reach). Bounded and in memory as above.
+    handed_out: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------ lookups in the stock
     def _item_type(self, item_type: str) -> RentalType | None:
@@ -165,6 +176,8 @@ class RentalTerminal(core.Terminal):
     # ------------------------------------------------------------ IDLE
     def _on_idle(self, event) -> list:
         if isinstance(event, Scanned):
+            if (label := self.handed_out.get(event.text)) is not None:
+                return self._label_at_idle(label)  # a voucher this desk redeemed: the item comes back
             return self._voucher_scanned(event) if is_voucher(event.text) else self._label_at_idle(event.text)
         if isinstance(event, CardTapped) and event.record is not None and event.record.kind != "staff":
             return self._card_deposit(event)
@@ -320,7 +333,7 @@ class RentalTerminal(core.Terminal):
             return self._uncertain("总账未答复 No answer yet")
         if isinstance(event, OfflineApproved):
             self.sale.seq = event.seq
-            self._forget_card_voucher(self.rental.voucher_token)
+            self._handed_out()
             return self._receipt_then_print(self._hand_out_receipt(event.seq, event.time_ms, is_online=False,
                                                                    is_time_uncertain=event.is_time_uncertain))
         if isinstance(event, OfflineRefused):
@@ -334,8 +347,13 @@ class RentalTerminal(core.Terminal):
         if self.rental is None:
             return super()._answered(result)
         self.sale.result = result
-        if self.sale.operation == RentalOut.TYPE and (result.is_approved or result.reason == "VOUCHER_USED"):
+        if self.sale.operation == RentalOut.TYPE and result.is_approved:
+            self._handed_out()
+        elif self.sale.operation == RentalOut.TYPE and result.reason == "VOUCHER_USED":
             self._forget_card_voucher(self.rental.voucher_token)
+        elif self.sale.operation == RentalReturn.TYPE and result.is_approved:
+            for token in [token for token, label in self.handed_out.items() if label == self.rental.item_label]:
+                del self.handed_out[token]
         if not result.is_approved:
             self.sale, self.rental = None, None
             lines = tuple(text for text in (reason_text(result.reason), getattr(result, "detail", "")) if text)
@@ -352,14 +370,16 @@ class RentalTerminal(core.Terminal):
                                                                txn=result.txn))
 
     def _remember_card_voucher(self, card_key: tuple, token: str) -> None:
-        self.card_vouchers.pop(card_key, None)
-        self.card_vouchers[card_key] = token
-        while len(self.card_vouchers) > CARD_VOUCHERS_LIMIT:
-            del self.card_vouchers[next(iter(self.card_vouchers))]
+        remember_bounded(self.card_vouchers, card_key, token)
 
     def _forget_card_voucher(self, token: str) -> None:
         for card_key in [key for key, known in self.card_vouchers.items() if known == token]:
             del self.card_vouchers[card_key]
+
+    def _handed_out(self) -> None:
+        """The item is with the visitor: its voucher now brings it back, and pays no second time."""
+        self._forget_card_voucher(self.rental.voucher_token)
+        remember_bounded(self.handed_out, self.rental.voucher_token, self.rental.item_label)
 
     def _receipt_then_print(self, receipt: ReceiptData) -> list:
         self.last_receipt = receipt

@@ -288,3 +288,18 @@ def test_the_park_card_that_paid_tapped_again_hands_the_item_out_instead_of_taki
 
     terminal.handle(CardTapped("04a1b2c3", VISITOR))  # redeemed: the next tap is a new deposit
     assert terminal.state == RentalState.PICK_TYPE
+
+
+def test_the_voucher_of_a_rod_this_desk_handed_out_scanned_again_starts_its_return():
+    terminal = logged_in()
+    token = voucher()
+    terminal.handle(Scanned(token, NOW_MS))
+    terminal.handle(Scanned("ROD-0042", NOW_MS))
+    terminal.handle(Answer(result(16)))
+    terminal.handle(PrintFinished())
+    keys(terminal, "C")
+
+    (screen,) = terminal.handle(Scanned(token, NOW_MS + 7_200_000))
+    assert terminal.state == RentalState.INSPECT and "ROD-0042" in screen.lines[0]
+    submit = only(keys(terminal, "1"), Submit)
+    assert submit.message_type is RentalReturn and submit.fields["item_label"] == "ROD-0042"
