@@ -457,4 +457,19 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (park_id, refund_no)
     );
     """,
+    # 15: e-cards (issue 17). The device key the member's phone registered when the e-card was opened,
+    # and the last QR time window the ledger accepted for it: a token for that window or an earlier
+    # one is a replay (protocol.ecard). The card itself is an ordinary member card (table card).
+    """
+    CREATE TABLE ecard (
+        park_id      TEXT NOT NULL,
+        card_no      TEXT NOT NULL,
+        issuance     INTEGER NOT NULL,
+        device_key   BLOB NOT NULL CHECK (length(device_key) = 32),
+        opened_ms    INTEGER NOT NULL,
+        expires_ms   INTEGER NOT NULL,
+        last_window  INTEGER NOT NULL DEFAULT -1,
+        PRIMARY KEY (park_id, card_no, issuance)
+    );
+    """,
 ]

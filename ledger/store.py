@@ -1192,3 +1192,25 @@ class Store:
             """UPDATE refund_request SET state='done', provider_refund_id=?, done_ms=?
                WHERE park_id=? AND refund_no=? AND state='pending'""",
             (provider_refund_id, now_ms, park_id, refund_no)).rowcount == 1
+
+    # ------------------------------------------------------------ e-cards (issue 17)
+    def add_ecard(self, park_id, card_no, issuance, device_key: bytes, opened_ms, expires_ms) -> None:
+        self.db.execute("INSERT INTO ecard (park_id, card_no, issuance, device_key, opened_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                        (park_id, card_no, issuance, bytes(device_key), opened_ms, expires_ms))
+
+    def ecard(self, park_id, card_no, issuance) -> tuple[bytes, int, int] | None:
+        """(device key, expires_ms, last accepted window) of an e-card, or None."""
+        row = self.db.execute("SELECT device_key, expires_ms, last_window FROM ecard WHERE park_id=? AND card_no=? AND issuance=?",
+                              (park_id, card_no, issuance)).fetchone()
+        return None if row is None else (bytes(row[0]), row[1], row[2])
+
+    def use_ecard_window(self, park_id, card_no, issuance, window: int) -> bool:
+        """Record ``window`` as the e-card's last used one; False when it (or a later one) was used."""
+        return self.db.execute("UPDATE ecard SET last_window=? WHERE park_id=? AND card_no=? AND issuance=? AND last_window < ?",
+                               (window, park_id, card_no, issuance, window)).rowcount == 1
+
+    def next_ecard_no(self, park_id, prefix: str) -> str:
+        """The next free e-card number: ``prefix`` and six digits (E000001, E000002, ...)."""
+        row = self.db.execute("SELECT MAX(card_no) FROM card WHERE park_id=? AND card_no GLOB ?",
+                              (park_id, prefix + "[0-9][0-9][0-9][0-9][0-9][0-9]")).fetchone()
+        return f"{prefix}{(int(row[0][len(prefix):]) + 1) if row[0] else 1:06d}"

@@ -18,7 +18,7 @@ Token: ``"FPE1:" + base32(bytes)`` (upper case, no padding), bytes::
     window                        u32 big-endian: seconds since the epoch // WINDOW_SECONDS
     device signature              64 bytes, Ed25519 over PRESENTATION_DOMAIN + every byte before it
 
-About 320 characters of ``A-Z 2-7 :`` (QR alphanumeric mode, version 12 at level M). Pure code: no
+About 320 characters of ``A-Z 2-7 :`` (QR alphanumeric mode, version 11 or 12 at level M). Pure code: no
 clock (the caller passes ``now_ms``), no I/O, only the standard library and nacl. Which window was
 used last is the ledger's business (ledger.online_members), not a terminal's.
 """

@@ -16,6 +16,7 @@ from protocol.messages import (Balances, CardRef, Charge, DamageFee, LineItem, M
                                RentalItem, RentalStock, RentalType, Result, StaffEntry, StationSettings,
                                TerminalConfig)
 from protocol.pin import seal_pin
+from protocol.ecard import Credential, present, sign_credential, verify_token
 from protocol.voucher import DOMAIN as VOUCHER_DOMAIN, Voucher, make_voucher, parse_voucher, verify_voucher
 
 TERMINAL_SEED = bytes(range(32))                # never use a key like this outside an example
@@ -24,6 +25,7 @@ CARD_RECORD_SEED = bytes(range(64, 96))
 CARD_KEY_MASTER = bytes(range(96, 128))
 PIN_KEY_SEED = bytes(range(128, 160))
 VOUCHER_SEED = bytes(range(160, 192))
+PHONE_SEED = bytes(range(192, 224))
 
 
 def example() -> dict[str, str]:
@@ -59,7 +61,7 @@ def example() -> dict[str, str]:
         "result topic": result_topic,
         "result body": result_body.decode(),
         "result payload (hex)": result.hex(),
-    } | card_record_example() | pin_block_example() | config_example() | voucher_example()
+    } | card_record_example() | pin_block_example() | config_example() | voucher_example() | ecard_example()
 
 
 def card_record_example() -> dict[str, str]:
@@ -139,6 +141,22 @@ def voucher_example() -> dict[str, str]:
         "ledger voucher public key": key.verify_key.encode().hex(),
         "voucher signed bytes (hex, after the domain)": signed.hex(),
         "voucher token": token,
+    }
+
+
+def ecard_example() -> dict[str, str]:
+    """E-card E000001 of park P1 on the phone whose device key comes from PHONE_SEED, shown at
+    1780000000 s (window 89000000), and the card reference a Charge carries for it (section 5.8)."""
+    ledger_key, phone = SigningKey(CARD_RECORD_SEED), SigningKey(PHONE_SEED)
+    credential = Credential(park="P1", card_no="E000001", issuance=1, device_key=phone.verify_key.encode(),
+                            expires_ms=1_811_536_000_000, key_id="P1-card-record-1")
+    token = present(sign_credential(credential, ledger_key), phone, 1_780_000_000_000)
+    shown = verify_token(token, ledger_key.verify_key, "P1", 1_780_000_000_000)
+    card = CardRef(**shown.card_ref)
+    return {
+        "e-card device public key": phone.verify_key.encode().hex(),
+        "e-card QR token": token,
+        "e-card card reference in a charge": card.to_bytes().decode(),
     }
 
 

@@ -1,0 +1,138 @@
+"""Members online (issue 17): the member portal's way into the ledger, and the e-card QR's last checks.
+
+The portal is a provisioned terminal of the park (its own key, ``member_open`` and ``loss_report``
+allowed, operator ``portal``): it signs the same requests a front desk sends and hands them to the
+ledger's intake, so opening an e-card and reporting a card lost go through the one decision path and
+leave the same evidence (``ledger verify`` finds a request for every transaction). What a desk
+would read from a card's chip, the portal takes from the e-card: its number, issuance 1, and as UID
+the tag of the phone's device key (protocol.ecard.device_tag).
+
+A scanned e-card QR is checked by the terminal offline (protocol.ecard.verify_token); the ledger
+adds what only it knows: the device key registered for that card, and the last time window it
+accepted, so a token shown once is refused when shown again.
+"""
+
+from dataclasses import dataclass
+import hashlib
+
+from nacl.public import PublicKey
+from nacl.signing import SigningKey
+
+from protocol import envelope, topics
+from protocol.ecard import (Credential, ECardError, ECardFault, Presentation, device_tag, sign_credential,
+                            verify_token)
+from protocol.envelope import Purpose
+from protocol.messages import REPLY_TYPES, CardRef, LossReport, MemberOpen, Result, parse
+from protocol.pin import seal_pin
+
+from .errors import LedgerError
+from .keys import LedgerKeys
+from .store import Store
+
+ECARD_PREFIX = "E"
+# An e-card's credential is re-signed when the member opens the portal after it expires; a year
+# keeps a lost phone's credential from living for ever while rarely bothering anyone.
+CREDENTIAL_LIFETIME_MS = 365 * 86_400_000
+PORTAL_OPERATOR = "portal"
+
+
+class PortalRefused(LedgerError):
+    """The ledger declined what the portal asked; ``code`` is the Result's reason."""
+
+    code = "PORTAL_REFUSED"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedECard:
+    card_no: str
+    issuance: int
+    credential: bytes  # signed; the phone keeps it and presents it (protocol.ecard.present)
+    expires_ms: int
+
+
+def check_presentation(presentation: Presentation, registered: tuple[bytes, int, int] | None) -> None:
+    """The ledger's own checks of a token whose signatures and freshness held: the device key must
+    be the one registered for the card (a credential re-issued to another phone voids the old one),
+    and the window must be later than the last one accepted. ``registered`` is Store.ecard's row."""
+    if registered is None or registered[0] != presentation.credential.device_key:
+        raise ECardError("e-card shown from a device not registered for it", code=ECardFault.WRONG_DEVICE)
+    if presentation.window <= registered[2]:
+        raise ECardError(f"e-card window {presentation.window} was used already", code=ECardFault.REPLAYED)
+
+
+def accept_ecard_token(store: Store, keys: LedgerKeys, token: str, now_ms: int) -> Presentation:
+    """Check a scanned e-card token and use up its window (call inside the batch that books the sale,
+    so a refused sale leaves the window unused). Raises ECardError with an ECardFault code."""
+    key = keys.for_purpose(Purpose.CARD_RECORD)
+    presentation = verify_token(token, key.signing_key.verify_key, keys.park_id, now_ms)
+    credential = presentation.credential
+    check_presentation(presentation, store.ecard(credential.park, credential.card_no, credential.issuance))
+    if not store.use_ecard_window(credential.park, credential.card_no, credential.issuance, presentation.window):
+        raise ECardError(f"e-card window {presentation.window} was used already", code=ECardFault.REPLAYED)
+    return presentation
+
+
+class MemberDesk:
+    """The portal as a terminal: signs member requests with its bundle's key and runs them through
+    ``intake`` (ledger.intake.Intake, in the portal's process, over the park's database)."""
+
+    def __init__(self, intake, bundle: dict, clock_ms):
+        self.intake = intake
+        self.park_id = bundle["park_id"]
+        self.terminal_id = bundle["terminal_id"]
+        self.key_id = bundle["key_id"]
+        self.signing_key = SigningKey(bytes.fromhex(bundle["signing_seed"]))
+        self.pin_key = PublicKey(bytes.fromhex(bundle["ledger_keys"]["pin"]["public_key"]))
+        self.result_key = bytes.fromhex(bundle["ledger_keys"]["result"]["public_key"])
+        self.clock_ms = clock_ms
+
+    @property
+    def store(self) -> Store:
+        return self.intake.store
+
+    def _send(self, message_type, card: CardRef, *, pin: str | None = None, **fields) -> Result:
+        from nacl.signing import VerifyKey
+
+        seq = self.store.highest_seq(self.terminal_id) + 1
+        common = dict(park=self.park_id, terminal=self.terminal_id, seq=seq, terminal_time_ms=self.clock_ms(),
+                      clock_uncertain=False, operator=PORTAL_OPERATOR, config_version=0, card=card)
+        attachment = b""
+        if pin is not None:
+            attachment, fields["pin_sha256"] = seal_pin(pin, terminal=self.terminal_id, seq=seq,
+                                                        ledger_pin_key=self.pin_key)
+        topic = topics.request(self.park_id, self.terminal_id)
+        payload = envelope.seal(message_type(**common, **fields).to_bytes(), signing_key=self.signing_key,
+                                key_id=self.key_id, purpose=Purpose.REQUEST, topic=topic, attachment=attachment)
+        (reply,) = self.intake.process([(topic, payload)])
+        body = envelope.verify(envelope.split(reply.payload), verify_key=VerifyKey(self.result_key),
+                               purpose=Purpose.RESULT, topic=reply.topic)
+        result = parse(body, REPLY_TYPES)
+        if result.request_sha256 != hashlib.sha256(payload).hexdigest() or not result.is_approved:
+            raise PortalRefused(f"{message_type.TYPE}: {result.reason} {result.detail}".strip(), code=result.reason)
+        return result
+
+    def open_ecard(self, *, member_name: str, phone: str, pin: str, device_key: bytes) -> OpenedECard:
+        """Open a member e-card for ``phone`` bound to the phone's ``device_key`` (Ed25519 public key,
+        32 bytes): a ``member_open`` through the decision path, then the device registered and its
+        credential signed. Raises PortalRefused with the ledger's reason."""
+        if len(device_key) != 32:
+            raise LedgerError("an e-card device key is 32 bytes", code="BAD_DEVICE_KEY")
+        card_no = self.store.next_ecard_no(self.park_id, ECARD_PREFIX)
+        card = CardRef(no=card_no, issuance=1, uid=device_tag(device_key))
+        self._send(MemberOpen, card, pin=pin, member_name=member_name, phone=phone, card_fee_fen=0, opening_fen=0,
+                   channel="cash", payment_ref="")
+        now_ms = self.clock_ms()
+        expires_ms = (now_ms + CREDENTIAL_LIFETIME_MS) // 1000 * 1000
+        with self.store.batch():
+            self.store.add_ecard(self.park_id, card_no, 1, device_key, now_ms, expires_ms)
+        return OpenedECard(card_no, 1, self.credential(card_no, 1, device_key, expires_ms), expires_ms)
+
+    def credential(self, card_no: str, issuance: int, device_key: bytes, expires_ms: int) -> bytes:
+        key = self.intake.keys.for_purpose(Purpose.CARD_RECORD)
+        return sign_credential(Credential(self.park_id, card_no, issuance, bytes(device_key), expires_ms, key.key_id),
+                               key.signing_key)
+
+    def report_lost(self, card_no: str, issuance: int, uid: str) -> Result:
+        """挂失 from the portal: the desk's loss_report, so the card is blocked and the blocklist delta
+        reaches every terminal the same way."""
+        return self._send(LossReport, CardRef(no=card_no, issuance=issuance, uid=uid))
