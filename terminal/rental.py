@@ -101,6 +101,7 @@ class RentalInHand:
     condition: str = ""
     damage_codes: tuple = ()
     notice: str = ""
+    out_since: str = ""  # a return by voucher: when this desk handed the item out
 
 
 def remember_bounded(mapping: dict, key, value, limit: int = CARD_VOUCHERS_LIMIT) -> None:
@@ -176,8 +177,11 @@ class RentalTerminal(core.Terminal):
     # ------------------------------------------------------------ IDLE
     def _on_idle(self, event) -> list:
         if isinstance(event, Scanned):
-            if (label := self.handed_out.get(event.text)) is not None:
-                return self._label_at_idle(label)  # a voucher this desk redeemed: the item comes back
+            if (out := self.handed_out.get(event.text)) is not None:
+                # A voucher this desk redeemed: never a second hand-out; the screen says when, and
+                # the item comes back if that is why it was scanned.
+                label, out_ms = out
+                return self._label_at_idle(label, out_since=short_time(self.config, out_ms))
             return self._voucher_scanned(event) if is_voucher(event.text) else self._label_at_idle(event.text)
         if isinstance(event, CardTapped) and event.record is not None and event.record.kind != "staff":
             return self._card_deposit(event)
@@ -205,14 +209,14 @@ class RentalTerminal(core.Terminal):
         self.rental = RentalInHand(voucher_token=event.text, voucher=voucher, item_type=item_type)
         return [self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]
 
-    def _label_at_idle(self, label: str) -> list:
+    def _label_at_idle(self, label: str, *, out_since: str = "") -> list:
         item = self._item(label)
         if item is None:
             return self._message("未知标签 Unknown label", (label[:24],))
         if not self.is_online:
             return self._needs_ledger("归还 Return")
         self.sale = self._staff_sale(RentalReturn.TYPE)
-        self.rental = RentalInHand(item_label=label, item_type=self._item_type(item.item_type))
+        self.rental = RentalInHand(item_label=label, item_type=self._item_type(item.item_type), out_since=out_since)
         return [self._go(RentalState.INSPECT, ENTRY_TIMEOUT_MS)]
 
     def _card_deposit(self, event: CardTapped) -> list:
@@ -301,7 +305,7 @@ class RentalTerminal(core.Terminal):
         self.rental.condition = condition
         if condition == RentalCondition.DAMAGED.value:
             if not self.rental.item_type.damage:
-                self.rental.notice = "无损坏项目 No damage list for this type"
+                self.rental.notice = "无损坏项目 No damage list"
                 return [self._screen()]
             return [self._go(RentalState.DAMAGE, ENTRY_TIMEOUT_MS)]
         return self._send_return()
@@ -333,7 +337,7 @@ class RentalTerminal(core.Terminal):
             return self._uncertain("总账未答复 No answer yet")
         if isinstance(event, OfflineApproved):
             self.sale.seq = event.seq
-            self._handed_out()
+            self._handed_out(event.time_ms)
             return self._receipt_then_print(self._hand_out_receipt(event.seq, event.time_ms, is_online=False,
                                                                    is_time_uncertain=event.is_time_uncertain))
         if isinstance(event, OfflineRefused):
@@ -348,11 +352,11 @@ class RentalTerminal(core.Terminal):
             return super()._answered(result)
         self.sale.result = result
         if self.sale.operation == RentalOut.TYPE and result.is_approved:
-            self._handed_out()
+            self._handed_out(result.ledger_time_ms)
         elif self.sale.operation == RentalOut.TYPE and result.reason == "VOUCHER_USED":
             self._forget_card_voucher(self.rental.voucher_token)
         elif self.sale.operation == RentalReturn.TYPE and result.is_approved:
-            for token in [token for token, label in self.handed_out.items() if label == self.rental.item_label]:
+            for token in [token for token, (label, _) in self.handed_out.items() if label == self.rental.item_label]:
                 del self.handed_out[token]
         if not result.is_approved:
             self.sale, self.rental = None, None
@@ -376,10 +380,10 @@ class RentalTerminal(core.Terminal):
         for card_key in [key for key, known in self.card_vouchers.items() if known == token]:
             del self.card_vouchers[card_key]
 
-    def _handed_out(self) -> None:
+    def _handed_out(self, time_ms: int) -> None:
         """The item is with the visitor: its voucher now brings it back, and pays no second time."""
         self._forget_card_voucher(self.rental.voucher_token)
-        remember_bounded(self.handed_out, self.rental.voucher_token, self.rental.item_label)
+        remember_bounded(self.handed_out, self.rental.voucher_token, (self.rental.item_label, time_ms))
 
     def _receipt_then_print(self, receipt: ReceiptData) -> list:
         self.last_receipt = receipt
@@ -436,24 +440,24 @@ class RentalTerminal(core.Terminal):
             if self.is_queue_nearly_full:
                 return Show(self.config.station_name, ("离线队列将满 Queue nearly full", "请恢复网络 Get the station online"),
                             footer, "warning")
-            return Show(self.config.station_name, ("扫凭证取物 Scan voucher", "扫标签归还 Scan label: return",
-                                                   "刷卡/F2 押金 Card/F2: deposit"), footer)
+            # Two lines are what a 128 x 64 panel shows under the title.
+            return Show(self.config.station_name, ("扫码 Scan: voucher/label", "刷卡/F2 押金 Deposit"), footer)
         if state == RentalState.PICK_TYPE:
             types = self.stock.item_types[:9]
             return Show("押金 Deposit for", tuple(f"{i + 1} {t.name} {format_fen(t.deposit_fen)}" for i, t in enumerate(types)),
                         "数字选择 digit · 取消 CANCEL")
         if state == RentalState.PICK_CHANNEL:
-            return Show("押金付款 Paid by", ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank",
-                        big=f"￥{format_fen(rental.item_type.deposit_fen)}")
+            return Show(f"押金 {format_fen(rental.item_type.deposit_fen)} 付款 Paid by", ("1现金 2微信", "3支付宝 4银行卡"),
+                        "1 cash 2 WeChat 3 Alipay 4 bank")
         if state == RentalState.VOUCHER:
             voucher = rental.voucher
-            lines = (f"订单 {voucher.order}", f"{rental.item_type.name} 押金 {format_fen(rental.item_type.deposit_fen)}",
-                     rental.notice or "请扫物品标签 Scan the item's label")
-            return Show("凭证有效 Voucher OK", lines, "取消 CANCEL", "warning" if rental.notice else "ok")
+            lines = (f"{voucher.order} {rental.item_type.name}", rental.notice or "请扫物品标签 Scan label")
+            return Show("凭证有效 Voucher OK", lines, f"押金 {format_fen(rental.item_type.deposit_fen)} · 取消 CANCEL",
+                        "warning" if rental.notice else "ok")
         if state == RentalState.INSPECT:
-            lines = (f"{rental.item_type.name} {rental.item_label}", rental.notice or "1 完好 Intact  2 损坏 Damaged",
-                     "3 丢失 Lost")
-            return Show("验收 Inspect", lines, "数字选择 digit · 取消 CANCEL", "warning" if rental.notice else "normal")
+            lines = (f"{rental.item_type.name} {rental.item_label}", rental.notice or "1完好 2损坏 3丢失")
+            title = f"凭证已用 {rental.out_since} 归还?" if rental.out_since else "验收 Inspect"
+            return Show(title, lines, "1 intact 2 damaged 3 lost", "warning" if rental.notice or rental.out_since else "normal")
         if state == RentalState.DAMAGE:
             lines = tuple(f"{'[x]' if fee.code in rental.damage_codes else '[ ]'} {i + 1} {fee.name} {format_fen(fee.fee_fen)}"
                           for i, fee in enumerate(rental.item_type.damage[:MAX_PICKED_DAMAGES]))

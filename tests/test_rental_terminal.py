@@ -72,7 +72,7 @@ def test_a_voucher_scanned_shows_its_order_type_and_deposit_and_the_rod_label_ha
     token = voucher()
     (screen,) = terminal.handle(Scanned(token, NOW_MS))
     assert terminal.state == RentalState.VOUCHER
-    assert "D000123" in screen.lines[0] and "鱼竿 Rod" in screen.lines[1] and "100.00" in screen.lines[1]
+    assert "D000123" in screen.lines[0] and "鱼竿 Rod" in screen.lines[0] and "100.00" in screen.footer
 
     submit = only(terminal.handle(Scanned("ROD-0042", NOW_MS)), Submit)
     assert submit.message_type is RentalOut
@@ -91,11 +91,11 @@ def test_a_label_of_another_type_or_in_repair_is_refused_on_the_voucher_screen_a
     terminal.handle(Scanned(voucher(), NOW_MS))
 
     (screen,) = terminal.handle(Scanned("BIKE-07", NOW_MS))
-    assert "not rod" in screen.lines[2] and terminal.state == RentalState.VOUCHER
+    assert "not rod" in screen.lines[1] and terminal.state == RentalState.VOUCHER
     (screen,) = terminal.handle(Scanned("ROD-0043", NOW_MS))
-    assert "Not for rent" in screen.lines[2]
+    assert "Not for rent" in screen.lines[1]
     (screen,) = terminal.handle(Scanned("ROD-9999", NOW_MS))
-    assert "Unknown" in screen.lines[2]
+    assert "Unknown" in screen.lines[1]
 
     assert only(terminal.handle(Scanned("ROD-0042", NOW_MS)), Submit).fields["item_label"] == "ROD-0042"
 
@@ -264,7 +264,7 @@ def test_an_unknown_label_and_an_unreadable_scan_are_messages():
 def test_the_idle_screen_says_what_to_scan():
     terminal = logged_in()
     screen = terminal.redraw()
-    assert isinstance(screen, Show) and "Scan voucher" in screen.lines[0] and "ONLINE" in screen.footer
+    assert isinstance(screen, Show) and "Scan: voucher/label" in screen.lines[0] and "ONLINE" in screen.footer
 
 
 def test_the_park_card_that_paid_tapped_again_hands_the_item_out_instead_of_taking_a_second_deposit():
@@ -280,7 +280,7 @@ def test_the_park_card_that_paid_tapped_again_hands_the_item_out_instead_of_taki
 
     effects = terminal.handle(CardTapped("04a1b2c3", VISITOR))
     assert terminal.state == RentalState.VOUCHER and not [e for e in effects if isinstance(e, Submit)]
-    assert "D000201" in effects[0].lines[0] and "Paid" in effects[0].lines[2]
+    assert "D000201" in effects[0].lines[0] and "Paid" in effects[0].lines[1]
     submit = only(terminal.handle(Scanned("ROD-0042", NOW_MS)), Submit)
     assert submit.message_type is RentalOut and submit.fields["voucher"] == token
     terminal.handle(Answer(result(15)))
@@ -301,5 +301,6 @@ def test_the_voucher_of_a_rod_this_desk_handed_out_scanned_again_starts_its_retu
 
     (screen,) = terminal.handle(Scanned(token, NOW_MS + 7_200_000))
     assert terminal.state == RentalState.INSPECT and "ROD-0042" in screen.lines[0]
+    assert "凭证已用" in screen.title and screen.tone == "warning"  # used here already: when, not a second rod
     submit = only(keys(terminal, "1"), Submit)
     assert submit.message_type is RentalReturn and submit.fields["item_label"] == "ROD-0042"

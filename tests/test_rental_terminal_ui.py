@@ -30,7 +30,7 @@ def test_sun_scans_a_voucher_paid_earlier_then_a_rod_label_and_the_rod_goes_out(
                 await pilot.press("u")
                 await until(pilot, ui, lambda: "Enter PIN" in ui.display_text, "PIN screen")
                 await pilot.press(*RENTAL_STAFF[4], "enter")
-                await until(pilot, ui, lambda: "Scan voucher" in ui.display_text and "ONLINE" in ui.display_text,
+                await until(pilot, ui, lambda: "Scan: voucher/label" in ui.display_text and "ONLINE" in ui.display_text,
                             "the rental desk's idle screen")
                 await pilot.press("v")  # the rod's voucher
                 await until(pilot, ui, lambda: "Voucher OK" in ui.display_text and "Rod" in ui.display_text,
