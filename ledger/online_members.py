@@ -136,3 +136,31 @@ class MemberDesk:
         """挂失 from the portal: the desk's loss_report, so the card is blocked and the blocklist delta
         reaches every terminal the same way."""
         return self._send(LossReport, CardRef(no=card_no, issuance=issuance, uid=uid))
+
+
+def change_member_pin(store: Store, keys: LedgerKeys, park_id: str, card_no: str, old_pin: str, new_pin: str) -> None:
+    """The member changes their card's PIN, knowing the old one. Wrong tries count against the same
+    limit as at a terminal (ledger.pins.MAX_WRONG_PINS); a locked PIN is unlocked at the desk.
+    Raises LedgerError: BAD_PIN, UNKNOWN_CARD, PIN_LOCKED, WRONG_PIN (the try is counted)."""
+    from protocol.errors import LocalProtocolError
+    from protocol.pin import check_pin
+
+    from .pins import MAX_WRONG_PINS, hash_pin, pin_matches
+
+    try:
+        check_pin(new_pin)
+    except LocalProtocolError:
+        raise LedgerError("a PIN is 4 to 6 digits", code="BAD_PIN") from None
+    with store.batch():
+        member = store.member(park_id, card_no)
+        if member is None:
+            raise LedgerError(f"card {card_no} is not a member card", code="UNKNOWN_CARD")
+        if member.wrong_pins >= MAX_WRONG_PINS:
+            raise LedgerError("the PIN is locked: the front desk unlocks it", code="PIN_LOCKED")
+        is_right = pin_matches(old_pin, member.pin_hash, keys.pin_pepper)
+        if is_right:
+            store.set_member_pin(park_id, card_no, hash_pin(new_pin, keys.pin_pepper))
+        else:
+            store.set_member_wrong_pins(park_id, card_no, member.wrong_pins + 1)  # kept: the batch commits
+    if not is_right:
+        raise LedgerError("the old PIN is wrong", code="WRONG_PIN")

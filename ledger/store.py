@@ -1214,3 +1214,7 @@ class Store:
         row = self.db.execute("SELECT MAX(card_no) FROM card WHERE park_id=? AND card_no GLOB ?",
                               (park_id, prefix + "[0-9][0-9][0-9][0-9][0-9][0-9]")).fetchone()
         return f"{prefix}{(int(row[0][len(prefix):]) + 1) if row[0] else 1:06d}"
+
+    def set_member_pin(self, park_id, card_no, pin_hash) -> None:
+        """A member's new PIN hash (ledger.pins), its wrong tries cleared."""
+        self.db.execute("UPDATE member SET pin_hash=?, wrong_pins=0 WHERE park_id=? AND card_no=?", (pin_hash, park_id, card_no))
