@@ -142,6 +142,7 @@ BAD_INPUT = {
     ],
     ("console", "user", "list"): [["extra"], ["--all"]],
     ("console", "user", "disable"): [["--username", "nobody"], []],
+    ("portal", "provision"): [["--station", "no-such-station"], ["--station", "no such"], ["extra"]],
     ("demo",): [
         ["--visitors", "-5"],
         ["--visitors", "0"],

@@ -778,6 +778,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tools.console_cli import add_console_commands
 
     add_console_commands(commands, ROLES)
+    from tools.portal_cli import add_portal_commands
+
+    add_portal_commands(commands)
 
     demo = commands.add_parser("demo", help="run a simulated park: broker, ledger and terminals on this machine")
     demo.add_argument("--out", default="var/demo", help="where the demo leaves its park, logs and receipts: a new or empty folder, or one a previous demo made "
