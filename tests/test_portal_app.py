@@ -37,7 +37,7 @@ class RecordingSender:
 
 class Portal:
     def __init__(self, tmp_path):
-        self.rig = ParkRig(tmp_path).create({"T-DESK-1": "desk", "T-FISH-1": "fishing", "P1-portal": "desk"},
+        self.rig = ParkRig(tmp_path).create({"T-DESK-1": "desk", "T-FISH-1": "fishing", "T-BBQ-1": "bbq", "P1-portal": "desk"},
                                             kinds_by_terminal={"P1-portal": ("member_open", "loss_report")})
         self.now_ms = NOW_MS
         self.sender = RecordingSender()

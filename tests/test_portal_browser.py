@@ -1,0 +1,120 @@
+"""The member portal in a real browser at a phone's size (Debian's chromium driven by Playwright,
+launched by path): a member registers with a one-time code, opens an e-card (the phone's own
+Ed25519 key, made by the browser), sees the balance after a top-up and two sales, shares the day's
+visit record and revokes it, and reports the e-card lost, after which a terminal declines it.
+The visit-record picture in the README is saved here."""
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from host_sim.rig import single_line
+from ledger.verify import verify_books
+from protocol.messages import CardRef, Charge, TopUp
+
+from .test_portal_app import PHONE_NUMBER, Portal
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"]
+PICTURES = Path(__file__).resolve().parents[1] / "docs" / "img"
+PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+HOUR_MS = 3600_000
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed (tools/dev.sh installs it): no browser to drive",
+                allow_module_level=True)
+
+
+@pytest.fixture
+def served(tmp_path):
+    import uvicorn
+
+    portal = Portal(tmp_path)
+    portal.now_ms += 5 * HOUR_MS  # 09:26 in the park, a morning visit
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(portal.app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    for _ in range(400):  # bounded: a server that never starts fails below, not by hanging
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, "the portal did not start"
+    yield portal, f"http://127.0.0.1:{listener.getsockname()[1]}"
+    server.should_exit = True
+    thread.join()
+    portal.rig.close()
+    portal.ledger.store.close()
+    portal.store.close()
+
+
+@pytest.fixture
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_a_member_on_a_phone_registers_opens_an_ecard_sees_the_balance_shares_and_revokes_a_visit(served, browser):
+    portal, url = served
+    page = browser.new_context(locale="zh-CN", **PHONE).new_page()
+    page.goto(f"{url}/m")
+    assert page.url.endswith("/m/login")
+    page.fill("#phone", PHONE_NUMBER)
+    page.click("#send-code")
+    page.wait_for_selector("#sent")
+    page.fill("#code", portal.sender.last_code(PHONE_NUMBER))
+    page.click("#log-in")
+    page.wait_for_selector("#no-cards")
+
+    page.fill("#member-name", "张伟")
+    page.fill("#pin", "246810")
+    page.click("#open-ecard-button")
+    page.wait_for_selector("#ecard-opened")
+    device_key, _, _ = portal.store.ecard("P1", "E000001", 1)
+    sent_key = page.eval_on_selector("#credential", "e => e.textContent")
+    assert device_key.hex() in sent_key  # the credential carries the key the browser made (WebCrypto Ed25519)
+
+    card = CardRef(no="E000001", issuance=1, uid=portal.store.card("P1", "E000001").uid)
+    assert portal.ledger.request("T-DESK-1", TopUp, card_ref=card, amount_fen=20000, channel="cash",
+                                 payment_ref="").is_approved
+    portal.now_ms += HOUR_MS
+    assert portal.ledger.request("T-FISH-1", Charge, card_ref=card, amount_fen=3000,
+                                 lines=single_line("鱼饵", 3000), pin_sha256=None).is_approved
+    portal.now_ms += 2 * HOUR_MS
+    assert portal.ledger.request("T-BBQ-1", Charge, card_ref=card, amount_fen=4500,
+                                 lines=single_line("烤串 Skewers", 4500), pin_sha256=None).is_approved
+    page.goto(f"{url}/m")
+    assert page.inner_text("#card-E000001 .balance") == "¥125.00"
+    page.screenshot(path=str(PICTURES / "portal-home.png"))
+
+    page.click("#card-E000001 details:nth-of-type(2) summary")
+    page.click("#card-E000001 .share")
+    link = page.get_attribute("#share-link", "href")
+    friend = browser.new_context(locale="zh-CN", **PHONE).new_page()
+    shown = friend.goto(f"{url}{link}")
+    assert shown.status == 200 and "示范农庄" in friend.inner_text("#park-name")
+    assert friend.locator("#activities li").count() == 2 and "30.00" not in friend.inner_text("#activities")
+    picture = friend.request.get(f"{url}{link}/image.png")
+    assert picture.status == 200 and picture.body().startswith(b"\x89PNG")
+    (PICTURES / "visit-record.png").write_bytes(picture.body())
+
+    page.goto(f"{url}/m")
+    page.click("ul.links .revoke")
+    page.wait_for_selector("ul.links .revoked")
+    assert friend.goto(f"{url}{link}").status == 404
+
+    page.click("#card-E000001 .report-lost")
+    page.wait_for_selector("#card-E000001 .state-lost")
+    declined = portal.ledger.request("T-FISH-1", Charge, card_ref=card, amount_fen=1000,
+                                     lines=single_line("鱼饵", 1000), pin_sha256=None)
+    assert declined.reason == "CARD_BLOCKED"
+    assert portal.store.blocklist_changes("P1", 0)[-1][1:] == ("E000001", 1, "block")  # the delta terminals fetch
+    assert verify_books(portal.store).is_ok
