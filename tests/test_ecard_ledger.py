@@ -128,3 +128,24 @@ def test_a_card_reported_lost_online_is_blocked_as_at_the_desk(park):
     with pytest.raises(PortalRefused) as again:
         park.portal.report_lost(opened.card_no, 1, uid)
     assert again.value.code == "CARD_BLOCKED"
+
+
+def test_a_pin_changed_online_counts_wrong_tries_and_locks_as_at_a_terminal(park):
+    from ledger.errors import LedgerError
+    from ledger.online_members import change_member_pin
+
+    opened = park.portal.open_ecard(member_name="王芳", phone="13700137000", pin="135790",
+                                    device_key=PHONE.verify_key.encode())
+
+    def change(old, new):
+        try:
+            change_member_pin(park.store, park.keys, "P1", opened.card_no, old, new)
+        except LedgerError as error:
+            return error.code
+        return "OK"
+
+    assert change("135790", "12") == "BAD_PIN"
+    assert [change("000000", "2468") for _ in range(3)] == ["WRONG_PIN"] * 3
+    assert change("135790", "2468") == "PIN_LOCKED"  # the right PIN too: the desk unlocks it
+    park.store.set_member_wrong_pins("P1", opened.card_no, 0)
+    assert change("135790", "2468") == "OK" and change("135790", "1111") == "WRONG_PIN"
