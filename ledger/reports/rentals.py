@@ -63,17 +63,21 @@ def rentals(db, scope: Scope) -> Report:
     items_of = dict(db.execute("SELECT item_type, COUNT(*) FROM rental_item WHERE park_id = ? AND state <> 'retired' "
                                "GROUP BY item_type", (park_id,)).fetchall())
     available_ms = days * 24 * HOUR_MS
+    # One grouped pass per item; the item types add their items up here (a few hundred rows).
+    by_item, types = [], {}
+    for label, item_type, count, out_ms, revenue, late, damaged in db.execute(
+            f"""SELECT o.item_label, o.item_type, COUNT(*), SUM(o.closed_ms - o.out_ms), SUM(o.rental_fen),
+                       SUM(o.late_fen > 0), SUM(o.damage_fen > 0) {closed}
+                GROUP BY o.item_label, o.item_type ORDER BY o.item_label""", params):
+        by_item.append((label, item_type, count, _hours(out_ms), _percent(out_ms, available_ms), revenue))
+        total = types.setdefault(item_type, [0, 0, 0, 0, 0])
+        for index, value in enumerate((count, out_ms, revenue, late, damaged)):
+            total[index] += value
     by_type = []
-    for item_type, count, out_ms, revenue, late, damaged in db.execute(
-            f"""SELECT o.item_type, COUNT(*), SUM(o.closed_ms - o.out_ms), SUM(o.rental_fen), SUM(o.late_fen > 0),
-                       SUM(o.damage_fen > 0) {closed} GROUP BY o.item_type ORDER BY o.item_type""", params):
+    for item_type, (count, out_ms, revenue, late, damaged) in sorted(types.items()):
         items = items_of.get(item_type, 0)
         by_type.append((item_type, items, count, f"{count / days:.1f}", _hours(out_ms),
                         _percent(out_ms, items * available_ms), revenue, _percent(late, count), _percent(damaged, count)))
-    by_item = [(label, item_type, count, _hours(out_ms), _percent(out_ms, available_ms), revenue)
-               for label, item_type, count, out_ms, revenue in db.execute(
-                   f"""SELECT o.item_label, o.item_type, COUNT(*), SUM(o.closed_ms - o.out_ms), SUM(o.rental_fen)
-                       {closed} GROUP BY o.item_label, o.item_type ORDER BY o.item_label""", params)]
     zone = ZoneInfo(time_zone)
     hours: dict[int, int] = {}
     from datetime import datetime
