@@ -26,6 +26,9 @@ def format_text(body: dict) -> str:
     if body["kind"] == "login_code":  # the member portal's one-time code (backoffice.portal)
         return f"验证码 Code {body['code']}，5 分钟内有效 valid 5 minutes. 请勿告诉他人 Tell no one."
     yuan = format_fen
+    if body["kind"] == "rental_return":  # the renter confirms what came back (ledger.rules.rentals)
+        return (f"租赁归还 Rental returned @ {body['terminal']}: 押金退回 deposit refunded {yuan(body['amount_fen'])}. "
+                f"余额 Balance {yuan(body['balance_fen'])}")
     verb = "充值 Top-up" if body["kind"] == "top_up" else "消费 Charged"
     bonus = f" (+{yuan(body['bonus_fen'])} 赠送 bonus)" if body.get("bonus_fen") else ""
     return (f"{verb} {yuan(body['amount_fen'])} @ {body['terminal']}. 余额 Balance {yuan(body['balance_fen'])}{bonus}, "

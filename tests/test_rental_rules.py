@@ -196,3 +196,11 @@ def test_a_forged_and_an_expired_voucher():
     with pytest.raises(VoucherError) as error:
         verify_voucher(token(T0), KEY.signing_key.verify_key, T0)
     assert error.value.code == "VOUCHER_EXPIRED"
+
+
+def test_the_renter_is_told_what_came_back_not_that_they_were_charged():
+    from ledger.notify import format_text
+
+    text = format_text({"kind": "rental_return", "amount_fen": 2000, "balance_fen": 9000, "bonus_fen": 0, "points": 0,
+                        "terminal": "T-RENT-1", "time_ms": T0})
+    assert text == "租赁归还 Rental returned @ T-RENT-1: 押金退回 deposit refunded 20.00. 余额 Balance 90.00"
