@@ -177,3 +177,20 @@ def test_a_shared_visit_record_shows_the_park_and_the_day_without_amounts_and_a_
     client.post(f"/m/visits/{link_id}/revoke", data={"csrf": portal.csrf(home)})
     assert visitor.get(link).status_code == 404 and visitor.get(link + "/image.png").status_code == 404
     assert visitor.get("/v/" + "A" * 22).status_code == 404
+
+
+def test_the_pay_code_page_is_the_owners_and_the_qr_route_draws_only_ecard_tokens(portal):
+    owner = portal.client()
+    portal.open_ecard(owner, portal.log_in(owner))
+    page = owner.get("/m/cards/E000001/qr")
+    credential = re.search(r'data-credential="([0-9a-f]+)"', page.text).group(1)
+    assert ecard.parse_token(ecard.present(bytes.fromhex(credential), DEVICE, NOW_MS))[0].card_no == "E000001"
+    token = ecard.present(bytes.fromhex(credential), DEVICE, NOW_MS)
+    drawn = owner.get("/m/qr.svg", params={"text": token})
+    assert drawn.status_code == 200 and drawn.headers["content-type"].startswith("image/svg+xml")
+    assert owner.get("/m/qr.svg", params={"text": "https://example.com/ad"}).status_code == 404
+    assert owner.get("/m/qr.svg", params={"text": "FPE1:" + "A" * 500}).status_code == 404
+    stranger = portal.client()
+    portal.log_in(stranger, phone="13900139000")
+    assert stranger.get("/m/cards/E000001/qr").status_code == 404
+    assert portal.client().get("/m/qr.svg", params={"text": token}).url.path == "/m/login"

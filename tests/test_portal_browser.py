@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from host_sim.rig import single_line
+from ledger.online_members import accept_ecard_token
 from ledger.verify import verify_books
+from protocol.ecard import ECardError
 from protocol.messages import CardRef, Charge, TopUp
 
 from .test_portal_app import PHONE_NUMBER, Portal
@@ -95,7 +97,21 @@ def test_a_member_on_a_phone_registers_opens_an_ecard_sees_the_balance_shares_an
     assert page.inner_text("#card-E000001 .balance") == "¥125.00"
     page.screenshot(path=str(PICTURES / "portal-home.png"))
 
-    page.click("#card-E000001 details:nth-of-type(2) summary")
+    page.click("#card-E000001 .qr-link")
+    token = page.wait_for_selector("#ecard-qr[data-token]").get_attribute("data-token")
+    page.wait_for_function("document.getElementById('ecard-qr-image').naturalWidth > 0")
+    page.screenshot(path=str(PICTURES / "portal-ecard-qr.png"))
+    shown_ms = int(time.time() * 1000)  # the phone signs its own clock's window; the ledger checks it so
+    with portal.store.batch():
+        scanned = accept_ecard_token(portal.store, portal.rig.home.ledger_keys(), token, shown_ms)
+    assert scanned.card_ref == {"no": "E000001", "issuance": 1, "uid": card.uid}
+    with pytest.raises(ECardError) as replayed, portal.store.batch():
+        accept_ecard_token(portal.store, portal.rig.home.ledger_keys(), token, shown_ms)
+    assert replayed.value.code == "ECARD_REPLAYED"
+
+    page.goto(f"{url}/m")
+
+    page.click("#card-E000001 details.share-visit summary")
     page.click("#card-E000001 .share")
     link = page.get_attribute("#share-link", "href")
     friend = browser.new_context(locale="zh-CN", **PHONE).new_page()

@@ -9,12 +9,15 @@ so the same decision path and evidence as at the desk. A member sees and acts on
 their own phone number. Visit-record links are public, unguessable and revocable (revoked: 404).
 """
 
+import io
 import json
 from pathlib import Path
+import re
 import secrets
 import threading
 import time
 
+import segno
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -27,6 +30,7 @@ from ledger.intake import Intake
 from ledger.notify import LogSender
 from ledger.online_members import MemberDesk, change_member_pin
 from ledger.park_home import ParkHome
+from protocol import ecard
 from protocol.money import format_fen
 
 from .errors import PortalError
@@ -38,6 +42,7 @@ from .visit_image import VisitRecord, render_png
 HERE = Path(__file__).parent
 SESSION_COOKIE = "fieldpos_member"
 LOGIN_CSRF_COOKIE = "fieldpos_member_csrf"
+_QR_TEXT = re.compile(r"[A-Z0-9:]+")  # an e-card token: QR alphanumeric characters only
 
 
 class NotLoggedIn(Exception):
@@ -228,6 +233,31 @@ def create_portal_app(home: Path, *, terminal_id: str | None = None, sender=None
         except LedgerError as error:
             return RedirectResponse(f"/m?error={error.code}", status_code=303)
         return RedirectResponse("/m?done=reported_lost", status_code=303)
+
+    @app.get("/m/cards/{card_no}/qr", response_class=HTMLResponse)
+    def ecard_qr_view(request: Request, card_no: str):
+        """The rotating e-card QR: the page carries the card's credential (not secret: every QR shows
+        it); the phone signs each time window with its own key (static/portal.js)."""
+        session = member_of(request)
+        card = own_card(session, card_no[:20])
+        with ledger_lock:
+            registered = store.ecard(park_id, card.card_no, card.issuance)
+        if registered is None or card.state != "active":
+            raise NotFound()
+        device_key, expires_ms, _ = registered
+        credential = desk.credential(card.card_no, card.issuance, device_key, expires_ms)
+        return page(request, "portal_qr.html", {"card": card, "credential": credential.hex(),
+                                                "window_seconds": ecard.WINDOW_SECONDS})
+
+    @app.get("/m/qr.svg")
+    def qr_svg(request: Request, text: str = ""):
+        """A QR code of an e-card token the phone made (only a logged-in member's, only token text)."""
+        member_of(request)
+        if not text.startswith(ecard.PREFIX) or len(text) > ecard.MAX_TOKEN_CHARS or not _QR_TEXT.fullmatch(text):
+            raise NotFound()
+        buffer = io.BytesIO()
+        segno.make(text, error="m", micro=False).save(buffer, kind="svg", scale=4, border=4, xmldecl=False)
+        return Response(buffer.getvalue(), media_type="image/svg+xml")
 
     # ------------------------------------------------------------------ visit records
     @app.post("/m/visits", response_class=HTMLResponse)
