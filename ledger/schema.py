@@ -472,13 +472,65 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (park_id, card_no, issuance)
     );
     """,
-    # 16: the rental reports read the rentals a period closed by their close transaction's business
-    # day (txn_by_business_day finds those); this index takes each straight to its order, with what
-    # the reports add up, so they never touch the order rows (bench/rentals_report.py).
+    # 16: the deposits report reads the orders a period took and closed by their transactions'
+    # business day (txn_by_business_day finds those); these take each transaction straight to its
+    # order. (The rental report reads migration 17's day rows instead.)
     """
     CREATE INDEX deposit_by_closed_txn ON deposit_order (closed_txn, state, item_type, item_label, out_ms, closed_ms,
                                                          rental_fen, late_fen, damage_fen, route, is_member,
                                                          payer_account);
     CREATE INDEX deposit_by_held_txn ON deposit_order (held_txn);
+    """,
+    # 17: rentals added up per business day as each comes back (Store.apply_rental), so the rental
+    # report over a month of a busy park reads a few thousand rows, not every rental (a million took
+    # 12 s); filled here from the rentals already returned. Days are those of the return.
+    """
+    CREATE TABLE rental_day (
+        park_id      TEXT NOT NULL,
+        business_day TEXT NOT NULL,
+        station_id   TEXT NOT NULL,
+        item_label   TEXT NOT NULL,
+        item_type    TEXT NOT NULL,
+        rentals      INTEGER NOT NULL,
+        out_ms       INTEGER NOT NULL,
+        rental_fen   INTEGER NOT NULL,
+        late         INTEGER NOT NULL,       -- rentals with a late fee
+        damaged      INTEGER NOT NULL,       -- rentals with damage or lost
+        PRIMARY KEY (park_id, business_day, station_id, item_label)
+    );
+    CREATE TABLE rental_day_slot (           -- when items went out, in 15-minute slots (UTC ms / 900,000)
+        park_id      TEXT NOT NULL,
+        business_day TEXT NOT NULL,
+        station_id   TEXT NOT NULL,
+        slot         INTEGER NOT NULL,
+        rentals      INTEGER NOT NULL,
+        PRIMARY KEY (park_id, business_day, station_id, slot)
+    );
+    CREATE TABLE rental_day_renter (         -- by who paid: a card, or a channel for desk and online payers
+        park_id       TEXT NOT NULL,
+        business_day  TEXT NOT NULL,
+        station_id    TEXT NOT NULL,
+        renter        TEXT NOT NULL CHECK (renter IN ('member', 'temporary', 'online', 'desk')),
+        payer_account TEXT NOT NULL,
+        rentals       INTEGER NOT NULL,
+        out_ms        INTEGER NOT NULL,
+        PRIMARY KEY (park_id, business_day, station_id, renter, payer_account)
+    );
+    INSERT INTO rental_day
+        SELECT o.park_id, t.business_day, o.station_id, o.item_label, MIN(o.item_type), COUNT(*),
+               SUM(o.closed_ms - o.out_ms), SUM(o.rental_fen), SUM(o.late_fen > 0), SUM(o.damage_fen > 0)
+          FROM deposit_order o JOIN txn t ON t.txn_id = o.closed_txn
+         WHERE o.state = 'closed' AND o.out_ms IS NOT NULL GROUP BY 1, 2, 3, 4;
+    INSERT INTO rental_day_slot
+        SELECT o.park_id, t.business_day, o.station_id, o.out_ms / 900000, COUNT(*)
+          FROM deposit_order o JOIN txn t ON t.txn_id = o.closed_txn
+         WHERE o.state = 'closed' AND o.out_ms IS NOT NULL GROUP BY 1, 2, 3, 4;
+    INSERT INTO rental_day_renter
+        SELECT o.park_id, t.business_day, o.station_id,
+               CASE WHEN o.route = 'card' AND o.is_member THEN 'member' WHEN o.route = 'card' THEN 'temporary'
+                         WHEN o.route LIKE 'online_%' THEN 'online' ELSE 'desk' END,
+               o.payer_account, COUNT(*), SUM(o.closed_ms - o.out_ms)
+          FROM deposit_order o JOIN txn t ON t.txn_id = o.closed_txn
+         WHERE o.state = 'closed' AND o.out_ms IS NOT NULL GROUP BY 1, 2, 3, 4, 5;
     """,
 ]

@@ -100,6 +100,14 @@ _CHECKS = (
            GROUP BY p.park_id, p.account_id""",
     ),
     (
+        "the rental day rows of {0} count {1} returned rentals, the deposit orders {2}",
+        """WITH days AS (SELECT park_id, SUM(rentals) AS n FROM rental_day GROUP BY park_id),
+                orders AS (SELECT park_id, COUNT(*) AS n FROM deposit_order WHERE state = 'closed' AND out_ms IS NOT NULL
+                           GROUP BY park_id)
+           SELECT COALESCE(days.park_id, orders.park_id), COALESCE(days.n, 0), COALESCE(orders.n, 0)
+           FROM days FULL OUTER JOIN orders USING (park_id) WHERE COALESCE(days.n, 0) <> COALESCE(orders.n, 0)""",
+    ),
+    (
         "the deposit pool of {0} holds {1} fen, the open holds add up to {2}",
         """WITH pool AS (SELECT park_id, SUM(amount) AS fen FROM posting WHERE """ + _POOL + """ GROUP BY park_id),
                 held AS (SELECT park_id, SUM(deposit_fen) AS fen FROM deposit_order WHERE state IN ('held', 'out')

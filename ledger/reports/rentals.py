@@ -1,10 +1,10 @@
 """Rentals (issue 13): per item type and per item, the rentals returned in the period, hours out,
 utilisation, revenue, late and damage rates; when items go out (local hour); who rents (member
 card, temporary card, desk, online), repeat renters and the average time out. All of it from the
-deposit orders the ledger already keeps: no new personal data. Aggregated in SQL, so a million
-rentals stay a few grouped scans."""
+deposit orders the ledger already keeps, added up per business day as each rental comes back
+(migration 17): no new personal data, and a month of a busy park is a few thousand rows."""
 
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from .query import Scope, park_of
@@ -39,10 +39,8 @@ RENTER_COLUMNS = (
     int_column("repeat", "repeat renters", "回头客"),
     Column("average", "average time out", "平均时长"),
 )
-_RENTER = """CASE WHEN o.route = 'card' AND o.is_member THEN 'member card 会员卡'
-                  WHEN o.route = 'card' THEN 'temporary card 临时卡'
-                  WHEN o.route LIKE 'online_%' THEN 'online 线上'
-                  ELSE 'at the desk 柜台' END"""
+RENTERS = {"member": "member card 会员卡", "temporary": "temporary card 临时卡", "online": "online 线上",
+           "desk": "at the desk 柜台"}
 
 
 def _percent(part: int, whole: int) -> str:
@@ -56,19 +54,20 @@ def _hours(ms: int) -> str:
 def rentals(db, scope: Scope) -> Report:
     park_id, time_zone, _ = park_of(db)
     days = (date.fromisoformat(scope.period.last) - date.fromisoformat(scope.period.first)).days + 1
-    # The rentals the period closed, by the business day of their return (the index on txn finds them).
-    where, params = scope.txn_filter()
-    closed = f"""FROM deposit_order o JOIN txn t ON t.txn_id = o.closed_txn
-                 WHERE {where} AND o.state = 'closed' AND o.out_ms IS NOT NULL"""
+    # The rentals the period's returns added up, day by day (Store._add_up_rental): a few rows a day
+    # per item, per 15-minute slot and per paying card, however many rentals there were.
+    where = "park_id = ? AND business_day BETWEEN ? AND ?"
+    params: list = [park_id, scope.period.first, scope.period.last]
+    if scope.stations is not None:
+        where += f" AND station_id IN ({', '.join('?' * len(scope.stations)) or 'NULL'})"
+        params += list(scope.stations)
     items_of = dict(db.execute("SELECT item_type, COUNT(*) FROM rental_item WHERE park_id = ? AND state <> 'retired' "
                                "GROUP BY item_type", (park_id,)).fetchall())
     available_ms = days * 24 * HOUR_MS
-    # One grouped pass per item; the item types add their items up here (a few hundred rows).
     by_item, types = [], {}
     for label, item_type, count, out_ms, revenue, late, damaged in db.execute(
-            f"""SELECT o.item_label, o.item_type, COUNT(*), SUM(o.closed_ms - o.out_ms), SUM(o.rental_fen),
-                       SUM(o.late_fen > 0), SUM(o.damage_fen > 0) {closed}
-                GROUP BY o.item_label, o.item_type ORDER BY o.item_label""", params):
+            f"""SELECT item_label, item_type, SUM(rentals), SUM(out_ms), SUM(rental_fen), SUM(late), SUM(damaged)
+                  FROM rental_day WHERE {where} GROUP BY item_label, item_type ORDER BY item_label""", params):
         by_item.append((label, item_type, count, _hours(out_ms), _percent(out_ms, available_ms), revenue))
         total = types.setdefault(item_type, [0, 0, 0, 0, 0])
         for index, value in enumerate((count, out_ms, revenue, late, damaged)):
@@ -80,17 +79,17 @@ def rentals(db, scope: Scope) -> Report:
                         _percent(out_ms, items * available_ms), revenue, _percent(late, count), _percent(damaged, count)))
     zone = ZoneInfo(time_zone)
     hours: dict[int, int] = {}
-    from datetime import datetime
-    for slot, count in db.execute(f"SELECT o.out_ms / {SLOT_MS}, COUNT(*) {closed} GROUP BY 1", params):
+    for slot, count in db.execute(f"SELECT slot, SUM(rentals) FROM rental_day_slot WHERE {where} GROUP BY slot", params):
         hour = datetime.fromtimestamp(slot * SLOT_MS / 1000, zone).hour  # a slot lies in one local hour
         hours[hour] = hours.get(hour, 0) + count
     by_hour = [(f"{hour:02d}:00", count) for hour, count in sorted(hours.items())]
-    renters = [(renter, count, cards, repeat, f"{(out_ms or 0) / count / 60_000:.0f} min")
+    renters = [(RENTERS[renter], count, cards, repeat, f"{(out_ms or 0) / count / 60_000:.0f} min")
                for renter, count, cards, repeat, out_ms in db.execute(
                    f"""SELECT renter, SUM(n), SUM(is_card), SUM(is_card AND n > 1), SUM(out_ms) FROM (
-                           SELECT {_RENTER} AS renter, o.payer_account, o.route = 'card' AS is_card, COUNT(*) AS n,
-                                  SUM(o.closed_ms - o.out_ms) AS out_ms {closed}
-                           GROUP BY 1, 2, 3) GROUP BY renter ORDER BY renter""", params)]
+                           SELECT renter, payer_account, renter IN ('member', 'temporary') AS is_card,
+                                  SUM(rentals) AS n, SUM(out_ms) AS out_ms
+                             FROM rental_day_renter WHERE {where} GROUP BY renter, payer_account)
+                       GROUP BY renter ORDER BY renter""", params)]
     return Report(
         name="rentals", title_en="Rentals", title_zh="租赁统计", scope_text=str(scope),
         tables=[Table("By item type", "按类型", TYPE_COLUMNS, by_type),
