@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import hashlib
 
 from nacl.public import PublicKey
-from nacl.signing import SigningKey
+from nacl.signing import SigningKey, VerifyKey
 
 from protocol import envelope, topics
 from protocol.ecard import (Credential, ECardError, ECardFault, Presentation, device_tag, sign_credential,
@@ -91,8 +91,6 @@ class MemberDesk:
         return self.intake.store
 
     def _send(self, message_type, card: CardRef, *, pin: str | None = None, **fields) -> Result:
-        from nacl.signing import VerifyKey
-
         seq = self.store.highest_seq(self.terminal_id) + 1
         common = dict(park=self.park_id, terminal=self.terminal_id, seq=seq, terminal_time_ms=self.clock_ms(),
                       clock_uncertain=False, operator=PORTAL_OPERATOR, config_version=0, card=card)
