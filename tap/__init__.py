@@ -4,7 +4,4 @@ Everything here runs on MicroPython as well as CPython and imports nothing else 
 board carries only this package. Hence plain classes, string constants and hand-written checks
 (MicroPython has no dataclasses, enum, typing, ``re`` repetition counts or ``json`` keywords, and
 no SHA-512). ``tests/test_tap_*.py`` prove it byte-identical to ``protocol/`` on the wire.
-
-Import order on a board: ``tap.ed25519`` first (its fixed-base table is one large allocation;
-taken before the heap fragments, it fits in a 96 KiB heap).
 """

@@ -1,6 +1,6 @@
 """The tap on its board: Wi-Fi, the MFRC522 on SPI, LEDs and buzzer on GPIO, the state on flash,
 and the loop that joins them to tap.app. ``main.py`` at the board's root (flash.sh --board writes
-it) imports tap.ed25519 first, then calls :func:`main`.
+it) calls :func:`main`.
 
 The board's own settings are ``/tap_board.json`` (not signed: which pins, which Wi-Fi):
 

@@ -79,11 +79,19 @@ def _value(value, out):
         raise TapError("LOCAL", "cannot encode a " + type(value).__name__)
 
 
+class _Bytes(bytearray):
+    """The encoder's output, growing as pieces are appended: a list of ~250 pieces joined at the
+    end took two large blocks at once, which a fragmented 96 KiB heap often does not have."""
+
+    def append(self, text):
+        self.extend(text.encode("utf-8"))
+
+
 def encode(obj):
     """Canonical UTF-8 JSON bytes of ``obj`` (dicts, lists, str, int, bool, None; no floats)."""
-    out = []
+    out = _Bytes()
     _value(obj, out)
-    return "".join(out).encode("utf-8")
+    return bytes(out)
 
 
 # ---------------------------------------------------------------- decoding

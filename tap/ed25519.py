@@ -1,18 +1,17 @@
 """Ed25519 (RFC 8032, pure, no prehash) in plain Python for the tap's MicroPython board.
 
 Points are extended coordinates (X, Y, Z, T) over GF(2**255 - 19), integers throughout. Signing
-multiplies the base point by a secret scalar through a fixed-base table (tap.ed25519_table: for
-k in 0..15 and j in 1..8 the affine point j * 16**(4k) * B, 8 KiB): 64 additions and 12 doublings
-instead of ~250 doublings and ~125 additions. (A 16 KiB table would save 8 doublings a signature;
-a tap's whole heap may be 96 KiB.) The table is one large allocation, so import this module first on a
-board (see tap/__init__.py).
+multiplies the base point by a secret scalar through a fixed-base table (for k in 0..15 and j in
+1..8 the affine point j * 16**(4k) * B, 8 KiB): 64 additions and 12 doublings instead of ~250
+doublings and ~125 additions. The table is a file beside this module (ed25519_table.bin, written
+by tools/tap_table.py), read one 64-byte entry at a time: held in the heap it took 9 KiB of the
+96 KiB a tap has, and 64 small reads from flash cost far less than one signature's arithmetic.
 
 Not constant-time: Python integers cannot be. A tap's key signs charges of its own fixed amount and
 sits in a box in a park; an attacker who can time its signatures to the microsecond has the box.
 """
 
 from tap import sha512
-from tap.ed25519_table import TABLE
 
 P = 2**255 - 19
 L = 2**252 + 27742317777372353535851937790883648493
@@ -21,6 +20,8 @@ D2 = 2 * D % P
 SQRT_M1 = pow(2, (P - 1) // 4, P)
 _BASE_Y = 4 * pow(5, P - 2, P) % P
 _POINT_BYTES = 64  # a table entry: affine x, y, 32 bytes each, little-endian
+TABLE_PATH = __file__.rsplit("/", 1)[0] + "/ed25519_table.bin"
+_entry = bytearray(_POINT_BYTES)
 
 
 class BadSignature(Exception):
@@ -97,10 +98,11 @@ def decode_point(data):
 
 
 def _table_point(table, k, j):
-    """j * 16**(4k) * B from the table, affine (x, y); j in 1..8."""
-    start = ((k * 8) + j - 1) * _POINT_BYTES
-    return (int.from_bytes(table[start:start + 32], "little"),
-            int.from_bytes(table[start + 32:start + _POINT_BYTES], "little"))
+    """j * 16**(4k) * B from the open table file, affine (x, y); j in 1..8."""
+    table.seek(((k * 8) + j - 1) * _POINT_BYTES)
+    if table.readinto(_entry) != _POINT_BYTES:
+        raise OSError("the Ed25519 table " + TABLE_PATH + " is short")
+    return int.from_bytes(_entry[:32], "little"), int.from_bytes(_entry[32:], "little")
 
 
 def _signed_nibbles(scalar):
@@ -114,10 +116,15 @@ def _signed_nibbles(scalar):
     return digits
 
 
-def base_multiply(scalar, table=TABLE):
+def base_multiply(scalar):
     """scalar * B. With signed radix-16 digits e_i, scalar = sum over r in 0..3 of 16**r * S_r,
     S_r = sum over k of e_(4k+r) * 16**(4k): each S_r from the table, then Horner in r."""
     digits = _signed_nibbles(scalar % L)
+    with open(TABLE_PATH, "rb") as table:
+        return _sum_table_points(digits, table)
+
+
+def _sum_table_points(digits, table):
     result = _ZERO
     for r in range(3, -1, -1):
         if r != 3:
@@ -133,16 +140,21 @@ def base_multiply(scalar, table=TABLE):
 
 
 def _multiply(scalar, point):
-    """scalar * point, 4-bit fixed window (verification only: its scalars are public)."""
-    multiples = [_ZERO, point]
-    for _ in range(14):
+    """scalar * point, signed 4-bit window (verification only: its scalars are public). The
+    multiples 1..8 of the point, negated for a negative digit: half the 16 a plain window keeps,
+    4 KiB less at the heap's fullest moment on a 64-bit port."""
+    multiples = [point]
+    for _ in range(7):
         multiples.append(_add(multiples[-1], point))
+    digits = _signed_nibbles(scalar)
     result = _ZERO
-    for shift in range(252, -1, -4):
+    for i in range(63, -1, -1):
         result = _double(_double(_double(_double(result))))
-        nibble = (scalar >> shift) & 15
-        if nibble:
-            result = _add(result, multiples[nibble])
+        digit = digits[i]
+        if digit > 0:
+            result = _add(result, multiples[digit - 1])
+        elif digit < 0:
+            result = _add(result, _negate(multiples[-digit - 1]))
     return result
 
 
@@ -201,20 +213,3 @@ class VerifyKey:
         check = _add(base_multiply(s), _multiply(k, self._negated))
         if encode_point(check) != bytes(signature[:32]):
             raise BadSignature()
-
-
-def build_table():
-    """The fixed-base table's bytes (what tap/ed25519_table.py holds; a test rebuilds it)."""
-    x = _recover_x(_BASE_Y, 0)
-    base = (x, _BASE_Y, 1, x * _BASE_Y % P)
-    out = bytearray()
-    for _ in range(16):
-        point = base
-        for _ in range(8):
-            x, y, z, _t = point
-            zi = pow(z, P - 2, P)
-            out += (x * zi % P).to_bytes(32, "little") + (y * zi % P).to_bytes(32, "little")
-            point = _add(point, base)
-        for _ in range(16):
-            base = _double(base)
-    return bytes(out)

@@ -20,10 +20,14 @@ class StateError(Exception):
 
 
 def _replace(path, content):
-    """Write ``content`` (str or bytes) beside ``path`` and rename it over ``path``."""
+    """Write ``content`` (bytes, or a dict written as JSON) beside ``path`` and rename it over
+    ``path``. A dict is streamed: the whole JSON text at once is one more large block."""
     temporary = path + ".new"
-    with open(temporary, "wb" if type(content) is not str else "w") as file:
-        file.write(content)
+    with open(temporary, "wb" if type(content) is not dict else "w") as file:
+        if type(content) is dict:
+            json.dump(content, file)
+        else:
+            file.write(content)
     os.rename(temporary, path)
 
 
@@ -52,7 +56,7 @@ class TapState:
                 self.data[key] = loaded[key]
 
     def save(self):
-        _replace(self.path, json.dumps(self.data))
+        _replace(self.path, self.data)
 
     def config_payload(self):
         """The signed config payload saved last, or None."""

@@ -19,7 +19,7 @@ const mp = await loadMicroPython({
 const name = path.basename(packageDir);
 mp.FS.mkdir("/" + name);
 for (const file of fs.readdirSync(packageDir)) {
-    if (file.endsWith(".py")) {
+    if (file.endsWith(".py") || file.endsWith(".bin")) {
         mp.FS.writeFile("/" + name + "/" + file, fs.readFileSync(path.join(packageDir, file)));
     }
 }

@@ -3,8 +3,7 @@
     python -m tools.tap_flash --board pico --bundle TAP-1.json --config tap_board.json (--port /dev/ttyACM0 | --dest DIR)
 
 Compiles tap/*.py with mpy-cross for the board's architecture (armv6m: Raspberry Pi Pico W's
-RP2040; xtensawin: ESP32), writes a ``main.py`` that imports the Ed25519 table first, and copies
-them with the bundle and the board settings: with ``mpremote`` to the board on ``--port``, or into
+RP2040; xtensawin: ESP32), writes a ``main.py``, and copies them and the Ed25519 table file with the bundle and the board settings: with ``mpremote`` to the board on ``--port``, or into
 ``--dest``, a directory standing in for the board's file system (to look at, or to test). The
 board's settings are checked first (tap.board.board_problems), and so is the bundle.
 """
@@ -23,7 +22,6 @@ from tap.board import BOARD_PATH, BUNDLE_PATH, board_problems, bundle_problems
 ROOT = Path(__file__).resolve().parent.parent
 ARCHES = {"pico": "armv6m", "esp32": "xtensawin"}
 MAIN_PY = '''# Written by flash.sh --board: the tap point starts at boot.
-import tap.ed25519  # first: its fixed-base table is the largest allocation, taken before the heap fragments
 from tap import board
 
 board.main()
@@ -40,8 +38,9 @@ def _tool(name: str) -> str:
 
 
 def compile_modules(arch: str | None, out: Path) -> list[Path]:
-    """tap/*.py compiled for ``arch`` (None: bytecode for any port) into ``out``/tap/; the .mpy
-    files written. Without line numbers and asserts: a board's heap is small."""
+    """tap/*.py compiled for ``arch`` (None: bytecode for any port) into ``out``/tap/, beside the
+    package's data files (the Ed25519 table); the .mpy files written. Without line numbers and
+    asserts: a board's heap is small."""
     (out / "tap").mkdir(parents=True, exist_ok=True)
     written = []
     for source in sorted((ROOT / "tap").glob("*.py")):
@@ -51,6 +50,8 @@ def compile_modules(arch: str | None, out: Path) -> list[Path]:
         if done.returncode != 0:
             raise FlashError(f"mpy-cross could not compile {source.name}: {done.stderr.strip()}")
         written.append(target)
+    for data in sorted((ROOT / "tap").glob("*.bin")):
+        shutil.copyfile(data, out / "tap" / data.name)
     return written
 
 

@@ -1,9 +1,7 @@
 # A tap session on the MicroPython unix port (or CPython), for tests/test_tap_app.py:
-#     micropython -X heapsize=96K tap_unix_session.py BUNDLE STATE TAPS
+#     micropython -X heapsize=120K tap_unix_session.py BUNDLE STATE TAPS
 # TAPS: one "UID_HEX RECORD_HEX" line per card tap. Connects to the broker the bundle names, greets
 # the ledger, waits for the signed config, taps each card and prints the outcome; then "DONE".
-import tap.ed25519  # first: the fixed-base table is the largest allocation
-
 import gc
 import json
 import os
@@ -20,7 +18,8 @@ with open(bundle_path) as file:
 outputs = hal.PrintHal()
 app = TapApp(bundle, TapState(state_path), outputs, time.ticks_ms, os.urandom, result_timeout_ms=10000)
 broker = bundle["broker"]
-client = mqtt.MqttClient(net.connect(broker["host"], broker["port"]), bundle["terminal_id"],
+del bundle  # the app took what it needs: keys, ids
+client = mqtt.MqttClient(net.connect(broker["host"], broker["port"]), app.terminal,
                          broker["username"], broker["password"])
 client.connect()
 app.attach(client)
