@@ -50,13 +50,10 @@ def record_online_deposit(store: Store, keys: LedgerKeys, *, park_id: str, provi
     if provider not in PROVIDERS:
         raise LedgerError(f"no payment provider {provider!r} (one of {', '.join(PROVIDERS)})", code="UNKNOWN_PROVIDER")
     key = keys.for_purpose(Purpose.VOUCHER)
-    route = f"online_{provider}"
     with store.batch():
-        held = store.online_deposit(park_id, route, provider_order)
-        if held is not None:
-            token = make_voucher(Voucher(park_id, held.order, held.item_type, held.expires_ms, key.key_id),
-                                 key.signing_key)
-            return OnlineDeposit(held.order, token, held.expires_ms, is_new=False)
+        if (held := online_deposit(store, keys, park_id=park_id, provider=provider,
+                                   provider_order=provider_order)) is not None:
+            return held
         store.voucher_key = key
         view = rentals.gather_online_deposit(store, park_id, item_type, now_ms)
         decision = rentals.decide_online_deposit(view, park=park_id, provider=provider, provider_order=provider_order,
@@ -69,6 +66,18 @@ def record_online_deposit(store: Store, keys: LedgerKeys, *, park_id: str, provi
                      ledger_time_ms=now_ms, terminal_time_ms=paid_ms, clock_uncertain=False)
         store.apply(decision, park_id=park_id, now_ms=now_ms, txn=txn)
     return OnlineDeposit(decision.answer.fields["order"], decision.answer.fields["voucher"], hold.expires_ms, True)
+
+
+def online_deposit(store: Store, keys: LedgerKeys, *, park_id: str, provider: str,
+                   provider_order: str) -> OnlineDeposit | None:
+    """The deposit held for the provider's order ``provider_order`` (is_new False), with its voucher
+    made again (same key and fields: the same token), or None when none is (reads only)."""
+    held = store.online_deposit(park_id, f"online_{provider}", provider_order)
+    if held is None:
+        return None
+    key = keys.for_purpose(Purpose.VOUCHER)
+    token = make_voucher(Voucher(park_id, held.order, held.item_type, held.expires_ms, key.key_id), key.signing_key)
+    return OnlineDeposit(held.order, token, held.expires_ms, is_new=False)
 
 
 def pending_refunds(store: Store, park_id: str) -> list[RefundRequest]:

@@ -10,7 +10,8 @@ import pytest
 from host_sim.rig import card
 from ledger.broadcasts import config_payload
 from ledger.reports.offline import format_offline_exposure, offline_exposure
-from ledger.rentals_online import forfeit_old_deposits, pending_refunds, record_online_deposit, refund_done
+from ledger.rentals_online import (forfeit_old_deposits, online_deposit, pending_refunds, record_online_deposit,
+                                   refund_done)
 from ledger.rules.rentals import POOL_KINDS, PoolIsolationError
 from ledger.store import NewTxn
 from ledger.verify import verify_books
@@ -180,6 +181,9 @@ def test_an_online_deposit_notified_twice_is_one_deposit_and_its_refund_goes_bac
     first = record_online_deposit(park.store, keys, **paid)
     again = record_online_deposit(park.store, keys, **paid)
     assert first.is_new and not again.is_new and (again.order, again.voucher) == (first.order, first.voucher)
+    looked_up = online_deposit(park.store, keys, park_id="P1", provider="wechat", provider_order="WX-0001")
+    assert (looked_up.order, looked_up.voucher, looked_up.is_new) == (first.order, first.voucher, False)
+    assert online_deposit(park.store, keys, park_id="P1", provider="alipay", provider_order="WX-0001") is None
     assert park.pool_fen() == 3000
     assert hand_out(park, first.voucher, "ROD-001").is_approved
     park.now_ms = T0 + 30 * MINUTE
