@@ -13,6 +13,12 @@ sits in a box in a park; an attacker who can time its signatures to the microsec
 
 from tap import sha512
 
+try:  # the C module (tap/native, built per board architecture), when the board carries it
+    from tap import ed25519_native as _native
+except ImportError:
+    _native = None
+NATIVE = _native is not None
+
 P = 2**255 - 19
 L = 2**252 + 27742317777372353535851937790883648493
 D = -121665 * pow(121666, P - 2, P) % P
@@ -173,6 +179,10 @@ class SigningKey:
     def __init__(self, seed):
         if len(seed) != 32:
             raise ValueError("an Ed25519 seed is 32 bytes")
+        if _native is not None:
+            self._seed = bytes(seed)
+            self.public_key = _native.public_key(self._seed)
+            return
         h = sha512.digest(seed)
         a = int.from_bytes(h[:32], "little")
         a &= (1 << 254) - 8
@@ -183,6 +193,8 @@ class SigningKey:
 
     def sign(self, message):
         """The 64-byte signature of ``message``."""
+        if _native is not None:
+            return _native.sign(self._seed, self.public_key, message)
         r = _hash_scalar(self._prefix, message)
         big_r = encode_point(base_multiply(r))
         k = _hash_scalar(big_r, self.public_key, message)
@@ -198,12 +210,18 @@ class VerifyKey:
             raise ValueError("an Ed25519 public key is 32 bytes")
         self.public_key = bytes(public_key)
         self._negated = None
+        if _native is not None:  # it decodes the key itself, and refuses one that is not a point
+            return
         point = decode_point(public_key)
         if point is not None:
             self._negated = _negate(point)
 
     def verify(self, message, signature):
         """Raise BadSignature unless ``signature`` is this key's over ``message``."""
+        if _native is not None:
+            if not _native.verify(self.public_key, message, signature):
+                raise BadSignature()
+            return
         if len(signature) != 64 or self._negated is None:
             raise BadSignature()
         s = int.from_bytes(signature[32:], "little")

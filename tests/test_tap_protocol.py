@@ -48,6 +48,7 @@ def test_the_micropython_unix_port_runs_the_vectors(vectors, tmp_path):
     run = micropython.run_unix(script)
     checked, failed = _verdict(run.stdout + run.stderr)
     assert failed == 0 and checked > 1000, run.stdout
+    assert "ed25519 python" in run.stdout  # the tap's own Python; tests/test_tap_native.py runs the C module
 
 
 def test_the_webassembly_port_runs_the_vectors(vectors, tmp_path):

@@ -17,6 +17,8 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_debia
 [ -x /usr/bin/chromium ] || need_debian+=(chromium)  # the console's browser tests drive it by path
 command -v node >/dev/null 2>&1 || need_debian+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_debian+=(npm)
+# The tap's native Ed25519 for an RP2040 (tap/native) builds only when MPY_DIR names a MicroPython tree.
+[ -z "${MPY_DIR:-}" ] || command -v arm-none-eabi-gcc >/dev/null 2>&1 || need_debian+=(gcc-arm-none-eabi)
 if [ ${#need_debian[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing ${need_debian[*]} (Debian packages)"

@@ -31,6 +31,29 @@ def compile_tap(out: Path) -> Path:
     return out
 
 
+NATIVE_DIR = ROOT / "tap" / "native"
+
+
+def build_native(arch: str, out: Path) -> Path:
+    """tap/native's Ed25519 module built for ``arch`` (x64: the unix port; armv6m: RP2040) into
+    ``out``; the .mpy's path. Needs the environment's MPY_DIR, a MicroPython source tree (no
+    package registry carries py/dynruntime.mk and tools/mpy_ld.py): unset, a ``LookupError``
+    saying so; a failed build, an AssertionError with make's output."""
+    mpy_dir = os.environ.get("MPY_DIR")
+    if not mpy_dir or not (Path(mpy_dir) / "py" / "dynruntime.mk").exists():
+        raise LookupError("set MPY_DIR to a MicroPython source tree (py/dynruntime.mk, tools/mpy_ld.py) "
+                          "to build tap/native")
+    build = out / f"build-{arch}"
+    done = subprocess.run(["make", "-s", "-C", str(NATIVE_DIR), f"MPY_DIR={mpy_dir}", f"ARCH={arch}",
+                           f"BUILD={build}", f"PYTHON={sys.executable}"], capture_output=True, text=True)
+    built = NATIVE_DIR / "ed25519_native.mpy"
+    if done.returncode != 0 or not built.exists():
+        raise AssertionError(f"tap/native did not build for {arch}: {done.stdout}{done.stderr}")
+    target = out / f"ed25519_native.{arch}.mpy"
+    built.replace(target)
+    return target
+
+
 def run_unix(script: Path, *args: str, heap: str = "4M", cwd: Path | None = None, path: Path = ROOT,
              timeout: float = 120) -> subprocess.CompletedProcess:
     """``micropython -X heapsize=<heap> script args...`` with ``path`` (the repository's root, or

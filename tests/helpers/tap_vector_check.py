@@ -100,4 +100,5 @@ expect("worked example result", messages.parse(opened, messages.REPLIES)["reques
 
 for line in failures[:40]:
     print("FAIL", line)
+print("ed25519", "native" if ed25519.NATIVE else "python")
 print("checked", checked, "failed", len(failures))
