@@ -119,3 +119,25 @@ def test_flash_board_refuses_a_bundle_with_tls_and_an_unknown_board(tap_bundle, 
     assert refused.returncode == 1 and "plain TCP only" in refused.stderr
     unknown = flash("--board", "arduino", "--bundle", tap_bundle, "--config", board_settings, "--dest", tmp_path)
     assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+
+
+def test_flash_board_copies_a_native_ed25519_built_for_the_board_and_refuses_another(tap_bundle, board_settings,
+                                                                                      tmp_path):
+    # Headers only (tests/test_tap_native.py builds the real module): .mpy version 6, sub-version 3,
+    # native arch in bits 2..7 of the third byte.
+    for_pico = tmp_path / "armv6m.mpy"
+    for_pico.write_bytes(bytes((ord("M"), 6, 4 << 2 | 3, 31)) + b"code")
+    for_unix = tmp_path / "x64.mpy"
+    for_unix.write_bytes(bytes((ord("M"), 6, 2 << 2 | 3, 31)) + b"code")
+    refused_board = tmp_path / "refused"
+    refused_board.mkdir()
+    refused = flash("--board", "pico", "--bundle", tap_bundle, "--config", board_settings, "--native", for_unix,
+                    "--dest", refused_board)
+    assert refused.returncode == 1 and "is not a native .mpy for armv6m" in refused.stderr
+    assert list(refused_board.iterdir()) == []
+    board = tmp_path / "board"
+    board.mkdir()
+    done = flash("--board", "pico", "--bundle", tap_bundle, "--config", board_settings, "--native", for_pico,
+                 "--dest", board)
+    assert done.returncode == 0, done.stderr
+    assert (board / "tap" / "ed25519_native.mpy").read_bytes() == for_pico.read_bytes()

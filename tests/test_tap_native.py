@@ -11,6 +11,7 @@ import shutil
 import pytest
 
 from tools import micropython_ports as micropython
+from tools import tap_flash
 
 from .helpers import tap_vectors
 
@@ -48,5 +49,6 @@ def test_the_native_ed25519_builds_for_the_rp2040(tmp_path):
         pytest.skip("the ARM cross-compiler is missing: MPY_DIR=... tools/dev.sh installs gcc-arm-none-eabi")
     native = _built("armv6m", tmp_path)
     assert _header_arch(native.read_bytes()) == (6, _MPY_ARCH["armv6m"])
+    tap_flash._check_native(native, tap_flash.ARCHES["pico"])  # what flash.sh --native accepts for a Pico
     # Monocypher's unused parts are dropped before linking: the code a board loads stays small.
     assert native.stat().st_size < 20_000

@@ -1,6 +1,6 @@
 """Put a provisioned tap point onto a MicroPython board (``flash.sh --board pico|esp32``).
 
-    python -m tools.tap_flash --board pico --bundle TAP-1.json --config tap_board.json (--port /dev/ttyACM0 | --dest DIR)
+    python -m tools.tap_flash --board pico --bundle TAP-1.json --config tap_board.json [--native ed25519_native.mpy] (--port /dev/ttyACM0 | --dest DIR)
 
 Compiles tap/*.py with mpy-cross for the board's architecture (armv6m: Raspberry Pi Pico W's
 RP2040; xtensawin: ESP32), writes a ``main.py``, and copies them and the Ed25519 table file with the bundle and the board settings: with ``mpremote`` to the board on ``--port``, or into
@@ -21,6 +21,8 @@ from tap.board import BOARD_PATH, BUNDLE_PATH, board_problems, bundle_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHES = {"pico": "armv6m", "esp32": "xtensawin"}
+# MP_NATIVE_ARCH_* of each board's architecture: the third byte of a native .mpy, bits 2..7.
+_MPY_NATIVE_ARCH = {"armv6m": 4, "xtensawin": 10}
 MAIN_PY = '''# Written by flash.sh --board: the tap point starts at boot.
 from tap import board
 
@@ -71,13 +73,29 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def stage(board: str, bundle_path: Path, config_path: Path, out: Path) -> list[str]:
-    """Everything the board gets, under ``out`` as on the board; returns warnings."""
+def _check_native(path: Path, arch: str) -> None:
+    """The native Ed25519 (tap/native's ed25519_native.mpy) must be built for the board's arch:
+    another one fails only at import on the board, where the tap falls back to its Python."""
+    try:
+        header = path.read_bytes()[:4]
+    except OSError as error:
+        raise FlashError(f"cannot read the native module {path}: {error}") from None
+    if len(header) < 4 or header[:1] != b"M" or header[1] != 6 or header[2] >> 2 != _MPY_NATIVE_ARCH[arch]:
+        raise FlashError(f"{path} is not a native .mpy for {arch} (build it: make -C tap/native ARCH={arch} MPY_DIR=...)")
+
+
+def stage(board: str, bundle_path: Path, config_path: Path, out: Path, native: Path | None = None) -> list[str]:
+    """Everything the board gets, under ``out`` as on the board; returns warnings. ``native``: the
+    tap's C Ed25519 built for the board (tap/native), copied as tap/ed25519_native.mpy."""
     bundle, settings = _load(bundle_path, "bundle"), _load(config_path, "board settings")
     problems = bundle_problems(bundle) + board_problems(settings)
     if problems:
         raise FlashError("; ".join(problems))
+    if native is not None:
+        _check_native(native, ARCHES[board])
     compile_modules(ARCHES[board], out)
+    if native is not None:
+        shutil.copyfile(native, out / "tap" / "ed25519_native.mpy")
     (out / "main.py").write_text(MAIN_PY, encoding="utf-8")
     shutil.copyfile(bundle_path, out / BUNDLE_PATH.lstrip("/"))
     (out / BUNDLE_PATH.lstrip("/")).chmod(0o600)
@@ -104,6 +122,8 @@ def main(argv=None) -> int:
     parser.add_argument("--board", choices=sorted(ARCHES), required=True)
     parser.add_argument("--bundle", type=Path, required=True)
     parser.add_argument("--config", type=Path, required=True, help="the board settings (tap/board.py)")
+    parser.add_argument("--native", type=Path, help="tap/native's ed25519_native.mpy built for the board: "
+                        "signs in milliseconds where the tap's Python takes seconds")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="the board's serial port, for mpremote")
     where.add_argument("--dest", type=Path, help="a directory standing in for the board's file system")
@@ -112,10 +132,10 @@ def main(argv=None) -> int:
         if args.dest is not None:
             if not args.dest.is_dir():
                 raise FlashError(f"no directory at {args.dest}")
-            warnings = stage(args.board, args.bundle, args.config, args.dest)
+            warnings = stage(args.board, args.bundle, args.config, args.dest, args.native)
         else:
             with tempfile.TemporaryDirectory() as staging:
-                warnings = stage(args.board, args.bundle, args.config, Path(staging))
+                warnings = stage(args.board, args.bundle, args.config, Path(staging), args.native)
                 copy_with_mpremote(Path(staging), args.port)
     except FlashError as error:
         print(f"flash.sh: {error}", file=sys.stderr)
