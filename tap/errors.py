@@ -42,3 +42,7 @@ class TapError(Exception):
 
     def __str__(self):
         return "[" + self.code + "] " + self.message
+
+
+class BadSignature(Exception):
+    """An Ed25519 signature that does not verify (tap.ed25519, either implementation)."""

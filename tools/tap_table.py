@@ -1,4 +1,4 @@
-"""Write tap/ed25519_table.bin, the tap's Ed25519 fixed-base table (read by tap.ed25519).
+"""Write tap/ed25519_table.bin, the tap's Ed25519 fixed-base table (read by tap.ed25519_python).
 
     python -m tools.tap_table --write    # rewrite the file
     python -m tools.tap_table            # exit 1 if the file differs from what would be written
@@ -11,7 +11,7 @@ integers there) and not a module (a bytes constant in a .mpy is loaded into the 
 import sys
 from pathlib import Path
 
-from tap.ed25519 import _BASE_Y, P, _add, _double, _recover_x
+from tap.ed25519_python import _BASE_Y, P, _add, _double, _recover_x
 
 TABLE_FILE = Path(__file__).resolve().parent.parent / "tap" / "ed25519_table.bin"
 

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from tap import hal, mqtt, net
+from tap import ed25519, hal, mqtt, net
 from tap.app import TapApp
 from tap.state import TapState
 
@@ -23,6 +23,7 @@ client = mqtt.MqttClient(net.connect(broker["host"], broker["port"]), app.termin
                          broker["username"], broker["password"])
 client.connect()
 app.attach(client)
+print("ED25519", "native" if ed25519.NATIVE else "python")
 print("WELCOME", app.wait_welcome(10000), "SEQ", app.state.data["seq"])
 start = time.ticks_ms()
 while app.price() is None and time.ticks_diff(time.ticks_ms(), start) < 10000:
