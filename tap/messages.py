@@ -4,7 +4,7 @@ order and with the same reason codes: unknown fields, missing ones, nested objec
 in declaration order, then checks across fields.
 
 A message here is a plain dict (what the JSON held). Each spec is one string, read when a message
-is checked: a tap runs in a 96 KiB heap, and a table of tuples and lambdas costs kilobytes there.
+is checked: a tap's heap is small (96 KiB is the aim), and a table of tuples and lambdas costs kilobytes there.
 A field is ``name:check``; ``?`` after it: may be null; ``@PART``: a nested object; ``@PART*m-n``:
 a list of m to n of them.
 """
