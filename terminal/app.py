@@ -30,7 +30,7 @@ from protocol.messages import REPLY_TYPES, REQUEST_TYPES, CardRef, Charge, LineI
 from . import core, events, offline, rental, rental_app
 from .events import StorageFailed
 from .config import DESK, StationConfig
-from .errors import CardAuthError, StorageFaultError, TerminalError
+from .errors import CardAuthError, PaperOutError, PrinterCoverOpenError, StorageFaultError, TerminalError
 from .hal.card_reader import TRANSPORT_KEY, CardUid, SectorKey
 from .net import LedgerLink
 from .outbox import STORAGE_ERRORS, OutboxFullError
@@ -430,13 +430,17 @@ class TerminalApp:
     # ------------------------------------------------------------ printing
     def _print(self, receipt):
         printer = self.hardware.printer
+        copies_out = 0
         try:
             for copy in receipt.copies():
-                printer.print_receipt(copy)
+                printer.print_receipt(copy)  # refuses before printing a line when the printer is not ready
+                copies_out += 1
                 printer.cut()
             status = printer.status()
         except TerminalError as error:
-            return events.PrintFailed(error.code, str(error).split("] ", 1)[-1])
+            # Only the readiness check raises these, and it does so before a line is printed.
+            refused_at_once = copies_out == 0 and isinstance(error, (PaperOutError, PrinterCoverOpenError))
+            return events.PrintFailed(error.code, str(error).split("] ", 1)[-1], is_nothing_printed=refused_at_once)
         if status.is_paper_out:  # ran out during the receipt: it may be cut short
             return events.PrintFailed("PAPER_OUT", "缺纸 Paper ran out — load a new roll")
         return events.PrintFinished()

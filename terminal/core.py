@@ -101,6 +101,7 @@ class Terminal(FrontDesk):
     # ledger's signed station settings and staff directory laid over it (see follow_ledger).
     local_config: StationConfig | None = None
     _ledger_parts: tuple = (None, None)
+    _nothing_printed: bool = False  # the last print failed before any line of the receipt was out
 
     def follow_ledger(self, station: StationSettings | None, staff: tuple | None) -> None:
         """Sell by the station settings and staff directory of the ledger's newest signed config (the
@@ -488,7 +489,7 @@ class Terminal(FrontDesk):
         sale.seq = event.seq
         receipt = make_offline_receipt(self.config, self.terminal_id, self.operator_name or self.operator or "",
                                        sale.card, sale.lines, event.seq, event.time_ms, event.is_time_uncertain)
-        self.last_receipt = receipt
+        self.last_receipt, self._nothing_printed = receipt, False
         self.state, self.deadline_ms = State.PRINTING, None
         return [self._screen(), Print(receipt)]
 
@@ -522,7 +523,7 @@ class Terminal(FrontDesk):
         elif sale.operation in (Void.TYPE, Reversal.TYPE):
             self.undoable = None  # undone once; the ledger would refuse a second time anyway
         receipt = self.receipt_for(sale, result)
-        self.last_receipt = receipt
+        self.last_receipt, self._nothing_printed = receipt, False
         self.deadline_ms = None
         if getattr(result, "card_record", None):
             sale.record_hex, self.state = result.card_record, State.WRITING_CARD
@@ -531,8 +532,22 @@ class Terminal(FrontDesk):
         return [self._screen(), Print(receipt)]
 
     def receipt_for(self, sale: Sale, result, *, is_reprint: bool = False) -> ReceiptData:
+        lines, extra = sale.lines, {}
+        if sale.operation in (Void.TYPE, Reversal.TYPE):
+            # Printed negative, with what it undoes and who approved it; no item line repeating the amount.
+            lines, extra = (), {"undoes_receipt_number": f"{self.terminal_id}-{sale.original.seq}",
+                                "approved_by": self.supervisor_text(sale.supervisor_card_no)}
+        else:
+            extra = self._desk_receipt_parts(sale, result)
         return make_receipt(self.config, self.terminal_id, self.operator_name or self.operator or "", sale.card,
-                            sale.lines, result, is_reprint=is_reprint, title=RECEIPT_TITLES.get(sale.operation))
+                            lines, result, is_reprint=is_reprint, title=RECEIPT_TITLES.get(sale.operation),
+                            amount_fen=sale.amount_fen, **extra)
+
+    def supervisor_text(self, card_no: str) -> str:
+        """The supervisor as a receipt names them: from the staff directory of the signed config
+        (name and staff id), else the card's last four digits."""
+        staff = self.config.staff.get(card_no)
+        return f"{staff[1]} ({staff[0]})" if staff else masked(card_no)
 
     # ------------------------------------------------------------ printing
     def _on_printing(self, event) -> list:
@@ -543,6 +558,7 @@ class Terminal(FrontDesk):
             return effects + [self._screen()]
         if isinstance(event, PrintFailed):
             self.state, self.deadline_ms = State.PRINTER_PROBLEM, None
+            self._nothing_printed = event.is_nothing_printed
             return [Show("打印机问题 Printer problem", (event.message, "交易已成功 The sale went through"),
                          "处理后按确认补打 Fix it, then ENTER to reprint", "warning", event.code)]
         return []
@@ -557,7 +573,11 @@ class Terminal(FrontDesk):
         return []
 
     def _reprint(self) -> list:
-        self.last_receipt = replace(self.last_receipt, is_reprint=True)
+        # Only a true second print says REPRINT: when the printer refused before printing a line
+        # (paper out before the sale), the first receipt out is the original.
+        if not self._nothing_printed:
+            self.last_receipt = replace(self.last_receipt, is_reprint=True)
+        self._nothing_printed = False
         self.state, self.deadline_ms = State.PRINTING, None
         return [self._screen(), Print(self.last_receipt)]
 
@@ -651,7 +671,7 @@ class Terminal(FrontDesk):
 
 
 def _receipt(config: StationConfig, terminal_id: str, operator: str, card: CardRecord, lines, seq: int, time_ms: int,
-             **rest) -> ReceiptData:
+             amount_fen: int | None = None, **rest) -> ReceiptData:
     when = datetime.fromtimestamp(time_ms / 1000, ZoneInfo(config.time_zone))
     return ReceiptData(
         park_name=config.park_name,
@@ -662,7 +682,7 @@ def _receipt(config: StationConfig, terminal_id: str, operator: str, card: CardR
         time_text=when.strftime("%Y-%m-%d %H:%M:%S"),
         masked_card_number=masked(card.card_no),
         line_items=tuple(LineItem(item=name, qty=qty, unit_fen=unit) for name, qty, unit in lines),
-        amount_fen=sum(qty * unit for _, qty, unit in lines),
+        amount_fen=sum(qty * unit for _, qty, unit in lines) if amount_fen is None else amount_fen,
         **rest,
     )
 
@@ -676,11 +696,12 @@ def make_offline_receipt(config: StationConfig, terminal_id: str, operator: str,
 
 
 def make_receipt(config: StationConfig, terminal_id: str, operator: str, card: CardRecord, lines, result, *,
-                 is_reprint: bool = False, title: str | None = None) -> ReceiptData:
-    """The receipt for an approved charge: also used to reprint after a restart."""
+                 is_reprint: bool = False, title: str | None = None, **rest) -> ReceiptData:
+    """The receipt for an approved request: also used to reprint after a restart. ``rest``: the
+    receipt's further fields (a method, detail lines, what a void undoes)."""
     balances = result.balances
     return _receipt(config, terminal_id, operator, card, lines, result.seq, result.ledger_time_ms,
                     balance_after_fen=balances.fen if balances else None,
                     bonus_balance_after_fen=(balances.bonus or None) if balances else None,
                     ledger_transaction_id=str(result.txn) if result.txn is not None else None,
-                    is_online=True, is_reprint=is_reprint, **({"title": title} if title else {}))
+                    is_online=True, is_reprint=is_reprint, **({"title": title} if title else {}), **rest)

@@ -17,7 +17,7 @@ from protocol.kinds import KINDS
 from protocol.messages import (CardIssue, CardKind, CardReplace, CardReturn, CardState, CardUnblock, Channel, LossReport,
                                MemberLookup, MemberOpen, MemberTransfer, PinUnlock, TopUp)
 
-from .events import (BACK, CANCEL, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY, MAX_AMOUNT_CHARS, MAX_NAME_CHARS,
+from .events import (BACK, CANCEL, CHANNEL_TEXT, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY, MAX_AMOUNT_CHARS, MAX_NAME_CHARS,
                      MAX_PHONE_DIGITS, PIN_TIMEOUT_MS, CardTapped, CardWriteFailed, CardWritten, KeyPressed, Print,
                      Sale, Show, State, WriteCard, format_fen, masked, parse_amount)
 from .hal.keypad import Key
@@ -42,8 +42,23 @@ DESK_MENUS = {
 }
 FIRST_STEP = {CardReturn.TYPE: State.DESK_CHANNEL, MemberTransfer.TYPE: State.DESK_TRANSFER_TO}
 MENU_TITLES = {CardKind.TEMPORARY: "临时卡", CardKind.MEMBER: "会员卡"}
+# What a temporary card costs at issue is a deposit: the return refunds it (less a damage fee).
+CARD_DEPOSIT_LINE = "卡押金 Card deposit"
+PAID_BY, REFUND_BY = "付款方式 Paid by", "退款方式 Refund by"
 CARD_STATE_TEXT = {CardState.ACTIVE: "正常 Active", CardState.LOST: "已挂失 Lost", CardState.BLOCKED: "冻结 Blocked",
                    CardState.RETURNED: "已退 Returned"}
+
+
+def return_itemised(refund_fen: int, deposit_fen: int, damage_fee_fen: int) -> tuple[tuple[str, str], ...]:
+    """A return's refund as the visitor checks it: balance + card deposit - damage fee kept. The
+    ledger booked ``refund_fen`` (that sum); the balance part is what is left of it."""
+    balance_fen = refund_fen - deposit_fen + damage_fee_fen
+    if balance_fen < 0:  # the deposit the card was issued with differs from today's: show only what is known
+        return (("退款合计 Total refund", format_fen(refund_fen)),)
+    lines = [("退余额 Balance", format_fen(balance_fen)), ("退押金 Card deposit", format_fen(deposit_fen))]
+    if damage_fee_fen:
+        lines.append(("扣损坏费 Damage kept", f"-{format_fen(damage_fee_fen)}"))
+    return tuple(lines) + (("退款合计 Total refund", format_fen(refund_fen)),)
 
 
 def _is_letter(key: Key) -> bool:
@@ -220,7 +235,7 @@ class FrontDesk:
         elif sale.operation == MemberOpen.TYPE:
             sale.lines = (("预存 Opening", 1, amount),)
         else:
-            sale.lines = (("开卡押金 Card fee", 1, self.rules.card_fee_fen), ("预存 Opening", 1, amount))
+            sale.lines = ((CARD_DEPOSIT_LINE, 1, self.rules.card_fee_fen), ("预存 Opening", 1, amount))
         return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
 
     def _on_desk_damaged(self, event) -> list:
@@ -239,7 +254,8 @@ class FrontDesk:
 
     def _desk_submit_card(self, channel: Channel) -> list:
         sale = self.sale
-        paid = {"channel": Channel(channel).value, "payment_ref": ""}
+        sale.channel = Channel(channel).value
+        paid = {"channel": sale.channel, "payment_ref": ""}
         if sale.operation == CardIssue.TYPE:
             return self._send(CardIssue, paid | {"card_kind": CardKind.TEMPORARY.value, "card_fee_fen": self.rules.card_fee_fen,
                                                         "opening_fen": sale.lines[1][2]})
@@ -291,7 +307,7 @@ class FrontDesk:
         """The request a supervisor's PIN completes at the desk."""
         sale = self.sale
         if sale.operation == CardReplace.TYPE:
-            sale.lines = ((f"补卡 from {masked(sale.chosen.no)}", 1, 0),)  # the lost card it replaces
+            sale.lines = ((f"补卡 原卡 {masked(sale.chosen.no)}", 1, 0),)  # the lost card it replaces
             return CardReplace, {"from_card_no": sale.chosen.no, "from_issuance": sale.chosen.issuance}
         return PinUnlock, {}
 
@@ -305,6 +321,23 @@ class FrontDesk:
         if sale.operation == CardReturn.TYPE:  # the receipt shows what the visitor gets back, as the ledger booked it
             sale.lines = (("退卡退款 Refund", 1, result.amount_fen or 0),)
         return None
+
+    def _desk_receipt_parts(self, sale, result) -> dict:
+        """What a desk receipt says beyond its lines: how the money moved, a return itemised, the
+        member a card was opened for, what a replacement moved."""
+        parts: dict = {}
+        if sale.channel and sale.operation in (CardIssue.TYPE, TopUp.TYPE, MemberOpen.TYPE, CardReturn.TYPE):
+            label = REFUND_BY if sale.operation == CardReturn.TYPE else PAID_BY
+            parts["method"] = (label, CHANNEL_TEXT[sale.channel])
+        if sale.operation == CardReturn.TYPE:
+            parts["detail_lines"] = return_itemised(result.amount_fen or 0, self.rules.card_fee_fen, sale.damage_fee_fen)
+        elif sale.operation == MemberOpen.TYPE:
+            parts["detail_lines"] = (("会员 Member", sale.member_name), ("手机尾号 Phone", sale.phone[-4:]))
+        elif sale.operation == CardReplace.TYPE:
+            moved = sale.chosen  # one Chinese line each: a 58 mm line has no room for both languages
+            parts["detail_lines"] = (("转入余额", format_fen(moved.fen)), ("转入赠送", format_fen(moved.bonus)),
+                                     ("转入积分", str(moved.points)))
+        return parts
 
     def _card_write(self) -> WriteCard:
         sale = self.sale
@@ -368,8 +401,11 @@ class FrontDesk:
                 MemberTransfer.TYPE: "转账金额 Amount"}[sale.operation]
             return Show(title, (masked(sale.card.card_no),), keys, big=f"￥{sale.typed or '0'}")
         if state == State.DESK_CHANNEL:
-            title = "退款方式 Refund by" if sale.operation == CardReturn.TYPE else "付款方式 Paid by"
-            return Show(title, ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank")
+            if sale.operation == CardReturn.TYPE:
+                return Show(REFUND_BY, ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank")
+            # What to collect (a new card's deposit and what is prepaid on it) before the tender is chosen.
+            return Show(f"收款 Collect ￥{format_fen(sale.amount_fen)}", ("1 现金 2 微信", "3 支付宝 4 银行卡"),
+                        "1 cash 2 WeChat 3 Alipay 4 bank")
         if state == State.DESK_DAMAGED:
             return Show("卡是否完好 Card intact?", ("1 完好 Intact", f"2 损坏 Damaged -{format_fen(self.rules.damage_fee_fen)}"))
         if state == State.DESK_PICK:

@@ -30,6 +30,9 @@ ENTER, CANCEL, BACK, DOT = Key.ENTER, Key.CANCEL, Key.BACK, Key.DOT
 REPRINT_KEY, CLOSE_SHIFT_KEY = Key.F1, Key.F4
 LOST_CARD_KEY = Key.F2  # the front desk: a member reports a card lost (found by phone number)
 UNDO_KEY = Key.F3       # a station voids its last sale; the front desk reverses its last top-up
+# How money moved at the desk, as a receipt and a screen name it (protocol.messages.Channel values).
+CHANNEL_TEXT = {Channel.CASH.value: "现金 Cash", Channel.WECHAT.value: "微信 WeChat", Channel.ALIPAY.value: "支付宝 Alipay",
+                Channel.BANK.value: "银行卡 Bank card"}
 MAX_NAME_CHARS = 24
 MAX_PHONE_DIGITS = 14
 DESK_CHANNELS = {Key.DIGIT_1: Channel.CASH, Key.DIGIT_2: Channel.WECHAT, Key.DIGIT_3: Channel.ALIPAY,
@@ -171,6 +174,9 @@ class PrintFinished:
 class PrintFailed:
     code: str
     message: str
+    # The printer refused before printing a line (paper out before the sale): the next print is
+    # the first, not a reprint.
+    is_nothing_printed: bool = False
 
 
 # ---------------------------------------------------------------- effects
@@ -271,6 +277,7 @@ class Sale:
     original: "Sale | None" = None  # what a void or reversal undoes
     notice: str = ""             # one line the current screen adds (a PIN that did not match)
     damage_fee_fen: int = 0      # a temporary card handed back damaged
+    channel: str = ""            # how the desk took or paid the money (protocol.messages.Channel value)
 
     @property
     def amount_fen(self) -> int:

@@ -62,6 +62,10 @@ def wrap_to_columns(text: str, columns: int) -> list[str]:
     return pieces
 
 
+# The ledger's transaction number, on the merchant copy only: not what a visitor quotes.
+INTERNAL_REF_LABEL = "内部号 Internal"
+
+
 class ReceiptCopy(enum.Enum):
     CUSTOMER = "顾客联"
     MERCHANT = "商户联"
@@ -93,6 +97,13 @@ class ReceiptData:
     # QR code the desk scans instead of the receipt number's.
     detail_lines: tuple[tuple[str, str], ...] = ()
     voucher: str | None = None
+    # How the money moved: ("付款方式 Paid by", "现金 Cash") for a top-up or a card issued, ("退款方式
+    # Refund by", ...) for a return. None where the card itself paid (a charge).
+    method: tuple[str, str] | None = None
+    # A void or reversal: the receipt number it undoes and the supervisor who approved it. Its amount
+    # prints negative, so nobody adds it to the day's takings.
+    undoes_receipt_number: str | None = None
+    approved_by: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.seq, int) or self.seq < 0:
@@ -211,16 +222,27 @@ def layout_receipt(receipt: ReceiptData, width_dots: int) -> ReceiptLayout:
             quantity_text = f"  {item.qty} x {format_fen(item.unit_fen)}"
             blocks.append(TextLine(quantity_text, format_fen(line_total_fen(item))))
     blocks.append(Rule())
-    blocks.append(TextLine("金额", format_fen(receipt.amount_fen), is_bold=True))
+    amount_text = ("-" if receipt.undoes_receipt_number else "") + format_fen(receipt.amount_fen)
+    blocks.append(TextLine("金额", amount_text, is_bold=True))
     if receipt.balance_after_fen is not None:
         blocks.append(TextLine("余额", format_fen(receipt.balance_after_fen)))
     if receipt.bonus_balance_after_fen:
         blocks.append(TextLine("赠送余额", format_fen(receipt.bonus_balance_after_fen)))
     for label, value in receipt.detail_lines:
         blocks.extend(_label_value(label, value, columns))
+    if receipt.method is not None:
+        blocks.extend(_label_value(*receipt.method, columns))
+    if receipt.undoes_receipt_number:
+        blocks.extend(_label_value("原单号 Original", receipt.undoes_receipt_number, columns))
+    if receipt.approved_by:
+        blocks.extend(_label_value("主管 Approved by", receipt.approved_by, columns))
     blocks.append(Rule())
-    blocks.extend(_label_value("单号", receipt.receipt_number, columns))
-    blocks.extend(_label_value("流水号", receipt.ledger_transaction_id or "待上传 pending", columns))
+    # One number for the visitor to quote: the receipt number, which the back office looks up. The
+    # ledger's own transaction number is for the park's staff, so only the merchant copy has it,
+    # labelled as internal.
+    blocks.extend(_label_value("单号 Receipt no.", receipt.receipt_number, columns))
+    if receipt.copy is ReceiptCopy.MERCHANT:
+        blocks.extend(_label_value(INTERNAL_REF_LABEL, receipt.ledger_transaction_id or "待上传 pending", columns))
     if receipt.voucher is not None:
         blocks += _centered("押金凭证 出示此码取物", columns, is_bold=True)
         blocks += _centered("Show this code at the rental desk", columns)

@@ -11,6 +11,7 @@ from terminal.drivers.escpos import encode_receipt
 from terminal.hal.printer import PROFILE_58MM_TEXT, PROFILE_80MM_RASTER
 from terminal.receipt import (
     LineItem,
+    ReceiptCopy,
     ReceiptData,
     TextLine,
     display_width,
@@ -53,7 +54,7 @@ def test_a_charge_of_30_at_the_fishing_station_with_70_left_prints_both_copies_s
         lines = collapsed(receipt.text_lines)
         assert "金额 30.00" in lines
         assert "余额 70.00" in lines
-        assert "单号 T07-1234" in lines
+        assert "单号 Receipt no. T07-1234" in lines
         assert "钓鱼区 Fishing" in lines
         assert any(copy_mark in line for line in lines)
         assert receipt.is_cut and not receipt.is_incomplete
@@ -68,12 +69,12 @@ def test_a_reprint_says_reprint_and_the_original_does_not():
 
 
 def test_an_offline_sale_with_an_unconfirmed_clock_says_both():
-    [receipt, _], _ = print_copies(fishing_charge(is_online=False, is_time_uncertain=True, ledger_transaction_id=None))
+    [receipt, merchant], _ = print_copies(fishing_charge(is_online=False, is_time_uncertain=True, ledger_transaction_id=None))
     lines = collapsed(receipt.text_lines)
     assert "OFFLINE 离线" in lines and "ONLINE" not in lines
     assert "时间 2025-05-01 10:32 *" in lines
     assert "* 时间未校准 TIME UNVERIFIED" in lines
-    assert "流水号 待上传 pending" in lines
+    assert "内部号 Internal 待上传 pending" in collapsed(merchant.text_lines)
 
 
 def test_an_online_sale_says_online_and_has_no_clock_warning():
@@ -125,6 +126,7 @@ def test_every_text_line_fits_the_paper_even_with_long_names(width_dots):
         park_name="青山湖国家级生态农业休闲观光乐园",
         line_items=(LineItem(item="儿童游乐设施套票（含旋转木马、碰碰车、小火车）", qty=1, unit_fen=3000),),
         ledger_transaction_id="L-2025-05-01-000000088213-abcdef",
+        copy=ReceiptCopy.MERCHANT,  # the only copy that prints the ledger's number
     )
     layout = layout_receipt(receipt, width_dots)
     text_lines = [block for block in layout.blocks if isinstance(block, TextLine)]

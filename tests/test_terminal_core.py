@@ -254,7 +254,7 @@ SUPERVISOR_CARD = CardRecord("S0003", 1, "staff", "P1")
 
 
 def desk_logged_in(**overrides) -> Terminal:
-    desk = Terminal(config(mode="desk", staff={"S0002": ("li", "李娜")}, **overrides), "T-DESK-1")
+    desk = Terminal(config(**({"mode": "desk", "staff": {"S0002": ("li", "李娜")}} | overrides)), "T-DESK-1")
     desk.start(0)
     desk.handle(CardTapped("01020304", CardRecord("S0002", 1, "staff", "P1")))
     keys(desk, "2345E")
