@@ -11,9 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from protocol.envelope import Purpose
-from protocol.voucher import Voucher, make_voucher
-
 from .. import rentals_online
 from ..keys import LedgerKeys
 from ..store import Store
@@ -61,17 +58,9 @@ class LedgerDepositBook:
                 paid_ms=order.paid_ms, now_ms=now_ms)
 
     def deposit_of(self, provider: str, out_trade_no: str):
-        # The voucher is made again from the held order, as record_online_deposit does for a
-        # duplicate notification (same key, same fields: the same token). Requested from the rental
-        # rules as rentals_online.online_deposit, so that this lives in one place.
         with self._store() as store:
-            held = store.online_deposit(self.park_id, f"online_{provider}", out_trade_no)
-        if held is None:
-            return None
-        key = self.keys.for_purpose(Purpose.VOUCHER)
-        token = make_voucher(Voucher(self.park_id, held.order, held.item_type, held.expires_ms, key.key_id),
-                             key.signing_key)
-        return rentals_online.OnlineDeposit(held.order, token, held.expires_ms, is_new=False)
+            return rentals_online.online_deposit(store, self.keys, park_id=self.park_id, provider=provider,
+                                                 provider_order=out_trade_no)
 
     def pending_refunds(self) -> list:
         with self._store() as store:
