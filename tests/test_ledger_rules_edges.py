@@ -113,8 +113,8 @@ def test_a_card_is_issued_only_as_the_next_issuance_of_a_returned_or_unknown_num
     (top_up(50_001), card_view(fen=-300), 0, Reason.TOP_UP_OUT_OF_RANGE),
     (top_up(50_000), card_view(fen=50_000), 0, None),               # exactly the balance cap
     (top_up(50_000), card_view(fen=50_001), 0, Reason.OVER_BALANCE_LIMIT),
-    (sale(10_000), card_view(), 20_000, None),                      # exactly the daily spend
-    (sale(10_001), card_view(), 20_000, Reason.OVER_DAILY_LIMIT),
+    (sale(10_000), card_view(fen=20_000), 20_000, None),            # exactly the daily spend
+    (sale(10_001), card_view(fen=20_000), 20_000, Reason.OVER_DAILY_LIMIT),
     (sale(10_001, cls=OfflineCharge), card_view(), 20_000, None),   # an offline sale already happened
 ])
 def test_card_type_limits_hold_to_the_fen(request_, card, spent_today_fen, reason):

@@ -63,7 +63,8 @@ def check_card(request: Request, card: CardView | None, *, skips: frozenset = fr
 
 
 def check_limits(request, card: CardView | None, limits, *, kind: str, spent_today_fen: int = 0) -> Decision | None:
-    """Card-type limits: the balance cap after money comes in, the top-up range, the daily spend."""
+    """Card-type limits: the balance cap after money comes in, the top-up range, the daily spend (for
+    a charge the card can pay: the balance is checked first)."""
     if isinstance(request, (CardIssue, MemberOpen)):
         return decline(Reason.OVER_BALANCE_LIMIT) if request.opening_fen > limits.max_balance_fen else None
     if isinstance(request, TopUp):
@@ -74,6 +75,10 @@ def check_limits(request, card: CardView | None, limits, *, kind: str, spent_tod
         if card.fen + request.amount_fen > limits.max_balance_fen:
             return decline(Reason.OVER_BALANCE_LIMIT)
     if isinstance(request, Charge) and not isinstance(request, OfflineCharge):
+        # The first reason that applies to the visitor: a card that cannot pay is told so ("insufficient
+        # balance"), not that it is over today's limit, which a top-up would not cure.
+        if card is not None and card.fen + card.bonus < request.amount_fen:
+            return decline(Reason.INSUFFICIENT_FUNDS)
         if spent_today_fen + request.amount_fen > limits.daily_spend_fen:
             return decline(Reason.OVER_DAILY_LIMIT)
     return None
