@@ -43,6 +43,7 @@ from .events import (BACK, CANCEL, CLOSE_SHIFT_KEY, DONE_TIMEOUT_MS, DOT, ENTER,
                      PrintFailed, PrintFinished, RememberReceipt, Sale, Show, State, StorageFailed, Submit, TappedCard,
                      Tick, TryOffline, format_fen, masked, parse_amount)
 from .receipt import ReceiptData
+from .screens import panel_lines
 
 # States where the operator is typing or choosing: they time out back to IDLE, and CANCEL leaves them.
 ENTRY_STATES = frozenset({
@@ -51,6 +52,8 @@ ENTRY_STATES = frozenset({
     State.DESK_PHONE, State.DESK_NEW_PIN, State.DESK_PIN_AGAIN, State.DESK_AMOUNT, State.DESK_CHANNEL,
     State.DESK_PICK, State.DESK_CONFIRM, State.DESK_TRANSFER_TO, State.DESK_MEMBER_PIN, State.DESK_DAMAGED,
 })
+# A 128x64 panel's rows under the title when a screen has no footer (terminal.screens).
+PANEL_ROWS_WITHOUT_FOOTER = 3
 # The disk refused a write (full or failing SD card): fits the 128x64 panel's title bar.
 STORAGE_FAULT_TITLE = "存储故障 Disk fault"
 # Receipt titles for what is not a sale, by message type: from the request kinds' declarations
@@ -160,11 +163,12 @@ class Terminal(FrontDesk):
         self.deadline_ms = None if timeout_ms is None else self.now_ms + timeout_ms
         return self._screen()
 
-    def _message(self, title: str, lines=(), *, tone="error", then: State | None = None) -> list:
+    def _message(self, title: str, lines=(), *, tone="error", then: State | None = None,
+                 footer: str = "任意键继续 Any key") -> list:
         self.after_message = then or (State.IDLE if self.operator else State.LOCKED)
         self.state = State.MESSAGE
         self.deadline_ms = self.now_ms + MESSAGE_TIMEOUT_MS
-        return [Show(title, tuple(lines), "任意键继续 Any key", tone)]
+        return [Show(title, tuple(lines), footer, tone)]
 
     def _timed_out(self) -> list:
         if self.state == State.MESSAGE:
@@ -391,8 +395,9 @@ class Terminal(FrontDesk):
             return handled
         if event.key == ENTER:
             amount = parse_amount(self.sale.typed)
-            if amount is None:
-                return []
+            if amount is None:  # say why, and let the cashier type it again
+                self.sale.notice, self.sale.typed = amount_problem(self.sale.typed), ""
+                return [self._screen()]
             self.sale.lines = (("自由消费 Amount", 1, amount),)
             return self._authorize_or_pin()
         return self._type(event.key, digits_only=False, limit=MAX_AMOUNT_CHARS, timeout_ms=ENTRY_TIMEOUT_MS)
@@ -514,8 +519,11 @@ class Terminal(FrontDesk):
             return self._desk_found(result)
         if not result.is_approved:
             self.sale = None
-            balance = f"余额 Balance {format_fen(result.balances.fen)}" if result.balances else ""
-            return self._message("交易失败 Declined", tuple(x for x in (reason_text(result.reason), balance) if x))
+            balance = (f"余额 Balance {format_fen(result.balances.fen)}",) if result.balances else ()
+            # The whole reason, wrapped: the panel has three rows when the footer gives way (the
+            # message times out by itself, and any key leaves it).
+            reason = panel_lines(reason_text(result.reason), PANEL_ROWS_WITHOUT_FOOTER - len(balance))
+            return self._message("交易失败 Declined", reason + balance, footer="")
         if (done := self._desk_answered(result)) is not None:
             return done
         if sale.operation in (Charge.TYPE, TopUp.TYPE):
@@ -629,6 +637,8 @@ class Terminal(FrontDesk):
                             footer, "warning")
             return Show(config.station_name, ("请刷卡 Tap card", hint), footer)
         if state == State.AMOUNT:
+            if sale.notice and not sale.typed:
+                return Show("输入金额 Amount", (sale.notice, masked(sale.card.card_no)), "确认 ENTER  取消 CANCEL", "warning")
             return Show("输入金额 Amount", (masked(sale.card.card_no),), "确认 ENTER  取消 CANCEL", big=f"￥{sale.typed or '0'}")
         if state == State.COUNT:
             total = int(sale.typed or 1) * config.unit_price_fen
@@ -653,6 +663,8 @@ class Terminal(FrontDesk):
             receipt = self.last_receipt
             balance = format_fen(receipt.balance_after_fen) if receipt.balance_after_fen is not None else "—"
             title = "成功 Approved" if receipt.is_online else "离线成功 Approved OFFLINE"
+            if receipt.undoes_receipt_number:  # a void or reversal: it took money back, it approved nothing
+                title = "已撤销 Voided" if receipt.title == RECEIPT_TITLES[Void.TYPE] else "已冲正 Reversed"
             return Show(title, (f"余额 Balance {balance}", receipt.receipt_number), "F1 补打 Reprint", "ok",
                         big=f"￥{format_fen(receipt.amount_fen)}")
         if state == State.CONFIRM_CLOSE:
@@ -668,6 +680,16 @@ class Terminal(FrontDesk):
         if state == State.SUPERVISOR_PIN:
             return Show("主管密码 Supervisor PIN", ("*" * len(sale.typed) or "_",), "确认 ENTER  取消 CANCEL", "warning")
         return Show(state.value)
+
+
+def amount_problem(typed: str) -> str:
+    """Why ``typed`` cannot be charged (``parse_amount`` refused it), short enough for the panel."""
+    whole, _, fraction = typed.partition(".")
+    if len(fraction) > 2:
+        return "两位小数 2 decimals"
+    if not whole.strip("0") and not fraction.strip("0"):
+        return "不能为零 Not 0"
+    return f"上限 Max {format_fen(MAX_AMOUNT_FEN)}"
 
 
 def _receipt(config: StationConfig, terminal_id: str, operator: str, card: CardRecord, lines, seq: int, time_ms: int,

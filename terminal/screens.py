@@ -119,6 +119,38 @@ def render_screen(screen: Screen, size: tuple[int, int] = BASE_SIZE) -> Image:
     return image
 
 
+def panel_lines(text: str, rows: int, size: tuple[int, int] = BASE_SIZE) -> tuple[str, ...]:
+    """``text`` (a reason: "中文 English — what to do") as at most ``rows`` lines that each fit the
+    panel's width: the Chinese on its own line, then the English broken between words (Chinese breaks
+    between any two characters), and the last line
+    ending in "…" only when even ``rows`` lines cannot hold it all. Most reasons are two to three
+    times wider than a 128-pixel panel; cut at its edge they lose the English that says what to do."""
+    layout = _Layout(*size, min(size[0] / BASE_SIZE[0], size[1] / BASE_SIZE[1]))
+    font = load_display_font(layout.px(TEXT_FONT_PX))
+    available = layout.width - 2 * layout.px(MARGIN_PX)
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}" if current else word
+        # The Chinese on a line of its own, whole: the English follows on the next.
+        changes_language = bool(current) and not current.isascii() and word[0].isascii() and word[0].isalpha()
+        if font.getlength(candidate) <= available and not changes_language:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        current = word
+        while font.getlength(current) > available and not current.isascii():  # Chinese breaks anywhere
+            cut = next(i for i in range(len(current), 0, -1) if font.getlength(current[:i]) <= available)
+            lines.append(current[:cut])
+            current = current[cut:]
+    if current:
+        lines.append(current)
+    if len(lines) > rows:
+        lines[rows - 1:] = [_fit_width(" ".join(lines[rows - 1:]), font, available)]
+    return tuple(lines)
+
+
 def load_display_font(size_px: int) -> FreeTypeFont:
     """The CJK font for the display: the proportional face of a WenQuanYi collection.
 
