@@ -1,0 +1,113 @@
+"""The README's receipt pictures, made by the terminal's own state machine and receipt renderer: a
+top-up and a card return at the front desk, and a void at the fishing station. Each flow is the
+keys and taps a cashier would give, answered by a ledger Result, so a picture shows what the till
+prints today. Run ``python -m host_sim.receipt_pictures [DIR]`` (default docs/img) after changing a
+receipt."""
+
+import argparse
+from pathlib import Path
+
+from protocol.card_record import CardRecord
+from protocol.messages import Balances, Result
+from terminal.config import StationConfig
+from terminal.core import Terminal
+from terminal.events import Answer, CardTapped, KeyPressed, Print, PrintFinished
+from terminal.receipt import ReceiptData, render_receipt_image
+
+PARK = "示范农庄 Demo Farm"
+WIDTH_58MM_DOTS = 384
+# 2026-05-01 10:32 in the park's time zone (Asia/Shanghai): a fixed time, so the pictures change
+# only when the receipt does.
+LEDGER_TIME_MS = 1_777_602_720_000
+CASHIER = ("S0001", "wang", "王芳")
+SUPERVISOR = ("S0003", "zhao", "赵敏")
+VISITOR = CardRecord("T4F2A91C0", 1, "temporary", "P1")
+PICTURES = {"top-up": "receipt-topup.png", "return": "receipt-return.png", "void": "receipt-void.png"}
+
+
+def _answer(terminal_id: str, seq: int, *, fen: int, amount_fen: int | None = None, txn: int = 1041) -> Answer:
+    return Answer(Result(park="P1", terminal=terminal_id, seq=seq, request_sha256="a" * 64, outcome="approved",
+                         reason="OK", balances=Balances(fen=fen, bonus=0, points=0), txn=txn,
+                         ledger_time_ms=LEDGER_TIME_MS, detail="", amount_fen=amount_fen))
+
+
+def _press(terminal: Terminal, *keys: str) -> list:
+    effects = []
+    for key in keys:
+        effects += terminal.handle(KeyPressed({"E": "ENTER", "C": "CANCEL"}.get(key, key)))
+    return effects
+
+
+def _logged_in(terminal_id: str, **settings) -> Terminal:
+    staff = {CASHIER[0]: CASHIER[1:], SUPERVISOR[0]: SUPERVISOR[1:]}
+    terminal = Terminal(StationConfig(park_name=PARK, staff=staff, **settings), terminal_id)
+    terminal.start(0)
+    terminal.handle(CardTapped("01020304", CardRecord(CASHIER[0], 1, "staff", "P1")))
+    _press(terminal, *"1234E")
+    terminal.handle(_answer(terminal_id, 1, fen=0))
+    return terminal
+
+
+def _printed(effects: list) -> ReceiptData:
+    (printed,) = [effect.receipt for effect in effects if isinstance(effect, Print)]
+    return printed
+
+
+def top_up() -> ReceiptData:
+    """50.00 topped up in cash onto a temporary card holding 70.00."""
+    desk = _logged_in("T-DESK-1", station_name="总台 Front desk", mode="desk", card_fee_fen=2000)
+    desk.handle(CardTapped("4f2a91c0", VISITOR))
+    _press(desk, "1", *"50E")
+    _press(desk, "1")  # cash
+    desk.submitted(12)
+    return _printed(desk.handle(_answer("T-DESK-1", 12, fen=12000, amount_fen=5000)))
+
+
+def card_return() -> ReceiptData:
+    """The card handed back damaged: 70.00 balance + 20.00 deposit - 10.00 damage fee, by WeChat."""
+    desk = _logged_in("T-DESK-1", station_name="总台 Front desk", mode="desk", card_fee_fen=2000, damage_fee_fen=1000)
+    desk.handle(CardTapped("4f2a91c0", VISITOR))
+    _press(desk, "2", "2")  # return, damaged
+    _press(desk, "2")  # refunded by WeChat
+    desk.submitted(13)
+    return _printed(desk.handle(_answer("T-DESK-1", 13, fen=0, amount_fen=8000)))
+
+
+def void() -> ReceiptData:
+    """A 30.00 sale at the fishing station voided by the supervisor."""
+    station = _logged_in("T-FISH-1", station_name="钓鱼 Fishing pond")
+    station.handle(CardTapped("4f2a91c0", VISITOR))
+    _press(station, *"30E")
+    station.submitted(7)
+    station.handle(_answer("T-FISH-1", 7, fen=4000, amount_fen=3000, txn=1040))
+    station.handle(PrintFinished())
+    _press(station, "C", "F3", "E")
+    station.handle(CardTapped("0a0b0c0d", CardRecord(SUPERVISOR[0], 1, "staff", "P1")))
+    _press(station, *"3456E")
+    station.submitted(8)
+    return _printed(station.handle(_answer("T-FISH-1", 8, fen=7000, amount_fen=3000, txn=1042)))
+
+
+RECEIPTS = {"top-up": top_up, "return": card_return, "void": void}
+
+
+def write_pictures(directory: Path) -> list[Path]:
+    """The customer copy of each receipt as a 58 mm PNG in ``directory``; returns the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, make in RECEIPTS.items():
+        path = directory / PICTURES[name]
+        render_receipt_image(make(), WIDTH_58MM_DOTS).save(path)
+        paths.append(path)
+    return paths
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("directory", nargs="?", type=Path, default=Path("docs/img"))
+    for path in write_pictures(parser.parse_args(argv).directory):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

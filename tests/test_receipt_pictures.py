@@ -1,0 +1,26 @@
+"""The README's receipt pictures are drawn by the till's own state machine: the receipts they show
+say what the README says they do, and the script writes one 58 mm picture for each."""
+
+from PIL import Image
+
+from host_sim.receipt_pictures import PICTURES, RECEIPTS, WIDTH_58MM_DOTS, write_pictures
+from terminal.receipt import render_receipt_text
+
+
+def squeezed(receipt) -> list[str]:
+    return [" ".join(line.split()) for line in render_receipt_text(receipt, WIDTH_58MM_DOTS)]
+
+
+def test_the_pictured_receipts_say_what_the_readme_says():
+    assert "付款方式 Paid by 现金 Cash" in squeezed(RECEIPTS["top-up"]())
+    returned = squeezed(RECEIPTS["return"]())
+    assert {"退余额 Balance 70.00", "退押金 Card deposit 20.00", "扣损坏费 Damage kept -10.00",
+            "退款合计 Total refund 80.00", "退款方式 Refund by 微信 WeChat"} <= set(returned)
+    voided = squeezed(RECEIPTS["void"]())
+    assert {"金额 -30.00", "原单号 Original T-FISH-1-7", "主管 Approved by 赵敏 (zhao)"} <= set(voided)
+
+
+def test_the_script_writes_one_58mm_picture_per_receipt(tmp_path):
+    paths = write_pictures(tmp_path)
+    assert sorted(path.name for path in paths) == sorted(PICTURES.values())
+    assert all(Image.open(path).width == WIDTH_58MM_DOTS for path in paths)
