@@ -35,7 +35,7 @@ from protocol.messages import (CardKind, Charge, LineItem, MemberLookupReply, Pa
 from protocol.reasons import NOT_FINAL_REASONS, reason_text
 
 from .config import COUNT, DESK, FIXED, FREE, MENU, StationConfig
-from .desk import FrontDesk
+from .desk import LOSS_SLIP_TITLE, FrontDesk
 from .hal.keypad import Key
 from .events import (BACK, CANCEL, CLOSE_SHIFT_KEY, DONE_TIMEOUT_MS, DOT, ENTER, ENTRY_TIMEOUT_MS, MAX_AMOUNT_CHARS,
                      MAX_COUNT, MAX_PIN_DIGITS, MESSAGE_TIMEOUT_MS, PIN_TIMEOUT_MS, REPRINT_KEY, UNDO_KEY, Answer,
@@ -547,9 +547,9 @@ class Terminal(FrontDesk):
                                 "approved_by": self.supervisor_text(sale.supervisor_card_no)}
         else:
             extra = self._desk_receipt_parts(sale, result)
+        title = extra.pop("title", RECEIPT_TITLES.get(sale.operation))
         return make_receipt(self.config, self.terminal_id, self.operator_name or self.operator or "", sale.card,
-                            lines, result, is_reprint=is_reprint, title=RECEIPT_TITLES.get(sale.operation),
-                            amount_fen=sale.amount_fen, **extra)
+                            lines, result, is_reprint=is_reprint, title=title, amount_fen=sale.amount_fen, **extra)
 
     def supervisor_text(self, card_no: str) -> str:
         """The supervisor as a receipt names them: from the staff directory of the signed config
@@ -661,6 +661,8 @@ class Terminal(FrontDesk):
             return Show(title, ("正在打印 Printing",), who, "ok", big=f"￥{format_fen(self.last_receipt.amount_fen)}")
         if state == State.DONE:
             receipt = self.last_receipt
+            if receipt.title == LOSS_SLIP_TITLE:  # nothing was paid: the slip is the member's proof
+                return Show("已挂失 Reported lost", (receipt.masked_card_number, "各站已冻结 Blocked"), "F1 补打 Reprint", "ok")
             balance = format_fen(receipt.balance_after_fen) if receipt.balance_after_fen is not None else "—"
             title = "成功 Approved" if receipt.is_online else "离线成功 Approved OFFLINE"
             if receipt.undoes_receipt_number:  # a void or reversal: it took money back, it approved nothing

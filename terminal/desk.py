@@ -45,6 +45,7 @@ MENU_TITLES = {CardKind.TEMPORARY: "临时卡", CardKind.MEMBER: "会员卡"}
 # What a temporary card costs at issue is a deposit: the return refunds it (less a damage fee).
 CARD_DEPOSIT_LINE = "卡押金 Card deposit"
 PAID_BY, REFUND_BY = "付款方式 Paid by", "退款方式 Refund by"
+LOSS_SLIP_TITLE = "挂失凭证"
 CARD_STATE_TEXT = {CardState.ACTIVE: "正常 Active", CardState.LOST: "已挂失 Lost", CardState.BLOCKED: "冻结 Blocked",
                    CardState.RETURNED: "已退 Returned"}
 
@@ -315,7 +316,7 @@ class FrontDesk:
     def _desk_answered(self, result) -> list | None:
         """Desk operations that end without a receipt; None for the ones that print (and write)."""
         sale = self.sale
-        if sale.operation in DONE_TEXT:
+        if sale.operation in DONE_TEXT and sale.operation != LossReport.TYPE:  # a loss report prints a slip
             self.sale = None
             return self._message("成功 Done", (masked(sale.card.card_no), DONE_TEXT[sale.operation]), tone="ok")
         if sale.operation == CardReturn.TYPE:  # the receipt shows what the visitor gets back, as the ledger booked it
@@ -333,6 +334,12 @@ class FrontDesk:
             parts["detail_lines"] = return_itemised(result.amount_fen or 0, self.rules.card_fee_fen, sale.damage_fee_fen)
         elif sale.operation == MemberOpen.TYPE:
             parts["detail_lines"] = (("会员 Member", sale.member_name), ("手机尾号 Phone", sale.phone[-4:]))
+        elif sale.operation == LossReport.TYPE:
+            # The member's proof that the card was reported lost, and when: what they owe for sales
+            # after this time is the park's to carry.
+            parts["title"] = LOSS_SLIP_TITLE
+            parts["detail_lines"] = (("会员 Member", sale.chosen.name), ("状态 State", "已挂失 Reported lost"),
+                                     ("", "各站已冻结 Blocked everywhere"))
         elif sale.operation == CardReplace.TYPE:
             moved = sale.chosen  # one Chinese line each: a 58 mm line has no room for both languages
             parts["detail_lines"] = (("转入余额", format_fen(moved.fen)), ("转入赠送", format_fen(moved.bonus)),

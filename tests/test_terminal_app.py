@@ -279,8 +279,9 @@ def test_member_cards_opened_lost_replaced_and_transferred_at_the_desk_with_a_vo
         desk.keys([Key.F2, *"13800138000", Key.ENTER])  # the card is lost: found by the member's phone
         desk.turns(lambda: desk.state == State.DESK_CONFIRM)
         desk.keys("E")
-        desk.turns(lambda: desk.state == State.MESSAGE)
-        assert "Reported lost" in desk.app.screen.lines[1]
+        desk.turns(lambda: desk.state == State.DONE)  # and a slip printed: the member's proof
+        assert "Reported lost" in desk.app.screen.title and "挂失凭证" in desk.sim.printer.receipts[-1].text
+        desk.keys("C")
         fishing.turns(lambda: ("M1A2B3C4D", 1) in fishing.link.state.blocklist.blocked)  # a delta, over MQTT
         fishing.tap(first)
         assert "Card blocked" in fishing.app.screen.title

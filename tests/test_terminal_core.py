@@ -369,8 +369,11 @@ def test_f2_reports_a_lost_member_card_found_by_phone_number():
     assert report.message_type is LossReport and report.fields["card"][0].card_no == "M00011"
     assert report.fields["card"][1] == "0a0b0c0e"
     effects = desk.handle(Answer(result(3)))
-    assert desk.state == State.MESSAGE and effects[0].tone == "ok" and not [e for e in effects if isinstance(e, Print)]
-    keys(desk, "C")  # any key leaves the message
+    (slip,) = [e.receipt for e in effects if isinstance(e, Print)]  # the member's proof of the time it was reported
+    assert desk.state == State.PRINTING and slip.title == "挂失凭证" and slip.masked_card_number == "**** 0011"
+    assert ("状态 State", "已挂失 Reported lost") in slip.detail_lines and slip.amount_fen == 0
+    desk.handle(PrintFinished())
+    keys(desk, "C")  # any key leaves the result
     keys(desk, ["F2"])
     keys(desk, "13900000000E")
     (nothing,) = desk.handle(Answer(lookup_reply(4)))
