@@ -167,6 +167,7 @@ class TerminalApp:
             self._owed_checked_ms = now_ms
             self.recover()
             self._check_queue()
+            self._check_printer()
             self._tell_parked_outcomes()
         if self.machine.is_online != self.link.is_connected:
             self.machine.is_online = self.link.is_connected
@@ -198,6 +199,19 @@ class TerminalApp:
             nearly_full = True  # a disk that cannot even be read is no place to queue sales
         if nearly_full != self.machine.is_queue_nearly_full:
             self.machine.is_queue_nearly_full = nearly_full
+            if self.machine.state == events.State.IDLE:
+                self._apply([self.machine.redraw()])
+
+    def _check_printer(self) -> None:
+        """Tell the idle till when the printer cannot print (paper out, cover open, not answering)."""
+        try:
+            status = self.hardware.printer.status()
+            problem = ("缺纸 Paper out" if status.is_paper_out else "纸仓盖开 Cover open" if status.is_cover_open
+                       else "" if status.is_online else "打印机离线 Printer off")
+        except TerminalError:
+            problem = "打印机离线 Printer off"
+        if problem != self.machine.printer_problem:
+            self.machine.printer_problem = problem
             if self.machine.state == events.State.IDLE:
                 self._apply([self.machine.redraw()])
 

@@ -51,6 +51,7 @@ ENTRY_STATES = frozenset({
     State.SUPERVISOR_CARD, State.SUPERVISOR_PIN, State.DESK_MENU, State.DESK_NEW_CARD, State.DESK_NAME,
     State.DESK_PHONE, State.DESK_NEW_PIN, State.DESK_PIN_AGAIN, State.DESK_AMOUNT, State.DESK_CHANNEL,
     State.DESK_PICK, State.DESK_CONFIRM, State.DESK_TRANSFER_TO, State.DESK_MEMBER_PIN, State.DESK_DAMAGED,
+    State.CONFIRM_NO_RECEIPT,
 })
 # A 128x64 panel's rows under the title when a screen has no footer (terminal.screens).
 PANEL_ROWS_WITHOUT_FOOTER = 3
@@ -105,6 +106,11 @@ class Terminal(FrontDesk):
     local_config: StationConfig | None = None
     _ledger_parts: tuple = (None, None)
     _nothing_printed: bool = False  # the last print failed before any line of the receipt was out
+    # What keeps the printer from printing now ("缺纸 Paper out"), or "": the app sets it from the
+    # printer's status while the till is idle. A sale then starts only once the cashier agrees.
+    printer_problem: str = ""
+    _held_tap: CardTapped | None = None      # the visitor's tap, waiting for that answer
+    _sells_without_receipt: bool = False
 
     def follow_ledger(self, station: StationSettings | None, staff: tuple | None) -> None:
         """Sell by the station settings and staff directory of the ledger's newest signed config (the
@@ -275,6 +281,10 @@ class Terminal(FrontDesk):
         if not self._is_open():
             start, end = self.config.open_hours
             return self._message("不在营业时间 Closed", (f"营业时间 Open {start}-{end}",), tone="warning")
+        if self.printer_problem and not self._sells_without_receipt:
+            self._held_tap = event  # ask first: the visitor may not want to pay without a receipt
+            return [self._go(State.CONFIRM_NO_RECEIPT, ENTRY_TIMEOUT_MS)]
+        self._sells_without_receipt = False
         self.sale = Sale(card=event.record, uid_hex=event.uid_hex)
         mode = self.config.mode
         if mode == FIXED:
@@ -299,6 +309,15 @@ class Terminal(FrontDesk):
         self.sale = Sale(card=original.card, uid_hex=original.uid_hex, operation=operation, original=original,
                          lines=((f"{RECEIPT_TITLES[operation][:2]} {self.terminal_id}-{original.seq}", 1, original.amount_fen),))
         return [self._go(State.CONFIRM_UNDO, ENTRY_TIMEOUT_MS)]
+
+    def _on_confirm_no_receipt(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        if event.key != ENTER:
+            return []
+        tap, self._held_tap, self._sells_without_receipt = self._held_tap, None, True
+        self.state = State.IDLE
+        return self._on_idle(tap)
 
     def _on_confirm_undo(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
@@ -635,7 +654,12 @@ class Terminal(FrontDesk):
             if self.is_queue_nearly_full:
                 return Show(config.station_name, ("离线队列将满 Queue nearly full", "请恢复网络 Get the station online"),
                             footer, "warning")
+            if self.printer_problem:  # seen before a visitor pays, not after
+                return Show(config.station_name, (self.printer_problem, "请刷卡 Tap card"), footer, "warning")
             return Show(config.station_name, ("请刷卡 Tap card", hint), footer)
+        if state == State.CONFIRM_NO_RECEIPT:
+            return Show("无小票 No receipt", (self.printer_problem, "仍要收费? Sell anyway?"), "确认 ENTER  取消 CANCEL",
+                        "warning")
         if state == State.AMOUNT:
             if sale.notice and not sale.typed:
                 return Show("输入金额 Amount", (sale.notice, masked(sale.card.card_no)), "确认 ENTER  取消 CANCEL", "warning")

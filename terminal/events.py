@@ -73,6 +73,7 @@ class State(str, Enum):
     DESK_TRANSFER_TO = "desk_transfer_to"
     DESK_MEMBER_PIN = "desk_member_pin"
     DESK_DAMAGED = "desk_damaged"
+    CONFIRM_NO_RECEIPT = "confirm_no_receipt"  # the printer cannot print: sell anyway?
 
 
 # ---------------------------------------------------------------- events

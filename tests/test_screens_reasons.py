@@ -77,3 +77,21 @@ def test_a_voids_result_screen_says_voided():
     terminal.handle(Answer(result(8, fen=10000)))
     (done,) = terminal.handle(PrintFinished())[1:]
     assert done.title == "已撤销 Voided"
+
+
+def test_paper_out_shows_on_the_idle_screen_and_a_sale_starts_only_when_the_cashier_agrees():
+    terminal = logged_in()
+    terminal.printer_problem = "缺纸 Paper out"
+    idle = terminal.redraw()
+    assert idle.tone == "warning" and idle.lines[0] == "缺纸 Paper out"
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    assert terminal.state == State.CONFIRM_NO_RECEIPT and "Sell anyway?" in terminal.redraw().lines[1]
+    keys(terminal, "C")
+    assert terminal.state == State.IDLE and terminal.sale is None  # the visitor chose not to pay
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    keys(terminal, "E")
+    assert terminal.state == State.AMOUNT and terminal.sale.card == VISITOR
+    (submit,) = submits(keys(terminal, "30E"))
+    assert submit.fields["amount_fen"] == 3000
+    render_screen(Screen(title="无小票 No receipt", lines=("缺纸 Paper out", "仍要收费? Sell anyway?"),
+                         footer="确认 ENTER  取消 CANCEL", tone="warning"), BASE_SIZE)
