@@ -1,5 +1,6 @@
 """The README's receipt pictures, made by the terminal's own state machine and receipt renderer: a
-top-up and a card return at the front desk, and a void at the fishing station. Each flow is the
+sale at the fishing station, one the BBQ sold offline, a void; a top-up, a card return and a lost
+member card replaced at the front desk. Each flow is the
 keys and taps a cashier would give, answered by a ledger Result, so a picture shows what the till
 prints today. Run ``python -m host_sim.receipt_pictures [DIR]`` (default docs/img) after changing a
 receipt."""
@@ -11,7 +12,8 @@ from protocol.card_record import CardRecord
 from protocol.messages import Balances, Result
 from terminal.config import StationConfig
 from terminal.core import Terminal
-from terminal.events import Answer, CardTapped, KeyPressed, Print, PrintFinished
+from protocol.messages import MemberCard, MemberLookupReply
+from terminal.events import Answer, CardTapped, KeyPressed, OfflineApproved, Print, PrintFinished
 from terminal.receipt import ReceiptData, render_receipt_image
 
 PARK = "示范农庄 Demo Farm"
@@ -22,13 +24,15 @@ LEDGER_TIME_MS = 1_777_602_720_000
 CASHIER = ("S0001", "wang", "王芳")
 SUPERVISOR = ("S0003", "zhao", "赵敏")
 VISITOR = CardRecord("T4F2A91C0", 1, "temporary", "P1")
-PICTURES = {"top-up": "receipt-topup.png", "return": "receipt-return.png", "void": "receipt-void.png"}
+PICTURES = {"sale": "receipt-sample.png", "offline": "receipt-offline.png", "void": "receipt-void.png",
+            "top-up": "receipt-topup.png", "return": "receipt-return.png", "replacement": "receipt-replacement.png"}
 
 
-def _answer(terminal_id: str, seq: int, *, fen: int, amount_fen: int | None = None, txn: int = 1041) -> Answer:
+def _answer(terminal_id: str, seq: int, *, fen: int, amount_fen: int | None = None, txn: int = 1041, bonus: int = 0,
+            points: int = 0, card_record: str | None = None) -> Answer:
     return Answer(Result(park="P1", terminal=terminal_id, seq=seq, request_sha256="a" * 64, outcome="approved",
-                         reason="OK", balances=Balances(fen=fen, bonus=0, points=0), txn=txn,
-                         ledger_time_ms=LEDGER_TIME_MS, detail="", amount_fen=amount_fen))
+                         reason="OK", balances=Balances(fen=fen, bonus=bonus, points=points), txn=txn,
+                         ledger_time_ms=LEDGER_TIME_MS, detail="", amount_fen=amount_fen, card_record=card_record))
 
 
 def _press(terminal: Terminal, *keys: str) -> list:
@@ -51,6 +55,41 @@ def _logged_in(terminal_id: str, **settings) -> Terminal:
 def _printed(effects: list) -> ReceiptData:
     (printed,) = [effect.receipt for effect in effects if isinstance(effect, Print)]
     return printed
+
+
+def sale() -> ReceiptData:
+    """30.00 at the fishing station, 40.00 left on the card."""
+    station = _logged_in("T-FISH-1", station_name="钓鱼 Fishing pond")
+    station.handle(CardTapped("4f2a91c0", VISITOR))
+    _press(station, *"30E")
+    station.submitted(7)
+    return _printed(station.handle(_answer("T-FISH-1", 7, fen=4000, amount_fen=3000, txn=1040)))
+
+
+def offline_sale() -> ReceiptData:
+    """86.50 at the BBQ while its Wi-Fi was down: no balance yet, the receipt number kept."""
+    station = _logged_in("T-BBQ-1", station_name="烧烤 BBQ")
+    station.is_online = False
+    station.handle(CardTapped("4f2a91c0", VISITOR))
+    _press(station, *"86.5E")
+    return _printed(station.handle(OfflineApproved(25, LEDGER_TIME_MS, is_time_uncertain=False)))
+
+
+def replacement() -> ReceiptData:
+    """A member's lost card replaced on a blank one: balance, bonus and points moved."""
+    desk = _logged_in("T-DESK-1", station_name="总台 Front desk", mode="desk")
+    desk.handle(CardTapped("5e6f7a8b", None, "blank card", is_blank=True))
+    _press(desk, "3", *"13800138000E")
+    lost = MemberCard(no="M0A0B0C0D", issuance=1, uid="0a0b0c0d", name="Zhang Wei", state="lost", fen=40000,
+                      bonus=5000, points=120)
+    desk.handle(Answer(MemberLookupReply(park="P1", terminal="T-DESK-1", seq=14, request_sha256="a" * 64,
+                                         ledger_time_ms=LEDGER_TIME_MS, cards=(lost,))))
+    _press(desk, "E")
+    desk.handle(CardTapped("0a0b0c0d", CardRecord(SUPERVISOR[0], 1, "staff", "P1")))
+    _press(desk, *"3456E")
+    desk.submitted(15)
+    desk.handle(_answer("T-DESK-1", 15, fen=40000, bonus=5000, points=120, card_record="ab" * 96))
+    return desk.last_receipt
 
 
 def top_up() -> ReceiptData:
@@ -88,7 +127,8 @@ def void() -> ReceiptData:
     return _printed(station.handle(_answer("T-FISH-1", 8, fen=7000, amount_fen=3000, txn=1042)))
 
 
-RECEIPTS = {"top-up": top_up, "return": card_return, "void": void}
+RECEIPTS = {"sale": sale, "offline": offline_sale, "void": void, "top-up": top_up, "return": card_return,
+            "replacement": replacement}
 
 
 def write_pictures(directory: Path) -> list[Path]:

@@ -16,6 +16,8 @@ def test_the_pictured_receipts_say_what_the_readme_says():
     returned = squeezed(RECEIPTS["return"]())
     assert {"退余额 Balance 70.00", "退押金 Card deposit 20.00", "扣损坏费 Damage kept -10.00",
             "退款合计 Total refund 80.00", "退款方式 Refund by 微信 WeChat"} <= set(returned)
+    assert "单号 Receipt no. T-BBQ-1-25" in squeezed(RECEIPTS["offline"]())
+    assert {"转入余额 400.00", "转入赠送 50.00", "转入积分 120"} <= set(squeezed(RECEIPTS["replacement"]()))
     voided = squeezed(RECEIPTS["void"]())
     assert {"金额 -30.00", "原单号 Original T-FISH-1-7", "主管 Approved by 赵敏 (zhao)"} <= set(voided)
 
