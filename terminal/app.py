@@ -25,9 +25,10 @@ from protocol import envelope
 from protocol.card_record import RECORD_BLOCKS, CardRecord, CardRecordError, read_record, sector_key
 from protocol.envelope import Purpose
 from protocol.kinds import KINDS
-from protocol.messages import REPLY_TYPES, REQUEST_TYPES, CardRef, Charge, LineItem, OfflineCharge, TopUp, parse
+from protocol.messages import (REPLY_TYPES, REQUEST_TYPES, CardRef, CardReturn, Charge, LineItem, OfflineCharge, Reversal,
+                               TopUp, Void, parse)
 
-from . import core, events, offline, rental, rental_app
+from . import core, desk, events, offline, rental, rental_app
 from .events import StorageFailed
 from .config import DESK, StationConfig
 from .errors import CardAuthError, PaperOutError, PrinterCoverOpenError, StorageFaultError, TerminalError
@@ -121,8 +122,23 @@ class TerminalApp:
         if result is None:  # an offline sale, approved by this terminal
             return core.make_offline_receipt(self.machine.config, self.identity.terminal_id, operator, card, lines,
                                              seq, request.approved_ms, request.clock_uncertain, is_reprint=True)
+        if isinstance(request, (Void, Reversal)):
+            lines = ()  # the amount prints negative under what it undoes, not as an item line
         return core.make_receipt(self.machine.config, self.identity.terminal_id, operator, card, lines, result,
-                                 is_reprint=True, title=title)
+                                 is_reprint=True, title=title, **self._owed_receipt_parts(request))
+
+    def _owed_receipt_parts(self, request) -> dict:
+        """What an owed receipt says beyond its line, from the request itself: how the money moved;
+        for a void or reversal the receipt it undoes and the supervisor, its amount negative."""
+        parts: dict = {}
+        if getattr(request, "channel", "") in events.CHANNEL_TEXT:
+            label = desk.REFUND_BY if isinstance(request, CardReturn) else desk.PAID_BY
+            parts["method"] = (label, events.CHANNEL_TEXT[request.channel])
+        if isinstance(request, (Void, Reversal)):
+            parts |= {"undoes_receipt_number": f"{self.identity.terminal_id}-{request.original_seq}",
+                      "approved_by": self.machine.supervisor_text(request.supervisor_card_no),
+                      "amount_fen": request.amount_fen}
+        return parts
 
     def _remember_printed(self, seq: int) -> StorageFailed | None:
         """Record that a receipt is out; if the disk refuses, remember it in memory instead."""

@@ -138,6 +138,7 @@ def test_a_void_whose_receipt_a_power_cut_stopped_is_printed_when_the_terminal_r
         text = reborn.sim.printer.receipts[-1].text
         assert "撤销凭证" in text and ("补打" in text or "REPRINT" in text)
         assert "30.00" in text and "100.00" in text  # the voided amount, and the balance back where it was
+        assert "-30.00" in text and "原单号" in text and "主管" in text  # negative, what it undoes, who approved
         assert reborn.link.outbox.unprinted() == []
     finally:
         reborn.close()
