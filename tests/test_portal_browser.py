@@ -4,7 +4,9 @@ Ed25519 key, made by the browser), sees the balance after a top-up and two sales
 visit record and revokes it, and reports the e-card lost, after which a terminal declines it.
 The visit-record picture in the README is saved here."""
 
+import os
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -22,7 +24,10 @@ from .test_portal_app import PHONE_NUMBER, Portal
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"]
-PICTURES = Path(__file__).resolve().parents[1] / "docs" / "img"
+# The README's pictures are taken here, but a test run must leave the checkout as it found it: they
+# are written to docs/img only when FIELDPOS_DOCS_PICTURES=1 (tools/dev.sh pictures), else to a scratch folder.
+PICTURES = (Path(__file__).resolve().parents[1] / "docs" / "img" if os.environ.get("FIELDPOS_DOCS_PICTURES") == "1"
+          else Path(tempfile.mkdtemp(prefix="fieldpos-pictures-")))
 PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
 HOUR_MS = 3600_000
 
