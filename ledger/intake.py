@@ -305,6 +305,9 @@ class Intake:
         elif (kind.is_booked and card is not None
               and decision.reason not in (Reason.UNKNOWN_CARD, Reason.CARD_UID_MISMATCH, Reason.OLD_ISSUANCE)):
             balances = Balances(fen=card.fen, bonus=card.bonus, points=card.points)  # not for a clone to see
+        elif not kind.is_booked and kind.runs("card_known") and kind.runs("uid_matches") and decision.is_approved:
+            # A read-only kind on a card that passed every check (card_balance) answers with its balances.
+            balances = Balances(fen=card.fen, bonus=card.bonus, points=card.points)
         outcome = Outcome.APPROVED if decision.is_approved or decision.reason is Reason.SAME_SALE else Outcome.DECLINED
         record = None
         if decision.new_card is not None and txn_id is not None:

@@ -40,6 +40,7 @@ _READERS = frozenset({"supervisor", "finance", "admin"})
 _NO_CARD_CHECKS = ALL_CARD_CHECKS
 _RENTAL = frozenset({"rental"})
 _RENTAL_STAFF = frozenset({"rental", "supervisor"})
+_BALANCE_ASKERS = _SELLERS | _DESK_STAFF  # whoever takes a card at a till or desk
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,6 +169,14 @@ _DECLARED = (
         type="member_lookup", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
         moves_money=False, is_sale=False, is_booked=False, notifies_member=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the asking staff member's card
+        receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
+    ),
+    RequestKind(
+        # Read only: a till shows the tapped card's balances. Every common check but the limits runs
+        # (nothing is spent), so a lost card or a copy is refused at the tap, before any sale.
+        type="card_balance", terminal_kinds=_STAFFED, staff_roles=_BALANCE_ASKERS, needs_shift=True,
+        moves_money=False, is_sale=False, is_booked=False, notifies_member=False,
+        skips_card_checks=frozenset({"limits"}),
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
     ),
     RequestKind(

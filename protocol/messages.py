@@ -511,6 +511,15 @@ class MemberLookup(Request):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CardBalance(Request):
+    """Asks for the balances of the visitor's card ``card`` as the books hold them now, so a till can
+    show them when the card is tapped (the card itself holds none). Read only: nothing is booked;
+    the common card checks run, so a lost card is refused CARD_BLOCKED and a copy CARD_UID_MISMATCH."""
+
+    TYPE: ClassVar[str] = "card_balance"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StationReport(Request):
     """Asks for one station's takings on one business day (``card`` is the asking staff member's
     card). Only supervisors, finance and admins get it, and only on terminals allowed to ask."""
@@ -978,7 +987,7 @@ class RentalReturnReply(Message):
 
 REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, MemberOpen, TopUp, Charge, OfflineCharge, Void, CardReturn,
                                            LossReport, CardUnblock, CardReplace, Reversal, PinUnlock, MemberTransfer,
-                                           MemberLookup, StationReport, ShiftOpen, ShiftClose, DepositCard,
+                                           MemberLookup, CardBalance, StationReport, ShiftOpen, ShiftClose, DepositCard,
                                            DepositDesk, RentalOut, OfflineRentalOut, RentalReturn, Hello)}
 REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome, StationReportReply, MemberLookupReply, DepositReply,
                                          RentalReturnReply)}

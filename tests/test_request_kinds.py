@@ -51,6 +51,7 @@ FIELDS = {
     "pin_unlock": {"supervisor_card_no": "S00001", "pin_sha256": ANY_SHA256},
     "member_transfer": {"to_card_no": LI.no, "to_issuance": 1, "amount_fen": 1000, "pin_sha256": ANY_SHA256},
     "member_lookup": {"phone": "13800138000"},
+    "card_balance": {},
     "station_report": {"station": "fishing", "business_day": "2026-06-01"},
     "shift_open": {"pin_sha256": ANY_SHA256},
     "shift_close": {},
@@ -127,10 +128,10 @@ def test_every_kind_that_keeps_a_common_card_check_is_declined_by_it_and_books_n
 def test_the_walk_covers_every_kind_that_moves_money_on_a_card_and_every_check_it_keeps():
     walked = {name for name, _ in WALK}
     # The kinds that act on a visitor's existing card keep all four card-state checks.
-    for name in ("top_up", "charge", "void", "card_return", "loss_report", "reversal", "member_transfer"):
+    for name in ("top_up", "charge", "void", "card_return", "loss_report", "reversal", "member_transfer", "card_balance"):
         assert {check for kind, check in WALK if kind == name} == set(TRIPS), name
     assert walked == {"top_up", "charge", "void", "card_return", "loss_report", "card_unblock", "reversal",
-                      "member_transfer", "deposit_card"}
+                      "member_transfer", "deposit_card", "card_balance"}
 
 
 def test_every_declared_kind_has_a_field_table_row_that_builds_a_valid_request():
@@ -177,21 +178,22 @@ _CASHIER = frozenset({"charge", "offline_charge", "void", "shift_close"})
 _FRONT_DESK = frozenset({"card_issue", "member_open", "top_up", "card_return", "loss_report", "card_unblock",
                          "card_replace", "reversal", "pin_unlock", "member_transfer", "member_lookup", "shift_close"})
 # Rental kinds came after the hand-kept lists (issue 13): the rental desk's.
+_BALANCE = frozenset({"card_balance"})  # came with the balance at the tap (issue 12 items 14-15)
 _RENTAL = frozenset({"deposit_card", "deposit_desk", "rental_out", "offline_rental_out", "rental_return"})
 HAND_KEPT = {
     "park_home.STATION_KINDS": (lambda: park_home.STATION_KINDS, {
-        "station": ("charge", "offline_charge", "void") + _SHIFTS,
+        "station": ("charge", "offline_charge", "void", "card_balance") + _SHIFTS,
         "front_desk": ("card_issue", "member_open", "top_up", "card_return", "loss_report", "card_unblock",
-                       "card_replace", "reversal", "pin_unlock", "member_transfer", "member_lookup") + _SHIFTS,
-        "supervisor": ("charge", "offline_charge", "void", "station_report") + _SHIFTS,
+                       "card_replace", "reversal", "pin_unlock", "member_transfer", "member_lookup", "card_balance") + _SHIFTS,
+        "supervisor": ("charge", "offline_charge", "void", "card_balance", "station_report") + _SHIFTS,
         "tap": ("charge", "offline_charge", "hello"),
-        "rental": ("shift_open", "shift_close", "deposit_card", "deposit_desk", "rental_out", "offline_rental_out",
+        "rental": ("card_balance", "shift_open", "shift_close", "deposit_card", "deposit_desk", "rental_out", "offline_rental_out",
                    "rental_return", "hello"),
         "all": tuple(REQUEST_TYPES),
     }),
     "shifts.ROLE_KINDS": (lambda: shifts.ROLE_KINDS, {
-        "cashier": _CASHIER, "rental": _CASHIER | _RENTAL, "front_desk": _FRONT_DESK,
-        "supervisor": _CASHIER | _FRONT_DESK | _RENTAL | {"station_report"},
+        "cashier": _CASHIER | _BALANCE, "rental": _CASHIER | _RENTAL | _BALANCE, "front_desk": _FRONT_DESK | _BALANCE,
+        "supervisor": _CASHIER | _FRONT_DESK | _RENTAL | _BALANCE | {"station_report"},
         "finance": frozenset({"station_report", "shift_close"}), "admin": frozenset({"station_report", "shift_close"}),
         "technician": frozenset({"shift_close"}),
     }),
@@ -200,7 +202,7 @@ HAND_KEPT = {
     "rules.staff.REPORT_ROLES": (lambda: rules_staff.REPORT_ROLES, frozenset({"supervisor", "finance", "admin"})),
     "rules.members.LOOKUP_ROLES": (lambda: rules_members.LOOKUP_ROLES, frozenset({"front_desk", "supervisor"})),
     "verify (approved without a transaction)": (lambda: verify._UNBOOKED_KINDS,
-                                                "'member_lookup', 'station_report', 'shift_open', 'shift_close'"),
+                                                "'member_lookup', 'card_balance', 'station_report', 'shift_open', 'shift_close'"),
     "store (sales)": (lambda: store._SALE_KINDS, "'charge', 'offline_charge'"),
     "intake._notify": (lambda: frozenset(kind.type for kind in KINDS.values() if kind.notifies_member),
                        frozenset({"top_up", "charge", "void", "reversal", "card_replace", "pin_unlock", "member_transfer"})),

@@ -125,3 +125,18 @@ def test_a_reversal_takes_back_a_top_up_of_the_same_shift_with_a_supervisor(what
     assert decision.reason is reason, what
     if reason is Reason.OK:
         assert (decision.voids_txn, decision.amount_fen, decision.staff_wrong_pins) == (41, 10_000, (("S-1", 0),))
+
+
+# ---------------------------------------------------------------- balance at the tap
+@pytest.mark.parametrize("what, card, ref, reason", [
+    ("a card in use", card_view(), TEMP, Reason.OK),
+    ("a card reported lost", card_view(state="blocked"), TEMP, Reason.CARD_BLOCKED),
+    ("a copy of the card (another UID)", card_view(), CardRef(no=TEMP.no, issuance=TEMP.issuance, uid="deadbeef"),
+     Reason.CARD_UID_MISMATCH),
+    ("a card handed back", card_view(state="returned"), TEMP, Reason.CARD_RETURNED),
+    ("a card the books do not hold", None, TEMP, Reason.UNKNOWN_CARD),
+])
+def test_a_balance_query_runs_the_common_card_checks_and_books_nothing(what, card, ref, reason):
+    decision = decide(request("card_balance", ref), view(card=card))
+    assert decision.reason is reason, what
+    assert decision.postings == () and decision.new_card is None and decision.notification is None, what

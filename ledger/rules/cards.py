@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from protocol.messages import CardIssue, CardKind, CardReturn, CardState, CardUnblock, LossReport, MemberOpen, Reversal, TopUp
+from protocol.messages import CardBalance, CardIssue, CardKind, CardReturn, CardState, CardUnblock, LossReport, MemberOpen, Reversal, TopUp
 from protocol.reasons import Reason
 
 from .common import CARD_FEE_ACCOUNT, PROMO_ACCOUNT, channel_account, check_supervisor, nonzero
@@ -168,8 +168,18 @@ def reversal(request: Reversal, view: View) -> Decision:
     return decision.after(second) if second.is_approved else second
 
 
+def gather_card_balance(request: CardBalance, store, terminal, now_ms: int, pins) -> View:
+    return _gather(request, store, terminal, now_ms, pins)
+
+
+def card_balance(request: CardBalance, view: View) -> Decision:
+    """The common card checks already passed: the intake answers with the card's balances."""
+    return APPROVED
+
+
 RULES = {
     CardIssue.TYPE: (gather_card_issue, card_issue),
+    CardBalance.TYPE: (gather_card_balance, card_balance),
     TopUp.TYPE: (gather_top_up, top_up),
     CardReturn.TYPE: (gather_card_return, card_return),
     LossReport.TYPE: (gather_loss_report, loss_report),

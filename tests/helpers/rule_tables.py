@@ -41,6 +41,7 @@ FIELDS = {
     "pin_unlock": {"supervisor_card_no": "S00001", "pin_sha256": SEALED},
     "member_transfer": {"to_card_no": LI.no, "to_issuance": 1, "amount_fen": 1000, "pin_sha256": SEALED},
     "member_lookup": {"phone": "13800138000"},
+    "card_balance": {},
     "station_report": {"station": "fishing", "business_day": "2026-06-01"},
     "shift_open": {"pin_sha256": SEALED},
     "shift_close": {},
