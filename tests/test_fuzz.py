@@ -89,6 +89,10 @@ def _valid(check: str, terminal_id: str):
         "card_state": st.sampled_from([c.value for c in CardState]),
         "outcome": st.sampled_from([o.value for o in Outcome]),
         "reason": st.sampled_from([r.value for r in Reason]),
+        # Rentals (issue 13): a voucher of the token's form (its signature never holds), damage codes.
+        "voucher": st.from_regex(r"FPV1:[A-Z2-7]{100,160}", fullmatch=True),
+        "codes": st.sampled_from(["", "reel", "reel,line"]),
+        "rental_condition": st.sampled_from(["intact", "damaged", "lost"]),
     }[check]
 
 
