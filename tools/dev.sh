@@ -54,5 +54,9 @@ case "$command" in
     demo) exec .venv/bin/fieldpos demo "$@" ;;
     test) exec .venv/bin/python -m pytest "$@" ;;
     bench) exec .venv/bin/python "bench/${1:-e2e}.py" "${@:2}" ;;
-    *) echo "usage: tools/dev.sh demo|test|bench [args]" >&2; exit 2 ;;
+    # The README's pictures, drawn again: the receipts by the till's own state machine, the console's
+    # and the portal's pages by the browser tests (which write to docs/img only when asked to).
+    pictures) .venv/bin/python -m host_sim.receipt_pictures
+              FIELDPOS_DOCS_PICTURES=1 exec .venv/bin/python -m pytest -q tests/test_console_browser.py tests/test_portal_browser.py ;;
+    *) echo "usage: tools/dev.sh demo|test|bench|pictures [args]" >&2; exit 2 ;;
 esac
