@@ -241,7 +241,8 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
                     desk.turns(lambda: (card_no, 1) not in desk.link.state.blocklist.blocked)  # the delta, over MQTT
                 # The park's damage fee came in the desk's signed config: the desk asks; 1 = intact.
                 desk.turns(lambda: desk.link.state.rules is not None)
-                at_desk("return", visitor, f"21{channel}" if desk.app.machine.rules.damage_fee_fen else f"2{channel}")
+                # The refund shows itemised before ENTER confirms it.
+                at_desk("return", visitor, f"21{channel}E" if desk.app.machine.rules.damage_fee_fen else f"2{channel}E")
             receipts = 0
             for station in stations + tills:
                 receipts += len(station.sim.printer.save_pngs(out / "receipts" / station.terminal_id))

@@ -25,7 +25,7 @@ from protocol import envelope
 from protocol.card_record import RECORD_BLOCKS, CardRecord, CardRecordError, read_record, sector_key
 from protocol.envelope import Purpose
 from protocol.kinds import KINDS
-from protocol.messages import (REPLY_TYPES, REQUEST_TYPES, CardRef, CardReturn, Charge, LineItem, OfflineCharge, Reversal,
+from protocol.messages import (REPLY_TYPES, REQUEST_TYPES, CardBalance, CardRef, CardReturn, Charge, LineItem, OfflineCharge, Reversal,
                                TopUp, Void, parse)
 
 from . import core, desk, events, offline, rental, rental_app
@@ -74,6 +74,7 @@ class TerminalApp:
         self.answer_wait_s = ANSWER_WAIT_S
         self._in_flight = None      # the PendingRequest the machine waits for, asked about turn by turn
         self._is_first_wait = False  # no answer yet and WAIT_FOR_RESULT_S not yet over: NoAnswer not told
+        self._balance_query = None  # (card number, PendingRequest): the tapped card's balance, asked, not awaited
         # Receipts that printed but whose "printed" mark the disk refused: never printed again by
         # this process; the mark is written when the disk takes it.
         self._printed_unrecorded: set[int] = set()
@@ -178,6 +179,7 @@ class TerminalApp:
         self.machine.follow_ledger(self.link.state.station, self.link.state.staff)
         rental_app.follow_stock(self.machine, self.link.state)
         self._follow_request_in_flight()
+        self._follow_balance_query()
         if now_ms - self._owed_checked_ms > OWED_RECEIPTS_CHECK_MS and self.machine.state in (events.State.IDLE, events.State.LOCKED):
             # An answer that came late (the uploader re-sent a request after a restart) owes a receipt.
             self._owed_checked_ms = now_ms
@@ -312,6 +314,8 @@ class TerminalApp:
             return None
         if isinstance(effect, events.Submit):
             return self._submit(effect)
+        if isinstance(effect, events.AskBalance):
+            return self._ask_balance(effect)
         if isinstance(effect, events.TryOffline):
             return self._try_offline(effect)
         if isinstance(effect, events.WriteCard):
@@ -425,6 +429,42 @@ class TerminalApp:
         self.link.follow(pending, answer_within_s=WAIT_FOR_RESULT_S)
         self._in_flight, self._is_first_wait = pending, True
         return None
+
+    def _ask_balance(self, ask: events.AskBalance):
+        """Send a card_balance request and go on: the answer is fed to the machine when it comes
+        (``_follow_balance_query``); offline, or when it cannot be queued, the balance is unknown."""
+        card_no, identity = ask.card.record.card_no, self.identity
+        if self._balance_query is not None:
+            self.link.unwatch(self._balance_query[1])  # the card asked about before has gone
+            self._balance_query = None
+        try:
+            # A query the ledger has not answered stays in the outbox until it does: with anything
+            # still waiting there (the ledger is slow or away), one more would only take room from sales.
+            if not self.link.is_connected or self.link.outbox.pending_count():
+                return events.BalanceAnswered(card_no)
+            pending = self.link.enqueue(lambda seq: CardBalance(
+                park=identity.park_id, terminal=identity.terminal_id, seq=seq,
+                terminal_time_ms=self.hardware.clock.now_ms(), clock_uncertain=False, operator=ask.operator,
+                config_version=self.config.version, card=ask.card.ref()))
+        except (OutboxFullError, *STORAGE_ERRORS) as error:  # never a reason to hold the sale up
+            log.warning("could not ask for the balance of %s: %s", card_no, error)
+            return events.BalanceAnswered(card_no)
+        self.link.follow(pending, answer_within_s=WAIT_FOR_RESULT_S)
+        self._balance_query = (card_no, pending)
+        return None
+
+    def _follow_balance_query(self) -> None:
+        """The balance query's Result, or after WAIT_FOR_RESULT_S none (the balance is unknown): told
+        once. The request stays in the outbox either way; the uploader's answer is only stored."""
+        if self._balance_query is None:
+            return
+        card_no, pending = self._balance_query
+        result = self.link.poll(pending)
+        if result is None and not self.link.is_overdue(pending):
+            return
+        self.link.unwatch(pending)
+        self._balance_query = None
+        self._feed(events.BalanceAnswered(card_no, result))
 
     def _try_offline(self, effect: events.TryOffline):
         """Apply the signed offline policy; if it allows the sale, queue it as an offline sale."""

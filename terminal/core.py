@@ -35,9 +35,9 @@ from protocol.messages import (CardKind, Charge, LineItem, MemberLookupReply, Pa
 from protocol.reasons import NOT_FINAL_REASONS, reason_text
 
 from .config import COUNT, DESK, FIXED, FREE, MENU, StationConfig
-from .desk import LOSS_SLIP_TITLE, FrontDesk
+from .desk import LOSS_SLIP_TITLE, FrontDesk, balance_line
 from .hal.keypad import Key
-from .events import (BACK, CANCEL, CLOSE_SHIFT_KEY, DONE_TIMEOUT_MS, DOT, ENTER, ENTRY_TIMEOUT_MS, MAX_AMOUNT_CHARS,
+from .events import (AskBalance, BalanceAnswered, BACK, CANCEL, CLOSE_SHIFT_KEY, DONE_TIMEOUT_MS, DOT, ENTER, ENTRY_TIMEOUT_MS, MAX_AMOUNT_CHARS,
                      MAX_COUNT, MAX_PIN_DIGITS, MESSAGE_TIMEOUT_MS, PIN_TIMEOUT_MS, REPRINT_KEY, UNDO_KEY, Answer,
                      UNCERTAIN_LEAVE_AFTER_MS, CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, ParkedAnswered, Print,
                      PrintFailed, PrintFinished, RememberReceipt, Sale, Show, State, StorageFailed, Submit, TappedCard,
@@ -62,6 +62,9 @@ STORAGE_FAULT_TITLE = "存储故障 Disk fault"
 RECEIPT_TITLES = {kind.type: kind.receipt_title for kind in KINDS.values() if kind.receipt_title}
 # A staff member's card (protocol.card_record.KINDS): no request issues one, so it is no CardKind.
 STAFF_CARD = "staff"
+# What the tap's balance query may answer that no sale on the card could get past: the station
+# stops the sale at the tap (the desk shows it, and offers what such a card may still do).
+REFUSED_AT_TAP = frozenset({"CARD_BLOCKED", "CARD_RETURNED", "CARD_UID_MISMATCH", "OLD_ISSUANCE", "UNKNOWN_CARD"})
 
 
 @dataclass
@@ -148,6 +151,8 @@ class Terminal(FrontDesk):
                 return []  # the app tells again at the next idle moment
             return self._message("待定失败 NOT made",
                                  (f"{self.terminal_id}-{event.seq}", reason_text(event.reason)), then=self.state)
+        if isinstance(event, BalanceAnswered):
+            return self._balance_answered(event)
         if isinstance(event, Answer) and getattr(event.result, "reason", None) in NOT_FINAL_REASONS:
             event = NoAnswer(event.result.reason)  # the ledger holds the request: no answer yet, never a decline
         handler = getattr(self, f"_on_{self.state.value}", None)
@@ -292,11 +297,34 @@ class Terminal(FrontDesk):
             name = self.config.menu[0].name if self.config.menu else self.config.station_name
             self.sale.lines = ((name, 1, self.config.fixed_price_fen),)
             return self._authorize_or_pin()
-        if mode == COUNT:
-            return [self._go(State.COUNT, ENTRY_TIMEOUT_MS)]
-        if mode == MENU:
-            return [self._go(State.MENU, ENTRY_TIMEOUT_MS)]
-        return [self._go(State.AMOUNT, ENTRY_TIMEOUT_MS)]
+        # The amount is still to be typed: ask for the balance meanwhile (a fixed price is charged at
+        # once, and the charge's own answer carries the balance: a query would only cost a seq).
+        entry = {COUNT: State.COUNT, MENU: State.MENU}.get(mode, State.AMOUNT)
+        return [self._go(entry, ENTRY_TIMEOUT_MS)] + self._ask_balance(TappedCard(event.record, event.uid_hex))
+
+    # ------------------------------------------------------------ the tapped card's balance
+    def _ask_balance(self, card: TappedCard) -> list:
+        """Ask the ledger for the card's balance, never waiting for it; offline, say it is unknown."""
+        if not self.is_online:
+            self.sale.is_balance_unknown = True
+            return [self._screen()]
+        return [AskBalance(card, self.operator)]
+
+    def _balance_answered(self, event: BalanceAnswered) -> list:
+        sale, result = self.sale, event.result
+        if sale is None or sale.card.card_no != event.card_no or sale.seq is not None or self.state not in ENTRY_STATES:
+            return []  # that visitor has gone, or the sale is the ledger's now: its own answer tells
+        if result is not None and not result.is_approved and result.reason in REFUSED_AT_TAP:
+            if self.config.mode == DESK:
+                sale.is_card_blocked = sale.is_card_blocked or result.reason == "CARD_BLOCKED"
+                sale.is_balance_unknown = True
+                return [self._screen()]
+            self.sale = None  # no sale on this card would be approved: say why before the amount is typed
+            title = "卡已冻结 Card blocked" if result.reason == "CARD_BLOCKED" else "无效卡 Card not accepted"
+            return self._message(title, panel_lines(reason_text(result.reason), PANEL_ROWS_WITHOUT_FOOTER), footer="")
+        sale.balances = result.balances if result is not None and result.is_approved else None
+        sale.is_balance_unknown = sale.balances is None
+        return [self._screen()]
 
     # ------------------------------------------------------------ void, reversal: a supervisor signs
     def _offer_undo(self) -> list:
@@ -663,14 +691,16 @@ class Terminal(FrontDesk):
         if state == State.AMOUNT:
             if sale.notice and not sale.typed:
                 return Show("输入金额 Amount", (sale.notice, masked(sale.card.card_no)), "确认 ENTER  取消 CANCEL", "warning")
-            return Show("输入金额 Amount", (masked(sale.card.card_no),), "确认 ENTER  取消 CANCEL", big=f"￥{sale.typed or '0'}")
+            # One line fits under the amount: the balance once the ledger has said it, the card till then.
+            return Show("输入金额 Amount", (balance_line(sale) or masked(sale.card.card_no),), "确认 ENTER  取消 CANCEL",
+                        big=f"￥{sale.typed or '0'}")
         if state == State.COUNT:
             total = int(sale.typed or 1) * config.unit_price_fen
-            return Show(f"计次 Uses ({config.unit_name})", (masked(sale.card.card_no), f"x {sale.typed or 1}"),
+            return Show(f"计次 Uses ({config.unit_name})", (balance_line(sale) or masked(sale.card.card_no), f"x {sale.typed or 1}"),
                         "确认 ENTER  取消 CANCEL", big=f"￥{format_fen(total)}")
         if state == State.MENU:
             picked = [f"{name} x{qty}" for name, qty, _ in sale.lines] or [f"{i + 1} {m.name}" for i, m in enumerate(config.menu[:3])]
-            return Show("选择商品 Pick items", tuple(picked[-3:]), "数字选择 ENTER 确认", big=f"￥{format_fen(sale.amount_fen)}")
+            return Show(balance_line(sale) or "选择商品 Pick items", tuple(picked[-3:]), "数字选择 ENTER 确认", big=f"￥{format_fen(sale.amount_fen)}")
         if state == State.CHARGE_PIN:
             return Show("会员密码 Member PIN", (f"￥{format_fen(sale.amount_fen)}", "*" * len(sale.typed) or "_"), "确认 ENTER  取消 CANCEL")
         if state == State.UNCERTAIN:

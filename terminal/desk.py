@@ -19,7 +19,7 @@ from protocol.messages import (CardIssue, CardKind, CardReplace, CardReturn, Car
 
 from .events import (BACK, CANCEL, CHANNEL_TEXT, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY, MAX_AMOUNT_CHARS, MAX_NAME_CHARS,
                      MAX_PHONE_DIGITS, PIN_TIMEOUT_MS, CardTapped, CardWriteFailed, CardWritten, KeyPressed, Print,
-                     Sale, Show, State, WriteCard, format_fen, masked, parse_amount)
+                     Sale, Show, State, TappedCard, WriteCard, format_fen, masked, parse_amount)
 from .hal.keypad import Key
 
 MIN_PHONE_DIGITS = 6
@@ -62,6 +62,32 @@ def return_itemised(refund_fen: int, deposit_fen: int, damage_fee_fen: int) -> t
     return tuple(lines) + (("退款合计 Total refund", format_fen(refund_fen)),)
 
 
+# The tap asked the ledger for the card's balance and got no answer (offline, or too late).
+BALANCE_UNKNOWN = "余额未知 Balance unknown"
+
+
+def balance_line(sale: Sale) -> str:
+    """The tapped card's balance as a screen line: "" while the query is out, the bonus when there is one."""
+    if sale.balances is not None:
+        bonus = f" 赠 {format_fen(sale.balances.bonus)}" if sale.balances.bonus else ""
+        return f"余额 Balance {format_fen(sale.balances.fen)}" if not bonus else f"余额 {format_fen(sale.balances.fen)}{bonus}"
+    return BALANCE_UNKNOWN if sale.is_balance_unknown else ""
+
+
+def refund_screen(sale: Sale, deposit_fen: int) -> tuple[str, tuple[str, ...]]:
+    """A return's refund as the screen shows it before ENTER: the total in the title; balance and
+    card deposit, the damage fee kept (if any), and how it is paid, in the 128x64 panel's three
+    rows. From the tap's balance query and the park's card deposit: the ledger books the real
+    refund (with the deposit the card was issued with)."""
+    kept = (f"扣损坏费 -{format_fen(sale.damage_fee_fen)}",) if sale.damage_fee_fen else ()
+    how = f"{CHANNEL_TEXT[sale.channel]} ENTER"
+    if sale.balances is None:
+        return "退卡 Refund?", (f"余额未知 押金{format_fen(deposit_fen)}",) + kept + (how,)
+    total = sale.balances.fen + deposit_fen - sale.damage_fee_fen
+    return (f"退款 Refund ￥{format_fen(total)}",
+            (f"余额{format_fen(sale.balances.fen)} 押金{format_fen(deposit_fen)}",) + kept + (how,))
+
+
 def _is_letter(key: Key) -> bool:
     """A letter of the desk's keyboard (the member's name is typed in pinyin)."""
     return key.character is not None and key.character.isalpha()
@@ -95,7 +121,7 @@ class FrontDesk:
             self.sale = Sale(card=_new_card(CardKind.TEMPORARY, event.uid_hex), uid_hex=event.uid_hex, is_blank=True)
             return [self._go(State.DESK_NEW_CARD, ENTRY_TIMEOUT_MS)]
         self.sale = Sale(card=event.record, uid_hex=event.uid_hex, is_card_blocked=event.is_blocked)
-        return [self._go(State.DESK_MENU, ENTRY_TIMEOUT_MS)]
+        return [self._go(State.DESK_MENU, ENTRY_TIMEOUT_MS)] + self._ask_balance(TappedCard(event.record, event.uid_hex))
 
     def _desk_menu(self) -> tuple:
         sale = self.sale
@@ -251,6 +277,10 @@ class FrontDesk:
         if (handled := self._leave_entry(event)) is not None:
             return handled
         channel = DESK_CHANNELS.get(event.key)
+        if channel is not None and self.sale.operation == CardReturn.TYPE:
+            # The refund, itemised, is confirmed before it is asked for (the ledger books the real one).
+            self.sale.channel = Channel(channel).value
+            return [self._go(State.DESK_CONFIRM, ENTRY_TIMEOUT_MS)]
         return [] if channel is None else self._desk_submit_card(channel)
 
     def _desk_submit_card(self, channel: Channel) -> list:
@@ -302,6 +332,8 @@ class FrontDesk:
         if sale.operation == LossReport.TYPE:
             sale.card, sale.uid_hex = _looked_up(sale.chosen), sale.chosen.uid
             return self._send(LossReport, {})
+        if sale.operation == CardReturn.TYPE:
+            return self._desk_submit_card(Channel(sale.channel))
         return self._ask_supervisor()  # a replacement moves the balance: a supervisor signs it off
 
     def _desk_supervised(self) -> tuple[type, dict]:
@@ -385,7 +417,9 @@ class FrontDesk:
         if state == State.DESK_MENU:
             # One option a line, so that a 128 x 64 panel shows all three; the card in the title.
             title = "已冻结" if sale.is_card_blocked else MENU_TITLES[sale.card.kind]
-            return Show(f"{title} {masked(sale.card.card_no)}", tuple(f"{key.character} {zh} {en}" for key, _, zh, en in self._desk_menu()),
+            # The balance in the title once the ledger has said it (three options fill the rows).
+            known = f"余额{format_fen(sale.balances.fen)}" if sale.balances else "余额未知" if sale.is_balance_unknown else ""
+            return Show(f"{title} {known or masked(sale.card.card_no)}", tuple(f"{key.character} {zh} {en}" for key, _, zh, en in self._desk_menu()),
                         tone="warning" if sale.is_card_blocked else "normal")
         if state == State.DESK_NAME:
             return Show("会员姓名 Member's name", ("拼音 in pinyin:", (sale.typed or "_")), keys)
@@ -406,7 +440,7 @@ class FrontDesk:
             title = "重新发卡 Reissue" if sale.is_reissue else {
                 CardIssue.TYPE: "新卡预存 New card", TopUp.TYPE: "充值 Top-up", MemberOpen.TYPE: "会员预存 Opening (ENTER: none)",
                 MemberTransfer.TYPE: "转账金额 Amount"}[sale.operation]
-            return Show(title, (masked(sale.card.card_no),), keys, big=f"￥{sale.typed or '0'}")
+            return Show(title, (balance_line(sale) or masked(sale.card.card_no),), keys, big=f"￥{sale.typed or '0'}")
         if state == State.DESK_CHANNEL:
             if sale.operation == CardReturn.TYPE:
                 return Show(REFUND_BY, ("1 现金 2 微信", "3 支付宝 4 银行卡"), "1 cash 2 WeChat 3 Alipay 4 bank")
@@ -418,6 +452,9 @@ class FrontDesk:
         if state == State.DESK_PICK:
             lines = tuple(f"{i + 1} {masked(found.no)} {found.name}" for i, found in enumerate(sale.found[:9]))
             return Show("选择会员卡 Pick the card", lines[:3])  # a digit picks
+        if state == State.DESK_CONFIRM and sale.operation == CardReturn.TYPE:
+            title, lines = refund_screen(sale, self.rules.card_fee_fen)
+            return Show(title, lines, tone="warning")  # ENTER confirms, CANCEL leaves: no room for a footer
         if state == State.DESK_CONFIRM:
             found = sale.chosen
             action = "挂失 Report lost?" if sale.operation == LossReport.TYPE else "补到新卡 Move to the new card?"

@@ -213,6 +213,23 @@ class Submit:
 
 
 @dataclass(frozen=True)
+class AskBalance:
+    """Ask the ledger for the tapped card's balances (a card_balance request, its own seq) without
+    waiting: the cashier goes on, and the answer comes back as :class:`BalanceAnswered`."""
+
+    card: "TappedCard"
+    operator: str
+
+
+@dataclass(frozen=True)
+class BalanceAnswered:
+    """The ledger's Result to an AskBalance about ``card_no``; None: offline, or no answer in time."""
+
+    card_no: str
+    result: object = None
+
+
+@dataclass(frozen=True)
 class TryOffline:
     """Ask the app whether the offline policy allows this sale, and queue it if so.
     ``supersedes_seq``: the online attempt that got no answer (None: no attempt was made)."""
@@ -279,6 +296,8 @@ class Sale:
     notice: str = ""             # one line the current screen adds (a PIN that did not match)
     damage_fee_fen: int = 0      # a temporary card handed back damaged
     channel: str = ""            # how the desk took or paid the money (protocol.messages.Channel value)
+    balances: object = None      # the card's protocol Balances, as the ledger answered the tap's query
+    is_balance_unknown: bool = False  # offline, or the query got no answer: the screen says so
 
     @property
     def amount_fen(self) -> int:

@@ -66,7 +66,8 @@ def test_a_return_itemises_balance_deposit_damage_kept_total_and_the_refund_meth
     desk.handle(CardTapped("04a1b2c3", VISITOR))
     keys(desk, "2")
     keys(desk, "2")  # damaged
-    submits(keys(desk, "3"))  # refunded by Alipay
+    keys(desk, "3")  # refunded by Alipay
+    submits(keys(desk, "E"))  # the refund shown, confirmed
     desk.submitted(2)
     lines = text(printed(desk.handle(Answer(approved(2, amount_fen=8000)))))  # 70.00 + 20.00 - 10.00
     itemised = ["退余额 Balance 70.00", "退押金 Card deposit 20.00", "扣损坏费 Damage kept -10.00",

@@ -157,8 +157,8 @@ def test_run_terminal_survives_a_failing_turn_sells_and_stops_with_an_empty_outb
     assert "in state locked" in failure.message and failure.exc_info  # logged with the screen state and the trace
     outbox = Outbox(board / OUTBOX_FILE_NAME)  # beside the bundle, where the runner keeps it
     try:
-        assert outbox.pending_count() == 0 and outbox.last_seq == 2  # the shift opening, then the charge
-        assert 2 not in [seq for seq, _, _ in outbox.unprinted()]  # the charge's receipt is recorded as out
+        assert outbox.pending_count() == 0 and outbox.last_seq == 3  # the shift opening, the balance query, the charge
+        assert 3 not in [seq for seq, _, _ in outbox.unprinted()]  # the charge's receipt is recorded as out
     finally:
         outbox.close()
     assert charges(rig.reader, "T-FISH-1") == [(3000,)]

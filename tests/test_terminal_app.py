@@ -44,7 +44,7 @@ def test_a_charge_of_30_prints_two_copies_that_say_30_and_70_left(station, rig, 
     for copy, label in ((customer, "顾客联"), (merchant, "商户联")):
         text = copy.text
         assert "金额" in text and "30.00" in text and "余额" in text and "70.00" in text, text
-        assert label in text and "T-FISH-1-2" in text and "钓鱼" in text and "王芳" in text
+        assert label in text and "T-FISH-1-3" in text and "钓鱼" in text and "王芳" in text
     pictures = station.sim.printer.save_pngs(tmp_path)
     assert len(pictures) >= 2 and all(p.stat().st_size > 1000 for p in pictures)
     assert "余额 Balance 70.00" in station.app.screen.lines[0]
@@ -197,6 +197,7 @@ def test_the_front_desk_issues_a_blank_card_writes_its_record_and_a_station_then
         assert desk.state == State.DESK_DAMAGED
         desk.keys("1")  # the card is intact
         desk.keys("1")  # refund in cash
+        desk.keys("E")  # the refund shown, confirmed
         desk.turns(lambda: desk.state == State.DONE)
         refund = rig.reader.db.execute("SELECT amount FROM posting WHERE account_id='channel:cash' AND amount > 0").fetchall()
         assert refund == [(9000,)]  # 70.00 + 20.00 card fee

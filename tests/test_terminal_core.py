@@ -561,7 +561,9 @@ def test_a_card_handed_back_damaged_keeps_the_damage_fee_and_the_receipt_shows_t
     assert desk.state == State.DESK_DAMAGED and "10.00" in desk.redraw().lines[1]
     keys(desk, "2")  # damaged
     assert desk.redraw().title.startswith("退款方式")
-    (submit,) = submits(keys(desk, "3"))  # refunded by Alipay
+    assert not submits(keys(desk, "3"))  # refunded by Alipay: the refund shows first
+    assert desk.state == State.DESK_CONFIRM and "支付宝" in desk.redraw().lines[-1]
+    (submit,) = submits(keys(desk, "E"))
     assert submit.message_type is CardReturn and submit.fields["damage_fee_fen"] == 1000
     assert submit.fields["channel"] == "alipay"
     desk.submitted(2)
