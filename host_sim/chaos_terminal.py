@@ -161,8 +161,7 @@ class ChaosTerminal:
                 except NoResultError:
                     effects += machine.handle(events.NoAnswer())
             elif isinstance(effect, events.TryOffline):
-                lines = tuple(LineItem(item=name, qty=qty, unit_fen=unit) for name, qty, unit in effect.lines)
-                sold = self._sell_offline(card_ref, effect.amount_fen, lines, effect.supersedes_seq, printed=False)
+                sold = self._sell_offline(card_ref, effect.amount_fen, effect.lines, effect.supersedes_seq, printed=False)
                 if sold is not None:
                     effects += machine.handle(events.OfflineApproved(*sold))
                 else:
@@ -186,7 +185,6 @@ class ChaosTerminal:
     def _enqueue_submitted(self, submit):
         fields = dict(submit.fields)
         card_ref = fields.pop("card").ref()  # the TappedCard the machine's request is about
-        fields["lines"] = tuple(LineItem(item=name, qty=qty, unit_fen=unit) for name, qty, unit in fields["lines"])
         fields.pop("operator")
         return self.link.enqueue(lambda seq: submit.message_type(**self.fields(seq, card_ref, self.link.clock_ms()),
                                                                  **fields))

@@ -25,8 +25,8 @@ from protocol import envelope
 from protocol.card_record import RECORD_BLOCKS, CardRecord, CardRecordError, read_record, sector_key
 from protocol.envelope import Purpose
 from protocol.kinds import KINDS
-from protocol.messages import (REPLY_TYPES, REQUEST_TYPES, CardBalance, CardRef, CardReturn, Charge, LineItem, OfflineCharge, Reversal,
-                               TopUp, Void, parse)
+from protocol.messages import (REPLY_TYPES, REQUEST_TYPES, CardBalance, CardKind, CardRef, CardReturn, Charge, LineItem,
+                               OfflineCharge, Reversal, TopUp, Void, parse)
 
 from . import core, desk, events, offline, rental, rental_app
 from .events import StorageFailed
@@ -117,7 +117,7 @@ class TerminalApp:
 
     def _owed_receipt(self, seq: int, request, result):
         # Only the number is printed (masked); the kind does not matter for the receipt.
-        card = CardRecord(request.card.no, request.card.issuance, "temporary", self.identity.park_id)
+        card = CardRecord(request.card.no, request.card.issuance, CardKind.TEMPORARY.value, self.identity.park_id)
         lines, title = owed_receipt_lines(request, result)
         operator = self._operator_name(request.operator)
         if result is None:  # an offline sale, approved by this terminal
@@ -406,8 +406,6 @@ class TerminalApp:
         fields = dict(submit.fields)
         record, uid_hex = fields.pop("card")
         card = CardRef(no=record.card_no, issuance=record.issuance, uid=uid_hex)
-        if "lines" in fields:
-            fields["lines"] = tuple(LineItem(item=name, qty=qty, unit_fen=unit) for name, qty, unit in fields["lines"])
         identity = self.identity
 
         def build(seq):
@@ -478,7 +476,6 @@ class TerminalApp:
             return events.OfflineRefused(refusal, offline.TEXT[refusal])
         identity = self.identity
         card = CardRef(no=effect.card.card_no, issuance=effect.card.issuance, uid=effect.uid_hex)
-        lines = tuple(LineItem(item=name, qty=qty, unit_fen=unit) for name, qty, unit in effect.lines)
         try:
             if self.link.outbox.pending_count() >= self.link.outbox.max_pending:
                 return events.OfflineRefused(OutboxFullError.code, QUEUE_FULL_TEXT)
@@ -488,7 +485,7 @@ class TerminalApp:
             pending = self.link.enqueue(lambda seq: OfflineCharge(
                 park=identity.park_id, terminal=identity.terminal_id, seq=seq, terminal_time_ms=now_ms,
                 clock_uncertain=is_uncertain, operator=self.machine.operator, config_version=self.config.version,
-                card=card, amount_fen=effect.amount_fen, lines=lines, supersedes_seq=effect.supersedes_seq,
+                card=card, amount_fen=effect.amount_fen, lines=effect.lines, supersedes_seq=effect.supersedes_seq,
                 approved_ms=now_ms), replaces_seq=effect.supersedes_seq)
         except OutboxFullError as error:
             return events.OfflineRefused(error.code, QUEUE_FULL_TEXT)
@@ -542,10 +539,10 @@ def owed_receipt_lines(request, result) -> tuple[tuple, str | None]:
     """(lines, title) of a receipt printed again after a restart: a sale's own lines, or one line
     with the amount the ledger booked."""
     if isinstance(request, Charge):
-        return tuple((line.item, line.qty, line.unit_fen) for line in request.lines), None
+        return request.lines, None
     kind = KINDS[request.TYPE]  # its one line and title, from the request kinds' declarations
     amount = request.amount_fen if isinstance(request, TopUp) else (result.amount_fen or 0)
-    return ((kind.owed_line, 1, amount),), kind.receipt_title
+    return (LineItem(item=kind.owed_line, qty=1, unit_fen=amount),), kind.receipt_title
 
 
 def owed_receipts(outbox, now_ms: int):

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from protocol.card_record import CardRecord
 from protocol.kinds import KINDS
-from protocol.limits import MAX_AMOUNT_FEN
+from protocol.limits import MAX_AMOUNT_FEN, MAX_QUANTITY
 from protocol.messages import (CardKind, Charge, LineItem, MemberLookupReply, ParkRules, Reversal, ShiftClose, ShiftOpen,
                                StationSettings, TopUp, Void)
 from protocol.reasons import NOT_FINAL_REASONS, reason_text
@@ -295,7 +295,7 @@ class Terminal(FrontDesk):
         if mode == FIXED:
             # The ledger names what a fixed price buys (its station's first item); a local config does not.
             name = self.config.menu[0].name if self.config.menu else self.config.station_name
-            self.sale.lines = ((name, 1, self.config.fixed_price_fen),)
+            self.sale.lines = (LineItem(item=name, qty=1, unit_fen=self.config.fixed_price_fen),)
             return self._authorize_or_pin()
         # The amount is still to be typed: ask for the balance meanwhile (a fixed price is charged at
         # once, and the charge's own answer carries the balance: a query would only cost a seq).
@@ -335,7 +335,8 @@ class Terminal(FrontDesk):
             return self._message(what, ("本班没有可撤销的交易", "Nothing of this shift to undo"), tone="warning")
         operation = Reversal.TYPE if original.operation == TopUp.TYPE else Void.TYPE
         self.sale = Sale(card=original.card, uid_hex=original.uid_hex, operation=operation, original=original,
-                         lines=((f"{RECEIPT_TITLES[operation][:2]} {self.terminal_id}-{original.seq}", 1, original.amount_fen),))
+                         lines=(LineItem(item=f"{RECEIPT_TITLES[operation][:2]} {self.terminal_id}-{original.seq}", qty=1,
+                                         unit_fen=original.amount_fen),))
         return [self._go(State.CONFIRM_UNDO, ENTRY_TIMEOUT_MS)]
 
     def _on_confirm_no_receipt(self, event) -> list:
@@ -445,7 +446,7 @@ class Terminal(FrontDesk):
             if amount is None:  # say why, and let the cashier type it again
                 self.sale.notice, self.sale.typed = amount_problem(self.sale.typed), ""
                 return [self._screen()]
-            self.sale.lines = (("自由消费 Amount", 1, amount),)
+            self.sale.lines = (LineItem(item="自由消费 Amount", qty=1, unit_fen=amount),)
             return self._authorize_or_pin()
         return self._type(event.key, digits_only=False, limit=MAX_AMOUNT_CHARS, timeout_ms=ENTRY_TIMEOUT_MS)
 
@@ -456,7 +457,8 @@ class Terminal(FrontDesk):
             count = int(self.sale.typed or 1)  # nothing typed: one use
             if not 1 <= count <= MAX_COUNT:
                 return []
-            self.sale.lines = ((f"{self.config.station_name} ({self.config.unit_name})", count, self.config.unit_price_fen),)
+            self.sale.lines = (LineItem(item=f"{self.config.station_name} ({self.config.unit_name})", qty=count,
+                                        unit_fen=self.config.unit_price_fen),)
             return self._authorize_or_pin()
         return self._type(event.key, digits_only=True, limit=2, timeout_ms=ENTRY_TIMEOUT_MS)
 
@@ -470,13 +472,15 @@ class Terminal(FrontDesk):
         elif event.key.is_digit and 1 <= int(event.key.character) <= len(self.config.menu):
             item = self.config.menu[int(event.key.character) - 1]
             lines = list(self.sale.lines)
-            for index, (name, qty, unit) in enumerate(lines):
-                if name == item.name:
-                    lines[index] = (name, qty + 1, unit)
+            for index, line in enumerate(lines):
+                if line.item == item.name:
+                    if line.qty >= MAX_QUANTITY:  # a free item pressed past what a line can carry
+                        return []
+                    lines[index] = replace(line, qty=line.qty + 1)
                     break
             else:
-                lines.append((item.name, 1, item.price_fen))
-            if sum(q * u for _, q, u in lines) > MAX_AMOUNT_FEN:
+                lines.append(LineItem(item=item.name, qty=1, unit_fen=item.price_fen))
+            if sum(line.qty * line.unit_fen for line in lines) > MAX_AMOUNT_FEN:
                 return []
             self.sale.lines = tuple(lines)
         self.deadline_ms = self.now_ms + ENTRY_TIMEOUT_MS
@@ -699,7 +703,7 @@ class Terminal(FrontDesk):
             return Show(f"计次 Uses ({config.unit_name})", (balance_line(sale) or masked(sale.card.card_no), f"x {sale.typed or 1}"),
                         "确认 ENTER  取消 CANCEL", big=f"￥{format_fen(total)}")
         if state == State.MENU:
-            picked = [f"{name} x{qty}" for name, qty, _ in sale.lines] or [f"{i + 1} {m.name}" for i, m in enumerate(config.menu[:3])]
+            picked = [f"{line.item} x{line.qty}" for line in sale.lines] or [f"{i + 1} {m.name}" for i, m in enumerate(config.menu[:3])]
             return Show(balance_line(sale) or "选择商品 Pick items", tuple(picked[-3:]), "数字选择 ENTER 确认", big=f"￥{format_fen(sale.amount_fen)}")
         if state == State.CHARGE_PIN:
             return Show("会员密码 Member PIN", (f"￥{format_fen(sale.amount_fen)}", "*" * len(sale.typed) or "_"), "确认 ENTER  取消 CANCEL")
@@ -759,8 +763,8 @@ def _receipt(config: StationConfig, terminal_id: str, operator: str, card: CardR
         operator=operator,
         time_text=when.strftime("%Y-%m-%d %H:%M:%S"),
         masked_card_number=masked(card.card_no),
-        line_items=tuple(LineItem(item=name, qty=qty, unit_fen=unit) for name, qty, unit in lines),
-        amount_fen=sum(qty * unit for _, qty, unit in lines) if amount_fen is None else amount_fen,
+        line_items=tuple(lines),
+        amount_fen=sum(line.qty * line.unit_fen for line in lines) if amount_fen is None else amount_fen,
         **rest,
     )
 

@@ -14,8 +14,8 @@ the ledger signed.
 
 from protocol.card_record import CardRecord
 from protocol.kinds import KINDS
-from protocol.messages import (CardIssue, CardKind, CardReplace, CardReturn, CardState, CardUnblock, Channel, LossReport,
-                               MemberLookup, MemberOpen, MemberTransfer, PinUnlock, TopUp)
+from protocol.messages import (CardIssue, CardKind, CardReplace, CardReturn, CardState, CardUnblock, Channel, LineItem,
+                               LossReport, MemberLookup, MemberOpen, MemberTransfer, PinUnlock, TopUp)
 
 from .events import (BACK, CANCEL, CHANNEL_TEXT, DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, LOST_CARD_KEY, MAX_AMOUNT_CHARS, MAX_NAME_CHARS,
                      MAX_PHONE_DIGITS, PIN_TIMEOUT_MS, CardTapped, CardWriteFailed, CardWritten, KeyPressed, Print,
@@ -249,20 +249,21 @@ class FrontDesk:
         if event.key != ENTER:
             return self._type(event.key, digits_only=False, limit=MAX_AMOUNT_CHARS, timeout_ms=ENTRY_TIMEOUT_MS)
         if sale.operation == MemberOpen.TYPE and not sale.typed:
-            sale.lines = (("会员开卡 Member card", 1, 0),)  # opened empty: nothing to pay
+            sale.lines = (LineItem(item="会员开卡 Member card", qty=1, unit_fen=0),)  # opened empty: nothing to pay
             return self._desk_submit_card(channel=Channel.CASH)
         amount = parse_amount(sale.typed)
         if amount is None:
             return []
         if sale.operation == MemberTransfer.TYPE:
-            sale.lines, sale.typed = ((f"转出 To {masked(sale.chosen.card_no)}", 1, amount),), ""
+            sale.lines, sale.typed = (LineItem(item=f"转出 To {masked(sale.chosen.card_no)}", qty=1, unit_fen=amount),), ""
             return [self._go(State.DESK_MEMBER_PIN, PIN_TIMEOUT_MS)]
         if sale.operation == TopUp.TYPE:
-            sale.lines = (("充值 Top-up", 1, amount),)
+            sale.lines = (LineItem(item="充值 Top-up", qty=1, unit_fen=amount),)
         elif sale.operation == MemberOpen.TYPE:
-            sale.lines = (("预存 Opening", 1, amount),)
+            sale.lines = (LineItem(item="预存 Opening", qty=1, unit_fen=amount),)
         else:
-            sale.lines = ((CARD_DEPOSIT_LINE, 1, self.rules.card_fee_fen), ("预存 Opening", 1, amount))
+            sale.lines = (LineItem(item=CARD_DEPOSIT_LINE, qty=1, unit_fen=self.rules.card_fee_fen),
+                          LineItem(item="预存 Opening", qty=1, unit_fen=amount))
         return [self._go(State.DESK_CHANNEL, ENTRY_TIMEOUT_MS)]
 
     def _on_desk_damaged(self, event) -> list:
@@ -289,7 +290,7 @@ class FrontDesk:
         paid = {"channel": sale.channel, "payment_ref": ""}
         if sale.operation == CardIssue.TYPE:
             return self._send(CardIssue, paid | {"card_kind": CardKind.TEMPORARY.value, "card_fee_fen": self.rules.card_fee_fen,
-                                                        "opening_fen": sale.lines[1][2]})
+                                                        "opening_fen": sale.lines[1].unit_fen})
         if sale.operation == MemberOpen.TYPE:
             fields = paid | {"member_name": sale.member_name, "phone": sale.phone, "card_fee_fen": 0,
                              "opening_fen": sale.amount_fen, "pin_sha256": "0" * 64}
@@ -340,7 +341,7 @@ class FrontDesk:
         """The request a supervisor's PIN completes at the desk."""
         sale = self.sale
         if sale.operation == CardReplace.TYPE:
-            sale.lines = ((f"补卡 原卡 {masked(sale.chosen.no)}", 1, 0),)  # the lost card it replaces
+            sale.lines = (LineItem(item=f"补卡 原卡 {masked(sale.chosen.no)}", qty=1, unit_fen=0),)  # the lost card it replaces
             return CardReplace, {"from_card_no": sale.chosen.no, "from_issuance": sale.chosen.issuance}
         return PinUnlock, {}
 
@@ -352,7 +353,7 @@ class FrontDesk:
             self.sale = None
             return self._message("成功 Done", (masked(sale.card.card_no), DONE_TEXT[sale.operation]), tone="ok")
         if sale.operation == CardReturn.TYPE:  # the receipt shows what the visitor gets back, as the ledger booked it
-            sale.lines = (("退卡退款 Refund", 1, result.amount_fen or 0),)
+            sale.lines = (LineItem(item="退卡退款 Refund", qty=1, unit_fen=result.amount_fen or 0),)
         return None
 
     def _desk_receipt_parts(self, sale, result) -> dict:

@@ -236,7 +236,7 @@ class TryOffline:
 
     card: CardRecord
     uid_hex: str
-    lines: tuple
+    lines: tuple  # of protocol LineItem
     amount_fen: int
     needs_pin: bool
     supersedes_seq: int | None
@@ -273,7 +273,7 @@ def masked(card_no: str) -> str:
 class Sale:
     card: CardRecord
     uid_hex: str
-    lines: tuple = ()           # of protocol LineItem-like (name, qty, unit_fen)
+    lines: tuple = ()           # of protocol LineItem, from the keypad on
     typed: str = ""             # what the cashier has typed in the current entry state
     seq: int | None = None
     result: object = None
@@ -301,4 +301,4 @@ class Sale:
 
     @property
     def amount_fen(self) -> int:
-        return sum(qty * unit for _, qty, unit in self.lines)
+        return sum(line.qty * line.unit_fen for line in self.lines)

@@ -31,8 +31,8 @@ from datetime import datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
-from protocol.messages import (DepositCard, DepositDesk, DepositReply, LineItem, RentalCondition, RentalOut,
-                               RentalReturn, RentalReturnReply, RentalStock, RentalType)
+from protocol.messages import (Channel, DepositCard, DepositDesk, DepositReply, LineItem, RefundRoute, RentalCondition,
+                               RentalOut, RentalReturn, RentalReturnReply, RentalStock, RentalType)
 from protocol.reasons import reason_text
 from protocol.voucher import PREFIX as VOUCHER_PREFIX
 from protocol.voucher import Voucher, VoucherError, parse_voucher, verify_voucher
@@ -48,9 +48,10 @@ MAX_PICKED_DAMAGES = 8  # protocol RentalReturn.damage: at most 8 codes
 # Card-paid deposits and hand-outs the desk remembers (for a second tap, a return by voucher): a
 # busy desk hands out ~100 items a day; beyond this the voucher receipt and the label still work.
 CARD_VOUCHERS_LIMIT = 64
-CHANNEL_NAMES = {"cash": "现金 cash", "wechat": "微信 WeChat", "alipay": "支付宝 Alipay", "bank": "银行卡 bank"}
-ROUTE_NAMES = {**CHANNEL_NAMES, "card": "原卡 to the card", "online_wechat": "微信原路 WeChat",
-               "online_alipay": "支付宝原路 Alipay"}
+CHANNEL_NAMES = {Channel.CASH.value: "现金 cash", Channel.WECHAT.value: "微信 WeChat", Channel.ALIPAY.value: "支付宝 Alipay",
+                 Channel.BANK.value: "银行卡 bank"}
+ROUTE_NAMES = {**CHANNEL_NAMES, RefundRoute.CARD.value: "原卡 to the card", RefundRoute.ONLINE_WECHAT.value: "微信原路 WeChat",
+               RefundRoute.ONLINE_ALIPAY.value: "支付宝原路 Alipay"}
 CONDITION_KEYS = {"1": RentalCondition.INTACT.value, "2": RentalCondition.DAMAGED.value, "3": RentalCondition.LOST.value}
 
 
@@ -183,7 +184,7 @@ class RentalTerminal(core.Terminal):
                 label, out_ms = out
                 return self._label_at_idle(label, out_since=short_time(self.config, out_ms))
             return self._voucher_scanned(event) if is_voucher(event.text) else self._label_at_idle(event.text)
-        if isinstance(event, CardTapped) and event.record is not None and event.record.kind != "staff":
+        if isinstance(event, CardTapped) and event.record is not None and event.record.kind != core.STAFF_CARD:
             return self._card_deposit(event)
         if isinstance(event, KeyPressed) and key_text(event) == DESK_DEPOSIT_KEY:
             if not self.is_online:
@@ -252,7 +253,7 @@ class RentalTerminal(core.Terminal):
         if (number := digit(event)) is None or not 1 <= number <= min(len(types), 9):
             return []
         item_type = self.rental.item_type = types[number - 1]
-        self.sale.lines = ((f"押金 {item_type.name}", 1, item_type.deposit_fen),)
+        self.sale.lines = (LineItem(item=f"押金 {item_type.name}", qty=1, unit_fen=item_type.deposit_fen),)
         if self.sale.operation == DepositDesk.TYPE:
             return [self._go(RentalState.PICK_CHANNEL, ENTRY_TIMEOUT_MS)]
         return self._send(DepositCard, {"item_type": item_type.item_type, "deposit_fen": item_type.deposit_fen})
@@ -487,7 +488,7 @@ def rental_receipt(config, terminal_id: str, operator: str, operation: str, seq:
     return ReceiptData(
         park_name=config.park_name, station_name=config.station_name, terminal_id=terminal_id, seq=seq,
         operator=operator, time_text=when.strftime("%Y-%m-%d %H:%M:%S"), masked_card_number=card_text,
-        line_items=tuple(LineItem(item=name, qty=qty, unit_fen=unit) for name, qty, unit in lines),
+        line_items=tuple(lines),
         amount_fen=amount_fen, title=core.RECEIPT_TITLES[operation], **rest)
 
 
@@ -496,7 +497,7 @@ def deposit_receipt(config, terminal_id: str, operator: str, reply: DepositReply
     """The deposit's receipt: what was paid, how, and the voucher as the QR code the desk scans."""
     return rental_receipt(
         config, terminal_id, operator, operation, reply.seq, reply.ledger_time_ms, reply.deposit_fen,
-        card_text=card_text, lines=((f"押金 {item_name}", 1, reply.deposit_fen),), ledger_transaction_id=reply.order,
+        card_text=card_text, lines=(LineItem(item=f"押金 {item_name}", qty=1, unit_fen=reply.deposit_fen),), ledger_transaction_id=reply.order,
         is_online=True, is_reprint=is_reprint, voucher=reply.voucher,
         detail_lines=(("订单 Order", reply.order), ("支付 Paid by", paid_by),
                       ("有效至 Valid until", short_time(config, reply.expires_ms))))

@@ -3,7 +3,8 @@
 import pytest
 
 from protocol.card_record import CardRecord
-from protocol.messages import Balances, Charge, Result, ShiftClose, ShiftOpen
+from protocol.limits import MAX_QUANTITY
+from protocol.messages import Balances, Charge, LineItem, Result, ShiftClose, ShiftOpen
 from terminal.config import MenuItem, StationConfig
 from terminal.core import Terminal
 from terminal.events import (
@@ -157,6 +158,14 @@ def test_each_charge_mode_builds_its_lines(overrides, typed, amount_fen, lines):
     effects = terminal.handle(CardTapped("04a1b2c3", VISITOR)) + keys(terminal, typed)
     (submit,) = submits(effects)
     assert submit.fields["amount_fen"] == amount_fen and len(submit.fields["lines"]) == lines
+    assert all(isinstance(line, LineItem) for line in submit.fields["lines"])
+
+
+def test_a_free_menu_item_stops_at_the_most_a_line_can_carry():
+    terminal = logged_in(mode="menu", menu=(MenuItem("茶水 Tea", 0),))
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    keys(terminal, "1" * (MAX_QUANTITY + 5))
+    assert terminal.sale.lines == (LineItem(item="茶水 Tea", qty=MAX_QUANTITY, unit_fen=0),)
 
 
 def test_half_finished_entries_time_out_and_cancel_returns_to_idle():
@@ -585,7 +594,7 @@ def test_a_desk_issues_a_card_with_the_parks_card_fee_not_the_one_in_its_station
     desk.handle(CardTapped("1a2b3c4d", None, "blank card", is_blank=True))
     keys(desk, "1")  # a temporary card
     keys(desk, "100E")
-    assert desk.sale.lines[0][2] == 3000
+    assert desk.sale.lines[0].unit_fen == 3000
     (submit,) = submits(keys(desk, "1"))  # cash
     assert submit.message_type is CardIssue and submit.fields["card_fee_fen"] == 3000
 
