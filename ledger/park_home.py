@@ -18,7 +18,7 @@ import time
 
 from nacl.signing import SigningKey
 
-from protocol.errors import FieldposError
+from protocol.errors import FieldposError, LocalProtocolError
 from protocol.kinds import TERMINAL_KINDS, kinds_for_terminal
 from protocol.limits import MAX_STAFF_ENTRIES
 from protocol.messages import REQUEST_TYPES, StaffEntry, StationSettings
@@ -28,6 +28,7 @@ from transport.broker_config import (BrokerUser, TerminalCredential, hash_passwo
 
 from .errors import AlreadyExists, NotFound
 from .keys import LedgerKeys
+from .station_settings import SettingRefused
 from .store import Store
 
 # What each kind of station may send; the ledger enforces it per terminal. Derived from the
@@ -71,10 +72,6 @@ class LedgerLock:
 
 def _check_staff_entry(staff_id: str, name: str, role: str, card_no: str) -> None:
     """Refuse a staff member the tills' directory could not carry (a name over 64 characters...)."""
-    from protocol.errors import LocalProtocolError
-
-    from .station_settings import SettingRefused
-
     try:
         StaffEntry(staff=staff_id, name=name, role=role, card_no=card_no)
     except LocalProtocolError as error:
@@ -231,8 +228,6 @@ class ParkHome:
         store = self.open_store()
         try:
             if len(store.staff_members(keys.park_id)) >= MAX_STAFF_ENTRIES:
-                from .station_settings import SettingRefused
-
                 raise SettingRefused(f"the park already has {MAX_STAFF_ENTRIES} active staff, as many as a till's "
                                      f"directory holds: retire someone first ('fieldpos staff retire')")
             store.add_staff(keys.park_id, staff_id, name, role, card_no, hash_pin(check_pin(pin), keys.pin_pepper))
@@ -240,6 +235,22 @@ class ParkHome:
                 store.note_config_change(keys.park_id)  # the tills' staff directory gains them
         finally:
             store.close()
+
+    def refresh_broker_logins(self) -> bool:
+        """After a terminal is provisioned or retired: rewrite the broker's password file and ACL from
+        the registered terminals, keeping its config. False when no broker config was written yet
+        (``broker-config`` will write the logins with it)."""
+        if not (self.broker_dir / "mosquitto.conf").is_file():
+            return False
+        login = self.ledger_login()
+        store = self.open_store()
+        try:
+            terminals = [TerminalCredential(t, h) for t, h in store.broker_credentials(self.park_id())]
+        finally:
+            store.close()
+        write_broker_logins(self.broker_dir, park_id=self.park_id(),
+                            ledger_user=BrokerUser(login["username"], login["password_hash"]), terminals=terminals)
+        return True
 
     # ------------------------------------------------------------ what the tills sell by, and who logs in
     # Each change is counted (Store.note_config_change): the serving ledger re-publishes every
@@ -282,8 +293,6 @@ class ParkHome:
                      retire: bool = False) -> tuple[str, str, str, str, bool]:
         """Rename, change the role of, or retire a staff member (a retired one can no longer log in
         and leaves every till's directory); returns the member as now stored."""
-        from .station_settings import SettingRefused
-
         park_id = self.park_id()
         store = self.open_store()
         try:
@@ -299,22 +308,6 @@ class ParkHome:
         finally:
             store.close()
         return changed
-
-    def refresh_broker_logins(self) -> bool:
-        """After a terminal is provisioned or retired: rewrite the broker's password file and ACL from
-        the registered terminals, keeping its config. False when no broker config was written yet
-        (``broker-config`` will write the logins with it)."""
-        if not (self.broker_dir / "mosquitto.conf").is_file():
-            return False
-        login = self.ledger_login()
-        store = self.open_store()
-        try:
-            terminals = [TerminalCredential(t, h) for t, h in store.broker_credentials(self.park_id())]
-        finally:
-            store.close()
-        write_broker_logins(self.broker_dir, park_id=self.park_id(),
-                            ledger_user=BrokerUser(login["username"], login["password_hash"]), terminals=terminals)
-        return True
 
     def write_broker_config(self, *, port: int, listen_host: str = "127.0.0.1", extra_users=(), extra_users_acl=None,
                             **options) -> Path:
