@@ -107,7 +107,7 @@ def card_return() -> ReceiptData:
     desk = _logged_in("T-DESK-1", station_name="总台 Front desk", mode="desk", card_fee_fen=2000, damage_fee_fen=1000)
     desk.handle(CardTapped("4f2a91c0", VISITOR))
     _press(desk, "2", "2")  # return, damaged
-    _press(desk, "2")  # refunded by WeChat
+    _press(desk, "2", "E")  # refunded by WeChat, the refund shown and confirmed
     desk.submitted(13)
     return _printed(desk.handle(_answer("T-DESK-1", 13, fen=0, amount_fen=8000)))
 
