@@ -533,4 +533,12 @@ MIGRATIONS: list[str] = [
           FROM deposit_order o JOIN txn t ON t.txn_id = o.closed_txn
          WHERE o.state = 'closed' AND o.out_ms IS NOT NULL GROUP BY 1, 2, 3, 4, 5;
     """,
+    # 18: staffed terminals provisioned before card_balance existed may ask a tapped card's balance
+    # too (else each tap is refused KIND_NOT_ALLOWED and the till shows "balance unknown" for good).
+    # A tap is the one kind of terminal no one logs in on (no shift_open) and it never asks.
+    """
+    UPDATE terminal SET allowed_kinds = allowed_kinds || ',card_balance'
+     WHERE ',' || allowed_kinds || ',' LIKE '%,shift_open,%'
+       AND ',' || allowed_kinds || ',' NOT LIKE '%,card_balance,%';
+    """,
 ]

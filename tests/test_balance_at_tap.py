@@ -131,3 +131,36 @@ def test_the_bonus_shows_with_the_balance_and_no_answer_says_unknown():
     assert till.redraw().lines == ("余额 55.00 赠 5.00",)
     till.handle(BalanceAnswered("C00042", None))
     assert till.redraw().lines == ("余额未知 Balance unknown",)
+
+
+def test_staffed_terminals_provisioned_before_card_balance_existed_get_it_when_the_ledger_upgrades(tmp_path):
+    # Without it an older till's every tap is refused KIND_NOT_ALLOWED and shows "balance unknown".
+    import sqlite3
+
+    from ledger.schema import MIGRATIONS
+    from ledger.store import Store
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:17], start=1):  # the schema before card_balance
+        old.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    old.execute("INSERT INTO park (park_id, name) VALUES ('P1', 'old park')")
+    for terminal_id, kinds in (("T-DESK-1", "card_issue,hello,shift_close,shift_open,top_up"),
+                               ("T-FISH-1", "charge,hello,offline_charge,shift_close,shift_open,void"),
+                               ("TAP-1", "charge,hello,offline_charge")):
+        old.execute("INSERT INTO terminal VALUES (?, 'P1', 'fishing', ?, NULL, 'h', 0)", (terminal_id, kinds))
+    old.close()
+    store = Store(path)
+    try:
+        assert "card_balance" in store.terminal("T-DESK-1").allowed_kinds
+        assert "card_balance" in store.terminal("T-FISH-1").allowed_kinds
+        assert "card_balance" not in store.terminal("TAP-1").allowed_kinds  # no one logs in on a tap to ask
+    finally:
+        store.close()
+    reopened = Store(path)  # the migration runs once: no second ',card_balance'
+    try:
+        assert sorted(reopened.terminal("T-FISH-1").allowed_kinds).count("card_balance") == 1
+        kinds = reopened.db.execute("SELECT allowed_kinds FROM terminal WHERE terminal_id='T-FISH-1'").fetchone()[0]
+        assert kinds.count("card_balance") == 1
+    finally:
+        reopened.close()
