@@ -7,29 +7,25 @@ from pathlib import Path
 import signal
 import sys
 
+from tools.park_args import existing_store, has_ledger, park_home
+
 DEFAULT_HOME = os.environ.get("FIELDPOS_HOME", "var/park")
 # Plain text, not the module docstring: argparse prints a description verbatim, and the docstring's
 # reStructuredText would reach the operator as raw markup.
 CLI_DESCRIPTION = "The fieldpos command: one entry point for technicians, operators and developers."
 
 
-def _home(args):
-    from ledger.park_home import ParkHome
-
-    return ParkHome(Path(args.home))
-
-
 def cmd_ledger_init(args) -> int:
-    _home(args).init(args.park, args.name, card_fee_fen=args.card_fee_fen, require_login=not args.no_login_required)
+    park_home(args).init(args.park, args.name, card_fee_fen=args.card_fee_fen, require_login=not args.no_login_required)
     print(f"ledger for park {args.park} created in {args.home}"
           + (" (requests are accepted without a staff login)" if args.no_login_required else ""))
     return 0
 
 
 def cmd_station_add(args) -> int:
-    if not _has_ledger(args):
+    if not has_ledger(args):
         return 1
-    home = _home(args)
+    home = park_home(args)
     store = home.open_store()
     try:
         store.add_station(home.park_id(), args.station, args.name, contractor_id=args.contractor, commission_bp=args.commission_bp)
@@ -50,10 +46,10 @@ def cmd_member_settings(args) -> int:
     if args.allow_transfer is not None and args.allow_transfer not in YES_NO:
         print(f"fieldpos: --allow-transfer takes yes or no, not {args.allow_transfer!r}", file=sys.stderr)
         return 2
-    store = _existing_store(args)
+    store = existing_store(args)
     if store is None:
         return 1
-    park_id = _home(args).park_id()
+    park_id = park_home(args).park_id()
     try:
         bonus_first, points_per_yuan, no_pin_limit_fen = store.member_settings(park_id)
         if args.allow_transfer is not None:
@@ -71,10 +67,10 @@ def cmd_member_settings(args) -> int:
 def cmd_staff_add(args) -> int:
     import getpass
 
-    if not _has_ledger(args):
+    if not has_ledger(args):
         return 1
     pin = args.pin if args.pin is not None else getpass.getpass(f"PIN for {args.staff} (4-6 digits): ")
-    _home(args).add_staff(args.staff, args.name, args.role, args.card_no, pin)
+    park_home(args).add_staff(args.staff, args.name, args.role, args.card_no, pin)
     print(f"staff {args.staff} ({args.role}) added with card {args.card_no}")
     return 0
 
@@ -93,18 +89,18 @@ def _describe_station(station_id: str, settings) -> list[str]:
 
 
 def _change_station(args, change, done: str) -> int:
-    if not _has_ledger(args):
+    if not has_ledger(args):
         return 1
-    settings = _home(args).change_station(args.station, change)
+    settings = park_home(args).change_station(args.station, change)
     print(f"station {args.station}: {done}; {CONFIG_NOTE}")
     print("\n".join(_describe_station(args.station, settings)))
     return 0
 
 
 def cmd_station_menu_list(args) -> int:
-    if not _has_ledger(args):
+    if not has_ledger(args):
         return 1
-    print("\n".join(_describe_station(args.station, _home(args).station_settings(args.station))))
+    print("\n".join(_describe_station(args.station, park_home(args).station_settings(args.station))))
     return 0
 
 
@@ -149,9 +145,9 @@ def cmd_station_hours(args) -> int:
 
 
 def cmd_staff_list(args) -> int:
-    if not _has_ledger(args):
+    if not has_ledger(args):
         return 1
-    members = _home(args).staff_members()
+    members = park_home(args).staff_members()
     for staff_id, name, role, card_no, is_active in members:
         print(f"{staff_id}  {name}  {role}  card {card_no}" + ("" if is_active else "  (retired)"))
     print(f"{sum(member[4] for member in members)} active, {sum(not member[4] for member in members)} retired")
@@ -159,20 +155,20 @@ def cmd_staff_list(args) -> int:
 
 
 def cmd_staff_set(args) -> int:
-    if not _has_ledger(args):
+    if not has_ledger(args):
         return 1
     if args.name is None and args.role is None:
         print("fieldpos: staff set needs --name or --role (or both)", file=sys.stderr)
         return 2
-    staff_id, name, role, _, _ = _home(args).change_staff(args.staff, name=args.name, role=args.role)
+    staff_id, name, role, _, _ = park_home(args).change_staff(args.staff, name=args.name, role=args.role)
     print(f"staff {staff_id}: {name}, {role}; {CONFIG_NOTE}")
     return 0
 
 
 def cmd_staff_retire(args) -> int:
-    if not _has_ledger(args):
+    if not has_ledger(args):
         return 1
-    _home(args).change_staff(args.staff, retire=True)
+    park_home(args).change_staff(args.staff, retire=True)
     print(f"staff {args.staff} retired: their card no longer logs in; {CONFIG_NOTE}")
     return 0
 
@@ -180,13 +176,13 @@ def cmd_staff_retire(args) -> int:
 def cmd_provision(args) -> int:
     from ledger.park_home import STATION_KINDS
 
-    if not _has_ledger(args):
+    if not has_ledger(args):
         return 1
     kinds = STATION_KINDS.get(args.kinds) or tuple(args.kinds.split(","))
     tls_ca = Path(args.tls_ca).read_text() if args.tls_ca else None
     from transport.broker_config import is_loopback_host
 
-    home = _home(args)
+    home = park_home(args)
     path = home.provision_terminal(args.terminal, args.station, kinds=kinds, broker_host=args.broker_host,
                                    broker_port=args.broker_port, tls_ca_pem=tls_ca)
     print(f"terminal {args.terminal} registered; bundle written to {path} (keep it secret; flash it with flash.sh)")
@@ -238,9 +234,9 @@ def cmd_terminal_check(args) -> int:
 
 
 def cmd_terminal_retire(args) -> int:
-    if not _has_ledger(args):
+    if not has_ledger(args):
         return 1
-    from_seq = _home(args).retire_terminal(args.terminal, is_stolen=args.stolen)
+    from_seq = park_home(args).retire_terminal(args.terminal, is_stolen=args.stolen)
     print(f"terminal {args.terminal} retired: the ledger refuses what it signs from seq {from_seq} on; its bundle is "
           f"deleted. Regenerate the broker config (fieldpos broker-config) to remove its login. Terminal ids are "
           f"never reused: provision the replacement under a new id.")
@@ -248,9 +244,9 @@ def cmd_terminal_retire(args) -> int:
 
 
 def cmd_broker_config(args) -> int:
-    if not _has_ledger(args):
+    if not has_ledger(args):
         return 1
-    home = _home(args)
+    home = park_home(args)
     options = {}
     if args.tls:
         from transport.broker_config import TlsFiles
@@ -286,9 +282,9 @@ def cmd_broker_run(args) -> int:
 
     from transport.mosquitto_process import MosquittoProcess, is_port_accepting
 
-    if not _has_ledger(args):
+    if not has_ledger(args):
         return 1
-    home = _home(args)
+    home = park_home(args)
     config = home.broker_dir / "mosquitto.conf"
     if not config.is_file():
         print(f"fieldpos: no broker config in {home.broker_dir} (write one with 'fieldpos broker-config')", file=sys.stderr)
@@ -333,8 +329,8 @@ def cmd_ledger_serve(args) -> int:
     from ledger.intake import Intake
     from ledger.service import LedgerService
 
-    home = _home(args)
-    if not _has_ledger(args):
+    home = park_home(args)
+    if not has_ledger(args):
         return 1
     # Held until the service stops: a second ledger on this home refuses, naming this one's PID.
     with home.lock_ledger():
@@ -358,23 +354,6 @@ def cmd_ledger_serve(args) -> int:
         return _serve_forever(service)
 
 
-def _has_ledger(args) -> bool:
-    """True when the home holds a ledger; else False after a one-line error. Opening the store would
-    create an empty ``ledger.db`` (a false "books balance"), or a traceback for a missing home."""
-    if _home(args).has_ledger():
-        return True
-    print(f"fieldpos: no ledger in {args.home} (create one with 'fieldpos ledger init')", file=sys.stderr)
-    return False
-
-
-def _existing_store(args):
-    """The ledger's store, or None with a one-line error when the home holds no ledger: operators'
-    commands that read or repair a ledger never create an empty one by mistake."""
-    if not _has_ledger(args):
-        return None
-    return _home(args).open_store()
-
-
 # ``ledger verify`` exit codes: 0 books balance and every seq has a final outcome; 1 the books do not
 # balance (whatever else); 3 the books balance but some seqs have no final outcome yet (a queue still
 # draining, a message set aside, a request never received): work for an operator, not a broken ledger.
@@ -384,7 +363,7 @@ VERIFY_UNFINISHED_EXIT = 3
 def cmd_ledger_verify(args) -> int:
     from ledger.verify import unfinished_seqs, verify_books
 
-    store = _existing_store(args)
+    store = existing_store(args)
     if store is None:
         return 1
     try:
@@ -421,7 +400,7 @@ def _format_ms(time_ms: int) -> str:
 
 
 def cmd_set_aside_list(args) -> int:
-    store = _existing_store(args)
+    store = existing_store(args)
     if store is None:
         return 1
     try:
@@ -442,11 +421,11 @@ def cmd_set_aside_retry(args) -> int:
     if not args.all and not args.prefixes:
         print("fieldpos: name set-aside messages by their SHA-256 prefix, or --all", file=sys.stderr)
         return 1
-    store = _existing_store(args)
+    store = existing_store(args)
     if store is None:
         return 1
     try:
-        return _retry_set_asides(store, _home(args).ledger_keys(), args)
+        return _retry_set_asides(store, park_home(args).ledger_keys(), args)
     finally:
         store.close()
 
@@ -495,8 +474,8 @@ def cmd_report_offline(args) -> int:
 
     from ledger.reports.offline import format_offline_exposure, offline_exposure
 
-    home = _home(args)
-    store = _existing_store(args)
+    home = park_home(args)
+    store = existing_store(args)
     if store is None:
         return 1
     try:

@@ -6,6 +6,7 @@ import sys
 import time
 
 from protocol.errors import LocalProtocolError
+from tools.park_args import existing_store, park_home
 
 CONFIG_NOTE = "rental terminals take it with their next config"
 
@@ -45,15 +46,11 @@ def _damage(text: str) -> tuple[str, str, int]:
 
 
 def _store(args):
-    from tools.cli import _existing_store
-
-    return _existing_store(args)
+    return existing_store(args)
 
 
 def _park_id(args) -> str:
-    from tools.cli import _home
-
-    return _home(args).park_id()
+    return park_home(args).park_id()
 
 
 def _fail(text: str) -> int:
