@@ -541,4 +541,38 @@ MIGRATIONS: list[str] = [
      WHERE ',' || allowed_kinds || ',' LIKE '%,shift_open,%'
        AND ',' || allowed_kinds || ',' NOT LIKE '%,card_balance,%';
     """,
+    # 19: the park's administration (issue 14 item 7), the same for the console and the command line.
+    # A campaign multiplies the top-up bonus or the points a member earns on the business days it
+    # covers; the ledger's top-up and charge rules apply it (tills only show what the Result says).
+    # A balance adjustment is asked for by one person and booked only when a second approves it: the
+    # row is the evidence ``ledger verify`` checks each adjustment transaction against.
+    """
+    CREATE TABLE campaign (
+        park_id        TEXT NOT NULL REFERENCES park,
+        campaign_id    TEXT NOT NULL,
+        name           TEXT NOT NULL,
+        kind           TEXT NOT NULL CHECK (kind IN ('bonus', 'points')),
+        multiplier_pct INTEGER NOT NULL CHECK (multiplier_pct BETWEEN 100 AND 1000),  -- 200: twice
+        first_day      TEXT NOT NULL,              -- business days, YYYY-MM-DD, both included
+        last_day       TEXT NOT NULL CHECK (last_day >= first_day),
+        is_ended       INTEGER NOT NULL DEFAULT 0, -- ended early by an operator (kept for the record)
+        created_ms     INTEGER NOT NULL,
+        PRIMARY KEY (park_id, campaign_id)
+    );
+    CREATE TABLE balance_adjustment (
+        adjustment_id INTEGER PRIMARY KEY,
+        park_id       TEXT NOT NULL REFERENCES park,
+        card_account  TEXT NOT NULL,
+        asset         TEXT NOT NULL CHECK (asset IN ('fen', 'bonus', 'points')),
+        amount        INTEGER NOT NULL CHECK (amount <> 0),
+        reason        TEXT NOT NULL CHECK (length(reason) > 0),
+        requested_by  TEXT NOT NULL,
+        requested_ms  INTEGER NOT NULL,
+        state         TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'booked', 'rejected')),
+        decided_by    TEXT CHECK (decided_by <> requested_by),   -- the second person, never the first
+        decided_ms    INTEGER,
+        txn_id        INTEGER UNIQUE REFERENCES txn
+    );
+    CREATE INDEX balance_adjustment_pending ON balance_adjustment (park_id, state);
+    """,
 ]
