@@ -52,7 +52,12 @@ command=${1:-test}
 shift || true
 case "$command" in
     demo) exec .venv/bin/fieldpos demo "$@" ;;
-    test) exec .venv/bin/python -m pytest "$@" ;;
+    # The whole suite (no arguments) runs one pytest worker per core, a test file to a worker (a
+    # file's module fixtures are built once); FIELDPOS_TEST_WORKERS=1 runs it in one process.
+    test) if [ $# -eq 0 ] && [ "${FIELDPOS_TEST_WORKERS:-auto}" != 1 ]; then
+              set -- -n "${FIELDPOS_TEST_WORKERS:-auto}" --dist loadfile
+          fi
+          exec .venv/bin/python -m pytest "$@" ;;
     bench) exec .venv/bin/python "bench/${1:-e2e}.py" "${@:2}" ;;
     # The README's pictures, drawn again: the receipts by the till's own state machine, the console's
     # and the portal's pages by the browser tests (which write to docs/img only when asked to).
