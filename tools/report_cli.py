@@ -38,7 +38,7 @@ def add_report_commands(report_parsers) -> None:
         if not kind.is_park_wide:
             parser.add_argument("--station", action="append", help="only this station (repeat for more)")
         parser.add_argument("--format", choices=FORMATS, default="text")
-        parser.add_argument("--out", type=_writable_file, help="write to this file (needed for xlsx)")
+        parser.add_argument("--out", type=_writable_file, help="write to this file (needed for xlsx and pdf)")
         if kind.name == "takings":
             parser.add_argument("--by", choices=DIMENSIONS, default="station")
             parser.add_argument("--period", choices=PERIODS, default="day")
@@ -58,8 +58,8 @@ def cmd_report(args) -> int:
     from ledger.reports.export import render
     from ledger.reports.query import open_read_only
 
-    if args.format == "xlsx" and not args.out:
-        print("fieldpos: --format xlsx needs --out FILE.xlsx", file=sys.stderr)
+    if args.format in ("xlsx", "pdf") and not args.out:
+        print(f"fieldpos: --format {args.format} needs --out FILE.{args.format}", file=sys.stderr)
         return 2
     home = ParkHome(Path(args.home))
     if not home.has_ledger():

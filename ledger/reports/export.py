@@ -1,4 +1,4 @@
-"""A Report as text (terminal), CSV or Excel. Money is formatted from integer fen: yuan with two
+"""A Report as text (terminal), CSV, Excel or PDF (``pdf.py``). Money is formatted from integer fen: yuan with two
 decimals in text and CSV; in Excel a Decimal (an exact number, never a float) shown as 0.00."""
 
 import csv
@@ -10,7 +10,7 @@ from protocol.money import format_fen
 
 from .table import Report, Table
 
-FORMATS = ("text", "csv", "xlsx")
+FORMATS = ("text", "csv", "xlsx", "pdf")
 
 
 def _cell_text(value, kind: str, *, grouped: bool) -> str:
@@ -112,4 +112,8 @@ def render(report: Report, fmt: str) -> bytes:
         return to_csv(report).encode("utf-8-sig")  # the BOM makes Excel read the Chinese titles right
     if fmt == "xlsx":
         return to_xlsx(report)
+    if fmt == "pdf":
+        from .pdf import to_pdf  # fpdf2 is loaded only when a PDF is asked for
+
+        return to_pdf(report)
     raise ValueError(f"unknown format {fmt!r}")
