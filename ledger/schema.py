@@ -575,4 +575,74 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX balance_adjustment_pending ON balance_adjustment (park_id, state);
     """,
+    # Contractor settlement and member notices (issue 14 items 6 and 8). A contractor's statement
+    # marked paid: its payout is an ordinary transaction (kind contractor_payout, booked by the ledger
+    # under '<park>:settlement' with the payout's number as seq) out of contractor:<id>; one contractor's
+    # paid periods never overlap (ledger.settlement checks; the keys are the second check), so no
+    # receipt is paid twice. A notice an admin sends to members goes through the notification
+    # outbox, one row per phone (a member with a replaced card is one person), so the outbox's txn_id
+    # may now be empty: a row tells of a booking or carries a notice, never both. A member who wants
+    # no notices is kept by phone, so the choice survives a card replacement.
+    """
+    CREATE TABLE contractor_payout (
+        park_id        TEXT NOT NULL REFERENCES park,
+        payout_no      INTEGER NOT NULL,
+        contractor_id  TEXT NOT NULL,
+        first_day      TEXT NOT NULL,
+        last_day       TEXT NOT NULL CHECK (last_day >= first_day),
+        amount_fen     INTEGER NOT NULL CHECK (amount_fen > 0),
+        receipts       INTEGER NOT NULL,
+        channel        TEXT NOT NULL,
+        reference      TEXT NOT NULL DEFAULT '',   -- the bank transfer's number, as the operator typed it
+        paid_by        TEXT NOT NULL,
+        paid_ms        INTEGER NOT NULL,
+        txn_id         INTEGER NOT NULL UNIQUE REFERENCES txn,
+        PRIMARY KEY (park_id, payout_no),
+        UNIQUE (park_id, contractor_id, first_day, last_day)
+    );
+    CREATE TRIGGER contractor_payout_is_immutable_update BEFORE UPDATE ON contractor_payout
+        BEGIN SELECT RAISE(ABORT, 'a paid statement stays paid'); END;
+    CREATE TRIGGER contractor_payout_is_immutable_delete BEFORE DELETE ON contractor_payout
+        BEGIN SELECT RAISE(ABORT, 'a paid statement stays paid'); END;
+    CREATE TABLE member_notice (
+        park_id      TEXT NOT NULL REFERENCES park,
+        notice_id    INTEGER NOT NULL,
+        text         TEXT NOT NULL,
+        audience     TEXT NOT NULL,                  -- what it was sent to, as the sender chose it
+        sent_by      TEXT NOT NULL,
+        created_ms   INTEGER NOT NULL,
+        recipients   INTEGER NOT NULL,               -- outbox rows written
+        opted_out    INTEGER NOT NULL,               -- phones in the audience that want no notices
+        request_key  TEXT UNIQUE,                    -- the console form's, so a double submit sends once
+        PRIMARY KEY (park_id, notice_id)
+    );
+    CREATE TABLE notice_opt_out (
+        park_id  TEXT NOT NULL REFERENCES park,
+        phone    TEXT NOT NULL,
+        since_ms INTEGER NOT NULL,
+        PRIMARY KEY (park_id, phone)
+    );
+    CREATE TABLE notification_v2 (
+        notification_id INTEGER PRIMARY KEY,
+        park_id         TEXT NOT NULL,
+        card_no         TEXT NOT NULL,
+        phone           TEXT NOT NULL,
+        txn_id          INTEGER UNIQUE REFERENCES txn,
+        notice_id       INTEGER,
+        body            TEXT NOT NULL,
+        created_ms      INTEGER NOT NULL,
+        sent_ms         INTEGER,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        CHECK ((txn_id IS NULL) <> (notice_id IS NULL)),
+        UNIQUE (park_id, notice_id, phone)
+    );
+    INSERT INTO notification_v2 (notification_id, park_id, card_no, phone, txn_id, body, created_ms, sent_ms, attempts,
+                                 last_error)
+        SELECT notification_id, park_id, card_no, phone, txn_id, body, created_ms, sent_ms, attempts, last_error
+          FROM notification;
+    DROP TABLE notification;
+    ALTER TABLE notification_v2 RENAME TO notification;
+    CREATE INDEX notification_unsent ON notification (sent_ms) WHERE sent_ms IS NULL;
+    """,
 ]

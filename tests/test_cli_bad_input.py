@@ -116,6 +116,11 @@ BAD_INPUT = {
     ("report", "contractor"): [[], ["--contractor", "C-NOBODY"], ["--contractor", "C-HORSE", "--format", "doc"]],
     ("report", "deposits"): [["--station", "fishing"], ["--day", "2026-02-30"]],
     ("report", "rentals"): [["--station", "no-such-station"], ["--from", "2026-05-02", "--to", "2026-05-01"]],
+    ("settlement", "pay"): [["--station", "fishing", "--period", "2026-05-01"], ["--contractor", "C-X", "--period", "2026-13"],
+                            ["--contractor", "C-X"], ["--contractor", "C-X", "--station", "fishing", "--period", "2026-05"],
+                            ["--contractor", "C-NOBODY", "--period", "2026-05-01"],
+                            ["--contractor", "C-X", "--period", "2026-05", "--channel", "gold"]],
+    ("settlement", "list"): [["extra"], ["--contractr", "C-X"]],
     ("rental", "type", "add"): [
         ["--type", "rod", "--name", "Rod", "--deposit-fen", "-5", "--price-fen", "0", "--per", "session"],
         ["--type", "rod", "--name", "Rod", "--deposit-fen", "0", "--price-fen", "0", "--per", "session"],

@@ -752,6 +752,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tools.rental_cli import add_rental_commands
 
     add_rental_commands(commands)
+    from tools.settlement_cli import add_settlement_commands
+
+    add_settlement_commands(commands)
 
     from backoffice.console_schema import ROLES
     from tools.console_cli import add_console_commands

@@ -6,11 +6,16 @@ Commission and net payable are read from each transaction's own postings (the re
 contractor accounts), not recomputed: commission is rounded per sale when it is booked, and the
 statement must add up to exactly what the books say is owed. No fees are booked yet: the fees
 column reads 0 until the park configures one.
+
+A statement marked paid (``ledger.settlement``) shows its payout: when, by whom, how, and what is
+still outstanding; a payout lives in the books as a ``contractor_payout`` transaction.
 """
 
 from datetime import datetime
+import sqlite3
 from zoneinfo import ZoneInfo
 
+from ..rules.settlement import PaidStatement
 from .corrections import receipt_number
 from .query import ReportError, Scope, park_of
 from .table import Column, Report, Table, fen_column, int_column, sum_columns
@@ -27,6 +32,17 @@ COLUMNS = (
 )
 SUMMARY_COLUMNS = (Column("item", "item", "项目"), fen_column("amount_fen", "amount", "金额"))
 COUNT_COLUMNS = (Column("item", "item", "项目"), int_column("count", "count", "笔数"))
+PAID_COLUMNS = (
+    int_column("payout_no", "payout", "付款号"),
+    Column("period", "period", "对账期"),
+    Column("paid_at", "paid at", "付款时间"),
+    Column("paid_by", "paid by", "付款人"),
+    Column("channel", "channel", "渠道"),
+    Column("reference", "reference", "凭证号"),
+    fen_column("amount_fen", "amount", "金额"),
+)
+_PAID_SQL = ("SELECT payout_no, contractor_id, first_day, last_day, amount_fen, receipts, channel, reference, paid_by, "
+             "paid_ms, txn_id FROM contractor_payout WHERE park_id = ?")
 
 
 def contractors(db, park_id: str) -> dict[str, list[str]]:
@@ -37,6 +53,26 @@ def contractors(db, park_id: str) -> dict[str, list[str]]:
             (park_id,)):
         found.setdefault(contractor, []).append(station)
     return found
+
+
+def paid_statements(db, park_id: str, contractor_id: str | None = None, *, first_day: str | None = None,
+                    last_day: str | None = None) -> list[PaidStatement]:
+    """Statements marked paid, oldest first: all of a park's, one contractor's, or those whose
+    period meets ``first_day``..``last_day``. Reads only; a ledger from before settlements has none."""
+    sql, params = _PAID_SQL, [park_id]
+    if contractor_id is not None:
+        sql, params = sql + " AND contractor_id = ?", params + [contractor_id]
+    if first_day is not None and last_day is not None:
+        sql, params = sql + " AND first_day <= ? AND last_day >= ?", params + [last_day, first_day]
+    try:
+        rows = db.execute(sql + " ORDER BY payout_no", params).fetchall()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return []  # a ledger read as it is (immutable) from before settlements existed: nothing paid
+        raise
+    zone = ZoneInfo(park_of(db)[1])
+    return [PaidStatement(*row[:10], datetime.fromtimestamp(row[9] / 1000, zone).strftime("%Y-%m-%d %H:%M:%S"), row[10])
+            for row in rows]
 
 
 def contractor_statement(db, scope: Scope, contractor_id: str) -> Report:
@@ -77,11 +113,25 @@ def contractor_statement(db, scope: Scope, contractor_id: str) -> Report:
         ("fees 费用", -fees),
         ("net payable 应付净额", payable - fees),
     ]
+    notes = ["net payable = net sales - commission - fees; each line's commission is the one booked with it"]
+    paid = paid_statements(db, scope.park_id, contractor_id, first_day=scope.period.first, last_day=scope.period.last)
+    this = [p for p in paid if (p.first_day, p.last_day) == (scope.period.first, scope.period.last)]
+    summary += [("paid 已付款", sum(p.amount_fen for p in this)),
+                ("outstanding 未付款", payable - fees - sum(p.amount_fen for p in this))]
+    if this:
+        notes.append(f"paid 已付款: {this[0].paid_local} by {this[0].paid_by} ({this[0].channel}), payout {this[0].payout_no}")
+    else:
+        notes.append("not paid yet 未付款")
+    if len(this) != len(paid):
+        notes.append("other paid statements overlap this period 本期与其他已付对账单重叠: " +
+                     ", ".join(f"{p.period} (payout {p.payout_no})" for p in paid if p not in this))
+    paid_rows = [(p.payout_no, p.period, p.paid_local, p.paid_by, p.channel, p.reference, p.amount_fen) for p in paid]
     return Report(
         name="contractor", title_en=f"Contractor statement: {contractor_id}", title_zh=f"承包商对账单：{contractor_id}",
         scope_text=f"park {scope.park_id}, {scope.period}, stations {', '.join(stations)}",
         tables=[Table("Statement", "对账汇总", SUMMARY_COLUMNS, summary),
                 Table("Counts", "笔数", COUNT_COLUMNS, [("sales 销售", sales), ("voids 撤销", voids)]),
-                Table("Every receipt", "逐笔小票", COLUMNS, rows, sum_columns(COLUMNS, rows))],
-        notes=["net payable = net sales - commission - fees; each line's commission is the one booked with it"],
+                Table("Every receipt", "逐笔小票", COLUMNS, rows, sum_columns(COLUMNS, rows)),
+                Table("Payments", "付款记录", PAID_COLUMNS, paid_rows)],
+        notes=notes,
     )
