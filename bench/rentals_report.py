@@ -3,9 +3,11 @@
 Generates a rental station's books straight into a ledger database (every migration applied): 90
 business days of returned rentals of four item types over 200 items, each a deposit order with its
 hold and close transactions, and the day rows the ledger adds up as each comes back (the report
-reads those, not postings nor orders).
+reads those, not postings nor orders), made by the migrations' own fill statements.
 Then times the report over the last day, 7 days, 31 days and all 90 days through the read-only
-connection ``fieldpos report`` uses, and prints p50/p95 and the main query's plan.
+connection ``fieldpos report`` uses, and prints p50/p95 beside a floor measured in the same run:
+reading the period's day rows once, ungrouped (the least any report over them can do). Last, the
+plans of the report's queries, with the index each one uses.
 
 Run: .venv/bin/python bench/rentals_report.py [--rentals 1000000] [--db var/bench-rentals.db] [--runs 7]
 """
@@ -32,6 +34,10 @@ FIRST_DAY_MS = 1_777_600_800_000  # 2026-05-01 10:00 Asia/Shanghai
 FIRST_DAY = date(2026, 5, 1)
 TYPES = {"rod": 3000, "bike": 20000, "boat": 10000, "bbq": 5000}
 ROUTES = ("card", "cash", "wechat", "online_wechat", "online_alipay")
+# The rows the report reads, per item, per 15-minute slot, per kind of renter and per paying card
+# (the whole park's chain of each card's days), as (table, condition).
+DAY_ROWS = (("rental_day", ""), ("rental_day_slot", ""), ("rental_day_by_renter", ""),
+            ("rental_card_day", " AND scope = '' AND renter IN ('member', 'temporary')"))
 
 
 def generate(path: Path, count: int, seed: int = 13) -> None:
@@ -77,9 +83,12 @@ def generate(path: Path, count: int, seed: int = 13) -> None:
         with store.batch():
             db.executemany("INSERT INTO txn VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", txns)
             db.executemany(f"INSERT INTO deposit_order VALUES ({', '.join('?' * 24)})", orders)
-    # The day rows a ledger adds up as each rental comes back: made here by migration 17's own fill.
-    fill = MIGRATIONS[16]
-    db.executescript("BEGIN; " + fill[fill.index("INSERT INTO rental_day"):] + "; COMMIT;")
+    # The day rows a ledger adds up as each rental comes back: made here by the migrations' own fills.
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    fills = [statement for migration in MIGRATIONS if "rental_day" in migration
+             for statement in migration.split(";") if statement.strip().startswith("INSERT INTO")
+             and statement.split()[2] in tables]
+    db.executescript("BEGIN; " + "; ".join(fills) + "; COMMIT;")
     store.close()
 
 
@@ -101,19 +110,37 @@ def main() -> int:
     for days in (1, 7, 31, DAYS):
         first = (FIRST_DAY + timedelta(days=DAYS - days)).isoformat()
         scope = Scope(PARK, Period(first, last))
-        times = []
+        times, floor_times = [], []
         for _ in range(args.runs):
             started = time.perf_counter()
             report = rentals(db, scope)
             times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            for table, condition in DAY_ROWS:
+                db.execute(f"SELECT COUNT(*), SUM(rentals) FROM {table} WHERE park_id = ? AND business_day BETWEEN ? AND ?"
+                           + condition, (PARK, first, last)).fetchone()
+            floor_times.append(time.perf_counter() - started)
         counted = sum(row[2] for row in report.tables[0].rows)
+        rows = sum(db.execute(f"SELECT COUNT(*) FROM {table} WHERE park_id = ? AND business_day BETWEEN ? AND ?"
+                              + condition, (PARK, first, last)).fetchone()[0] for table, condition in DAY_ROWS)
         times.sort()
-        print(f"report rentals, {days:>2} day(s), {counted:>7,} rentals: p50 {statistics.median(times) * 1000:.0f} ms, "
-              f"p95 {times[int(len(times) * 0.95) - 1 if len(times) > 1 else 0] * 1000:.0f} ms")
-    plan = db.execute(
-        """EXPLAIN QUERY PLAN SELECT item_label, SUM(rentals) FROM rental_day
-           WHERE park_id = ? AND business_day BETWEEN ? AND ? GROUP BY item_label""", (PARK, last, last)).fetchall()
-    print("plan:", "; ".join(row[-1] for row in plan))
+        print(f"report rentals, {days:>2} day(s), {counted:>9,} rentals: p50 {statistics.median(times) * 1000:4.0f} ms, "
+              f"p95 {times[int(len(times) * 0.95) - 1 if len(times) > 1 else 0] * 1000:4.0f} ms; floor (its {rows:,} "
+              f"day rows read once) p50 {statistics.median(floor_times) * 1000:.0f} ms")
+    print("query plans (all 90 days):")
+    first = FIRST_DAY.isoformat()
+    for sql, params in (
+            ("SELECT item_label, SUM(rentals) FROM rental_day WHERE park_id = ? AND business_day BETWEEN ? AND ? "
+             "GROUP BY item_label", (PARK, first, last)),
+            ("SELECT slot, SUM(rentals) FROM rental_day_slot WHERE park_id = ? AND business_day BETWEEN ? AND ? "
+             "GROUP BY slot", (PARK, first, last)),
+            ("SELECT renter, SUM(rentals) FROM rental_day_by_renter WHERE park_id = ? AND business_day BETWEEN ? AND ? "
+             "GROUP BY renter", (PARK, first, last)),
+            ("SELECT renter, SUM(prev_day IS NULL OR prev_day < ?) FROM rental_card_day WHERE park_id = ? AND scope = '' "
+             "AND renter IN ('member', 'temporary') AND business_day BETWEEN ? AND ? GROUP BY renter",
+             (first, PARK, first, last))):
+        plan = db.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+        print(f"  {sql.split(' FROM ')[1].split()[0]:<20} " + "; ".join(row[-1] for row in plan))
     return 0
 
 

@@ -1196,13 +1196,40 @@ class Store:
                 ON CONFLICT (park_id, business_day, station_id, slot) DO UPDATE SET rentals = rentals + 1""",
             (business_day, park_id, order_no))
         self.db.execute(
-            f"""INSERT INTO rental_day_renter SELECT o.park_id, ?, o.station_id,
-                       CASE WHEN o.route = 'card' AND o.is_member THEN 'member' WHEN o.route = 'card' THEN 'temporary'
+            f"""INSERT INTO rental_day_by_renter SELECT o.park_id, ?, o.station_id,
+                       CASE WHEN o.route = 'card' AND o.is_member <> 0 THEN 'member' WHEN o.route = 'card' THEN 'temporary'
                             WHEN o.route LIKE 'online_%' THEN 'online' ELSE 'desk' END,
-                       o.payer_account, 1, o.closed_ms - o.out_ms {where}
-                ON CONFLICT (park_id, business_day, station_id, renter, payer_account) DO UPDATE SET
+                       1, o.closed_ms - o.out_ms {where}
+                ON CONFLICT (park_id, business_day, station_id, renter) DO UPDATE SET
                    rentals = rentals + 1, out_ms = out_ms + excluded.out_ms""",
             (business_day, park_id, order_no))
+        card = self.db.execute(f"SELECT o.station_id, o.is_member, o.payer_account {where} AND o.route = 'card'",
+                               (park_id, order_no)).fetchone()
+        if card is not None:
+            renter = "member" if card[1] else "temporary"
+            for scope in (card[0], ""):  # the station's chain and the whole park's
+                self._chain_card_day(park_id, scope, renter, card[2], business_day)
+
+    def _chain_card_day(self, park_id, scope, renter, payer_account, business_day) -> None:
+        """Count a card's rental on ``business_day`` in its chain of days with rentals (rental_card_day):
+        a new day is linked between the card's days before and after it, as a day may come in after a
+        later one (an offline return uploaded days after)."""
+        key = "park_id=? AND scope=? AND renter=? AND payer_account=?"
+        card = (park_id, scope, renter, payer_account)
+        if self.db.execute(f"UPDATE rental_card_day SET rentals = rentals + 1 WHERE {key} AND business_day=?",
+                           (*card, business_day)).rowcount:
+            return
+        before = self.db.execute(f"SELECT MAX(business_day) FROM rental_card_day WHERE {key} AND business_day < ?",
+                                 (*card, business_day)).fetchone()[0]
+        after = self.db.execute(f"SELECT MIN(business_day) FROM rental_card_day WHERE {key} AND business_day > ?",
+                                (*card, business_day)).fetchone()[0]
+        self.db.execute("INSERT INTO rental_card_day VALUES (?, ?, ?, ?, ?, 1, ?, ?)", (*card, business_day, before, after))
+        if before is not None:
+            self.db.execute(f"UPDATE rental_card_day SET next_day=? WHERE {key} AND business_day=?",
+                            (business_day, *card, before))
+        if after is not None:
+            self.db.execute(f"UPDATE rental_card_day SET prev_day=? WHERE {key} AND business_day=?",
+                            (business_day, *card, after))
 
     def pending_refunds(self, park_id) -> list[tuple]:
         """(refund_no, provider, provider_order, transaction_id, amount_fen, total_fen, order) not yet paid."""

@@ -2,7 +2,8 @@
 utilisation, revenue, late and damage rates; when items go out (local hour); who rents (member
 card, temporary card, desk, online), repeat renters and the average time out. All of it from the
 deposit orders the ledger already keeps, added up per business day as each rental comes back
-(migration 17): no new personal data, and a month of a busy park is a few thousand rows."""
+(Store._add_up_rental): no new personal data, and a month of a busy park is a few thousand rows,
+with one more per paying card and day for telling renters apart."""
 
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -51,11 +52,39 @@ def _hours(ms: int) -> str:
     return f"{ms / HOUR_MS:.1f}"
 
 
+def _card_renters(db, park_id: str, scope: Scope) -> dict[str, tuple[int, int]]:
+    """{renter: (cards, repeat renters)} of the paying cards (members' and temporary cards) in the
+    period. A card's days with rentals are chained (rental_card_day, per station and for the whole
+    park), so one pass over the period's days counts them: a card's first day in the period is the
+    day whose previous one lies before the period, and it is a repeat renter unless that day had one
+    rental and its next day lies after the period."""
+    first, last = scope.period.first, scope.period.last
+    stations = scope.stations
+    if stations is not None and len(stations) > 1 and {row[0] for row in db.execute(
+            "SELECT DISTINCT station_id FROM rental_day_by_renter WHERE park_id = ?", (park_id,))} <= set(stations):
+        stations = None  # every station that ever rented out: the whole park's chain
+    if stations is None or len(stations) == 1:
+        rows = db.execute(
+            """SELECT renter, SUM(prev_day IS NULL OR prev_day < ?),
+                      SUM((prev_day IS NULL OR prev_day < ?) AND rentals = 1 AND (next_day IS NULL OR next_day > ?))
+                 FROM rental_card_day WHERE park_id = ? AND scope = ? AND renter IN ('member', 'temporary')
+                  AND business_day BETWEEN ? AND ? GROUP BY renter""",
+            (first, first, last, park_id, "" if stations is None else stations[0], first, last))
+        return {renter: (cards, cards - once) for renter, cards, once in rows}
+    # Some of the rental stations: a card may have rented at two of them, so its days are added up.
+    return {renter: (cards, repeat) for renter, cards, repeat in db.execute(
+        f"""SELECT renter, COUNT(*), SUM(n > 1) FROM (
+                SELECT renter, SUM(rentals) AS n FROM rental_card_day
+                 WHERE park_id = ? AND scope IN ({', '.join('?' * len(stations)) or 'NULL'})
+                   AND business_day BETWEEN ? AND ? GROUP BY renter, payer_account) AS cards GROUP BY renter""",
+        (park_id, *stations, first, last))}
+
+
 def rentals(db, scope: Scope) -> Report:
     park_id, time_zone, _ = park_of(db)
     days = (date.fromisoformat(scope.period.last) - date.fromisoformat(scope.period.first)).days + 1
     # The rentals the period's returns added up, day by day (Store._add_up_rental): a few rows a day
-    # per item, per 15-minute slot and per paying card, however many rentals there were.
+    # per item, per 15-minute slot and per kind of renter, however many rentals there were.
     where = "park_id = ? AND business_day BETWEEN ? AND ?"
     params: list = [park_id, scope.period.first, scope.period.last]
     if scope.stations is not None:
@@ -83,13 +112,11 @@ def rentals(db, scope: Scope) -> Report:
         hour = datetime.fromtimestamp(slot * SLOT_MS / 1000, zone).hour  # a slot lies in one local hour
         hours[hour] = hours.get(hour, 0) + count
     by_hour = [(f"{hour:02d}:00", count) for hour, count in sorted(hours.items())]
-    renters = [(RENTERS[renter], count, cards, repeat, f"{(out_ms or 0) / count / 60_000:.0f} min")
-               for renter, count, cards, repeat, out_ms in db.execute(
-                   f"""SELECT renter, SUM(n), SUM(is_card), SUM(is_card AND n > 1), SUM(out_ms) FROM (
-                           SELECT renter, payer_account, renter IN ('member', 'temporary') AS is_card,
-                                  SUM(rentals) AS n, SUM(out_ms) AS out_ms
-                             FROM rental_day_renter WHERE {where} GROUP BY renter, payer_account)
-                       GROUP BY renter ORDER BY renter""", params)]
+    cards = _card_renters(db, park_id, scope)
+    renters = [(RENTERS[renter], count, *cards.get(renter, (0, 0)), f"{(out_ms or 0) / count / 60_000:.0f} min")
+               for renter, count, out_ms in db.execute(
+                   f"SELECT renter, SUM(rentals), SUM(out_ms) FROM rental_day_by_renter WHERE {where} "
+                   "GROUP BY renter ORDER BY renter", params)]
     return Report(
         name="rentals", title_en="Rentals", title_zh="租赁统计", scope_text=str(scope),
         tables=[Table("By item type", "按类型", TYPE_COLUMNS, by_type),
