@@ -1,6 +1,7 @@
 """The README's receipt pictures, made by the terminal's own state machine and receipt renderer: a
 sale at the fishing station, one the BBQ sold offline, a void; a top-up, a card return and a lost
-member card replaced at the front desk. Each flow is the
+member card replaced at the front desk; a rental deposit's voucher (its QR code) and a rod's
+itemised return, late and damaged, at the rental desk. Each flow is the
 keys and taps a cashier would give, answered by a ledger Result, so a picture shows what the till
 prints today. Run ``python -m host_sim.receipt_pictures [DIR]`` (default docs/img) after changing a
 receipt."""
@@ -25,7 +26,13 @@ CASHIER = ("S0001", "wang", "王芳")
 SUPERVISOR = ("S0003", "zhao", "赵敏")
 VISITOR = CardRecord("T4F2A91C0", 1, "temporary", "P1")
 PICTURES = {"sale": "receipt-sample.png", "offline": "receipt-offline.png", "void": "receipt-void.png",
-            "top-up": "receipt-topup.png", "return": "receipt-return.png", "replacement": "receipt-replacement.png"}
+            "top-up": "receipt-topup.png", "return": "receipt-return.png", "replacement": "receipt-replacement.png",
+            "voucher": "receipt-voucher.png", "rental-return": "receipt-rental-return.png"}
+RENTAL_STAFF = ("S0004", "sun", "孙丽")
+# The voucher key is fixed (its seed below) so the voucher's QR, like the rest, changes only when
+# the receipt does; a park's own key is made by ``ledger init`` and never leaves the ledger.
+VOUCHER_KEY_SEED = bytes(range(32))
+HOUR_MS = 3_600_000
 
 
 def _answer(terminal_id: str, seq: int, *, fen: int, amount_fen: int | None = None, txn: int = 1041, bonus: int = 0,
@@ -127,8 +134,67 @@ def void() -> ReceiptData:
     return _printed(station.handle(_answer("T-FISH-1", 8, fen=7000, amount_fen=3000, txn=1042)))
 
 
+def _rental_desk():
+    """Sun logged in at the rental desk, its stock the sample rods and bikes (host_sim.station's)."""
+    from nacl.signing import SigningKey
+
+    from protocol.messages import RentalItem, RentalStock
+    from terminal.rental import RentalTerminal
+
+    from .station import RENTAL_LABELS, rental_types
+
+    key = SigningKey(VOUCHER_KEY_SEED)
+    staff = {RENTAL_STAFF[0]: RENTAL_STAFF[1:]}
+    stock = RentalStock(item_types=rental_types(), items=tuple(
+        RentalItem(label=label, item_type=item_type, state="available")
+        for item_type, labels in RENTAL_LABELS.items() for label in labels))
+    desk = RentalTerminal(StationConfig(park_name=PARK, station_name="租赁 Rentals", mode="rental", staff=staff),
+                          "T-RENT-1", stock=stock, voucher_key=key.verify_key)
+    desk.start(0)
+    desk.handle(CardTapped("01020305", CardRecord(RENTAL_STAFF[0], 1, "staff", "P1")))
+    _press(desk, *"4567E")
+    desk.handle(_answer("T-RENT-1", 1, fen=0))
+    return desk, key
+
+
+def _type_key(desk, item_type: str) -> str:
+    return str([known.item_type for known in desk.stock.item_types].index(item_type) + 1)
+
+
+def voucher() -> ReceiptData:
+    """A rod's 50.00 deposit paid in cash at the rental desk (F2): the voucher, its QR the desk scans."""
+    from protocol.messages import DepositReply
+    from protocol.voucher import Voucher, make_voucher
+
+    desk, key = _rental_desk()
+    _press(desk, "F2", _type_key(desk, "rod"), "1")  # the rod, paid in cash
+    desk.submitted(21)
+    expires_ms = LEDGER_TIME_MS // 1000 * 1000 + 3 * 24 * HOUR_MS
+    token = make_voucher(Voucher("P1", "D1042", "rod", expires_ms, "P1-voucher-1"), key)
+    return _printed(desk.handle(Answer(DepositReply(
+        park="P1", terminal="T-RENT-1", seq=21, request_sha256="a" * 64, order="D1042", item_type="rod",
+        deposit_fen=5000, voucher=token, expires_ms=expires_ms, ledger_time_ms=LEDGER_TIME_MS))))
+
+
+def rental_return() -> ReceiptData:
+    """The rod back 5 hours after it went out (4 h and 15 min of grace: one started hour late), its
+    reel broken: 10.00 rental, 5.00 late fee, 20.00 damage kept, 15.00 back in cash."""
+    from protocol.messages import RentalReturnReply
+    from terminal.rental import Scanned
+
+    desk, _ = _rental_desk()
+    back_ms = LEDGER_TIME_MS + 5 * HOUR_MS
+    desk.handle(Scanned("ROD-0042", back_ms))
+    _press(desk, "2", "1", "E")  # damaged: the reel (the rod type's first damage), ENTER sends
+    desk.submitted(22)
+    return _printed(desk.handle(Answer(RentalReturnReply(
+        park="P1", terminal="T-RENT-1", seq=22, request_sha256="a" * 64, order="D1042", item_type="rod",
+        item_label="ROD-0042", out_ms=LEDGER_TIME_MS, returned_ms=back_ms, deposit_fen=5000, rental_fen=1000,
+        late_fen=500, damage_fen=2000, refunded_fen=1500, claim_fen=0, route="cash", ledger_time_ms=back_ms))))
+
+
 RECEIPTS = {"sale": sale, "offline": offline_sale, "void": void, "top-up": top_up, "return": card_return,
-            "replacement": replacement}
+            "replacement": replacement, "voucher": voucher, "rental-return": rental_return}
 
 
 def write_pictures(directory: Path) -> list[Path]:

@@ -22,6 +22,7 @@ from protocol.messages import (DamageFee, MenuItem, OfflineCharge, ParkRules, Re
                                StaffEntry, StationSettings, Void)
 
 from .errors import AlreadyExists, CardBalanceBelowZero, NotFound, StoreUnavailableError, TransientStoreError
+from .rules.campaigns import Campaign
 from .rules.common import check_balanced
 from .rules.decision import CardView, Decision, OriginalSale, Posting, StationView
 from .rules import rentals
@@ -785,6 +786,21 @@ class Store:
         return self.db.execute(
             "SELECT min_topup_fen, bonus_fen FROM bonus_rule WHERE park_id=? ORDER BY min_topup_fen", (park_id,)
         ).fetchall()
+
+    def campaigns(self, park_id, business_day: str | None = None) -> list[Campaign]:
+        """The park's campaigns, latest first; with ``business_day`` only those running that day (read
+        on every top-up and member sale, so that answer is kept for the batch: a handful of rows)."""
+        key = ("campaigns", park_id, business_day)
+        if business_day is None or key not in self._batch_cache:
+            where = "" if business_day is None else "AND NOT is_ended AND first_day <= :day AND last_day >= :day"
+            found = [Campaign(*row[:6], is_ended=bool(row[6])) for row in self.db.execute(
+                f"""SELECT campaign_id, name, kind, multiplier_pct, first_day, last_day, is_ended FROM campaign
+                    WHERE park_id = :park {where} ORDER BY first_day DESC, campaign_id""",
+                {"park": park_id, "day": business_day})]
+            if business_day is None:
+                return found
+            self._batch_cache[key] = found
+        return self._batch_cache[key]
 
     def add_bonus_rule(self, park_id, min_topup_fen, bonus_fen) -> None:
         with self.batch():

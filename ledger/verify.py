@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from protocol.kinds import KINDS
 
+from .rules.adjustments import ADJUSTMENT_KIND
 from .rules.rentals import FORFEIT_KIND, ONLINE_DEPOSIT_KIND, POOL_KINDS
 from .rules.settlement import PAYOUT_KIND
 from .store import Store
@@ -72,7 +73,7 @@ _CHECKS = (
         "transaction {0} ({1} seq {2}) has no approved request",
         """SELECT t.txn_id, t.terminal_id, t.seq FROM txn t LEFT JOIN request r
              ON r.terminal_id = t.terminal_id AND r.seq = t.seq AND r.outcome = 'approved' AND r.txn_id = t.txn_id
-           WHERE r.seq IS NULL AND t.kind NOT IN (""" + _LEDGER_BOOKED_KINDS + f", '{PAYOUT_KIND}'" + """)""",
+           WHERE r.seq IS NULL AND t.kind NOT IN (""" + _LEDGER_BOOKED_KINDS + f", '{ADJUSTMENT_KIND}', '{PAYOUT_KIND}'" + """)""",
     ),
     (
         # A contractor payout's evidence is the statement it paid (ledger.settlement): the same amount,
@@ -83,6 +84,14 @@ _CHECKS = (
                               AND p.account_id = 'contractor:' || c.contractor_id AND p.asset = 'fen'
                               AND p.amount = -c.amount_fen
                              WHERE c.txn_id = t.txn_id AND t.amount_fen = c.amount_fen)""",
+    ),
+    (
+        # A balance adjustment's evidence is its request, approved by a second person (ledger.park_admin).
+        "transaction {0} ({1}) is a balance adjustment that no approved adjustment of that amount holds",
+        f"""SELECT t.txn_id, t.kind FROM txn t WHERE t.kind = '{ADJUSTMENT_KIND}'
+             AND NOT EXISTS (SELECT 1 FROM balance_adjustment a JOIN posting p ON p.txn_id = t.txn_id
+                              AND p.account_id = a.card_account AND p.asset = a.asset AND p.amount = a.amount
+                             WHERE a.txn_id = t.txn_id AND a.state = 'booked' AND a.decided_by <> a.requested_by)""",
     ),
     (
         "transaction {0} ({1}) was booked by the ledger but no deposit order holds or closes it",

@@ -22,6 +22,22 @@ def test_the_pictured_receipts_say_what_the_readme_says():
     assert {"金额 -30.00", "原单号 Original T-FISH-1-7", "主管 Approved by 赵敏 (zhao)"} <= set(voided)
 
 
+def test_the_rental_pictures_show_a_voucher_the_desk_accepts_and_an_itemised_late_damaged_return():
+    from nacl.signing import SigningKey
+
+    from host_sim.receipt_pictures import LEDGER_TIME_MS, VOUCHER_KEY_SEED
+    from protocol.voucher import verify_voucher
+
+    deposit = RECEIPTS["voucher"]()
+    assert "押金凭证 顾客联" in squeezed(deposit) and "支付 Paid by 现金 cash" in squeezed(deposit)
+    assert f"[QR {deposit.voucher}]" in squeezed(deposit)  # the QR code is the voucher itself
+    voucher = verify_voucher(deposit.voucher, SigningKey(VOUCHER_KEY_SEED).verify_key, LEDGER_TIME_MS)
+    assert (voucher.order, voucher.item_type) == ("D1042", "rod")
+    returned = squeezed(RECEIPTS["rental-return"]())
+    assert {"押金 Deposit 50.00", "租金 Rental 10.00", "超时费 Late fee 5.00", "损坏 Damage 20.00",
+            "退款 Refunded 15.00", "退回 Method 现金 cash"} <= set(returned)
+
+
 def test_the_script_writes_one_58mm_picture_per_receipt(tmp_path):
     paths = write_pictures(tmp_path)
     assert sorted(path.name for path in paths) == sorted(PICTURES.values())

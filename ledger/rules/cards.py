@@ -5,6 +5,7 @@ from dataclasses import replace
 from protocol.messages import CardBalance, CardIssue, CardKind, CardReturn, CardState, CardUnblock, LossReport, MemberOpen, Reversal, TopUp
 from protocol.reasons import Reason
 
+from .campaigns import multiplied, multiplier_pct
 from .common import CARD_FEE_ACCOUNT, PROMO_ACCOUNT, channel_account, check_supervisor, nonzero
 from .decision import APPROVED, BlocklistChange, CardView, Decision, NewCard, Posting, View, decline
 from .reads import block_reason, card_reads, supervisor
@@ -41,8 +42,10 @@ def bonus_for(amount_fen: int, rules) -> int:
     return max(reached, default=0)
 
 
-def decide_top_up(request: TopUp, card: CardView, bonus_rules=()) -> Decision:
+def decide_top_up(request: TopUp, card: CardView, bonus_rules=(), *, bonus_multiplier_pct: int = 100) -> Decision:
+    """Members get the bonus of the tier the top-up reaches, times a running campaign's multiplier."""
     bonus = bonus_for(request.amount_fen, bonus_rules) if card.kind == CardKind.MEMBER else 0
+    bonus = multiplied(bonus, bonus_multiplier_pct)
     return Decision(
         reason=Reason.OK,
         amount_fen=request.amount_fen,
@@ -101,12 +104,14 @@ def gather_top_up(request: TopUp, store, terminal, now_ms: int, pins) -> View:
     if owes:
         card = replace(card, state=CardState.ACTIVE.value)  # paying the debt is how an overdrawn card is settled
     found = card_reads(request, store, now_ms, card)
+    day = store.business_day(request.park, now_ms)
     return View(terminal=terminal, pins=pins, owes_offline_debt=owes, bonus_rules=tuple(store.bonus_rules(request.park)),
-                **found)
+                campaigns=tuple(store.campaigns(request.park, day)), business_day=day, **found)
 
 
 def top_up(request: TopUp, view: View) -> Decision:
-    decision = decide_top_up(request, view.card, view.bonus_rules)
+    decision = decide_top_up(request, view.card, view.bonus_rules,
+                             bonus_multiplier_pct=multiplier_pct(view.campaigns, "bonus", view.business_day))
     if view.owes_offline_debt and view.card.fen + request.amount_fen >= 0:
         # A top-up that pays an offline debt off unblocks the card (a blocklist delta to every till).
         return replace(decision, blocklist=(BlocklistChange("unblock", request.card.no, request.card.issuance, "SETTLED"),))

@@ -89,6 +89,8 @@ class View:
     no_pin_limit_fen: int = 0             # member settings: the default a new member card gets
     allows_transfer: bool = False
     bonus_rules: tuple = ()               # (min top-up fen, bonus fen) tiers
+    campaigns: tuple = ()                 # rules.campaigns.Campaign running on the request's business day
+    business_day: str = ""                # the request's business day (campaigns run on business days)
     station: StationView | None = None
     is_superseded: bool = False           # an online charge the terminal replaced by an offline sale
     earlier_outcome: str | None = None    # offline charge: outcome of the online attempt it supersedes

@@ -6,6 +6,7 @@ from protocol.messages import CardKind, CardState, Charge, OfflineCharge, Void
 from protocol.money import FEN_PER_YUAN
 from protocol.reasons import Outcome, Reason
 
+from .campaigns import multiplied, multiplier_pct
 from .common import (OFFLINE_LOSS_ACCOUNT, POINTS_ACCOUNT, PROMO_ACCOUNT, PROMO_EXPENSE_ACCOUNT, check_member_pin,
                      check_supervisor, nonzero, station_credit)
 from .decision import Alert, BlocklistChange, CardView, Decision, OriginalSale, Posting, StationView, View, decline
@@ -14,15 +15,16 @@ from .reads import card_reads, supervisor
 
 # ---------------------------------------------------------------- pure posting rules
 def decide_charge(request: Charge, card: CardView, station: StationView, *, bonus_first: bool = False,
-                  points_per_yuan: int = 0) -> Decision:
+                  points_per_yuan: int = 0, points_multiplier_pct: int = 100) -> Decision:
     """Real money and bonus credit pay together, in the park's chosen order; the station is always
-    paid in real money (the park pays for the bonus part). Members earn points per whole yuan."""
+    paid in real money (the park pays for the bonus part). Members earn points per whole yuan, times
+    a running campaign's multiplier."""
     amount = request.amount_fen
     if card.fen + card.bonus < amount:
         return decline(Reason.INSUFFICIENT_FUNDS)
     bonus = min(card.bonus, amount) if bonus_first else amount - min(card.fen, amount)
     real = amount - bonus
-    points = amount // FEN_PER_YUAN * points_per_yuan if card.kind == CardKind.MEMBER else 0
+    points = multiplied(amount // FEN_PER_YUAN * points_per_yuan, points_multiplier_pct) if card.kind == CardKind.MEMBER else 0
     return Decision(
         reason=Reason.OK,
         amount_fen=amount,
@@ -86,6 +88,8 @@ def gather_charge(request: Charge, store, terminal, now_ms: int, pins) -> View:
     if card is not None and card.kind == CardKind.MEMBER:
         found |= {"park_rules": store.park_rules(request.park)}
         found["bonus_first"], found["points_per_yuan"], _ = store.member_settings(request.park)
+        day = store.business_day(request.park, now_ms)
+        found |= {"campaigns": tuple(store.campaigns(request.park, day)), "business_day": day}
     elif card is not None:
         found["is_superseded"] = store.superseded_by(request.terminal, request.seq) is not None
     station = store.station(request.park, terminal.station_id) if card is not None else None
@@ -99,7 +103,8 @@ def charge(request: Charge, view: View) -> Decision:
         if not pin.is_approved:
             return pin
         return decide_charge(request, card, view.station, bonus_first=view.bonus_first,
-                             points_per_yuan=view.points_per_yuan).after(pin)
+                             points_per_yuan=view.points_per_yuan,
+                             points_multiplier_pct=multiplier_pct(view.campaigns, "points", view.business_day)).after(pin)
     if view.is_superseded:
         # The terminal gave up waiting for this attempt and sold offline instead: that sale counts.
         return decline(Reason.SUPERSEDED)
