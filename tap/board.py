@@ -83,6 +83,11 @@ def serve(app, reader, connect, ticks_ms, sleep_ms, turns=None):
 
 
 def main():  # pragma: no cover - runs on the board only
+    import gc
+
+    import tap
+
+    gc.threshold(tap.HEAP_THRESHOLD_BYTES)
     import json
     import os
     import time
