@@ -86,6 +86,8 @@ class Intake:
         self._result_key = keys.for_purpose(Purpose.RESULT)
         # Rental rules sign and check deposit vouchers with it (ledger.rules.rentals reads it in gather).
         store.voucher_key = keys.by_purpose.get(Purpose.VOUCHER.value)
+        # E-card QRs are checked with it (ledger.rules.ecards): the credential is the card's record.
+        self._card_record_key = keys.for_purpose(Purpose.CARD_RECORD).signing_key.verify_key
         self._terminal_keys: dict[str, tuple[str, VerifyKey]] = {}
         self._keys_loaded_at = float("-inf")
         self._reload_keys()
@@ -278,7 +280,7 @@ class Intake:
         message = verified.message
         kind = KINDS[message.TYPE]
         pins = SealedPins(verified.envelope.attachment, message, self.keys.pin_key, self.keys.pin_pepper)
-        view = rules.gather(message, self.store, terminal, now_ms, pins)
+        view = rules.gather(message, self.store, terminal, now_ms, pins, card_record_key=self._card_record_key)
         decision = rules.decide(message, view)
         for alert in decision.alerts:
             log.warning("%s: %s", alert.kind, alert.detail)
@@ -302,9 +304,9 @@ class Intake:
             if after is None:  # the transaction did not move this card (e.g. a zero-balance issue)
                 after = self.store.card_balances(message.park, message.card.account)
             balances = Balances(fen=after[0], bonus=after[1], points=after[2])
-        elif (kind.is_booked and card is not None
+        elif (kind.is_booked and card is not None and not decision.reason.value.startswith("ECARD_")
               and decision.reason not in (Reason.UNKNOWN_CARD, Reason.CARD_UID_MISMATCH, Reason.OLD_ISSUANCE)):
-            balances = Balances(fen=card.fen, bonus=card.bonus, points=card.points)  # not for a clone to see
+            balances = Balances(fen=card.fen, bonus=card.bonus, points=card.points)  # not for a clone or screenshot
         elif not kind.is_booked and kind.runs("card_known") and kind.runs("uid_matches") and decision.is_approved:
             # A read-only kind on a card that passed every check (card_balance) answers with its balances.
             balances = Balances(fen=card.fen, bonus=card.bonus, points=card.points)

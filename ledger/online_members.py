@@ -27,9 +27,9 @@ from protocol.pin import seal_pin
 
 from .errors import LedgerError
 from .keys import LedgerKeys
+from .rules.ecards import ECARD_PREFIX, check_presentation
 from .store import Store
 
-ECARD_PREFIX = "E"
 # An e-card's credential is re-signed when the member opens the portal after it expires; a year
 # keeps a lost phone's credential from living for ever while rarely bothering anyone.
 CREDENTIAL_LIFETIME_MS = 365 * 86_400_000
@@ -48,16 +48,6 @@ class OpenedECard:
     issuance: int
     credential: bytes  # signed; the phone keeps it and presents it (protocol.ecard.present)
     expires_ms: int
-
-
-def check_presentation(presentation: Presentation, registered: tuple[bytes, int, int] | None) -> None:
-    """The ledger's own checks of a token whose signatures and freshness held: the device key must
-    be the one registered for the card (a credential re-issued to another phone voids the old one),
-    and the window must be later than the last one accepted. ``registered`` is Store.ecard's row."""
-    if registered is None or registered[0] != presentation.credential.device_key:
-        raise ECardError("e-card shown from a device not registered for it", code=ECardFault.WRONG_DEVICE)
-    if presentation.window <= registered[2]:
-        raise ECardError(f"e-card window {presentation.window} was used already", code=ECardFault.REPLAYED)
 
 
 def accept_ecard_token(store: Store, keys: LedgerKeys, token: str, now_ms: int) -> Presentation:
@@ -112,16 +102,18 @@ class MemberDesk:
     def open_ecard(self, *, member_name: str, phone: str, pin: str, device_key: bytes) -> OpenedECard:
         """Open a member e-card for ``phone`` bound to the phone's ``device_key`` (Ed25519 public key,
         32 bytes): a ``member_open`` through the decision path, then the device registered and its
-        credential signed. Raises PortalRefused with the ledger's reason."""
+        credential signed, in one transaction. Raises PortalRefused with the ledger's reason."""
         if len(device_key) != 32:
             raise LedgerError("an e-card device key is 32 bytes", code="BAD_DEVICE_KEY")
-        card_no = self.store.next_ecard_no(self.park_id, ECARD_PREFIX)
-        card = CardRef(no=card_no, issuance=1, uid=device_tag(device_key))
-        self._send(MemberOpen, card, pin=pin, member_name=member_name, phone=phone, card_fee_fen=0, opening_fen=0,
-                   channel="cash", payment_ref="")
         now_ms = self.clock_ms()
         expires_ms = (now_ms + CREDENTIAL_LIFETIME_MS) // 1000 * 1000
+        # One transaction: the member_open's batch joins this one, so the card and its phone are
+        # stored together or not at all (a card without its device would refuse every QR).
         with self.store.batch():
+            card_no = self.store.next_ecard_no(self.park_id, ECARD_PREFIX)
+            card = CardRef(no=card_no, issuance=1, uid=device_tag(device_key))
+            self._send(MemberOpen, card, pin=pin, member_name=member_name, phone=phone, card_fee_fen=0,
+                       opening_fen=0, channel="cash", payment_ref="")
             self.store.add_ecard(self.park_id, card_no, 1, device_key, now_ms, expires_ms)
         return OpenedECard(card_no, 1, self.credential(card_no, 1, device_key, expires_ms), expires_ms)
 

@@ -206,6 +206,7 @@ class Store:
         self._parks: dict[str, tuple] = {}
         self._accounts: set[tuple[str, str]] = set()
         self._batch_cache: dict = {}
+        self._batch_depth = 0  # batches open (a nested one joins the outer: see batch)
         self.card_balances_after: dict[str, tuple[int, int, int]] = {}
 
     def close(self) -> None:
@@ -220,7 +221,16 @@ class Store:
     @contextmanager
     def batch(self):
         """One write transaction for a batch of requests. Lock and I/O trouble become
-        TransientStoreError with everything rolled back."""
+        TransientStoreError with everything rolled back. A batch opened inside another joins it:
+        the outer one commits or rolls back both (the portal opens an e-card and registers its
+        phone as one transaction, so a crash between cannot leave one without the other)."""
+        if self._batch_depth:
+            self._batch_depth += 1
+            try:
+                yield self
+            finally:
+                self._batch_depth -= 1
+            return
         self._batch_cache = {}  # terminals and stations read once per batch (setup changes between batches)
         try:
             self.db.execute("BEGIN IMMEDIATE")
@@ -228,6 +238,7 @@ class Store:
             if (fault := store_fault(error)) is not None:
                 raise fault from error
             raise
+        self._batch_depth = 1
         try:
             yield self
             self.db.execute("COMMIT")
@@ -239,6 +250,8 @@ class Store:
         except BaseException:
             self._roll_back()
             raise
+        finally:
+            self._batch_depth = 0
 
     def _roll_back(self) -> None:
         # After a full disk or an I/O error the rollback itself may fail; SQLite has then rolled
@@ -509,6 +522,8 @@ class Store:
                     self.unblock_card(park_id, change.card_no, change.issuance, change.reason, now_ms)
             if decision.rental is not None:
                 self.apply_rental(park_id, decision.rental, txn_id, txn.terminal_id, txn.seq, now_ms)
+            if decision.ecard_window is not None:  # the QR is used up with the booking, not before
+                self.use_ecard_window(park_id, *decision.ecard_window)
         if (shift := decision.shift) is not None:
             if shift.opens_for is None:
                 self.close_shift(shift.terminal_id, shift.seq, now_ms)

@@ -55,6 +55,7 @@ class RequestKind:
     is_sale: bool                      # a station's sale: counts in its takings and the card's daily spend
     is_booked: bool                    # an approval is recorded as a transaction (ledger verify checks it)
     notifies_member: bool              # a member card's holder is told of it
+    takes_ecard: bool                  # ``card`` is the holder's, shown at the till: an e-card comes as its QR
     skips_card_checks: frozenset       # names from CARD_CHECKS this kind opts out of
     receipt_title: str | None          # the receipt's title; None: a sale's own receipt, or no receipt
     receipt_owed_after_crash: bool     # reprinted after a restart when it was approved but not printed
@@ -82,92 +83,92 @@ class RequestKind:
 _DECLARED = (
     RequestKind(
         type="card_issue", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
-        moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
+        moves_money=True, is_sale=False, is_booked=True, notifies_member=False, takes_ecard=False,
         # A new card, or a returned one issued again: its own rule checks the issuance before it exists.
         skips_card_checks=frozenset({"card_known", "issuance_current", "uid_matches", "not_blocked"}),
         receipt_title="开卡凭证", receipt_owed_after_crash=True, owed_line="开卡 Card and opening", done_text=None,
     ),
     RequestKind(
         type="member_open", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
-        moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
+        moves_money=True, is_sale=False, is_booked=True, notifies_member=False, takes_ecard=False,
         skips_card_checks=frozenset({"card_known", "issuance_current", "uid_matches", "not_blocked"}),
         receipt_title="会员开卡", receipt_owed_after_crash=True, owed_line="会员开卡 Member card", done_text=None,
     ),
     RequestKind(
         type="top_up", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
-        moves_money=True, is_sale=False, is_booked=True, notifies_member=True,
+        moves_money=True, is_sale=False, is_booked=True, notifies_member=True, takes_ecard=True,
         skips_card_checks=frozenset(),
         receipt_title="充值凭证", receipt_owed_after_crash=True, owed_line="充值 Top-up", done_text=None,
     ),
     RequestKind(
         type="charge", terminal_kinds=_SALE_POINTS, staff_roles=_SELLERS, needs_shift=True,
-        moves_money=True, is_sale=True, is_booked=True, notifies_member=True,
+        moves_money=True, is_sale=True, is_booked=True, notifies_member=True, takes_ecard=True,
         skips_card_checks=frozenset(),
         receipt_title=None, receipt_owed_after_crash=True, owed_line=None, done_text=None,
     ),
     RequestKind(
         type="offline_charge", terminal_kinds=_SALE_POINTS, staff_roles=_SELLERS,
         needs_shift=False,  # the shift may have ended by the time it uploads
-        moves_money=True, is_sale=True, is_booked=True, notifies_member=False,
+        moves_money=True, is_sale=True, is_booked=True, notifies_member=False, takes_ecard=True,
         # It already happened: it is booked whatever the card (to the park's loss when it cannot pay).
         skips_card_checks=_NO_CARD_CHECKS,
         receipt_title=None, receipt_owed_after_crash=True, owed_line=None, done_text=None,
     ),
     RequestKind(
         type="void", terminal_kinds=_STATION, staff_roles=_SELLERS, needs_shift=True,
-        moves_money=True, is_sale=False, is_booked=True, notifies_member=True,
+        moves_money=True, is_sale=False, is_booked=True, notifies_member=True, takes_ecard=True,
         skips_card_checks=frozenset({"limits"}),  # it only gives back what a charge took
         receipt_title="撤销凭证", receipt_owed_after_crash=True, owed_line="撤销 Void", done_text=None,
     ),
     RequestKind(
         type="card_return", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
-        moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
+        moves_money=True, is_sale=False, is_booked=True, notifies_member=False, takes_ecard=True,
         skips_card_checks=frozenset({"limits"}),
         receipt_title="退卡凭证", receipt_owed_after_crash=True, owed_line="退卡退款 Refund", done_text=None,
     ),
     RequestKind(
         type="loss_report", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
-        moves_money=False, is_sale=False, is_booked=True, notifies_member=False,
+        moves_money=False, is_sale=False, is_booked=True, notifies_member=False, takes_ecard=False,
         skips_card_checks=frozenset({"limits"}),
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None,
         done_text="已挂失 Reported lost — the card is blocked at every station",
     ),
     RequestKind(
         type="card_unblock", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
-        moves_money=False, is_sale=False, is_booked=True, notifies_member=False,
+        moves_money=False, is_sale=False, is_booked=True, notifies_member=False, takes_ecard=False,
         skips_card_checks=frozenset({"not_blocked", "limits"}),  # it is for a card reported lost
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None,
         done_text="已解挂 Unblocked — the card works again",
     ),
     RequestKind(
         type="card_replace", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
-        moves_money=True, is_sale=False, is_booked=True, notifies_member=True,
+        moves_money=True, is_sale=False, is_booked=True, notifies_member=True, takes_ecard=False,
         # ``card`` is the new card; its own rule checks the lost card named by from_card_no.
         skips_card_checks=_NO_CARD_CHECKS,
         receipt_title="补卡凭证", receipt_owed_after_crash=True, owed_line="补卡 Replacement", done_text=None,
     ),
     RequestKind(
         type="reversal", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
-        moves_money=True, is_sale=False, is_booked=True, notifies_member=True,
+        moves_money=True, is_sale=False, is_booked=True, notifies_member=True, takes_ecard=True,
         skips_card_checks=frozenset({"limits"}),  # it only takes back what a top-up put in
         receipt_title="冲正凭证", receipt_owed_after_crash=True, owed_line="冲正 Reversal", done_text=None,
     ),
     RequestKind(
         type="pin_unlock", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
-        moves_money=False, is_sale=False, is_booked=True, notifies_member=True,
+        moves_money=False, is_sale=False, is_booked=True, notifies_member=True, takes_ecard=False,
         # ``card`` may be a staff card, which is no card in the books: found by number as member or staff.
         skips_card_checks=_NO_CARD_CHECKS,
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text="密码已解锁 PIN unlocked",
     ),
     RequestKind(
         type="member_transfer", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
-        moves_money=True, is_sale=False, is_booked=True, notifies_member=True,
+        moves_money=True, is_sale=False, is_booked=True, notifies_member=True, takes_ecard=True,
         skips_card_checks=frozenset({"limits"}),  # its own rule checks the receiving card's cap
         receipt_title="转账凭证", receipt_owed_after_crash=True, owed_line="转账 Transfer", done_text=None,
     ),
     RequestKind(
         type="member_lookup", terminal_kinds=_DESK, staff_roles=_DESK_STAFF, needs_shift=True,
-        moves_money=False, is_sale=False, is_booked=False, notifies_member=False,
+        moves_money=False, is_sale=False, is_booked=False, notifies_member=False, takes_ecard=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the asking staff member's card
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
     ),
@@ -175,44 +176,44 @@ _DECLARED = (
         # Read only: a till shows the tapped card's balances. Every common check but the limits runs
         # (nothing is spent), so a lost card or a copy is refused at the tap, before any sale.
         type="card_balance", terminal_kinds=_STAFFED, staff_roles=_BALANCE_ASKERS, needs_shift=True,
-        moves_money=False, is_sale=False, is_booked=False, notifies_member=False,
+        moves_money=False, is_sale=False, is_booked=False, notifies_member=False, takes_ecard=True,
         skips_card_checks=frozenset({"limits"}),
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
     ),
     RequestKind(
         type="station_report", terminal_kinds=frozenset({"supervisor"}), staff_roles=_READERS, needs_shift=True,
-        moves_money=False, is_sale=False, is_booked=False, notifies_member=False,
+        moves_money=False, is_sale=False, is_booked=False, notifies_member=False, takes_ecard=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the asking staff member's card
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
     ),
     RequestKind(
         type="deposit_card", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True,
-        moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
+        moves_money=True, is_sale=False, is_booked=True, notifies_member=False, takes_ecard=True,
         skips_card_checks=frozenset({"limits"}),  # a deposit is held, not spent: no daily spend
         receipt_title="押金凭证", receipt_owed_after_crash=True, owed_line=None, done_text=None,
     ),
     RequestKind(
-        type="deposit_desk", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True, moves_money=True, is_sale=False, is_booked=True, notifies_member=False,
+        type="deposit_desk", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True, moves_money=True, is_sale=False, is_booked=True, notifies_member=False, takes_ecard=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff member's card; paid in cash or online
         receipt_title="押金凭证", receipt_owed_after_crash=True, owed_line=None, done_text=None,
     ),
     RequestKind(
         type="rental_out", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True,
-        moves_money=False, is_sale=False, is_booked=True, notifies_member=False,
+        moves_money=False, is_sale=False, is_booked=True, notifies_member=False, takes_ecard=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff member's card; the voucher is the proof
         receipt_title="租赁出借", receipt_owed_after_crash=False, owed_line=None, done_text=None,
     ),
     RequestKind(
         type="offline_rental_out", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF,
         needs_shift=False,  # the shift may have ended by the time it uploads
-        moves_money=False, is_sale=False, is_booked=True, notifies_member=False,
+        moves_money=False, is_sale=False, is_booked=True, notifies_member=False, takes_ecard=False,
         skips_card_checks=_NO_CARD_CHECKS,
         receipt_title="租赁出借", receipt_owed_after_crash=False, owed_line=None, done_text=None,
     ),
     RequestKind(
         type="rental_return", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True,
         moves_money=True, is_sale=False, is_booked=True,
-        notifies_member=False,  # its rule tells the renter itself: ``card`` is the staff member's
+        notifies_member=False, takes_ecard=False,  # its rule tells the renter itself: ``card`` is the staff member's
         skips_card_checks=_NO_CARD_CHECKS,
         receipt_title="租赁归还", receipt_owed_after_crash=True, owed_line=None, done_text=None,
     ),
@@ -220,13 +221,13 @@ _DECLARED = (
         # Who may log in on which kind of terminal is ledger.shifts.ROLES_BY_TERMINAL_KIND: no
         # shift is open yet, so no role is checked against one.
         type="shift_open", terminal_kinds=_STAFFED, staff_roles=frozenset(), needs_shift=False,
-        moves_money=False, is_sale=False, is_booked=False, notifies_member=False,
+        moves_money=False, is_sale=False, is_booked=False, notifies_member=False, takes_ecard=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff card
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
     ),
     RequestKind(
         type="shift_close", terminal_kinds=_STAFFED, staff_roles=frozenset(STAFF_ROLES), needs_shift=True,
-        moves_money=False, is_sale=False, is_booked=False, notifies_member=False,
+        moves_money=False, is_sale=False, is_booked=False, notifies_member=False, takes_ecard=False,
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff card
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
     ),

@@ -42,9 +42,10 @@ NONCE_HEX_CHARS = 32
 MAX_JSON_DEPTH = 8
 # 2**53 has 16 digits: no legal integer is longer, and the length is checked before int() runs.
 MAX_NUMBER_DIGITS = 16
-# The longest string we send is a card record in hex (192 characters). The payload limit bounds a
+# The longest string we send is an e-card token (protocol.ecard.MAX_TOKEN_CHARS, 420: two Ed25519
+# signatures and a public key in base32); a card record in hex is 192. The payload limit bounds a
 # string too, but a named limit keeps a 8,000-character value out of every check and log line.
-MAX_STRING_CHARS = 256
+MAX_STRING_CHARS = 420
 # The largest object is a request kind with 16 fields ("type" included); twice that is room enough.
 MAX_FIELDS_PER_OBJECT = 32
 # Field names are our own snake_case identifiers: printable, short, and safe in any error text.

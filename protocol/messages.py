@@ -1,7 +1,8 @@
 """Message types. Frozen, slotted, keyword-only dataclasses that validate on construction.
 
-Each message's JSON form is its fields plus ``"type"``. Every field is required and no other field
-is allowed (within a protocol version, unknown fields are refused). Amounts are integer fen.
+Each message's JSON form is its fields plus ``"type"``. Every field is required (but the few added
+within version 1, which may be left out when null: see ``_f``) and no other field is allowed
+(within a protocol version, unknown fields are refused). Amounts are integer fen.
 """
 
 from dataclasses import dataclass, field, fields
@@ -9,7 +10,7 @@ from enum import Enum
 import re
 from typing import ClassVar
 
-from . import codec
+from . import codec, ecard
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .limits import (
     CARD_UID_BYTES,
@@ -160,6 +161,8 @@ _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 # protocol.voucher's token: only characters a QR code's alphanumeric mode holds.
 _VOUCHER = re.compile(r"FPV1:[A-Z2-7]{100,400}")
+# protocol.ecard's token (at most MAX_TOKEN_CHARS, 420): the same alphabet, as the 2D scanner read it.
+_ECARD = re.compile(r"FPE1:[A-Z2-7]{100,415}")
 _CODES = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}(,[A-Za-z0-9][A-Za-z0-9_.-]{0,31}){0,7}")
 
 CHECKS = {
@@ -191,6 +194,7 @@ CHECKS = {
     "charge_mode": lambda n, v: _member(n, v, ChargeMode, "a charge mode"),
     "staff_role": lambda n, v: _member(n, v, StaffRole, "a staff role"),
     "voucher": lambda n, v: _string(n, v, _VOUCHER, 410),
+    "ecard": lambda n, v: _string(n, v, _ECARD, 420),
     "codes": lambda n, v: v == "" or _string(n, v, _CODES, 8 * 33),
     "rental_price_per": lambda n, v: _member(n, v, RentalPricePer, "a rental price unit"),
     "rental_item_state": lambda n, v: _member(n, v, RentalItemState, "a rental item state"),
@@ -199,20 +203,34 @@ CHECKS = {
 }
 
 
-def _f(check: str, *, optional: bool = False, nested=None, many: bool | tuple[int, int] = False, empty_default=False):
+def _f(check: str, *, optional: bool = False, nested=None, many: bool | tuple[int, int] = False, empty_default=False,
+       added: bool = False):
     """A field with a named check (optional: may be null, and defaults to None when built in Python —
     on the wire it must still be present; nested: a sub-message type; many: a list of ``nested``,
     True for 1..MAX_LINE_ITEMS items or (fewest, most); empty_default: a list that defaults to none
-    when built in Python, and is still required on the wire)."""
+    when built in Python, and is still required on the wire; added: a nullable field added within
+    version 1, left out of the body when null and read as null when missing, so every body written
+    before it existed — a tap's, a queued request's, the worked example — stays byte-identical)."""
     if many is True:
         many = (1, MAX_LINE_ITEMS)
-    metadata = {"check": check, "optional": optional, "nested": nested, "many": many}
+    metadata = {"check": check, "optional": optional or added, "nested": nested, "many": many, "added": added}
+    if added:
+        return field(default=None, metadata=metadata)
     if empty_default:
         return field(default=(), metadata=metadata)
     return field(default=None, metadata=metadata) if optional else field(metadata=metadata)
 
 
 _SPECS: dict[type, tuple] = {}
+_ADDED: dict[type, frozenset] = {}
+
+
+def _added(cls) -> frozenset:
+    """The names of ``cls``'s fields added within version 1 (see ``_f``)."""
+    names = _ADDED.get(cls)
+    if names is None:
+        names = _ADDED[cls] = frozenset(f.name for f in fields(cls) if f.metadata.get("added"))
+    return names
 
 
 def _specs(cls) -> tuple:
@@ -256,8 +274,11 @@ class Message:
 
     def to_obj(self) -> dict:
         obj = {} if not self.TYPE else {"type": self.TYPE}
+        added = _added(type(self))
         for name, _, _, nested, many in _specs(type(self)):
             value = getattr(self, name)
+            if value is None and name in added:
+                continue
             if value is not None and nested is not None:
                 value = [item.to_obj() for item in value] if many else value.to_obj()
             obj[name] = value
@@ -276,11 +297,11 @@ class Message:
         expected = {spec[0] for spec in specs}
         if unknown := names - expected:
             _fail(where + ",".join(sorted(unknown)), f"unknown field in {cls.TYPE or cls.__name__}", Reason.UNKNOWN_FIELD)
-        if missing := expected - names:
+        if missing := expected - names - _added(cls):
             _fail(where + ",".join(sorted(missing)), f"missing from {cls.TYPE or cls.__name__}", Reason.MISSING_FIELD)
         values = {}
         for name, _, _, nested, many in specs:
-            value = obj[name]
+            value = obj.get(name)
             if nested is not None and value is not None:
                 if many:
                     if not isinstance(value, list):
@@ -307,6 +328,20 @@ class CardRef(Message):
     no: str = _f("card_number")
     issuance: int = _f("issuance")
     uid: str = _f("uid")
+    # The e-card QR as the 2D scanner read it (protocol.ecard, PROTOCOL.md §5.8) when the card is a
+    # member's phone: number, issuance and uid are then the token's, and the ledger checks the token.
+    ecard: str | None = _f("ecard", added=True)
+
+    def _check_whole(self):
+        if self.ecard is None:
+            return
+        try:
+            credential = ecard.parse_token(self.ecard)[0]
+        except ProtocolError as error:
+            _fail("card.ecard", error.args[0], Reason.VALUE_OUT_OF_RANGE)
+        if (credential.card_no, credential.issuance, credential.device_tag) != (self.no, self.issuance, self.uid):
+            _fail("card.ecard", "names another card, issuance or device than no, issuance and uid",
+                  Reason.VALUE_OUT_OF_RANGE)
 
     @property
     def account(self) -> str:

@@ -99,6 +99,13 @@ class Reason(str, Enum):
     ITEM_NOT_AVAILABLE = "ITEM_NOT_AVAILABLE"    # out, in repair or retired
     ITEM_NOT_OUT = "ITEM_NOT_OUT"                # a return of an item no one has
     DAMAGE_CODE_UNKNOWN = "DAMAGE_CODE_UNKNOWN"  # a damage code not in the item type's list
+    # --- declined: e-cards (issue 17; protocol.ecard.ECardFault has the same words)
+    ECARD_INVALID = "ECARD_INVALID"              # not a token, forged or altered, or a kind that takes no e-card
+    ECARD_EXPIRED = "ECARD_EXPIRED"              # the credential expired: the member opens the portal again
+    ECARD_STALE = "ECARD_STALE"                  # the QR's time window is past its lifetime (a screenshot)
+    ECARD_REPLAYED = "ECARD_REPLAYED"            # this window (or a later one) was used already
+    ECARD_WRONG_DEVICE = "ECARD_WRONG_DEVICE"    # shown from a phone not registered for the card
+    ECARD_QR_REQUIRED = "ECARD_QR_REQUIRED"      # an e-card named without its QR (its device tag is no secret)
 
 
 # What a cashier reads on the display (Chinese first: the parks' staff read it).
@@ -145,6 +152,12 @@ REASON_TEXT = {
     Reason.ITEM_NOT_AVAILABLE: "物品不可租 Item is out, in repair or retired",
     Reason.ITEM_NOT_OUT: "物品未租出 This item is not rented out",
     Reason.DAMAGE_CODE_UNKNOWN: "无此损坏项 Damage not in the item type's list",
+    Reason.ECARD_INVALID: "电子卡无效 E-card QR not valid — ask the member to reopen it",
+    Reason.ECARD_EXPIRED: "电子卡已过期 E-card expired — the member opens the portal again",
+    Reason.ECARD_STALE: "二维码已过期 QR too old — ask for the live code, not a screenshot",
+    Reason.ECARD_REPLAYED: "二维码已使用 QR used already — wait for the next code",
+    Reason.ECARD_WRONG_DEVICE: "非绑定手机 Not the phone this e-card is bound to",
+    Reason.ECARD_QR_REQUIRED: "请扫电子卡码 Scan the member's e-card QR",
 }
 
 
@@ -199,5 +212,11 @@ DECLINE_REASONS = frozenset(
         Reason.ITEM_NOT_AVAILABLE,
         Reason.ITEM_NOT_OUT,
         Reason.DAMAGE_CODE_UNKNOWN,
+        Reason.ECARD_INVALID,
+        Reason.ECARD_EXPIRED,
+        Reason.ECARD_STALE,
+        Reason.ECARD_REPLAYED,
+        Reason.ECARD_WRONG_DEVICE,
+        Reason.ECARD_QR_REQUIRED,
     }
 )

@@ -19,7 +19,7 @@ from tap.errors import (
 
 MAX_JSON_DEPTH = 8
 MAX_NUMBER_DIGITS = 16
-MAX_STRING_CHARS = 256
+MAX_STRING_CHARS = 420  # protocol.limits: the e-card token is the longest string
 MAX_FIELDS_PER_OBJECT = 32
 MAX_FIELD_NAME_CHARS = 32
 MAX_SAFE_INTEGER = 2**53 - 1

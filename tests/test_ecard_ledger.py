@@ -13,7 +13,10 @@ from ledger.online_members import MemberDesk, PortalRefused, accept_ecard_token
 from ledger.verify import verify_books
 from protocol import ecard
 from protocol.ecard import ECardError, ECardFault, present
-from protocol.messages import CardRef, Charge, TopUp
+from protocol import envelope
+from protocol.errors import LocalProtocolError
+from protocol.messages import CardRef, Charge, LossReport, OfflineCharge, TopUp
+from protocol.pin import seal_pin
 
 from .helpers.intake_driver import Ledger
 
@@ -102,21 +105,115 @@ def test_a_credential_signed_for_another_device_than_the_registered_one_is_refus
     assert forged.value.code == ECardFault.INVALID.value
 
 
-def test_a_charge_carries_the_ecards_card_reference_and_another_devices_tag_is_a_uid_mismatch(park):
-    opened = park.portal.open_ecard(member_name="王芳", phone="13700137000", pin="135790",
-                                    device_key=PHONE.verify_key.encode())
-    reference = park.scan(present(opened.credential, PHONE, park.now_ms)).card_ref
-    ecard_ref = CardRef(**reference)
-    assert park.ledger.request("T-DESK-1", TopUp, card_ref=ecard_ref, amount_fen=10000, channel="cash",
-                               payment_ref="").is_approved
-    charged = park.ledger.request("T-FISH-1", Charge, card_ref=ecard_ref, amount_fen=3000,
-                                  lines=single_line("鱼饵", 3000), pin_sha256=None)
+def open_wang(park):
+    return park.portal.open_ecard(member_name="王芳", phone="13700137000", pin="135790",
+                                  device_key=PHONE.verify_key.encode())
+
+
+def scanned(credential, device=PHONE, at_ms=None) -> CardRef:
+    """The card reference a till sends for an e-card QR its scanner read: the token's card and the token."""
+    token = present(credential, device, at_ms)
+    card = ecard.parse_token(token)[0]
+    return CardRef(no=card.card_no, issuance=card.issuance, uid=card.device_tag, ecard=token)
+
+
+def sell(park, card_ref, amount_fen=3000, terminal="T-FISH-1", pin=None):
+    fields = park.ledger.fields(terminal, card_ref)
+    identity = park.rig.identity(terminal)
+    extra, attachment = {"pin_sha256": None}, b""
+    if pin is not None:
+        attachment, extra["pin_sha256"] = seal_pin(pin, terminal=terminal, seq=fields["seq"],
+                                                   ledger_pin_key=identity.pin_key)
+    topic = f"fieldpos/v1/P1/t/{terminal}/req"
+    payload = envelope.seal(Charge(**fields, amount_fen=amount_fen, lines=single_line("鱼饵", amount_fen),
+                                   **extra).to_bytes(), signing_key=identity.signing_key, key_id=identity.key_id,
+                            purpose=envelope.Purpose.REQUEST, topic=topic, attachment=attachment)
+    return park.ledger.send(topic, payload)
+
+
+def test_a_station_sells_to_an_ecard_by_its_scanned_qr_once_and_the_same_qr_again_is_a_replay(park):
+    opened = open_wang(park)
+    topped = park.ledger.request("T-DESK-1", TopUp, card_ref=scanned(opened.credential, at_ms=park.now_ms),
+                                 amount_fen=10000, channel="cash", payment_ref="")
+    assert topped.is_approved
+    park.now_ms += WINDOW_MS
+    qr = scanned(opened.credential, at_ms=park.now_ms)
+    charged = sell(park, qr)
     assert charged.is_approved and charged.balances.fen == 7000
-    other = CardRef(no=opened.card_no, issuance=1, uid=ecard.device_tag(THIEF_PHONE.verify_key.encode()))
-    refused = park.ledger.request("T-FISH-1", Charge, card_ref=other, amount_fen=3000,
-                                  lines=single_line("鱼饵", 3000), pin_sha256=None)
-    assert refused.reason == "CARD_UID_MISMATCH"
+    again = sell(park, qr)  # the same QR (a screenshot of it) at the next till, seconds later
+    assert (again.reason, again.balances) == ("ECARD_REPLAYED", None)
+    assert park.store.card_balances("P1", qr.account)[0] == 7000
     assert verify_books(park.store).is_ok
+
+
+def test_an_ecard_named_without_its_qr_or_from_another_phone_or_forged_is_declined_and_shows_no_balance(park):
+    opened = open_wang(park)
+    device_tag = park.store.card("P1", opened.card_no).uid
+    bare = sell(park, CardRef(no=opened.card_no, issuance=1, uid=device_tag))  # the tag is in every QR shown
+    assert (bare.reason, bare.balances) == ("ECARD_QR_REQUIRED", None)
+    for_thief = park.portal.credential(opened.card_no, 1, THIEF_PHONE.verify_key.encode(), opened.expires_ms)
+    assert sell(park, scanned(for_thief, THIEF_PHONE, park.now_ms)).reason == "ECARD_WRONG_DEVICE"
+    forged = scanned(opened.credential, THIEF_PHONE, park.now_ms)  # the real credential, signed by the thief's key
+    assert sell(park, CardRef(no=forged.no, issuance=1, uid=device_tag, ecard=forged.ecard)).reason == "ECARD_INVALID"
+    stale = scanned(opened.credential, at_ms=park.now_ms - 2 * WINDOW_MS)
+    assert sell(park, stale).reason == "ECARD_STALE"
+    assert park.store.ecard("P1", opened.card_no, 1)[2] == -1  # no window used up by a decline
+
+
+def test_a_physical_cards_request_may_not_carry_a_token_and_a_staff_kind_takes_no_qr(park):
+    opened = open_wang(park)
+    qr = scanned(opened.credential, at_ms=park.now_ms)
+    with pytest.raises(LocalProtocolError) as other_card:
+        CardRef(no="M00008", issuance=1, uid=qr.uid, ecard=qr.ecard)
+    assert other_card.value.code == "VALUE_OUT_OF_RANGE"
+    lost = park.ledger.request("T-DESK-1", LossReport, card_ref=qr)
+    assert lost.reason == "ECARD_INVALID" and park.store.block_reason("P1", opened.card_no, 1) is None
+
+
+def test_the_members_pin_rules_apply_to_an_ecard_as_to_a_physical_card(park):
+    opened = open_wang(park)
+    park.ledger.request("T-DESK-1", TopUp, card_ref=scanned(opened.credential, at_ms=park.now_ms),
+                        amount_fen=50000, channel="cash", payment_ref="")
+    park.now_ms += WINDOW_MS
+    qr = scanned(opened.credential, at_ms=park.now_ms)
+    over_limit = 25000  # the park's no-PIN limit is 200.00
+    assert sell(park, qr, over_limit).reason == "PIN_REQUIRED"
+    assert sell(park, qr, over_limit, pin="000000").reason == "WRONG_PIN"
+    approved = sell(park, qr, over_limit, pin="135790")  # the same QR: a decline used none of it
+    assert approved.is_approved and approved.balances.fen == 25000
+    assert park.store.member("P1", opened.card_no).wrong_pins == 0
+
+
+def test_an_offline_ecard_sale_is_booked_even_when_its_qr_was_used_and_the_alert_says_so(park):
+    opened = open_wang(park)
+    park.ledger.request("T-DESK-1", TopUp, card_ref=scanned(opened.credential, at_ms=park.now_ms),
+                        amount_fen=10000, channel="cash", payment_ref="")
+    park.now_ms += WINDOW_MS
+    qr = scanned(opened.credential, at_ms=park.now_ms)
+    assert sell(park, qr, terminal="T-FISH-1").is_approved
+    approved_ms = park.now_ms
+    park.now_ms += 3600_000  # uploaded an hour later: checked at the time the till approved it
+    offline = park.ledger.request("T-FISH-1", OfflineCharge, card_ref=qr, amount_fen=2000,
+                                  lines=single_line("鱼饵", 2000), pin_sha256=None, supersedes_seq=None,
+                                  approved_ms=approved_ms)
+    assert offline.is_approved
+    assert park.store.card_balances("P1", qr.account)[0] == 5000
+    alerts = park.store.db.execute("SELECT kind, detail FROM alert").fetchall()
+    assert [kind for kind, _ in alerts if kind.startswith("ECARD")] == ["ECARD_OFFLINE_REPLAYED"]
+    assert verify_books(park.store).is_ok
+
+
+def test_opening_an_ecard_is_one_transaction_so_a_crash_before_the_phone_is_stored_leaves_no_card(park, monkeypatch):
+    def crash(*args):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(park.store, "add_ecard", crash)
+    with pytest.raises(RuntimeError):
+        open_wang(park)
+    assert park.store.card("P1", "E000001") is None and park.store.stored_request("P1-portal", 1) is None
+    monkeypatch.undo()
+    assert open_wang(park).card_no == "E000001"
+    assert park.store.ecard("P1", "E000001", 1) is not None and verify_books(park.store).is_ok
 
 
 def test_a_card_reported_lost_online_is_blocked_as_at_the_desk(park):

@@ -100,3 +100,25 @@ def test_the_layout_is_the_documented_one():
     shown_end = credential_end + 64 + 4
     assert int.from_bytes(raw[shown_end - 4:shown_end], "big") == NOW_MS // WINDOW_MS
     PHONE.verify_key.verify(ecard.PRESENTATION_DOMAIN + raw[:shown_end], raw[shown_end:])
+
+
+def test_a_card_reference_carries_the_token_and_one_without_stays_byte_identical_to_before_the_field():
+    from protocol import codec
+    from protocol.messages import CardRef, Charge, REQUEST_TYPES, LineItem, parse
+
+    token = token_at(NOW_MS)
+    shown = verify_token(token, LEDGER.verify_key, "P1", NOW_MS)
+    plastic = CardRef(no="T00042", issuance=1, uid="04a1b2c3")
+    assert plastic.to_bytes() == b'{"issuance":1,"no":"T00042","uid":"04a1b2c3"}'  # as every till sent it
+    sale = dict(park="P1", terminal="T-FISH-1", seq=7, terminal_time_ms=NOW_MS, clock_uncertain=False, operator="S1",
+                config_version=1, amount_fen=3000, lines=(LineItem(item="鱼饵", qty=1, unit_fen=3000),),
+                pin_sha256=None)
+    old_body = Charge(**sale, card=plastic).to_bytes()
+    assert b"ecard" not in old_body and parse(old_body, REQUEST_TYPES).card.ecard is None
+    with_qr = Charge(**sale, card=CardRef(**shown.card_ref, ecard=token))
+    assert len(with_qr.to_bytes()) < 8192 and parse(with_qr.to_bytes(), REQUEST_TYPES) == with_qr
+    mismatched = codec.decode(with_qr.to_bytes())
+    mismatched["card"]["no"] = "E000002"  # a token for one card, sent for another
+    with pytest.raises(Exception) as caught:
+        parse(codec.encode(mismatched), REQUEST_TYPES)
+    assert caught.value.code == "VALUE_OUT_OF_RANGE"

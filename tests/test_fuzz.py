@@ -91,6 +91,8 @@ def _valid(check: str, terminal_id: str):
         "reason": st.sampled_from([r.value for r in Reason]),
         # Rentals (issue 13): a voucher of the token's form (its signature never holds), damage codes.
         "voucher": st.from_regex(r"FPV1:[A-Z2-7]{100,160}", fullmatch=True),
+        # E-cards (issue 17): a token of the form, which never parses as a credential for the card.
+        "ecard": st.from_regex(r"FPE1:[A-Z2-7]{100,420}", fullmatch=True),
         "codes": st.sampled_from(["", "reel", "reel,line"]),
         "rental_condition": st.sampled_from(["intact", "damaged", "lost"]),
     }[check]

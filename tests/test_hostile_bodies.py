@@ -31,7 +31,7 @@ HOSTILE_BODIES = {
     "raw control character in a field name": ('{"type":"hello","\u0001":1}'.encode(), "MALFORMED_BODY"),
     "escaped control character in a field name": (b'{"type":"hello","\\u0001":1}', "BAD_FIELD_NAME"),
     "33 fields": (codec.encode({f"f{n}": n for n in range(33)}), "TOO_MANY_FIELDS"),
-    "a 300-character string": (codec.encode({"type": "x" * 300}), "STRING_TOO_LONG"),
+    "a 500-character string": (codec.encode({"type": "x" * 500}), "STRING_TOO_LONG"),
 }
 
 

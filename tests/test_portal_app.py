@@ -59,6 +59,15 @@ class Portal:
         page = client.get(f"/m/login?phone={phone}")
         return client.post("/m/login", data={"phone": phone, "code": self.sender.last_code(phone), "csrf": self.csrf(page)})
 
+    def scanned(self, client, card_no="E000001", *, device=DEVICE) -> CardRef:
+        """What a till's scanner reads off the phone now: a fresh QR, in the card reference it sends.
+        The clock moves on one window, so the next scan is a new QR (each is good once)."""
+        page = client.get(f"/m/cards/{card_no}/qr")
+        credential = bytes.fromhex(re.search(r'data-credential="([0-9a-f]+)"', page.text).group(1))
+        token = ecard.present(credential, device, self.now_ms)
+        self.now_ms += ecard.WINDOW_SECONDS * 1000
+        return CardRef(no=card_no, issuance=1, uid=ecard.device_tag(device.verify_key.encode()), ecard=token)
+
     def open_ecard(self, client, home, *, device=DEVICE, pin="246810"):
         return client.post("/m/ecard", data={"csrf": self.csrf(home), "name": "张伟", "pin": pin,
                                              "device_key": device.verify_key.encode().hex()})
@@ -80,10 +89,9 @@ def test_a_member_registers_with_a_code_opens_an_ecard_and_sees_its_balance_afte
     assert portal.sender.sent[0][1]["kind"] == "login_code" and len(portal.sender.last_code(PHONE_NUMBER)) == 6
     opened = portal.open_ecard(client, home)
     assert "E000001" in opened.text and re.search(r'id="credential"[^>]*>[0-9a-f]{200,}<', opened.text)
-    reference = CardRef(no="E000001", issuance=1, uid=ecard.device_tag(DEVICE.verify_key.encode()))
-    assert portal.ledger.request("T-DESK-1", TopUp, card_ref=reference, amount_fen=10000, channel="cash",
-                                 payment_ref="").is_approved
-    assert portal.ledger.request("T-FISH-1", Charge, card_ref=reference, amount_fen=3000,
+    assert portal.ledger.request("T-DESK-1", TopUp, card_ref=portal.scanned(client), amount_fen=10000,
+                                 channel="cash", payment_ref="").is_approved
+    assert portal.ledger.request("T-FISH-1", Charge, card_ref=portal.scanned(client), amount_fen=3000,
                                  lines=single_line("鱼饵", 3000), pin_sha256=None).is_approved
     home = client.get("/m")
     assert re.search(r'class="balance">¥70\.00<', home.text)
@@ -159,10 +167,10 @@ def test_a_member_sees_and_acts_on_only_their_own_cards(portal):
 def test_a_shared_visit_record_shows_the_park_and_the_day_without_amounts_and_a_revoked_link_is_404(portal):
     client = portal.client()
     portal.open_ecard(client, portal.log_in(client))
-    reference = CardRef(no="E000001", issuance=1, uid=ecard.device_tag(DEVICE.verify_key.encode()))
-    portal.ledger.request("T-DESK-1", TopUp, card_ref=reference, amount_fen=10000, channel="cash", payment_ref="")
-    portal.ledger.request("T-FISH-1", Charge, card_ref=reference, amount_fen=3000, lines=single_line("鱼饵", 3000),
-                          pin_sha256=None)
+    assert portal.ledger.request("T-DESK-1", TopUp, card_ref=portal.scanned(client), amount_fen=10000,
+                                 channel="cash", payment_ref="").is_approved
+    assert portal.ledger.request("T-FISH-1", Charge, card_ref=portal.scanned(client), amount_fen=3000,
+                                 lines=single_line("鱼饵", 3000), pin_sha256=None).is_approved
     home = client.get("/m")
     shared = client.post("/m/visits", data={"csrf": portal.csrf(home), "card_no": "E000001", "show_times": "on"})
     link = re.search(r'id="share-link">(/v/[A-Za-z0-9_-]{22})<', shared.text).group(1)

@@ -120,9 +120,10 @@ def test_an_integer_past_sixteen_digits_or_two_to_the_53_is_refused_by_name(lite
     assert remote_refusal(b'{"n":%s}' % literal.encode()) == reason
 
 
-@pytest.mark.parametrize("chars, expected", [(256, None), (257, "STRING_TOO_LONG")])
+@pytest.mark.parametrize("chars, expected", [(420, None), (421, "STRING_TOO_LONG")])
 @pytest.mark.parametrize("shape", ["{{\"s\":{}}}", "{{\"s\":[{}]}}", "{{\"s\":[[{}]]}}", "{{\"s\":[{{\"t\":{}}}]}}"])
-def test_a_string_of_256_characters_is_read_and_257_refused_wherever_it_sits(chars, expected, shape):
+def test_a_string_of_420_characters_is_read_and_421_refused_wherever_it_sits(chars, expected, shape):
+    # 420: the longest e-card token (protocol.ecard.MAX_TOKEN_CHARS), the longest string a body carries.
     body = shape.format(json.dumps("x" * chars)).encode()
     if expected is None:
         assert codec.decode(body) == json.loads(body)

@@ -146,13 +146,13 @@ def voucher_example() -> dict[str, str]:
 
 def ecard_example() -> dict[str, str]:
     """E-card E000001 of park P1 on the phone whose device key comes from PHONE_SEED, shown at
-    1780000000 s (window 89000000), and the card reference a Charge carries for it (section 5.8)."""
+    1780000000 s (window 89000000), and the card reference a Charge carries for it, the token included (section 5.8)."""
     ledger_key, phone = SigningKey(CARD_RECORD_SEED), SigningKey(PHONE_SEED)
     credential = Credential(park="P1", card_no="E000001", issuance=1, device_key=phone.verify_key.encode(),
                             expires_ms=1_811_536_000_000, key_id="P1-card-record-1")
     token = present(sign_credential(credential, ledger_key), phone, 1_780_000_000_000)
     shown = verify_token(token, ledger_key.verify_key, "P1", 1_780_000_000_000)
-    card = CardRef(**shown.card_ref)
+    card = CardRef(**shown.card_ref, ecard=token)  # the scanned token travels in the card reference
     return {
         "e-card device public key": phone.verify_key.encode().hex(),
         "e-card QR token": token,

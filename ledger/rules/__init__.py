@@ -10,8 +10,9 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from protocol.kinds import KINDS
+from protocol.messages import OfflineCharge
 
-from . import cards, members, rentals, sales, staff
+from . import cards, ecards, members, rentals, sales, staff
 from .common import (ASSETS, CARD_FEE_ACCOUNT, OFFLINE_LOSS_ACCOUNT, POINTS_ACCOUNT, PROMO_ACCOUNT,
                      PROMO_EXPENSE_ACCOUNT, channel_account, check_balanced, check_card, check_limits, commission_fen)
 from .decision import (Alert, Answer, BlocklistChange, CardView, Decision, NewCard, NewMember, Notification,
@@ -41,15 +42,31 @@ def _register(*modules) -> dict[str, Rule]:
 RULES: dict[str, Rule] = _register(sales, cards, members, staff, rentals)
 
 
-def gather(request, store, terminal, now_ms: int, pins) -> View:
-    """The View the request's rule decides on, read from ``store`` (no writes)."""
-    return RULES[request.TYPE].gather(request, store, terminal, now_ms, pins)
+def gather(request, store, terminal, now_ms: int, pins, *, card_record_key=None) -> View:
+    """The View the request's rule decides on, read from ``store`` (no writes). ``card_record_key``
+    (the ledger's card-record VerifyKey) checks an e-card's QR; without it every QR is ECARD_INVALID."""
+    view = RULES[request.TYPE].gather(request, store, terminal, now_ms, pins)
+    found = ecards.gather_ecard(request, store, card_record_key, now_ms)
+    return view if found is None else replace(view, ecard=found)
 
 
 def decide(request, view: View) -> Decision:
-    """The common card checks (but those the kind opts out of), then the kind's own rule. The checks
-    run before any rule: a lost, copied or unknown card never reaches one (issue 11)."""
+    """The e-card's QR when the card is one, the common card checks (but those the kind opts out
+    of), then the kind's own rule. The checks run before any rule: a lost, copied or unknown card,
+    or an e-card without a fresh QR from its own phone, never reaches one (issues 11, 17)."""
     kind = KINDS[request.TYPE]
+    alerts = ()
+    if (refusal := ecards.check_ecard(request, view.ecard)) is not None:
+        if not isinstance(request, OfflineCharge):
+            return refusal
+        alerts = (ecards.offline_alert(request, refusal),)  # it happened: booked, and flagged
+    decision = _decide_card(request, view, kind)
+    if decision.is_approved and (window := ecards.used_window(request, view.ecard)) is not None:
+        decision = replace(decision, ecard_window=window)
+    return replace(decision, alerts=alerts + decision.alerts) if alerts else decision
+
+
+def _decide_card(request, view: View, kind) -> Decision:
     if (refusal := check_card(request, view.card, skips=kind.skips_card_checks)) is not None:
         return refusal
     if kind.runs("limits") and (refusal := check_limits(request, view.card, view.limits, kind=None,

@@ -107,6 +107,7 @@ class View:
     pins: Pins | None = None
     rental: object = None                 # rules.rentals.RentalView of a rental kind
     open_deposits: int = 0                # card return: rental deposits the card paid that are still open
+    ecard: object = None                  # rules.ecards.ECardView when the request names an e-card
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +193,7 @@ class Decision:
     answer: Answer | None = None
     rental: object = None                       # rules.rentals.RentalEffect: a deposit order's new state
     detail: str = ""                            # the Result's detail (a voucher used before: when and where)
+    ecard_window: tuple | None = None           # (card no, issuance, window): the e-card QR this booking uses up
 
     @property
     def is_approved(self) -> bool:
