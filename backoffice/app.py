@@ -23,6 +23,7 @@ from ledger.reports.takings import DIMENSIONS, PERIODS
 from protocol.money import format_fen
 
 from .accounts import ConsoleStore, Session
+from .admin import install_admin
 from .errors import AccountLocked, LoginRefused, TooManyAttempts
 from .labels import LANGUAGES, translator
 from .roles import home_page, may_run_report, may_see, stations_for
@@ -275,4 +276,7 @@ def create_app(home: Path) -> FastAPI:
         require(request, "users")
         return page(request, "users.html", {"users": accounts.users()})
 
+    # The administration: its own module, the same role, CSRF and audit helpers as every page here.
+    install_admin(app, home=home, ledger_db=ledger_db, accounts=accounts, page=page, require=require,
+                  checked_form=checked_form, address=address)
     return app

@@ -1,6 +1,8 @@
 """The console's words in Chinese and English. Templates call ``t("key")``; the language is the
 user's choice (a cookie), Chinese by default: the park's staff read Chinese first."""
 
+from .admin_labels import ADMIN_LABELS
+
 LANGUAGES = ("zh", "en")
 
 LABELS = {
@@ -61,13 +63,15 @@ LABELS = {
     "active": ("启用", "Active"),
     "forbidden": ("无权访问", "Not allowed"),
     "welcome": ("欢迎", "Welcome"),
-    "front_desk_home": ("总台账户没有报表权限。卡片与会员管理将随管理功能提供。",
-                        "Front desk accounts see no reports. Card and member pages come with the administration."),
+    "front_desk_home": ("总台账户没有报表权限；卡与会员在“卡与会员”页。",
+                        "Front desk accounts see no reports; cards and members are on the Cards and members page."),
     "language": ("English", "中文"),
     "bad_login": ("用户名或密码错误", "Wrong user name or password"),
     "locked": ("密码错误次数过多，账户已锁定，请稍后再试", "Too many wrong passwords: the account is locked for a while"),
     "rate_limited": ("尝试次数过多，请稍后再试", "Too many attempts from this address: wait a few minutes"),
 }
+
+LABELS.update({key: words for key, words in ADMIN_LABELS.items() if key not in LABELS})
 
 
 def translator(lang: str):

@@ -5,8 +5,8 @@
 - station_supervisor: the dashboard and the station reports, only for their own stations; never
   the park-wide ones (liabilities, members, card lookups, contractor statements).
 - technician: terminals and alerts, never an amount of money.
-- front_desk: no reports (the desk does not see the stations' takings); their home page only,
-  until the desk's card and member pages come with the administration.
+- front_desk: no reports (the desk does not see the stations' takings) and no administration but
+  the cards: find a card or a member's cards, its history, block and unblock.
 """
 
 from ledger.reports.catalog import REPORTS
@@ -19,6 +19,17 @@ PAGES = {
     "reports": frozenset({"admin", "finance", "station_supervisor"}),
     "audit": frozenset({"admin"}),
     "users": frozenset({"admin"}),
+    # The administration (backoffice.admin). The park's settings and its staff are the admin's; a
+    # technician provisions and retires terminals; the desk finds cards and blocks or unblocks them
+    # (a member on the phone), but sees no settings; a balance adjustment is asked for and approved
+    # (by another user) in admin or finance.
+    "admin": frozenset({"admin", "technician"}),
+    "admin_park": frozenset({"admin"}),
+    "admin_staff": frozenset({"admin"}),
+    "admin_terminals": frozenset({"admin", "technician"}),
+    "cards": frozenset({"admin", "finance", "front_desk"}),
+    "cards_block": frozenset({"admin", "front_desk"}),
+    "adjustments": frozenset({"admin", "finance"}),
 }
 
 

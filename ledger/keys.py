@@ -5,7 +5,8 @@ public halves in their provisioning bundle. (Certifying these keys with an offli
 the next step; until then the bundle pins the keys themselves.)
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -20,6 +21,13 @@ from .errors import LedgerError
 
 
 PIN_PURPOSE = "pin"
+# Every purpose a ledger signs for. A key file made before a purpose existed lacks its key (the
+# voucher key came with rentals); ``add_missing_keys`` adds it.
+PURPOSES = (Purpose.RESULT, Purpose.CONFIG, Purpose.BLOCKLIST, Purpose.CARD_RECORD, Purpose.VOUCHER)
+
+
+def _new_key(park_id: str, purpose: Purpose) -> "LedgerKey":
+    return LedgerKey(check_id(f"{park_id}-{purpose.value}-1", "key id"), SigningKey.generate())
 
 
 @dataclass(frozen=True)
@@ -59,29 +67,60 @@ class LedgerKeys:
 
     @classmethod
     def generate(cls, park_id: str) -> "LedgerKeys":
-        purposes = (Purpose.RESULT, Purpose.CONFIG, Purpose.BLOCKLIST, Purpose.CARD_RECORD, Purpose.VOUCHER)
         return cls(
             park_id,
-            {p.value: LedgerKey(check_id(f"{park_id}-{p.value}-1", "key id"), SigningKey.generate()) for p in purposes},
+            {p.value: _new_key(park_id, p) for p in PURPOSES},
             PrivateKey.generate(),
             os.urandom(32),
             os.urandom(32),
         )
 
-    def save(self, path: Path) -> None:
-        data = {
+    def missing_purposes(self) -> tuple[Purpose, ...]:
+        return tuple(p for p in PURPOSES if p.value not in self.by_purpose)
+
+    def _data(self) -> dict:
+        return {
             "park_id": self.park_id,
             "keys": {p: {"key_id": k.key_id, "seed": k.signing_key.encode().hex()} for p, k in self.by_purpose.items()},
             "pin_key": self.pin_key.encode().hex(),
             "pin_pepper": self.pin_pepper.hex(),
             "card_key_master": self.card_key_master.hex(),
         }
+
+    def save(self, path: Path) -> None:
         path = Path(path)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as file:
-            json.dump(data, file, indent=2)
+            json.dump(self._data(), file, indent=2)
             file.flush()
             os.fsync(file.fileno())
+
+    @classmethod
+    def add_missing_keys(cls, path: Path) -> tuple["LedgerKeys", tuple[LedgerKey, ...]]:
+        """The key file at ``path`` with a new key for each purpose it lacks, and those new keys
+        (none: the file is left as it was). A key already there is never replaced: the file is
+        rewritten whole (a new file renamed over it, so a crash leaves the old or the new one) under
+        a lock, and read again inside it, so a second process adding at the same moment adds nothing."""
+        path = Path(path)
+        if not cls.load(path).missing_purposes():
+            return cls.load(path), ()
+        with open(path, "rb") as locked:
+            fcntl.flock(locked, fcntl.LOCK_EX)  # held until the new file is in place
+            keys = cls.load(path)
+            added = {purpose.value: _new_key(keys.park_id, purpose) for purpose in keys.missing_purposes()}
+            if not added:
+                return keys, ()
+            keys = replace(keys, by_purpose={**keys.by_purpose, **added})
+            new_path = path.with_name(path.name + ".new")
+            new_path.unlink(missing_ok=True)
+            keys.save(new_path)
+            os.replace(new_path, path)
+            directory = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)  # the rename itself survives a power cut
+            finally:
+                os.close(directory)
+        return keys, tuple(added.values())
 
     @classmethod
     def load(cls, path: Path) -> "LedgerKeys":

@@ -11,6 +11,7 @@
 from dataclasses import dataclass
 import fcntl
 import json
+import logging
 import os
 from pathlib import Path
 import secrets
@@ -30,6 +31,8 @@ from .errors import AlreadyExists, NotFound
 from .keys import LedgerKeys
 from .station_settings import SettingRefused
 from .store import Store
+
+log = logging.getLogger("fieldpos.ledger")
 
 # What each kind of station may send; the ledger enforces it per terminal. Derived from the
 # request kinds' declarations (protocol.kinds); "all" is every request type.
@@ -143,6 +146,16 @@ class ParkHome:
     def ledger_keys(self) -> LedgerKeys:
         return LedgerKeys.load(self.keys_path)
 
+    def add_missing_ledger_keys(self) -> str | None:
+        """Give a key file from before a signing purpose existed (the voucher key came with rentals)
+        a key for it; never replaces one. Returns the line to tell the technician, None when none
+        was missing. Run by the commands that write (``ledger serve``, provisioning)."""
+        _, added = LedgerKeys.add_missing_keys(self.keys_path)
+        if not added:
+            return None
+        return (f"added the missing {', '.join(key.key_id for key in added)} to {self.keys_path.name} "
+                "(rental terminals provisioned before it need provisioning again to check vouchers)")
+
     def ledger_login(self) -> dict:
         return json.loads(self.ledger_login_path.read_text())
 
@@ -171,6 +184,8 @@ class ParkHome:
     def provision_terminal(self, terminal_id: str, station_id: str, *, kinds=STATION_KINDS["station"],
                            broker_host: str = "127.0.0.1", broker_port: int = 1883, tls_ca_pem: str | None = None) -> Path:
         """Register a terminal (key, broker login, allowed kinds) and write its bundle."""
+        if (added := self.add_missing_ledger_keys()) is not None:
+            log.warning("%s", added)  # the bundle below carries the new key
         keys = self.ledger_keys()
         signing_key = SigningKey.generate()
         key_id = check_id(f"{terminal_id}-k1", "key id")

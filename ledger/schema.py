@@ -659,6 +659,7 @@ MIGRATIONS: list[str] = [
         txn_id     INTEGER PRIMARY KEY REFERENCES txn,
         closed_day TEXT NOT NULL                    -- the closed day it arrived in; txn.business_day is where it went
     );
+    UPDATE shift SET closed_how = 'close' WHERE close_seq IS NOT NULL;
     UPDATE terminal SET allowed_kinds = allowed_kinds || ',shift_handover'
      WHERE ',' || allowed_kinds || ',' LIKE '%,shift_close,%'
        AND ',' || allowed_kinds || ',' NOT LIKE '%,shift_handover,%';

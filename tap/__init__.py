@@ -5,3 +5,10 @@ board carries only this package. Hence plain classes, string constants and hand-
 (MicroPython has no dataclasses, enum, typing, ``re`` repetition counts or ``json`` keywords, and
 no SHA-512). ``tests/test_tap_*.py`` prove it byte-identical to ``protocol/`` on the wire.
 """
+
+# A collection after every 4 KiB allocated (MicroPython's gc.threshold), set first thing at boot.
+# Left to itself the collector runs only when an allocation fails, by which time short-lived
+# blocks (a signature's integers, a message being parsed) are scattered among the long-lived ones
+# and no large block is free: a whole sale then did not run in 96 KiB, with it it does
+# (bench/tap_heap.py measures both).
+HEAP_THRESHOLD_BYTES = 4096

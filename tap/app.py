@@ -10,9 +10,16 @@ byte for byte, after every reconnect.
 
 No I/O here of its own: the MQTT client, the clock, the random source, the state file and the
 outputs are handed in, so the same code runs on a board, on the unix port and in tests.
+
+The heap (96 KiB on a board, with this package's code in it): what is needed only now and then —
+reading a config or blocklist (tap.broadcasts), selling offline (tap.offline) — is a module loaded
+for that task and dropped after it (:func:`_load`, :func:`_drop`); a request waits for its answer on
+flash, not in the heap (tap.state); a collection runs before each signature and verification, the
+moments the big-integer arithmetic needs the heap in one piece.
 """
 
 import gc
+import sys
 
 try:
     from time import ticks_diff as _ticks_diff  # MicroPython: its ticks wrap around
@@ -20,38 +27,71 @@ except ImportError:
     def _ticks_diff(new, old):
         return new - old
 
-from tap import card, ed25519, envelope, hal, ids, messages
+from tap import canonical, card, ed25519, envelope, hal, messages
 from tap.errors import TapError, TOPIC_MISMATCH, UNKNOWN_KEY, UNKNOWN_TYPE
 from tap.state import StateError
 
-# Ledger key purposes the bundle names, and the envelope purpose each signs.
+# Ledger key purposes the bundle names, and the envelope purpose each signs. The keys of those
+# checked on every sale are held decoded (a VerifyKey keeps its point: a square root saved per
+# check); the config's and blocklist's, read seldom, as their 32 bytes.
 _LEDGER_PURPOSES = ("result", "config", "blocklist", "card-record")
+_EVERY_SALE = ("result", "card-record")
 
 
 def _entry_key(no, issuance):
     return no + ":" + str(issuance)
 
 
+def _load(name):
+    """tap.<name>, imported for one task; :func:`_drop` lets it go again."""
+    gc.collect()  # its code is a few hundred small blocks: put them in the holes, not past them
+    __import__("tap." + name)
+    return sys.modules["tap." + name]
+
+
+def _drop(name):
+    """Forget tap.<name> (sys.modules and the package's attribute hold it): the next collection
+    frees its code and tables."""
+    sys.modules.pop("tap." + name, None)
+    package = sys.modules.get("tap")
+    if package is not None and name in dir(package):
+        delattr(package, name)
+
+
+def _is_newer(obj, held):
+    """False only for a snapshot (a config or a full blocklist) whose version and time are
+    not above the one held; anything else goes on to the full check."""
+    if held is None or obj.get("type") not in ("config", "blocklist"):
+        return True
+    version, issued = obj.get("version"), obj.get("issued_ms")
+    if type(version) is not int or type(issued) is not int:
+        return True
+    return (version, issued) > (held["version"], held["issued_ms"])
+
+
 class TapApp:
     def __init__(self, bundle, state, outputs, ticks_ms, random_bytes, result_timeout_ms=5000):
-        self.park = ids.check(bundle["park_id"], "park")
-        self.terminal = ids.check(bundle["terminal_id"], "terminal")
-        self.key_id = ids.check(bundle["key_id"], "key id")
+        self.park = envelope.check_id(bundle["park_id"], "park")
+        self.terminal = envelope.check_id(bundle["terminal_id"], "terminal")
+        self.key_id = envelope.check_id(bundle["key_id"], "key id")
         self.signing_key = ed25519.SigningKey(bytes.fromhex(bundle["signing_seed"]))
         self.ledger_keys = {}
         for purpose in _LEDGER_PURPOSES:
             entry = bundle["ledger_keys"][purpose]
-            self.ledger_keys[purpose] = (entry["key_id"], ed25519.VerifyKey(bytes.fromhex(entry["public_key"])))
+            key = bytes.fromhex(entry["public_key"])
+            if purpose in _EVERY_SALE:
+                key = ed25519.VerifyKey(key)
+            self.ledger_keys[purpose] = (entry["key_id"], key)
         self.card_key_master = bytes.fromhex(bundle["card_key_master"])
         self.state = state
         self.outputs = outputs
         self.ticks_ms = ticks_ms
         self.random_bytes = random_bytes
         self.result_timeout_ms = result_timeout_ms
-        self.request_topic = ids.request_topic(self.park, self.terminal)
-        self.result_topic = ids.result_topic(self.park, self.terminal)
-        self.config_topic = ids.config_topic(self.park, self.terminal)
-        self.blocklist_topic = ids.blocklist_topic(self.park)
+        self.request_topic = envelope.topic(self.park, self.terminal, "req")
+        self.result_topic = envelope.topic(self.park, self.terminal, "res")
+        self.config_topic = envelope.topic(self.park, self.terminal, "cfg")
+        self.blocklist_topic = envelope.topic(self.park, None, None)
         self.client = None
         self.clock_offset_ms = None  # ledger time - ticks, from the last Welcome
         self.hello_nonce = None
@@ -81,7 +121,7 @@ class TapApp:
             client.subscribe(topic)
         self.send_hello()
         for entry in list(self.state.outbox()):
-            client.publish(self.request_topic, bytes.fromhex(entry["payload"]))
+            client.publish(self.request_topic, self.state.payload(entry))
 
     def send_hello(self):
         self.hello_nonce = self.random_bytes(16).hex()
@@ -122,6 +162,8 @@ class TapApp:
         key_id, key = self.ledger_keys[purpose]
         if parts.key_id != key_id:
             raise TapError(UNKNOWN_KEY, "signed by " + parts.key_id + ", not the ledger's " + purpose + " key")
+        if type(key) is bytes:
+            key = ed25519.VerifyKey(key)
         return envelope.verify(parts, key, purpose, topic)
 
     def on_message(self, topic, payload):
@@ -133,7 +175,7 @@ class TapApp:
             elif topic == self.config_topic:
                 self._take_config(payload)
             elif topic == self.blocklist_topic:
-                self._take_blocklist(payload)
+                self._broadcast(payload, envelope.BLOCKLIST, self.blocklist_topic)
         except TapError as error:
             self._note(error)
         except MemoryError:  # a message too big for the heap: dropped, the tap sells on
@@ -162,51 +204,30 @@ class TapApp:
         self.replies[reply["request_sha256"]] = reply
 
     def _take_config(self, payload, save=True):
-        config = messages.parse(self._open(payload, envelope.CONFIG, self.config_topic, envelope.MAX_BROADCAST_BYTES),
-                                messages.BROADCASTS)
-        if config["type"] != "config":
-            raise TapError(UNKNOWN_TYPE, "not a config on the config topic")
-        self._check_ours(config)
-        held = self.config
-        if held is not None and (config["version"], config["issued_ms"]) <= (held["version"], held["issued_ms"]):
-            return  # the same or an older one: a replay, or the retained copy again
-        self.config = config
-        if save:
+        if self._broadcast(payload, envelope.CONFIG, self.config_topic) and save:
             self.state.save_config_payload(payload)
 
-    def _take_blocklist(self, payload):
-        message = messages.parse(self._open(payload, envelope.BLOCKLIST, self.blocklist_topic,
-                                            envelope.MAX_BROADCAST_BYTES), messages.BROADCASTS)
-        if message["type"] not in ("blocklist", "blocklist_delta"):
-            raise TapError(UNKNOWN_TYPE, "not a blocklist on the blocklist topic")
-        self._check_ours(message)
-        held = self.state.data["blocklist"]
-        if message["type"] == "blocklist":
-            if held is not None and (message["version"], message["issued_ms"]) <= (held["version"], held["issued_ms"]):
-                return
-            self.state.data["blocklist"] = {
-                "version": message["version"], "issued_ms": message["issued_ms"],
-                "blocked": [_entry_key(e["no"], e["issuance"]) for e in message["blocked"]],
-                "low": dict((_entry_key(e["no"], e["issuance"]), e["fen"]) for e in message["low"]),
-            }
-        else:
-            if held is None or message["from_version"] != held["version"]:
-                if self.client is not None:
-                    self.send_hello()  # missed one: the ledger re-publishes the snapshot on hello
-                return
-            blocked = [key for key in held["blocked"]
-                       if key not in [_entry_key(e["no"], e["issuance"]) for e in message["unblocked"]]]
-            for e in message["blocked"]:
-                if _entry_key(e["no"], e["issuance"]) not in blocked:
-                    blocked.append(_entry_key(e["no"], e["issuance"]))
-            low = held["low"]
-            for e in message["low"]:
-                if e["fen"] < 0:
-                    low.pop(_entry_key(e["no"], e["issuance"]), None)
-                else:
-                    low[_entry_key(e["no"], e["issuance"])] = e["fen"]
-            held.update({"version": message["version"], "issued_ms": message["issued_ms"], "blocked": blocked, "low": low})
-        self.state.save()
+    def _broadcast(self, payload, purpose, topic):
+        """A config or blocklist from the ledger, read by tap.broadcasts (loaded for it); True
+        when the tap took it (a newer one)."""
+        obj = canonical.decode(self._open(payload, purpose, topic, envelope.MAX_BROADCAST_BYTES))
+        if not _is_newer(obj, self.config if purpose == envelope.CONFIG else self.state.data["blocklist"]):
+            return False  # the retained copy again, or a replay: nothing to take, nothing to load
+        broadcasts = _load("broadcasts")
+        try:
+            if purpose == envelope.CONFIG:
+                config = broadcasts.take_config(self, obj)
+                if config is None:
+                    return False
+                self.config = config
+                return True
+            taken = broadcasts.take_blocklist(self, obj)
+        finally:
+            broadcasts = None
+            _drop("broadcasts")
+        if taken:
+            self.state.save()
+        return taken
 
     # ------------------------------------------------------------ a tap
     def price(self):
@@ -237,35 +258,40 @@ class TapApp:
             return self._show(hal.DECLINED, "卡已锁 Card blocked")
         amount_fen, item = price
         try:
-            entry = self._queue("charge", record, amount_fen, item)
+            entry, payload = self.queue("charge", messages.CHARGE, self.charge_fields(record, amount_fen, item),
+                                        record, amount_fen)
         except StateError as error:
             return self._show(hal.ERROR, str(error))
-        reply = self._send_and_wait(entry)
+        reply = self._send_and_wait(entry, payload)
+        payload = None  # on flash until answered: not held in the heap while the tap waits
         if reply is None:
             return self._no_answer(entry, record, amount_fen, item)
         return self._answer(entry, reply)
 
-    def _queue(self, kind, record, amount_fen, item, supersedes=None):
-        gc.collect()  # signing makes many small integers: start it with the heap in one piece
-        seq = self.state.take_seq()
-        fields = messages.charge_fields(self.park, self.terminal, seq, self.now_ms(), self.clock_offset_ms is None,
-                                        self.terminal, self.config["version"], record.card_ref(), amount_fen, item)
-        spec = messages.CHARGE
-        if kind == "offline_charge":
-            spec = messages.OFFLINE_CHARGE
-            fields["supersedes_seq"] = supersedes
-            fields["approved_ms"] = self.now_ms()
-        payload = self._seal(messages.build(spec, fields))
-        entry = {"seq": seq, "kind": kind, "payload": payload.hex(), "sha256": envelope.sha256_hex(payload),
-                 "card": _entry_key(record.card_no, record.issuance), "amount_fen": amount_fen}
-        self.state.queue(entry)  # saved (seq and request) before it is sent
-        return entry
+    def charge_fields(self, record, amount_fen, item):
+        """A one-line sale of ``amount_fen`` to the card, with the next seq."""
+        return messages.charge_fields(self.park, self.terminal, self.state.take_seq(), self.now_ms(),
+                                      self.clock_offset_ms is None, self.terminal, self.config["version"],
+                                      record.card_ref(), amount_fen, item)
 
-    def _send_and_wait(self, entry):
+    def queue(self, kind, spec, fields, record, amount_fen):
+        """Sign the request ``fields`` as ``spec`` and save it (seq and payload) before it is sent;
+        (the outbox entry, the payload)."""
+        seq = fields["seq"]
+        body = messages.build(spec, fields)
+        fields = None
+        gc.collect()  # signing makes many small integers: start it with the heap in one piece
+        payload = self._seal(body)
+        entry = {"seq": seq, "kind": kind, "sha256": envelope.sha256_hex(payload),
+                 "card": _entry_key(record.card_no, record.issuance), "amount_fen": amount_fen}
+        self.state.queue(entry, payload)
+        return entry, payload
+
+    def _send_and_wait(self, entry, payload):
         if self.client is None:
             return None
         try:
-            self.client.publish(self.request_topic, bytes.fromhex(entry["payload"]))
+            self.client.publish(self.request_topic, payload)
             self._wait_until(lambda: entry["sha256"] in self.replies, self.result_timeout_ms)
         except OSError:
             self.client = None  # the connection is gone: the caller reconnects and attach() re-sends
@@ -276,52 +302,23 @@ class TapApp:
             return self._show(hal.PENDING, "处理中 Held by the ledger: not charged yet")
         self.state.settle(entry["sha256"])
         if reply["outcome"] == "approved":
-            lines = ["已付 Paid " + _yuan(entry["amount_fen"])]
+            lines = ["已付 Paid " + hal.yuan(entry["amount_fen"])]
             if reply["balances"] is not None:
-                lines.append("余额 Balance " + _yuan(reply["balances"]["fen"]))
+                lines.append("余额 Balance " + hal.yuan(reply["balances"]["fen"]))
             return self._show(hal.APPROVED, *lines)
         return self._show(hal.DECLINED, "拒绝 Declined: " + reply["reason"])
 
     # ------------------------------------------------------------ offline
-    def offline_refusal(self, record, amount_fen):
-        """Why the tap may not sell offline now, or None when the signed policy allows it."""
-        if self.clock_offset_ms is None:
-            return "the clock was not set by the ledger since boot"
-        policy = self.config["offline"]
-        counters = self.state.data["offline"]
-        held = self.state.data["blocklist"]
-        now = self.now_ms()
-        key = _entry_key(record.card_no, record.issuance)
-        if "fixed" not in policy["allowed_modes"].split(","):
-            return "the park does not allow fixed-price sales offline"
-        if held is None or now - held["issued_ms"] > policy["blocklist_max_age_ms"]:
-            return "the blocklist is too old"
-        if now - counters["last_contact_ms"] > policy["max_offline_ms"]:
-            return "offline for too long"
-        if amount_fen > policy["max_transaction_fen"] or counters["count"] + 1 > policy["max_count"]:
-            return "over the offline sale limits"
-        if counters["total_fen"] + amount_fen > policy["max_terminal_fen"]:
-            return "over the terminal's offline total"
-        if counters["cards"].get(key, 0) + amount_fen > policy["max_card_fen"]:
-            return "over the card's offline total"
-        if key in held["low"] and held["low"][key] < amount_fen:
-            return "the card's balance is too low"
-        return None
-
     def _no_answer(self, entry, record, amount_fen, item):
-        refusal = self.offline_refusal(record, amount_fen)
-        if refusal is not None:
-            return self._show(hal.PENDING, "无应答 No answer: not sold (" + refusal + ")")
-        counters = self.state.data["offline"]
-        counters["count"] += 1
-        counters["total_fen"] += amount_fen
-        key = _entry_key(record.card_no, record.issuance)
-        counters["cards"][key] = counters["cards"].get(key, 0) + amount_fen
+        offline = _load("offline")
         try:
-            self._queue("offline_charge", record, amount_fen, item, supersedes=entry["seq"])
+            outcome, lines = offline.sell(self, entry, record, amount_fen, item)
         except StateError as error:
-            return self._show(hal.ERROR, str(error))
-        return self._show(hal.APPROVED, "离线已付 Paid offline " + _yuan(amount_fen))
+            outcome, lines = hal.ERROR, (str(error),)
+        finally:
+            offline = None
+            _drop("offline")
+        return self._show(outcome, *lines)
 
     def upload(self, timeout_ms):
         """Wait up to ``timeout_ms`` for the Results of everything in the outbox (after a
@@ -345,8 +342,3 @@ class TapApp:
         self.outputs.show(outcome, lines)
         return outcome
 
-
-def _yuan(fen):
-    sign = "-" if fen < 0 else ""
-    fen = -fen if fen < 0 else fen
-    return sign + str(fen // 100) + "." + ("0" + str(fen % 100))[-2:]

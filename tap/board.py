@@ -6,7 +6,10 @@ The board's own settings are ``/tap_board.json`` (not signed: which pins, which 
 
     {"wifi": {"ssid": "...", "password": "..."},
      "spi": {"id": 0, "sck": 2, "mosi": 3, "miso": 4, "cs": 5},
-     "pins": {"green": 14, "red": 15, "buzzer": 16}}
+     "pins": {"green": 14, "red": 15, "buzzer": 16},
+     "display": {"i2c": 0, "sda": 8, "scl": 9, "height": 32}}
+
+``display`` is optional: an SSD1306 (tap.ssd1306) at I2C address 0x3C, 128x32 or 128x64.
 """
 
 BUNDLE_PATH = "/bundle.json"
@@ -14,6 +17,7 @@ BOARD_PATH = "/tap_board.json"
 STATE_PATH = "/tap_state.json"
 _BOARD_KEYS = {"wifi": ("ssid", "password"), "spi": ("id", "sck", "mosi", "miso", "cs"), "pins": ("green", "red", "buzzer")}
 _BUNDLE_KEYS = ("park_id", "terminal_id", "key_id", "signing_seed", "ledger_keys", "card_key_master", "broker")
+DISPLAY_ADDRESS = 0x3C  # an SSD1306 module's usual address (SA0 low)
 RECONNECT_PAUSE_MS = 5000
 KEEPALIVE_PING_MS = 30000
 
@@ -32,6 +36,12 @@ def board_problems(settings):
             wanted = str if part == "wifi" else int
             if type(section.get(key)) is not wanted:
                 problems.append(part + "." + key + " must be " + ("text" if wanted is str else "a pin number"))
+    display = settings.get("display")
+    if display is not None:
+        if type(display) is not dict or any(type(display.get(key)) is not int for key in ("i2c", "sda", "scl")):
+            problems.append("display needs i2c, sda and scl pin numbers")
+        elif display.get("height", 64) not in (32, 64):
+            problems.append("display.height must be 32 or 64")
     return problems
 
 
@@ -83,6 +93,11 @@ def serve(app, reader, connect, ticks_ms, sleep_ms, turns=None):
 
 
 def main():  # pragma: no cover - runs on the board only
+    import gc
+
+    import tap
+
+    gc.threshold(tap.HEAP_THRESHOLD_BYTES)
     import json
     import os
     import time
@@ -102,8 +117,15 @@ def main():  # pragma: no cover - runs on the board only
     wlan.active(True)
     wlan.connect(settings["wifi"]["ssid"], settings["wifi"]["password"])
     pins, spi_pins = settings["pins"], settings["spi"]
+    display = None
+    if "display" in settings:
+        from tap.ssd1306 import Ssd1306
+
+        wiring = settings["display"]
+        i2c = machine.I2C(wiring["i2c"], sda=machine.Pin(wiring["sda"]), scl=machine.Pin(wiring["scl"]), freq=400000)
+        display = Ssd1306(lambda data: i2c.writeto(DISPLAY_ADDRESS, data), wiring.get("height", 64))
     outputs = hal.PinHal(machine.Pin(pins["green"], machine.Pin.OUT), machine.Pin(pins["red"], machine.Pin.OUT),
-                         machine.Pin(pins["buzzer"], machine.Pin.OUT), sleep_ms=time.sleep_ms)
+                         machine.Pin(pins["buzzer"], machine.Pin.OUT), display=display, sleep_ms=time.sleep_ms)
     spi = machine.SPI(spi_pins["id"], baudrate=1000000, polarity=0, phase=0, sck=machine.Pin(spi_pins["sck"]),
                       mosi=machine.Pin(spi_pins["mosi"]), miso=machine.Pin(spi_pins["miso"]))
     chip = mfrc522.Mfrc522(mfrc522.machine_spi_transfer(spi, machine.Pin(spi_pins["cs"], machine.Pin.OUT, value=1)),

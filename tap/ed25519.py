@@ -1,43 +1,15 @@
 """Ed25519 (RFC 8032, pure, no prehash) for the tap: SigningKey, VerifyKey, BadSignature.
 
-The C module (tap/native, built per board architecture and copied by ``flash.sh --native``) when
-the board has it: milliseconds a signature where the Python takes seconds on an RP2040. Otherwise
-tap.ed25519_python. Only the one in use is imported: a board's heap holds one of them, not both.
+The C module (tap/native, through tap.ed25519_c) when the board has it: milliseconds a signature
+where the Python takes seconds on an RP2040. Otherwise tap.ed25519_python. Only the one in use is
+imported: a board's heap holds one of them, not both.
 """
 
-from tap.errors import BadSignature
+from tap.errors import BadSignature  # noqa: F401 - callers catch it from here
 
 try:
-    from tap import ed25519_native as _native
+    from tap.ed25519_c import SigningKey, VerifyKey  # noqa: F401
+    NATIVE = True
 except ImportError:
-    _native = None
-NATIVE = _native is not None
-
-if NATIVE:
-    class SigningKey:
-        """An Ed25519 key from its 32-byte seed (the bundle's ``signing_seed``)."""
-
-        def __init__(self, seed):
-            if len(seed) != 32:
-                raise ValueError("an Ed25519 seed is 32 bytes")
-            self._seed = bytes(seed)
-            self.public_key = _native.public_key(self._seed)
-
-        def sign(self, message):
-            """The 64-byte signature of ``message``."""
-            return _native.sign(self._seed, self.public_key, message)
-
-    class VerifyKey:
-        """An Ed25519 public key (32 bytes); one that is not a curve point verifies nothing."""
-
-        def __init__(self, public_key):
-            if len(public_key) != 32:
-                raise ValueError("an Ed25519 public key is 32 bytes")
-            self.public_key = bytes(public_key)
-
-        def verify(self, message, signature):
-            """Raise BadSignature unless ``signature`` is this key's over ``message``."""
-            if not _native.verify(self.public_key, message, signature):
-                raise BadSignature()
-else:
     from tap.ed25519_python import SigningKey, VerifyKey  # noqa: F401
+    NATIVE = False

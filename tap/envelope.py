@@ -9,7 +9,6 @@ requests (never with an attachment: it takes no PIN) and opens the ledger's repl
 
 import hashlib
 
-from tap import ids
 from tap.ed25519 import BadSignature
 from tap.errors import (
     TapError, BAD_KEY_ID, BAD_MAGIC, BAD_SIGNATURE, OVERSIZE, TRUNCATED, UNSUPPORTED_ALGORITHM,
@@ -33,6 +32,33 @@ CONFIG = "config"
 BLOCKLIST = "blocklist"
 CARD_RECORD = "card-record"
 STATUS = "status"
+
+
+# Ids (park, terminal, station, operator, key) and topics, as protocol.topics has them. An id is
+# 1-32 of ``A-Z a-z 0-9 _ . -``, first a letter or digit, so it can never form an MQTT wildcard or
+# an extra topic level. Checked by hand: MicroPython's ``re`` has no ``{m,n}``.
+MAX_ID_CHARS = 32
+TOPIC_ROOT = "fieldpos/v1/"
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def is_id(value):
+    return (type(value) is str and 1 <= len(value) <= MAX_ID_CHARS and value[0] in _ALNUM
+            and all(char in _ALNUM or char in "_.-" for char in value))
+
+
+def check_id(value, what="id"):
+    if not is_id(value):
+        raise TapError("LOCAL", what + " must be 1-32 of A-Z a-z 0-9 _ . -")
+    return value
+
+
+def topic(park, terminal, leaf):
+    """A terminal's topic (leaf ``req``, ``res``, ``cfg``, ``status``); the park's blocklist when
+    ``terminal`` is None."""
+    if terminal is None:
+        return TOPIC_ROOT + check_id(park, "park") + "/blocklist"
+    return TOPIC_ROOT + check_id(park, "park") + "/t/" + check_id(terminal, "terminal") + "/" + leaf
 
 
 def _fail(code, message):
@@ -65,7 +91,7 @@ class Envelope:
 
 def seal(body, signing_key, key_id, purpose, topic, attachment=b"", max_bytes=MAX_PAYLOAD_BYTES):
     """The payload to publish: ``body`` signed for ``topic`` and ``purpose``."""
-    key = ids.check(key_id, "key id").encode()
+    key = check_id(key_id, "key id").encode()
     header = MAGIC + bytes((VERSION, ALGORITHM_ED25519, len(key))) + key
     if len(attachment) > MAX_ATTACHMENT_BYTES:
         _fail(OVERSIZE, "attachment of " + str(len(attachment)) + " bytes")
@@ -91,7 +117,7 @@ def split(payload, max_bytes=MAX_PAYLOAD_BYTES):
     if payload[3] != ALGORITHM_ED25519:
         _fail(UNSUPPORTED_ALGORITHM, "algorithm " + str(payload[3]))
     key_length = payload[4]
-    if not 1 <= key_length <= ids.MAX_ID_CHARS:
+    if not 1 <= key_length <= MAX_ID_CHARS:
         _fail(BAD_KEY_ID, "key id length " + str(key_length))
     attachment_start = _FIXED_HEADER_BYTES + key_length + SIGNATURE_BYTES + 2
     if len(payload) < attachment_start:
@@ -104,7 +130,7 @@ def split(payload, max_bytes=MAX_PAYLOAD_BYTES):
         _fail(TRUNCATED, "envelope ends inside the attachment")
     header_end = _FIXED_HEADER_BYTES + key_length
     key_bytes = payload[_FIXED_HEADER_BYTES:header_end]
-    if any(byte > 0x7F for byte in key_bytes) or not ids.is_id(key_bytes.decode()):
+    if any(byte > 0x7F for byte in key_bytes) or not is_id(key_bytes.decode()):
         _fail(BAD_KEY_ID, "key id is not a valid id")
     return Envelope(key_bytes.decode(), payload[:header_end], payload[header_end:header_end + SIGNATURE_BYTES],
                     payload[attachment_start:body_start], payload[body_start:], payload)

@@ -3,7 +3,8 @@ optional text display. ``show(outcome, lines)`` is all the application calls.
 
 Outcomes: "approved", "declined" (the ledger said no, or the card is blocked), "pending" (no final
 answer: the tap keeps the request and sends it again), "error" (the tap cannot sell: no config, a
-card it cannot read), "ready".
+card it cannot read), "ready", "fault" (the tap stopped itself after restarting too often:
+tap.reboots).
 """
 
 APPROVED = "approved"
@@ -11,6 +12,14 @@ DECLINED = "declined"
 PENDING = "pending"
 ERROR = "error"
 READY = "ready"
+FAULT = "fault"  # the tap stopped itself (tap.reboots): red on, nothing sold
+
+
+def yuan(fen):
+    """Fen as yuan for a display: 1500 -> "15.00"."""
+    sign = "-" if fen < 0 else ""
+    fen = -fen if fen < 0 else fen
+    return sign + str(fen // 100) + "." + ("0" + str(fen % 100))[-2:]
 
 
 class PrintHal:
@@ -47,7 +56,7 @@ class PinHal:
 
     def show(self, outcome, lines):
         self.green.value(1 if outcome == APPROVED else 0)
-        self.red.value(1 if outcome in (DECLINED, ERROR) else 0)
+        self.red.value(1 if outcome in (DECLINED, ERROR, FAULT) else 0)
         if outcome == APPROVED:
             self._beep(1)
         elif outcome in (DECLINED, ERROR):

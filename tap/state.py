@@ -1,7 +1,9 @@
 """What the tap keeps on its flash, in one JSON file replaced whole on every change: the last seq
-it used, its outbox (signed requests not yet answered), the blocklist it took and its offline
-counters; and beside it, as the ledger signed it, the newest config (``<path>.config``, raw bytes:
-as hex inside the JSON it would take three times its size in a small heap). Written before a request is sent, so a reboot never reuses a seq nor
+it used, its outbox (the signed requests not yet answered), the blocklist it took, its offline
+counters; and beside it, raw bytes as signed, the newest config
+(``<path>.config``) and each unanswered request (``<path>.<seq>``): as hex inside the JSON they
+would take three times their size in a small heap, and a request's 400 bytes need not stay in the
+heap at all while it waits. Written before a request is sent, so a reboot never reuses a seq nor
 forgets a sale (PROTOCOL.md §5.4).
 
 The file is written beside the old one and renamed over it: a power cut leaves the old or the new
@@ -34,9 +36,9 @@ def _replace(path, content):
 def _empty():
     return {
         "seq": 0,
-        "outbox": [],           # {"seq", "kind", "payload" (hex), "sha256", "sent_ms", "card", "amount_fen"}
+        "outbox": [],           # {"seq", "kind", "sha256", "card", "amount_fen"}; the payload in <path>.<seq>
         "blocklist": None,      # {"version", "issued_ms", "blocked": ["NO:ISSUANCE"], "low": {"NO:ISSUANCE": fen}}
-        "offline": {"count": 0, "total_fen": 0, "cards": {}, "last_contact_ms": 0, "reboots": 0},
+        "offline": {"count": 0, "total_fen": 0, "cards": {}, "last_contact_ms": 0},
     }
 
 
@@ -85,11 +87,22 @@ class TapState:
     def outbox(self):
         return self.data["outbox"]
 
-    def queue(self, entry):
+    def queue(self, entry, payload):
+        """Keep a signed request until its final answer: the payload's file first, then the
+        JSON naming it (a power cut between leaves a file nothing names, overwritten later)."""
         if len(self.data["outbox"]) >= MAX_OUTBOX:
             raise StateError("the outbox is full: the ledger has not answered " + str(MAX_OUTBOX) + " requests")
+        _replace(self._payload_path(entry), payload)
         self.data["outbox"].append(entry)
         self.save()
+
+    def _payload_path(self, entry):
+        return self.path + "." + str(entry["seq"])
+
+    def payload(self, entry):
+        """The signed request of an outbox entry, as it was first sent."""
+        with open(self._payload_path(entry), "rb") as file:
+            return file.read()
 
     def settle(self, sha256):
         """Drop the request with this hash from the outbox; the entry, or None."""
@@ -97,5 +110,9 @@ class TapState:
             if entry["sha256"] == sha256:
                 self.data["outbox"].remove(entry)
                 self.save()
+                try:
+                    os.remove(self._payload_path(entry))
+                except OSError:
+                    pass  # already gone: the JSON no longer names it, which is what counts
                 return entry
         return None

@@ -3,6 +3,7 @@ role logs in on a park after a simulated day and clicks through; the numbers on 
 ``fieldpos report`` on the same park, whose books ``ledger verify`` finds balanced. A station
 supervisor uses a phone. The screenshots in docs/img are taken here."""
 
+from contextlib import contextmanager
 import os
 import tempfile
 import csv
@@ -34,13 +35,14 @@ if not CHROMIUM.exists():
                 allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
-def console_url(park_day):  # noqa: F811
+@contextmanager
+def serving(home):
+    """The console of the park at ``home`` on a free loopback port, for as long as the block runs."""
     import uvicorn
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(park_day.home), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(home), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     for _ in range(400):  # bounded: a server that never starts fails below, not by hanging
@@ -48,9 +50,17 @@ def console_url(park_day):  # noqa: F811
             break
         time.sleep(0.05)
     assert server.started, "the console did not start"
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server.should_exit = True
-    thread.join()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join()
+
+
+@pytest.fixture(scope="module")
+def console_url(park_day):  # noqa: F811
+    with serving(park_day.home) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +216,61 @@ def test_the_front_desk_sees_no_report_and_the_technician_no_money(browser, cons
     assert technician.url.endswith("/terminals")
     assert technician.locator("[data-fen]").count() == 0 and technician.locator("#terminals tr[data-terminal]").count() == 4
     assert technician.goto(f"{console_url}/dashboard").status == 403
+
+
+def test_an_admin_asks_for_a_balance_adjustment_finance_approves_it_and_the_audit_log_shows_both(browser, tmp_path):
+    """On a park of its own (the park day's books stay as the report tests read them): the admin
+    finds a member's card, asks for 12.50 back on it; finance, a second user, approves; the card's
+    page shows the new balance, the books balance, and the audit log names both."""
+    from backoffice.accounts import ConsoleStore
+    from host_sim.rig import ParkRig
+    from ledger.verify import verify_books
+
+    from .conftest import TERMINALS
+    from .helpers.intake_driver import Ledger
+    from .test_members import MEMBER, Desk
+
+    rig = ParkRig(tmp_path).create(TERMINALS)
+    ledger = Ledger(rig)
+    try:
+        desk = Desk(ledger)
+        assert desk.open().is_approved and desk.top_up(30000).is_approved
+        accounts = ConsoleStore.in_home(rig.home.home)
+        for username, role in (("admin", "admin"), ("finance", "finance")):
+            accounts.add_user(username, f"{username} 测试", role, PASSWORD, actor="test")
+        with serving(rig.home.home) as url:
+            admin = log_in(browser, url, "admin")
+            admin.click("#nav-cards")
+            admin.fill("#card-search input[name=q]", "13800138000")  # the member's phone
+            admin.click("#card-search button")
+            admin.click(f"#found a:has-text('{MEMBER.no}')")
+            assert admin.locator("#card-fen").get_attribute("data-fen") == "30000"
+            admin.select_option("#adjust select[name=asset]", "fen")
+            admin.fill("#adjust input[name=amount]", "12.50")
+            admin.fill("#adjust input[name=reason]", "设备故障少计 ride stopped early")
+            admin.click("#adjust button")
+            admin.wait_for_load_state()
+            assert admin.locator("#card-fen").get_attribute("data-fen") == "30000"  # asked, not booked
+            admin.goto(f"{url}/adjustments")
+            assert admin.locator("#pending .approve").count() == 0  # not the one who asked
+
+            finance = log_in(browser, url, "finance")
+            finance.goto(f"{url}/adjustments")
+            finance.click("#pending .approve")
+            finance.wait_for_load_state()
+            assert finance.locator("#done").count() == 1
+            finance.goto(f"{url}/cards/{MEMBER.no}")
+            assert finance.locator("#card-fen").get_attribute("data-fen") == "31250"
+            finance.screenshot(path=str(SCREENSHOTS / "console-adjustment.png"), full_page=True)
+
+            admin.click("#nav-audit")
+            rows = admin.locator("#audit tr").all_inner_texts()
+            asked = [row for row in rows if "adjustment.request" in row]
+            approved = [row for row in rows if "adjustment.approve" in row]
+            assert len(asked) == 1 and "admin" in asked[0] and "1250" in asked[0]
+            assert len(approved) == 1 and "finance" in approved[0] and "booked" in approved[0]
+        assert ledger.store.card("P1", MEMBER.no).fen == 31250 and verify_books(ledger.store).is_ok
+    finally:
+        rig.close()
+        ledger.store.close()
+

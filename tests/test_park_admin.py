@@ -180,3 +180,24 @@ def test_a_staff_pin_reset_unlocks_the_login_and_the_audit_facts_carry_no_pin(de
     assert staff.pin_hash not in repr(change)
     with pytest.raises(Exception, match="PIN"):
         admin.reset_staff_pin("wang", "12")
+
+
+# ---------------------------------------------------------------- the command line takes the same path
+def test_the_command_lines_changes_take_the_same_path_are_audited_and_one_login_cannot_approve_its_own(desk, capsys):  # noqa: F811
+    from backoffice.accounts import ConsoleStore
+    from tools.cli import main
+
+    home = desk.ledger.rig.home.home
+    desk.top_up(50000)
+    run = lambda *words: main(["--home", str(home), *words])  # noqa: E731
+    assert run("campaign", "add", "--campaign", "c1", "--name", "双倍", "--kind", "bonus", "--multiplier-pct", "200",
+               "--from", "2020-01-01", "--to", "2020-01-02") == 0
+    assert run("card", "adjust", "--card", MEMBER.no, "--asset", "points", "--amount", "25", "--reason", "补积分") == 0
+    number = int(capsys.readouterr().out.split("adjustment A")[1].split()[0])
+    assert run("card", "approve", "--adjustment", str(number)) == 2  # the same login asked for it
+    assert "SECOND_PERSON_REQUIRED" in capsys.readouterr().err
+    assert desk.ledger.store.card("P1", MEMBER.no).points == 0
+    assert run("card", "block", "--card", MEMBER.no) == 0 and desk.ledger.store.card("P1", MEMBER.no).state == "blocked"
+    actions = [row[3] for row in ConsoleStore.in_home(home).audit_entries()]
+    assert actions[:3] == ["card.block", "adjustment.request", "campaign.add"] and all(
+        row[2].startswith("cli:") for row in ConsoleStore.in_home(home).audit_entries()[:3])

@@ -55,6 +55,7 @@ FIELDS = {
     "station_report": {"station": "fishing", "business_day": "2026-06-01"},
     "shift_open": {"pin_sha256": ANY_SHA256},
     "shift_close": {},
+    "shift_handover": {"counted_fen": 0},
     "deposit_card": {"item_type": "rod", "deposit_fen": 3000},
     "deposit_desk": PAID | {"item_type": "rod", "deposit_fen": 3000},
     "rental_out": {"voucher": "FPV1:" + "A" * 120, "item_label": "ROD-001"},
@@ -173,10 +174,11 @@ def test_every_kind_that_moves_money_owes_its_receipt_after_a_crash():
 
 
 # ---------------------------------------------------------------- derived lists = what was hand-kept
-_SHIFTS = ("shift_open", "shift_close", "hello")
-_CASHIER = frozenset({"charge", "offline_charge", "void", "shift_close"})
+_SHIFTS = ("shift_open", "shift_close", "shift_handover", "hello")
+_CASHIER = frozenset({"charge", "offline_charge", "void", "shift_close", "shift_handover"})
 _FRONT_DESK = frozenset({"card_issue", "member_open", "top_up", "card_return", "loss_report", "card_unblock",
-                         "card_replace", "reversal", "pin_unlock", "member_transfer", "member_lookup", "shift_close"})
+                         "card_replace", "reversal", "pin_unlock", "member_transfer", "member_lookup", "shift_close",
+                         "shift_handover"})
 # Rental kinds came after the hand-kept lists (issue 13): the rental desk's.
 _BALANCE = frozenset({"card_balance"})  # came with the balance at the tap (issue 12 items 14-15)
 _RENTAL = frozenset({"deposit_card", "deposit_desk", "rental_out", "offline_rental_out", "rental_return"})
@@ -187,15 +189,16 @@ HAND_KEPT = {
                        "card_replace", "reversal", "pin_unlock", "member_transfer", "member_lookup", "card_balance") + _SHIFTS,
         "supervisor": ("charge", "offline_charge", "void", "card_balance", "station_report") + _SHIFTS,
         "tap": ("charge", "offline_charge", "hello"),
-        "rental": ("card_balance", "shift_open", "shift_close", "deposit_card", "deposit_desk", "rental_out", "offline_rental_out",
+        "rental": ("card_balance", "shift_open", "shift_close", "shift_handover", "deposit_card", "deposit_desk", "rental_out", "offline_rental_out",
                    "rental_return", "hello"),
         "all": tuple(REQUEST_TYPES),
     }),
     "shifts.ROLE_KINDS": (lambda: shifts.ROLE_KINDS, {
         "cashier": _CASHIER | _BALANCE, "rental": _CASHIER | _RENTAL | _BALANCE, "front_desk": _FRONT_DESK | _BALANCE,
         "supervisor": _CASHIER | _FRONT_DESK | _RENTAL | _BALANCE | {"station_report"},
-        "finance": frozenset({"station_report", "shift_close"}), "admin": frozenset({"station_report", "shift_close"}),
-        "technician": frozenset({"shift_close"}),
+        "finance": frozenset({"station_report", "shift_close", "shift_handover"}),
+        "admin": frozenset({"station_report", "shift_close", "shift_handover"}),
+        "technician": frozenset({"shift_close", "shift_handover"}),
     }),
     "shifts.SHIFTLESS_KINDS": (lambda: shifts.SHIFTLESS_KINDS,
                                frozenset({"shift_open", "offline_charge", "offline_rental_out", "hello"})),
@@ -210,7 +213,7 @@ HAND_KEPT = {
         "card_issue": "开卡凭证", "member_open": "会员开卡", "top_up": "充值凭证", "card_return": "退卡凭证",
         "card_replace": "补卡凭证", "void": "撤销凭证", "reversal": "冲正凭证", "member_transfer": "转账凭证",
         "deposit_card": "押金凭证", "deposit_desk": "押金凭证", "rental_out": "租赁出借", "offline_rental_out": "租赁出借",
-        "rental_return": "租赁归还"}),
+        "rental_return": "租赁归还", "shift_handover": "交班单"}),
     "app.owed_receipt_lines (line, title)": (lambda: {kind.type: (kind.owed_line, kind.receipt_title)
                                                       for kind in KINDS.values() if kind.owed_line}, {
         "top_up": ("充值 Top-up", "充值凭证"), "card_issue": ("开卡 Card and opening", "开卡凭证"),

@@ -77,12 +77,12 @@ def test_the_flashed_tree_signs_and_verifies_on_the_unix_port_in_96_kib(tap_bund
     script.write_text(textwrap.dedent(f"""
         import tap.ed25519
         import json
-        from tap import envelope, ids, messages
+        from tap import envelope, messages
         with open({str(board / 'bundle.json')!r}) as file:
             bundle = json.load(file)
         key = tap.ed25519.SigningKey(bytes.fromhex(bundle["signing_seed"]))
         del bundle
-        topic = ids.request_topic("P1", "TAP-1")
+        topic = envelope.topic("P1", "TAP-1", "req")
         body = messages.build(messages.CHARGE, messages.charge_fields(
             "P1", "TAP-1", 1, 1780000000000, False, "TAP-1", 3, {{"no": "C00001", "issuance": 1, "uid": "04a1b2c3"}},
             1500, "ride"))

@@ -87,7 +87,7 @@ def test_no_answer_within_the_signed_policy_becomes_an_offline_sale_superseding_
     assert _sent(ledger, "offline_charge") == []  # not sent yet: it waits in the outbox for the ledger
     kinds = [(entry["kind"], entry["seq"]) for entry in app.state.outbox()]
     assert kinds == [("charge", charge.seq), ("offline_charge", charge.seq + 1)]
-    payload = bytes.fromhex(app.state.outbox()[1]["payload"])
+    payload = app.state.payload(app.state.outbox()[1])
     body = envelope.verify(envelope.split(payload), verify_key=scenario.KEYS["terminal"].verify_key,
                            purpose=envelope.Purpose.REQUEST, topic=topics.request("P1", "TAP-1"))
     sale = messages.parse(body, messages.REQUEST_TYPES)
@@ -109,9 +109,10 @@ def test_seq_and_outbox_survive_a_reboot_and_are_sent_again_byte_for_byte(tmp_pa
     ledger.silent = True
     app.tap(*VISITOR)
     waiting = app.state.outbox()[0]
+    sent = app.state.payload(waiting)
     ledger.silent = False
     again, stream, _ = _tap(tmp_path, ledger)  # a new TapApp on the same state file: a reboot
-    assert (topics.request("P1", "TAP-1"), bytes.fromhex(waiting["payload"])) in stream.published
+    assert (topics.request("P1", "TAP-1"), sent) in stream.published
     assert again.upload(100) == 0
     assert again.tap(*VISITOR) == hal.APPROVED
     assert _sent(ledger, "charge")[-1].seq == waiting["seq"] + 1

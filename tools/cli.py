@@ -715,6 +715,10 @@ def build_parser() -> argparse.ArgumentParser:
     retire_staff.add_argument("--staff", required=True)
     retire_staff.set_defaults(handler=cmd_staff_retire)
 
+    from tools.admin_cli import add_admin_commands
+
+    add_admin_commands(commands, staff, station)  # the administration the console's pages also make
+
     members = commands.add_parser("member-settings", help="show or change the park's member settings")
     members.add_argument("--allow-transfer", metavar="yes|no",
                          help="may members move real money to another member's card at the desk (default: no)")

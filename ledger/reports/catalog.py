@@ -16,6 +16,7 @@ from .lookup import lookup
 from .members import member_statistics
 from .query import Period, Scope, business_day_at, check_stations, park_of
 from .rentals import rentals
+from .shifts import shifts
 from .table import Report
 from .takings import takings
 from .time_of_day import time_of_day
@@ -39,6 +40,7 @@ REPORTS = {kind.name: kind for kind in (
     ReportKind("contractor", "Contractor statement", "承包商对账", True),
     ReportKind("deposits", "Rental deposits", "租赁押金", True),
     ReportKind("rentals", "Rentals", "租赁统计", False),
+    ReportKind("shifts", "Shifts and day closes", "交班与日结", False),
 )}
 
 
@@ -67,5 +69,6 @@ def run_report(db, name: str, scope: Scope, **options) -> Report:
         "contractor": lambda: contractor_statement(db, scope, options.get("contractor") or ""),
         "deposits": lambda: deposits(db, scope),
         "rentals": lambda: rentals(db, scope),
+        "shifts": lambda: shifts(db, scope),
     }
     return runners[name]()

@@ -13,6 +13,7 @@ from datetime import date
 from protocol.kinds import KINDS
 
 from .query import ReportError, Scope
+from .shifts import late_booking_notes
 from .table import Chart, Column, Report, Table, fen_column, int_column, sum_columns
 
 SALE_KINDS = tuple(kind.type for kind in KINDS.values() if kind.is_sale)
@@ -109,7 +110,8 @@ def takings(db, scope: Scope, *, by: str = "station", period: str = "day") -> Re
                       sum_columns(summary_columns, summary_rows)),
                 Table(f"Per {period}", f"按{ {'day': '日', 'week': '周', 'month': '月'}[period]}", detail_columns,
                       detail_rows, sum_columns(detail_columns, detail_rows))],
-        notes=["net = gross sales less voids; channel money in = card issues and top-ups, out = refunds and reversals"],
+        notes=["net = gross sales less voids; channel money in = card issues and top-ups, out = refunds and reversals"]
+        + late_booking_notes(db, scope),
         chart=Chart("bar", 0, "group", ("net_fen",)),
     )
 

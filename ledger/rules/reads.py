@@ -22,7 +22,7 @@ def card_reads(request, store, now_ms: int, card: CardView | None) -> dict:
     if kind.runs("limits") and card_kind is not None:
         if kind.is_sale:
             found["spent_today_fen"] = store.spent_today(request.park, request.card.account,
-                                                         store.business_day(request.park, now_ms))
+                                                         store.booking_day(request.park, now_ms))
         found["limits"] = store.card_limits(request.park, card_kind)
     if kind.notifies_member and card is not None and card.kind == CardKind.MEMBER:
         found["member"] = found["member_to_tell"] = store.member(request.park, request.card.no)

@@ -3,15 +3,19 @@
 from dataclasses import replace
 
 from protocol.kinds import KINDS
-from protocol.messages import ShiftClose, ShiftOpen, StationReport, StationReportReply
+from protocol.messages import ShiftClose, ShiftHandover, ShiftOpen, ShiftSlip, SlipLine, StationReport, StationReportReply
 from protocol.reasons import Reason
 
 from ..shifts import after_wrong_pin, check_staff
-from .decision import APPROVED, Alert, Answer, Decision, ShiftChange, View, decline
+from ..shift_totals import CASH_ACCOUNT
+from .decision import APPROVED, Alert, Answer, Decision, Posting, ShiftChange, View, decline
 from .members import check_asking_staff
 
 # Who may read a station's takings.
 REPORT_ROLES = KINDS[StationReport.TYPE].staff_roles
+# Where a blind count's difference goes: positive when the drawer held more than the books said
+# (长款, over), negative when it held less (短款, short). Finance clears it; the ledger only books it.
+CASH_OVER_SHORT_ACCOUNT = "cash_over_short"
 
 
 def gather_shift_open(request: ShiftOpen, store, terminal, now_ms: int, pins) -> View:
@@ -41,6 +45,39 @@ def shift_close(request: ShiftClose, view: View) -> Decision:
     return Decision(reason=reason, shift=ShiftChange(request.terminal, request.seq))
 
 
+def gather_shift_handover(request: ShiftHandover, store, terminal, now_ms: int, pins) -> View:
+    shift = store.open_shift_of(request.terminal)
+    if shift is None:
+        return View(terminal=terminal, pins=pins)
+    staff_id, open_seq, opened_ms = shift
+    return View(terminal=terminal, pins=pins, shift_staff=staff_id, shift_opened_at=open_seq, shift_opened_ms=opened_ms,
+                shift_totals=store.shift_totals(request.park, request.terminal, open_seq, request.seq),
+                business_day=store.booking_day(request.park, now_ms))
+
+
+def shift_handover(request: ShiftHandover, view: View) -> Decision:
+    """交班: close the shift and answer with its slip. With a blind count, the difference between the
+    cash counted and the cash the books expect from the shift is booked between the cash drawer's
+    account and cash_over_short, so the drawer's account then says what was really there."""
+    if view.shift_staff is None or view.shift_staff != request.operator:
+        return decline(Reason.UNKNOWN_STAFF)  # no shift open (a park that requires none): nothing to hand over
+    totals, counted = view.shift_totals, request.counted_fen
+    over_short = None if counted is None else counted - totals.cash_expected_fen
+    postings = () if not over_short else (Posting(CASH_ACCOUNT, "fen", -over_short),
+                                          Posting(CASH_OVER_SHORT_ACCOUNT, "fen", over_short))
+    slip = {
+        "staff": view.shift_staff, "opened_ms": view.shift_opened_ms, "business_day": view.business_day,
+        "kinds": tuple(SlipLine(name=name, count=count, fen=fen) for name, count, fen in totals.kinds),
+        "tenders": tuple(SlipLine(name=name, count=count, fen=fen) for name, count, fen in totals.tenders),
+        "voids_count": totals.voids_count, "voids_fen": totals.voids_fen,
+        "refunds_count": totals.refunds_count, "refunds_fen": totals.refunds_fen,
+        "cash_expected_fen": totals.cash_expected_fen, "cash_counted_fen": counted, "cash_over_short_fen": over_short,
+    }
+    return Decision(reason=Reason.OK, postings=postings, amount_fen=abs(over_short or 0), answer=Answer(ShiftSlip, slip),
+                    shift=ShiftChange(request.terminal, request.seq, closed_how="handover",
+                                      cash_expected_fen=totals.cash_expected_fen, cash_counted_fen=counted))
+
+
 def gather_station_report(request: StationReport, store, terminal, now_ms: int, pins) -> View:
     return View(terminal=terminal, pins=pins, staff=store.staff_by_card(request.park, request.card.no),
                 takings=tuple(store.station_takings(request.park, request.station, request.business_day)))
@@ -60,5 +97,6 @@ def station_report(request: StationReport, view: View) -> Decision:
 RULES = {
     ShiftOpen.TYPE: (gather_shift_open, shift_open),
     ShiftClose.TYPE: (gather_shift_close, shift_close),
+    ShiftHandover.TYPE: (gather_shift_handover, shift_handover),
     StationReport.TYPE: (gather_station_report, station_report),
 }

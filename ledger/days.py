@@ -1,0 +1,56 @@
+"""Business days and the day-end close (日结): what closing a day may refuse, and the instants a
+business day spans in the park's time zone. ``Store.close_business_day`` does the closing and
+``Store.booking_day`` sends every later booking to the next open day."""
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from .errors import LedgerError
+
+
+class DayCloseRefused(LedgerError):
+    """A business day cannot be closed as asked."""
+
+    code = "DAY_CLOSE_REFUSED"
+
+
+class DayAlreadyClosed(DayCloseRefused):
+    """The business day was closed before; a closed day stays closed."""
+
+    code = "DAY_ALREADY_CLOSED"
+
+
+class DayNotBegun(DayCloseRefused):
+    """The business day lies in the future: there is nothing in it to close."""
+
+    code = "DAY_NOT_BEGUN"
+
+
+class ShiftsStillOpen(DayCloseRefused):
+    """Shifts that began on or before the day are still open: their cashiers have not counted their
+    drawers, and their takings would straddle the close. ``shifts``: (terminal, staff id, opening
+    seq, opened ms) of each."""
+
+    code = "SHIFTS_STILL_OPEN"
+
+    def __init__(self, shifts):
+        self.shifts = list(shifts)
+        names = ", ".join(f"{terminal} ({staff})" for terminal, staff, _, _ in self.shifts)
+        super().__init__(f"{len(self.shifts)} shifts are still open: {names}. Have them handed over (交班), "
+                         f"or close the day with --force to end them uncounted")
+
+
+def day_end_ms(business_day: str, time_zone: str, cutoff_minutes: int) -> int:
+    """The instant ``business_day`` ends: the next calendar day's cut-off (04:00 by default), in the
+    park's time zone (the inverse of ``Store.business_day``)."""
+    next_day = date.fromisoformat(business_day) + timedelta(days=1)
+    local = datetime.combine(next_day, time(), ZoneInfo(time_zone)) + timedelta(minutes=cutoff_minutes)
+    return int(local.timestamp() * 1000)
+
+
+def next_day(business_day: str) -> str:
+    return (date.fromisoformat(business_day) + timedelta(days=1)).isoformat()
+
+
+def local_time_text(time_ms: int, time_zone: str) -> str:
+    return datetime.fromtimestamp(time_ms / 1000, ZoneInfo(time_zone)).strftime("%Y-%m-%d %H:%M")
