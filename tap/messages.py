@@ -1,5 +1,5 @@
-"""The messages a tap sends (hello, charge, offline_charge) and reads (result, welcome, config,
-blocklist, blocklist_delta), checked field by field as protocol.messages checks them, in the same
+"""The messages a tap sends (hello, charge; offline_charge in tap.offline) and reads (result,
+welcome; config, blocklist and blocklist_delta in tap.broadcasts), checked field by field as protocol.messages checks them, in the same
 order and with the same reason codes: unknown fields, missing ones, nested objects, then each field
 in declaration order, then checks across fields.
 
@@ -138,29 +138,6 @@ def _is_clock(value):
 CARD_REF = ("CardRef", None, "no:card_number issuance:issuance uid:uid", None)
 LINE_ITEM = ("LineItem", None, "item:text qty:quantity unit_fen:amount_or_zero", None)
 BALANCES = ("Balances", None, "fen:balance bonus:balance points:balance", None)
-CARD_ENTRY = ("CardEntry", None, "no:card_number issuance:issuance fen:balance", None)
-OFFLINE_POLICY = ("OfflinePolicy", None, "max_transaction_fen:amount max_card_fen:amount max_terminal_fen:amount"
-                  " max_count:count max_offline_ms:time_ms max_reboots:count blocklist_max_age_ms:time_ms"
-                  " allowed_modes:text", None)
-PARK_RULES = ("ParkRules", None, "no_pin_limit_fen:amount_or_zero card_fee_fen:amount_or_zero"
-              " damage_fee_fen:amount_or_zero", None)
-MENU_ITEM = ("MenuItem", None, "item:id name:text price_fen:amount", None)
-STAFF_ENTRY = ("StaffEntry", None, "staff:id name:text role:staff_role card_no:card_number", None)
-
-
-def _station_whole(obj):
-    if obj["mode"] != "free" and not obj["menu"]:
-        _fail("menu", "a " + obj["mode"] + " station needs at least one item", VALUE_OUT_OF_RANGE)
-    if (obj["opens"] is None) != (obj["closes"] is None) or (obj["opens"] is not None and obj["opens"] == obj["closes"]):
-        _fail("opens,closes", "must be two different times, or both null", VALUE_OUT_OF_RANGE)
-    if len(set(item["item"] for item in obj["menu"])) != len(obj["menu"]):
-        _fail("menu", "item ids must differ", VALUE_OUT_OF_RANGE)
-
-
-def _config_whole(obj):
-    cards = [entry["card_no"] for entry in obj["staff"]]
-    if len(set(cards)) != len(cards) or len(set(entry["staff"] for entry in obj["staff"])) != len(cards):
-        _fail("staff", "staff ids and card numbers must differ", VALUE_OUT_OF_RANGE)
 
 
 def _lines_add_up(obj):
@@ -171,35 +148,18 @@ def _lines_add_up(obj):
         _fail("lines", "do not add up to " + str(obj["amount_fen"]), LINES_DO_NOT_ADD_UP)
 
 
-def _offline_whole(obj):
-    _lines_add_up(obj)
-    if obj["pin_sha256"] is not None:
-        _fail("pin_sha256", "an offline sale never carries a PIN", VALUE_OUT_OF_RANGE)
-    if obj["supersedes_seq"] is not None and obj["supersedes_seq"] >= obj["seq"]:
-        _fail("supersedes_seq", "must name an earlier seq", VALUE_OUT_OF_RANGE)
-
-
-STATION_SETTINGS = ("StationSettings", None, "name:text mode:charge_mode menu:@MENU_ITEM*0-9 opens:clock?"
-                    " closes:clock?", _station_whole)
-_PARTS = {"CARD_REF": CARD_REF, "LINE_ITEM": LINE_ITEM, "BALANCES": BALANCES, "CARD_ENTRY": CARD_ENTRY,
-          "OFFLINE_POLICY": OFFLINE_POLICY, "PARK_RULES": PARK_RULES, "MENU_ITEM": MENU_ITEM,
-          "STAFF_ENTRY": STAFF_ENTRY, "STATION_SETTINGS": STATION_SETTINGS,
-          # A tap is never a rental station: its config's rental part is null. Any other is refused
-          # without the tap carrying the rental spec: its fields must be there (MISSING_FIELD, as
-          # protocol/ says), and then it is refused whatever they hold (VALUE_OUT_OF_RANGE, where
-          # protocol/ would read on) — the one place the tap is stricter than protocol/.
-          "RENTAL_STOCK": ("RentalStock", None, "item_types:not_for_a_tap items:not_for_a_tap", None)}
+# The parts a request or a reply nests. The config's and blocklists' live in tap.broadcasts, which
+# the tap loads only while it reads one (its parse passes them in).
+PARTS = {"CARD_REF": CARD_REF, "LINE_ITEM": LINE_ITEM, "BALANCES": BALANCES}
 
 _REQUEST = ("park:id terminal:id seq:seq terminal_time_ms:time_ms clock_uncertain:bool operator:id"
             " config_version:count card:@CARD_REF")
 _CHARGE = _REQUEST + " amount_fen:amount lines:@LINE_ITEM*1-32 pin_sha256:sha256?"
-_CARDS = "@CARD_ENTRY*0-1000"
 
 # ---------------------------------------------------------------- what the tap sends
 HELLO = ("Hello", "hello", "park:id terminal:id nonce:nonce terminal_time_ms:time_ms", None)
 CHARGE = ("Charge", "charge", _CHARGE, _lines_add_up)
-OFFLINE_CHARGE = ("OfflineCharge", "offline_charge", _CHARGE + " supersedes_seq:seq? approved_ms:time_ms",
-                  _offline_whole)
+# offline_charge: tap.offline (loaded only when the ledger does not answer).
 
 # ---------------------------------------------------------------- what the tap reads
 RESULT = ("Result", "result", "park:id terminal:id seq:seq? request_sha256:sha256 outcome:outcome reason:reason"
@@ -207,19 +167,10 @@ RESULT = ("Result", "result", "park:id terminal:id seq:seq? request_sha256:sha25
           " amount_fen:amount_or_zero?", None)
 WELCOME = ("Welcome", "welcome", "park:id terminal:id nonce:nonce request_sha256:sha256 highest_seq:count"
            " ledger_time_ms:time_ms", None)
-CONFIG = ("TerminalConfig", "config", "park:id terminal:id version:count issued_ms:time_ms offline:@OFFLINE_POLICY"
-          " rules:@PARK_RULES station:@STATION_SETTINGS? staff:@STAFF_ENTRY*0-120"
-          " rental:@RENTAL_STOCK?", _config_whole)
-BLOCKLIST = ("Blocklist", "blocklist", "park:id version:count issued_ms:time_ms blocked:" + _CARDS + " low:" + _CARDS,
-             None)
-BLOCKLIST_DELTA = ("BlocklistDelta", "blocklist_delta", "park:id from_version:count version:count issued_ms:time_ms"
-                   " blocked:" + _CARDS + " unblocked:" + _CARDS + " low:" + _CARDS, None)
-
 REPLIES = {"result": RESULT, "welcome": WELCOME}
-BROADCASTS = {"config": CONFIG, "blocklist": BLOCKLIST, "blocklist_delta": BLOCKLIST_DELTA}
 
 
-def _fields(spec):
+def _fields(spec, parts):
     """(name, check, optional, nested spec or None, (fewest, most) or None) of each field."""
     for text in spec[2].split():
         name, check = text.split(":")
@@ -233,33 +184,34 @@ def _fields(spec):
                 part, bounds = part.split("*")
                 fewest, most = bounds.split("-")
                 many = (int(fewest), int(most))
-            nested = _PARTS[part]
+            nested = parts[part]
         yield name, check, optional, nested, many
 
 
-def read(obj, spec, where=""):
-    """Check ``obj`` (parsed JSON) against ``spec``; return it, or raise TapError."""
+def read(obj, spec, where="", parts=PARTS):
+    """Check ``obj`` (parsed JSON) against ``spec``, its nested parts named in ``parts``; return
+    it, or raise TapError."""
     label, kind = spec[0], spec[1]
     if type(obj) is not dict:
         _fail(where or label, "must be an object", WRONG_TYPE)
-    expected = [field[0] for field in _fields(spec)]
+    expected = [field[0] for field in _fields(spec, parts)]
     unknown = sorted(name for name in obj if name not in expected and not (kind and name == "type"))
     if unknown:
         _fail(where + ",".join(unknown), "unknown field in " + (kind or label), UNKNOWN_FIELD)
     missing = sorted(name for name in expected if name not in obj)
     if missing:
         _fail(where + ",".join(missing), "missing from " + (kind or label), MISSING_FIELD)
-    for name, _, _, nested, many in _fields(spec):  # nested parts are read before the fields are checked
+    for name, _, _, nested, many in _fields(spec, parts):  # nested parts are read before the fields are checked
         value = obj[name]
         if nested is not None and value is not None:
             if many:
                 if type(value) is not list:
                     _fail(name, "must be a list", WRONG_TYPE)
                 for item in value:
-                    read(item, nested, name + ".")
+                    read(item, nested, name + ".", parts)
             else:
-                read(value, nested, name + ".")
-    for name, check, optional, nested, many in _fields(spec):
+                read(value, nested, name + ".", parts)
+    for name, check, optional, nested, many in _fields(spec, parts):
         value = obj[name]
         if value is None and optional:
             continue
@@ -278,16 +230,20 @@ def read(obj, spec, where=""):
     return obj
 
 
-def parse(body, specs):
+def parse(body, specs, parts=PARTS):
     """Decode a verified body into one of ``specs`` (a dict type -> spec); as protocol.messages.parse."""
-    obj = canonical.decode(body)
+    return check(canonical.decode(body), specs, parts)
+
+
+def check(obj, specs, parts=PARTS):
+    """A decoded body checked as one of ``specs``: parse's second half."""
     kind = obj.get("type")
     if kind is not None and type(kind) is not str:
         raise TapError(WRONG_TYPE, "message type is not a string")
     spec = specs.get(kind)
     if spec is None:
         raise TapError(UNKNOWN_TYPE, "unknown message type")
-    return read(obj, spec)
+    return read(obj, spec, "", parts)
 
 
 def build(spec, fields):

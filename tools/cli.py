@@ -334,6 +334,8 @@ def cmd_ledger_serve(args) -> int:
         return 1
     # Held until the service stops: a second ledger on this home refuses, naming this one's PID.
     with home.lock_ledger():
+        if (added := home.add_missing_ledger_keys()) is not None:  # a key file from before rentals
+            print(f"fieldpos: {added}", file=sys.stderr)
         login = home.ledger_login()
         intake = Intake(home.open_store(), home.ledger_keys())
         service = LedgerService(intake, park_id=home.park_id(), host=args.broker_host, port=args.broker_port,
