@@ -231,6 +231,14 @@ _DECLARED = (
         skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff card
         receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
     ),
+    RequestKind(
+        # 交班: ends the shift with the blind cash count and answers with the shift's slip. It moves
+        # money only when the count differs from the books: the difference goes to cash_over_short.
+        type="shift_handover", terminal_kinds=_STAFFED, staff_roles=frozenset(STAFF_ROLES), needs_shift=True,
+        moves_money=True, is_sale=False, is_booked=True, notifies_member=False, takes_ecard=False,
+        skips_card_checks=_NO_CARD_CHECKS,  # ``card`` is the staff card
+        receipt_title="交班单", receipt_owed_after_crash=True, owed_line=None, done_text=None,
+    ),
 )
 
 # In REQUEST_TYPES order, so the lists derived from it keep the order they were written in.

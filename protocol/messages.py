@@ -581,6 +581,17 @@ class ShiftClose(Request):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ShiftHandover(Request):
+    """交班: the logged-in staff member ends the shift, and the ledger answers with the shift's slip
+    (``ShiftSlip``). ``counted_fen`` is the blind count: the cash the cashier counted in the drawer,
+    typed before the till shows any expected figure; null at a till that takes no cash. ``card`` is
+    the staff card. (``shift_close`` still ends a shift without a count or a slip.)"""
+
+    TYPE: ClassVar[str] = "shift_handover"
+    counted_fen: int | None = _f("amount_or_zero", optional=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Hello(Message):
     """Sent on connect to learn the highest seq the ledger holds for this terminal. Not idempotent
     and never stored: the nonce binds the Welcome to this Hello."""
@@ -867,6 +878,62 @@ class StationReportReply(Message):
         return True
 
 
+# A slip lists one line per kind of transaction and per tender seen in the shift: there are fewer
+# request kinds than this (24), and fewer tenders (channels, card balance, bonus).
+MAX_SLIP_LINES = 32
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlipLine(Message):
+    """One line of a shift slip: a kind of transaction or a tender, how many, and how much."""
+
+    name: str = _f("id")
+    count: int = _f("count")
+    fen: int = _f("balance")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShiftSlip(Message):
+    """The answer to a ShiftHandover: the shift's totals as the books hold them at the handover.
+    ``kinds``: each kind of transaction but voids and reversals, with its count and amount;
+    ``tenders``: money in (positive) or out through each channel, and what sales took from cards
+    (``card`` real money, ``bonus`` promotional credit); voids and reversals; refunds (money paid
+    out through a channel). The cash drawer: ``cash_expected_fen`` is what the books say it holds
+    from this shift, ``cash_counted_fen`` the blind count (null: not counted) and
+    ``cash_over_short_fen`` = counted - expected (positive over, negative short), booked to the
+    cash-over/short account."""
+
+    TYPE: ClassVar[str] = "shift_slip"
+    park: str = _f("id")
+    terminal: str = _f("id")
+    seq: int = _f("seq")
+    request_sha256: str = _f("sha256")
+    staff: str = _f("id")
+    opened_ms: int = _f("time_ms")
+    business_day: str = _f("day")
+    kinds: tuple = _f("slip_lines", nested=SlipLine, many=(0, MAX_SLIP_LINES))
+    tenders: tuple = _f("slip_lines", nested=SlipLine, many=(0, MAX_SLIP_LINES))
+    voids_count: int = _f("count")
+    voids_fen: int = _f("balance")
+    refunds_count: int = _f("count")
+    refunds_fen: int = _f("balance")
+    cash_expected_fen: int = _f("balance")
+    cash_counted_fen: int | None = _f("amount_or_zero", optional=True)
+    cash_over_short_fen: int | None = _f("balance", optional=True)
+    ledger_time_ms: int = _f("time_ms")
+
+    @property
+    def is_approved(self) -> bool:
+        return True
+
+    def _check_whole(self):
+        if (self.cash_counted_fen is None) != (self.cash_over_short_fen is None):
+            _fail("cash_over_short_fen", "is given when, and only when, the cash was counted", Reason.VALUE_OUT_OF_RANGE)
+        if self.cash_counted_fen is not None and \
+                self.cash_counted_fen - self.cash_expected_fen != self.cash_over_short_fen:
+            _fail("cash_over_short_fen", "must be counted - expected", Reason.VALUE_OUT_OF_RANGE)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemberCard(Message):
     """One member card issuance found by a MemberLookup, with its balances."""
@@ -1022,10 +1089,10 @@ class RentalReturnReply(Message):
 
 REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, MemberOpen, TopUp, Charge, OfflineCharge, Void, CardReturn,
                                            LossReport, CardUnblock, CardReplace, Reversal, PinUnlock, MemberTransfer,
-                                           MemberLookup, CardBalance, StationReport, ShiftOpen, ShiftClose, DepositCard,
-                                           DepositDesk, RentalOut, OfflineRentalOut, RentalReturn, Hello)}
+                                           MemberLookup, CardBalance, StationReport, ShiftOpen, ShiftClose, ShiftHandover,
+                                           DepositCard, DepositDesk, RentalOut, OfflineRentalOut, RentalReturn, Hello)}
 REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome, StationReportReply, MemberLookupReply, DepositReply,
-                                         RentalReturnReply)}
+                                         RentalReturnReply, ShiftSlip)}
 BROADCAST_TYPES = {cls.TYPE: cls for cls in (TerminalConfig, Blocklist, BlocklistDelta)}
 
 

@@ -656,6 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("prefixes", nargs="*", metavar="SHA-PREFIX", help="the held messages, by SHA-256 prefix")
     retry.add_argument("--all", action="store_true", help="every held message")
     retry.set_defaults(handler=cmd_set_aside_retry)
+    from tools.day_cli import add_day_commands
+
+    add_day_commands(ledger)
 
     station = commands.add_parser("station", help="stations").add_subparsers(dest="station_command", required=True)
     add = station.add_parser("add")

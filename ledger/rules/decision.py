@@ -97,6 +97,8 @@ class View:
     original: OriginalSale | None = None  # void, reversal: the transaction named
     shift_opened_at: int | None = None    # seq that opened the terminal's shift
     shift_staff: str | None = None        # staff id whose shift is open on the terminal
+    shift_opened_ms: int | None = None    # when the terminal's shift opened (the ledger's clock)
+    shift_totals: object = None           # shift handover: shift_totals.ShiftTotals of the shift so far
     other_card: CardView | None = None    # transfer: the receiving card; replace: the lost card
     other_block_reason: str | None = None
     member_limits: object = None          # transfer: the member card type's limits
@@ -162,6 +164,9 @@ class ShiftChange:
     terminal_id: str
     seq: int
     opens_for: str | None = None
+    closed_how: str = "close"             # shift.closed_how when it closes: "close" or "handover"
+    cash_expected_fen: int | None = None  # a handover: the cash the books expect in the drawer
+    cash_counted_fen: int | None = None   # a handover: the blind count (None: not counted)
 
 
 @dataclass(frozen=True, slots=True)
