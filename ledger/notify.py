@@ -26,6 +26,17 @@ def format_text(body: dict) -> str:
     if body["kind"] == "login_code":  # the member portal's one-time code (backoffice.portal)
         return f"验证码 Code {body['code']}，5 分钟内有效 valid 5 minutes. 请勿告诉他人 Tell no one."
     yuan = format_fen
+    if body["kind"] == "renter_return":  # an online renter, told through their payment (ledger.store)
+        charged = [f"{name} {yuan(body[key])}" for name, key in (("租金 rental", "rental_fen"), ("超时 late", "late_fen"),
+                                                                   ("损坏 damage", "damage_fen")) if body[key]]
+        owed = f"; 待付 still owed {yuan(body['claim_fen'])}" if body["claim_fen"] else ""
+        refund = (f"退回 refunding {yuan(body['refunded_fen'])} 原路 to your {body['method']} payment"
+                  if body["refunded_fen"] else "nothing to refund")
+        return (f"租赁归还 Rental {body['order']} returned ({body['condition']}): 押金 deposit {yuan(body['deposit_fen'])}"
+                f"{', ' + ', '.join(charged) if charged else ''}; {refund}{owed}")
+    if body["kind"] == "renter_refund":
+        how = "现金 in cash at the desk" if body["method"] == "cash" else f"原路 to your {body['method']} payment"
+        return f"押金已退 Deposit {body['order']}: {yuan(body['refunded_fen'])} refunded {how}"
     if body["kind"] == "rental_return":  # the renter confirms what came back (ledger.rules.rentals)
         return (f"租赁归还 Rental returned @ {body['terminal']}: 押金退回 deposit refunded {yuan(body['amount_fen'])}. "
                 f"余额 Balance {yuan(body['balance_fen'])}")
@@ -74,9 +85,14 @@ class WeChatTemplateSender(HttpSmsSender):
 
 
 class Notifier:
-    def __init__(self, db_path, sender=None, *, clock_ms=lambda: int(time.time() * 1000)):
+    """Sends the outbox: members' notifications by phone through ``sender``, and online renters'
+    (addressed by their payment, "<provider>:<provider order>") through ``renter_sender`` — the
+    park's relay to the payer's WeChat / Alipay account, the log by default."""
+
+    def __init__(self, db_path, sender=None, *, renter_sender=None, clock_ms=lambda: int(time.time() * 1000)):
         self.db_path = db_path
         self.sender = sender or LogSender()
+        self.renter_sender = renter_sender or LogSender()
         self.clock_ms = clock_ms
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,26 +119,31 @@ class Notifier:
 
     def send_due(self, store: Store) -> int:
         """Send what is due; returns how many were sent."""
+        sent = self._send_from(store, "notification", "phone", self.sender)
+        sent += self._send_from(store, "renter_notification", "address", self.renter_sender)
+        self.sent += sent
+        return sent
+
+    def _send_from(self, store: Store, table: str, address: str, sender) -> int:
         now_ms = self.clock_ms()
         due = store.db.execute(
-            """SELECT notification_id, phone, body, attempts FROM notification WHERE sent_ms IS NULL
+            f"""SELECT notification_id, {address}, body, attempts FROM {table} WHERE sent_ms IS NULL
                AND created_ms + (CASE WHEN attempts = 0 THEN 0 ELSE MIN(?, 1000 * (1 << MIN(attempts, 8))) END) <= ?
                ORDER BY notification_id LIMIT ?""",
             (MAX_BACKOFF_S * 1000, now_ms, BATCH),
         ).fetchall()
         sent = 0
-        for notification_id, phone, body, attempts in due:
+        for notification_id, to, body, attempts in due:
             if self._stop.is_set():
                 break
             try:
-                self.sender.send(phone, json.loads(body))
+                sender.send(to, json.loads(body))
             except Exception as error:  # any sender failure is retried later
-                store.db.execute("UPDATE notification SET attempts = attempts + 1, last_error = ? WHERE notification_id = ?",
+                store.db.execute(f"UPDATE {table} SET attempts = attempts + 1, last_error = ? WHERE notification_id = ?",
                                  (repr(error)[:300], notification_id))
-                log.warning("notification %s not sent (try %s): %s", notification_id, attempts + 1, error)
+                log.warning("%s %s not sent (try %s): %s", table, notification_id, attempts + 1, error)
                 continue
-            store.db.execute("UPDATE notification SET sent_ms = ?, attempts = attempts + 1 WHERE notification_id = ?",
+            store.db.execute(f"UPDATE {table} SET sent_ms = ?, attempts = attempts + 1 WHERE notification_id = ?",
                              (self.clock_ms(), notification_id))
             sent += 1
-        self.sent += sent
         return sent

@@ -659,7 +659,6 @@ MIGRATIONS: list[str] = [
         txn_id     INTEGER PRIMARY KEY REFERENCES txn,
         closed_day TEXT NOT NULL                    -- the closed day it arrived in; txn.business_day is where it went
     );
-    UPDATE shift SET closed_how = 'close' WHERE close_seq IS NOT NULL;
     UPDATE terminal SET allowed_kinds = allowed_kinds || ',shift_handover'
      WHERE ',' || allowed_kinds || ',' LIKE '%,shift_close,%'
        AND ',' || allowed_kinds || ',' NOT LIKE '%,shift_handover,%';
@@ -733,5 +732,45 @@ MIGRATIONS: list[str] = [
     DROP TABLE notification;
     ALTER TABLE notification_v2 RENAME TO notification;
     CREATE INDEX notification_unsent ON notification (sent_ms) WHERE sent_ms IS NULL;
+    """,
+    # 23: online payments that go wrong (issue 13). A provider refund refused for good (NOT_ENOUGH, a
+    # closed or abnormal refund) is marked failed and no longer sent every round: an operator retries
+    # it (same refund number) or pays it in cash at the desk, booked as refund_cash (cash_txn).
+    # A payment the ledger cannot take as a deposit (the wrong amount, an unknown item type) is
+    # recorded and refunded in full to the payer (order_no 0: a refund of no deposit order). Online
+    # renters are told of their return and of the refund through the outbox, addressed by their
+    # payment ("<provider>:<provider order>": the park's relay reaches the payer; the ledger keeps no
+    # personal data of theirs), one message per order and event.
+    """
+    ALTER TABLE refund_request ADD COLUMN failed_code TEXT;        -- refused for good: waits for an operator
+    ALTER TABLE refund_request ADD COLUMN failed_ms INTEGER;
+    ALTER TABLE refund_request ADD COLUMN cash_txn INTEGER REFERENCES txn;  -- paid at the desk instead
+    CREATE TABLE stray_payment (
+        park_id        TEXT NOT NULL,
+        provider       TEXT NOT NULL,
+        provider_order TEXT NOT NULL,
+        transaction_id TEXT NOT NULL,
+        item_type      TEXT NOT NULL,
+        amount_fen     INTEGER NOT NULL CHECK (amount_fen > 0),
+        reason         TEXT NOT NULL,                -- why it is no deposit: DEPOSIT_MISMATCH, UNKNOWN_ITEM_TYPE
+        paid_ms        INTEGER NOT NULL,
+        received_ms    INTEGER NOT NULL,
+        refund_no      TEXT NOT NULL,
+        PRIMARY KEY (park_id, provider, provider_order)
+    );
+    CREATE TABLE renter_notification (
+        notification_id INTEGER PRIMARY KEY,
+        park_id         TEXT NOT NULL,
+        order_no        INTEGER NOT NULL,
+        event           TEXT NOT NULL CHECK (event IN ('returned', 'refunded')),
+        address         TEXT NOT NULL,
+        body            TEXT NOT NULL,
+        created_ms      INTEGER NOT NULL,
+        sent_ms         INTEGER,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        UNIQUE (park_id, order_no, event)
+    );
+    CREATE INDEX renter_notification_unsent ON renter_notification (sent_ms) WHERE sent_ms IS NULL;
     """,
 ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from protocol.kinds import KINDS
 
 from .rules.adjustments import ADJUSTMENT_KIND
-from .rules.rentals import FORFEIT_KIND, ONLINE_DEPOSIT_KIND, POOL_KINDS
+from .rules.rentals import FORFEIT_KIND, ONLINE_DEPOSIT_KIND, POOL_KINDS, REFUND_CASH_KIND
 from .rules.settlement import PAYOUT_KIND
 from .store import Store
 
@@ -73,7 +73,15 @@ _CHECKS = (
         "transaction {0} ({1} seq {2}) has no approved request",
         """SELECT t.txn_id, t.terminal_id, t.seq FROM txn t LEFT JOIN request r
              ON r.terminal_id = t.terminal_id AND r.seq = t.seq AND r.outcome = 'approved' AND r.txn_id = t.txn_id
-           WHERE r.seq IS NULL AND t.kind NOT IN (""" + _LEDGER_BOOKED_KINDS + f", '{ADJUSTMENT_KIND}', '{PAYOUT_KIND}'" + """)""",
+           WHERE r.seq IS NULL AND t.kind NOT IN (""" + _LEDGER_BOOKED_KINDS + f", '{ADJUSTMENT_KIND}', '{PAYOUT_KIND}'"
+        + f", '{REFUND_CASH_KIND}'" + """)""",
+    ),
+    (
+        # A refund paid in cash at the desk: the refund request it paid names it, with its amount.
+        "transaction {0} ({1}) pays a refund in cash but no refund request of that amount names it",
+        f"""SELECT t.txn_id, t.kind FROM txn t WHERE t.kind = '{REFUND_CASH_KIND}'
+             AND NOT EXISTS (SELECT 1 FROM refund_request q WHERE q.cash_txn = t.txn_id AND q.amount_fen = t.amount_fen
+                              AND q.state = 'done')""",
     ),
     (
         # A contractor payout's evidence is the statement it paid (ledger.settlement): the same amount,

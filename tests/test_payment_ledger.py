@@ -96,14 +96,64 @@ def test_a_rod_paid_online_twice_notified_then_returned_is_refunded_once_to_the_
     assert report.problems == ()
 
 
-def test_a_payment_of_the_wrong_amount_is_not_held_and_says_why(park, online):
+def test_a_payment_of_the_wrong_amount_is_recorded_alerted_and_refunded_in_full_once(park, online):
     sim, payments = online
-    sim.notify_retry_delays_s = ()  # one delivery: the answer would not change
+    sim.faults.duplicate_notifications = True  # the same wrong payment told twice: one record, one refund
 
     pay_online(sim, payments, "DP0002", ROD.deposit_fen - 1)
 
-    assert [d.http_status for d in sim.wait_for_deliveries(1)] == [400]
-    assert deposit_orders(park) == 0
+    # Answered 2xx: the money has left the payer, so it is taken in and sent back, not bounced.
+    assert [d.http_status for d in sim.wait_for_deliveries(2)] == [204, 204]
+    assert deposit_orders(park) == 0 and park.pool_fen() == 0
+    db = park.store.db
+    assert db.execute("SELECT provider_order, amount_fen, reason, refund_no FROM stray_payment").fetchall() == [
+        ("DP0002", ROD.deposit_fen - 1, "DEPOSIT_MISMATCH", "RX1")]
+    (alert,) = db.execute("SELECT detail FROM alert WHERE kind = 'STRAY_PAYMENT'").fetchall()
+    assert "DP0002 of 2999 fen for 'rod' is no deposit (DEPOSIT_MISMATCH: the deposit is 3000 fen)" in alert[0]
     with pytest.raises(urllib.error.HTTPError) as not_paid:
         NO_PROXY.open(payments.endpoint.voucher_url("wechat", "DP0002"), timeout=10)
-    assert not_paid.value.code == 404
+    assert not_paid.value.code == 404  # no voucher for it
+
+    payments.refunds.notify_url_of = lambda provider: ""
+    assert payments.refunds.run_once().refunded == ["RX1"]
+    assert payments.refunds.run_once().refunded == []
+    assert [(r.out_refund_no, r.amount_fen) for r in sim.refunds_of("DP0002")] == [("RX1", ROD.deposit_fen - 1)]
+    assert client_state(payments, "DP0002") == "REFUND"
+    assert verify_books(park.store).problems == ()
+
+
+def client_state(payments, out_trade_no):
+    return payments.refunds.providers["wechat"].query_order(out_trade_no).trade_state
+
+
+def test_an_online_renter_is_told_of_the_return_and_of_the_refund_through_their_payment(park, online):
+    from ledger.notify import Notifier, format_text
+
+    sim, payments = online
+    pay_online(sim, payments, "DP0003", ROD.deposit_fen)
+    sim.wait_for_deliveries(1)
+    deposit = payments.endpoint.book.deposit_of("wechat", "DP0003")
+    assert park.request("T-RENT-1", RentalOut, card_ref=STAFF_CARD, voucher=deposit.voucher, item_label="ROD-001").is_approved
+    park.now_ms += 150 * MINUTE  # 2 h allowed + 15 min grace: one started hour late
+    park.request("T-RENT-1", RentalReturn, card_ref=STAFF_CARD, item_label="ROD-001", condition="intact", damage="")
+    payments.refunds.notify_url_of = lambda provider: ""
+    assert payments.refunds.run_once().refunded == ["RF" + deposit.order]
+
+    class Relay:
+        def __init__(self):
+            self.sent = []
+
+        def send(self, address, body):
+            self.sent.append((address, format_text(body)))
+
+    relay, members = Relay(), Relay()
+    notifier = Notifier(park.rig.home.db_path, members, renter_sender=relay, clock_ms=lambda: park.now_ms)
+    assert notifier.send_due(park.store) == 2
+    assert members.sent == []
+    assert relay.sent == [
+        ("wechat:DP0003", f"租赁归还 Rental {deposit.order} returned (intact): 押金 deposit 30.00, 租金 rental 10.00, "
+                          "超时 late 5.00; 退回 refunding 15.00 原路 to your wechat payment"),
+        ("wechat:DP0003", f"押金已退 Deposit {deposit.order}: 15.00 refunded 原路 to your wechat payment")]
+    # A refund confirmed again (its notification after the answer) tells nobody twice.
+    payments.endpoint.book.refund_done("RF" + deposit.order, "5000X", now_ms=park.now_ms)
+    assert notifier.send_due(park.store) == 0 and len(relay.sent) == 2

@@ -21,7 +21,7 @@ from ledger.payments import signing
 from ledger.payments.errors import BadSignature, ProviderRefused, ProviderTimeout, ProviderUnavailable, UnknownOrder
 from ledger.payments.http_provider import HttpPaymentProvider
 from ledger.payments.notifications import PaymentEndpoint, confirm_payment
-from ledger.payments.refunds import RefundSender
+from ledger.payments.refunds import RefundRound, RefundSender
 from ledger.rentals_online import OnlineDeposit, RefundRequest
 
 ROD_DEPOSIT_FEN = 20_000
@@ -38,6 +38,7 @@ class BooksStandIn:
         self.record_calls = 0
         self.owed: dict[str, RefundRequest] = {}
         self.refunded: dict[str, str] = {}  # refund_no -> provider's refund id
+        self.failed: dict[str, str] = {}    # refund_no -> the provider's code, refused for good
 
     def record_payment(self, provider, order, *, now_ms):
         with self.lock:
@@ -56,11 +57,20 @@ class BooksStandIn:
 
     def pending_refunds(self):
         with self.lock:
-            return [request for number, request in self.owed.items() if number not in self.refunded]
+            return [request for number, request in self.owed.items()
+                    if number not in self.refunded and number not in self.failed]
+
+    def owed_refund(self, refund_no):
+        with self.lock:
+            return None if refund_no in self.refunded else self.owed.get(refund_no)
 
     def refund_done(self, refund_no, provider_refund_id, *, now_ms):
         with self.lock:
             self.refunded.setdefault(refund_no, provider_refund_id)
+
+    def refund_failed(self, refund_no, code, detail, *, now_ms):
+        with self.lock:
+            self.failed.setdefault(refund_no, code)
 
     def owe_refund(self, provider, order, deposit, amount_fen):
         """What closing the deposit on return does in the real books: a refund request "RF" + order."""
@@ -254,6 +264,27 @@ def test_a_refund_that_fails_is_retried_and_then_made_once(client, provider_sim,
     assert sender.run_once().waiting == [(refund_no, "PROVIDER_UNAVAILABLE")]
     assert sender.run_once().refunded == [refund_no]
     assert [r.amount_fen for r in provider_sim.refunds_of("DP0001")] == [15_000]
+
+
+def test_a_refund_refused_for_good_leaves_the_rounds_until_retried_by_hand(client, provider_sim, endpoint, books):
+    order, deposit = paid_order(client, provider_sim, endpoint, books)
+    # Someone refunded most of the payment from the provider's own console: too little is left.
+    client.refund(out_trade_no="DP0001", out_refund_no="MANUAL1", amount_fen=ROD_DEPOSIT_FEN - 1000,
+                  total_fen=ROD_DEPOSIT_FEN, notify_url="")
+    refund_no = books.owe_refund("wechat", order, deposit, 15_000)
+    sender = RefundSender(providers={"wechat": client}, book=books, notify_url_of=lambda provider: "")
+
+    first = sender.run_once()
+    calls = provider_sim.refund_calls
+    later = [sender.run_once() for _ in range(3)]
+
+    assert first.failed == [(refund_no, "NOT_ENOUGH")] and first.waiting == [] and first.refunded == []
+    assert books.failed == {refund_no: "NOT_ENOUGH"}
+    assert all(round_ == RefundRound() for round_ in later) and provider_sim.refund_calls == calls  # not sent again
+    # The operator's retry (the books clear the mark) sends it once more, under the same number.
+    del books.failed[refund_no]
+    assert sender.run_once().failed == [(refund_no, "NOT_ENOUGH")] and provider_sim.refund_calls == calls + 1
+    assert [r.out_refund_no for r in provider_sim.refunds_of("DP0001")] == ["MANUAL1"]  # nothing paid twice
 
 
 def test_the_refund_notification_alone_marks_the_refund_done(client, provider_sim, endpoint, books):

@@ -1,5 +1,6 @@
 """``fieldpos rental ...``: a park's rental item types and items (pushed to its rental terminals in
-their signed config), and the forfeit park rule for deposits never closed."""
+their signed config), the forfeit park rule for deposits never closed, and the refunds owed to
+online payers (a refund the provider refused for good is retried or paid at the desk from here)."""
 
 import argparse
 import sys
@@ -166,8 +167,77 @@ def cmd_forfeit(args) -> int:
     return 0
 
 
+def _refund_no(text: str) -> str:
+    if not (text[:2] in ("RF", "RX") and 3 <= len(text) <= 32 and text[2:].replace("D", "", 1).isdigit()):
+        raise argparse.ArgumentTypeError(f"a refund number is RF<order> or RX<number>, e.g. RFD12, not {text!r}")
+    return text
+
+
+def cmd_refund_list(args) -> int:
+    from protocol.money import format_fen
+
+    store = _store(args)
+    if store is None:
+        return 1
+    try:
+        rows = store.refund_requests(_park_id(args), open_only=not args.all)
+    finally:
+        store.close()
+    for refund_no, order, provider, provider_order, amount_fen, state, failed_code, _, _, _, in_cash in rows:
+        where = order or "stray payment"
+        if state == "done":
+            status = "paid in cash at the desk" if in_cash else f"refunded by {provider}"
+        elif failed_code:
+            status = f"FAILED {failed_code}: retry, or pay it in cash at the desk"
+        else:
+            status = f"owed, sent to {provider} every round"
+        print(f"{refund_no}  {where}  {provider} {provider_order}  {format_fen(amount_fen)}  {status}")
+    if not rows:
+        print("no refunds owed" if not args.all else "no refunds")
+    return 0
+
+
+def cmd_refund_retry(args) -> int:
+    from ledger.errors import LedgerError
+    from ledger.rentals_online import retry_refund
+
+    store = _store(args)
+    if store is None:
+        return 1
+    try:
+        retry_refund(store, _park_id(args), args.refund)
+    except LedgerError as error:
+        return _fail(str(error))
+    finally:
+        store.close()
+    print(f"refund {args.refund} goes to the provider again with the next round (same refund number: never paid twice)")
+    return 0
+
+
+def cmd_refund_cash(args) -> int:
+    from ledger.errors import LedgerError
+    from ledger.rentals_online import refund_in_cash
+    from protocol.money import format_fen
+
+    store = _store(args)
+    if store is None:
+        return 1
+    try:
+        amount_fen = next((row[4] for row in store.refund_requests(_park_id(args), open_only=True)
+                           if row[0] == args.refund), 0)
+        txn_id = refund_in_cash(store, _park_id(args), args.refund, operator=args.operator,
+                                now_ms=int(time.time() * 1000))
+    except LedgerError as error:
+        return _fail(str(error))
+    finally:
+        store.close()
+    print(f"refund {args.refund}: {format_fen(amount_fen)} paid in cash at the desk by {args.operator} "
+          f"(transaction {txn_id}; the renter is told)")
+    return 0
+
+
 def add_rental_commands(commands) -> None:
-    rental = commands.add_parser("rental", help="rental item types, items and the deposit forfeit rule") \
+    rental = commands.add_parser("rental", help="rental item types, items, the deposit forfeit rule, online refunds") \
         .add_subparsers(dest="rental_command", required=True)
     types = rental.add_parser("type", help="what a rental desk hands out and what it costs") \
         .add_subparsers(dest="rental_type_command", required=True)
@@ -205,3 +275,16 @@ def add_rental_commands(commands) -> None:
                                                 "returned), each booked and raised as an alert")
     forfeit.add_argument("--older-than-days", type=_days, required=True)
     forfeit.set_defaults(handler=cmd_forfeit)
+    refunds = rental.add_parser("refund", help="refunds owed to online payers; one the provider refused for good "
+                                               "waits here for an operator") \
+        .add_subparsers(dest="rental_refund_command", required=True)
+    refund_list = refunds.add_parser("list", help="refunds not paid yet (--all: every refund)")
+    refund_list.add_argument("--all", action="store_true")
+    refund_list.set_defaults(handler=cmd_refund_list)
+    retry = refunds.add_parser("retry", help="send a failed refund to the provider again (same refund number)")
+    retry.add_argument("refund", type=_refund_no)
+    retry.set_defaults(handler=cmd_refund_retry)
+    cash = refunds.add_parser("cash", help="record a failed refund as paid in cash at the desk (booked)")
+    cash.add_argument("refund", type=_refund_no)
+    cash.add_argument("--operator", type=_id, required=True, help="the staff id of who paid it out")
+    cash.set_defaults(handler=cmd_refund_cash)

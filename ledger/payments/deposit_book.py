@@ -31,6 +31,12 @@ class DepositBook(Protocol):
     def refund_done(self, refund_no: str, provider_refund_id: str, *, now_ms: int) -> None:
         """The provider confirmed a refund; a second confirmation changes nothing."""
 
+    def refund_failed(self, refund_no: str, code: str, detail: str, *, now_ms: int) -> None:
+        """The provider refused a refund for good: out of the rounds, an alert for an operator."""
+
+    def owed_refund(self, refund_no: str) -> Any | None:
+        """A refund not yet paid (refused for good or not), None when paid or unknown."""
+
 
 class LedgerDepositBook:
     """The books of one park in a SQLite file. A Store is opened per call: the endpoint answers on
@@ -69,3 +75,11 @@ class LedgerDepositBook:
     def refund_done(self, refund_no: str, provider_refund_id: str, *, now_ms: int) -> None:
         with self._store() as store:
             rentals_online.refund_done(store, self.park_id, refund_no, provider_refund_id, now_ms)
+
+    def refund_failed(self, refund_no: str, code: str, detail: str, *, now_ms: int) -> None:
+        with self._store() as store:
+            rentals_online.refund_failed(store, self.park_id, refund_no, code, detail, now_ms)
+
+    def owed_refund(self, refund_no: str):
+        with self._store() as store:
+            return rentals_online.owed_refund(store, self.park_id, refund_no)

@@ -25,9 +25,13 @@ class ProviderUnavailable(PaymentError):
 
 class ProviderRefused(PaymentError):
     """The provider refused the request for a reason a retry will not change (4xx: bad amount,
-    merchant order number used with other details...)."""
+    merchant order number used with other details, NOT_ENOUGH left to refund...)."""
 
     code = "PROVIDER_REFUSED"
+
+    def __init__(self, message: str = "", *, provider_code: str = ""):
+        super().__init__(message)
+        self.provider_code = provider_code  # the provider's own error code (WeChat's "code"), "" if none
 
 
 class BadSignature(PaymentError):

@@ -124,4 +124,4 @@ class HttpPaymentProvider:
             return ProviderUnavailable(message)
         if error.code == 404:
             return not_found(message)
-        return ProviderRefused(message)
+        return ProviderRefused(message, provider_code=code if code.replace("_", "").isalnum() else "")

@@ -11,8 +11,10 @@ is enough to book even if query_order still says NOTPAY — providers' query rep
 notifications, and the signature is the provider's own word. When no notification ever comes,
 ``confirm_payment`` asks query_order instead (WeChat: "call the query API to confirm").
 
-Answers: 204 done (also for a duplicate), 401 bad signature, 400 not a notification this ledger can
-book, 503 the books are busy (the provider retries). Served by http.server's ThreadingHTTPServer:
+Answers: 204 done (also for a duplicate, and for a payment that can be no deposit — the wrong
+amount, an unknown item type — which is recorded, raised as an alert and refunded in full, so the
+provider stops delivering it), 401 bad signature, 400 not a notification this ledger can book, 503
+the books are busy (the provider retries). Served by http.server's ThreadingHTTPServer:
 a handful of notifications a minute needs no framework, and the console's FastAPI is an optional
 extra the ledger host may not have.
 """
@@ -27,6 +29,7 @@ import threading
 import time
 
 from ..errors import LedgerError, TransientStoreError
+from ..rentals_online import StrayPayment
 from .deposit_book import DepositBook
 from .errors import BadNotification, BadSignature
 from .provider import MAX_BODY_BYTES, OrderStatus, PaymentNotice, PaymentProvider, RefundNotice
@@ -68,8 +71,7 @@ def receive_notification(provider: PaymentProvider, book: DepositBook, path: str
 
 def _finish_refund(book: DepositBook, notice: RefundNotice, *, now_ms: int) -> None:
     refund = notice.refund
-    owed = {request.refund_no: request for request in book.pending_refunds()}
-    request = owed.get(refund.out_refund_no)
+    request = book.owed_refund(refund.out_refund_no)  # marked failed too: the provider paid it after all
     if request is None:
         return  # already confirmed (a duplicate notification, or the refund call's own answer won)
     # WeChat: check the refunded amount against the merchant's own record before believing it.
@@ -144,7 +146,9 @@ def _handler_for(endpoint: PaymentEndpoint) -> type[BaseHTTPRequestHandler]:
                 return self._answer(HTTPStatus.UNAUTHORIZED, "SIGN_ERROR", str(error))
             except TransientStoreError as error:
                 return self._answer(HTTPStatus.SERVICE_UNAVAILABLE, error.code, str(error))
-            except LedgerError as error:  # BadNotification, DEPOSIT_MISMATCH, UNKNOWN_ITEM_TYPE...
+            except StrayPayment as error:  # paid, but no deposit: recorded, alerted, refunded in full
+                log.warning("%s notification: %s", provider.name, error)
+            except LedgerError as error:  # BadNotification, UNKNOWN_PROVIDER...
                 log.error("%s notification not booked: %s %s", provider.name, error.code, error)
                 return self._answer(HTTPStatus.BAD_REQUEST, error.code, str(error))
             except Exception:  # a bug: the provider hears 500 and delivers again, the log has the trace

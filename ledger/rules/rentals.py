@@ -30,6 +30,9 @@ FORFEIT_ACCOUNT = "income:rental_forfeit"
 # and a hold the park rule forfeited. Their evidence is the deposit order they belong to.
 ONLINE_DEPOSIT_KIND = "deposit_online"
 FORFEIT_KIND = "rental_forfeit"
+# A provider refund refused for good and paid in cash at the desk instead (ledger.rentals_online);
+# its evidence is the refund request that names it (refund_request.cash_txn).
+REFUND_CASH_KIND = "refund_cash"
 # The only transactions that may post to a ``deposit:`` account (Store.book refuses the rest).
 POOL_KINDS = frozenset({DepositCard.TYPE, DepositDesk.TYPE, RentalReturn.TYPE, ONLINE_DEPOSIT_KIND, FORFEIT_KIND})
 # A voucher is for today's visit and the next two; after that the deposit waits for the desk.
