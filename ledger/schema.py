@@ -659,6 +659,7 @@ MIGRATIONS: list[str] = [
         txn_id     INTEGER PRIMARY KEY REFERENCES txn,
         closed_day TEXT NOT NULL                    -- the closed day it arrived in; txn.business_day is where it went
     );
+    UPDATE shift SET closed_how = 'close' WHERE close_seq IS NOT NULL;
     UPDATE terminal SET allowed_kinds = allowed_kinds || ',shift_handover'
      WHERE ',' || allowed_kinds || ',' LIKE '%,shift_close,%'
        AND ',' || allowed_kinds || ',' NOT LIKE '%,shift_handover,%';
@@ -772,5 +773,35 @@ MIGRATIONS: list[str] = [
         UNIQUE (park_id, order_no, event)
     );
     CREATE INDEX renter_notification_unsent ON renter_notification (sent_ms) WHERE sent_ms IS NULL;
+    """,
+    # (issue 17) members online: a top-up paid through the payment provider, one row per provider
+    # order (a notification delivered twice tops up once), recorded when the portal makes the order
+    # so a payment for an order the park never made books nothing; a physical member card bound to
+    # an e-card (with its PIN), so the member sees and reports it lost with the e-card.
+    """
+    CREATE TABLE online_topup (
+        park_id        TEXT NOT NULL,
+        topup_no       INTEGER NOT NULL,     -- the seq of its transaction (terminal '<park>:online')
+        provider       TEXT NOT NULL,
+        provider_order TEXT NOT NULL,
+        card_no        TEXT NOT NULL,
+        issuance       INTEGER NOT NULL,
+        amount_fen     INTEGER NOT NULL CHECK (amount_fen > 0),
+        state          TEXT NOT NULL CHECK (state IN ('created', 'booked', 'refused')),
+        reason         TEXT,                 -- why a paid order was refused (the top-up rule's reason)
+        transaction_id TEXT,
+        txn_id         INTEGER REFERENCES txn,
+        created_ms     INTEGER NOT NULL,
+        booked_ms      INTEGER,
+        PRIMARY KEY (park_id, provider, provider_order),
+        UNIQUE (park_id, topup_no)
+    );
+    CREATE TABLE ecard_binding (
+        park_id   TEXT NOT NULL,
+        card_no   TEXT NOT NULL,             -- the physical member card
+        ecard_no  TEXT NOT NULL,
+        bound_ms  INTEGER NOT NULL,
+        PRIMARY KEY (park_id, card_no)
+    );
     """,
 ]

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from protocol import envelope, topics
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import KINDS
-from protocol.limits import MAX_PAYLOAD_BYTES
+from protocol.limits import MAX_PAYLOAD_BYTES, MAX_TIME_MS
 from protocol.messages import (DamageFee, MenuItem, OfflineCharge, ParkRules, RentalItem, RentalStock, RentalType,
                                StaffEntry, StationSettings, Void)
 
@@ -25,6 +25,8 @@ from .errors import AlreadyExists, CardBalanceBelowZero, NotFound, StoreUnavaila
 from .rules.campaigns import Campaign
 from .rules.common import check_balanced
 from .rules.decision import CardView, Decision, OriginalSale, Posting, StationView
+from .days import DayAlreadyClosed, DayNotBegun, ShiftsStillOpen, day_end_ms, local_time_text, next_day
+from .shift_totals import ShiftTotals, read_shift_totals
 from .rules import rentals
 from .schema import MIGRATIONS
 
@@ -443,21 +445,43 @@ class Store:
         local = datetime.fromtimestamp(ledger_time_ms / 1000, zone) - timedelta(minutes=cutoff)
         return local.date().isoformat()
 
+    def booking_day(self, park_id, ledger_time_ms) -> str:
+        """The business day a booking at ``ledger_time_ms`` goes to: its own (``business_day``), or
+        when that day has been closed (``close_business_day``), the next day that is still open."""
+        day = self.business_day(park_id, ledger_time_ms)
+        while self.is_day_closed(park_id, day):
+            day = next_day(day)
+        return day
+
+    def is_day_closed(self, park_id, business_day) -> bool:
+        # Asked for every booking: kept for the batch (a close made by another process lands between
+        # batches, as every setup change does).
+        key = ("day_closed", park_id, business_day)
+        if key not in self._batch_cache:
+            self._batch_cache[key] = self.db.execute(
+                "SELECT 1 FROM business_day_close WHERE park_id=? AND business_day=?", (park_id, business_day)
+            ).fetchone() is not None
+        return self._batch_cache[key]
+
     def book(self, txn: NewTxn, postings: tuple[Posting, ...], *, allow_negative: bool = False) -> int:
         """The one posting path: every transaction of the ledger is written here, and only here.
         Afterwards ``card_balances_after`` holds (fen, bonus, points) of each card account it moved."""
         check_balanced(postings)
         rentals.check_pool_postings(txn.kind, postings)  # only the rental kinds touch the deposit pool
         self.card_balances_after = {}
+        day = self.booking_day(txn.park_id, txn.ledger_time_ms)
         cursor = self.db.execute(
             "INSERT INTO txn VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 txn.park_id, txn.kind, txn.terminal_id, txn.seq, txn.operator, txn.station_id, txn.card_account,
                 txn.amount_fen, txn.ledger_time_ms, txn.terminal_time_ms, int(txn.clock_uncertain),
-                self.business_day(txn.park_id, txn.ledger_time_ms), txn.voids_txn,
+                day, txn.voids_txn,
             ),
         )
         txn_id = cursor.lastrowid
+        if (own_day := self.business_day(txn.park_id, txn.ledger_time_ms)) != day:
+            # Its own day was closed (日结) before it arrived: reports say where it went and why.
+            self.db.execute("INSERT INTO booked_late VALUES (?, ?)", (txn_id, own_day))
         self.db.executemany(
             "INSERT INTO posting VALUES (?, ?, ?, ?, ?)",
             [(txn_id, txn.park_id, p.account, p.asset, p.amount) for p in postings],
@@ -526,7 +550,9 @@ class Store:
                 self.use_ecard_window(park_id, *decision.ecard_window)
         if (shift := decision.shift) is not None:
             if shift.opens_for is None:
-                self.close_shift(shift.terminal_id, shift.seq, now_ms)
+                self.close_shift(shift.terminal_id, shift.seq, now_ms, park_id=park_id, how=shift.closed_how,
+                                 txn_id=txn_id, cash_expected_fen=shift.cash_expected_fen,
+                                 cash_counted_fen=shift.cash_counted_fen)
             else:
                 self.open_shift(park_id, shift.terminal_id, shift.opens_for, shift.seq, now_ms)
         return txn_id
@@ -847,18 +873,31 @@ class Store:
 
     def open_shift(self, park_id, terminal_id, staff_id, seq, now_ms) -> None:
         """Open a shift; a shift still open on the terminal (a reboot, a forgotten logout) is closed first."""
-        self.close_shift(terminal_id, seq, now_ms)
+        self.close_shift(terminal_id, seq, now_ms, park_id=park_id, how="login")
         self._batch_cache.pop(("shift", terminal_id), None)
         self.db.execute(
             "INSERT INTO shift (park_id, terminal_id, staff_id, open_seq, opened_ms) VALUES (?, ?, ?, ?, ?)",
             (park_id, terminal_id, staff_id, seq, now_ms),
         )
 
-    def close_shift(self, terminal_id, seq, now_ms) -> str | None:
+    def close_shift(self, terminal_id, seq, now_ms, *, park_id=None, how: str = "close", txn_id=None,
+                    cash_expected_fen=None, cash_counted_fen=None, business_day=None) -> str | None:
+        """Close the shift open on the terminal at ``seq`` (its transactions are the seqs between its
+        opening and this one), saying ``how`` (shift.closed_how); a handover also keeps its booked
+        transaction and the cash expected and counted. The shift belongs to ``business_day``, by
+        default the day a booking now goes to. Returns the staff id, None when none was open."""
         self._batch_cache.pop(("shift", terminal_id), None)
+        if park_id is None:
+            row = self.db.execute("SELECT park_id FROM shift WHERE terminal_id=? AND close_seq IS NULL", (terminal_id,)).fetchone()
+            if row is None:
+                return None
+            park_id = row[0]
         row = self.db.execute(
-            "UPDATE shift SET close_seq=?, closed_ms=? WHERE terminal_id=? AND close_seq IS NULL RETURNING staff_id",
-            (seq, now_ms, terminal_id),
+            """UPDATE shift SET close_seq=?, closed_ms=?, closed_how=?, close_txn=?, business_day=?, cash_expected_fen=?,
+                                cash_counted_fen=?
+               WHERE terminal_id=? AND close_seq IS NULL RETURNING staff_id""",
+            (seq, now_ms, how, txn_id, business_day or self.booking_day(park_id, now_ms), cash_expected_fen,
+             cash_counted_fen, terminal_id),
         ).fetchone()
         return None if row is None else row[0]
 
@@ -892,6 +931,58 @@ class Store:
     def open_shift_staff(self, terminal_id) -> str | None:
         row = self.db.execute("SELECT staff_id FROM shift WHERE terminal_id=? AND close_seq IS NULL", (terminal_id,)).fetchone()
         return None if row is None else row[0]
+
+    def open_shift_of(self, terminal_id) -> tuple[str, int, int] | None:
+        """(staff id, opening seq, opened ms) of the shift open on the terminal, or None."""
+        row = self.db.execute("SELECT staff_id, open_seq, opened_ms FROM shift WHERE terminal_id=? AND close_seq IS NULL",
+                              (terminal_id,)).fetchone()
+        return None if row is None else tuple(row)
+
+    def shift_totals(self, park_id, terminal_id, after_seq: int, before_seq: int) -> ShiftTotals:
+        """What the terminal booked between two seqs (a shift's), as its slip shows it."""
+        return read_shift_totals(self.db, park_id, terminal_id, after_seq, before_seq)
+
+    def open_shifts(self, park_id, *, opened_before_ms: int | None = None) -> list[tuple[str, str, int, int]]:
+        """(terminal, staff id, opening seq, opened ms) of every shift still open, oldest first."""
+        return [tuple(row) for row in self.db.execute(
+            """SELECT terminal_id, staff_id, open_seq, opened_ms FROM shift
+               WHERE park_id=? AND close_seq IS NULL AND opened_ms < ? ORDER BY opened_ms, terminal_id""",
+            (park_id, MAX_TIME_MS if opened_before_ms is None else opened_before_ms))]
+
+    def day_close(self, park_id, business_day) -> tuple[int, str, int] | None:
+        """(closed ms, closed by, shifts the close ended) of a closed business day, or None while open."""
+        row = self.db.execute("SELECT closed_ms, closed_by, forced_shifts FROM business_day_close WHERE park_id=? AND business_day=?",
+                              (park_id, business_day)).fetchone()
+        return None if row is None else tuple(row)
+
+    def close_business_day(self, park_id, business_day: str, now_ms: int, closed_by: str, *,
+                           force: bool = False) -> list[tuple[str, str, int, int]]:
+        """日结: lock ``business_day`` for good. Whatever is booked from now on goes to the next open day
+        (``booking_day``). Refused while a shift that began on or before that day is still open
+        (ShiftsStillOpen lists them): its cashier has not counted the drawer, and its takings would
+        straddle the line; ``force`` closes such shifts uncounted (a till switched off with someone
+        still logged in) and returns them. Refused when the day is closed already (DayAlreadyClosed)
+        or has not begun (DayNotBegun)."""
+        today = self.business_day(park_id, now_ms)
+        if business_day > today:
+            raise DayNotBegun(f"business day {business_day} has not begun (today is {today}); nothing to close")
+        with self.batch():
+            if (closed := self.day_close(park_id, business_day)) is not None:
+                raise DayAlreadyClosed(f"business day {business_day} was closed at "
+                                       f"{local_time_text(closed[0], self._parks[park_id][0].key)} by {closed[1]}; "
+                                       f"a closed day stays closed")
+            zone, cutoff = self._parks[park_id]
+            still_open = self.open_shifts(park_id, opened_before_ms=day_end_ms(business_day, zone.key, cutoff))
+            if still_open and not force:
+                raise ShiftsStillOpen(still_open)
+            for terminal_id, _, _, _ in still_open:
+                # Past every seq the ledger holds for it: what that till sent is the shift's. The
+                # cashier's next request finds no shift and logs in again.
+                self.close_shift(terminal_id, self.highest_seq(terminal_id) + 1, now_ms, park_id=park_id, how="day_close",
+                                 business_day=business_day)
+            self.db.execute("INSERT INTO business_day_close VALUES (?, ?, ?, ?, ?)",
+                            (park_id, business_day, now_ms, closed_by, len(still_open)))
+        return still_open
 
     # ------------------------------------------------------------ crash accounting (rare path)
     def count_attempts(self, in_flight: list[tuple[str, str]]) -> None:
@@ -1181,7 +1272,7 @@ class Store:
                        late_fen=?, damage_fen=?, refunded_fen=?, claim_fen=? WHERE park_id=? AND order_no=?""",
                 (txn_id, now_ms, effect.condition, effect.rental_fen, effect.late_fen, effect.damage_fen,
                  effect.refunded_fen, effect.claim_fen, park_id, effect.order_no))
-            self._add_up_rental(park_id, effect.order_no, self.business_day(park_id, now_ms))
+            self._add_up_rental(park_id, effect.order_no, self.booking_day(park_id, now_ms))
             if effect.claim_fen:
                 self.db.execute("INSERT INTO rental_claim VALUES (?, ?, ?, ?, ?)",
                                 (park_id, effect.order_no, effect.claim_fen, effect.claim_card_account, now_ms))
