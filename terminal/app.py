@@ -26,7 +26,7 @@ from protocol.card_record import RECORD_BLOCKS, CardRecord, CardRecordError, rea
 from protocol.envelope import Purpose
 from protocol.kinds import KINDS
 from protocol.messages import (REPLY_TYPES, REQUEST_TYPES, CardBalance, CardKind, CardRef, CardReturn, Charge, LineItem,
-                               OfflineCharge, Reversal, TopUp, Void, parse)
+                               OfflineCharge, Reversal, ShiftSlip, TopUp, Void, parse)
 
 from . import core, desk, events, offline, rental, rental_app
 from .events import StorageFailed
@@ -35,6 +35,7 @@ from .errors import CardAuthError, PaperOutError, PrinterCoverOpenError, Storage
 from .hal.card_reader import TRANSPORT_KEY, CardUid, SectorKey
 from .net import LedgerLink
 from .outbox import STORAGE_ERRORS, OutboxFullError
+from .shift_slip import slip_receipt
 
 log = logging.getLogger("fieldpos.terminal")
 
@@ -110,10 +111,18 @@ class TerminalApp:
         for seq, request, result in owed:
             if seq in self._printed_unrecorded:
                 continue  # it printed; only the record of it is missing (at most once per action, never in a loop)
-            receipt = rental_app.owed_receipt(self, request, result) or self._owed_receipt(seq, request, result)
+            receipt = (rental_app.owed_receipt(self, request, result) or self._owed_slip(request, result)
+                       or self._owed_receipt(seq, request, result))
             if not isinstance(self._print(receipt), events.PrintFinished):
                 continue  # paper out: it stays owed and is tried again
             self._remember_printed(seq)
+
+    def _owed_slip(self, request, result):
+        """The shift slip of a handover answered after the till stopped waiting (or before a crash)."""
+        if not isinstance(result, ShiftSlip):
+            return None
+        return slip_receipt(self.machine.config, self.identity.terminal_id, self._operator_name(request.operator),
+                            request.card.no, result, is_reprint=True)
 
     def _owed_receipt(self, seq: int, request, result):
         # Only the number is printed (masked); the kind does not matter for the receipt.
@@ -559,7 +568,7 @@ def owed_receipts(outbox, now_ms: int):
         if result_payload is None:
             continue  # still waiting for the ledger
         result = parse(envelope.split(result_payload).body, REPLY_TYPES)
-        if rental_app.is_owed(result):  # a deposit's voucher, a return's settlement: always printed
+        if rental_app.is_owed(result) or isinstance(result, ShiftSlip):  # a voucher, a settlement, a shift slip
             yield seq, request, result
             continue
         moved_money = isinstance(request, (Charge, TopUp)) or (

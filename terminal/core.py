@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 from protocol.card_record import CardRecord
 from protocol.kinds import KINDS
 from protocol.limits import MAX_AMOUNT_FEN, MAX_QUANTITY
-from protocol.messages import (CardKind, Charge, LineItem, MemberLookupReply, ParkRules, Reversal, ShiftClose, ShiftOpen,
-                               StationSettings, TopUp, Void)
+from protocol.messages import (CardKind, Charge, LineItem, MemberLookupReply, ParkRules, Reversal, ShiftHandover, ShiftOpen,
+                               ShiftSlip, StationSettings, TopUp, Void)
 from protocol.reasons import NOT_FINAL_REASONS, reason_text
 
 from .config import COUNT, DESK, FIXED, FREE, MENU, StationConfig
@@ -42,8 +42,9 @@ from .events import (AskBalance, BalanceAnswered, BACK, CANCEL, CLOSE_SHIFT_KEY,
                      UNCERTAIN_LEAVE_AFTER_MS, CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, ParkedAnswered, Print,
                      PrintFailed, PrintFinished, RememberReceipt, Sale, Show, State, StorageFailed, Submit, TappedCard,
                      Tick, TryOffline, format_fen, masked, parse_amount)
-from .receipt import ReceiptData
+from .receipt import ReceiptData, ShiftSlipReceipt
 from .screens import panel_lines
+from .shift_slip import MAX_COUNT_CHARS, count_problem, parse_count, slip_receipt, takes_cash
 
 # States where the operator is typing or choosing: they time out back to IDLE, and CANCEL leaves them.
 ENTRY_STATES = frozenset({
@@ -51,7 +52,7 @@ ENTRY_STATES = frozenset({
     State.SUPERVISOR_CARD, State.SUPERVISOR_PIN, State.DESK_MENU, State.DESK_NEW_CARD, State.DESK_NAME,
     State.DESK_PHONE, State.DESK_NEW_PIN, State.DESK_PIN_AGAIN, State.DESK_AMOUNT, State.DESK_CHANNEL,
     State.DESK_PICK, State.DESK_CONFIRM, State.DESK_TRANSFER_TO, State.DESK_MEMBER_PIN, State.DESK_DAMAGED,
-    State.CONFIRM_NO_RECEIPT,
+    State.CONFIRM_NO_RECEIPT, State.CASH_COUNT, State.CASH_CONFIRM,
 })
 # A 128x64 panel's rows under the title when a screen has no footer (terminal.screens).
 PANEL_ROWS_WITHOUT_FOOTER = 3
@@ -114,6 +115,10 @@ class Terminal(FrontDesk):
     printer_problem: str = ""
     _held_tap: CardTapped | None = None      # the visitor's tap, waiting for that answer
     _sells_without_receipt: bool = False
+    # 交班 at a till that takes cash: the count as typed, why it was refused, and the count once read.
+    _cash_typed: str = ""
+    _cash_notice: str = ""
+    _cash_fen: int | None = None
 
     def follow_ledger(self, station: StationSettings | None, staff: tuple | None) -> None:
         """Sell by the station settings and staff directory of the ledger's newest signed config (the
@@ -186,7 +191,7 @@ class Terminal(FrontDesk):
             return [self._go(self.after_message)]
         if self.state == State.DONE:
             self.sale = None
-            return [self._go(State.IDLE)]
+            return [self._go(self._at_rest())]
         if self.state in (State.LOGIN_PIN,):
             self._login = None
             return [self._go(State.LOCKED)]
@@ -348,6 +353,12 @@ class Terminal(FrontDesk):
         self.state = State.IDLE
         return self._on_idle(tap)
 
+    def _slip_screen(self) -> Show:
+        slip = self.last_receipt
+        if self.state == State.PRINTING:
+            return Show("交班 Shift handed over", ("正在打印交班单", "Printing the slip"), slip.operator, "ok")
+        return Show("交班完成 Shift closed", _slip_screen_lines(slip), "F1 补打 Reprint", "ok")
+
     def _on_confirm_undo(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
             return handled
@@ -392,17 +403,71 @@ class Terminal(FrontDesk):
         if not isinstance(event, KeyPressed):
             return []
         if event.key == ENTER:
-            self.state, self.deadline_ms = State.CLOSING_SHIFT, None
-            return [self._screen(), Submit(ShiftClose, {"operator": self.operator, "card": self._staff_card})]
+            if takes_cash(self.config.mode):
+                # A blind count: the cashier counts the drawer before the till shows any figure.
+                self._cash_typed, self._cash_notice, self._cash_fen = "", "", None
+                return [self._go(State.CASH_COUNT, ENTRY_TIMEOUT_MS)]
+            return self._hand_over(None)
         if event.key == CANCEL:
             return [self._go(State.IDLE)]
         return []
 
-    def _on_closing_shift(self, event) -> list:
-        if isinstance(event, (Answer, NoAnswer)):
-            self.operator, self.operator_name, self._staff_card, self.undoable = None, "", None, None
-            return [self._go(State.LOCKED)]
+    def _on_cash_count(self, event) -> list:
+        if not isinstance(event, KeyPressed):
+            return []
+        if event.key == CANCEL:
+            return [self._go(State.IDLE)]  # still on shift: nothing was sent
+        if event.key == ENTER:
+            counted = parse_count(self._cash_typed)
+            if counted is None:  # say why, and let the cashier type it again
+                self._cash_notice, self._cash_typed = count_problem(self._cash_typed), ""
+                return [self._screen()]
+            self._cash_fen, self._cash_notice = counted, ""
+            return [self._go(State.CASH_CONFIRM, ENTRY_TIMEOUT_MS)]
+        self._cash_typed = self._edit(self._cash_typed, event.key, digits_only=False, limit=MAX_COUNT_CHARS)
+        self._cash_notice = ""
+        self.deadline_ms = self.now_ms + ENTRY_TIMEOUT_MS
+        return [self._screen()]
+
+    def _on_cash_confirm(self, event) -> list:
+        if not isinstance(event, KeyPressed):
+            return []
+        if event.key == ENTER:
+            return self._hand_over(self._cash_fen)
+        if event.key == BACK:  # count again
+            self._cash_typed, self._cash_fen = "", None
+            return [self._go(State.CASH_COUNT, ENTRY_TIMEOUT_MS)]
+        if event.key == CANCEL:
+            return [self._go(State.IDLE)]
         return []
+
+    def _hand_over(self, counted_fen: int | None) -> list:
+        self.state, self.deadline_ms = State.CLOSING_SHIFT, None
+        return [self._screen(), Submit(ShiftHandover, {"operator": self.operator, "card": self._staff_card,
+                                                       "counted_fen": counted_fen})]
+
+    def _on_closing_shift(self, event) -> list:
+        if not isinstance(event, (Answer, NoAnswer)):
+            return []
+        staff_card, name = self._staff_card, self.operator_name or self.operator or ""
+        # Whatever the answer, this login is over: the ledger closed the shift, or had none open.
+        self.operator, self.operator_name, self._staff_card, self.undoable = None, "", None, None
+        self._cash_typed, self._cash_fen = "", None
+        if isinstance(event, NoAnswer):
+            # The handover stays queued and is re-sent; its slip prints when the ledger answers.
+            return self._message("交班已提交 Handover sent", ("交班单稍后打印", "Slip prints when answered"),
+                                 tone="warning", then=State.LOCKED)
+        if not isinstance(event.result, ShiftSlip):
+            return self._message("交班 Logged out", panel_lines(reason_text(event.result.reason), PANEL_ROWS_WITHOUT_FOOTER),
+                                 tone="warning", then=State.LOCKED, footer="")
+        receipt = slip_receipt(self.config, self.terminal_id, name, staff_card.record.card_no, event.result)
+        self.last_receipt, self._nothing_printed = receipt, False
+        self.state, self.deadline_ms = State.PRINTING, None
+        return [self._screen(), Print(receipt)]
+
+    def _at_rest(self) -> State:
+        """Where the till waits between visitors: IDLE on shift, LOCKED once the shift is handed over."""
+        return State.IDLE if self.operator else State.LOCKED
 
     # ------------------------------------------------------------ entry states
     def _leave_entry(self, event) -> list | None:
@@ -626,9 +691,9 @@ class Terminal(FrontDesk):
         if isinstance(event, KeyPressed) and event.key == ENTER:
             return self._reprint()
         if isinstance(event, KeyPressed) and event.key == CANCEL:
-            # The sale stands; the receipt can still be reprinted from IDLE with F1.
+            # The sale stands; the receipt can still be reprinted from IDLE (or LOCKED) with F1.
             self.sale = None
-            return [self._go(State.IDLE)]
+            return [self._go(self._at_rest())]
         return []
 
     def _reprint(self) -> list:
@@ -643,13 +708,13 @@ class Terminal(FrontDesk):
     def _on_done(self, event) -> list:
         if isinstance(event, CardTapped):
             self.sale = None
-            self.state = State.IDLE
-            return self._on_idle(event)
+            self.state = self._at_rest()
+            return self._on_idle(event) if self.operator else self._on_locked(event)
         if isinstance(event, KeyPressed):
             if event.key == REPRINT_KEY:
                 return self._reprint()
             self.sale = None
-            return [self._go(State.IDLE)]
+            return [self._go(self._at_rest())]
         return []
 
     def _on_message(self, event) -> list:
@@ -714,6 +779,8 @@ class Terminal(FrontDesk):
                 return Show("待定 Sale pending", ("请勿重复收费", "Do NOT charge again"), "任意键离开 Any key", "warning")
             lines = ("请勿重复收费", "Do NOT charge again") + ((self.uncertain_reason,) if self.uncertain_reason else ())
             return Show("等待确认 Waiting", lines + holds, "正在重试 Retrying", "warning")
+        if isinstance(self.last_receipt, ShiftSlipReceipt) and state in (State.PRINTING, State.DONE):
+            return self._slip_screen()
         if state == State.PRINTING:
             title = "成功 Approved" if self.last_receipt.is_online else "离线成功 Approved OFFLINE"
             return Show(title, ("正在打印 Printing",), who, "ok", big=f"￥{format_fen(self.last_receipt.amount_fen)}")
@@ -729,6 +796,14 @@ class Terminal(FrontDesk):
                         big=f"￥{format_fen(receipt.amount_fen)}")
         if state == State.CONFIRM_CLOSE:
             return Show("交班 Close shift?", (self.operator_name,), "确认 ENTER  取消 CANCEL", "warning")
+        if state == State.CASH_COUNT:
+            # Blind: no expected figure is shown before the count is final (the slip prints both).
+            lines = (self._cash_notice,) if self._cash_notice else ("清点钱箱现金 Count the drawer",)
+            return Show("交班点钞 Cash count", lines, "确认 ENTER  取消 CANCEL", "warning" if self._cash_notice else "normal",
+                        big=f"￥{self._cash_typed or '0'}")
+        if state == State.CASH_CONFIRM:
+            return Show("确认现金 Confirm count", ("确认后交班 ENTER hands over", "重点 BACK counts again"),
+                        "确认 ENTER  重点 BACK", "warning", big=f"￥{format_fen(self._cash_fen)}")
         if state == State.CONFIRM_UNDO:
             original = sale.original
             title = "冲正充值? Reverse top-up?" if sale.operation == Reversal.TYPE else "撤销交易? Void sale?"
@@ -740,6 +815,14 @@ class Terminal(FrontDesk):
         if state == State.SUPERVISOR_PIN:
             return Show("主管密码 Supervisor PIN", ("*" * len(sale.typed) or "_",), "确认 ENTER  取消 CANCEL", "warning")
         return Show(state.value)
+
+
+def _slip_screen_lines(slip: ShiftSlipReceipt) -> tuple:
+    if slip.cash_counted_fen is None:
+        return ("请刷员工卡登录 Tap staff card",)
+    difference = slip.cash_over_short_fen
+    word = "长款 Over" if difference > 0 else "短款 Short" if difference < 0 else "相符 Balanced"
+    return (f"{word} {format_fen(difference)}", "请刷员工卡登录 Tap staff card")
 
 
 def amount_problem(typed: str) -> str:

@@ -55,6 +55,8 @@ class State(str, Enum):
     DONE = "done"
     MESSAGE = "message"
     CONFIRM_CLOSE = "confirm_close"
+    CASH_COUNT = "cash_count"        # 交班: the cashier types the cash in the drawer (a blind count)
+    CASH_CONFIRM = "cash_confirm"    # the count typed, shown once more before it is final
     CLOSING_SHIFT = "closing_shift"
     DESK_MENU = "desk_menu"
     DESK_AMOUNT = "desk_amount"

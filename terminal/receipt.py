@@ -129,6 +129,28 @@ class ReceiptData:
         return replace(self, copy=ReceiptCopy.CUSTOMER), replace(self, copy=ReceiptCopy.MERCHANT)
 
 
+# A shift slip's copies: one stays with the cashier, one goes with the cash to the office.
+SLIP_COPY_TEXT = {ReceiptCopy.CUSTOMER: "收银员联", ReceiptCopy.MERCHANT: "财务联"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShiftSlipReceipt(ReceiptData):
+    """交班单: a shift's totals as the ledger answered its handover, printed through the same layout
+    and ESC/POS path as every receipt. Lines are (label, count, fen), labels already bilingual;
+    ``amount_fen`` is unused (0): a slip has no single amount. The cash lines are None at a till
+    that takes no cash."""
+
+    business_day: str
+    opened_text: str
+    kind_lines: tuple[tuple[str, int, int], ...] = ()
+    tender_lines: tuple[tuple[str, int, int], ...] = ()
+    voids: tuple[int, int] = (0, 0)
+    refunds: tuple[int, int] = (0, 0)
+    cash_expected_fen: int | None = None
+    cash_counted_fen: int | None = None
+    cash_over_short_fen: int | None = None
+
+
 def line_total_fen(item: LineItem) -> int:
     return item.qty * item.unit_fen
 
@@ -196,6 +218,8 @@ def columns_for_width(width_dots: int) -> int:
 def layout_receipt(receipt: ReceiptData, width_dots: int) -> ReceiptLayout:
     """What the receipt says, line by line, for paper ``width_dots`` wide."""
     columns = columns_for_width(width_dots)
+    if isinstance(receipt, ShiftSlipReceipt):
+        return ReceiptLayout(columns, tuple(_slip_blocks(receipt, columns)))
     blocks: list[Block] = []
     blocks += _centered(receipt.park_name, columns, is_large=True)
     blocks += _centered(receipt.station_name, columns)
@@ -253,6 +277,50 @@ def layout_receipt(receipt: ReceiptData, width_dots: int) -> ReceiptLayout:
     if receipt.is_time_uncertain:
         blocks.append(TextLine("* 时间未校准 TIME UNVERIFIED"))
     return ReceiptLayout(columns, tuple(blocks))
+
+
+def _slip_blocks(slip: ShiftSlipReceipt, columns: int) -> list[Block]:
+    blocks: list[Block] = []
+    blocks += _centered(slip.park_name, columns, is_large=True)
+    blocks += _centered(slip.station_name, columns)
+    blocks += _centered(f"{slip.title}  {SLIP_COPY_TEXT[slip.copy]}", columns, is_bold=True)
+    if slip.is_reprint:
+        blocks += _centered("REPRINT 补打", columns, is_large=True)
+    blocks.append(Rule())
+    for label, value in (("终端", slip.terminal_id), ("员工", slip.operator), ("营业日", slip.business_day),
+                         ("上班 From", slip.opened_text), ("交班 To", slip.time_text)):
+        blocks.extend(_label_value(label, value, columns))
+
+    def counted_lines(heading: str, lines) -> None:
+        blocks.append(Rule())
+        blocks.append(TextLine(heading, is_bold=True))
+        for label, count, fen in lines:
+            blocks.append(TextLine(f" {label} x{count}", format_fen(fen)))
+        if not lines:
+            blocks.append(TextLine(" —"))
+
+    counted_lines("按类型 By kind", slip.kind_lines)
+    counted_lines("按支付方式 By tender", slip.tender_lines)
+    blocks.append(Rule())
+    blocks.append(TextLine(f"撤销冲正 Voids x{slip.voids[0]}", format_fen(-slip.voids[1])))
+    blocks.append(TextLine(f"退款 Refunds x{slip.refunds[0]}", format_fen(-slip.refunds[1])))
+    if slip.cash_expected_fen is not None:
+        blocks.append(Rule())
+        blocks.append(TextLine("现金清点 Cash count", is_bold=True))
+        blocks.append(TextLine(" 应有 Expected", format_fen(slip.cash_expected_fen)))
+        if slip.cash_counted_fen is None:
+            blocks.append(TextLine(" 实点 Counted", "未清点 not counted"))
+        else:
+            blocks.append(TextLine(" 实点 Counted", format_fen(slip.cash_counted_fen)))
+            difference = slip.cash_over_short_fen
+            label = " 长款 Over" if difference > 0 else " 短款 Short" if difference < 0 else " 相符 Balanced"
+            blocks.append(TextLine(label, format_fen(difference), is_bold=True))
+    blocks.append(Rule())
+    blocks.extend(_label_value("单号 Slip no.", slip.receipt_number, columns))
+    blocks.append(TextLine("签字 Signed:"))
+    blocks.append(TextLine(""))
+    blocks.append(TextLine("_" * min(columns, 24)))
+    return blocks
 
 
 def _centered(text: str, columns: int, *, is_bold: bool = False, is_large: bool = False) -> list[TextLine]:

@@ -4,7 +4,7 @@ import pytest
 
 from protocol.card_record import CardRecord
 from protocol.limits import MAX_QUANTITY
-from protocol.messages import Balances, Charge, LineItem, Result, ShiftClose, ShiftOpen
+from protocol.messages import Balances, Charge, LineItem, Result, ShiftHandover, ShiftOpen
 from terminal.config import MenuItem, StationConfig
 from terminal.core import Terminal
 from terminal.events import (
@@ -208,8 +208,9 @@ def test_a_refused_login_goes_back_to_locked_and_close_shift_logs_out():
     terminal = logged_in()
     keys(terminal, ["F4"])
     (submit,) = submits(keys(terminal, "E"))
-    assert submit.message_type is ShiftClose and submit.fields["card"] == (STAFF_CARD, "01020304")
-    terminal.handle(Answer(result(2)))
+    assert submit.message_type is ShiftHandover and submit.fields["card"] == (STAFF_CARD, "01020304")
+    terminal.handle(NoAnswer())  # the handover stays queued; its slip prints when the ledger answers
+    keys(terminal, "E")
     assert terminal.state == State.LOCKED and terminal.operator is None
 
 
