@@ -49,8 +49,9 @@ def bundle_problems(bundle):
     if type(bundle) is not dict:
         return ["the bundle must be a JSON object"]
     problems = ["the bundle lacks " + key for key in _BUNDLE_KEYS if key not in bundle]
-    if not problems and bundle["broker"].get("tls_ca"):
-        problems.append("the tap speaks plain TCP only: provision it without --tls-ca")
+    ca = bundle.get("broker", {}).get("tls_ca")
+    if ca is not None and (type(ca) is not str or "-----BEGIN CERTIFICATE-----" not in ca):
+        problems.append("the bundle's broker.tls_ca must be the park CA's PEM certificate")
     return problems
 
 
@@ -136,8 +137,8 @@ def main():  # pragma: no cover - runs on the board only
     broker = bundle["broker"]
 
     def connect():
-        client = mqtt.MqttClient(net.connect(broker["host"], broker["port"]), bundle["terminal_id"],
-                                 broker["username"], broker["password"])
+        client = mqtt.MqttClient(net.connect(broker["host"], broker["port"], broker.get("tls_ca")),
+                                 bundle["terminal_id"], broker["username"], broker["password"])
         client.connect()
         return client
 

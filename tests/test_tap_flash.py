@@ -110,13 +110,14 @@ def test_flash_board_refuses_settings_the_board_could_not_start_with(tap_bundle,
     assert list(board.iterdir()) == []  # nothing written
 
 
-def test_flash_board_refuses_a_bundle_with_tls_and_an_unknown_board(tap_bundle, board_settings, tmp_path):
+def test_flash_board_refuses_a_tls_ca_that_is_no_certificate_and_an_unknown_board(tap_bundle, board_settings,
+                                                                                   tmp_path):
     bundle = json.loads(tap_bundle.read_text())
-    bundle["broker"]["tls_ca"] = "-----BEGIN CERTIFICATE-----"
+    bundle["broker"]["tls_ca"] = "the park's CA"
     with_tls = tmp_path / "tls.json"
     with_tls.write_text(json.dumps(bundle))
     refused = flash("--board", "pico", "--bundle", with_tls, "--config", board_settings, "--dest", tmp_path)
-    assert refused.returncode == 1 and "plain TCP only" in refused.stderr
+    assert refused.returncode == 1 and "must be the park CA's PEM certificate" in refused.stderr
     unknown = flash("--board", "arduino", "--bundle", tap_bundle, "--config", board_settings, "--dest", tmp_path)
     assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
 

@@ -43,7 +43,7 @@ app = TapApp(bundle, TapState(state_path), outputs, time.ticks_ms, os.urandom, r
 broker = bundle["broker"]
 del bundle  # the app took what it needs: keys, ids
 heap("app")
-client = mqtt.MqttClient(net.connect(broker["host"], broker["port"]), app.terminal,
+client = mqtt.MqttClient(net.connect(broker["host"], broker["port"], broker.get("tls_ca")), app.terminal,
                          broker["username"], broker["password"])
 client.connect()
 app.attach(client)
