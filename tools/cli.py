@@ -340,9 +340,12 @@ def cmd_ledger_serve(args) -> int:
         intake = Intake(home.open_store(), home.ledger_keys())
         service = LedgerService(intake, park_id=home.park_id(), host=args.broker_host, port=args.broker_port,
                                 username=login["username"], password=login["password"], mqtt_version=args.mqtt)
-        from ledger.notify import HttpSmsSender, Notifier
+        from ledger.notify import HttpSmsSender, Notifier, PaymentRelaySender
 
-        Notifier(home.db_path, HttpSmsSender(args.sms_url, os.environ.get("FIELDPOS_SMS_KEY", "")) if args.sms_url else None).start()
+        renters = PaymentRelaySender(args.renter_relay_url, os.environ.get("FIELDPOS_RELAY_KEY", "")) \
+            if args.renter_relay_url else None
+        Notifier(home.db_path, HttpSmsSender(args.sms_url, os.environ.get("FIELDPOS_SMS_KEY", "")) if args.sms_url else None,
+                 renter_sender=renters).start()
         from ledger.payments.service import start_online_payments
 
         # Online deposits: only for a home holding payment-providers.json (None otherwise).
@@ -644,6 +647,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--mqtt", choices=("5", "3.1.1"), default="5")
     serve.add_argument("--sms-url", help="SMS gateway for member notifications (default: written to the log); "
                                          "its API key comes from FIELDPOS_SMS_KEY")
+    serve.add_argument("--renter-relay-url", help="the park's relay to online renters' WeChat / Alipay accounts, "
+                                                  "told of returns and refunds (default: written to the log); its "
+                                                  "API key comes from FIELDPOS_RELAY_KEY")
     serve.set_defaults(handler=cmd_ledger_serve)
     verify = ledger.add_parser("verify", help="replay the books and list seqs without a final outcome; exit 1 on a "
                                               "books mismatch, 3 when only seqs are unfinished")

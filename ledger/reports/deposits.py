@@ -1,6 +1,8 @@
 """Rental deposits (issue 13): what the deposit pool holds now, by payment route, with its oldest
-hold; what the period released, captured and forfeited; and the claims still open. From the
-deposit orders, whose money ``ledger verify`` proves equal to the pool's postings."""
+hold; what the period released, captured and forfeited; the claims still open; and the refunds
+still owed to online payers, those the provider refused for good first (they wait for an operator:
+``fieldpos rental refund``). From the deposit orders, whose money ``ledger verify`` proves equal to
+the pool's postings."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -23,6 +25,14 @@ PERIOD_COLUMNS = (
     fen_column("late_fen", "late fees captured", "超时费"),
     fen_column("damage_fen", "damage captured", "损坏赔偿"),
     fen_column("claim_fen", "beyond the deposit", "押金不足"),
+)
+REFUND_COLUMNS = (
+    Column("refund", "refund", "退款单"),
+    Column("for", "for", "对应"),
+    Column("payment", "payment", "原支付"),
+    fen_column("amount_fen", "owed", "应退"),
+    Column("state", "state", "状态"),
+    Column("since", "since", "时间"),
 )
 CLAIM_COLUMNS = (
     Column("order", "order", "订单"),
@@ -59,13 +69,22 @@ def deposits(db, scope: Scope) -> Report:
                _local(created, zone)) for order_no, amount, account, created in db.execute(
         "SELECT order_no, amount_fen, card_account, created_ms FROM rental_claim WHERE park_id = ? ORDER BY order_no",
         (park_id,))]
+    refunds = [(refund_no, f"D{order_no}" if order_no else "stray payment 误付", f"{provider} {provider_order}",
+                amount, f"FAILED 失败 {failed}: retry or pay in cash 重试或现金退" if failed else "owed 退款中",
+                _local(failed_ms or created, zone))
+               for refund_no, order_no, provider, provider_order, amount, failed, failed_ms, created in db.execute(
+                   """SELECT refund_no, order_no, provider, provider_order, amount_fen, failed_code, failed_ms, created_ms
+                        FROM refund_request WHERE park_id = ? AND state = 'pending'
+                       ORDER BY failed_code IS NULL, created_ms, refund_no""", (park_id,))]
     return Report(
         name="deposits", title_en="Rental deposits", title_zh="租赁押金", scope_text=f"park {park_id}, {scope.period}",
         tables=[Table("Held now, by how it was paid", "当前押金(按支付方式)", HELD_COLUMNS, held,
                       sum_columns(HELD_COLUMNS, held) if held else None),
                 Table("In the period", "本期", PERIOD_COLUMNS, period_rows),
                 Table("Claims beyond the deposit", "押金不足欠款", CLAIM_COLUMNS, claims,
-                      sum_columns(CLAIM_COLUMNS, claims) if claims else None)],
+                      sum_columns(CLAIM_COLUMNS, claims) if claims else None),
+                Table("Refunds owed to online payers", "待退线上款项", REFUND_COLUMNS, refunds,
+                      sum_columns(REFUND_COLUMNS, refunds) if refunds else None)],
         notes=["held now is the whole pool at this moment; the period's rows are by the business day each "
                "deposit was taken, returned or forfeited"],
     )
