@@ -21,6 +21,7 @@ from .rules.adjustments import ADJUSTMENT_KIND
 from .rules.rentals import FORFEIT_KIND, ONLINE_DEPOSIT_KIND, POOL_KINDS, REFUND_CASH_KIND
 from .rules.settlement import PAYOUT_KIND
 from .store import Store
+from .topups_online import TOPUP_KIND
 
 # Kinds whose approval is a reply, not a transaction (logging in, reports, lookups): from the
 # declarations, written into the check as SQL literals (request type names are [a-z_] only).
@@ -73,8 +74,15 @@ _CHECKS = (
         "transaction {0} ({1} seq {2}) has no approved request",
         """SELECT t.txn_id, t.terminal_id, t.seq FROM txn t LEFT JOIN request r
              ON r.terminal_id = t.terminal_id AND r.seq = t.seq AND r.outcome = 'approved' AND r.txn_id = t.txn_id
-           WHERE r.seq IS NULL AND t.kind NOT IN (""" + _LEDGER_BOOKED_KINDS + f", '{ADJUSTMENT_KIND}', '{PAYOUT_KIND}'"
+           WHERE r.seq IS NULL AND t.kind NOT IN (""" + _LEDGER_BOOKED_KINDS + f", '{TOPUP_KIND}', '{ADJUSTMENT_KIND}', '{PAYOUT_KIND}'"
         + f", '{REFUND_CASH_KIND}'" + """)""",
+    ),
+    (
+        # A top-up paid online (ledger.topups_online): its evidence is the provider order booked with it.
+        "transaction {0} tops up {1} online but no booked online top-up order of that card and amount names it",
+        f"""SELECT t.txn_id, t.card_account FROM txn t WHERE t.kind = '{TOPUP_KIND}'
+             AND NOT EXISTS (SELECT 1 FROM online_topup o WHERE o.txn_id = t.txn_id AND o.state = 'booked'
+                              AND o.amount_fen = t.amount_fen AND 'card:' || o.card_no || '/' || o.issuance = t.card_account)""",
     ),
     (
         # A refund paid in cash at the desk: the refund request it paid names it, with its amount.

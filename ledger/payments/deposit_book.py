@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from .. import rentals_online
+from .. import rentals_online, topups_online
 from ..keys import LedgerKeys
 from ..store import Store
 from .provider import OrderStatus
@@ -57,6 +57,12 @@ class LedgerDepositBook:
             store.close()
 
     def record_payment(self, provider: str, order: OrderStatus, *, now_ms: int):
+        if topups_online.card_of_attach(order.item_type) is not None:  # a member's online top-up (issue 17)
+            with self._store() as store:
+                return topups_online.record_online_top_up(
+                    store, park_id=self.park_id, provider=provider, provider_order=order.out_trade_no,
+                    attach=order.item_type, transaction_id=order.transaction_id, amount_fen=order.amount_fen,
+                    paid_ms=order.paid_ms, now_ms=now_ms)
         with self._store() as store:  # record_online_deposit opens its own write transaction
             return rentals_online.record_online_deposit(
                 store, self.keys, park_id=self.park_id, provider=provider, provider_order=order.out_trade_no,

@@ -66,6 +66,13 @@ def decide(request, view: View) -> Decision:
     return replace(decision, alerts=alerts + decision.alerts) if alerts else decision
 
 
+def decide_paid_online(request, view: View) -> Decision:
+    """A top-up the payment provider says was paid for the card (ledger.topups_online): the provider's
+    signed notification of the order the member's portal made stands in for the card shown at a
+    till, so no e-card QR is asked for; every common card check and the kind's rule run."""
+    return _decide_card(request, view, KINDS[request.TYPE])
+
+
 def _decide_card(request, view: View, kind) -> Decision:
     if (refusal := check_card(request, view.card, skips=kind.skips_card_checks)) is not None:
         return refusal
