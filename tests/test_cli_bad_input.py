@@ -174,6 +174,9 @@ BAD_INPUT = {
     ("rental", "item", "repair"): [["--label", "NO-SUCH"], []],
     ("rental", "item", "retire"): [["--label", "NO-SUCH"], ["--label"]],
     ("rental", "forfeit"): [["--older-than-days", "0"], ["--older-than-days", "soon"], []],
+    ("rental", "refund", "list"): [["extra"], ["--failed"]],
+    ("rental", "refund", "retry"): [["RFD99"], ["D12"], []],
+    ("rental", "refund", "cash"): [["RFD99", "--operator", "S0001"], ["RFD99"], ["RFD99", "--operator", "no such"]],
     ("console", "user", "add"): [
         ["--username", "ana", "--name", "Ana", "--role", "janitor", "--password", "long-enough-1"],
         ["--username", "ana", "--name", "Ana", "--role", "station_supervisor", "--password", "long-enough-1"],
