@@ -31,6 +31,8 @@ from terminal.hal.keypad import Key
 
 from ledger.reports.offline import format_offline_exposure, offline_exposure
 
+from .demo_clock import ParkClock
+from .demo_rentals import RENTAL_DESKS, RentalHut, provision_rental_hut
 from .network import CuttableLink
 from .output_dir import DEMO_MARKER, claim_output_dir
 from .devices.mifare import MifareClassic1K
@@ -158,7 +160,10 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
     started = time.perf_counter()
     outcomes = Counter()
     stations, tills = [], []  # the selling stations; the desk's till
+    clock = ParkClock()  # the ledger's time: the day opens at 10:00, and an afternoon passes at the rental hut
+    hut = None
     with park.create(layout) as rig:
+        provision_rental_hut(rig, clock)
         rig.start_broker(prefer=broker)
         version_note = ""
         if is_embedded(rig.broker) and rig.mqtt_version != EMBEDDED_MQTT_VERSION:
@@ -170,6 +175,8 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
         setup.add_bonus_rule(rig.park_id, 50000, 5000)  # the park's offer: top up 500, get 50
         setup.close()
         rig.start_ledger()
+        # The ledger books and its notifier sends by the park clock (before any terminal has connected).
+        rig.ledger.intake.clock_ms = rig.notifier.clock_ms = clock.now_ms
         try:
             # The BBQ's Wi-Fi is patchy: its link to the broker goes through a cable the demo pulls.
             wifi = CuttableLink(rig.port)
@@ -196,11 +203,20 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
                 desk.keys(keys)
                 _desk_done(desk, what, outcomes)
 
+            # The rental hut by the lake: a visitor with a park card rents a rod there in the morning.
+            renter = MifareClassic1K(bytes.fromhex("e0000001"))
+            at_desk("issue", renter, "1100E1")
+            leaving.append((renter, "1"))
+            hut = RentalHut.open(rig, clock, wifi_port=wifi.port)
+            hut.morning(renter)
+            # The lake's Wi-Fi carries the BBQ and the rental hut.
             cut_off = [station.link for station in stations if station.link.identity.station_id == "bbq"]
+            cut_off += [desk.link for desk in hut.desks]
             for number in range(1, visitors + 1):
                 if number == outage.start:
                     wifi.cut()
                     _wait_for_links(cut_off, is_connected=False)
+                    hut.offline_twice()
                 elif number == outage.stop:
                     wifi.restore()
                     _wait_for_links(cut_off, is_connected=True)
@@ -228,9 +244,10 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
             wifi.restore()
             _wait_for_links(cut_off, is_connected=True)
             deadline = time.monotonic() + 60
-            while any(s.link.outbox.pending_count() for s in stations) and time.monotonic() < deadline:
-                time.sleep(0.1)  # the BBQ's offline sales drain into the ledger
+            while (any(s.link.outbox.pending_count() for s in stations) or hut.pending()) and time.monotonic() < deadline:
+                time.sleep(0.1)  # the BBQ's offline sales and the hut's offline hand-outs drain into the ledger
             members = _member_episode(rig, desk, stations[0], supervisor, outcomes)
+            hut.afternoon()
             # Closing time: everyone hands their card back at the exit and gets the rest refunded; a
             # card that offline sales overdrew is paid off first (which unblocks it).
             for visitor, channel in leaving:
@@ -244,36 +261,41 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
                 # The refund shows itemised before ENTER confirms it.
                 at_desk("return", visitor, f"21{channel}E" if desk.app.machine.rules.damage_fee_fen else f"2{channel}E")
             receipts = 0
-            for station in stations + tills:
+            for station in stations + tills + hut.desks:
                 receipts += len(station.sim.printer.save_pngs(out / "receipts" / station.terminal_id))
                 station.sim.oled.save_png(out / f"display-{station.terminal_id}.png")
+            rentals = hut.summary(rig.reader, rig.park_id)
         finally:
             for station in stations + tills:
                 station.close()
+            if hut is not None:
+                hut.close()
             wifi.close()
         elapsed = time.perf_counter() - started
         store = rig.reader
         report = verify_books(store)
-        exposure = format_offline_exposure(offline_exposure(store, rig.park_id), int(time.time() * 1000))
+        exposure = format_offline_exposure(offline_exposure(store, rig.park_id), clock.now_ms())
         kinds = store.db.execute("SELECT kind, COUNT(*), SUM(amount_fen) FROM txn GROUP BY kind ORDER BY kind").fetchall()
         accounts = store.db.execute(
             """SELECT account_id, SUM(amount) FROM posting WHERE asset='fen' AND account_id NOT LIKE 'card:%'
-               GROUP BY account_id ORDER BY account_id"""
+               AND account_id NOT LIKE 'deposit:%' GROUP BY account_id ORDER BY account_id"""
         ).fetchall()
     requests = sum(outcomes.values())
-    print(f"fieldpos demo: {visitors} visitors, {len(layout)} terminals, seed {seed}, MQTT {rig.mqtt_version}"
+    print(f"fieldpos demo: {visitors} visitors, {len(layout) + len(RENTAL_DESKS)} terminals, seed {seed}, MQTT {rig.mqtt_version}"
           f"{version_note}, {broker_description} + SQLite ledger")
     print(f"  {requests} signed requests: "
           + ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())))
     print("  transactions by kind:")
     for kind, count, amount in kinds:
-        print(f"    {kind:<12} {count:>5}  {_fen(amount):>12}")
+        print(f"    {kind:<18} {count:>5}  {_fen(amount):>12}")
     print("  account balances (negative = money the park holds):")
     for account, amount in accounts:
         print(f"    {account:<22} {_fen(amount):>12}")
     print(f"  ledger verify: {report.transactions} transactions, {report.postings} postings, "
           + ("books balance" if report.is_ok else f"MISMATCH {report.problems[0]}"))
     print(f"  members: {members}")
+    for line in rentals:
+        print(f"  {line}")
     print(f"  {receipts} receipts printed by the emulated printers: {out / 'receipts'}")
     print("  " + "\n  ".join(exposure.split("\n\n")[0].splitlines()))
     print(f"  (the whole report: fieldpos --home {out / 'ledger-home'} report offline)")

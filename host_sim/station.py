@@ -5,7 +5,7 @@ demo and the terminal simulator UI."""
 import time
 
 from terminal.app import WAIT_FOR_RESULT_S, TerminalApp, render_for_display
-from terminal.config import RENTAL
+
 from terminal.events import State
 from terminal.hal.factory import make_hardware
 from terminal.hal.keypad import Key
@@ -89,12 +89,14 @@ class ScriptedStation:
     (the window's :class:`host_sim.station_ui.StationSimulator` runs its till in a thread instead)."""
 
     def __init__(self, rig: ParkRig, terminal_id: str, *, profile: str = "80mm-gb18030", link=None,
-                 sim_clock: str = "system", **config_overrides):
-        """``sim_clock="manual"``: the board's clock moves only when the test says (``self.sim.clock``)."""
+                 sim_clock: str = "system", scanner: str | None = None, **config_overrides):
+        """``sim_clock="manual"``: the board's clock moves only when the test says (``self.sim.clock``).
+        ``scanner``: "evdev" (the default: a USB keyboard wedge) or "serial"; "none" for a till without one."""
         self.rig = rig
         self.terminal_id = terminal_id
-        # A rental desk has a barcode scanner (a USB keyboard wedge, the common kind); tills have none.
-        scanner = "evdev" if config_overrides.get("mode") == RENTAL else "none"
+        # Every till has a 2D scanner (a USB keyboard wedge, the common kind): a rental desk reads
+        # vouchers and labels with it, a station or desk a member's e-card QR (issue 17).
+        scanner = scanner or "evdev"
         self.hardware = make_hardware("sim", config={"printer_profile": profile, "sim_clock": sim_clock,
                                                      "scanner": scanner})
         self.sim = self.hardware.sim
@@ -146,7 +148,7 @@ class ScriptedStation:
             self.app.turn()
 
     def scan(self, text: str) -> None:
-        """Scan a code (a voucher's QR, an item's label) with the rental desk's scanner."""
+        """Scan a code (a voucher's QR, an item's label, a member's e-card QR) with the till's scanner."""
         self.sim.scanner.scan(text)
         before = (self.state, self.app.screen)
         self.turns(lambda: (self.state, self.app.screen) != before)

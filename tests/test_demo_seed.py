@@ -30,7 +30,7 @@ def test_the_readmes_park_day_is_what_the_seeded_demo_prints(tmp_path, capsys):
     out = tmp_path / "demo"
     assert run_demo(out, broker="mosquitto") == 0
     printed = figures(capsys.readouterr().out, out)
-    assert printed[0].startswith(f"fieldpos demo: 60 visitors, 4 terminals, seed {DEFAULT_SEED},")
+    assert printed[0].startswith(f"fieldpos demo: 60 visitors, 6 terminals, seed {DEFAULT_SEED},")
     assert printed == readme_figures()
 
 
@@ -41,5 +41,17 @@ def test_another_seed_plays_another_day(tmp_path, capsys):
         out = tmp_path / f"seed{seed}"
         assert run_demo(out, visitors=4, seed=seed, broker="mosquitto") == 0
         days[seed] = figures(capsys.readouterr().out, out)
-    assert days[1][0].startswith("fieldpos demo: 4 visitors, 4 terminals, seed 1,")
+    assert days[1][0].startswith("fieldpos demo: 4 visitors, 6 terminals, seed 1,")
     assert days[1][1:] != days[2][1:]
+    for day in days.values():
+        # The rental hut's day is the same whatever the seed: every kind of deposit, hand-out and return
+        # happened, and the pool the demo printed is the open holds (ledger verify checks it too).
+        (rentals,) = [line.strip() for line in day if line.strip().startswith("rentals (")]
+        assert "6 deposits (2 paid online, 3 at the desk, 1 from a park card)" in rentals
+        assert "7 hand-outs (2 offline: one voucher at both desks, 1 flagged at sync)" in rentals
+        assert rentals.endswith("5 returns (1 damaged, 1 late, 1 lost, 2 on time)")
+        (pool,) = [line.strip() for line in day if line.strip().startswith("deposit pool:")]
+        assert pool.startswith("deposit pool: 1 held 50.00;") and "open claims 1 575.00" in pool
+        assert pool.endswith("pool 50.00 = open holds 50.00: verified")
+        assert any("2 refunds to the original payment, 235.00" in line for line in day)
+        assert any("books balance" in line for line in day)
