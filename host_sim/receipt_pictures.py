@@ -134,8 +134,10 @@ def void() -> ReceiptData:
     return _printed(station.handle(_answer("T-FISH-1", 8, fen=7000, amount_fen=3000, txn=1042)))
 
 
-def _rental_desk():
-    """Sun logged in at the rental desk, its stock the sample rods and bikes (host_sim.station's)."""
+def rental_desk():
+    """A rental desk's state machine with Sun logged in, its stock the sample rods and bikes
+    (host_sim.station's), and the voucher key it checks with; (machine, signing key). Also the
+    bench's desk (bench/rentals.py)."""
     from nacl.signing import SigningKey
 
     from protocol.messages import RentalItem, RentalStock
@@ -166,7 +168,7 @@ def voucher() -> ReceiptData:
     from protocol.messages import DepositReply
     from protocol.voucher import Voucher, make_voucher
 
-    desk, key = _rental_desk()
+    desk, key = rental_desk()
     _press(desk, "F2", _type_key(desk, "rod"), "1")  # the rod, paid in cash
     desk.submitted(21)
     expires_ms = LEDGER_TIME_MS // 1000 * 1000 + 3 * 24 * HOUR_MS
@@ -182,7 +184,7 @@ def rental_return() -> ReceiptData:
     from protocol.messages import RentalReturnReply
     from terminal.rental import Scanned
 
-    desk, _ = _rental_desk()
+    desk, _ = rental_desk()
     back_ms = LEDGER_TIME_MS + 5 * HOUR_MS
     desk.handle(Scanned("ROD-0042", back_ms))
     _press(desk, "2", "1", "E")  # damaged: the reel (the rod type's first damage), ENTER sends
