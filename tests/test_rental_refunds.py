@@ -158,3 +158,28 @@ def test_the_renter_relay_gets_the_payment_address_and_the_text():
         server.server_close()
     assert got == [("k1", {"payment": "wechat:WX-0001", "text": "押金已退 Deposit D7: 20.00 refunded 现金 in cash at the desk",
                            "data": body})]
+
+
+def test_refunds_owed_before_the_upgrade_stay_owed_and_can_fail_after_it(tmp_path):
+    import sqlite3
+
+    from ledger.schema import MIGRATIONS
+    from ledger.store import Store
+
+    path = tmp_path / "old.db"
+    before = next(number for number, script in enumerate(MIGRATIONS) if "CREATE TABLE stray_payment" in script)
+    old = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:before], start=1):
+        old.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    old.execute("INSERT INTO park (park_id, name) VALUES ('P1', 'old park')")
+    old.execute("INSERT INTO refund_request VALUES ('P1', 'RFD3', 3, 'wechat', 'WX-3', '4203', 2000, 3000, 'pending', "
+                "NULL, ?, NULL)", (T0,))
+    old.close()
+    store = Store(path)
+    try:
+        assert [r.refund_no for r in pending_refunds(store, "P1")] == ["RFD3"]
+        assert refund_failed(store, "P1", "RFD3", "NOT_ENOUGH", "", T0 + 1)
+        assert pending_refunds(store, "P1") == []
+        assert store.refund_requests("P1", open_only=True)[0][6] == "NOT_ENOUGH"
+    finally:
+        store.close()

@@ -63,9 +63,14 @@ def test_paid_online_handed_out_and_returned_on_time_refunds_the_whole_deposit_t
     store = rig.home.open_store()
     try:
         (refund,) = pending_refunds(store, rig.park_id)  # one refund of the original payment
+        told = store.db.execute("SELECT event, address, body FROM renter_notification").fetchall()
     finally:
         store.close()
     assert (refund.provider, refund.provider_order, refund.amount_fen) == ("alipay", "ALI-7", 10000)
+    # The renter is told, through their payment, that the boat came back and what goes back to them.
+    (event, address, body), = told
+    assert (event, address) == ("returned", "alipay:ALI-7")
+    assert '"refunded_fen": 10000' in body and '"method": "alipay"' in body and '"condition": "intact"' in body
     report = verify_books(rig.reader)
     assert report.is_ok, report.problems
 
