@@ -7,8 +7,11 @@ drops for a while, so it sells offline within the policy and catches up later): 
 a cashier logs in with staff card and PIN, taps the visitor's card, types, and the emulated printer
 prints both copies. Visitors who run short top up at the desk; a supervisor voids the odd sale (F3,
 their card and PIN); a member family opens, spends, loses and replaces a member card through the
-desk's own terminal app; at the exit the card is returned and refunded. The demo prints what happened, replays the books, and
-leaves every receipt as a PNG.
+desk's own terminal app; at the exit the card is returned and refunded. A rental hut by the lake
+(:mod:`host_sim.demo_rentals`) takes deposits online, at the desk and from a park card, hands rods
+and bikes out against their vouchers and takes them back on time, late, damaged or lost. The demo
+prints what happened, replays the books, and leaves every receipt as a PNG. The ledger runs the
+day on a park clock (:mod:`host_sim.demo_clock`): it opens at 10:00, and the afternoon passes at once.
 
 A seed makes the day: every choice (payment channels, what is bought, who tops up, which sale is
 voided) comes from one ``random.Random(seed)``, and the only other thing that could move a figure —
