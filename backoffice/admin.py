@@ -31,6 +31,9 @@ from .errors import ConsoleError
 STATION_MODES = ("fixed", "count", "menu", "free")
 STAFF_ROLES = ("cashier", "rental", "front_desk", "supervisor", "technician", "finance", "admin")
 MAX_FORM_TEXT = 200
+HOUR_MS = 3_600_000
+# A week: longer offline than that and a till's blocklist is too old to trust anyway.
+MAX_OFFLINE_HOURS = 7 * 24
 # Card search lists at most this many cards (a search is a finding aid, not a report).
 MAX_FOUND_CARDS = 50
 
@@ -168,7 +171,17 @@ def install_admin(app: FastAPI, *, home, ledger_db, accounts, page, require, che
         admin = park()
         return admin_page(request, "admin_park", "admin_cards_setup.html", {
             "limits": admin.card_limits(), "tiers": admin.bonus_tiers(), "campaigns": admin.campaigns(),
-            "campaign_kinds": CAMPAIGN_KINDS})
+            "campaign_kinds": CAMPAIGN_KINDS, "offline": admin.offline_policy()})
+
+    @app.post("/admin/offline-policy")
+    async def offline_policy_set(request: Request):
+        return await change(request, "admin_park", lambda form, _: park().set_offline_policy(
+            max_transaction_fen=_yuan(form, "max_transaction"), max_card_fen=_yuan(form, "max_card"),
+            max_terminal_fen=_yuan(form, "max_terminal"), max_count=_whole(form, "max_count", 1, 100_000),
+            max_offline_ms=_whole(form, "max_offline_hours", 1, MAX_OFFLINE_HOURS) * HOUR_MS,
+            max_reboots=_whole(form, "max_reboots", 0, 100),
+            blocklist_max_age_ms=_whole(form, "blocklist_max_age_hours", 1, MAX_OFFLINE_HOURS) * HOUR_MS),
+            "/admin/cards-setup")
 
     @app.post("/admin/card-types/{kind}")
     async def card_type_set(request: Request, kind: str):

@@ -268,6 +268,46 @@ class ParkAdmin:
         finally:
             store.close()
 
+    # ------------------------------------------------------------ offline policy
+    def offline_policy(self) -> dict:
+        """What a till may approve on its own while the ledger is out of reach (the park's, or the
+        defaults every park starts with)."""
+        from .broadcasts import DEFAULT_OFFLINE_POLICY
+
+        store = self._store()
+        try:
+            return store.offline_policy(self.park_id) or dict(DEFAULT_OFFLINE_POLICY)
+        finally:
+            store.close()
+
+    def set_offline_policy(self, **changes) -> Change:
+        """Change some of the offline policy's caps; the policy travels in every till's signed config,
+        so it is checked as the tills check it (protocol.messages.OfflinePolicy) and counted as a
+        config change."""
+        from protocol.errors import LocalProtocolError
+        from protocol.messages import OfflinePolicy
+
+        before = self.offline_policy()
+        unknown = set(changes) - set(before)
+        if unknown:
+            raise SettingRefused(f"the offline policy has no {', '.join(sorted(unknown))}; nothing changed")
+        after = before | changes
+        try:
+            OfflinePolicy(**after)
+        except (LocalProtocolError, TypeError) as error:
+            raise SettingRefused(f"offline policy: {error}; nothing changed") from None
+        if after["max_transaction_fen"] > after["max_card_fen"] or after["max_card_fen"] > after["max_terminal_fen"]:
+            raise SettingRefused("offline, one sale's cap must not be above a card's, nor a card's above the "
+                                 "terminal's; nothing changed")
+        store = self._store()
+        try:
+            with store.batch():  # the store's own batch joins this one: both or neither
+                store.set_offline_policy(self.park_id, after)
+                store.note_config_change(self.park_id)  # the policy is in every till's signed config
+        finally:
+            store.close()
+        return Change("offline_policy.set", self.park_id, before, after)
+
     # ------------------------------------------------------------ staff
     def staff(self) -> list[dict]:
         store = self._store()

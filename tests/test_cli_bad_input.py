@@ -102,6 +102,12 @@ BAD_INPUT = {
         ["--kind", "member", "--min-topup-fen", "900000"],  # above the largest top-up
         ["--kind", "member", "--max-balance-fen", "lots"],
     ],
+    ("offline-policy",): [
+        ["--max-transaction-fen", "50000"],  # above the per-card cap
+        ["--max-count", "many"],
+        ["--max-offline-ms", "0"],
+        ["--max-rebots", "3"],
+    ],
     ("bonus", "list"): [["extra"]],
     ("bonus", "set"): [["--min-topup-fen", "0", "--bonus-fen", "5"], ["--min-topup-fen", "500"]],
     ("bonus", "remove"): [["--min-topup-fen", "50000"], []],

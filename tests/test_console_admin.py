@@ -40,6 +40,8 @@ CHANGES = [
     ("/admin/campaigns", {"campaign": "spring", "name": "春季积分翻倍", "kind": "points", "multiplier_pct": "200",
                           "first_day": "2020-03-01", "last_day": "2020-03-31"}),
     ("/admin/campaigns/spring/end", {}),
+    ("/admin/offline-policy", {"max_transaction": "150", "max_card": "250", "max_terminal": "15000", "max_count": "400",
+                               "max_offline_hours": "12", "max_reboots": "2", "blocklist_max_age_hours": "12"}),
     ("/admin/staff", {"staff": "qian", "name": "钱多 Qian Duo", "role": "cashier", "card_no": "S0009", "pin": "4321"}),
     ("/admin/staff/qian/role", {"role": "supervisor"}),
     ("/admin/staff/qian/pin-reset", {"pin": "9876"}),
@@ -77,7 +79,7 @@ def audit(accounts) -> list[tuple]:
     """(actor, action, target, before, after) of the administration's entries, oldest first."""
     return [(actor, action, target, json.loads(before) if before else None, json.loads(after) if after else None)
             for _, _, actor, action, target, before, after, _ in reversed(accounts.audit_entries(limit=10_000))
-            if action.split(".")[0] in ("station", "card_type", "bonus_tier", "campaign", "staff", "terminal", "card",
+            if action.split(".")[0] in ("station", "card_type", "bonus_tier", "campaign", "offline_policy", "staff", "terminal", "card",
                                         "adjustment")]
 
 
@@ -137,6 +139,7 @@ def test_every_admin_change_goes_through_the_ledger_and_appears_in_the_audit_log
         assert [action for _, action, *_ in entries] == [
             "station.set", "station.menu_add", "station.menu_set", "station.mode", "station.hours", "station.add",
             "card_type.limits", "bonus_tier.set", "bonus_tier.set", "bonus_tier.remove", "campaign.add", "campaign.end",
+            "offline_policy.set",
             "staff.add", "staff.set", "staff.pin_reset", "staff.pin_unlock", "staff.retire", "terminal.provision",
             "terminal.retire", "card.block", "card.unblock"]
         by_action = {action: (target, old, new) for _, action, target, old, new in entries}
@@ -154,6 +157,8 @@ def test_every_admin_change_goes_through_the_ledger_and_appears_in_the_audit_log
         assert store.station("P1", "riding").commission_bp == 2000
         assert store.bonus_rules("P1") == [(50000, 5000)]
         assert store.card_limits("P1", "member").max_balance_fen == 600000
+        assert store.offline_policy("P1")["max_offline_ms"] == 12 * 3_600_000
+        assert by_action["offline_policy.set"][1]["max_card_fen"] == 30_000
         assert store.terminal("T-KIDS-1").revoked_from_seq is not None
         assert store.card("P1", MEMBER.no).state == "active"
         assert store.config_change_version("P1") > config_changes  # the serving ledger re-publishes

@@ -168,6 +168,26 @@ def test_settings_changes_are_counted_so_the_serving_ledger_republishes_the_conf
         admin.change_station_sales("fishing", lambda now: set_item(now, "fishing", "nothing", price_fen=1), "x")
 
 
+def test_the_offline_policy_is_checked_as_the_tills_check_it_counted_and_sent_in_the_signed_config(desk, admin):  # noqa: F811
+    from ledger import broadcasts
+    from protocol import envelope
+    from protocol.messages import BROADCAST_TYPES, parse
+
+    store = desk.ledger.store
+    count = store.config_change_version("P1")
+    change = admin.set_offline_policy(max_card_fen=50_000, max_count=300)
+    assert (change.before["max_card_fen"], change.after["max_card_fen"], change.after["max_count"]) == (30_000, 50_000, 300)
+    assert store.config_change_version("P1") == count + 1
+    with store.batch():
+        _, payload = broadcasts.config_payload(store, desk.ledger.rig.home.ledger_keys(), "P1", "T-FISH-1", NOW_MS)
+    config = parse(envelope.split(payload).body, BROADCAST_TYPES)
+    assert (config.offline.max_card_fen, config.offline.max_count) == (50_000, 300)
+    for bad in (dict(max_transaction_fen=60_000), dict(max_count=-1), dict(max_weeks=1)):
+        with pytest.raises(SettingRefused):
+            admin.set_offline_policy(**bad)
+    assert store.config_change_version("P1") == count + 1 and admin.offline_policy()["max_card_fen"] == 50_000
+
+
 def test_a_staff_pin_reset_unlocks_the_login_and_the_audit_facts_carry_no_pin(desk, admin):  # noqa: F811
     store = desk.ledger.store
     with store.batch():

@@ -50,6 +50,19 @@ def _fen(text: str) -> int:
     return int(text)
 
 
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) > 100_000:
+        raise argparse.ArgumentTypeError(f"a count is a whole number from 0 to 100000, not {text!r}")
+    return int(text)
+
+
+def _duration_ms(text: str) -> int:
+    week_ms = 7 * 24 * 3_600_000
+    if not text.isdigit() or not 1 <= int(text) <= week_ms:
+        raise argparse.ArgumentTypeError(f"a duration in ms is a whole number from 1 to {week_ms}, not {text!r}")
+    return int(text)
+
+
 def _business_day(text: str) -> str:
     from datetime import date
 
@@ -96,6 +109,26 @@ def cmd_card_type(args) -> int:
     print(f"{args.kind} cards: balance up to {format_fen(limits.max_balance_fen)}, top-ups "
           f"{format_fen(limits.min_topup_fen)}-{format_fen(limits.max_topup_fen)}, spend up to "
           f"{format_fen(limits.daily_spend_fen)} a day")
+    return 0
+
+
+OFFLINE_OPTIONS = ("max_transaction_fen", "max_card_fen", "max_terminal_fen", "max_count", "max_offline_ms",
+                   "max_reboots", "blocklist_max_age_ms")
+
+
+def cmd_offline_policy(args) -> int:
+    from protocol.money import format_fen
+
+    if (admin := _admin(args)) is None:
+        return 1
+    changes = {name: getattr(args, name) for name in OFFLINE_OPTIONS if getattr(args, name) is not None}
+    if changes:
+        _record(args, admin.set_offline_policy(**changes))
+    policy = admin.offline_policy()
+    print(f"offline: a sale up to {format_fen(policy['max_transaction_fen'])}, a card up to "
+          f"{format_fen(policy['max_card_fen'])} and the terminal up to {format_fen(policy['max_terminal_fen'])} "
+          f"({policy['max_count']} sales), for {policy['max_offline_ms'] // 3_600_000} h and {policy['max_reboots']} "
+          f"reboots; a blocklist older than {policy['blocklist_max_age_ms'] // 3_600_000} h stops selling")
     return 0
 
 
@@ -232,6 +265,13 @@ def add_admin_commands(commands, staff, station) -> None:
     for option in ("--max-balance-fen", "--min-topup-fen", "--max-topup-fen", "--daily-spend-fen"):
         card_type.add_argument(option, type=fen)
     card_type.set_defaults(handler=cmd_card_type)
+
+    offline = commands.add_parser("offline-policy", help="show or change what a till may approve while the ledger "
+                                                         "is out of reach (sent in every till's signed config)")
+    for name in OFFLINE_OPTIONS:
+        offline.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_count if "count" in name or "reboots" in name
+                             else (fen if name.endswith("_fen") else _duration_ms))
+    offline.set_defaults(handler=cmd_offline_policy)
 
     bonus = commands.add_parser("bonus", help="members' top-up bonus tiers ('top up 500, get 50')") \
         .add_subparsers(dest="bonus_command", required=True)
