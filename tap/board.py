@@ -62,13 +62,16 @@ except ImportError:
         return new - old
 
 
-def serve(app, reader, connect, ticks_ms, sleep_ms, turns=None):
+def serve(app, reader, connect, ticks_ms, sleep_ms, turns=None, guard=None):
     """The tap's loop: keep a connection (re-sending the outbox on each), sell to each card
-    tapped, take what the broker sends. ``turns``: stop after that many (tests); None: forever."""
+    tapped, take what the broker sends. ``turns``: stop after that many (tests); None: forever.
+    ``guard``: the tap.reboots.BootGuard that learns the tap runs well, and the park's limit."""
     last_ping = ticks_ms()
     while turns is None or turns > 0:
         if turns is not None:
             turns -= 1
+        if guard is not None:
+            guard.tick(app.config["offline"]["max_reboots"] if app.config is not None else None)
         if app.client is None:
             try:
                 app.attach(connect())
@@ -99,25 +102,27 @@ def main():  # pragma: no cover - runs on the board only
     import tap
 
     gc.threshold(tap.HEAP_THRESHOLD_BYTES)
-    import json
-    import os
     import time
 
     import machine
-    import network
 
-    from tap import hal, mfrc522, mqtt, net
-    from tap.app import TapApp
-    from tap.state import TapState
+    from tap import reboots
 
-    with open(BUNDLE_PATH) as file:
-        bundle = json.load(file)
-    with open(BOARD_PATH) as file:
-        settings = json.load(file)
-    wlan = network.WLAN(network.STA_IF)
-    wlan.active(True)
-    wlan.connect(settings["wifi"]["ssid"], settings["wifi"]["password"])
-    pins, spi_pins = settings["pins"], settings["spi"]
+    guard = reboots.BootGuard(reboots.BOOTS_PATH, time.ticks_ms)
+    if not guard.boot():  # restarted too often: show it, report it, sell nothing
+        _stopped(guard, machine, time)  # never returns; an error in it ends main.py without a reset
+        return
+    try:
+        _run(guard, machine, time)
+    except Exception as error:  # whatever ended the loop: counted at the next boot
+        guard.crashed(error)
+        machine.reset()
+
+
+def _outputs(settings, machine, time):  # pragma: no cover - runs on the board only
+    from tap import hal
+
+    pins = settings["pins"]
     display = None
     if "display" in settings:
         from tap.ssd1306 import Ssd1306
@@ -125,15 +130,28 @@ def main():  # pragma: no cover - runs on the board only
         wiring = settings["display"]
         i2c = machine.I2C(wiring["i2c"], sda=machine.Pin(wiring["sda"]), scl=machine.Pin(wiring["scl"]), freq=400000)
         display = Ssd1306(lambda data: i2c.writeto(DISPLAY_ADDRESS, data), wiring.get("height", 64))
-    outputs = hal.PinHal(machine.Pin(pins["green"], machine.Pin.OUT), machine.Pin(pins["red"], machine.Pin.OUT),
-                         machine.Pin(pins["buzzer"], machine.Pin.OUT), display=display, sleep_ms=time.sleep_ms)
-    spi = machine.SPI(spi_pins["id"], baudrate=1000000, polarity=0, phase=0, sck=machine.Pin(spi_pins["sck"]),
-                      mosi=machine.Pin(spi_pins["mosi"]), miso=machine.Pin(spi_pins["miso"]))
-    chip = mfrc522.Mfrc522(mfrc522.machine_spi_transfer(spi, machine.Pin(spi_pins["cs"], machine.Pin.OUT, value=1)),
-                           time.sleep_ms)
-    chip.reset()
-    reader = mfrc522.CardReader(chip, bytes.fromhex(bundle["card_key_master"]))
-    app = TapApp(bundle, TapState(STATE_PATH), outputs, time.ticks_ms, os.urandom)
+    return hal.PinHal(machine.Pin(pins["green"], machine.Pin.OUT), machine.Pin(pins["red"], machine.Pin.OUT),
+                      machine.Pin(pins["buzzer"], machine.Pin.OUT), display=display, sleep_ms=time.sleep_ms)
+
+
+def _network(settings):  # pragma: no cover - runs on the board only
+    import network
+
+    wlan = network.WLAN(network.STA_IF)
+    wlan.active(True)
+    wlan.connect(settings["wifi"]["ssid"], settings["wifi"]["password"])
+
+
+def _load(path):  # pragma: no cover - runs on the board only
+    import json
+
+    with open(path) as file:
+        return json.load(file)
+
+
+def _connector(bundle):
+    from tap import mqtt, net
+
     broker = bundle["broker"]
 
     def connect():
@@ -142,4 +160,48 @@ def main():  # pragma: no cover - runs on the board only
         client.connect()
         return client
 
-    serve(app, reader, connect, time.ticks_ms, time.sleep_ms)
+    return connect
+
+
+def _stopped(guard, machine, time):  # pragma: no cover - runs on the board only
+    from tap import reboots
+
+    settings = _load(BOARD_PATH)
+    outputs = _outputs(settings, machine, time)
+    bundle = _load(BUNDLE_PATH)
+    _network(settings)
+    connect = _connector(bundle)
+
+    def report():
+        try:
+            state = _load(STATE_PATH)
+            seq, depth = state["seq"], len(state["outbox"])
+        except Exception:
+            seq, depth = 0, 0
+        client = connect()
+        client.publish(*reboots.fault_report(bundle, seq, depth), retain=True)
+        client.disconnect()
+
+    reboots.stopped(guard, outputs, report, time.sleep_ms)
+
+
+def _run(guard, machine, time):  # pragma: no cover - runs on the board only
+    import os
+
+    from tap import mfrc522
+    from tap.app import TapApp
+    from tap.state import TapState
+
+    bundle = _load(BUNDLE_PATH)
+    settings = _load(BOARD_PATH)
+    _network(settings)
+    outputs = _outputs(settings, machine, time)
+    spi_pins = settings["spi"]
+    spi = machine.SPI(spi_pins["id"], baudrate=1000000, polarity=0, phase=0, sck=machine.Pin(spi_pins["sck"]),
+                      mosi=machine.Pin(spi_pins["mosi"]), miso=machine.Pin(spi_pins["miso"]))
+    chip = mfrc522.Mfrc522(mfrc522.machine_spi_transfer(spi, machine.Pin(spi_pins["cs"], machine.Pin.OUT, value=1)),
+                           time.sleep_ms)
+    chip.reset()
+    reader = mfrc522.CardReader(chip, bytes.fromhex(bundle["card_key_master"]))
+    app = TapApp(bundle, TapState(STATE_PATH), outputs, time.ticks_ms, os.urandom)
+    serve(app, reader, _connector(bundle), time.ticks_ms, time.sleep_ms, guard=guard)

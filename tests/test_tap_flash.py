@@ -64,12 +64,15 @@ def test_flash_board_writes_the_tap_onto_a_board_directory(tap_bundle, board_set
     assert (board / "bundle.json").read_bytes() == tap_bundle.read_bytes()
     assert (board / "bundle.json").stat().st_mode & 0o777 == 0o600
     assert json.loads((board / "tap_board.json").read_text()) == BOARD
+    # a fresh restart count: flashing starts a tap that had stopped itself (tap.reboots)
+    assert json.loads((board / "tap_boots.json").read_text()) == {"boots": 0, "max_reboots": 3, "stopped": False,
+                                                                   "last_error": ""}
 
 
 def test_the_flashed_tree_signs_and_verifies_on_the_unix_port_in_96_kib(tap_bundle, board_settings, tmp_path):
     """The protocol core as flashed (Ed25519 with its table, envelope, canonical JSON, the
-    messages) builds, signs and verifies a charge in a 96 KiB heap. The whole application with
-    MQTT needs more on this 64-bit port (tests/test_tap_app.py)."""
+    messages) builds, signs and verifies a charge in a 96 KiB heap; the whole application with
+    MQTT does too (tests/test_tap_app.py)."""
     board = tmp_path / "board"
     board.mkdir()
     assert flash("--board", "esp32", "--bundle", tap_bundle, "--config", board_settings, "--dest", board).returncode == 0

@@ -4,8 +4,8 @@
 
 Compiles tap/*.py with mpy-cross for the board's architecture (armv6m: Raspberry Pi Pico W's
 RP2040; xtensawin: ESP32), writes a ``main.py``, and copies them, the Ed25519 table file and,
-with ``--native``, the C Ed25519 built for the board (tap/native) with the bundle and the board
-settings: with ``mpremote`` to the board on ``--port``, or into ``--dest``, a directory standing in
+with ``--native``, the C Ed25519 built for the board (tap/native) with the bundle, the board
+settings and a fresh restart count (tap.reboots: re-flashing clears a tap that stopped itself): with ``mpremote`` to the board on ``--port``, or into ``--dest``, a directory standing in
 for the board's file system (to look at, or to test). The board's settings are checked first
 (tap.board.board_problems), and so is the bundle.
 """
@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from tap.board import BOARD_PATH, BUNDLE_PATH, board_problems, bundle_problems
+from tap.reboots import BOOTS_PATH, fresh
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHES = {"pico": "armv6m", "esp32": "xtensawin"}
@@ -102,6 +103,8 @@ def stage(board: str, bundle_path: Path, config_path: Path, out: Path, native: P
     shutil.copyfile(bundle_path, out / BUNDLE_PATH.lstrip("/"))
     (out / BUNDLE_PATH.lstrip("/")).chmod(0o600)
     shutil.copyfile(config_path, out / BOARD_PATH.lstrip("/"))
+    # A fresh restart count: flashing a tap that stopped itself (tap.reboots) starts it again.
+    (out / BOOTS_PATH.lstrip("/")).write_text(json.dumps(fresh()), encoding="utf-8")
     host = bundle["broker"]["host"]
     return [f"the bundle's broker host {host} is this machine's loopback: a board cannot reach it "
             "(provision with --broker-host set to the broker's address on the park network)"] if _is_loopback(host) else []
