@@ -29,6 +29,7 @@ from protocol.messages import (REPLY_TYPES, REQUEST_TYPES, CardBalance, CardKind
                                OfflineCharge, Reversal, ShiftSlip, TopUp, Void, parse)
 
 from . import core, desk, events, offline, rental, rental_app
+from .ecard_scan import ECardScans
 from .events import StorageFailed
 from .config import DESK, StationConfig
 from .errors import CardAuthError, PaperOutError, PrinterCoverOpenError, StorageFaultError, TerminalError
@@ -64,6 +65,9 @@ class TerminalApp:
         self.hardware = hardware
         self.machine = rental_app.make_machine(config, self.identity)
         self._scans = rental_app.ScanReader.for_hardware(hardware, self.link.state)  # a rental desk's scanner
+        # A station's or desk's scanner reads members' e-card QRs as card taps (terminal.ecard_scan).
+        self._ecards = ECardScans(self.identity.ledger_key(Purpose.CARD_RECORD.value)[1], self.identity.park_id,
+                                  self.link.state, hardware.clock)
         self.screen: events.Show | None = None
         self._render = render
         self._record_key = self.identity.ledger_key(Purpose.CARD_RECORD.value)[1]
@@ -210,7 +214,10 @@ class TerminalApp:
         if key is not None:
             self._feed(events.KeyPressed(key.value))
         if self._scans is not None and (scanned := self._scans.next_event()) is not None:
-            self._feed(scanned)
+            if isinstance(self.machine, rental.RentalTerminal) or not isinstance(scanned, rental.Scanned):
+                self._feed(scanned)  # a rental desk reads vouchers and labels itself
+            elif (tapped := self._ecards.tap_of(scanned.text, scanned.now_ms)) is not None:
+                self._feed(tapped)  # an e-card's QR: a member card shown
         tapped = self._read_card()
         if tapped is not None:
             self._feed(tapped)
@@ -414,7 +421,7 @@ class TerminalApp:
     def _submit(self, submit: events.Submit):
         fields = dict(submit.fields)
         record, uid_hex = fields.pop("card")
-        card = CardRef(no=record.card_no, issuance=record.issuance, uid=uid_hex)
+        card = self._ecards.card_ref(record, uid_hex)  # an e-card's request carries its scanned QR
         identity = self.identity
 
         def build(seq):
@@ -484,7 +491,7 @@ class TerminalApp:
         if refusal is not None:
             return events.OfflineRefused(refusal, offline.TEXT[refusal])
         identity = self.identity
-        card = CardRef(no=effect.card.card_no, issuance=effect.card.issuance, uid=effect.uid_hex)
+        card = self._ecards.card_ref(effect.card, effect.uid_hex)  # an offline e-card sale keeps its QR too
         try:
             if self.link.outbox.pending_count() >= self.link.outbox.max_pending:
                 return events.OfflineRefused(OutboxFullError.code, QUEUE_FULL_TEXT)
