@@ -24,6 +24,7 @@ from protocol.money import format_fen
 
 from .accounts import ConsoleStore, Session
 from .admin import install_admin
+from .day_close import install_day_close
 from .errors import AccountLocked, LoginRefused, TooManyAttempts
 from .labels import LANGUAGES, translator
 from .roles import home_page, may_run_report, may_see, stations_for
@@ -276,6 +277,9 @@ def create_app(home: Path) -> FastAPI:
         require(request, "users")
         return page(request, "users.html", {"users": accounts.users()})
 
+    # The day-end close (日结): its own module, the same helpers.
+    install_day_close(app, ledger_db=ledger_db, accounts=accounts, page=page, require=require,
+                      checked_form=checked_form, address=address)
     # The administration: its own module, the same role, CSRF and audit helpers as every page here.
     install_admin(app, home=home, ledger_db=ledger_db, accounts=accounts, page=page, require=require,
                   checked_form=checked_form, address=address)

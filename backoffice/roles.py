@@ -17,6 +17,8 @@ PAGES = {
     "dashboard": frozenset({"admin", "finance", "station_supervisor"}),
     "terminals": frozenset({"admin", "finance", "station_supervisor", "technician"}),
     "reports": frozenset({"admin", "finance", "station_supervisor"}),
+    # The day-end close locks a business day for good (backoffice.day_close).
+    "day_close": frozenset({"admin", "finance"}),
     "audit": frozenset({"admin"}),
     "users": frozenset({"admin"}),
     # The administration (backoffice.admin). The park's settings and its staff are the admin's; a
