@@ -51,3 +51,26 @@ def test_finance_closes_a_day_with_the_button_only_after_ending_the_open_shift_a
     assert entry[2] == "finance" and entry[4] == DAY
     assert json.loads(entry[6]) == {"closed": True, "forced": True, "shifts_ended": ["T-DESK-1 li"]}
     assert DAY in finance.get("/day-close").text
+
+
+def test_the_console_shifts_page_shows_each_shift_expected_counted_and_over_short_as_the_command_line_does(ledger,
+                                                                                                          capsys):
+    from tools.cli import main
+
+    from .test_shift_handover import desk_day, hand_over
+
+    desk_day(ledger)
+    hand_over(ledger, "T-DESK-1", LI, 9500)
+    app, _ = console(ledger)
+    finance = log_in(app, "finance")
+    page = finance.get(f"/reports/shifts?day={DAY}")
+    assert page.status_code == 200
+    row = next(line for line in page.text.split("<tr") if "T-DESK-1" in line)
+    cells = [cell.split(">", 1)[1].split("<", 1)[0].strip() for cell in row.split("<td")[1:]]
+    assert cells[2] == "li" and cells[7:10] == ["100.00", "95.00", "-5.00"]
+    assert main(["--home", str(ledger.rig.home.home), "report", "shifts", "--day", DAY, "--format", "csv"]) == 0
+    csv_row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("T-DESK-1"))
+    assert csv_row.split(",")[7:10] == cells[7:10]
+    # A station supervisor sees the shifts of their own stations only.
+    supervisor = log_in(app, "fish-sup")
+    assert "T-DESK-1" not in supervisor.get(f"/reports/shifts?day={DAY}").text
