@@ -102,7 +102,7 @@ class ParkRig:
         from ledger.notify import Notifier
 
         self.ledger = self.make_ledger(**store_options).start()
-        self.notifier = Notifier(self.home.db_path, notification_sender).start()
+        self.notifier = Notifier(self.home.store_location, notification_sender).start()
         if not self.ledger.is_subscribed.wait(10):
             raise RuntimeError("the ledger did not subscribe within 10 s")
         return self.ledger

@@ -47,3 +47,17 @@ class NotFound(LedgerError):
     """No such park, station, terminal or card."""
 
     code = "NOT_FOUND"
+
+
+class LockContended(TransientStoreError):
+    """Another ledger worker holds a card, terminal or counter this request needs, and this batch
+    already holds locks of its own (waiting could deadlock): the batch commits what it has and the
+    request starts the next batch, where it may wait."""
+
+    code = "LOCK_CONTENDED"
+
+
+class BadStoreUrl(LedgerError, ValueError):
+    """A store location that is neither a SQLite path (``sqlite:///path``) nor ``postgresql://``."""
+
+    code = "BAD_STORE_URL"

@@ -12,7 +12,7 @@ import urllib.request
 
 from protocol.money import format_fen
 
-from .store import Store
+from .store import Store, open_store
 
 log = logging.getLogger("fieldpos.ledger.notify")
 
@@ -123,7 +123,7 @@ class Notifier:
             self._thread.join(timeout_s)  # a hung sender is left behind: it is a daemon thread
 
     def _run(self) -> None:
-        store = Store(self.db_path)
+        store = open_store(self.db_path)  # a path or a store URL
         try:
             while not self._stop.is_set():
                 if not self.send_due(store):

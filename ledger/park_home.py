@@ -1,6 +1,7 @@
 """A park's home on the ledger host: where the database, keys, broker config and bundles live.
 
     <home>/ledger.db            the books (SQLite)
+    <home>/store.url            or, instead, where the books are (a postgresql:// URL)
     <home>/ledger-keys.json     the ledger's signing keys (0600)
     <home>/ledger-broker.json   the ledger's own broker login (0600)
     <home>/broker/              generated Mosquitto config, passwd, acl, persistence
@@ -30,9 +31,13 @@ from transport.broker_config import (BrokerUser, TerminalCredential, hash_passwo
 from .errors import AlreadyExists, NotFound
 from .keys import LedgerKeys
 from .station_settings import SettingRefused
-from .store import Store
+from .store import Store, open_store
 
 log = logging.getLogger("fieldpos.ledger")
+
+# The PostgreSQL server new park homes keep their books on when ``ledger init`` names no store:
+# each home gets a schema of its own there (the test suite runs on PostgreSQL this way).
+STORE_URL_ENV = "FIELDPOS_STORE_URL"
 
 # What each kind of station may send; the ledger enforces it per terminal. Derived from the
 # request kinds' declarations (protocol.kinds); "all" is every request type.
@@ -114,8 +119,20 @@ class ParkHome:
     def lock_path(self) -> Path:
         return self.home / "ledger.lock"
 
+    @property
+    def store_url_path(self) -> Path:
+        return self.home / "store.url"
+
+    @property
+    def store_location(self) -> str:
+        """Where the books are: the URL in ``store.url`` (a PostgreSQL park), else ``ledger.db``."""
+        try:
+            return self.store_url_path.read_text().strip()
+        except FileNotFoundError:
+            return str(self.db_path)
+
     def has_ledger(self) -> bool:
-        return self.db_path.is_file()
+        return self.db_path.is_file() or self.store_url_path.is_file()
 
     def lock_ledger(self) -> LedgerLock:
         """Claim this home for one ledger, or raise :class:`LedgerAlreadyServing` naming the PID of
@@ -141,7 +158,7 @@ class ParkHome:
         return self.ledger_keys().park_id
 
     def open_store(self, **options) -> Store:
-        return Store(self.db_path, **options)
+        return open_store(self.store_location, **options)
 
     def ledger_keys(self) -> LedgerKeys:
         return LedgerKeys.load(self.keys_path)
@@ -160,7 +177,8 @@ class ParkHome:
         return json.loads(self.ledger_login_path.read_text())
 
     # ------------------------------------------------------------ setup
-    def init(self, park_id: str, name: str, *, require_login: bool = True, **park_settings) -> None:
+    def init(self, park_id: str, name: str, *, require_login: bool = True, store_url: str | None = None,
+             **park_settings) -> None:
         """Create the database, the ledger's keys and its broker login. Refuses to overwrite.
         ``require_login``: every request needs a staff member logged in on its terminal (a real
         park's till always logs in first; only test rigs that script requests turn it off)."""
@@ -168,6 +186,11 @@ class ParkHome:
         self.home.mkdir(parents=True, exist_ok=True)
         if self.keys_path.exists():
             raise AlreadyExists(f"{self.home} already holds a ledger; not overwriting its keys")
+        store_url = store_url or os.environ.get(STORE_URL_ENV) or None
+        if store_url and not store_url.startswith("sqlite:"):
+            if "schema=" not in store_url:  # a server shared by homes: this one's own schema
+                store_url += ("&" if "?" in store_url else "?") + f"schema=park_{park_id.lower()}_{secrets.token_hex(4)}"
+            self.store_url_path.write_text(store_url + "\n")
         store = self.open_store()
         try:
             store.add_park(park_id, name, **park_settings)

@@ -527,7 +527,7 @@ MIGRATIONS: list[str] = [
          WHERE o.state = 'closed' AND o.out_ms IS NOT NULL GROUP BY 1, 2, 3, 4;
     INSERT INTO rental_day_renter
         SELECT o.park_id, t.business_day, o.station_id,
-               CASE WHEN o.route = 'card' AND o.is_member THEN 'member' WHEN o.route = 'card' THEN 'temporary'
+               CASE WHEN o.route = 'card' AND o.is_member <> 0 THEN 'member' WHEN o.route = 'card' THEN 'temporary'
                          WHEN o.route LIKE 'online_%' THEN 'online' ELSE 'desk' END,
                o.payer_account, COUNT(*), SUM(o.closed_ms - o.out_ms)
           FROM deposit_order o JOIN txn t ON t.txn_id = o.closed_txn

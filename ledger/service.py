@@ -31,12 +31,14 @@ import logging
 import os
 from pathlib import Path
 import select
+import tempfile
 import threading
 import time
 
 from protocol import topics
 from protocol.reasons import Reason
 from transport import mqtt
+from transport.broker_config import worker_username
 
 from . import broadcasts
 from .errors import StoreUnavailableError, TransientStoreError
@@ -61,19 +63,36 @@ STORE_PROBE_DELAY_S = (0.2, 10.0)
 # Starts within this window are counted in the LEDGER_RESTARTED alert (systemd's RestartSec is 2 s:
 # a ledger that dies at once restarts about 300 times in it).
 RESTART_WINDOW_MS = 10 * 60 * 1000
+# Ledger workers share the park's request and status topics as one MQTT 5 shared-subscription group.
+SHARE_GROUP = "$share/ledger/"
 
 
 class LedgerService:
     def __init__(self, intake: Intake, *, park_id: str, host: str, port: int, username: str, password: str,
                  mqtt_version: str = "5", tls_ca_pem: str | None = None, inflight_path: Path | None = None,
-                 max_batch: int = MAX_BATCH):
+                 max_batch: int = MAX_BATCH, worker: int | None = None):
+        """``worker``: this process is ledger worker ``worker`` of several on one PostgreSQL store
+        (``fieldpos ledger serve --workers N``): it logs in as its own user (worker_username) and
+        takes its share of the park's requests through MQTT 5 shared subscriptions (``$share/ledger/``)
+        in a session that ends with its connection. A persistent member of a shared subscription
+        keeps being handed its share while it is away (Mosquitto 2.0: the messages wait in its
+        session for its return, bench/shared_offline.py measures it), so a dead worker would strand
+        them; with no session, what it had in hand is re-sent by the terminals (QoS 1 at their end,
+        idempotent at ours) and new requests go to the workers that are connected."""
         self.intake = intake
         self.park_id = park_id
         self.host, self.port = host, port
         self.max_batch = max_batch
+        self.worker = worker
+        self.is_shared = worker is not None
+        client_id = worker_username(username, worker) if self.is_shared else username
+        if inflight_path is None and intake.store.is_shared:
+            # A server's store has no file to sit beside: one in-flight record per worker, kept across restarts.
+            tag = hashlib.sha256(f"{intake.store.path} {client_id}".encode()).hexdigest()[:16]
+            inflight_path = Path(tempfile.gettempdir()) / f"fieldpos-ledger-{tag}.inflight"
         self.inflight_path = Path(inflight_path or (intake.store.path + ".inflight"))
-        self.client = mqtt.make_client(username, username=username, password=password,
-                                       mqtt_version=mqtt_version, tls_ca_pem=tls_ca_pem, manual_ack=True)
+        self.client = mqtt.make_client(client_id, username=client_id, password=password, mqtt_version=mqtt_version,
+                                       tls_ca_pem=tls_ca_pem, manual_ack=True, persistent=not self.is_shared)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self._incoming: list = []
@@ -127,7 +146,7 @@ class LedgerService:
                 self._wait_for_store()
                 continue
             try:
-                self.client.connect(self.host, self.port, **mqtt.connect_arguments(self.client))
+                self.client.connect(self.host, self.port, **mqtt.connect_arguments(self.client, persistent=not self.is_shared))
             except OSError as error:
                 log.warning("broker %s:%s unreachable (%s); retrying in %.1f s", self.host, self.port, error, delay)
                 self._sleep_with_watchdog(delay)
@@ -147,7 +166,10 @@ class LedgerService:
         mqtt.set_nodelay(client)
         # Subscribe on every connect: a broker that lost its state (SIGKILL before autosave) has
         # forgotten our session, and the clean-start default would have forgotten it anyway.
-        client.subscribe([(topics.all_requests(self.park_id), 1), (topics.all_statuses(self.park_id), 1)])
+        requests, statuses = topics.all_requests(self.park_id), topics.all_statuses(self.park_id)
+        if self.is_shared:  # each message to one worker of the group
+            requests, statuses = f"{SHARE_GROUP}{requests}", f"{SHARE_GROUP}{statuses}"
+        client.subscribe([(requests, 1), (statuses, 1)])
         self._needs_snapshots = True  # the broker may have lost our retained snapshots: publish again
         self.is_subscribed.set()
         self.systemd.ready(f"serving park {self.park_id}")

@@ -21,7 +21,8 @@ from protocol.limits import MAX_PAYLOAD_BYTES, MAX_TIME_MS
 from protocol.messages import (DamageFee, MenuItem, OfflineCharge, ParkRules, RentalItem, RentalStock, RentalType,
                                StaffEntry, StationSettings, Void)
 
-from .errors import AlreadyExists, CardBalanceBelowZero, NotFound, StoreUnavailableError, TransientStoreError
+from .errors import (AlreadyExists, BadStoreUrl, CardBalanceBelowZero, NotFound, StoreUnavailableError,
+                     TransientStoreError)
 from .rules.campaigns import Campaign
 from .rules.common import check_balanced
 from .rules.decision import CardView, Decision, OriginalSale, Posting, StationView
@@ -138,12 +139,19 @@ _UNAVAILABLE_TEXT = ("disk is full", "disk i/o", "unable to open", "readonly", "
 _UNAVAILABLE_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.ENOENT}
 
 
+# Other backends' drivers say how their errors map (ledger.postgres adds one when imported).
+FAULT_MAPPERS: list = []
+
+
 def store_fault(error: BaseException) -> TransientStoreError | None:
     """The store error ``error`` stands for, or None when it is not an environmental failure.
     Lock contention is a TransientStoreError (the sender's retry succeeds); a disk that is full,
     failing, read-only or gone is a StoreUnavailableError (the service stops taking messages)."""
     if isinstance(error, TransientStoreError):
         return error
+    for mapper in FAULT_MAPPERS:
+        if (fault := mapper(error)) is not None:
+            return fault
     if isinstance(error, sqlite3.OperationalError):
         code = getattr(error, "sqlite_errorcode", None)
         primary = code & 0xFF if isinstance(code, int) else None
@@ -195,7 +203,31 @@ class SetAside:
     state: str
 
 
+def open_store(location, **options) -> "Store":
+    """The store at ``location``: a path or ``sqlite:///path`` (the default, one writer), or a
+    ``postgresql://`` URL (several ledger workers; needs the ``postgresql`` extra)."""
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresStore  # only a PostgreSQL park needs psycopg
+        return PostgresStore(text, **options)
+    if text.startswith("sqlite://"):
+        if not text.startswith("sqlite:///") or len(text) == len("sqlite:///"):
+            raise BadStoreUrl(f"{text[:80]}: a SQLite store is sqlite:///<path> (sqlite:////abs/path for an absolute one)")
+        text = text[len("sqlite:///"):]
+    elif "://" in text:
+        raise BadStoreUrl(f"{text[:80]}: not a store URL (sqlite:///<path> or postgresql://...)")
+    return Store(text, **{k: v for k, v in options.items() if k == "busy_timeout_ms"})
+
+
 class Store:
+    # What the backend's driver raises for a write that failed for the machine's reasons, for a
+    # clash with a row already there, and for anything at all (ledger.postgres sets its own).
+    DRIVER_FAULTS: tuple = (sqlite3.OperationalError, OSError)
+    INTEGRITY_ERRORS: tuple = (sqlite3.IntegrityError,)
+    DRIVER_ERRORS: tuple = (sqlite3.Error,)
+    # Several processes may write this store at once (PostgreSQL): reads for a decision lock first.
+    is_shared = False
+
     def __init__(self, path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
         self.path = str(path)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is exactly one transaction.
@@ -208,6 +240,7 @@ class Store:
         self._parks: dict[str, tuple] = {}
         self._accounts: set[tuple[str, str]] = set()
         self._batch_cache: dict = {}
+        self._savepoints_in_batch = 0  # requests begun in this batch (PostgreSQL: only the first may wait for a lock)
         self._batch_depth = 0  # batches open (a nested one joins the outer: see batch)
         self.card_balances_after: dict[str, tuple[int, int, int]] = {}
 
@@ -234,9 +267,10 @@ class Store:
                 self._batch_depth -= 1
             return
         self._batch_cache = {}  # terminals and stations read once per batch (setup changes between batches)
+        self._savepoints_in_batch = 0
         try:
             self.db.execute("BEGIN IMMEDIATE")
-        except (sqlite3.OperationalError, OSError) as error:
+        except self.DRIVER_FAULTS as error:
             if (fault := store_fault(error)) is not None:
                 raise fault from error
             raise
@@ -244,7 +278,7 @@ class Store:
         try:
             yield self
             self.db.execute("COMMIT")
-        except (sqlite3.OperationalError, OSError) as error:
+        except self.DRIVER_FAULTS as error:
             self._roll_back()
             if (fault := store_fault(error)) is not None:
                 raise fault from error
@@ -261,7 +295,7 @@ class Store:
         try:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
-        except sqlite3.Error:
+        except self.DRIVER_ERRORS:
             pass
 
     def probe(self, now_ms: int) -> None:
@@ -274,6 +308,7 @@ class Store:
     @contextmanager
     def savepoint(self):
         """Undo one request's writes if it fails, keeping the rest of the batch."""
+        self._savepoints_in_batch += 1
         self.db.execute("SAVEPOINT request")
         try:
             yield
@@ -281,14 +316,19 @@ class Store:
             try:
                 self.db.execute("ROLLBACK TO request")
                 self.db.execute("RELEASE request")
-            except sqlite3.Error:
+            except self.DRIVER_ERRORS:
                 pass  # the batch fails as a whole below (a full disk): its rollback undoes all
             # A full or failing disk mid-request is the machine's fault, not the message's: it must
             # not become that message's refusal or set-aside (the intake re-raises store faults).
-            if isinstance(error, (sqlite3.OperationalError, OSError)) and (fault := store_fault(error)) is not None:
+            if isinstance(error, self.DRIVER_FAULTS) and (fault := store_fault(error)) is not None:
                 raise fault from error
             raise
         self.db.execute("RELEASE request")
+
+    def lock(self, names) -> None:
+        """Hold ``names`` (a terminal, a card, a counter: sorted, the same order everywhere) until the
+        batch ends, before reading what a decision depends on. SQLite needs none: a batch holds the
+        one write lock (BEGIN IMMEDIATE) from start to commit. PostgreSQL's workers do (ledger.postgres)."""
 
     # ------------------------------------------------------------ setup (tools, tests)
     @contextmanager
@@ -298,7 +338,7 @@ class Store:
         try:
             with self.batch():
                 yield
-        except sqlite3.IntegrityError as error:
+        except self.INTEGRITY_ERRORS as error:
             raise AlreadyExists(f"{what} clashes with one already in the books ({error}); nothing changed") from None
 
     def add_park(self, park_id, name, *, currency="CNY", time_zone="Asia/Shanghai", day_cutoff_minutes=240, card_fee_fen=2000,
@@ -657,6 +697,7 @@ class Store:
 
     def block_card(self, park_id, card_no, issuance, reason, now_ms) -> None:
         """Block a card issuance and record it on the blocklist (a new version per change)."""
+        self.lock((f"blocklist:{park_id}",))  # versions are MAX + 1: one writer at a time
         self.set_card_state(park_id, card_no, issuance, "blocked")
         self.db.execute(
             "INSERT INTO blocklist_change VALUES (?, ?, ?, ?, 'block', ?, ?)",
@@ -664,6 +705,7 @@ class Store:
         )
 
     def unblock_card(self, park_id, card_no, issuance, reason, now_ms) -> None:
+        self.lock((f"blocklist:{park_id}",))
         self.set_card_state(park_id, card_no, issuance, "active")
         self.db.execute(
             "INSERT INTO blocklist_change VALUES (?, ?, ?, ?, 'unblock', ?, ?)",
@@ -1175,6 +1217,7 @@ class Store:
             (park_id, station_id) if station_id else (park_id,)).fetchall()
 
     def rental_item(self, park_id, label) -> rentals.ItemView | None:
+        self.lock((f"rental_item:{park_id}:{label}",))
         row = self.db.execute("SELECT label, station_id, item_type, state FROM rental_item WHERE park_id=? AND label=?",
                               (park_id, label)).fetchone()
         return None if row is None else rentals.ItemView(*row)
@@ -1196,10 +1239,12 @@ class Store:
         return None if row is None else rentals.OrderView(*row[:7], bool(row[7]), *row[8:])
 
     def deposit_order(self, park_id, order_no) -> rentals.OrderView | None:
+        self.lock((f"deposit:{park_id}:{order_no}",))  # its state decides a hand-out or a return
         return self._order(self.db.execute(f"SELECT {self._ORDER_COLUMNS} FROM deposit_order WHERE park_id=? AND order_no=?",
                                            (park_id, order_no)).fetchone())
 
     def deposit_out_by_label(self, park_id, label) -> rentals.OrderView | None:
+        self.lock((f"rental_item:{park_id}:{label}",))
         return self._order(self.db.execute(
             f"SELECT {self._ORDER_COLUMNS} FROM deposit_order WHERE park_id=? AND item_label=? AND state='out'",
             (park_id, label)).fetchone())
@@ -1216,6 +1261,7 @@ class Store:
             (park_id, route, provider_order)).fetchone())
 
     def next_deposit_order_no(self, park_id) -> int:
+        self.lock((f"deposit_order_no:{park_id}",))  # MAX + 1: one writer at a time
         return self.db.execute("SELECT COALESCE(MAX(order_no), 0) + 1 FROM deposit_order WHERE park_id=?",
                                (park_id,)).fetchone()[0]
 
@@ -1462,6 +1508,7 @@ class Store:
 
     def next_ecard_no(self, park_id, prefix: str) -> str:
         """The next free e-card number: ``prefix`` and six digits (E000001, E000002, ...)."""
+        self.lock((f"ecard_no:{park_id}",))  # MAX + 1: one writer at a time
         row = self.db.execute("SELECT MAX(card_no) FROM card WHERE park_id=? AND card_no GLOB ?",
                               (park_id, prefix + "[0-9][0-9][0-9][0-9][0-9][0-9]")).fetchone()
         return f"{prefix}{(int(row[0][len(prefix):]) + 1) if row[0] else 1:06d}"

@@ -344,12 +344,12 @@ def cmd_ledger_serve(args) -> int:
 
         renters = PaymentRelaySender(args.renter_relay_url, os.environ.get("FIELDPOS_RELAY_KEY", "")) \
             if args.renter_relay_url else None
-        Notifier(home.db_path, HttpSmsSender(args.sms_url, os.environ.get("FIELDPOS_SMS_KEY", "")) if args.sms_url else None,
+        Notifier(home.store_location, HttpSmsSender(args.sms_url, os.environ.get("FIELDPOS_SMS_KEY", "")) if args.sms_url else None,
                  renter_sender=renters).start()
         from ledger.payments.service import start_online_payments
 
         # Online deposits: only for a home holding payment-providers.json (None otherwise).
-        start_online_payments(home.home, home.db_path, home.ledger_keys(), home.park_id())
+        start_online_payments(home.home, home.store_location, home.ledger_keys(), home.park_id())
         logging.getLogger("fieldpos").info("ledger for %s serving via %s:%s", home.park_id(), args.broker_host, args.broker_port)
         from tools.serving_line import announce_when_subscribed, serving_line
 

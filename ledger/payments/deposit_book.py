@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from .. import rentals_online, topups_online
 from ..keys import LedgerKeys
-from ..store import Store
+from ..store import open_store
 from .provider import OrderStatus
 
 
@@ -44,13 +44,13 @@ class LedgerDepositBook:
     (BEGIN IMMEDIATE in Store.batch) puts the bookings in a line."""
 
     def __init__(self, db_path: Path, keys: LedgerKeys, park_id: str):
-        self.db_path = Path(db_path)
+        self.db_path = db_path  # a path or a store URL (ledger.store.open_store)
         self.keys = keys
         self.park_id = park_id
 
     @contextmanager
     def _store(self):
-        store = Store(self.db_path)
+        store = open_store(self.db_path)
         try:
             yield store
         finally:

@@ -47,7 +47,7 @@ def offline_exposure(store: Store, park_id: str) -> OfflineExposure:
                   (SELECT state FROM card c WHERE 'card:' || c.card_no || '/' || c.issuance = x.card_account AND c.park_id = x.park_id)
            FROM txn x LEFT JOIN card_balance b ON b.park_id = x.park_id AND b.account_id = x.card_account
            WHERE x.park_id = ? AND x.kind = 'offline_charge'
-           GROUP BY x.card_account ORDER BY COALESCE(b.fen, 0), x.card_account""",
+           GROUP BY x.park_id, x.card_account, b.fen ORDER BY COALESCE(b.fen, 0), x.card_account""",
         (park_id,),
     ).fetchall()
     blocked = db.execute(
