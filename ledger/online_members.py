@@ -154,3 +154,101 @@ def change_member_pin(store: Store, keys: LedgerKeys, park_id: str, card_no: str
             store.set_member_wrong_pins(park_id, card_no, member.wrong_pins + 1)  # kept: the batch commits
     if not is_right:
         raise LedgerError("the old PIN is wrong", code="WRONG_PIN")
+
+
+def _check_member_pin(store: Store, keys: LedgerKeys, park_id: str, card_no: str, pin: str) -> None:
+    """The member PIN of ``card_no`` (inside a batch): wrong tries count against the same limit as at
+    a terminal and are kept whatever the caller does next. LedgerError UNKNOWN_CARD, PIN_LOCKED,
+    WRONG_PIN."""
+    from .pins import MAX_WRONG_PINS, pin_matches
+
+    member = store.member(park_id, card_no)
+    if member is None:
+        raise LedgerError(f"card {card_no} is not a member card", code="UNKNOWN_CARD")
+    if member.wrong_pins >= MAX_WRONG_PINS:
+        raise LedgerError("the PIN is locked: the front desk unlocks it", code="PIN_LOCKED")
+    if not pin_matches(pin, member.pin_hash, keys.pin_pepper):
+        store.set_member_wrong_pins(park_id, card_no, member.wrong_pins + 1)
+        raise _WrongPin("the PIN is wrong", code="WRONG_PIN")
+    if member.wrong_pins:
+        store.set_member_wrong_pins(park_id, card_no, 0)
+
+
+class _WrongPin(LedgerError):
+    """A wrong PIN: its counted try must be kept, so it leaves the batch after the commit."""
+
+
+def _keeping_wrong_tries(store: Store, work):
+    """Run ``work`` in a batch; a wrong PIN's counted try is committed before its error is raised."""
+    wrong = None
+    with store.batch():
+        try:
+            return work()
+        except _WrongPin as error:
+            wrong = error
+    raise LedgerError(wrong.args[0], code=wrong.code)
+
+
+def bind_card(store: Store, keys: LedgerKeys, park_id: str, ecard_no: str, card_no: str, pin: str, now_ms: int) -> None:
+    """Bind the physical member card ``card_no`` to the e-card ``ecard_no``, proved by that card's
+    PIN: the member then sees it with the e-card (balance, history) and reports it lost from the
+    phone. LedgerError: UNKNOWN_CARD (no active physical member card), CARD_BLOCKED, ALREADY_BOUND,
+    PIN_LOCKED, WRONG_PIN (the try is counted)."""
+    def work():
+        if store.ecard(park_id, ecard_no, 1) is None:
+            raise LedgerError(f"{ecard_no} is not an e-card", code="UNKNOWN_CARD")
+        card = store.card(park_id, card_no)
+        if card is None or card.kind != "member" or store.ecard(park_id, card_no, card.issuance) is not None:
+            raise LedgerError(f"{card_no} is not a physical member card", code="UNKNOWN_CARD")
+        if card.state != "active":
+            raise LedgerError(f"{card_no} is {card.state}", code="CARD_BLOCKED")
+        bound = store.db.execute("SELECT ecard_no FROM ecard_binding WHERE park_id=? AND card_no=?",
+                                 (park_id, card_no)).fetchone()
+        if bound is not None:
+            raise LedgerError(f"{card_no} is bound to {bound[0]} already", code="ALREADY_BOUND")
+        _check_member_pin(store, keys, park_id, card_no, pin)
+        store.db.execute("INSERT INTO ecard_binding (park_id, card_no, ecard_no, bound_ms) VALUES (?, ?, ?, ?)",
+                         (park_id, card_no, ecard_no, now_ms))
+    _keeping_wrong_tries(store, work)
+
+
+def unbind_card(store: Store, park_id: str, ecard_no: str, card_no: str) -> bool:
+    """Undo a binding (the card itself is untouched); False when it was not bound to ``ecard_no``."""
+    with store.batch():
+        return store.db.execute("DELETE FROM ecard_binding WHERE park_id=? AND card_no=? AND ecard_no=?",
+                                (park_id, card_no, ecard_no)).rowcount == 1
+
+
+def bound_cards(store: Store, park_id: str, ecard_nos) -> dict[str, str]:
+    """{physical card: the e-card it is bound to} for the e-cards ``ecard_nos``."""
+    numbers = list(ecard_nos)
+    if not numbers:
+        return {}
+    return dict(store.db.execute(
+        f"SELECT card_no, ecard_no FROM ecard_binding WHERE park_id=? AND ecard_no IN ({', '.join('?' * len(numbers))}) "
+        "ORDER BY card_no", (park_id, *numbers)).fetchall())
+
+
+def move_ecard(desk: MemberDesk, card_no: str, new_device_key: bytes, pin: str) -> OpenedECard:
+    """Move the e-card to a new phone (after the member logged in there with a phone code), proved
+    by its PIN: the new device key is registered and the card's UID becomes its tag, so every QR the
+    old phone shows is refused ECARD_WRONG_DEVICE from now on. Returns the new credential.
+    LedgerError: BAD_DEVICE_KEY, UNKNOWN_CARD, PIN_LOCKED, WRONG_PIN (the try is counted)."""
+    store, park_id = desk.store, desk.park_id
+    if len(new_device_key) != 32:
+        raise LedgerError("an e-card device key is 32 bytes", code="BAD_DEVICE_KEY")
+    now_ms = desk.clock_ms()
+    expires_ms = (now_ms + CREDENTIAL_LIFETIME_MS) // 1000 * 1000
+
+    def work():
+        if store.ecard(park_id, card_no, 1) is None:
+            raise LedgerError(f"{card_no} is not an e-card", code="UNKNOWN_CARD")
+        _check_member_pin(store, desk.intake.keys, park_id, card_no, pin)
+        store.db.execute("UPDATE ecard SET device_key=?, opened_ms=?, expires_ms=? WHERE park_id=? AND card_no=? "
+                         "AND issuance=1", (bytes(new_device_key), now_ms, expires_ms, park_id, card_no))
+        # The card's UID is the device tag (PROTOCOL.md §5.8): the new phone's from now on.
+        store.db.execute("UPDATE card SET uid=? WHERE park_id=? AND card_no=? AND issuance=1",
+                         (device_tag(new_device_key), park_id, card_no))
+        store.record_alert(now_ms, "ECARD_MOVED", f"e-card {card_no} moved to a new phone (device {device_tag(new_device_key)})")
+    _keeping_wrong_tries(store, work)
+    return OpenedECard(card_no, 1, desk.credential(card_no, 1, new_device_key, expires_ms), expires_ms)

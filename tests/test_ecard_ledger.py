@@ -15,7 +15,7 @@ from protocol import ecard
 from protocol.ecard import ECardError, ECardFault, present
 from protocol import envelope
 from protocol.errors import LocalProtocolError
-from protocol.messages import CardRef, Charge, LossReport, OfflineCharge, TopUp
+from protocol.messages import CardRef, Charge, LossReport, MemberOpen, OfflineCharge, TopUp
 from protocol.pin import seal_pin
 
 from .helpers.intake_driver import Ledger
@@ -246,3 +246,53 @@ def test_a_pin_changed_online_counts_wrong_tries_and_locks_as_at_a_terminal(park
     assert change("135790", "2468") == "PIN_LOCKED"  # the right PIN too: the desk unlocks it
     park.store.set_member_wrong_pins("P1", opened.card_no, 0)
     assert change("135790", "2468") == "OK" and change("135790", "1111") == "WRONG_PIN"
+
+
+NEW_PHONE = SigningKey(bytes(range(100, 132)))
+
+
+def test_an_ecard_moved_to_a_new_phone_pays_from_there_and_the_old_phones_qr_is_refused(park):
+    from ledger.errors import LedgerError
+    from ledger.online_members import move_ecard
+
+    opened = open_wang(park)
+    park.ledger.request("T-DESK-1", TopUp, card_ref=scanned(opened.credential, at_ms=park.now_ms),
+                        amount_fen=10000, channel="cash", payment_ref="")
+    with pytest.raises(LedgerError) as wrong:
+        move_ecard(park.portal, opened.card_no, NEW_PHONE.verify_key.encode(), "000000")
+    assert wrong.value.code == "WRONG_PIN" and park.store.member("P1", opened.card_no).wrong_pins == 1
+    moved = move_ecard(park.portal, opened.card_no, NEW_PHONE.verify_key.encode(), "135790")
+    park.now_ms += WINDOW_MS
+    assert sell(park, scanned(opened.credential, at_ms=park.now_ms)).reason == "ECARD_WRONG_DEVICE"  # the old phone
+    paid = sell(park, scanned(moved.credential, NEW_PHONE, park.now_ms))
+    assert paid.is_approved and paid.balances.fen == 7000  # the same card, its balance kept
+    assert park.store.card("P1", opened.card_no).uid == ecard.device_tag(NEW_PHONE.verify_key.encode())
+    assert park.store.member("P1", opened.card_no).wrong_pins == 0
+    assert verify_books(park.store).is_ok
+
+
+def test_a_physical_member_card_is_bound_with_its_own_pin_shown_with_the_ecard_and_unbound(park):
+    from backoffice.portal.member_reads import member_cards
+    from ledger.errors import LedgerError
+    from ledger.online_members import bind_card, unbind_card
+
+    opened = open_wang(park)
+    plastic = CardRef(no="M00077", issuance=1, uid="04a1b2c3")  # bought at the desk on another number
+    park.portal._send(MemberOpen, plastic, pin="2468", member_name="王小明", phone="13900139000", card_fee_fen=0,
+                      opening_fen=0, channel="cash", payment_ref="")
+
+    def bind(card_no, pin):
+        try:
+            bind_card(park.store, park.keys, "P1", opened.card_no, card_no, pin, park.now_ms)
+        except LedgerError as error:
+            return error.code
+        return "OK"
+
+    assert bind("M00077", "1111") == "WRONG_PIN" and park.store.member("P1", "M00077").wrong_pins == 1
+    assert bind(opened.card_no, "135790") == "UNKNOWN_CARD"  # an e-card is not a physical card
+    assert bind("M00077", "2468") == "OK"
+    assert bind("M00077", "2468") == "ALREADY_BOUND"
+    shown = {card.card_no: card.bound_to for card in member_cards(park.store, "P1", "13700137000")}
+    assert shown == {opened.card_no: "", "M00077": opened.card_no}
+    assert unbind_card(park.store, "P1", opened.card_no, "M00077")
+    assert [card.card_no for card in member_cards(park.store, "P1", "13700137000")] == [opened.card_no]

@@ -28,7 +28,9 @@ from backoffice.labels import LANGUAGES
 from ledger.errors import LedgerError
 from ledger.intake import Intake
 from ledger.notify import LogSender
-from ledger.online_members import MemberDesk, change_member_pin
+from ledger.online_members import MemberDesk, bind_card, change_member_pin, move_ecard, unbind_card
+from ledger.payments.settings import load_payment_settings
+from ledger.topups_online import attach_for, create_top_up_order
 from ledger.park_home import ParkHome
 from protocol import ecard
 from protocol.money import format_fen
@@ -66,6 +68,9 @@ def create_portal_app(home: Path, *, terminal_id: str | None = None, sender=None
     store = park_home.open_store()
     desk = MemberDesk(Intake(store, keys, clock_ms=clock_ms), bundle, clock_ms)
     ledger_lock = threading.Lock()  # one Store connection, used by one request at a time
+    # Online top-up goes through the park's payment providers (payment-providers.json), when it has any.
+    payments = load_payment_settings(Path(home))
+    providers = {} if payments is None else {name: p.client() for name, p in payments.providers.items()}
 
     app = FastAPI(title="fieldpos members", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE.parent / "static"), name="static")
@@ -179,7 +184,8 @@ def create_portal_app(home: Path, *, terminal_id: str | None = None, sender=None
         session = member_of(request)
         with ledger_lock:
             cards = member_cards(store, park_id, session.phone)
-        return page(request, "portal_home.html", {"cards": cards, "done": done if done.isalnum() else "",
+        return page(request, "portal_home.html", {"cards": cards, "top_up_providers": sorted(providers),
+                                                  "done": done if done.replace("_", "").isalnum() else "",
                                                   "error": error if error.replace("_", "").isalnum() else "",
                                                   "links": logins.visit_links(session.phone)})
 
@@ -233,6 +239,71 @@ def create_portal_app(home: Path, *, terminal_id: str | None = None, sender=None
         except LedgerError as error:
             return RedirectResponse(f"/m?error={error.code}", status_code=303)
         return RedirectResponse("/m?done=reported_lost", status_code=303)
+
+    @app.post("/m/cards/{card_no}/topup")
+    async def top_up(request: Request, card_no: str):
+        """Top up online: the order is recorded in the books, made at the provider, and the member
+        sent to pay there; the provider's notification to the ledger books it (ledger.topups_online)."""
+        session = member_of(request)
+        form = await checked_form(request, session)
+        card = own_card(session, card_no[:20])
+        provider = str(form.get("provider", "wechat"))[:16]
+        amount = str(form.get("amount_yuan", ""))[:7]
+        if provider not in providers or not amount.isdigit():
+            return RedirectResponse("/m?error=TOPUP_UNAVAILABLE", status_code=303)
+        out_trade_no = "TU" + secrets.token_hex(8).upper()
+        try:
+            with ledger_lock:
+                create_top_up_order(store, park_id=park_id, provider=provider, provider_order=out_trade_no,
+                                    card_no=card.card_no, issuance=card.issuance, amount_fen=int(amount) * 100,
+                                    now_ms=clock_ms())
+            created = providers[provider].create_order(
+                out_trade_no=out_trade_no, item_type=attach_for(card.card_no, card.issuance),
+                amount_fen=int(amount) * 100, description=f"充值 Top-up {card.card_no}",
+                notify_url=f"{payments.public_base_url}/payments/{provider}/notify", return_url=str(request.base_url) + "m")
+        except LedgerError as error:  # PaymentError is one too: the provider unreachable or refusing
+            return RedirectResponse(f"/m?error={error.code}", status_code=303)
+        return RedirectResponse(created.pay_url, status_code=303)
+
+    @app.post("/m/cards/{card_no}/bind")
+    async def bind(request: Request, card_no: str):
+        """Bind a physical member card to this e-card with that card's PIN."""
+        session = member_of(request)
+        form = await checked_form(request, session)
+        card = own_card(session, card_no[:20])
+        try:
+            with ledger_lock:
+                bind_card(store, keys, park_id, card.card_no, str(form.get("card_no", "")).strip().upper()[:20],
+                          str(form.get("pin", ""))[:6], clock_ms())
+        except LedgerError as error:
+            return RedirectResponse(f"/m?error={error.code}", status_code=303)
+        return RedirectResponse("/m?done=card_bound", status_code=303)
+
+    @app.post("/m/cards/{card_no}/unbind")
+    async def unbind(request: Request, card_no: str):
+        session = member_of(request)
+        await checked_form(request, session)
+        card = own_card(session, card_no[:20])
+        with ledger_lock:
+            unbind_card(store, park_id, card.bound_to, card.card_no)
+        return RedirectResponse("/m?done=card_unbound", status_code=303)
+
+    @app.post("/m/cards/{card_no}/device", response_class=HTMLResponse)
+    async def move_to_this_phone(request: Request, card_no: str):
+        """The e-card moves to the phone the member logged in on (its new device key), with the PIN."""
+        session = member_of(request)
+        form = await checked_form(request, session)
+        card = own_card(session, card_no[:20])
+        try:
+            device_key = bytes.fromhex(str(form.get("device_key", ""))[:64])
+        except ValueError:
+            device_key = b""
+        try:
+            with ledger_lock:
+                moved = move_ecard(desk, card.card_no, device_key, str(form.get("pin", ""))[:6])
+        except LedgerError as error:
+            return RedirectResponse(f"/m?error={error.code}", status_code=303)
+        return page(request, "portal_ecard.html", {"opened": moved, "credential": moved.credential.hex()})
 
     @app.get("/m/cards/{card_no}/qr", response_class=HTMLResponse)
     def ecard_qr_view(request: Request, card_no: str):

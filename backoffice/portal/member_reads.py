@@ -1,7 +1,7 @@
 """What a member sees of their own cards: cards on their phone with balances, a card's history, and
 one day's activities for the visit record. Read from the ledger's database; money is integer fen."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import sqlite3
 
 from protocol.money import card_account
@@ -21,6 +21,7 @@ class MemberCard:
     fen: int
     bonus_fen: int
     points: int
+    bound_to: str = ""  # the e-card a physical card is bound to (ledger.online_members.bind_card)
 
     @property
     def is_ecard(self) -> bool:
@@ -43,7 +44,21 @@ class Activity:
 
 
 def member_cards(store, park_id: str, phone: str) -> list[MemberCard]:
-    return [MemberCard(*row) for row in store.member_cards_by_phone(park_id, phone, 20)]
+    """The member cards on ``phone``, and the physical cards bound to its e-cards (which may be on
+    another number: a card bought for the family), each naming the e-card it is bound to."""
+    from ledger.online_members import bound_cards
+
+    own = [MemberCard(*row) for row in store.member_cards_by_phone(park_id, phone, 20)]
+    numbers = {card.card_no for card in own}
+    bindings = bound_cards(store, park_id, [card.card_no for card in own if card.is_ecard])
+    cards = [replace(card, bound_to=bindings[card.card_no]) if card.card_no in bindings else card for card in own]
+    for card_no, ecard_no in bindings.items():
+        member = store.member(park_id, card_no)
+        if card_no in numbers or member is None:
+            continue
+        cards += [replace(MemberCard(*row), bound_to=ecard_no)
+                  for row in store.member_cards_by_phone(park_id, member.phone, 20) if row[0] == card_no]
+    return cards
 
 
 def history(db: sqlite3.Connection, park_id: str, card: MemberCard) -> list[HistoryLine]:

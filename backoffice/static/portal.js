@@ -1,6 +1,7 @@
 // The member portal on the phone. Two jobs, both with the e-card's device key (Ed25519, WebCrypto),
 // kept in IndexedDB with its private half not extractable, so it never leaves this phone:
-// 1. before "open an e-card" is sent, make the key and put its public half in the form;
+// 1. before "open an e-card" (or "move it to this phone") is sent, make the key and put its public
+//    half in the form;
 // 2. on the pay-code page, sign the current 20 s window and show the token as a QR (protocol/ecard.py:
 //    token = "FPE1:" + base32(credential + window u32 + Ed25519 signature over DOMAIN + both)).
 // A browser without Ed25519 sends no key and the portal answers BAD_DEVICE_KEY.
@@ -20,10 +21,11 @@
     });
   }
 
-  const form = document.getElementById("open-ecard");
-  if (form && window.crypto && crypto.subtle) {
+  // Opening an e-card, and moving one to this phone: both make this phone's key first.
+  for (const form of document.querySelectorAll("form.makes-device-key")) {
+    if (!window.crypto || !crypto.subtle) break;
     form.addEventListener("submit", async function (event) {
-      const field = document.getElementById("device-key");
+      const field = form.querySelector("input[name=device_key]");
       if (field.value) return;
       event.preventDefault();
       try {
