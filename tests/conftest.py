@@ -8,6 +8,9 @@ import pytest
 
 from host_sim.rig import ParkRig
 
+# A PostgreSQL database per session, the store_backend parameter, FIELDPOS_TEST_STORE=postgresql.
+from .helpers.postgres import _whole_suite_store, postgres_url, pytest_generate_tests, store_backend  # noqa: F401
+
 # The sample park's terminals: two at the fishing pond, one at the contractor-run riding school,
 # one at the front desk.
 TERMINALS = {"T-FISH-1": "fishing", "T-FISH-2": "fishing", "T-RIDE-1": "riding", "T-DESK-1": "desk"}
