@@ -5,7 +5,8 @@ the sum of its postings (both ways: no balance without postings, no postings wit
 every approved request has exactly its transaction and every transaction an approved request (or,
 for the two the ledger books itself — an online deposit and a forfeit — its deposit order), so no
 state hides outside the postings; the deposit pool equals the sum of the open holds, order by order,
-and only rental kinds post to it.
+and only rental kinds post to it; each shift handed over with a count booked exactly its over or
+short to cash_over_short, and nothing else posts there.
 
 Beside the books, ``unfinished_seqs`` lists every terminal seq with no final outcome: gaps below
 a terminal's highest stored seq, seqs its last heartbeat says it assigned that never arrived, and
@@ -150,6 +151,23 @@ _CHECKS = (
                          GROUP BY park_id)
            SELECT COALESCE(pool.park_id, held.park_id), COALESCE(pool.fen, 0), COALESCE(held.fen, 0)
            FROM pool FULL OUTER JOIN held USING (park_id) WHERE COALESCE(pool.fen, 0) <> COALESCE(held.fen, 0)""",
+    ),
+    (
+        # A blind count's difference is booked by its handover and nothing else: the shift's record of
+        # what was counted and expected must be what its transaction moved to cash_over_short.
+        "shift {0} on {1} counted {2} fen with {3} expected, but its handover booked {4} to cash_over_short",
+        """SELECT s.shift_id, s.terminal_id, s.cash_counted_fen, s.cash_expected_fen, COALESCE(b.fen, 0)
+             FROM shift s LEFT JOIN (SELECT txn_id, SUM(amount) AS fen FROM posting  -- an index seek, not a scan
+                                      WHERE park_id IN (SELECT park_id FROM park) AND account_id = 'cash_over_short'
+                                      GROUP BY txn_id) b ON b.txn_id = s.close_txn
+            WHERE s.closed_how = 'handover'
+              AND COALESCE(s.cash_counted_fen - s.cash_expected_fen, 0) <> COALESCE(b.fen, 0)""",
+    ),
+    (
+        "transaction {0} ({1}) posts to cash_over_short, which only a shift handover may",
+        """SELECT t.txn_id, t.kind FROM posting p JOIN txn t ON t.txn_id = p.txn_id
+            WHERE p.park_id IN (SELECT park_id FROM park) AND p.account_id = 'cash_over_short'
+              AND t.kind <> 'shift_handover'""",
     ),
 )
 

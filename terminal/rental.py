@@ -401,7 +401,8 @@ class RentalTerminal(core.Terminal):
         return super()._on_printing(event)
 
     def _on_done(self, event) -> list:
-        if isinstance(event, Scanned):  # the next visitor's voucher or item, without a key first
+        if isinstance(event, Scanned) and self.operator:  # the next visitor's voucher or item, without a key
+            # first (after a shift slip nobody is logged in: the scan waits for a login)
             self.sale = None
             self._go(State.IDLE)
             return self._on_idle(event)

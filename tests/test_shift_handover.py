@@ -243,3 +243,14 @@ def test_a_ledger_from_before_the_handover_upgrades_its_terminals_and_keeps_its_
         assert row[:3] == ("T-DESK-1", "desk", "li") and row[5] == "closed 签退" and row[7:10] == (None, None, None)
     finally:
         store.close()
+
+
+def test_verify_finds_a_shift_whose_recorded_count_is_not_what_its_handover_booked(ledger):
+    desk_day(ledger)
+    hand_over(ledger, "T-DESK-1", LI, 9500)
+    assert verify_books(ledger.store).is_ok
+    # The shift row is no posting (it is updated when the shift closes): a count changed afterwards
+    # no longer agrees with the over/short its handover booked, and verify says so.
+    ledger.store.db.execute("UPDATE shift SET cash_counted_fen = 9000 WHERE terminal_id = 'T-DESK-1'")
+    (problem,) = verify_books(ledger.store).problems
+    assert "counted 9000 fen with 10000 expected, but its handover booked -500 to cash_over_short" in problem

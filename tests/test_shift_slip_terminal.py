@@ -144,3 +144,25 @@ def test_the_desk_slip_printed_through_the_escpos_driver_is_the_ledgers_answer_a
         assert "应有 Expected 100.00" in lines and "实点 Counted 95.00" in lines and "短款 Short -5.00" in lines
         assert f"单号 Slip no. T-DESK-1-{answer.seq}" in lines
         assert printed.is_cut and not printed.is_incomplete
+
+
+def test_a_rental_desk_counts_its_cash_too_and_a_scan_after_its_slip_does_not_start_a_hand_out():
+    from terminal.rental import RentalTerminal, Scanned
+
+    terminal = RentalTerminal(StationConfig(park_name="青山湖乐园", station_name="租赁 Rentals", mode="rental",
+                                            staff={"S0001": ("wang", "王芳")}), "T-RENT-1", voucher_key=None)
+    terminal.start(0)
+    terminal.handle(CardTapped("01020304", STAFF_CARD))
+    press(terminal, "1234E")
+    terminal.handle(Answer(result(1)))
+    press(terminal, ["F4"])
+    press(terminal, "E")
+    assert terminal.state == State.CASH_COUNT  # deposits are paid in cash at a rental desk
+    press(terminal, "30E")
+    (submit,) = [effect for effect in press(terminal, "E") if isinstance(effect, Submit)]
+    assert submit.fields["counted_fen"] == 3000
+    terminal.handle(Answer(slip(counted=3000, expected=3000)))
+    terminal.handle(PrintFinished())
+    assert terminal.state == State.DONE and terminal.operator is None
+    terminal.handle(Scanned("ROD-001", 0))
+    assert terminal.state == State.DONE and terminal.sale is None  # waits for a login, starts nothing
