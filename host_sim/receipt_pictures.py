@@ -1,6 +1,6 @@
 """The README's receipt pictures, made by the terminal's own state machine and receipt renderer: a
 sale at the fishing station, one the BBQ sold offline, a void; a top-up, a card return and a lost
-member card replaced at the front desk; a rental deposit's voucher (its QR code) and a rod's
+member card replaced at the front desk, and its shift slip with the blind cash count; a rental deposit's voucher (its QR code) and a rod's
 itemised return, late and damaged, at the rental desk. Each flow is the
 keys and taps a cashier would give, answered by a ledger Result, so a picture shows what the till
 prints today. Run ``python -m host_sim.receipt_pictures [DIR]`` (default docs/img) after changing a
@@ -27,7 +27,8 @@ SUPERVISOR = ("S0003", "zhao", "赵敏")
 VISITOR = CardRecord("T4F2A91C0", 1, "temporary", "P1")
 PICTURES = {"sale": "receipt-sample.png", "offline": "receipt-offline.png", "void": "receipt-void.png",
             "top-up": "receipt-topup.png", "return": "receipt-return.png", "replacement": "receipt-replacement.png",
-            "voucher": "receipt-voucher.png", "rental-return": "receipt-rental-return.png"}
+            "voucher": "receipt-voucher.png", "rental-return": "receipt-rental-return.png",
+            "shift-slip": "receipt-shift-slip.png"}
 RENTAL_STAFF = ("S0004", "sun", "孙丽")
 # The voucher key is fixed (its seed below) so the voucher's QR, like the rest, changes only when
 # the receipt does; a park's own key is made by ``ledger init`` and never leaves the ledger.
@@ -195,8 +196,26 @@ def rental_return() -> ReceiptData:
         late_fen=500, damage_fen=2000, refunded_fen=1500, claim_fen=0, route="cash", ledger_time_ms=back_ms))))
 
 
+def shift_slip() -> ReceiptData:
+    """The desk's shift handed over (F4) after 6 hours: six cards issued, five top-ups (one reversed),
+    four cards returned; the cashier counts 575.00 in the drawer, blind, against the 580.00 the books
+    expect (cash in 480.00 + 500.00, out 300.00 + 100.00): 5.00 short, on the slip the till prints."""
+    from protocol.messages import ShiftSlip, SlipLine
+
+    desk = _logged_in("T-DESK-1", station_name="总台 Front desk", mode="desk")
+    _press(desk, "F4", "E", *"575E", "E")
+    lines = lambda *rows: tuple(SlipLine(name=name, count=count, fen=fen) for name, count, fen in rows)  # noqa: E731
+    answer = ShiftSlip(park="P1", terminal="T-DESK-1", seq=58, request_sha256="a" * 64, staff=CASHIER[1],
+                       opened_ms=LEDGER_TIME_MS - 6 * HOUR_MS, business_day="2026-05-01",
+                       kinds=lines(("card_issue", 6, 72000), ("top_up", 5, 100000), ("card_return", 4, 30000)),
+                       tenders=lines(("cash", 12, 58000), ("wechat", 4, 74000)), voids_count=1, voids_fen=10000,
+                       refunds_count=4, refunds_fen=30000, cash_expected_fen=58000, cash_counted_fen=57500,
+                       cash_over_short_fen=-500, ledger_time_ms=LEDGER_TIME_MS)
+    return _printed(desk.handle(Answer(answer)))
+
+
 RECEIPTS = {"sale": sale, "offline": offline_sale, "void": void, "top-up": top_up, "return": card_return,
-            "replacement": replacement, "voucher": voucher, "rental-return": rental_return}
+            "replacement": replacement, "voucher": voucher, "rental-return": rental_return, "shift-slip": shift_slip}
 
 
 def write_pictures(directory: Path) -> list[Path]:

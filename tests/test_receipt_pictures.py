@@ -42,3 +42,9 @@ def test_the_script_writes_one_58mm_picture_per_receipt(tmp_path):
     paths = write_pictures(tmp_path)
     assert sorted(path.name for path in paths) == sorted(PICTURES.values())
     assert all(Image.open(path).width == WIDTH_58MM_DOTS for path in paths)
+
+
+def test_the_shift_slip_picture_shows_the_blind_count_short_by_five():
+    slip = set(squeezed(RECEIPTS["shift-slip"]()))
+    assert {"交班单 Shift slip 收银员联", "应有 Expected 580.00", "实点 Counted 575.00", "短款 Short -5.00",
+            "现金 Cash x12 580.00", "撤销冲正 Voids x1 -100.00", "单号 Slip no. T-DESK-1-58"} <= slip
