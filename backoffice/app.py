@@ -27,6 +27,7 @@ from .admin import install_admin
 from .day_close import install_day_close
 from .errors import AccountLocked, LoginRefused, TooManyAttempts
 from .labels import LANGUAGES, translator
+from .money_out import install_money_out
 from .roles import home_page, may_run_report, may_see, stations_for
 from .views import dashboard_json, report_chart, report_json
 
@@ -37,7 +38,8 @@ LANG_COOKIE = "fieldpos_lang"
 # Report query parameters a page or API passes on to the report (all strings, checked by the report).
 REPORT_PARAMETERS = ("day", "from", "to", "by", "period", "receipt", "card", "phone", "contractor")
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8",
-                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "pdf": "application/pdf"}
 # Pages may load only this site's own scripts and styles: no inline script, no framing.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -243,7 +245,7 @@ def create_app(home: Path) -> FastAPI:
     def report_export(request: Request, name: str, format: str = "csv"):
         require(request, "reports")  # who asks is checked before what they ask for
         if format not in EXPORT_TYPES:
-            return JSONResponse({"error": "BAD_FORMAT", "detail": "format is csv or xlsx"}, status_code=400)
+            return JSONResponse({"error": "BAD_FORMAT", "detail": "format is csv, xlsx or pdf"}, status_code=400)
         try:
             session, report = run(request, name)
         except ReportError as error:
@@ -283,4 +285,7 @@ def create_app(home: Path) -> FastAPI:
     # The administration: its own module, the same role, CSRF and audit helpers as every page here.
     install_admin(app, home=home, ledger_db=ledger_db, accounts=accounts, page=page, require=require,
                   checked_form=checked_form, address=address)
+    # Paying contractors' statements and sending members notices: their own module, the same helpers.
+    install_money_out(app, ledger_db=ledger_db, accounts=accounts, page=page, require=require,
+                      checked_form=checked_form, address=address)
     return app

@@ -21,6 +21,9 @@ PAGES = {
     "day_close": frozenset({"admin", "finance"}),
     "audit": frozenset({"admin"}),
     "users": frozenset({"admin"}),
+    # Marking a contractor's statement paid books money out (backoffice.money_out); notices go to members.
+    "settlement": frozenset({"admin", "finance"}),
+    "notices": frozenset({"admin"}),
     # The administration (backoffice.admin). The park's settings and its staff are the admin's; a
     # technician provisions and retires terminals; the desk finds cards and blocks or unblocks them
     # (a member on the phone), but sees no settings; a balance adjustment is asked for and approved

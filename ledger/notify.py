@@ -23,6 +23,8 @@ MAX_BACKOFF_S = 300
 
 def format_text(body: dict) -> str:
     """The member-facing text: "Charged 30.00 at T-FISH-1. Balance 70.00 (+5.00 bonus), points 30"."""
+    if body["kind"] == "notice":  # a notice the park sent its members (ledger.member_notices)
+        return f"【{body['park']}】{body['text']} (退订 opt out: 会员中心 member portal)"
     if body["kind"] == "login_code":  # the member portal's one-time code (backoffice.portal)
         return f"验证码 Code {body['code']}，5 分钟内有效 valid 5 minutes. 请勿告诉他人 Tell no one."
     yuan = format_fen

@@ -165,6 +165,12 @@ BAD_INPUT = {
                             ["--contractor", "C-NOBODY", "--period", "2026-05-01"],
                             ["--contractor", "C-X", "--period", "2026-05", "--channel", "gold"]],
     ("settlement", "list"): [["extra"], ["--contractr", "C-X"]],
+    ("notice", "send"): [[], ["--text", ""], ["--text", "x" * 301], ["--text", "hi", "--card-type", "gold"],
+                         ["--text", "hi", "--visited", "no-such-station"], ["--text", "hi", "--period", "2026-05"],
+                         ["--text", "hi", "--card-type", "member", "--visited", "fishing"]],
+    ("notice", "list"): [["--last", "0"], ["--last", "many"]],
+    ("notice", "opt-out"): [[], ["--card", "NO-SUCH-CARD"], ["--phone", "00000000000"]],
+    ("notice", "opt-in"): [["--card", "NO-SUCH-CARD"], ["--card", "X", "--phone", "1"]],
     ("rental", "type", "add"): [
         ["--type", "rod", "--name", "Rod", "--deposit-fen", "-5", "--price-fen", "0", "--per", "session"],
         ["--type", "rod", "--name", "Rod", "--deposit-fen", "0", "--price-fen", "0", "--per", "session"],

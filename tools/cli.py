@@ -770,6 +770,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tools.settlement_cli import add_settlement_commands
 
     add_settlement_commands(commands)
+    from tools.notice_cli import add_notice_commands
+
+    add_notice_commands(commands)
 
     from backoffice.console_schema import ROLES
     from tools.console_cli import add_console_commands
