@@ -40,7 +40,7 @@ from protocol.card_record import CardRecord, sign_record
 from . import rules
 from . import shifts
 from .pins import SealedPins
-from .errors import TransientStoreError
+from .errors import LockContended, TransientStoreError
 from .keys import LedgerKeys
 from .store import NewTxn, Store, TerminalView, seq_of, store_fault
 
@@ -53,6 +53,25 @@ KEY_RELOAD_INTERVAL_S = 1.0
 # taking messages until the store works again (nothing is answered, so nothing is lost). A raw
 # SQLite or OS error is one of them when store_fault says so (disk full, I/O error, locked...).
 ENVIRONMENTAL_ERRORS = (TransientStoreError, MemoryError)
+
+
+# A request that keeps meeting another worker's locks is tried in this many batches, then left to
+# its terminal's re-send (each new batch lets its first request wait, so one more is nearly always enough).
+MAX_LOCK_RETRIES = 5
+
+
+def lock_names(message) -> list[str]:
+    """What a request must hold before the ledger reads its state (PostgreSQL, several workers):
+    its terminal (its seqs and shift) and every card it names, sorted so that all workers take
+    them in one order. Card numbers, not issuances: a reissue and a late sale meet on one lock."""
+    names = {f"terminal:{message.terminal}"}
+    card = getattr(message, "card", None)
+    if card is not None:
+        names.add(f"card:{message.park}:{card.no}")
+    for field in ("to_card_no", "new_card_no", "old_card_no"):
+        if isinstance(other := getattr(message, field, None), str):
+            names.add(f"card:{message.park}:{other}")
+    return sorted(names)
 
 
 def _evidence(payload: bytes) -> bytes:
@@ -165,13 +184,26 @@ class Intake:
         matches it to its request."""
         replies: list[Reply] = []
         self._retrying_set_aside = retry_set_aside
-        with self.store.batch():
-            for topic, payload, *sent_sha256 in batch:
-                self._quoted = (payload, sent_sha256[0]) if retry_set_aside and sent_sha256 else None
-                reply = self._one(topic, payload)
-                if reply is not None:
-                    replies.append(reply)
-            self._quoted = None
+        pending, retries = list(batch), 0
+        while pending:
+            done = 0
+            with self.store.batch():
+                for topic, payload, *sent_sha256 in pending:
+                    self._quoted = (payload, sent_sha256[0]) if retry_set_aside and sent_sha256 else None
+                    try:
+                        reply = self._one(topic, payload)
+                    except LockContended:
+                        # Another worker holds what this request needs (PostgreSQL only): commit what
+                        # this batch did, releasing its locks, and start the next batch with it.
+                        retries += 1
+                        if retries > MAX_LOCK_RETRIES * len(batch):
+                            raise
+                        break
+                    done += 1
+                    if reply is not None:
+                        replies.append(reply)
+                self._quoted = None
+            pending = pending[done:]
         return replies
 
     def _request_sha256(self, payload: bytes) -> str:
@@ -252,6 +284,10 @@ class Intake:
             return self._welcome(verified, terminal, now_ms)
         if message.TYPE not in terminal.allowed_kinds:
             return self.refuse(topic, payload, message, Reason.KIND_NOT_ALLOWED, f"{message.TYPE} not allowed on {terminal.terminal_id}", now_ms)
+        if self.store.is_shared:
+            # Another worker may hold this very request (a redelivery) or another on the same card:
+            # the seq check and every read below happen under these locks, to the batch's end.
+            self.store.lock(lock_names(message))
         stored = self.store.stored_request(message.terminal, message.seq)
         if stored is None:
             # A seq up to MAX_SEQ_JUMP is always within reach of the highest held (at least 0): no query.
@@ -409,6 +445,8 @@ class Intake:
         except RemoteProtocolError as error:
             log.info("dropped a status on %s: %s", topic[:80], error)
             return
+        if self.store.is_shared:
+            self.store.lock([f"terminal:{status.terminal}"])
         self.store.record_status(status.terminal, status.is_online, status.highest_seq, status.queue_depth,
                                  status.oldest_queued_ms, status.time_ms, now_ms)
 

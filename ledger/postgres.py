@@ -77,6 +77,10 @@ class PgConnection:
 
     def execute(self, sql: str, params=()):
         query, rowid = self._translate(sql)
+        if query == "COMMIT" and self.conn.info.transaction_status == pq.TransactionStatus.INERROR:
+            # PostgreSQL answers COMMIT of a failed transaction with a silent ROLLBACK: never let a
+            # batch believe (and answer) what was not stored.
+            raise TransientStoreError("the transaction failed before its commit; nothing was stored")
         cursor = self.conn.execute(query, params if params is not None else ())
         if rowid is not None:
             row = cursor.fetchone()

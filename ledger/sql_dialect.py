@@ -158,6 +158,7 @@ def translate(sql: str, catalog: Catalog, *, with_params: bool = True) -> tuple[
         name_at = _significant(tokens, _significant(tokens, first + 1) + 1)  # after INTO
         table = tokens[name_at][1].lower()
     tokens = _scalar_extremes(tokens)
+    tokens = _subquery_aliases(tokens)
     tokens = _integer_conditions(tokens, catalog)
     tokens = _qualify_upsert(tokens, table, catalog)
     text = "".join(_render(t, with_params) for t in tokens).strip().rstrip(";")
@@ -204,6 +205,30 @@ def _replace_clause(sql: str, tokens, info: Table) -> str:
     if not others:
         return f" ON CONFLICT ({keys}) DO NOTHING"
     return f" ON CONFLICT ({keys}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in others)
+
+
+_NOT_AN_ALIAS = {"WHERE", "GROUP", "ORDER", "LIMIT", "JOIN", "LEFT", "INNER", "CROSS", "ON", "UNION", "HAVING",
+                 "RETURNING", "FULL", "RIGHT", "NATURAL", "USING", "WINDOW", "EXCEPT", "INTERSECT"}
+
+
+def _subquery_aliases(tokens):
+    """``FROM (SELECT ...)`` with no name: SQLite allows it, PostgreSQL before 16 does not."""
+    out = list(tokens)
+    count = 0
+    index = 0
+    while index < len(out):
+        if out[index][0] == "word" and out[index][1].upper() in ("FROM", "JOIN"):
+            open_at = _significant(out, index + 1)
+            if open_at < len(out) and out[open_at][1] == "(":
+                inner = _significant(out, open_at + 1)
+                if inner < len(out) and _upper(out[inner]) in ("SELECT", "WITH", "VALUES"):
+                    close_at = _matching_paren(out, open_at)
+                    after = _significant(out, close_at + 1)
+                    if after >= len(out) or out[after][0] != "word" or _upper(out[after]) in _NOT_AN_ALIAS:
+                        count += 1
+                        out.insert(close_at + 1, ("word", f" AS fieldpos_subquery_{count}"))
+        index += 1
+    return out
 
 
 _BEFORE_CONDITION = {"WHERE", "AND", "OR", "WHEN", "NOT", "ON", "HAVING"}

@@ -49,7 +49,10 @@ CASES = [
     ("SELECT 1 FROM card WHERE card_no GLOB ?", "SELECT 1 FROM card WHERE card_no SIMILAR TO %s"),
     ("BEGIN IMMEDIATE", "BEGIN"),
     ("BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ"),
-    ("SELECT x::text FROM t", "SELECT x::text FROM t"),  # PostgreSQL's own cast is no named parameter
+    ("SELECT x::text FROM t", "SELECT x::text FROM t"),
+    ("SELECT a FROM (SELECT a FROM t) WHERE a > 1", "SELECT a FROM (SELECT a FROM t) AS fieldpos_subquery_1 WHERE a > 1"),
+    ("SELECT a FROM (SELECT a FROM t) s", "SELECT a FROM (SELECT a FROM t) s"),
+    ("SELECT a FROM t WHERE a IN (SELECT b FROM u)", "SELECT a FROM t WHERE a IN (SELECT b FROM u)"),  # PostgreSQL's own cast is no named parameter
 ]
 
 

@@ -16,7 +16,8 @@ CLI_DESCRIPTION = "The fieldpos command: one entry point for technicians, operat
 
 
 def cmd_ledger_init(args) -> int:
-    park_home(args).init(args.park, args.name, card_fee_fen=args.card_fee_fen, require_login=not args.no_login_required)
+    park_home(args).init(args.park, args.name, card_fee_fen=args.card_fee_fen, require_login=not args.no_login_required,
+                         store_url=args.store)
     print(f"ledger for park {args.park} created in {args.home}"
           + (" (requests are accepted without a staff login)" if args.no_login_required else ""))
     return 0
@@ -332,8 +333,16 @@ def cmd_ledger_serve(args) -> int:
     home = park_home(args)
     if not has_ledger(args):
         return 1
+    if args.worker is not None:
+        return _serve_as_worker(args, home)
+    if args.workers > 1 and not home.store_location.startswith("postgres"):
+        print(f"fieldpos: --workers {args.workers} needs the books on PostgreSQL (ledger init --store "
+              f"postgresql://...): a SQLite ledger has one writer", file=sys.stderr)
+        return 2
     # Held until the service stops: a second ledger on this home refuses, naming this one's PID.
     with home.lock_ledger():
+        if args.workers > 1:
+            return _serve_with_workers(args, home)
         if (added := home.add_missing_ledger_keys()) is not None:  # a key file from before rentals
             print(f"fieldpos: {added}", file=sys.stderr)
         login = home.ledger_login()
@@ -357,6 +366,65 @@ def cmd_ledger_serve(args) -> int:
         announce_when_subscribed(service.is_subscribed, serving_line(
             home.park_id(), terminal_count, args.broker_host, args.broker_port, args.mqtt))
         return _serve_forever(service)
+
+
+def _serve_as_worker(args, home) -> int:
+    """One of ``serve --workers N``'s processes (started by it, under its hold on the home)."""
+    from ledger.intake import Intake
+    from ledger.service import LedgerService
+
+    login = home.ledger_login()
+    service = LedgerService(Intake(home.open_store(), home.ledger_keys()), park_id=home.park_id(),
+                            host=args.broker_host, port=args.broker_port, username=login["username"],
+                            password=login["password"], mqtt_version=args.mqtt, worker=args.worker)
+    logging.getLogger("fieldpos").info("ledger worker %d for %s serving via %s:%s", args.worker, home.park_id(),
+                                       args.broker_host, args.broker_port)
+    return _serve_forever(service)
+
+
+# A worker that died is started again after this long (systemd's RestartSec for the whole service).
+WORKER_RESTART_S = 1.0
+
+
+def _serve_with_workers(args, home) -> int:
+    """N worker processes on one PostgreSQL store, sharing the park's requests through MQTT 5 shared
+    subscriptions; this process holds the home, sends notifications, and starts a worker again when
+    one dies (what it had in hand the terminals re-send, and the ledger answers it once)."""
+    import subprocess
+    import threading
+    import time
+
+    from ledger.notify import HttpSmsSender, Notifier, PaymentRelaySender
+    from transport.broker_config import LEDGER_WORKER_LOGINS
+
+    if not 1 <= args.workers <= LEDGER_WORKER_LOGINS:
+        print(f"fieldpos: --workers {args.workers}: 1 to {LEDGER_WORKER_LOGINS} (the broker config's worker logins)",
+              file=sys.stderr)
+        return 2
+    renters = PaymentRelaySender(args.renter_relay_url, os.environ.get("FIELDPOS_RELAY_KEY", "")) \
+        if args.renter_relay_url else None
+    Notifier(home.store_location, HttpSmsSender(args.sms_url, os.environ.get("FIELDPOS_SMS_KEY", "")) if args.sms_url else None,
+             renter_sender=renters).start()
+    command = [sys.executable, "-m", "tools.cli", "--home", str(home.home), "ledger", "serve", "--broker-host",
+               args.broker_host, "--broker-port", str(args.broker_port), "--mqtt", args.mqtt]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    workers = {k: subprocess.Popen([*command, "--worker", str(k)]) for k in range(1, args.workers + 1)}
+    print(f"ledger for park {home.park_id()}: {args.workers} workers (PIDs "
+          f"{', '.join(str(p.pid) for p in workers.values())}) via {args.broker_host}:{args.broker_port}", flush=True)
+    while not stop.wait(0.5):
+        for k, process in workers.items():
+            if process.poll() is not None:
+                logging.getLogger("fieldpos").error("ledger worker %d (PID %d) ended with %s; starting it again",
+                                                    k, process.pid, process.returncode)
+                time.sleep(WORKER_RESTART_S)
+                workers[k] = subprocess.Popen([*command, "--worker", str(k)])
+    for process in workers.values():
+        process.terminate()
+    for process in workers.values():
+        process.wait(10)
+    return 0
 
 
 # ``ledger verify`` exit codes: 0 books balance and every seq has a final outcome; 1 the books do not
@@ -638,6 +706,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--park", required=True)
     init.add_argument("--name", required=True)
     init.add_argument("--card-fee-fen", type=fen, default=2000)
+    init.add_argument("--store", metavar="URL",
+                      help="keep the books on PostgreSQL (postgresql://user@host/db; several ledger workers) instead "
+                           "of ledger.db in the home; default: $FIELDPOS_STORE_URL if set")
     init.add_argument("--no-login-required", action="store_true",
                       help="accept requests from terminals where no staff member is logged in (for scripted tests only)")
     init.set_defaults(handler=cmd_ledger_init)
@@ -650,6 +721,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--renter-relay-url", help="the park's relay to online renters' WeChat / Alipay accounts, "
                                                   "told of returns and refunds (default: written to the log); its "
                                                   "API key comes from FIELDPOS_RELAY_KEY")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="ledger processes sharing the park's requests (MQTT 5 shared subscriptions); more than "
+                            "one needs the books on PostgreSQL (default: %(default)s)")
+    serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # one of --workers N's processes
     serve.set_defaults(handler=cmd_ledger_serve)
     verify = ledger.add_parser("verify", help="replay the books and list seqs without a final outcome; exit 1 on a "
                                               "books mismatch, 3 when only seqs are unfinished")
