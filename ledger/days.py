@@ -36,8 +36,12 @@ class ShiftsStillOpen(DayCloseRefused):
     def __init__(self, shifts):
         self.shifts = list(shifts)
         names = ", ".join(f"{terminal} ({staff})" for terminal, staff, _, _ in self.shifts)
-        super().__init__(f"{len(self.shifts)} shifts are still open: {names}. Have them handed over (交班), "
+        super().__init__(f"{shifts_still_open(len(self.shifts))}: {names}. Have them handed over (交班), "
                          f"or close the day with --force to end them uncounted")
+
+
+def shifts_still_open(count: int) -> str:
+    return f"{count} shift is still open" if count == 1 else f"{count} shifts are still open"
 
 
 def day_end_ms(business_day: str, time_zone: str, cutoff_minutes: int) -> int:

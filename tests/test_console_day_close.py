@@ -37,7 +37,7 @@ def test_finance_closes_a_day_with_the_button_only_after_ending_the_open_shift_a
     assert page.status_code == 200 and "T-DESK-1" in page.text and "nav-day-close" in page.text
     assert finance.post("/day-close", data={"csrf": "wrong", "day": DAY}).status_code == 403
     refused = finance.post("/day-close", data={"csrf": csrf_of(finance), "day": DAY})
-    assert refused.status_code == 409 and "1 shifts are still open: T-DESK-1 (li)" in refused.text
+    assert refused.status_code == 409 and "1 shift is still open: T-DESK-1 (li)" in refused.text
     assert ledger.store.day_close("P1", DAY) is None
     bad = finance.post("/day-close", data={"csrf": csrf_of(finance), "day": "2026-13-01"})
     assert bad.status_code == 400 and "must be a date like 2026-05-01" in bad.text

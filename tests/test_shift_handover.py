@@ -163,7 +163,7 @@ def test_a_closed_day_stays_closed_and_a_day_not_begun_cannot_be_closed(ledger):
 
 def test_closing_a_day_with_a_shift_open_is_refused_with_the_list_unless_forced_which_ends_it_uncounted(ledger):
     log_in(ledger, "T-DESK-1", LI)
-    with pytest.raises(ShiftsStillOpen, match=r"1 shifts are still open: T-DESK-1 \(li\)") as refused:
+    with pytest.raises(ShiftsStillOpen, match=r"1 shift is still open: T-DESK-1 \(li\)") as refused:
         ledger.store.close_business_day("P1", DAY, NOON_MS, "finance")
     assert [shift[:2] for shift in refused.value.shifts] == [("T-DESK-1", "li")]
     assert ledger.store.day_close("P1", DAY) is None  # nothing changed
@@ -193,7 +193,7 @@ def test_report_shifts_shows_expected_counted_and_over_short_and_close_day_runs_
 
     assert main(["--home", home, "ledger", "close-day", DAY, "--by", "finance"]) == 1
     refused = capsys.readouterr().err
-    assert "1 shifts are still open" in refused and "T-FISH-1  wang  since 2026-05-29 04:26" in refused
+    assert "1 shift is still open" in refused and "T-FISH-1  wang  since 2026-05-29 04:26" in refused
     assert main(["--home", home, "ledger", "close-day", DAY, "--by", "finance", "--force"]) == 0
     assert "ended uncounted: T-FISH-1  wang" in capsys.readouterr().out
     assert main(["--home", home, "ledger", "close-day", DAY]) == 1

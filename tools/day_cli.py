@@ -30,7 +30,7 @@ def add_day_commands(ledger_parsers) -> None:
 
 
 def cmd_close_day(args) -> int:
-    from ledger.days import DayCloseRefused, ShiftsStillOpen, local_time_text, next_day
+    from ledger.days import DayCloseRefused, ShiftsStillOpen, local_time_text, next_day, shifts_still_open
 
     store = existing_store(args)
     if store is None:
@@ -42,7 +42,7 @@ def cmd_close_day(args) -> int:
         try:
             ended = store.close_business_day(park_id, day, now_ms, args.by or getpass.getuser(), force=args.force)
         except ShiftsStillOpen as refused:
-            print(f"fieldpos: business day {day} not closed: {len(refused.shifts)} shifts are still open (hand them "
+            print(f"fieldpos: business day {day} not closed: {shifts_still_open(len(refused.shifts))} (hand them "
                   f"over at the till, or use --force to end them uncounted):", file=sys.stderr)
             for terminal, staff, _, opened_ms in refused.shifts:
                 print(f"  {terminal}  {staff}  since {local_time_text(opened_ms, zone)}", file=sys.stderr)
