@@ -240,7 +240,7 @@ def create_portal_app(home: Path, *, terminal_id: str | None = None, sender=None
             return RedirectResponse(f"/m?error={error.code}", status_code=303)
         return RedirectResponse("/m?done=reported_lost", status_code=303)
 
-    @app.post("/m/cards/{card_no}/topup")
+    @app.post("/m/cards/{card_no}/topup", response_class=HTMLResponse)
     async def top_up(request: Request, card_no: str):
         """Top up online: the order is recorded in the books, made at the provider, and the member
         sent to pay there; the provider's notification to the ledger books it (ledger.topups_online)."""
@@ -263,7 +263,10 @@ def create_portal_app(home: Path, *, terminal_id: str | None = None, sender=None
                 notify_url=f"{payments.public_base_url}/payments/{provider}/notify", return_url=str(request.base_url) + "m")
         except LedgerError as error:  # PaymentError is one too: the provider unreachable or refusing
             return RedirectResponse(f"/m?error={error.code}", status_code=303)
-        return RedirectResponse(created.pay_url, status_code=303)
+        # A page with the provider's link, not a redirect: the portal's CSP lets forms post only to
+        # itself (form-action 'self'), which a redirect to the provider's origin would break.
+        return page(request, "portal_pay.html", {"card": card, "amount_fen": int(amount) * 100, "pay_url": created.pay_url,
+                                                 "provider": provider, "order": out_trade_no})
 
     @app.post("/m/cards/{card_no}/bind")
     async def bind(request: Request, card_no: str):

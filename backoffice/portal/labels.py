@@ -62,6 +62,8 @@ LABELS = {
     "pay_with": ("支付方式", "Pay with"),
     "provider_wechat": ("微信支付", "WeChat Pay"),
     "provider_alipay": ("支付宝", "Alipay"),
+    "pay_now": ("去支付", "Pay now"),
+    "pay_note": ("支付成功后余额自动到账。订单号", "The balance is credited once the payment goes through. Order"),
     "TOPUP_UNAVAILABLE": ("暂不支持在线充值", "Online top-up is not available"),
     "TOP_UP_OUT_OF_RANGE": ("充值金额不在范围内", "That amount is outside the card's top-up range"),
     "UNKNOWN_PROVIDER": ("不支持该支付方式", "That payment method is not taken here"),
