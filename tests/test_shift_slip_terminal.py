@@ -7,6 +7,7 @@ import pytest
 from protocol.card_record import CardRecord
 from protocol.messages import Result, ShiftHandover, ShiftSlip, SlipLine
 from terminal.config import StationConfig
+from terminal.hal.keypad import Key
 from terminal.core import Terminal
 from terminal.events import (Answer, CardTapped, KeyPressed, NoAnswer, Print, PrintFinished, RememberReceipt, Show, State,
                              Submit, Tick)
@@ -166,3 +167,40 @@ def test_a_rental_desk_counts_its_cash_too_and_a_scan_after_its_slip_does_not_st
     assert terminal.state == State.DONE and terminal.operator is None
     terminal.handle(Scanned("ROD-001", 0))
     assert terminal.state == State.DONE and terminal.sale is None  # waits for a login, starts nothing
+
+
+def test_the_desk_app_hands_over_through_mosquitto_and_the_ledger_and_prints_the_slip_with_the_count(rig):
+    """The real desk app on emulated hardware: Li issues a card paid in cash (120.00), hands over with
+    F4 and counts 110.00; the ledger books 10.00 short, the emulated printer prints both slip copies
+    saying so, the till locks, and the books verify."""
+    from host_sim.devices.mifare import MifareClassic1K
+    from host_sim.rig import STAFF
+    from host_sim.station import ScriptedStation
+    from ledger.verify import verify_books
+
+    desk = ScriptedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000)
+    try:
+        desk.log_in(STAFF[1])  # Li, front desk
+        desk.tap(MifareClassic1K(bytes.fromhex("5a6b7c8d")))
+        desk.keys("1")  # a temporary card
+        desk.keys("100E")
+        desk.keys("1")  # paid in cash
+        desk.turns(lambda: desk.state == State.DONE)
+        desk.keys("C")
+        desk.keys([Key.F4])
+        desk.keys("E")
+        assert desk.state == State.CASH_COUNT and "120" not in " ".join(desk.app.screen.lines)  # blind
+        desk.keys("110E")
+        desk.keys("E")
+        desk.turns(lambda: desk.state == State.DONE)
+        copies = [" ".join(receipt.text.split()) for receipt in desk.sim.printer.receipts[-2:]]
+        for text, copy in zip(copies, ("收银员联", "财务联")):
+            assert copy in text and "应有 Expected 120.00" in text and "实点 Counted 110.00" in text
+            assert "短款 Short -10.00" in text and "开卡 Cards issued x1 120.00" in text
+        desk.keys("C")  # any key leaves the slip's screen: nobody is logged in now
+        assert desk.state == State.LOCKED and desk.app.machine.operator is None
+        over_short = rig.reader.db.execute(
+            "SELECT SUM(amount) FROM posting WHERE account_id = 'cash_over_short'").fetchone()[0]
+        assert over_short == -1000 and verify_books(rig.reader).is_ok
+    finally:
+        desk.close()
