@@ -194,10 +194,10 @@ def test_a_balance_adjustment_needs_a_second_user_books_through_the_ledger_and_t
         asked = admin.post(f"/cards/{MEMBER.no}/adjust", data={"asset": "fen", "amount": "-12.50", "reason": "重复扣款退回",
                                                                "csrf": csrf_of(admin)})
         assert asked.status_code == 303
-        number = int(re.search(r"A(\d+)", admin.get("/adjustments").text).group(1))
+        number = int(re.search(r'id="adjustment-(\d+)"', admin.get("/adjustments").text).group(1))
         assert store.card("P1", MEMBER.no).fen == start  # asked for, not booked
         own = admin.post(f"/adjustments/{number}/approve", data={"csrf": csrf_of(admin)})
-        assert own.status_code == 400 and "SECOND_PERSON_REQUIRED" in own.text, re.findall(r"class=\"error\">([^<]*)", own.text)
+        assert own.status_code == 400 and "SECOND_PERSON_REQUIRED" in own.text
         assert finance.post(f"/adjustments/{number}/approve", data={"csrf": csrf_of(finance)}).status_code == 303
         assert store.card("P1", MEMBER.no).fen == start - 1250
         assert verify_books(store).is_ok
@@ -207,6 +207,9 @@ def test_a_balance_adjustment_needs_a_second_user_books_through_the_ledger_and_t
         assert entries[0][2]["amount"] == -1250 and entries[1][2]["txn_id"] is not None
         page = admin.get(f"/cards/{MEMBER.no}").text
         assert f'data-fen="{start - 1250}"' in page and "balance_adjustment" in page
+        corrections = finance.get("/api/reports/corrections").json()["tables"][1]  # today's, as finance reads it
+        assert [(row["adjustment"], row["amount"], row["asked_by"], row["approver"]) for row in corrections["rows"]] \
+            == [(f"A{number}", -1250, "admin", "finance")]
     finally:
         store.close()
 

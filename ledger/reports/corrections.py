@@ -1,6 +1,7 @@
 """Voids, reversals and refunds, each with who did it and who approved it: the list a finance
 officer checks every day. The approver is the supervisor whose card the till read (it is in the
-signed request the ledger keeps as evidence, with the PIN checked when it was booked)."""
+signed request the ledger keeps as evidence, with the PIN checked when it was booked). Balance
+adjustments follow in their own table, each with the reason, who asked and who approved."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -23,6 +24,18 @@ COLUMNS = (
     Column("approver", "approved by", "批准人"),
     Column("original", "original receipt", "原小票"),
     Column("card", "card", "卡号"),
+)
+
+
+ADJUSTMENT_COLUMNS = (
+    Column("time", "time", "时间"),
+    Column("adjustment", "adjustment", "调账单"),
+    Column("card", "card", "卡号"),
+    Column("asset", "asset", "资产"),
+    Column("amount", "amount (fen, bonus fen or points)", "金额"),
+    Column("reason", "reason", "原因"),
+    Column("asked_by", "asked for by", "申请人"),
+    Column("approver", "approved by", "批准人"),
 )
 
 
@@ -58,7 +71,17 @@ def corrections(db, scope: Scope) -> Report:
             _KIND_TEXT[kind], station, operator, amount, _approver(payload, staff_by_card),
             receipt_number(o_terminal, o_seq) if o_terminal else "", card or "",
         ))
+    # Adjustments book no station (the scope's station filter leaves them to park-wide readers).
+    adjustments = [
+        (datetime.fromtimestamp(time_ms / 1000, zone).strftime("%Y-%m-%d %H:%M:%S"), f"A{number}", account, asset,
+         amount, reason, asked_by, approver)
+        for time_ms, number, account, asset, amount, reason, asked_by, approver in db.execute(
+            f"""SELECT t.ledger_time_ms, a.adjustment_id, a.card_account, a.asset, a.amount, a.reason, a.requested_by,
+                       a.decided_by
+                  FROM txn t JOIN balance_adjustment a ON a.txn_id = t.txn_id
+                 WHERE {where} AND t.kind = 'balance_adjustment' ORDER BY t.ledger_time_ms, t.txn_id""", params)]
     return Report(
         name="corrections", title_en="Voids, reversals and refunds", title_zh="撤销、冲正与退款", scope_text=str(scope),
-        tables=[Table("Corrections", "更正记录", COLUMNS, rows, sum_columns(COLUMNS, rows))],
+        tables=[Table("Corrections", "更正记录", COLUMNS, rows, sum_columns(COLUMNS, rows)),
+                Table("Balance adjustments", "调账", ADJUSTMENT_COLUMNS, adjustments)],
     )
