@@ -13,17 +13,21 @@ made, or for another amount or card than it made, books nothing: it is refunded 
 The provider's signed word stands in for the card at a till, so the e-card QR is not asked for
 (``rules.decide_paid_online``). A paid order the top-up rule declines (the card was reported lost,
 the balance would pass the card type's cap) is recorded as refused, raised, and refunded in full
-through the provider the same way.
+through the provider the same way. ``refund_online_top_up`` pays money of a booked top-up back to
+the payer's original payment (原路退回), with the share of its bonus.
 """
 
 from dataclasses import dataclass
 import re
 
 from protocol.messages import CardRef, TopUp
+from protocol.reasons import Reason
 
 from . import rules
 from .errors import LedgerError
 from .rentals_online import StrayPayment
+from .rules.common import PROMO_ACCOUNT, channel_account, nonzero
+from .rules.decision import Decision, Posting
 from .store import NewTxn, Store
 
 TOPUP_KIND = "top_up_online"  # the transaction's kind: booked by the ledger on the provider's word
@@ -151,3 +155,50 @@ def _book(store: Store, row, *, park_id, provider, provider_order, transaction_i
                      "WHERE park_id=? AND provider=? AND provider_order=?",
                      (txn_id, transaction_id, now_ms, park_id, provider, provider_order))
     return OnlineTopUp(provider_order, card_no, issuance, amount_fen, "booked", txn_id, None, is_new=True)
+
+
+REFUND_KIND = "top_up_online_refund"  # money of an online top-up paid back to the provider's payment
+REFUND_PREFIX = "RT"
+
+
+def refund_online_top_up(store: Store, *, park_id: str, provider: str, provider_order: str, amount_fen: int,
+                         now_ms: int) -> str:
+    """Pay back (part of) an online top-up the way it came: the card gives the money back to the
+    provider's channel at once, with the share of the top-up's bonus it brought (promotional credit
+    is never paid out), and a refund request goes to the provider's original payment — sent, and
+    re-sent under the same refund number until the provider says refunded, by the payment code's
+    RefundSender. Returns the refund number. LedgerError: NOT_FOUND (no booked top-up of that
+    order), REFUND_TOO_LARGE (more than the top-up less its earlier refunds, or than the card holds)."""
+    with store.batch():
+        row = _row(store, park_id, provider, provider_order)
+        if row is None or row[4] != "booked":
+            raise LedgerError(f"no online top-up booked for {provider} order {provider_order}", code="NOT_FOUND")
+        card_no, issuance, paid_fen, txn_id = row[1], row[2], row[3], row[5]
+        account = f"card:{card_no}/{issuance}"
+        refunded = store.db.execute(
+            "SELECT COALESCE(SUM(amount_fen), 0) FROM refund_request WHERE park_id=? AND provider=? AND provider_order=?"
+            " AND refund_no LIKE ?", (park_id, provider, provider_order, REFUND_PREFIX + "%")).fetchone()[0]
+        fen, bonus, _ = store.card_balances(park_id, account)
+        if not 0 < amount_fen <= min(paid_fen - refunded, fen):
+            raise LedgerError(f"{amount_fen} fen is more than the {paid_fen - refunded} fen of the top-up left "
+                              f"to refund or the {fen} fen the card holds", code="REFUND_TOO_LARGE")
+        granted = store.db.execute("SELECT COALESCE(SUM(amount), 0) FROM posting WHERE txn_id=? AND account_id=? "
+                                   "AND asset='bonus'", (txn_id, account)).fetchone()[0]
+        bonus_back = min(bonus, -(-granted * amount_fen // paid_fen))  # the bonus this money brought, rounded up
+        seq = store.db.execute("SELECT COUNT(*) + 1 FROM txn WHERE terminal_id=?",
+                               (f"{park_id}:online-refund",)).fetchone()[0]
+        refund_no = f"{REFUND_PREFIX}{seq}"
+        decision = Decision(reason=Reason.OK, amount_fen=amount_fen, postings=nonzero(
+            Posting(account, "fen", -amount_fen), Posting(channel_account(provider), "fen", amount_fen),
+            Posting(account, "bonus", -bonus_back), Posting(PROMO_ACCOUNT, "bonus", bonus_back)))
+        store.apply(decision, park_id=park_id, now_ms=now_ms, txn=NewTxn(
+            park_id=park_id, kind=REFUND_KIND, terminal_id=f"{park_id}:online-refund", seq=seq, operator=provider,
+            station_id="", card_account=account, amount_fen=amount_fen, ledger_time_ms=now_ms,
+            terminal_time_ms=now_ms, clock_uncertain=False))
+        transaction_id = store.db.execute("SELECT transaction_id FROM online_topup WHERE park_id=? AND provider=? AND "
+                                          "provider_order=?", (park_id, provider, provider_order)).fetchone()[0]
+        store.db.execute("INSERT INTO refund_request (park_id, refund_no, order_no, provider, provider_order, "
+                         "transaction_id, amount_fen, total_fen, state, created_ms) VALUES (?, ?, 0, ?, ?, ?, ?, ?, "
+                         "'pending', ?)", (park_id, refund_no, provider, provider_order, transaction_id, amount_fen,
+                                           paid_fen, now_ms))
+    return refund_no

@@ -22,7 +22,7 @@ from .rules.adjustments import ADJUSTMENT_KIND
 from .rules.rentals import FORFEIT_KIND, ONLINE_DEPOSIT_KIND, POOL_KINDS, REFUND_CASH_KIND
 from .rules.settlement import PAYOUT_KIND
 from .store import Store
-from .topups_online import TOPUP_KIND
+from .topups_online import REFUND_KIND as TOPUP_REFUND_KIND, REFUND_PREFIX as TOPUP_REFUND_PREFIX, TOPUP_KIND
 
 # Kinds whose approval is a reply, not a transaction (logging in, reports, lookups): from the
 # declarations, written into the check as SQL literals (request type names are [a-z_] only).
@@ -75,7 +75,7 @@ _CHECKS = (
         "transaction {0} ({1} seq {2}) has no approved request",
         """SELECT t.txn_id, t.terminal_id, t.seq FROM txn t LEFT JOIN request r
              ON r.terminal_id = t.terminal_id AND r.seq = t.seq AND r.outcome = 'approved' AND r.txn_id = t.txn_id
-           WHERE r.seq IS NULL AND t.kind NOT IN (""" + _LEDGER_BOOKED_KINDS + f", '{TOPUP_KIND}', '{ADJUSTMENT_KIND}', '{PAYOUT_KIND}'"
+           WHERE r.seq IS NULL AND t.kind NOT IN (""" + _LEDGER_BOOKED_KINDS + f", '{TOPUP_KIND}', '{TOPUP_REFUND_KIND}', '{ADJUSTMENT_KIND}', '{PAYOUT_KIND}'"
         + f", '{REFUND_CASH_KIND}'" + """)""",
     ),
     (
@@ -84,6 +84,13 @@ _CHECKS = (
         f"""SELECT t.txn_id, t.card_account FROM txn t WHERE t.kind = '{TOPUP_KIND}'
              AND NOT EXISTS (SELECT 1 FROM online_topup o WHERE o.txn_id = t.txn_id AND o.state = 'booked'
                               AND o.amount_fen = t.amount_fen AND 'card:' || o.card_no || '/' || o.issuance = t.card_account)""",
+    ),
+    (
+        # Money of an online top-up paid back: the refund request to the provider it made (RT + its seq).
+        "transaction {0} pays {1} back to an online payment but no refund request of that amount names it",
+        f"""SELECT t.txn_id, t.card_account FROM txn t WHERE t.kind = '{TOPUP_REFUND_KIND}'
+             AND NOT EXISTS (SELECT 1 FROM refund_request q WHERE q.park_id = t.park_id
+                              AND q.refund_no = '{TOPUP_REFUND_PREFIX}' || t.seq AND q.amount_fen = t.amount_fen)""",
     ),
     (
         # A refund paid in cash at the desk: the refund request it paid names it, with its amount.

@@ -142,3 +142,23 @@ def test_a_top_up_is_refused_at_the_portal_outside_the_card_types_range_and_for_
         create_top_up_order(park.store, park_id="P1", provider="wechat", provider_order="TU7", card_no="E000404",
                             issuance=1, amount_fen=10_000, now_ms=park.now_ms)
     assert unknown.value.code == "UNKNOWN_CARD"
+
+
+def test_an_online_top_up_is_paid_back_the_way_it_came_with_its_share_of_the_bonus_and_never_more(park):
+    from ledger.errors import LedgerError
+    from ledger.topups_online import refund_online_top_up
+
+    park.order("TU9A2B3C", 50_000)
+    park.sim.pay("TU9A2B3C")
+    assert [d.http_status for d in park.sim.wait_for_deliveries(1)] == [204]
+    assert park.balances() == (50_000, 5_000, 0)
+    refund_no = refund_online_top_up(park.store, park_id="P1", provider="wechat", provider_order="TU9A2B3C",
+                                     amount_fen=20_000, now_ms=park.now_ms)
+    assert park.balances() == (30_000, 3_000, 0)  # 200.00 back, and the 20.00 of bonus those 200.00 brought
+    park.payments.refunds.run_once()  # a round of the refund thread (it also runs on its own)
+    assert [(r.out_refund_no, r.amount_fen) for r in park.sim.refunds_of("TU9A2B3C")] == [(refund_no, 20_000)]
+    with pytest.raises(LedgerError) as too_much:
+        refund_online_top_up(park.store, park_id="P1", provider="wechat", provider_order="TU9A2B3C",
+                             amount_fen=30_001, now_ms=park.now_ms)
+    assert too_much.value.code == "REFUND_TOO_LARGE"
+    assert verify_books(park.store).is_ok
