@@ -274,3 +274,61 @@ def test_an_admin_asks_for_a_balance_adjustment_finance_approves_it_and_the_audi
         rig.close()
         ledger.store.close()
 
+
+def test_finance_downloads_the_statement_as_pdf_and_marks_it_paid_once_and_an_admin_sends_members_a_notice(
+        browser, park_day, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """On a copy of the park day (its books stay as the report tests read them), the morning after:
+    the statement's PDF carries its net payable; marking it paid shows it paid with nothing
+    outstanding, a second click is refused with the first payment's time, and the books verify. The
+    admin's notice reaches as many members as the outbox has rows for it."""
+    import shutil
+
+    import backoffice.money_out
+    import pypdf
+
+    from ledger.reports.query import open_read_only
+    from protocol.money import format_fen
+
+    home = tmp_path / "home"
+    shutil.copytree(park_day.home, home)
+    monkeypatch.setattr(backoffice.money_out, "now_ms", lambda: int(time.time() * 1000) + 86_400_000)
+    with serving(home) as url:
+        page = log_in(browser, url, "finance")
+        day = page.text_content("#business-day").strip()
+        page.goto(f"{url}/reports/contractor?contractor=C-HORSE&day={day}")
+        owed = int(page_table(page, 0)["net payable 应付净额"]["amount_fen"])
+        with page.expect_download() as download:
+            page.click("#export-pdf")
+        text = "".join(p.extract_text() for p in pypdf.PdfReader(download.value.path()).pages)
+        assert "net payable 应付净额" in text and format_fen(owed, grouped=True) in text
+        page.fill("#settlement-reference", "TR-0001")
+        page.click("#settlement-pay-button")
+        page.wait_for_load_state()
+        summary = page_table(page, 0)
+        assert (int(summary["paid 已付款"]["amount_fen"]), int(summary["outstanding 未付款"]["amount_fen"])) == (owed, 0)
+        payment = page_table(page, 3)
+        (paid_at,) = [row["paid_at"] for row in payment.values()]
+        page.screenshot(path=str(SCREENSHOTS / "contractor-statement-paid.png"), full_page=True)
+        page.click("#settlement-pay-button")
+        page.wait_for_load_state()
+        assert "ALREADY_PAID" in page.text_content(".error") and paid_at in page.text_content(".error")
+
+        admin = log_in(browser, url, "admin")
+        admin.click("#nav-notices")
+        admin.fill("#notice-text", "明日闭园检修 Closed tomorrow for maintenance")
+        admin.click("#notice-send")
+        admin.wait_for_load_state()
+        sent = int(admin.get_attribute("#notice-sent", "data-recipients"))
+        db = open_read_only(home / "ledger.db")
+        try:
+            queued = db.execute("SELECT COUNT(*) FROM notification WHERE notice_id IS NOT NULL").fetchone()[0]
+        finally:
+            db.close()
+        assert sent == queued >= 1
+        admin.click("#nav-audit")
+        rows = admin.locator("#audit tr").all_inner_texts()
+        assert any("settlement.pay" in row and "finance" in row for row in rows)
+        assert any("notice.send" in row and "admin" in row for row in rows)
+    capsys.readouterr()
+    assert main(["--home", str(home), "ledger", "verify"]) == 0
+    assert "books balance" in capsys.readouterr().out
