@@ -171,10 +171,10 @@ def refund_in_cash(store: Store, park_id: str, refund_no: str, *, operator: str,
             raise NotFound(f"no failed refund {refund_no} (only a refund the provider refused is paid at the desk; "
                            "see 'fieldpos rental refund list')")
         request = store.owed_refund(park_id, refund_no)
-        seq = store.db.execute("SELECT rowid FROM refund_request WHERE park_id=? AND refund_no=?",
-                               (park_id, refund_no)).fetchone()[0]
+        terminal_id = f"{park_id}:refund"  # the ledger's own series: one seq per cash refund
+        seq = store.db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM txn WHERE terminal_id=?", (terminal_id,)).fetchone()[0]
         decision = _decide_cash_refund(request[1], request[4], refund_no)
-        txn = NewTxn(park_id=park_id, kind=rentals.REFUND_CASH_KIND, terminal_id=f"{park_id}:refund", seq=seq,
+        txn = NewTxn(park_id=park_id, kind=rentals.REFUND_CASH_KIND, terminal_id=terminal_id, seq=seq,
                      operator=operator, station_id="", card_account=None, amount_fen=request[4],
                      ledger_time_ms=now_ms, terminal_time_ms=now_ms, clock_uncertain=False)
         txn_id = store.apply(decision, park_id=park_id, now_ms=now_ms, txn=txn)

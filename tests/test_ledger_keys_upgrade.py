@@ -10,7 +10,6 @@ import pytest
 from ledger.errors import LedgerError
 from ledger.park_home import ParkHome
 from ledger.rentals_online import record_online_deposit
-from ledger.store import Store
 from protocol.envelope import Purpose
 from protocol.messages import RentalType
 from protocol.voucher import verify_voucher
@@ -79,7 +78,7 @@ def test_provisioning_a_rental_desk_on_an_old_home_adds_the_key_and_its_vouchers
     voucher_key = keys.for_purpose(Purpose.VOUCHER)
     assert bundle["ledger_keys"]["voucher"] == {"key_id": "P1-voucher-1", "public_key": voucher_key.public_hex}
 
-    store = Store(home.db_path)
+    store = home.open_store()
     try:
         store.add_rental_type("P1", ROD)
         deposit = record_online_deposit(store, keys, park_id="P1", provider="wechat", provider_order="WX-1",
