@@ -13,6 +13,7 @@ from ledger.store import Store
 from tools.cli import main
 
 from .helpers.park_day import park_day  # noqa: F401 - the session's park
+from .test_portal_app import PHONE_NUMBER, portal  # noqa: F401 - the member portal over a park of its own
 
 FAMILY = "13800138000"      # the demo's member family: a lost card and its replacement, bought at the fishing pond
 PLASTIC = "13700000001"     # a member card that has bought nothing
@@ -139,3 +140,23 @@ def test_an_audience_is_all_or_one_card_type_or_one_station():
                 dict(kind="visited"), dict(kind="everyone")):
         with pytest.raises(NoticeRefused):
             Audience(**bad)
+
+
+def test_a_member_opts_out_on_the_portal_and_the_next_notice_passes_them_by(portal):  # noqa: F811
+    client = portal.client()
+    home = portal.log_in(client)
+    assert 'id="notices-choice"' not in home.text  # no card yet: nothing to opt out of
+    portal.open_ecard(client, home)
+    home = client.get("/m")
+    assert 'data-wants="yes"' in home.text
+    off = client.post("/m/notices", data={"csrf": portal.csrf(home), "wants": "no"})
+    assert off.url.path == "/m" and 'data-wants="no"' in off.text
+    quiet = send_notice(portal.store, text="夜场开放 Night opening", audience=Audience(), sent_by="admin", now_ms=1)
+    assert (quiet.recipients, quiet.opted_out) == (0, 1)
+    on = client.post("/m/notices", data={"csrf": portal.csrf(off), "wants": "yes"})
+    assert 'data-wants="yes"' in on.text
+    heard = send_notice(portal.store, text="夜场开放 Night opening", audience=Audience(), sent_by="admin", now_ms=2)
+    assert (heard.recipients, heard.opted_out) == (1, 0)
+    assert portal.store.db.execute("SELECT phone FROM notification WHERE notice_id = ?",
+                                   (heard.notice_id,)).fetchall() == [(PHONE_NUMBER,)]
+    assert client.post("/m/notices", data={"csrf": "forged", "wants": "no"}).status_code == 404

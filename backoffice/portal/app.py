@@ -27,6 +27,7 @@ from backoffice.app import LANG_COOKIE, SECURITY_HEADERS
 from backoffice.labels import LANGUAGES
 from ledger.errors import LedgerError
 from ledger.intake import Intake
+from ledger.member_notices import NoSuchMember, set_wants_notices, wants_notices
 from ledger.notify import LogSender
 from ledger.online_members import MemberDesk, bind_card, change_member_pin, move_ecard, unbind_card
 from ledger.payments.settings import load_payment_settings
@@ -184,10 +185,25 @@ def create_portal_app(home: Path, *, terminal_id: str | None = None, sender=None
         session = member_of(request)
         with ledger_lock:
             cards = member_cards(store, park_id, session.phone)
+            takes_notices = wants_notices(store.db, park_id, session.phone)
         return page(request, "portal_home.html", {"cards": cards, "top_up_providers": sorted(providers),
+                                                  "wants_notices": takes_notices,
                                                   "done": done if done.replace("_", "").isalnum() else "",
                                                   "error": error if error.replace("_", "").isalnum() else "",
                                                   "links": logins.visit_links(session.phone)})
+
+    @app.post("/m/notices")
+    async def choose_notices(request: Request):
+        """The member's opt-out of the park's notices (ledger.member_notices), kept by their phone."""
+        session = member_of(request)
+        form = await checked_form(request, session)
+        wants = form.get("wants") == "yes"
+        try:
+            with ledger_lock:
+                set_wants_notices(store, phone=session.phone, wants=wants, now_ms=clock_ms())
+        except NoSuchMember:
+            return RedirectResponse("/m?error=UNKNOWN_CARD", status_code=303)
+        return RedirectResponse(f"/m?done={'notices_on' if wants else 'notices_off'}", status_code=303)
 
     @app.post("/m/ecard", response_class=HTMLResponse)
     async def open_ecard(request: Request):

@@ -78,6 +78,13 @@ LABELS = {
     "UNKNOWN_CARD": ("没有这张会员卡", "No such member card"),
     "move_here": ("迁移到本机", "Move to this phone"),
     "move_note": ("迁移后旧手机的付款码失效", "The old phone's pay code stops working"),
+    "notices": ("园区消息", "Park notices"),
+    "notices_are_on": ("接收园区活动与通知短信", "You get the park's notices"),
+    "notices_are_off": ("已退订园区消息（消费提醒照常发送）", "No park notices (booking messages still come)"),
+    "notices_turn_off": ("退订", "Opt out"),
+    "notices_turn_on": ("重新接收", "Receive again"),
+    "notices_on": ("已开启园区消息", "Park notices on"),
+    "notices_off": ("已退订园区消息", "Park notices off"),
 }
 
 
