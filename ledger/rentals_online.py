@@ -122,6 +122,15 @@ def refund_done(store: Store, park_id: str, refund_no: str, provider_refund_id: 
         return store.refund_done(park_id, refund_no, provider_refund_id, now_ms)
 
 
+# What a refund of no deposit order is for, by its number's prefix (ledger.topups_online makes RT).
+REFUND_PURPOSES = {"RX": "stray payment", "RT": "card top-up"}
+
+
+def refund_purpose(refund_no: str, order: str) -> str:
+    """The deposit order a refund pays back, or what else it is for."""
+    return order or REFUND_PURPOSES.get(refund_no[:2], "no deposit")
+
+
 def owed_refund(store: Store, park_id: str, refund_no: str) -> RefundRequest | None:
     """A refund not paid yet (refused for good or not), None when paid or unknown."""
     row = store.owed_refund(park_id, refund_no)
@@ -137,7 +146,7 @@ def refund_failed(store: Store, park_id: str, refund_no: str, code: str, detail:
             return False
         _, provider, provider_order, _, amount_fen, _, order = request
         store.record_alert(now_ms, "REFUND_FAILED", (
-            f"refund {refund_no} of {amount_fen} fen {('for ' + order) if order else 'of a stray payment'} "
+            f"refund {refund_no} of {amount_fen} fen for {refund_purpose(refund_no, order)} "
             f"({provider} {provider_order}) refused: {code} {detail[:200]}; "
             f"'fieldpos rental refund retry {refund_no}' sends it again, "
             f"'fieldpos rental refund cash {refund_no}' records it paid in cash at the desk"))

@@ -127,7 +127,13 @@ def test_the_refund_commands_list_retry_and_pay_a_failed_refund(park, capsys):
     with pytest.raises(SystemExit) as bad:
         cli("rental", "refund", "retry", "D12")  # not a refund number: said in one line
     assert bad.value.code == 2
-    assert "a refund number is RF<order> or RX<number>, e.g. RFD12, not 'D12'" in capsys.readouterr().err
+    assert "a refund number is RF<order>, RX<number> or RT<number>, e.g. RFD12, not 'D12'" in capsys.readouterr().err
+    # A refund of no deposit order says what it is for: a card top-up paid back (ledger.topups_online).
+    park.store.db.execute("INSERT INTO refund_request (park_id, refund_no, order_no, provider, provider_order, "
+                          "transaction_id, amount_fen, total_fen, state, created_ms) VALUES "
+                          "('P1', 'RT7', 0, 'wechat', 'TU-7', '4207', 5000, 5000, 'pending', ?)", (T0,))
+    assert cli("rental", "refund", "list") == 0
+    assert capsys.readouterr().out == "RT7  card top-up  wechat TU-7  50.00  owed, sent to wechat every round\n"
 
 
 def test_the_renter_relay_gets_the_payment_address_and_the_text():

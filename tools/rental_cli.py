@@ -168,12 +168,14 @@ def cmd_forfeit(args) -> int:
 
 
 def _refund_no(text: str) -> str:
-    if not (text[:2] in ("RF", "RX") and 3 <= len(text) <= 32 and text[2:].replace("D", "", 1).isdigit()):
-        raise argparse.ArgumentTypeError(f"a refund number is RF<order> or RX<number>, e.g. RFD12, not {text!r}")
+    if not (text[:2] in ("RF", "RX", "RT") and 3 <= len(text) <= 32 and text[2:].replace("D", "", 1).isdigit()):
+        raise argparse.ArgumentTypeError(f"a refund number is RF<order>, RX<number> or RT<number>, e.g. RFD12, "
+                                         f"not {text!r}")
     return text
 
 
 def cmd_refund_list(args) -> int:
+    from ledger.rentals_online import refund_purpose
     from protocol.money import format_fen
 
     store = _store(args)
@@ -184,7 +186,7 @@ def cmd_refund_list(args) -> int:
     finally:
         store.close()
     for refund_no, order, provider, provider_order, amount_fen, state, failed_code, _, _, _, in_cash in rows:
-        where = order or "stray payment"
+        where = refund_purpose(refund_no, order)
         if state == "done":
             status = "paid in cash at the desk" if in_cash else f"refunded by {provider}"
         elif failed_code:

@@ -26,6 +26,8 @@ PERIOD_COLUMNS = (
     fen_column("damage_fen", "damage captured", "损坏赔偿"),
     fen_column("claim_fen", "beyond the deposit", "押金不足"),
 )
+# Refunds of no deposit order, by their number's prefix (ledger.rentals_online.REFUND_PURPOSES).
+OTHER_REFUNDS = {"RX": "stray payment 误付", "RT": "card top-up 充值"}
 REFUND_COLUMNS = (
     Column("refund", "refund", "退款单"),
     Column("for", "for", "对应"),
@@ -69,7 +71,7 @@ def deposits(db, scope: Scope) -> Report:
                _local(created, zone)) for order_no, amount, account, created in db.execute(
         "SELECT order_no, amount_fen, card_account, created_ms FROM rental_claim WHERE park_id = ? ORDER BY order_no",
         (park_id,))]
-    refunds = [(refund_no, f"D{order_no}" if order_no else "stray payment 误付", f"{provider} {provider_order}",
+    refunds = [(refund_no, f"D{order_no}" if order_no else OTHER_REFUNDS.get(refund_no[:2], "-"), f"{provider} {provider_order}",
                 amount, f"FAILED 失败 {failed}: retry or pay in cash 重试或现金退" if failed else "owed 退款中",
                 _local(failed_ms or created, zone))
                for refund_no, order_no, provider, provider_order, amount, failed, failed_ms, created in db.execute(
