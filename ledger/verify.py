@@ -3,7 +3,8 @@
 Checks, in order: every transaction sums to zero per asset; every card's running balance equals
 the sum of its postings (both ways: no balance without postings, no postings without a balance);
 every approved request has exactly its transaction and every transaction an approved request (or,
-for the two the ledger books itself — an online deposit and a forfeit — its deposit order), so no
+for the two the ledger books itself — an online deposit and a forfeit — its deposit order; for a
+contractor payout, the paid statement of that amount), so no
 state hides outside the postings; the deposit pool equals the sum of the open holds, order by order,
 and only rental kinds post to it; each shift handed over with a count booked exactly its over or
 short to cash_over_short, and nothing else posts there.
