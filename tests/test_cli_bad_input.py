@@ -201,6 +201,9 @@ BAD_INPUT = {
     ("console", "user", "list"): [["extra"], ["--all"]],
     ("console", "user", "disable"): [["--username", "nobody"], []],
     ("portal", "provision"): [["--station", "no-such-station"], ["--station", "no such"], ["extra"]],
+    ("portal", "refund-topup"): [["TU1A2B", "--amount", "lots"], ["TU1A2B", "--amount", "-5"], ["TU1A2B"],
+                                 ["TU1A2B", "--amount", "1.00", "--provider", "paypal"],
+                                 ["TU-NO-SUCH-ORDER", "--amount", "1.00"]],
     ("demo",): [
         ["--visitors", "-5"],
         ["--visitors", "0"],

@@ -202,3 +202,30 @@ def test_the_pay_code_page_is_the_owners_and_the_qr_route_draws_only_ecard_token
     portal.log_in(stranger, phone="13900139000")
     assert stranger.get("/m/cards/E000001/qr").status_code == 404
     assert portal.client().get("/m/qr.svg", params={"text": token}).url.path == "/m/login"
+
+
+def test_an_ecard_moves_to_a_new_phone_with_the_pin_after_logging_in_there_and_the_old_phones_code_is_refused(portal):
+    old_phone = portal.client()
+    portal.open_ecard(old_phone, portal.log_in(old_phone))
+    page = old_phone.get("/m/cards/E000001/qr")
+    old_credential = bytes.fromhex(re.search(r'data-credential="([0-9a-f]+)"', page.text).group(1))
+    new_device = SigningKey(bytes(range(100, 132)))
+    new_phone = portal.client()
+    portal.now_ms += 61_000  # one code a minute per number
+    home = portal.log_in(new_phone)  # the phone code, on the new phone
+    assert home.url.path == "/m"
+    wrong = new_phone.post("/m/cards/E000001/device", data={"csrf": portal.csrf(home), "pin": "000000",
+                                                           "device_key": new_device.verify_key.encode().hex()})
+    assert str(wrong.url).endswith("/m?error=WRONG_PIN")
+    assert new_phone.post("/m/cards/E000001/device", data={"pin": "246810", "device_key": "00" * 32}).status_code == 404
+    moved = new_phone.post("/m/cards/E000001/device", data={"csrf": portal.csrf(home), "pin": "246810",
+                                                           "device_key": new_device.verify_key.encode().hex()})
+    assert re.search(r'id="credential"[^>]*>[0-9a-f]{200,}<', moved.text)
+    old_token = ecard.present(old_credential, DEVICE, portal.now_ms)  # what the old phone shows now
+    old_code = CardRef(no="E000001", issuance=1, uid=ecard.device_tag(DEVICE.verify_key.encode()), ecard=old_token)
+    refused = portal.ledger.request("T-FISH-1", Charge, card_ref=old_code, amount_fen=100,
+                                    lines=single_line("鱼饵", 100), pin_sha256=None)
+    assert refused.reason == "ECARD_WRONG_DEVICE"
+    topped = portal.ledger.request("T-DESK-1", TopUp, card_ref=portal.scanned(new_phone, device=new_device),
+                                   amount_fen=10000, channel="cash", payment_ref="")
+    assert topped.is_approved

@@ -24,6 +24,11 @@ def add_portal_commands(commands) -> None:
     provision = more.add_parser("provision", help="register the portal's terminal with the ledger")
     provision.add_argument("--station", default="desk", help="the station its e-card openings book to (default: desk)")
     provision.set_defaults(handler=cmd_portal_provision)
+    refund = more.add_parser("refund-topup", help="pay (part of) an online top-up back to the member's payment")
+    refund.add_argument("order", help="the provider's order number of the top-up (TU..., on the member's history)")
+    refund.add_argument("--amount", required=True, help="yuan to pay back, e.g. 200.00")
+    refund.add_argument("--provider", default="wechat", choices=("wechat", "alipay"))
+    refund.set_defaults(handler=cmd_portal_refund_topup)
 
 
 def _portal_terminal(home) -> str:
@@ -59,4 +64,33 @@ def cmd_portal_serve(args) -> int:
     host, port = args.listen
     print(f"member portal for park {home.park_id()} on http://{host}:{port}/m", flush=True)
     uvicorn.run(create_portal_app(home.home, sender=sender), host=host, port=port, log_level="warning")
+    return 0
+
+
+def cmd_portal_refund_topup(args) -> int:
+    import time
+
+    from ledger.errors import LedgerError
+    from ledger.topups_online import refund_online_top_up
+    from protocol.money import format_fen, parse_amount
+
+    amount_fen = parse_amount(args.amount)
+    if not amount_fen:
+        print(f"fieldpos: --amount {args.amount!r} is not an amount in yuan (e.g. 200.00)", file=sys.stderr)
+        return 2
+    home = _ledger_home(args)
+    if home is None:
+        return 1
+    store = home.open_store()
+    try:
+        refund_no = refund_online_top_up(store, park_id=home.park_id(), provider=args.provider,
+                                         provider_order=args.order, amount_fen=amount_fen,
+                                         now_ms=time.time_ns() // 1_000_000)
+    except LedgerError as error:
+        print(f"fieldpos: {error}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"refund {refund_no}: {format_fen(amount_fen)} back to {args.provider} order {args.order} "
+          "(the ledger sends it to the provider)")
     return 0
