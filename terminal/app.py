@@ -421,7 +421,7 @@ class TerminalApp:
     def _submit(self, submit: events.Submit):
         fields = dict(submit.fields)
         record, uid_hex = fields.pop("card")
-        card = self._ecards.card_ref(record, uid_hex)  # an e-card's request carries its scanned QR
+        card = self._ecards.card_ref(record, uid_hex, submit.message_type.TYPE)  # an e-card's carries its QR
         identity = self.identity
 
         def build(seq):
@@ -491,7 +491,7 @@ class TerminalApp:
         if refusal is not None:
             return events.OfflineRefused(refusal, offline.TEXT[refusal])
         identity = self.identity
-        card = self._ecards.card_ref(effect.card, effect.uid_hex)  # an offline e-card sale keeps its QR too
+        card = self._ecards.card_ref(effect.card, effect.uid_hex, OfflineCharge.TYPE)  # an e-card's keeps its QR
         try:
             if self.link.outbox.pending_count() >= self.link.outbox.max_pending:
                 return events.OfflineRefused(OutboxFullError.code, QUEUE_FULL_TEXT)

@@ -17,6 +17,7 @@ import logging
 
 from protocol.card_record import CardRecord
 from protocol.ecard import PREFIX, ECardError, verify_token
+from protocol.kinds import KINDS
 from protocol.messages import CardKind, CardRef
 
 from .events import CardTapped
@@ -63,7 +64,10 @@ class ECardScans:
         is_blocked = (credential.card_no, credential.issuance) in self.state.blocklist.blocked
         return CardTapped(credential.device_tag, record, is_blocked=is_blocked)
 
-    def card_ref(self, record: CardRecord, uid_hex: str) -> CardRef:
-        """The request's ``card``: with the token when the card was an e-card's QR scanned here."""
-        token = self._tokens.get((record.card_no, record.issuance, uid_hex))
+    def card_ref(self, record: CardRecord, uid_hex: str, request_type: str) -> CardRef:
+        """The request's ``card``: with the token when the card was an e-card's QR scanned here and
+        the request is one where a card is shown (protocol.kinds: takes_ecard; a loss report names
+        the card by number alone, and the ledger refuses a token there)."""
+        key = (record.card_no, record.issuance, uid_hex)
+        token = self._tokens.get(key) if KINDS[request_type].takes_ecard else None
         return CardRef(no=record.card_no, issuance=record.issuance, uid=uid_hex, ecard=token)

@@ -9,7 +9,7 @@ import time
 import pytest
 from nacl.signing import SigningKey
 
-from host_sim.rig import ParkRig, common
+from host_sim.rig import STAFF, ParkRig, common
 from host_sim.station import ScriptedStation
 from ledger.intake import Intake
 from ledger.online_members import MemberDesk
@@ -91,3 +91,21 @@ def test_an_old_qr_is_refused_by_the_till_itself_and_a_qr_from_another_phone_by_
     till.turns(lambda: till.state == State.MESSAGE)
     assert "Not the phone this e-card is bound to" in screen_text(till)
     assert rig.reader.db.execute("SELECT COUNT(*) FROM txn WHERE kind='charge'").fetchone() == (0,)
+
+
+def test_the_front_desk_tops_up_an_ecard_shown_to_its_scanner(park):
+    rig, _, _, opened = park
+    desk = ScriptedStation(rig, "T-DESK-1", mode="desk", card_fee_fen=2000)
+    try:
+        desk.log_in(STAFF[1])  # Li, front desk
+        desk.scan(ecard.present(opened.credential, PHONE, wall_ms()))
+        assert desk.state == State.DESK_MENU, screen_text(desk)
+        desk.keys("1")  # 充值 Top-up
+        desk.keys("50E")
+        desk.keys("1")  # cash
+        desk.turns(lambda: desk.state in (State.DONE, State.MESSAGE))
+        assert desk.state == State.DONE, screen_text(desk)
+        balance = rig.reader.db.execute("SELECT fen FROM card_balance WHERE account_id='card:E000001/1'").fetchone()
+        assert balance == (15_000,)
+    finally:
+        desk.close()
