@@ -9,7 +9,6 @@ same commit. The console and ``fieldpos settlement pay`` both call it.
 from dataclasses import dataclass
 from datetime import date
 import re
-import sqlite3
 
 from .errors import LedgerError
 from .reports.contractor import contractor_statement, contractors, paid_statements
@@ -103,18 +102,18 @@ def pay_statement(store: Store, *, contractor_id: str | None = None, station_id:
                      operator=paid_by, station_id="", card_account=None, amount_fen=payout.amount_fen,
                      ledger_time_ms=now_ms, terminal_time_ms=now_ms, clock_uncertain=False)
         txn_id = store.apply(decision, park_id=park_id, now_ms=now_ms, txn=txn)
-        _record_payout(store.db, park_id, payout, txn_id, now_ms)
+        _record_payout(store, park_id, payout, txn_id, now_ms)
         paid = paid_statements(store.db, park_id, contractor, first_day=period.first, last_day=period.last)[-1]
     return StatementPaid(paid, view.net_payable_fen)
 
 
-def _record_payout(db, park_id: str, payout: Payout, txn_id: int, now_ms: int) -> None:
+def _record_payout(store: Store, park_id: str, payout: Payout, txn_id: int, now_ms: int) -> None:
     try:
-        db.execute(
+        store.db.execute(
             """INSERT INTO contractor_payout (park_id, payout_no, contractor_id, first_day, last_day, amount_fen,
                    receipts, channel, reference, paid_by, paid_ms, txn_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (park_id, payout.payout_no, payout.contractor_id, payout.first_day, payout.last_day, payout.amount_fen,
              payout.receipts, payout.channel, payout.reference, payout.paid_by, now_ms, txn_id))
-    except sqlite3.IntegrityError as error:  # the rule checked first; the table's keys are the second check
+    except store.INTEGRITY_ERRORS as error:  # the rule checked first; the table's keys are the second check
         raise LedgerError(f"statement {payout.contractor_id} {payout.first_day}..{payout.last_day} "
                           f"could not be recorded paid ({error})") from None
