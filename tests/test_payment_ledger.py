@@ -35,7 +35,7 @@ def online(park):
     """The provider sim and the ledger's online payments, wired through the park home's settings."""
     home = park.rig.home
     sim = provider_for_park(home.home)
-    payments = start_online_payments(home.home, home.db_path, home.ledger_keys(), home.park_id())
+    payments = start_online_payments(home.home, home.store_location, home.ledger_keys(), home.park_id())
     try:
         yield sim, payments
     finally:
@@ -58,7 +58,7 @@ def deposit_orders(park):
 def test_a_park_without_payment_settings_starts_no_endpoint(park):
     home = park.rig.home
     assert load_payment_settings(home.home) is None
-    assert start_online_payments(home.home, home.db_path, home.ledger_keys(), home.park_id()) is None
+    assert start_online_payments(home.home, home.store_location, home.ledger_keys(), home.park_id()) is None
 
 
 def test_a_rod_paid_online_twice_notified_then_returned_is_refunded_once_to_the_payment_after_a_timeout(park, online):
@@ -147,7 +147,7 @@ def test_an_online_renter_is_told_of_the_return_and_of_the_refund_through_their_
             self.sent.append((address, format_text(body)))
 
     relay, members = Relay(), Relay()
-    notifier = Notifier(park.rig.home.db_path, members, renter_sender=relay, clock_ms=lambda: park.now_ms)
+    notifier = Notifier(park.rig.home.store_location, members, renter_sender=relay, clock_ms=lambda: park.now_ms)
     assert notifier.send_due(park.store) == 2
     assert members.sent == []
     assert relay.sent == [
