@@ -377,6 +377,15 @@ class ParkAdmin:
                  "highest_seq": seq, "queue_depth": queue, "last_seen_ms": seen}
                 for t, s, revoked, online, seq, queue, seen in rows]
 
+    def _refresh_broker(self) -> None:
+        """Rewrite the broker's logins and ACL and make the park's running broker (one ``fieldpos
+        broker-run`` started) re-read them, as ``fieldpos provision`` does: a new terminal can log in
+        at once, a retired one is refused at once."""
+        from transport.mosquitto_process import reload_running_broker
+
+        if self.home.refresh_broker_logins():
+            reload_running_broker(self.home.broker_dir)
+
     def provision_terminal(self, terminal_id: str, station_id: str, kinds_name: str, *, broker_host: str,
                            broker_port: int) -> tuple[Change, str]:
         """Register a terminal, as ``fieldpos provision``: (the change, the bundle's path)."""
@@ -386,12 +395,12 @@ class ParkAdmin:
             raise SettingRefused(f"a terminal kind is one of {', '.join(STATION_KINDS)}, not {kinds_name!r}")
         path = self.home.provision_terminal(check_id(terminal_id, "terminal"), station_id, kinds=STATION_KINDS[kinds_name],
                                             broker_host=broker_host, broker_port=broker_port)
-        self.home.refresh_broker_logins()
+        self._refresh_broker()
         return Change("terminal.provision", terminal_id, None, {"station": station_id, "kinds": kinds_name}), str(path)
 
     def retire_terminal(self, terminal_id: str, *, is_stolen: bool = False) -> Change:
         from_seq = self.home.retire_terminal(terminal_id, is_stolen=is_stolen)
-        self.home.refresh_broker_logins()
+        self._refresh_broker()
         return Change("terminal.retire", terminal_id, {"is_retired": False},
                       {"is_retired": True, "refused_from_seq": from_seq, "stolen": is_stolen})
 

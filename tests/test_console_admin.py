@@ -241,3 +241,13 @@ def test_a_menu_price_changed_in_the_console_reaches_a_running_till_in_its_signe
     assert admin.post("/admin/stations/fishing/menu/set", data={"item": "bait", "name": "鱼饵 Bait", "price": "6.50",
                                                                 "csrf": csrf}).status_code == 303
     wait_until(lambda: link.state.station.menu[0].price_fen == 650, what="the new price at the till")
+
+    # A terminal provisioned in the console logs in to the running broker at once (its logins were
+    # reloaded), is answered by the ledger and gets its signed config.
+    assert admin.post("/admin/terminals", data={"terminal": "T-FISH-9", "station": "fishing", "kinds": "station",
+                                                 "broker_host": "127.0.0.1", "broker_port": str(rig.port),
+                                                 "csrf": csrf}).status_code == 303
+    new_till = rig.link("T-FISH-9")
+    assert new_till.sync_seq() == 0  # a Hello answered: the broker let it in and the ledger knows its key
+    wait_until(lambda: new_till.state.station is not None and new_till.state.station.menu[0].price_fen == 650,
+               what="the new terminal's first config")
