@@ -96,28 +96,26 @@ def install_admin(app: FastAPI, *, home, ledger_db, accounts, page, require, che
         try:
             done = await run_in_threadpool(act, form, session.user.username)
         except FieldposError as error:
-            return page(request, "error.html", {"status": 400, "message": str(error), "back": back}, status_code=400)
-        for item in done if isinstance(done, list) else [done]:
-            accounts.record(session.user.username, item.action, item.target, item.before, item.after,
-                            address=address(request))
-        separator = "&" if "?" in back else "?"
-        return RedirectResponse(f"{back}{separator}done={quote(done[-1].action if isinstance(done, list) else done.action)}",
-                                status_code=303)
+            return page(request, "error.html", {"status": 400, "message": str(error)}, status_code=400)
+        # Recorded once the ledger has the change (the audit log is the console's own database).
+        accounts.record(session.user.username, done.action, done.target, done.before, done.after,
+                        address=address(request))
+        return RedirectResponse(f"{back}?done={quote(done.action)}", status_code=303)
 
-    def admin_page(request: Request, page_name: str, template: str, context: dict):
+    def admin_page(request: Request, template: str, context: dict):
         return page(request, template, {"done": request.query_params.get("done", ""), **context})
 
     # ------------------------------------------------------------ index
     @app.get("/admin", response_class=HTMLResponse)
     def admin_index(request: Request):
         require(request, "admin")
-        return admin_page(request, "admin", "admin_index.html", {})
+        return admin_page(request, "admin_index.html", {})
 
     # ------------------------------------------------------------ stations
     @app.get("/admin/stations", response_class=HTMLResponse)
     def stations_view(request: Request):
         require(request, "admin_park")
-        return admin_page(request, "admin_park", "admin_stations.html", {"stations": park().stations(), "modes": STATION_MODES})
+        return admin_page(request, "admin_stations.html", {"stations": park().stations(), "modes": STATION_MODES})
 
     @app.post("/admin/stations")
     async def station_add(request: Request):
@@ -169,7 +167,7 @@ def install_admin(app: FastAPI, *, home, ledger_db, accounts, page, require, che
     def cards_setup_view(request: Request):
         require(request, "admin_park")
         admin = park()
-        return admin_page(request, "admin_park", "admin_cards_setup.html", {
+        return admin_page(request, "admin_cards_setup.html", {
             "limits": admin.card_limits(), "tiers": admin.bonus_tiers(), "campaigns": admin.campaigns(),
             "campaign_kinds": CAMPAIGN_KINDS, "offline": admin.offline_policy()})
 
@@ -215,7 +213,7 @@ def install_admin(app: FastAPI, *, home, ledger_db, accounts, page, require, che
     @app.get("/admin/staff", response_class=HTMLResponse)
     def staff_view(request: Request):
         require(request, "admin_staff")
-        return admin_page(request, "admin_staff", "admin_staff.html", {"staff": park().staff(), "roles": STAFF_ROLES})
+        return admin_page(request, "admin_staff.html", {"staff": park().staff(), "roles": STAFF_ROLES})
 
     @app.post("/admin/staff")
     async def staff_add(request: Request):
@@ -246,7 +244,7 @@ def install_admin(app: FastAPI, *, home, ledger_db, accounts, page, require, che
     @app.get("/admin/terminals", response_class=HTMLResponse)
     def terminals_admin_view(request: Request):
         require(request, "admin_terminals")
-        return admin_page(request, "admin_terminals", "admin_terminals.html", {
+        return admin_page(request, "admin_terminals.html", {
             "terminals": park().terminals(), "stations": [s["station"] for s in park().stations()],
             "kinds": [kind for kind in STATION_KINDS if kind != "all"],
             "bundle": request.query_params.get("bundle", "")})
@@ -277,7 +275,7 @@ def install_admin(app: FastAPI, *, home, ledger_db, accounts, page, require, che
     def cards_view(request: Request, q: str = ""):
         session = require(request, "cards")
         found = park().find_cards(q.strip()[:64], limit=MAX_FOUND_CARDS) if q.strip() else []
-        return admin_page(request, "cards", "admin_cards.html", {"q": q, "found": found,
+        return admin_page(request, "admin_cards.html", {"q": q, "found": found,
                                                                  "may_adjust": _may(session, "adjustments")})
 
     @app.get("/cards/{card_no}", response_class=HTMLResponse)
@@ -293,7 +291,7 @@ def install_admin(app: FastAPI, *, home, ledger_db, accounts, page, require, che
             history_error = str(error)
         finally:
             db.close()
-        return admin_page(request, "cards", "admin_card.html", {
+        return admin_page(request, "admin_card.html", {
             "card": detail, "history": history, "history_error": history_error, "assets": tuple(COUNTER_ACCOUNTS),
             "may_block": _may(session, "cards_block"), "may_adjust": _may(session, "adjustments"),
             "adjustments": [a for a in admin.adjustments() if a.card_account.startswith(f"card:{card_no}/")]})
@@ -319,7 +317,7 @@ def install_admin(app: FastAPI, *, home, ledger_db, accounts, page, require, che
     @app.get("/adjustments", response_class=HTMLResponse)
     def adjustments_view(request: Request):
         session = require(request, "adjustments")
-        return admin_page(request, "adjustments", "admin_adjustments.html", {
+        return admin_page(request, "admin_adjustments.html", {
             "pending": park().adjustments(state="pending"), "recent": park().adjustments(limit=50),
             "me": session.user.username})
 
