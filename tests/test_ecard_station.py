@@ -109,3 +109,28 @@ def test_the_front_desk_tops_up_an_ecard_shown_to_its_scanner(park):
         assert balance == (15_000,)
     finally:
         desk.close()
+
+
+def test_with_the_broker_gone_the_station_sells_to_an_ecard_within_the_policy_and_the_ledger_books_it_once(park):
+    from .helpers.waiting import wait_until
+
+    rig, till, _, opened = park
+    wait_until(lambda: till.link.state.policy is not None, what="the signed offline policy")
+    rig.broker.kill()
+    wait_until(lambda: not till.link.is_connected, what="the station to notice")
+    # A phone a window ahead (accepted): the code lives 40-60 s, long enough to show it again below.
+    qr = ecard.present(opened.credential, PHONE, wall_ms() + WINDOW_MS)
+    till.scan(qr)  # checked by the till alone: the card-record key's signature and the window
+    till.keys("20E")
+    till.turns(lambda: till.state in (State.DONE, State.MESSAGE))
+    assert till.state == State.DONE, screen_text(till)
+    assert "OFFLINE" in till.sim.printer.receipts[-1].text
+    rig.broker.start()
+    wait_until(lambda: till.link.outbox.pending_count() == 0, 30, "the queue to drain")
+    assert rig.reader.db.execute("SELECT fen FROM card_balance WHERE account_id='card:E000001/1'").fetchone() == (8000,)
+    assert rig.reader.ecard("P1", "E000001", 1)[2] == ecard.parse_token(qr)[1]  # its window is used up
+    till.keys("E")
+    till.scan(qr)  # the same code again, online now
+    till.keys("20E")
+    till.turns(lambda: till.state == State.MESSAGE)
+    assert "QR used already" in screen_text(till)
