@@ -12,13 +12,14 @@ No I/O here of its own: the MQTT client, the clock, the random source, the state
 outputs are handed in, so the same code runs on a board, on the unix port and in tests.
 
 The heap (96 KiB on a board, with this package's code in it): what is needed only now and then —
-reading a config or blocklist (tap.broadcasts), selling offline (tap.offline) — is a module loaded
+reading a config (tap.configs) or a blocklist (tap.blocklists), selling offline (tap.offline) — is a module loaded
 for that task and dropped after it (:func:`_load`, :func:`_drop`); a request waits for its answer on
 flash, not in the heap (tap.state); a collection runs before each signature and verification, the
 moments the big-integer arithmetic needs the heap in one piece.
 """
 
 import gc
+import hashlib
 import sys
 
 try:
@@ -97,6 +98,7 @@ class TapApp:
         self.hello_nonce = None
         self.welcomed = False
         self.replies = {}            # request_sha256 -> Result (dict) not yet taken
+        self.taken = {}              # purpose -> SHA-256 of the config / blocklist payload taken last
         self.refusals = []           # (code, message) of messages dropped, newest last (a few)
         self.config = None
         saved = state.config_payload()
@@ -208,25 +210,34 @@ class TapApp:
             self.state.save_config_payload(payload)
 
     def _broadcast(self, payload, purpose, topic):
-        """A config or blocklist from the ledger, read by tap.broadcasts (loaded for it); True
-        when the tap took it (a newer one)."""
+        """A config or blocklist from the ledger, read by tap.configs or tap.blocklists (loaded
+        for it); True when the tap took it (a newer one)."""
+        digest = hashlib.sha256(payload).digest()
+        if digest == self.taken.get(purpose):
+            # The very payload taken last (the retained copy again, the ledger's re-publish after
+            # a hello): neither its signature check, the heap's largest need, nor a module is
+            # spent on it.
+            return False
         obj = canonical.decode(self._open(payload, purpose, topic, envelope.MAX_BROADCAST_BYTES))
         if not _is_newer(obj, self.config if purpose == envelope.CONFIG else self.state.data["blocklist"]):
-            return False  # the retained copy again, or a replay: nothing to take, nothing to load
-        broadcasts = _load("broadcasts")
+            return False  # a replay of an older one: nothing to take, nothing to load
+        name = "configs" if purpose == envelope.CONFIG else "blocklists"
+        reader = _load(name)
         try:
             if purpose == envelope.CONFIG:
-                config = broadcasts.take_config(self, obj)
-                if config is None:
-                    return False
-                self.config = config
-                return True
-            taken = broadcasts.take_blocklist(self, obj)
+                config = reader.take_config(self, obj)
+                taken = config is not None
+                if taken:
+                    self.config = config
+            else:
+                taken = reader.take_blocklist(self, obj)
+                if taken:
+                    self.state.save()
         finally:
-            broadcasts = None
-            _drop("broadcasts")
+            reader = None
+            _drop(name)
         if taken:
-            self.state.save()
+            self.taken[purpose] = digest
         return taken
 
     # ------------------------------------------------------------ a tap

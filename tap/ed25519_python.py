@@ -20,18 +20,20 @@ L = 2**252 + 27742317777372353535851937790883648493
 D = -121665 * pow(121666, P - 2, P) % P
 D2 = 2 * D % P
 SQRT_M1 = pow(2, (P - 1) // 4, P)
-_BASE_Y = 4 * pow(5, P - 2, P) % P
 _POINT_BYTES = 64  # a table entry: affine x, y, 32 bytes each, little-endian
 TABLE_PATH = __file__.rsplit("/", 1)[0] + "/ed25519_table.bin"
 _entry = bytearray(_POINT_BYTES)
 
 
+# Every product here is of two numbers below 2**257, reduced before it meets a third: a product of
+# three (770 bits) needs a 98-byte block for its digits, which a fragmented 96 KiB heap often lacks
+# when a dozen 64-byte ones are free. The residues are the same.
 def _add(p1, p2):
     x1, y1, z1, t1 = p1
     x2, y2, z2, t2 = p2
     a = (y1 - x1) * (y2 - x2) % P
     b = (y1 + x1) * (y2 + x2) % P
-    c = t1 * D2 * t2 % P
+    c = t1 * D2 % P * t2 % P
     d = 2 * z1 * z2 % P
     e, f, g, h = b - a, d - c, d + c, b + a
     return (e * f % P, g * h % P, f * g % P, e * h % P)
@@ -43,7 +45,7 @@ def _double(p1):
     b = y1 * y1 % P
     c = 2 * z1 * z1 % P
     h = a + b
-    e = h - (x1 + y1) * (x1 + y1)
+    e = (h - (x1 + y1) * (x1 + y1)) % P
     g = a - b
     f = c + g
     return (e * f % P, g * h % P, f * g % P, e * h % P)
@@ -69,7 +71,7 @@ def _recover_x(y, sign):
         return None
     u = (y * y - 1) % P
     v = (D * y * y + 1) % P
-    x = u * pow(v, 3, P) * pow(u * pow(v, 7, P), (P - 5) // 8, P) % P
+    x = u * pow(v, 3, P) % P * pow(u * pow(v, 7, P) % P, (P - 5) // 8, P) % P
     if (v * x * x - u) % P:
         x = x * SQRT_M1 % P
         if (v * x * x - u) % P:
@@ -104,13 +106,16 @@ def _table_point(table, k, j):
 
 
 def _signed_nibbles(scalar):
-    """Radix-16 digits of ``scalar`` (< 2**255) in -8..8, lowest first: 64 of them."""
-    digits = []
+    """Radix-16 digits of ``scalar`` (< 2**253: reduced mod L) in -8..8, lowest first: 64 of
+    them, each stored plus 8 in a bytearray. Read from the scalar's bytes: shifting the scalar
+    instead made 64 big integers, and a list of 64 took ten times the bytes."""
+    raw = scalar.to_bytes(32, "little")
+    digits = bytearray(64)
     carry = 0
     for i in range(64):
-        digit = ((scalar >> (4 * i)) & 15) + carry
+        digit = ((raw[i >> 1] >> (4 * (i & 1))) & 15) + carry
         carry = (digit + 8) >> 4
-        digits.append(digit - (carry << 4))
+        digits[i] = digit - (carry << 4) + 8
     return digits
 
 
@@ -129,7 +134,7 @@ def _sum_table_points(digits, table):
             for _ in range(4):
                 result = _double(result)
         for k in range(16):
-            digit = digits[4 * k + r]
+            digit = digits[4 * k + r] - 8
             if digit == 0:
                 continue
             x, y = _table_point(table, k, digit if digit > 0 else -digit)
@@ -148,7 +153,7 @@ def _multiply(scalar, point):
     result = _ZERO
     for i in range(63, -1, -1):
         result = _double(_double(_double(_double(result))))
-        digit = digits[i]
+        digit = digits[i] - 8
         if digit > 0:
             result = _add(result, multiples[digit - 1])
         elif digit < 0:
@@ -162,7 +167,7 @@ def _negate(point):
 
 
 def _hash_scalar(*parts):
-    return int.from_bytes(sha512.digest(b"".join(parts)), "little") % L
+    return int.from_bytes(sha512.digest(parts), "little") % L  # the parts hashed in place, not joined
 
 
 class SigningKey:
@@ -208,6 +213,7 @@ class VerifyKey:
         if s >= L:
             raise BadSignature()
         k = _hash_scalar(signature[:32], self.public_key, message)
-        check = _add(base_multiply(s), _multiply(k, self._negated))
+        check = _multiply(k, self._negated)  # first: its table of multiples is gone before the next
+        check = _add(base_multiply(s), check)
         if encode_point(check) != bytes(signature[:32]):
             raise BadSignature()

@@ -1,7 +1,8 @@
 """The messages a tap sends (hello, charge; offline_charge in tap.offline) and reads (result,
-welcome; config, blocklist and blocklist_delta in tap.broadcasts), checked field by field as protocol.messages checks them, in the same
-order and with the same reason codes: unknown fields, missing ones, nested objects, then each field
-in declaration order, then checks across fields.
+welcome; config in tap.configs, blocklist and blocklist_delta in tap.blocklists), checked field by
+field as protocol.messages checks them, in the same order and with the same reason codes: unknown
+fields, missing ones, nested objects, then each field in declaration order, then checks across
+fields.
 
 A message here is a plain dict (what the JSON held). Each spec is one string, read when a message
 is checked: a tap's heap is small (96 KiB is the aim), and a table of tuples and lambdas costs kilobytes there.
@@ -148,8 +149,8 @@ def _lines_add_up(obj):
         _fail("lines", "do not add up to " + str(obj["amount_fen"]), LINES_DO_NOT_ADD_UP)
 
 
-# The parts a request or a reply nests. The config's and blocklists' live in tap.broadcasts, which
-# the tap loads only while it reads one (its parse passes them in).
+# The parts a request or a reply nests. The config's and blocklists' live in tap.configs and
+# tap.blocklists, which the tap loads only while it reads one (their check passes them in).
 PARTS = {"CARD_REF": CARD_REF, "LINE_ITEM": LINE_ITEM, "BALANCES": BALANCES}
 
 _REQUEST = ("park:id terminal:id seq:seq terminal_time_ms:time_ms clock_uncertain:bool operator:id"

@@ -1,7 +1,8 @@
 """SHA-512 (FIPS 180-4) in pure Python, for Ed25519 on MicroPython, which has no SHA-512.
 
 Plain integers masked to 64 bits: MicroPython's arbitrary-precision ints carry them on every port.
-Only ``digest(data)`` is offered: the tap hashes whole messages of a few hundred bytes.
+Only ``digest(data)`` is offered: the tap hashes whole messages of a few hundred bytes (or their
+parts, in place).
 """
 
 import struct
@@ -55,14 +56,35 @@ def _compress(h, block):
 
 
 def digest(data):
-    """The 64-byte SHA-512 of ``data`` (bytes)."""
-    length = len(data)
-    tail = bytes(data[length - length % 128:]) + b"\x80"
-    tail += bytes((112 - len(tail)) % 128) + (length * 8).to_bytes(16, "big")
+    """The 64-byte SHA-512 of ``data``: bytes, or a tuple of bytes-like parts hashed as if joined.
+    Parts are read in place: Ed25519 hashes R, A and the signed message together, and a joined
+    copy of a config's signed bytes was the largest block a tap's verification asked the heap for."""
+    parts = data if type(data) is tuple else (data,)
     h = list(struct.unpack(">8Q", _H0))
-    view = memoryview(data)
-    for start in range(0, length - length % 128, 128):
-        h = _compress(h, view[start:start + 128])
+    block = bytearray(128)
+    filled = 0
+    length = 0
+    for part in parts:
+        view = memoryview(part)
+        size = len(view)
+        length += size
+        start = 0
+        if filled:
+            start = min(128 - filled, size)
+            block[filled:filled + start] = view[:start]
+            filled += start
+            if filled < 128:
+                continue
+            h = _compress(h, block)
+            filled = 0
+        while size - start >= 128:
+            h = _compress(h, view[start:start + 128])
+            start += 128
+        if start < size:
+            block[:size - start] = view[start:]
+            filled = size - start
+    tail = bytes(block[:filled]) + b"\x80"
+    tail += bytes((112 - len(tail)) % 128) + (length * 8).to_bytes(16, "big")
     for start in range(0, len(tail), 128):
         h = _compress(h, tail[start:start + 128])
     return struct.pack(">8Q", *h)

@@ -83,3 +83,15 @@ def test_the_fixed_base_table_is_the_one_the_code_builds():
     from tools import tap_table
 
     assert tap_table.main([]) == 0
+
+
+def test_sha512_of_parts_in_place_equals_the_digest_of_them_joined():
+    import hashlib
+    import random
+
+    from tap import sha512
+
+    chance = random.Random(512)
+    for sizes in ([0], [127, 1], [128], [1, 127, 128, 129], [200, 0, 57, 300], [5] * 40):
+        parts = tuple(bytes(chance.randrange(256) for _ in range(size)) for size in sizes)
+        assert sha512.digest(parts) == hashlib.sha512(b"".join(parts)).digest(), sizes

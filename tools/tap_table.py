@@ -11,14 +11,15 @@ integers there) and not a module (a bytes constant in a .mpy is loaded into the 
 import sys
 from pathlib import Path
 
-from tap.ed25519_python import _BASE_Y, P, _add, _double, _recover_x
+from tap.ed25519_python import P, _add, _double, _recover_x
 
 TABLE_FILE = Path(__file__).resolve().parent.parent / "tap" / "ed25519_table.bin"
 
 
 def build_table() -> bytes:
-    x = _recover_x(_BASE_Y, 0)
-    base = (x, _BASE_Y, 1, x * _BASE_Y % P)
+    base_y = 4 * pow(5, P - 2, P) % P  # RFC 8032's B: y = 4/5, x even
+    x = _recover_x(base_y, 0)
+    base = (x, base_y, 1, x * base_y % P)
     out = bytearray()
     for _ in range(16):
         point = base

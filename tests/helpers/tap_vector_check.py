@@ -2,7 +2,7 @@
 # text) and prints one line per disagreement, then "checked N, failed M". MicroPython-safe.
 import json
 
-from tap import broadcasts, canonical, card, ed25519, envelope, messages, sha512
+from tap import blocklists, canonical, card, configs, ed25519, envelope, messages, sha512
 from tap.errors import TapError
 
 VECTORS = json.loads(VECTORS_JSON)
@@ -51,9 +51,12 @@ for case in VECTORS["sign"]:
 for i, case in enumerate(VECTORS["replies"]):
     specs = {}
     specs.update(messages.REPLIES)
-    specs.update(broadcasts.BROADCASTS)
+    specs.update(configs.BROADCASTS)
+    specs.update(blocklists.BROADCASTS)
+    parts = dict(configs.PARTS)
+    parts.update(blocklists.PARTS)
     expect("reply " + case["body"][:80],
-           outcome_of(lambda: messages.parse(bytes.fromhex(case["body"]), specs, broadcasts.PARTS)), case["outcome"])
+           outcome_of(lambda: messages.parse(bytes.fromhex(case["body"]), specs, parts)), case["outcome"])
 
 request_key = ed25519.VerifyKey(ed25519.SigningKey(bytes(range(32))).public_key)
 for case in VECTORS["envelopes"]:

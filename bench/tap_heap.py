@@ -1,0 +1,112 @@
+"""The heap a tap needs for a whole sale, on the MicroPython unix port (64-bit), through the real
+Mosquitto and ledger: the signed config taken, then two taps (each: the card's record verified,
+the charge signed and published, the ledger's signed Result verified).
+
+    .venv/bin/python bench/tap_heap.py [--low 64] [--high 160]
+
+Prints the heap in use after each phase of a session in 96 KiB (the interpreter alone is the
+floor; then the tap's code imported, the app built, ready to sell, after each sale), then the
+smallest heap, to 4 KiB, in which the whole sale completes (both approved, nothing dropped), with
+the collection threshold tap.board sets at boot (tap.HEAP_THRESHOLD_BYTES) and without it.
+A run that fails for want of heap can fail at any step, so the smallest heap is searched from the
+top down, each size run once: a size below the figure may pass by luck, none above it failed.
+"""
+
+import argparse
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from host_sim.rig import ParkRig, card, common  # noqa: E402
+from ledger.park_home import STATION_KINDS  # noqa: E402
+from protocol.card_record import CardRecord, sign_record  # noqa: E402
+from protocol.envelope import Purpose  # noqa: E402
+from protocol.messages import CardIssue, MenuItem, StationSettings  # noqa: E402
+from tools import micropython_ports as micropython  # noqa: E402
+
+SESSION = ROOT / "tests" / "helpers" / "tap_unix_session.py"
+RIDE = MenuItem(item="ride", name="骑马 1次 Ride", price_fen=1500)
+
+
+class Park:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.rig = ParkRig(folder).create({"T-DESK-1": "desk", "TAP-1": "riding"},
+                                          kinds_by_terminal={"TAP-1": STATION_KINDS["tap"]})
+        self.rig.home.change_station("riding", lambda current: StationSettings(
+            name=current.name, mode="fixed", menu=(RIDE,), opens=None, closes=None))
+        self.rig.start_broker()
+        self.rig.start_ledger()
+        self.board = micropython.compile_tap(folder / "board")
+        self.desk = self.rig.link("T-DESK-1")  # one connection for every card issued
+        self.runs = 0
+
+    def session(self, heap: str, *extra: str) -> str:
+        """One tap session in ``heap`` with a card of its own and a fresh state file; its output."""
+        self.runs += 1
+        card_no = f"B{self.runs:05d}"
+        desk = self.desk
+        visitor = card(card_no)
+        issued = desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary",
+                                                   card_fee_fen=2000, opening_fen=10000, channel="cash", payment_ref=""),
+                             timeout_s=60)
+        assert issued.outcome == "approved", issued
+        uid = bytes.fromhex(visitor.uid)
+        record = sign_record(CardRecord(card_no, 1, "temporary", self.rig.park_id), uid,
+                             self.rig.home.ledger_keys().for_purpose(Purpose.CARD_RECORD).signing_key)
+        taps = self.folder / f"taps-{self.runs}.txt"
+        taps.write_text(f"{uid.hex()} {record.hex()}\n" * 2)
+        run = micropython.run_unix(SESSION, self.rig.home.bundle_path("TAP-1"), self.folder / f"state-{self.runs}.json",
+                                   taps, *extra, heap=heap, path=self.board)
+        return run.stdout + run.stderr
+
+    def close(self):
+        self.rig.close()
+
+
+def completed(out: str) -> bool:
+    return (re.findall(r"OUTCOME (\w+)", out) == ["approved", "approved"] and "DROPPED []" in out
+            and "DONE" in out)
+
+
+def smallest_heap(park: Park, low: int, high: int, *extra: str) -> int | None:
+    """The smallest heap in KiB (a multiple of 4, from ``high`` down) below which the sale first failed."""
+    smallest = None
+    for kib in range(high, low - 1, -4):
+        if not completed(park.session(f"{kib}K", *extra)):
+            break
+        smallest = kib
+    return smallest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--low", type=int, default=64, help="KiB")
+    parser.add_argument("--high", type=int, default=160, help="KiB")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        park = Park(Path(folder))
+        try:
+            out = park.session("96K")
+            phases = re.findall(r"HEAP (\w+) (\d+)", out)
+            print(f"A whole sale in 96 KiB ({'completed' if completed(out) else 'FAILED'}); heap in use after each phase:")
+            for phase, used in phases:
+                print(f"  {phase:8} {int(used) / 1024:6.1f} KiB")
+            floor = dict(phases).get("start")
+            with_threshold = smallest_heap(park, args.low, args.high)
+            without = smallest_heap(park, args.low, args.high, "--no-threshold")
+        finally:
+            park.close()
+    print(f"Floor: the interpreter alone {int(floor) / 1024:.1f} KiB." if floor else "Floor: not measured.")
+    for name, kib in (("with gc.threshold(4 KiB), as a board boots", with_threshold),
+                      ("without it", without)):
+        figure = f"{kib} KiB" if kib is not None else f"more than {args.high} KiB"
+        print(f"Smallest heap for the whole sale, {name}: {figure}")
+
+
+if __name__ == "__main__":
+    main()
