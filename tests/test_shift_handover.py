@@ -254,3 +254,21 @@ def test_verify_finds_a_shift_whose_recorded_count_is_not_what_its_handover_book
     ledger.store.db.execute("UPDATE shift SET cash_counted_fen = 9000 WHERE terminal_id = 'T-DESK-1'")
     (problem,) = verify_books(ledger.store).problems
     assert "counted 9000 fen with 10000 expected, but its handover booked -500 to cash_over_short" in problem
+
+
+def test_an_offline_sale_of_the_shift_uploaded_after_its_handover_is_counted_as_arrived_after(ledger):
+    from ledger.reports.catalog import make_scope, run_report
+
+    ledger.issue(opening_fen=20000, card_ref=VISITORS[3])
+    log_in(ledger, "T-FISH-1", WANG)
+    assert sealed(ledger, "T-FISH-1", Charge, card_ref=VISITORS[3], operator="wang", amount_fen=1500,
+                  lines=single_line("鱼饵", 1500)).is_approved
+    queued = ledger.fields("T-FISH-1", VISITORS[3]) | {"operator": "wang"}  # sold offline, still in the till's queue
+    slip = hand_over(ledger, "T-FISH-1", WANG, None)
+    assert [(line.name, line.count) for line in slip.kinds] == [("charge", 1)]
+    late = OfflineCharge(**queued, amount_fen=700, lines=single_line("鱼饵", 700), pin_sha256=None, supersedes_seq=None,
+                         approved_ms=NOON_MS)
+    assert ledger.send(*ledger.sign("T-FISH-1", late.to_bytes())).is_approved
+    report = run_report(ledger.store.db, "shifts", make_scope(ledger.store.db, day=DAY))
+    (row,) = [row for row in report.tables[0].rows if row[0] == "T-FISH-1"]
+    assert (row[6], row[10]) == (1, 1)  # the slip's one sale, and the offline one that came after it

@@ -3,10 +3,11 @@ cash count — what the books expected in the drawer, what was counted, and the 
 cash_over_short — and each closed business day, with what arrived after its close and was booked
 on the next open day instead.
 
-A shift's figures are those its slip printed: its terminal's transactions between the seqs that
-opened and closed it, booked before its handover (``ledger.shift_totals``, the code the ledger's
-answer used). What the terminal sent for that shift later (an offline sale uploaded after the
-handover) is counted apart, as "arrived after".
+A shift's figures are those its slip printed: the cash expected and counted are kept on the shift
+when it is handed over, and its transactions are its terminal's between the seqs that opened and
+closed it, booked before its handover (the slip's totals themselves: ``ledger.shift_totals``).
+What the terminal sent for that shift later (an offline sale uploaded after the handover) is
+counted apart, as "arrived after".
 """
 
 from datetime import datetime
@@ -14,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 from protocol.money import format_fen
 
-from ..shift_totals import read_shift_totals
 from .query import Scope, business_day_at, park_of
 from .table import Column, Report, Table, fen_column, int_column
 
@@ -71,15 +71,18 @@ def shift_rows(db, scope: Scope) -> list[tuple]:
                 continue
         if close_seq is None:
             close_seq = 2**53  # open: everything the terminal sent since it opened
-        totals = read_shift_totals(db, scope.park_id, terminal, open_seq, close_seq, booked_before_txn=close_txn)
-        after_sql = ("t.txn_id > ?", close_txn) if close_txn is not None else ("t.ledger_time_ms > ?", closed_ms)
-        arrived_after = 0 if closed_ms is None else db.execute(
-            f"""SELECT COUNT(*) FROM txn t WHERE t.park_id = ? AND t.terminal_id = ? AND t.seq > ? AND t.seq < ?
-                  AND t.kind <> 'shift_handover' AND {after_sql[0]}""",
-            (scope.park_id, terminal, open_seq, close_seq, after_sql[1])).fetchone()[0]
+        # After the handover: booked after its transaction (or, closed without one, after it closed).
+        after_sql, after = ("t.txn_id > ?", close_txn) if close_txn is not None else ("t.ledger_time_ms > ?", closed_ms)
+        on_slip, arrived_after = db.execute(
+            f"""SELECT COUNT(*) - COALESCE(SUM(CASE WHEN {after_sql} THEN 1 ELSE 0 END), 0),
+                       COALESCE(SUM(CASE WHEN {after_sql} THEN 1 ELSE 0 END), 0)
+                  FROM txn t WHERE t.park_id = ? AND t.terminal_id = ? AND t.seq > ? AND t.seq < ?
+                   AND t.kind <> 'shift_handover'""",
+            (after if after is not None else 2**53, after if after is not None else 2**53, scope.park_id, terminal,
+             open_seq, close_seq)).fetchone()
         over_short = None if counted is None else counted - expected
         rows.append((terminal, station, staff, _time_text(opened_ms, zone), _time_text(closed_ms, zone),
-                     CLOSED_HOW_TEXT[how], totals.transactions, expected, counted, over_short, arrived_after))
+                     CLOSED_HOW_TEXT[how], on_slip, expected, counted, over_short, arrived_after))
     return rows
 
 
