@@ -30,6 +30,7 @@ from protocol.messages import CardRef, MemberOpen
 from terminal.events import State
 
 from .conftest import TERMINALS
+from .helpers.waiting import wait_until
 from .test_portal_app import PHONE_NUMBER, RecordingSender
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -91,6 +92,9 @@ def park(tmp_path):
         sender = RecordingSender()
         server, thread, url = serve(create_portal_app(home.home, sender=sender))
         till = ScriptedStation(rig, "T-FISH-1")
+        # Online with its signed config first, as a cashier waits: on a busy machine a login sent
+        # before then may wait for its answer longer than the till does.
+        wait_until(lambda: till.link.is_connected and till.link.state.policy is not None, what="the station online")
         till.log_in()
         try:
             yield rig, till, provider, sender, url
