@@ -8,10 +8,16 @@
    into one ledger process. Floor: the same clients against the echo responder.
 3. Ed25519 verifications per second on one core (PyNaCl).
 
-Run: tools/dev.sh bench e2e [--terminals 100] [--seconds 10]
+``--store postgresql`` keeps the books on the PostgreSQL server at ``--pg-server`` (a database made
+for the run and dropped after it) and ``--workers N`` runs N ledger processes sharing the requests
+(``serve --workers N``); ``--compare`` runs SQLite with one worker and PostgreSQL with one and two,
+each in its own park and beside its own echo floor, and prints them side by side.
+
+Run: tools/dev.sh bench e2e [--terminals 100] [--seconds 10] [--store postgresql --workers 2 | --compare]
 """
 
 import argparse
+from contextlib import contextmanager
 import os
 from pathlib import Path
 import select
@@ -47,14 +53,36 @@ def ms(seconds):
 
 
 # ---------------------------------------------------------------- processes
-def start_ledger(rig):
+def start_ledger(rig, workers=1):
     process = subprocess.Popen(
         [sys.executable, "-m", "tools.cli", "--home", str(rig.home.home), "ledger", "serve", "--broker-port", str(rig.port),
-         "--mqtt", rig.mqtt_version],
+         "--mqtt", rig.mqtt_version, "--workers", str(workers)],
         cwd=ROOT,
     )
-    time.sleep(1.0)
+    time.sleep(1.0 + 0.5 * workers)
     return process
+
+
+@contextmanager
+def bench_store(store, pg_server):
+    """The environment a park made inside keeps its books in: SQLite in its home, or a PostgreSQL
+    database made for the run (and dropped after it) on ``pg_server``."""
+    if store == "sqlite":
+        yield
+        return
+    import psycopg
+
+    name = f"fieldpos_bench_{os.getpid()}"
+    with psycopg.connect(f"{pg_server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["FIELDPOS_STORE_URL"] = f"{pg_server}/{name}"
+    try:
+        yield
+    finally:
+        os.environ.pop("FIELDPOS_STORE_URL", None)
+        with psycopg.connect(f"{pg_server}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def start_echo(rig):
@@ -138,6 +166,7 @@ class Terminals:
         elapsed = time.perf_counter() - started
         self.running = False
         answered = self.answered
+        self.timed_latencies = list(self.latencies)
         drain_until = time.monotonic() + 5
         while len(self.latencies) < sum(self.next_index.values()) and time.monotonic() < drain_until:
             self.pump(0.05)
@@ -158,6 +187,27 @@ def verifications_per_second(seconds=1.0):
             verify_key.verify(message, signature)
         count += 100
     return count / (time.perf_counter() - started)
+
+
+def wait_until_answering(rig, terminal_id, payload, timeout_s=60):
+    """Re-send one request (idempotent) until the ledger answers it: every worker has subscribed.
+    Workers start without a session, so what is published before they subscribe reaches no one."""
+    identity = rig.identity(terminal_id)
+    client = mqtt.make_client(terminal_id, username=terminal_id, password=identity.broker.password, persistent=False,
+                              mqtt_version=rig.mqtt_version)
+    arrived = threading.Event()
+    client.on_connect = lambda c, *a: c.subscribe(topics.result("P1", terminal_id), qos=1)
+    client.on_message = lambda *a: arrived.set()
+    client.connect("127.0.0.1", rig.port, **mqtt.connect_arguments(client, persistent=False))
+    client.loop_start()
+    deadline = time.monotonic() + timeout_s
+    while not arrived.is_set():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the ledger did not answer within {timeout_s} s")
+        client.publish(topics.request("P1", terminal_id), payload, qos=1)
+        arrived.wait(0.5)
+    client.disconnect()
+    client.loop_stop()
 
 
 def sequential_round_trips(rig, terminal_id, payloads):
@@ -198,15 +248,9 @@ def signed_charges(rig, terminal_id, visitor, count, first_seq):
     return payloads
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--terminals", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--charges", type=int, default=1000)
-    parser.add_argument("--mqtt", choices=("5", "3.1.1"), default="5")
-    args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory() as scratch:
+def measure(args, store, workers):
+    """One configuration in its own park: the echo floor, then the ledger, on the same broker."""
+    with tempfile.TemporaryDirectory() as scratch, bench_store(store, args.pg_server):
         station_ids = [f"T{n:03d}" for n in range(1, args.terminals + 1)]
         with ParkRig(Path(scratch), mqtt_version=args.mqtt).create({"T-DESK-1": "desk", **{t: "fishing" for t in station_ids}}) as rig:
             rig.start_broker()
@@ -221,7 +265,8 @@ def main():
             rig.stop_ledger()
 
             per_terminal = int(args.seconds * 60) + 50  # more than a terminal can send at the floor's pace
-            print(f"signing {args.terminals * per_terminal + 2 * args.charges} requests ...", flush=True)
+            print(f"[{store}, {workers} worker(s)] signing {args.terminals * per_terminal + 2 * args.charges} requests ...",
+                  flush=True)
             sequential = signed_charges(rig, station_ids[0], cards[station_ids[0]], args.charges, 1)
             ingest = {t: signed_charges(rig, t, cards[t], per_terminal, 1 + (args.charges if t == station_ids[0] else 0))
                       for t in station_ids}
@@ -230,29 +275,80 @@ def main():
             commit_s = fsync_commit_s(scratch)
             echo = start_echo(rig)
             echo_times = sequential_round_trips(rig, station_ids[0], echo_size)
-            echo_rate = Terminals(rig, station_ids, {t: ingest[t] for t in station_ids}).run(args.seconds)
+            echo_load = Terminals(rig, station_ids, {t: ingest[t] for t in station_ids})
+            echo_rate = echo_load.run(args.seconds)
             stop(echo)
 
-            ledger = start_ledger(rig)
+            ledger = start_ledger(rig, workers)
             try:
+                wait_until_answering(rig, station_ids[0], sequential[0])
+                time.sleep(0.5 * workers)  # the other workers subscribe at about the same time
                 online = sequential_round_trips(rig, station_ids[0], sequential)
-                ledger_rate = Terminals(rig, station_ids, ingest).run(args.seconds)
+                load = Terminals(rig, station_ids, ingest)
+                ledger_rate = load.run(args.seconds)
             finally:
                 stop(ledger)
-            verify_rate = verifications_per_second()
+    return dict(store=store, workers=workers, payload=len(sequential[0]), commit_s=commit_s, echo_times=echo_times,
+                echo_rate=echo_rate, echo_latencies=echo_load.timed_latencies, online=online, ledger_rate=ledger_rate,
+                latencies=load.timed_latencies)
 
+
+def report(args, figures):
+    commit_s, echo_times, online = figures["commit_s"], figures["echo_times"], figures["online"]
     floor_p50 = statistics.median(echo_times) + commit_s
     floor_p99 = percentile(echo_times, 0.99) + commit_s
+    store = "SQLite WAL synchronous=FULL" if figures["store"] == "sqlite" else "PostgreSQL (synchronous_commit on)"
     print()
-    print(f"payload {len(sequential[0])} bytes; MQTT {args.mqtt}, QoS 1, TCP_NODELAY; SQLite WAL synchronous=FULL")
+    print(f"[{figures['store']}, {figures['workers']} worker(s)] payload {figures['payload']} bytes; MQTT {args.mqtt}, "
+          f"QoS 1, TCP_NODELAY; {store}")
     print(f"floor: bare QoS 1 echo p50 {ms(statistics.median(echo_times))}, p99 {ms(percentile(echo_times, 0.99))}; "
           f"one fsync'd SQLite commit p50 {ms(commit_s)}")
     print(f"online charge round trip ({args.charges} sequential): p50 {ms(statistics.median(online))} "
           f"(floor {ms(floor_p50)}, {statistics.median(online) / floor_p50:.1f}x; target <= 3x), "
           f"p99 {ms(percentile(online, 0.99))} (floor {ms(floor_p99)}, {percentile(online, 0.99) / floor_p99:.1f}x; target <= 5x)")
+    ledger_rate, echo_rate = figures["ledger_rate"], figures["echo_rate"]
     print(f"ingest, {args.terminals} terminals, one in flight each: {ledger_rate:,.0f} charges/s committed and answered; "
           f"echo floor {echo_rate:,.0f}/s; {100 * ledger_rate / echo_rate:.0f} % of floor (target >= 60 %, >= 2,000/s)")
-    print(f"Ed25519 verify on one core (PyNaCl): {verify_rate:,.0f}/s")
+    latencies, echo_latencies = figures["latencies"], figures["echo_latencies"]
+    if latencies and echo_latencies:
+        print(f"ingest round trip under load: p50 {ms(statistics.median(latencies))}, p99 {ms(percentile(latencies, 0.99))} "
+              f"(echo floor p50 {ms(statistics.median(echo_latencies))}, p99 {ms(percentile(echo_latencies, 0.99))})")
+
+
+def table(args, rows):
+    print()
+    print(f"| store, workers | ingest/s | echo floor/s | % of floor | p50 under load (floor) | p99 under load (floor) |")
+    print("|---|---|---|---|---|---|")
+    for f in rows:
+        lat, echo = f["latencies"] or [0], f["echo_latencies"] or [0]
+        print(f"| {f['store']}, {f['workers']} | {f['ledger_rate']:,.0f} | {f['echo_rate']:,.0f} | "
+              f"{100 * f['ledger_rate'] / f['echo_rate']:.0f} % | {ms(statistics.median(lat))} ({ms(statistics.median(echo))}) | "
+              f"{ms(percentile(lat, 0.99))} ({ms(percentile(echo, 0.99))}) |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--terminals", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--charges", type=int, default=1000)
+    parser.add_argument("--mqtt", choices=("5", "3.1.1"), default="5")
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--workers", type=int, default=1, help="ledger processes (more than one: PostgreSQL only)")
+    parser.add_argument("--pg-server", default="postgresql://postgres@127.0.0.1:5432",
+                        help="PostgreSQL server for --store postgresql (default: %(default)s)")
+    parser.add_argument("--compare", action="store_true",
+                        help="SQLite 1 worker, PostgreSQL 1 and 2 workers, one after the other in this run")
+    args = parser.parse_args()
+    if args.workers > 1 and args.store != "postgresql" and not args.compare:
+        parser.error("--workers above 1 needs --store postgresql (a SQLite ledger has one writer)")
+    configs = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2)] if args.compare else [(args.store, args.workers)]
+    rows = []
+    for store, workers in configs:
+        rows.append(measure(args, store, workers))
+        report(args, rows[-1])
+    if len(rows) > 1:
+        table(args, rows)
+    print(f"Ed25519 verify on one core (PyNaCl): {verifications_per_second():,.0f}/s")
 
 
 if __name__ == "__main__":
