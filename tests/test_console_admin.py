@@ -162,6 +162,14 @@ def test_every_admin_change_goes_through_the_ledger_and_appears_in_the_audit_log
         assert store.terminal("T-KIDS-1").revoked_from_seq is not None
         assert store.card("P1", MEMBER.no).state == "active"
         assert store.config_change_version("P1") > config_changes  # the serving ledger re-publishes
+        # Each page shows the park as the ledger now holds it.
+        for url, shown in [("/admin", "/admin/cards-setup"), ("/admin/stations", "35.00"),
+                           ("/admin/stations", "儿童乐园 Kids"), ("/admin/cards-setup", "春季积分翻倍"),
+                           ("/admin/cards-setup", 'value="6000.00"'), ("/admin/cards-setup", 'value="250.00"'),
+                           ("/admin/staff", "钱多 Qian Duo"), ("/admin/terminals", "T-KIDS-1"),
+                           (f"/cards/{MEMBER.no}", 'id="block"'), ("/adjustments", 'id="pending"')]:
+            page = admin.get(url)
+            assert page.status_code == 200 and shown in page.text, (url, shown)
     finally:
         store.close()
 
