@@ -214,10 +214,11 @@ class TerminalApp:
         if key is not None:
             self._feed(events.KeyPressed(key.value))
         if self._scans is not None and (scanned := self._scans.next_event()) is not None:
-            if isinstance(self.machine, rental.RentalTerminal) or not isinstance(scanned, rental.Scanned):
+            tapped = self._ecards.tap_of(scanned.text, scanned.now_ms) if isinstance(scanned, rental.Scanned) else None
+            if tapped is not None:
+                self._feed(tapped)  # an e-card's QR: a member card shown, wherever a card is tapped
+            elif isinstance(self.machine, rental.RentalTerminal):
                 self._feed(scanned)  # a rental desk reads vouchers and labels itself
-            elif (tapped := self._ecards.tap_of(scanned.text, scanned.now_ms)) is not None:
-                self._feed(tapped)  # an e-card's QR: a member card shown
         tapped = self._read_card()
         if tapped is not None:
             self._feed(tapped)

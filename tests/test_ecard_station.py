@@ -140,3 +140,40 @@ def test_with_the_broker_gone_the_station_sells_to_an_ecard_within_the_policy_an
     till.keys("20E")
     till.turns(lambda: till.state == State.MESSAGE)
     assert "QR used already" in screen_text(till)
+
+
+def test_a_rental_desk_takes_a_rods_deposit_from_an_ecard_shown_to_its_scanner(tmp_path):
+    from host_sim.station import RENTAL_STAFF, add_rental_desk
+    from terminal.rental import RentalState
+
+    with ParkRig(tmp_path).create({"T-DESK-1": "desk", "P1-portal": "desk"},
+                                  kinds_by_terminal={"P1-portal": ("member_open", "loss_report")}) as rig:
+        add_rental_desk(rig, wall_ms(), "T-RENT-1")
+        rig.start_broker()
+        rig.start_ledger()
+        store = rig.home.open_store()
+        portal = MemberDesk(Intake(store, rig.home.ledger_keys()),
+                            json.loads(rig.home.bundle_path("P1-portal").read_text()), wall_ms)
+        opened = portal.open_ecard(member_name="张伟", phone="13800138000", pin="246810",
+                                   device_key=PHONE.verify_key.encode())
+        desk_link = rig.link("T-DESK-1")
+        shown = ecard.present(opened.credential, PHONE, wall_ms() - WINDOW_MS)
+        credential = ecard.parse_token(shown)[0]
+        assert desk_link.submit(lambda seq: TopUp(**common(desk_link, seq, CardRef(
+            no=credential.card_no, issuance=1, uid=credential.device_tag, ecard=shown)), amount_fen=10_000,
+            channel="cash", payment_ref="")).is_approved
+        desk = ScriptedStation(rig, "T-RENT-1", mode="rental")
+        try:
+            wait_until(lambda: desk.link.state.rental is not None, what="the signed config with the rental stock")
+            desk.log_in(RENTAL_STAFF)
+            desk.scan(ecard.present(opened.credential, PHONE, wall_ms()))
+            assert desk.state == RentalState.PICK_TYPE, screen_text(desk)
+            desk.keys("2")  # the rod: 50.00 deposit
+            desk.turns(lambda: desk.state == RentalState.VOUCHER)
+            (voucher,) = desk.sim.printer.receipts[-1].qr_payloads
+            assert voucher.startswith("FPV1:")
+            balance = rig.reader.db.execute("SELECT fen FROM card_balance WHERE account_id='card:E000001/1'")
+            assert balance.fetchone() == (5_000,)
+        finally:
+            desk.close()
+            store.close()
