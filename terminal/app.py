@@ -29,6 +29,7 @@ from protocol.messages import (REPLY_TYPES, REQUEST_TYPES, CardBalance, CardKind
                                OfflineCharge, Reversal, ShiftSlip, TopUp, Void, parse)
 
 from . import core, desk, events, offline, rental, rental_app
+from .app_shared import QUEUE_FULL_TEXT, operator_name
 from .ecard_scan import ECardScans
 from .events import StorageFailed
 from .config import DESK, StationConfig
@@ -54,7 +55,6 @@ QUEUE_WARNING_FRACTION = 0.8
 # States in which the machine waits for the Result of the request in flight.
 WAITING_STATES = (events.State.AUTHORIZING, events.State.UNCERTAIN, events.State.OPENING_SHIFT,
                   events.State.CLOSING_SHIFT)
-QUEUE_FULL_TEXT = "离线队列已满 Queue full — stop selling, get the station online"
 
 
 class TerminalApp:
@@ -173,10 +173,7 @@ class TerminalApp:
             self._printed_unrecorded.discard(seq)
 
     def _operator_name(self, staff_id: str) -> str:
-        for known_id, name in self.machine.config.staff.values():  # the ledger's directory once it has come
-            if known_id == staff_id:
-                return name
-        return staff_id
+        return operator_name(self.machine.config, staff_id)
 
     # ------------------------------------------------------------ the loop
     def run(self, *, stop=None) -> None:

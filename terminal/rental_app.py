@@ -11,6 +11,7 @@ from protocol.envelope import Purpose
 from protocol.messages import CardRef, DepositCard, DepositReply, OfflineRentalOut, RentalReturnReply
 
 from . import core, events
+from .app_shared import QUEUE_FULL_TEXT, operator_name
 from .config import RENTAL
 from .errors import ScannerError, ScanUnreadableError, StorageFaultError
 from .outbox import STORAGE_ERRORS, OutboxFullError
@@ -70,8 +71,6 @@ class ScanReader:
 def redeem_offline(app, effect: RedeemOffline):
     """Queue a hand-out the desk approved on its own (the voucher's signature and expiry held) as an
     ``offline_rental_out``; the ledger records it at sync, and flags a voucher redeemed twice."""
-    from .app import QUEUE_FULL_TEXT  # terminal.app imports this module
-
     link, machine = app.link, app.machine
     now_ms, is_uncertain = link.state.now_ms()
     if now_ms is None:  # the voucher check needed the time too, so this is a bug guard, not a path
@@ -105,7 +104,7 @@ def owed_receipt(app, request, result):
     if not is_owed(result):
         return None
     config, terminal_id = app.machine.config, app.identity.terminal_id
-    operator = app._operator_name(request.operator)
+    operator = operator_name(config, request.operator)
     stock = app.link.state.rental
     item_name = next((known.name for known in (stock.item_types if stock else ()) if known.item_type == result.item_type),
                      result.item_type)
