@@ -135,28 +135,21 @@ def change_member_pin(store: Store, keys: LedgerKeys, park_id: str, card_no: str
     from protocol.errors import LocalProtocolError
     from protocol.pin import check_pin
 
-    from .pins import MAX_WRONG_PINS, hash_pin, pin_matches
+    from .pins import hash_pin
 
     try:
         check_pin(new_pin)
     except LocalProtocolError:
         raise LedgerError("a PIN is 4 to 6 digits", code="BAD_PIN") from None
-    with store.batch():
-        member = store.member(park_id, card_no)
-        if member is None:
-            raise LedgerError(f"card {card_no} is not a member card", code="UNKNOWN_CARD")
-        if member.wrong_pins >= MAX_WRONG_PINS:
-            raise LedgerError("the PIN is locked: the front desk unlocks it", code="PIN_LOCKED")
-        is_right = pin_matches(old_pin, member.pin_hash, keys.pin_pepper)
-        if is_right:
-            store.set_member_pin(park_id, card_no, hash_pin(new_pin, keys.pin_pepper))
-        else:
-            store.set_member_wrong_pins(park_id, card_no, member.wrong_pins + 1)  # kept: the batch commits
-    if not is_right:
-        raise LedgerError("the old PIN is wrong", code="WRONG_PIN")
+
+    def work():
+        _check_member_pin(store, keys, park_id, card_no, old_pin, wrong_text="the old PIN is wrong")
+        store.set_member_pin(park_id, card_no, hash_pin(new_pin, keys.pin_pepper))
+    _keeping_wrong_tries(store, work)
 
 
-def _check_member_pin(store: Store, keys: LedgerKeys, park_id: str, card_no: str, pin: str) -> None:
+def _check_member_pin(store: Store, keys: LedgerKeys, park_id: str, card_no: str, pin: str, *,
+                      wrong_text: str = "the PIN is wrong") -> None:
     """The member PIN of ``card_no`` (inside a batch): wrong tries count against the same limit as at
     a terminal and are kept whatever the caller does next. LedgerError UNKNOWN_CARD, PIN_LOCKED,
     WRONG_PIN."""
@@ -169,7 +162,7 @@ def _check_member_pin(store: Store, keys: LedgerKeys, park_id: str, card_no: str
         raise LedgerError("the PIN is locked: the front desk unlocks it", code="PIN_LOCKED")
     if not pin_matches(pin, member.pin_hash, keys.pin_pepper):
         store.set_member_wrong_pins(park_id, card_no, member.wrong_pins + 1)
-        raise _WrongPin("the PIN is wrong", code="WRONG_PIN")
+        raise _WrongPin(wrong_text, code="WRONG_PIN")
     if member.wrong_pins:
         store.set_member_wrong_pins(park_id, card_no, 0)
 

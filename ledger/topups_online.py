@@ -130,7 +130,7 @@ def record_online_top_up(store: Store, *, park_id: str, provider: str, provider_
 def _book(store: Store, row, *, park_id, provider, provider_order, transaction_id, attach, amount_fen, paid_ms,
           now_ms) -> OnlineTopUp:
     topup_no, card_no, issuance = row[7], row[1], row[2]
-    held = store.card(park_id, card_no, issuance)
+    held = store.card(park_id, card_no, issuance)  # None: the rule declines UNKNOWN_CARD (a UID is still needed)
     request = TopUp(park=park_id, terminal="online", seq=topup_no, terminal_time_ms=paid_ms, clock_uncertain=False,
                     operator=provider, config_version=0,
                     card=CardRef(no=card_no, issuance=issuance, uid=held.uid if held else "00000000"),

@@ -142,6 +142,7 @@ def test_a_station_sells_to_an_ecard_by_its_scanned_qr_once_and_the_same_qr_agai
     assert charged.is_approved and charged.balances.fen == 7000
     again = sell(park, qr)  # the same QR (a screenshot of it) at the next till, seconds later
     assert (again.reason, again.balances) == ("ECARD_REPLAYED", None)
+    assert [kind for (kind,) in park.store.db.execute("SELECT kind FROM alert")] == ["ECARD_REPLAYED"]  # raised
     assert park.store.card_balances("P1", qr.account)[0] == 7000
     assert verify_books(park.store).is_ok
 

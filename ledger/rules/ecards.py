@@ -91,8 +91,15 @@ def check_ecard(request, view: ECardView | None) -> Decision | None:
             raise view.fault
         check_presentation(view.presented, view.registered)
     except ECardError as error:
-        return Decision(reason=Reason(error.code), detail=str(error.args[0])[:64])
+        reason = Reason(error.code)
+        # A code shown again or from another phone is someone trying a copy: raised, not only declined.
+        alerts = ((Alert(reason.value, f"{request.terminal}/{request.seq}: e-card {request.card.account}: "
+                         f"{error.args[0]}"),) if reason in _RAISED else ())
+        return Decision(reason=reason, detail=str(error.args[0])[:64], alerts=alerts)
     return None
+
+
+_RAISED = frozenset({Reason.ECARD_REPLAYED, Reason.ECARD_WRONG_DEVICE})
 
 
 def used_window(request, view: ECardView | None) -> tuple | None:
