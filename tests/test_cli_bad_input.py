@@ -31,6 +31,8 @@ BAD_INPUT = {
         ["--mqtt", "4"],
     ],
     ("ledger", "verify"): [["--deep"], ["extra"]],
+    # A day that is no date, one in the future (not begun), a typo'd flag.
+    ("ledger", "close-day"): [["2026-02-30"], ["yesterday"], ["2999-01-01"], ["--forse"], ["2026-05-01", "2026-05-02"]],
     ("ledger", "set-aside", "list"): [["--all"], ["extra"]],
     ("ledger", "set-aside", "retry"): [["--alll"], ["--all", "--force"]],
     ("station", "add"): [
@@ -152,6 +154,8 @@ BAD_INPUT = {
     ("report", "takings"): [["--by", "weather"], ["--day", "2026-13-01"], ["--station", "no-such-station"],
                             ["--day", "2026-05-01", "--from", "2026-05-01"], ["--from", "2026-05-02", "--to", "2026-05-01"],
                             ["--format", "xlsx"], ["--format", "pdf"], ["--out", "no-such-folder/t.csv"]],
+    ("report", "shifts"): [["--day", "2026-13-01"], ["--from", "monday"], ["--station", "no-such-station"],
+                           ["--format", "pdf"], ["--shift", "1"]],
     ("report", "time-of-day"): [["--day", "yesterday"], ["--station", "no-such-station"]],
     ("report", "corrections"): [["--from", "2026-02-30"], ["--stations", "bbq"]],
     ("report", "liabilities"): [["--day", "2026-05-01"], ["extra"]],
