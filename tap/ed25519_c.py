@@ -29,6 +29,9 @@ class VerifyKey:
         self.public_key = bytes(public_key)
 
     def verify(self, message, signature):
-        """Raise BadSignature unless ``signature`` is this key's over ``message``."""
+        """Raise BadSignature unless ``signature`` is this key's over ``message``: bytes, or a
+        tuple of parts signed as if joined (joined here: the C hashes one buffer)."""
+        if type(message) is tuple:
+            message = b"".join(bytes(part) for part in message)
         if not _native.verify(self.public_key, message, signature):
             raise BadSignature()

@@ -206,13 +206,14 @@ class VerifyKey:
             self._negated = _negate(point)
 
     def verify(self, message, signature):
-        """Raise BadSignature unless ``signature`` is this key's over ``message``."""
+        """Raise BadSignature unless ``signature`` is this key's over ``message``: bytes, or a
+        tuple of parts signed as if joined (hashed in place)."""
         if len(signature) != 64 or self._negated is None:
             raise BadSignature()
         s = int.from_bytes(signature[32:], "little")
         if s >= L:
             raise BadSignature()
-        k = _hash_scalar(signature[:32], self.public_key, message)
+        k = _hash_scalar(signature[:32], self.public_key, *(message if type(message) is tuple else (message,)))
         check = _multiply(k, self._negated)  # first: its table of multiples is gone before the next
         check = _add(base_multiply(s), check)
         if encode_point(check) != bytes(signature[:32]):

@@ -103,43 +103,49 @@ def seal(body, signing_key, key_id, purpose, topic, attachment=b"", max_bytes=MA
 
 
 def split(payload, max_bytes=MAX_PAYLOAD_BYTES):
-    """Cut a payload into its parts, checking sizes and header in protocol.envelope.split's order."""
-    if type(payload) is not bytes:
-        payload = bytes(payload)
-    if len(payload) > max_bytes:
-        _fail(OVERSIZE, str(len(payload)) + " bytes is over " + str(max_bytes))
-    if len(payload) < _FIXED_HEADER_BYTES:
+    """Cut a payload into its parts, checking sizes and header in protocol.envelope.split's order.
+    The body and the payload stay views of what was received (a broadcast's packet buffer): a
+    copy of a config at each step was the largest block a tap asked its heap for; the short
+    parts (key id, header, signature, attachment) are bytes."""
+    view = memoryview(payload)
+    size = len(view)
+    if size > max_bytes:
+        _fail(OVERSIZE, str(size) + " bytes is over " + str(max_bytes))
+    if size < _FIXED_HEADER_BYTES:
         _fail(TRUNCATED, "shorter than the envelope header")
-    if payload[:2] != MAGIC:
+    fixed = bytes(view[:_FIXED_HEADER_BYTES])
+    if fixed[:2] != MAGIC:
         _fail(BAD_MAGIC, "not a fieldpos envelope")
-    if payload[2] != VERSION:
-        _fail(UNSUPPORTED_VERSION, "protocol version " + str(payload[2]))
-    if payload[3] != ALGORITHM_ED25519:
-        _fail(UNSUPPORTED_ALGORITHM, "algorithm " + str(payload[3]))
-    key_length = payload[4]
+    if fixed[2] != VERSION:
+        _fail(UNSUPPORTED_VERSION, "protocol version " + str(fixed[2]))
+    if fixed[3] != ALGORITHM_ED25519:
+        _fail(UNSUPPORTED_ALGORITHM, "algorithm " + str(fixed[3]))
+    key_length = fixed[4]
     if not 1 <= key_length <= MAX_ID_CHARS:
         _fail(BAD_KEY_ID, "key id length " + str(key_length))
     attachment_start = _FIXED_HEADER_BYTES + key_length + SIGNATURE_BYTES + 2
-    if len(payload) < attachment_start:
+    if size < attachment_start:
         _fail(TRUNCATED, "envelope ends inside the key id, signature or attachment length")
-    attachment_length = int.from_bytes(payload[attachment_start - 2:attachment_start], "big")
+    attachment_length = int.from_bytes(bytes(view[attachment_start - 2:attachment_start]), "big")
     if attachment_length > MAX_ATTACHMENT_BYTES:
         _fail(OVERSIZE, "attachment of " + str(attachment_length) + " bytes")
     body_start = attachment_start + attachment_length
-    if len(payload) < body_start:
+    if size < body_start:
         _fail(TRUNCATED, "envelope ends inside the attachment")
     header_end = _FIXED_HEADER_BYTES + key_length
-    key_bytes = payload[_FIXED_HEADER_BYTES:header_end]
+    key_bytes = bytes(view[_FIXED_HEADER_BYTES:header_end])
     if any(byte > 0x7F for byte in key_bytes) or not is_id(key_bytes.decode()):
         _fail(BAD_KEY_ID, "key id is not a valid id")
-    return Envelope(key_bytes.decode(), payload[:header_end], payload[header_end:header_end + SIGNATURE_BYTES],
-                    payload[attachment_start:body_start], payload[body_start:], payload)
+    return Envelope(key_bytes.decode(), bytes(view[:header_end]), bytes(view[header_end:header_end + SIGNATURE_BYTES]),
+                    bytes(view[attachment_start:body_start]), view[body_start:], view)
 
 
 def verify(envelope, verify_key, purpose, topic):
-    """The body, if the signature holds for this purpose and topic; else BAD_SIGNATURE."""
+    """The body (a view, as split left it), if the signature holds for this purpose and topic;
+    else BAD_SIGNATURE. The signed bytes go to the key as their parts, not joined (see split)."""
     try:
-        verify_key.verify(signed_bytes(purpose, topic, envelope.header, envelope.body), envelope.signature)
+        verify_key.verify((DOMAIN, purpose.encode(), b"\x00", topic.encode(), b"\x00", envelope.header, envelope.body),
+                          envelope.signature)
     except BadSignature:
         _fail(BAD_SIGNATURE, "signature does not verify")
     return envelope.body

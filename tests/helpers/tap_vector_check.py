@@ -68,7 +68,7 @@ for case in VECTORS["envelopes"]:
         continue
     expect("split " + case["payload"][:40], None, case["split"])
     expect("key id", parts.key_id, case["key_id"])
-    expect("body", parts.body.hex(), case["body"])
+    expect("body", bytes(parts.body).hex(), case["body"])
     expect("sha256", parts.sha256(), case["sha256"])
     if "public_key" in case:
         key, purpose, topic = ed25519.VerifyKey(bytes.fromhex(case["public_key"])), case["purpose"], case["topic"]
