@@ -52,6 +52,26 @@ def test_the_statement_as_pdf_carries_its_totals_and_every_receipt_number(park_d
         assert format_fen(amount, grouped=True) in line
 
 
+@pytest.mark.parametrize("name", ["takings", "time-of-day", "corrections", "liabilities", "members", "deposits",
+                                  "rentals"])
+def test_every_report_sets_as_a_pdf_that_fits_the_page(park_day, name):  # noqa: F811
+    from ledger.reports.export import render
+
+    db = open_read_only(park_day.db_path)
+    try:
+        day = db.execute("SELECT MAX(business_day) FROM txn").fetchone()[0]
+        report = run_report(db, name, make_scope(db, day=day))
+    finally:
+        db.close()
+    text = pdf_text(render(report, "pdf"))
+    assert report.title_zh in text
+    for table in report.tables:
+        if table.totals:  # the last column's total, as the CSV writes it, is on the page
+            column = table.columns[-1]
+            value = table.totals[-1]
+            assert (format_fen(value, grouped=True) if column.kind == "fen" else str(value)) in text, table.title_en
+
+
 def test_a_pdf_needs_a_file_to_go_to(park_day, capsys):  # noqa: F811
     assert main(["--home", str(park_day.home), "report", "contractor", "--contractor", CONTRACTOR,
                  "--format", "pdf"]) == 2

@@ -7,6 +7,7 @@ the font file is several megabytes.
 """
 
 from datetime import datetime, timezone
+import math
 import os
 from pathlib import Path
 import time
@@ -57,7 +58,8 @@ def _column_widths(pdf, table: Table, rows: list[list[str]], room_mm: float) -> 
     widest = [max(pdf.get_string_width(row[index]) for row in rows) + 3 for index in range(len(table.columns))]
     scale = min(1.0, room_mm / sum(widest)) if sum(widest) else 1.0
     spare = max(0.0, room_mm - sum(widest)) / len(widest)
-    return [width * scale + spare for width in widest]
+    # Whole hundredths of a millimetre, rounded down: a float sum a hair over the page is refused.
+    return [math.floor((width * scale + spare) * 100) / 100 for width in widest]
 
 
 def to_pdf(report: Report, *, made_ms: int | None = None) -> bytes:
