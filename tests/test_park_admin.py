@@ -221,3 +221,11 @@ def test_the_command_lines_changes_take_the_same_path_are_audited_and_one_login_
     actions = [row[3] for row in ConsoleStore.in_home(home).audit_entries()]
     assert actions[:3] == ["card.block", "adjustment.request", "campaign.add"] and all(
         row[2].startswith("cli:") for row in ConsoleStore.in_home(home).audit_entries()[:3])
+    # The older station and staff commands are recorded the same way, with before and after.
+    assert run("station", "mode", "--station", "bbq", "--mode", "fixed") == 2  # no priced item yet: refused
+    assert run("station", "menu", "add", "--station", "bbq", "--item", "skewer", "--name", "羊肉串", "--price-fen", "500") == 0
+    assert run("staff", "set", "--staff", "wang", "--role", "supervisor") == 0
+    (_, _, _, staff_action, staff_target, before, after, _), (_, _, _, menu_action, *_) = \
+        ConsoleStore.in_home(home).audit_entries()[:2]
+    assert (staff_action, staff_target, menu_action) == ("staff.set", "wang", "station.menu_add")
+    assert '"role": "cashier"' in before and '"role": "supervisor"' in after

@@ -1,9 +1,11 @@
 """``fieldpos`` commands for the park's administration that the console's pages also make: a
-station's operator and commission, card-type limits, bonus tiers, campaigns, a staff PIN reset or
-unlock, card block/unblock, and balance adjustments (asked for, then approved by another login).
+station's operator and commission, card-type limits, bonus tiers, campaigns, the offline policy, a
+staff PIN reset or unlock, card block/unblock, and balance adjustments (asked for, then approved by
+another login).
 
 Each goes through ``ledger.park_admin.ParkAdmin``, the path the console takes, and is written to the
-park's audit log (the console's, ``console.db``) with ``cli:<login>`` as the actor.
+park's audit log (the console's, ``console.db``) with ``cli:<login>`` as the actor; so are the older
+station, staff and terminal commands (``record_change``).
 """
 
 import argparse
@@ -27,7 +29,7 @@ def _admin(args):
     return ParkAdmin(park_home(args)) if has_ledger(args) else None
 
 
-def _record(args, change) -> None:
+def record_change(args, change) -> None:
     """Write a change to the park's audit log (the console's), the actor being this login."""
     from backoffice.accounts import ConsoleStore
 
@@ -37,7 +39,7 @@ def _record(args, change) -> None:
 
 def _done(args, change, line: str) -> int:
     """Record the change and say what was done, in one line."""
-    _record(args, change)
+    record_change(args, change)
     print(line)
     return 0
 
@@ -104,7 +106,7 @@ def cmd_card_type(args) -> int:
     limits = admin.card_limits()[args.kind]
     if changes:
         change = admin.set_card_limits(args.kind, replace(limits, **changes))
-        _record(args, change)
+        record_change(args, change)
         limits = admin.card_limits()[args.kind]
     print(f"{args.kind} cards: balance up to {format_fen(limits.max_balance_fen)}, top-ups "
           f"{format_fen(limits.min_topup_fen)}-{format_fen(limits.max_topup_fen)}, spend up to "
@@ -123,7 +125,7 @@ def cmd_offline_policy(args) -> int:
         return 1
     changes = {name: getattr(args, name) for name in OFFLINE_OPTIONS if getattr(args, name) is not None}
     if changes:
-        _record(args, admin.set_offline_policy(**changes))
+        record_change(args, admin.set_offline_policy(**changes))
     policy = admin.offline_policy()
     print(f"offline: a sale up to {format_fen(policy['max_transaction_fen'])}, a card up to "
           f"{format_fen(policy['max_card_fen'])} and the terminal up to {format_fen(policy['max_terminal_fen'])} "

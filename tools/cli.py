@@ -26,12 +26,11 @@ def cmd_ledger_init(args) -> int:
 def cmd_station_add(args) -> int:
     if not has_ledger(args):
         return 1
-    home = park_home(args)
-    store = home.open_store()
-    try:
-        store.add_station(home.park_id(), args.station, args.name, contractor_id=args.contractor, commission_bp=args.commission_bp)
-    finally:
-        store.close()
+    from ledger.park_admin import ParkAdmin
+    from tools.admin_cli import record_change
+
+    record_change(args, ParkAdmin(park_home(args)).add_station(args.station, args.name, contractor_id=args.contractor,
+                                                               commission_bp=args.commission_bp))
     print(f"station {args.station} added")
     return 0
 
@@ -71,7 +70,10 @@ def cmd_staff_add(args) -> int:
     if not has_ledger(args):
         return 1
     pin = args.pin if args.pin is not None else getpass.getpass(f"PIN for {args.staff} (4-6 digits): ")
-    park_home(args).add_staff(args.staff, args.name, args.role, args.card_no, pin)
+    from ledger.park_admin import ParkAdmin
+    from tools.admin_cli import record_change
+
+    record_change(args, ParkAdmin(park_home(args)).add_staff(args.staff, args.name, args.role, args.card_no, pin))
     print(f"staff {args.staff} ({args.role}) added with card {args.card_no}")
     return 0
 
@@ -92,9 +94,14 @@ def _describe_station(station_id: str, settings) -> list[str]:
 def _change_station(args, change, done: str) -> int:
     if not has_ledger(args):
         return 1
-    settings = park_home(args).change_station(args.station, change)
+    from ledger.park_admin import ParkAdmin
+    from tools.admin_cli import record_change
+
+    # The console's action names: station.menu_add|menu_set|menu_remove, station.mode, station.hours.
+    action = "station." + (f"menu_{args.menu_command}" if args.station_command == "menu" else args.station_command)
+    record_change(args, ParkAdmin(park_home(args)).change_station_sales(args.station, change, action))
     print(f"station {args.station}: {done}; {CONFIG_NOTE}")
-    print("\n".join(_describe_station(args.station, settings)))
+    print("\n".join(_describe_station(args.station, park_home(args).station_settings(args.station))))
     return 0
 
 
@@ -161,15 +168,22 @@ def cmd_staff_set(args) -> int:
     if args.name is None and args.role is None:
         print("fieldpos: staff set needs --name or --role (or both)", file=sys.stderr)
         return 2
-    staff_id, name, role, _, _ = park_home(args).change_staff(args.staff, name=args.name, role=args.role)
-    print(f"staff {staff_id}: {name}, {role}; {CONFIG_NOTE}")
+    from ledger.park_admin import ParkAdmin
+    from tools.admin_cli import record_change
+
+    change = ParkAdmin(park_home(args)).change_staff(args.staff, name=args.name, role=args.role)
+    record_change(args, change)
+    print(f"staff {args.staff}: {change.after['name']}, {change.after['role']}; {CONFIG_NOTE}")
     return 0
 
 
 def cmd_staff_retire(args) -> int:
     if not has_ledger(args):
         return 1
-    park_home(args).change_staff(args.staff, retire=True)
+    from ledger.park_admin import ParkAdmin
+    from tools.admin_cli import record_change
+
+    record_change(args, ParkAdmin(park_home(args)).change_staff(args.staff, retire=True))
     print(f"staff {args.staff} retired: their card no longer logs in; {CONFIG_NOTE}")
     return 0
 
@@ -186,6 +200,10 @@ def cmd_provision(args) -> int:
     home = park_home(args)
     path = home.provision_terminal(args.terminal, args.station, kinds=kinds, broker_host=args.broker_host,
                                    broker_port=args.broker_port, tls_ca_pem=tls_ca)
+    from ledger.park_admin import Change
+    from tools.admin_cli import record_change
+
+    record_change(args, Change("terminal.provision", args.terminal, None, {"station": args.station, "kinds": args.kinds}))
     print(f"terminal {args.terminal} registered; bundle written to {path} (keep it secret; flash it with flash.sh)")
     if is_loopback_host(args.broker_host):
         print(f"fieldpos: warning: the bundle's broker host {args.broker_host} is this machine itself: only a till run "
@@ -237,7 +255,12 @@ def cmd_terminal_check(args) -> int:
 def cmd_terminal_retire(args) -> int:
     if not has_ledger(args):
         return 1
+    from ledger.park_admin import Change
+    from tools.admin_cli import record_change
+
     from_seq = park_home(args).retire_terminal(args.terminal, is_stolen=args.stolen)
+    record_change(args, Change("terminal.retire", args.terminal, {"is_retired": False},
+                               {"is_retired": True, "refused_from_seq": from_seq, "stolen": args.stolen}))
     print(f"terminal {args.terminal} retired: the ledger refuses what it signs from seq {from_seq} on; its bundle is "
           f"deleted. Regenerate the broker config (fieldpos broker-config) to remove its login. Terminal ids are "
           f"never reused: provision the replacement under a new id.")
