@@ -974,11 +974,14 @@ class MemberLookupReply(Message):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DepositCard(Request):
     """A rental deposit paid from the park card ``card`` (the payer's). ``deposit_fen`` is what the
-    screen showed: it must be the item type's deposit, so a stale config cannot take another sum."""
+    screen showed: it must be the item type's deposit, so a stale config cannot take another sum.
+    A member card asks its PIN as a charge does (above the park's no-PIN limit): ``pin_sha256``
+    names the sealed PIN block then, else it is left out."""
 
     TYPE: ClassVar[str] = "deposit_card"
     item_type: str = _f("id")
     deposit_fen: int = _f("amount")
+    pin_sha256: str | None = _f("sha256", added=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1007,10 +1010,17 @@ class RentalOut(Request):
 class OfflineRentalOut(RentalOut):
     """A hand-out the terminal approved on its own (the voucher's signature and expiry checked
     locally) while the ledger was out of reach, at ``approved_ms``. It happened: the ledger records
-    it even when the voucher was redeemed elsewhere, and flags that."""
+    it even when the voucher was redeemed elsewhere, and flags that. When it follows an online
+    ``rental_out`` that got no answer, ``supersedes_seq`` names that attempt, and the ledger applies
+    at most one of the two (as ``OfflineCharge.supersedes_seq``)."""
 
     TYPE: ClassVar[str] = "offline_rental_out"
     approved_ms: int = _f("time_ms")
+    supersedes_seq: int | None = _f("seq", added=True)
+
+    def _check_whole(self):
+        if self.supersedes_seq is not None and self.supersedes_seq >= self.seq:
+            _fail("supersedes_seq", "must name an earlier seq", Reason.VALUE_OUT_OF_RANGE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,9 +20,11 @@ is an item's label):
 - IDLE → an item's label scanned (or the voucher of an item this desk handed out) → INSPECT (1 intact, 2 damaged, 3 lost) → DAMAGE (digits toggle
   the type's damage list, ENTER sends) → ``rental_return`` → the itemised return receipt → DONE.
   Late is the ledger's to decide, from its own hand-out and return times.
-- Deposits and returns need the ledger: offline they are refused before anything is sent. A
-  hand-out sent online that gets no answer waits (UNCERTAIN) rather than being queued offline as
-  well: a second redemption of one voucher would be flagged at sync as if redeemed twice.
+- Deposits and returns need the ledger: offline they are refused before anything is sent (one
+  sent that gets no answer waits, UNCERTAIN). A hand-out sent online that gets no answer falls
+  back to offline as a sale does: the offline redemption names the online attempt
+  (``supersedes_seq``) and the ledger applies at most one of the two, so the item is never handed
+  out twice on the books nor flagged as a voucher redeemed twice.
 - The rental states are entry states: CANCEL leaves them, and they time out back to IDLE.
 """
 
@@ -31,14 +33,14 @@ from datetime import datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
-from protocol.messages import (Channel, DepositCard, DepositDesk, DepositReply, LineItem, RefundRoute, RentalCondition,
+from protocol.messages import (CardKind, Channel, DepositCard, DepositDesk, DepositReply, LineItem, RefundRoute, RentalCondition,
                                RentalOut, RentalReturn, RentalReturnReply, RentalStock, RentalType)
 from protocol.reasons import reason_text
 from protocol.voucher import PREFIX as VOUCHER_PREFIX
 from protocol.voucher import Voucher, VoucherError, parse_voucher, verify_voucher
 
 from . import core
-from .events import (DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, Answer, CardTapped, KeyPressed, NoAnswer,
+from .events import (DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, PIN_TIMEOUT_MS, Answer, CardTapped, KeyPressed, NoAnswer,
                      OfflineApproved, OfflineRefused, Print, PrintFinished, RememberReceipt, Sale, Show, State,
                      format_fen, masked)
 from .receipt import ReceiptData
@@ -87,6 +89,7 @@ class RedeemOffline:
 
     voucher: str
     item_label: str
+    supersedes_seq: int | None = None  # the online rental_out that got no answer, if any
 
 
 @dataclass
@@ -256,7 +259,25 @@ class RentalTerminal(core.Terminal):
         self.sale.lines = (LineItem(item=f"押金 {item_type.name}", qty=1, unit_fen=item_type.deposit_fen),)
         if self.sale.operation == DepositDesk.TYPE:
             return [self._go(RentalState.PICK_CHANNEL, ENTRY_TIMEOUT_MS)]
-        return self._send(DepositCard, {"item_type": item_type.item_type, "deposit_fen": item_type.deposit_fen})
+        if self.sale.card.kind == CardKind.MEMBER and item_type.deposit_fen > self.rules.no_pin_limit_fen:
+            # A member card pays a deposit as it pays a charge: its PIN above the park's no-PIN
+            # limit, on the charge's own PIN screen (the ledger checks it the same way).
+            self.sale.typed = ""
+            return [self._go(State.CHARGE_PIN, PIN_TIMEOUT_MS)]
+        return self._send_card_deposit(pin=None)
+
+    def _send_card_deposit(self, pin: str | None) -> list:
+        item_type = self.rental.item_type
+        return self._send(DepositCard, {"item_type": item_type.item_type, "deposit_fen": item_type.deposit_fen}, pin=pin)
+
+    def _on_charge_pin(self, event) -> list:
+        if self.rental is None:
+            return super()._on_charge_pin(event)
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        if (pin := self._pin_typed(event)) is None:
+            return self._type_pin(event.key)
+        return self._send_card_deposit(pin=pin)
 
     def _on_rental_pick_channel(self, event) -> list:
         if (handled := self._leave_entry(event)) is not None:
@@ -335,6 +356,9 @@ class RentalTerminal(core.Terminal):
             return super()._on_authorizing(event)
         if isinstance(event, NoAnswer):
             self.ledger_holds = event.ledger_reason
+            if self.sale.operation == RentalOut.TYPE:
+                # The voucher was checked here already: hand out offline in the attempt's place.
+                return [RedeemOffline(self.rental.voucher_token, self.rental.item_label, supersedes_seq=self.sale.seq)]
             return self._uncertain("总账未答复 No answer yet")
         if isinstance(event, OfflineApproved):
             self.sale.seq = event.seq
@@ -342,6 +366,8 @@ class RentalTerminal(core.Terminal):
             return self._receipt_then_print(self._hand_out_receipt(event.seq, event.time_ms, is_online=False,
                                                                    is_time_uncertain=event.is_time_uncertain))
         if isinstance(event, OfflineRefused):
+            if self.sale.seq is not None:  # the online attempt is still queued and may yet be approved
+                return self._uncertain(event.text)
             self.sale, self.rental = None, None
             return self._message("离线出借被拒 Offline hand-out refused", (event.text,))
         if isinstance(event, Answer):

@@ -70,7 +70,9 @@ class ScanReader:
 
 def redeem_offline(app, effect: RedeemOffline):
     """Queue a hand-out the desk approved on its own (the voucher's signature and expiry held) as an
-    ``offline_rental_out``; the ledger records it at sync, and flags a voucher redeemed twice."""
+    ``offline_rental_out``; the ledger records it at sync, and flags a voucher redeemed twice. One
+    that replaces an unanswered online attempt names it (``supersedes_seq``): the ledger applies
+    one of the two."""
     link, machine = app.link, app.machine
     now_ms, is_uncertain = link.state.now_ms()
     if now_ms is None:  # the voucher check needed the time too, so this is a bug guard, not a path
@@ -83,7 +85,8 @@ def redeem_offline(app, effect: RedeemOffline):
         pending = link.enqueue(lambda seq: OfflineRentalOut(
             park=identity.park_id, terminal=identity.terminal_id, seq=seq, terminal_time_ms=now_ms,
             clock_uncertain=is_uncertain, operator=machine.operator, config_version=app.config.version, card=card,
-            voucher=effect.voucher, item_label=effect.item_label, approved_ms=now_ms))
+            voucher=effect.voucher, item_label=effect.item_label, approved_ms=now_ms,
+            supersedes_seq=effect.supersedes_seq), replaces_seq=effect.supersedes_seq)
     except OutboxFullError as error:
         return events.OfflineRefused(error.code, QUEUE_FULL_TEXT)
     except STORAGE_ERRORS as error:  # not queued: the item stays on the rack

@@ -11,7 +11,7 @@ from protocol.messages import (DamageFee, DepositCard, DepositDesk, DepositReply
                                RentalReturnReply, RentalStock, RentalType, Result)
 from protocol.voucher import Voucher, make_voucher
 from terminal.config import StationConfig
-from terminal.events import (Answer, CardTapped, KeyPressed, NoAnswer, OfflineApproved, Print, PrintFinished,
+from terminal.events import (Answer, CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, Print, PrintFinished,
                              RememberReceipt, Show, State, Submit, Tick)
 from terminal.receipt import render_receipt_text
 from terminal.rental import RedeemOffline, RentalState, RentalTerminal, ScanFailed, Scanned
@@ -136,15 +136,38 @@ def test_offline_a_good_voucher_is_redeemed_locally_and_the_receipt_says_offline
     assert RememberReceipt(8) in terminal.handle(PrintFinished())
 
 
-def test_a_hand_out_sent_online_without_an_answer_waits_and_is_never_also_queued_offline():
+def test_a_hand_out_sent_online_without_an_answer_falls_back_offline_naming_the_attempt_it_replaces():
     terminal = logged_in()
-    terminal.handle(Scanned(voucher(), NOW_MS))
+    token = voucher()
+    terminal.handle(Scanned(token, NOW_MS))
     terminal.handle(Scanned("ROD-0042", NOW_MS))
     terminal.submitted(9)
 
     effects = terminal.handle(NoAnswer())
-    assert terminal.state == State.UNCERTAIN and not [e for e in effects if isinstance(e, RedeemOffline)]
+    assert only(effects, RedeemOffline) == RedeemOffline(token, "ROD-0042", supersedes_seq=9)
+    printed = only(terminal.handle(OfflineApproved(seq=10, time_ms=NOW_MS, is_time_uncertain=False)), Print).receipt
+    assert not printed.is_online and printed.receipt_number == "T-RENT-1-10"
+
+
+def test_a_hand_out_whose_offline_fallback_cannot_be_queued_waits_for_the_online_attempt():
+    terminal = logged_in()
+    terminal.handle(Scanned(voucher(), NOW_MS))
+    terminal.handle(Scanned("ROD-0042", NOW_MS))
+    terminal.submitted(9)
+    terminal.handle(NoAnswer())
+
+    terminal.handle(OfflineRefused("OUTBOX_FULL", "queue full"))
+    assert terminal.state == State.UNCERTAIN  # never a message that says it did not happen: it may have
     assert only(terminal.handle(Answer(result(9))), Print).receipt.seq == 9
+
+
+def test_a_deposit_or_a_return_without_an_answer_waits():
+    terminal = logged_in()
+    terminal.handle(Scanned("ROD-0042", NOW_MS))
+    keys(terminal, "1")
+    terminal.submitted(9)
+    effects = terminal.handle(NoAnswer())
+    assert terminal.state == State.UNCERTAIN and not [e for e in effects if isinstance(e, RedeemOffline)]
 
 
 def test_a_voucher_used_before_is_refused_with_the_time_and_place_of_the_first():
@@ -304,3 +327,31 @@ def test_the_voucher_of_a_rod_this_desk_handed_out_scanned_again_starts_its_retu
     assert "凭证已用" in screen.title and screen.tone == "warning"  # used here already: when, not a second rod
     submit = only(keys(terminal, "1"), Submit)
     assert submit.message_type is RentalReturn and submit.fields["item_label"] == "ROD-0042"
+
+
+MEMBER = CardRecord("M00008", 1, "member", "P1")
+
+
+def test_a_member_card_paying_a_deposit_above_the_no_pin_limit_asks_its_pin_on_the_charge_pin_screen():
+    terminal = logged_in()  # the park's no-PIN limit: 200.00
+    terminal.handle(CardTapped("04a1b2c3", MEMBER))
+    submit = only(keys(terminal, "1"), Submit)  # the rod: 100.00, within the limit: no PIN
+    assert submit.message_type is DepositCard and submit.pin is None
+    terminal.handle(Answer(result(20, "declined", "INSUFFICIENT_FUNDS")))
+    terminal.handle(KeyPressed("ENTER"))
+
+    terminal.handle(CardTapped("04a1b2c3", MEMBER))
+    (screen,) = keys(terminal, "2")  # the bike: 300.00, above it
+    assert terminal.state == State.CHARGE_PIN and "Member PIN" in screen.title and "300.00" in screen.lines[0]
+    submit = only(keys(terminal, "246810E"), Submit)
+    assert submit.message_type is DepositCard and submit.pin == "246810"
+    assert submit.fields["item_type"] == "bike" and submit.fields["card"] == (MEMBER, "04a1b2c3")
+    (screen,) = terminal.handle(Answer(result(21, "declined", "WRONG_PIN")))
+    assert terminal.state == State.MESSAGE and any("PIN" in line for line in screen.lines)
+
+
+def test_an_anonymous_card_pays_any_deposit_without_a_pin():
+    terminal = logged_in()  # the park's no-PIN limit: 200.00
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    submit = only(keys(terminal, "2"), Submit)
+    assert submit.message_type is DepositCard and submit.pin is None

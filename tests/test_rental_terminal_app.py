@@ -196,3 +196,32 @@ def test_a_voucher_receipt_a_power_cut_stopped_is_printed_with_its_qr_when_the_d
         desk.close()
         if reborn is not None:
             reborn.close()
+
+
+def test_a_hand_out_the_ledger_does_not_answer_goes_out_offline_and_is_booked_once_when_it_answers(rental_park):
+    desk = rental_desk(rental_park)
+    try:
+        desk.keys([Key.F2])
+        desk.keys(ROD_KEY + "1")  # the rod, paid in cash
+        desk.turns(lambda: desk.state == RentalState.VOUCHER)
+        (voucher,) = desk.sim.printer.receipts[-1].qr_payloads
+
+        rental_park.stop_ledger()  # the Wi-Fi is fine; the ledger is slow to come back
+        desk.scan(LABELS[0])
+        desk.turns(lambda: desk.state == State.DONE)  # no answer in time: handed out offline instead
+        assert "OFFLINE" in desk.sim.printer.receipts[-1].text
+        online_seq, offline_seq = [pending.seq for pending in desk.link.outbox.pending()]
+
+        rental_park.start_ledger()
+        wait_until(lambda: desk.link.outbox.pending_count() == 0, 30, "both requests to be decided")
+        outcomes = dict(rental_park.reader.db.execute(
+            "SELECT seq, reason FROM request WHERE terminal_id=? AND seq IN (?, ?)",
+            (RENTAL_TERMINAL, online_seq, offline_seq)).fetchall())
+        # The online attempt reached the ledger first and was approved; the offline one is the same hand-out.
+        assert outcomes == {online_seq: "OK", offline_seq: "SAME_SALE"}
+        assert rental_park.reader.db.execute("SELECT COUNT(*) FROM voucher_redemption").fetchone()[0] == 1
+        assert rental_park.reader.db.execute(
+            "SELECT COUNT(*) FROM alert WHERE kind='VOUCHER_REDEEMED_TWICE'").fetchone()[0] == 0
+        assert item_state(rental_park, LABELS[0]) == "out"
+    finally:
+        desk.close()

@@ -94,9 +94,10 @@ def limits_kind(request) -> str | None:
 
 
 # ---------------------------------------------------------------- PINs
-def check_member_pin(request, view: View, *, always: bool = False) -> Decision:
+def check_member_pin(request, view: View, *, always: bool = False, amount_fen: int | None = None) -> Decision:
     """A member charge above the park's no-PIN limit needs the member's PIN (``always``: any
-    amount); three wrong PINs lock the card's PIN until a supervisor unlocks it. Approving or
+    amount; ``amount_fen``: what the card pays when the request names it otherwise, as a rental
+    deposit does); three wrong PINs lock the card's PIN until a supervisor unlocks it. Approving or
     declining, the decision carries the member's new wrong-PIN count when it changes."""
     member = view.member
     if member is None:
@@ -105,7 +106,8 @@ def check_member_pin(request, view: View, *, always: bool = False) -> Decision:
         return decline(Reason.PIN_LOCKED)
     # The park's limit, the one each till has in its signed config: a member's own copy (taken when
     # the card was opened) would differ once the park changes it, and the till would not ask.
-    if not always and request.amount_fen <= view.park_rules.no_pin_limit_fen and request.pin_sha256 is None:
+    amount = request.amount_fen if amount_fen is None else amount_fen
+    if not always and amount <= view.park_rules.no_pin_limit_fen and request.pin_sha256 is None:
         return APPROVED
     if request.pin_sha256 is None:
         return decline(Reason.PIN_REQUIRED)

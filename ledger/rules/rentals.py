@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 
 from protocol.messages import (Channel, DepositCard, DepositDesk, DepositReply, OfflineRentalOut, RentalCondition,
                                RentalOut, RentalReturn, RentalReturnReply, RentalType, RefundRoute)
-from protocol.reasons import Reason
+from protocol.reasons import Outcome, Reason
 from protocol.voucher import Voucher, VoucherError, make_voucher, parse_voucher, verify_voucher
 
-from .common import channel_account, nonzero, station_credit
-from .decision import Alert, Answer, Decision, Notification, Posting, StationView, View, decline
+from .common import channel_account, check_member_pin, nonzero, station_credit
+from .decision import APPROVED, Alert, Answer, Decision, Notification, Posting, StationView, View, decline
 
 POOL_PREFIX = "deposit:"
 CLAIM_PREFIX = "claim:"
@@ -109,6 +109,8 @@ class RentalView:
     flagged_label: bool = False          # return: the label is out on a second (offline) redemption
     payer_phone: str | None = None       # return: the paying member's phone, to tell them
     station: StationView | None = None   # return: the station that handed the item out
+    is_superseded: bool = False          # hand-out: an online attempt the desk replaced by an offline one
+    earlier_outcome: str | None = None   # offline hand-out: the outcome of the online attempt it supersedes
 
 
 # ---------------------------------------------------------------- what a rule decides, for the store
@@ -218,12 +220,19 @@ def _hold(park: str, deposit_fen: int, view: View, *, route: str, payer_account:
 
 
 def decide_deposit_card(request: DepositCard, view: View) -> Decision:
-    """A deposit from the park card: its real money only (bonus credit is not a deposit)."""
+    """A deposit from the park card: its real money only (bonus credit is not a deposit). A member
+    card pays it as it pays a charge: with its PIN above the park's no-PIN limit, the same wrong-PIN
+    count and lock (an anonymous card has no PIN)."""
     card = view.card
+    pin = APPROVED
+    if card.kind == "member":
+        pin = check_member_pin(request, view, amount_fen=request.deposit_fen)
+        if not pin.is_approved:
+            return pin
     if view.rental.item_type is not None and card.fen < view.rental.item_type.deposit_fen:
-        return decline(Reason.INSUFFICIENT_FUNDS)
+        return decline(Reason.INSUFFICIENT_FUNDS).after(pin)
     return _hold(request.park, request.deposit_fen, view, route=RefundRoute.CARD.value,
-                 payer_account=request.card.account, payment_ref="", is_member=card.kind == "member")
+                 payer_account=request.card.account, payment_ref="", is_member=card.kind == "member").after(pin)
 
 
 def decide_deposit_desk(request: DepositDesk, view: View) -> Decision:
@@ -272,11 +281,21 @@ def _hand_out(request: RentalOut, view: View, *, redeemed_ms: int, is_offline: b
 
 
 def decide_rental_out(request: RentalOut, view: View) -> Decision:
+    if view.rental.is_superseded:
+        # The desk gave up waiting for this attempt and handed the item out offline: that one counts.
+        return decline(Reason.SUPERSEDED)
     return _hand_out(request, view, redeemed_ms=view.rental.now_ms, is_offline=False)
 
 
 def decide_offline_rental_out(request: OfflineRentalOut, view: View) -> Decision:
-    return _hand_out(request, view, redeemed_ms=request.approved_ms, is_offline=True)
+    """As a sale's ``offline_charge``: with ``supersedes_seq``, at most one of the pair is applied,
+    so one hand-out is never recorded twice (nor flagged as a voucher redeemed twice)."""
+    if request.supersedes_seq is None:
+        return _hand_out(request, view, redeemed_ms=request.approved_ms, is_offline=True)
+    if view.rental.earlier_outcome == Outcome.APPROVED:
+        return Decision(reason=Reason.SAME_SALE)  # the online attempt was approved, its answer lost
+    decision = _hand_out(request, view, redeemed_ms=request.approved_ms, is_offline=True)
+    return replace(decision, supersedes=(request.terminal, request.supersedes_seq, request.seq))
 
 
 def _item_state_after(condition: str) -> str:
@@ -360,6 +379,8 @@ def gather_deposit(request, store, terminal, now_ms: int, pins) -> View:
 
     card = store.card(request.park, request.card.no) if request.TYPE == DepositCard.TYPE else None
     reads = card_reads(request, store, now_ms, card) if card is not None else {"card": None}
+    if card is not None and card.kind == "member":  # its PIN, against the park's no-PIN limit
+        reads |= {"member": store.member(request.park, request.card.no), "park_rules": store.park_rules(request.park)}
     return View(terminal=terminal, pins=pins, **reads, rental=RentalView(
         now_ms=now_ms, item_type=store.rental_type(request.park, request.item_type),
         next_order_no=store.next_deposit_order_no(request.park), voucher_key=_voucher_key(store)))
@@ -381,9 +402,16 @@ def gather_rental_out(request: RentalOut, store, terminal, now_ms: int, pins) ->
         pass
     if order is not None:
         first = store.first_redemption(request.park, order.order_no)
+    superseded, earlier = False, None
+    if isinstance(request, OfflineRentalOut):
+        if request.supersedes_seq is not None:
+            stored = store.stored_outcome(request.terminal, request.supersedes_seq)
+            earlier = None if stored is None else stored[0]
+    else:
+        superseded = store.superseded_by(request.terminal, request.seq) is not None
     return View(terminal=terminal, pins=pins, rental=RentalView(
         now_ms=now_ms, order=order, item=store.rental_item(request.park, request.item_label),
-        voucher_key=_voucher_key(store), first_redemption=first))
+        voucher_key=_voucher_key(store), first_redemption=first, is_superseded=superseded, earlier_outcome=earlier))
 
 
 def gather_rental_return(request: RentalReturn, store, terminal, now_ms: int, pins) -> View:
