@@ -155,7 +155,9 @@ def member_phone(db, park_id: str, card_no: str) -> str:
 
 
 def set_wants_notices(store: Store, *, phone: str, wants: bool, now_ms: int) -> bool:
-    """A member's choice, kept by phone. Returns whether it changed anything."""
+    """A member's choice, kept by phone. Returns whether it changed anything. Opting out also takes
+    back the notices queued for that phone and not sent yet (a gateway that was down for a while
+    must not deliver them after the member said no)."""
     with store.batch():
         park_id = store.db.execute("SELECT park_id FROM park ORDER BY park_id LIMIT 1").fetchone()[0]
         if store.db.execute("SELECT 1 FROM member WHERE park_id = ? AND phone = ?", (park_id, phone)).fetchone() is None:
@@ -163,6 +165,8 @@ def set_wants_notices(store: Store, *, phone: str, wants: bool, now_ms: int) -> 
         if wants:
             return store.db.execute("DELETE FROM notice_opt_out WHERE park_id = ? AND phone = ?",
                                     (park_id, phone)).rowcount == 1
+        store.db.execute("DELETE FROM notification WHERE park_id = ? AND phone = ? AND notice_id IS NOT NULL "
+                         "AND sent_ms IS NULL", (park_id, phone))
         return store.db.execute("INSERT OR IGNORE INTO notice_opt_out VALUES (?, ?, ?)",
                                 (park_id, phone, now_ms)).rowcount == 1
 

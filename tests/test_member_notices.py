@@ -121,6 +121,29 @@ def test_the_notifier_sends_notices_and_the_console_form_sent_twice_queues_once(
         store.close()
 
 
+def test_opting_out_takes_back_the_notices_not_sent_yet_and_leaves_booking_messages(park, capsys):
+    assert cli(park, "send", "--text", "第一条 First") == 0
+    first = last_notice(park)[0]
+    store = Store(park / "ledger.db")
+    try:
+        with store.batch():  # the first notice went out; the second waits for the gateway
+            store.db.execute("UPDATE notification SET sent_ms = 5 WHERE notice_id = ?", (first,))
+        bookings = store.db.execute("SELECT COUNT(*) FROM notification WHERE phone = ? AND txn_id IS NOT NULL",
+                                    (FAMILY,)).fetchone()[0]
+    finally:
+        store.close()
+    assert cli(park, "send", "--text", "第二条 Second") == 0
+    second = last_notice(park)[0]
+    assert cli(park, "opt-out", "--phone", FAMILY) == 0
+    assert FAMILY in outbox(park, first) and FAMILY not in outbox(park, second) and PLASTIC in outbox(park, second)
+    store = Store(park / "ledger.db")
+    try:
+        assert bookings > 0 and store.db.execute(
+            "SELECT COUNT(*) FROM notification WHERE phone = ? AND txn_id IS NOT NULL", (FAMILY,)).fetchone()[0] == bookings
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("text, audience", [
     ("", Audience()), ("x" * 301, Audience()), ("ok", Audience("visited", station="no-such-station")),
 ])
