@@ -91,7 +91,7 @@ def pay_statement(store: Store, *, contractor_id: str | None = None, station_id:
         summary = dict(statement.tables[0].rows)
         view = PayoutView(
             contractor_id=contractor, first_day=period.first, last_day=period.last,
-            today=store.business_day(park_id, now_ms), net_payable_fen=summary["net payable 应付净额"],
+            today=store.booking_day(park_id, now_ms), net_payable_fen=summary["net payable 应付净额"],
             receipts=len(statement.tables[2].rows),
             overlapping=tuple(paid_statements(store.db, park_id, contractor, first_day=period.first,
                                               last_day=period.last)),

@@ -179,6 +179,19 @@ def test_a_day_not_over_or_a_station_the_park_runs_itself_is_refused(park_copy, 
     assert _books(park_copy)[2] == counts
 
 
+def test_a_day_closed_is_over_and_its_statement_may_be_paid_the_same_day(park_copy, monkeypatch, capsys):
+    import tools.settlement_cli
+
+    day, _, _, _, _ = _books(park_copy)
+    monkeypatch.setattr(tools.settlement_cli, "now_ms", lambda: int(__import__("time").time() * 1000))
+    assert main(["--home", str(park_copy), "settlement", "pay", "--contractor", CONTRACTOR, "--period", day]) == 2
+    assert "[PERIOD_NOT_OVER]" in capsys.readouterr().err
+    assert main(["--home", str(park_copy), "ledger", "close-day", day, "--force"]) == 0
+    assert main(["--home", str(park_copy), "settlement", "pay", "--contractor", CONTRACTOR, "--period", day]) == 0
+    assert "paid" in capsys.readouterr().out
+    assert main(["--home", str(park_copy), "ledger", "verify"]) == 0
+
+
 def test_verify_finds_a_payout_that_pays_no_statement(park_copy):
     from ledger.rules.decision import Posting
     from ledger.store import NewTxn, Store

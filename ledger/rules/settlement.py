@@ -5,7 +5,8 @@ leaves by (a bank transfer, most often), so ``ledger verify`` sees it like any o
 A statement is a contractor and a run of business days. It is paid once: the same statement again
 is refused with the first payment's time, and so is any period that overlaps a paid one (a receipt
 must never be paid twice). A period is paid only once it is over, since the ledger dates a sale by
-the day it is booked: a day still open can take sales after the payment. Pure: the View carries
+the day it is booked: a day still open can take sales after the payment. A day closed (日结) is
+over, whatever the clock says: bookings go to the next open day. Pure: the View carries
 what the books say; refusals are raised as named errors, an approval is a Decision for Store.apply
 and the Payout that ``ledger.settlement`` records beside its transaction, in the same commit.
 """
@@ -95,7 +96,7 @@ class PayoutView:
     contractor_id: str
     first_day: str
     last_day: str
-    today: str                          # the business day the payout is booked on
+    today: str                          # the business day a booking now goes to (after any closed days)
     net_payable_fen: int                # the statement's net payable, from its transactions' own postings
     receipts: int                       # lines on the statement
     overlapping: tuple = ()             # PaidStatement of this contractor whose period meets this one
@@ -128,8 +129,8 @@ def decide_payout(view: PayoutView, *, channel: str, reference: str, paid_by: st
         raise PeriodOverlapsPaid(f"{view.contractor_id}'s statement for {paid.period}, paid at {paid.paid_local}, "
                                  f"covers part of {view.first_day} to {view.last_day}")
     if view.last_day >= view.today:
-        raise PeriodNotOver(f"business day {view.last_day} is not over (today is {view.today}): a statement is paid "
-                            f"once its last day has ended")
+        raise PeriodNotOver(f"business day {view.last_day} is not over (bookings now go to {view.today}): a statement "
+                            f"is paid once its last day has ended or been closed (fieldpos ledger close-day)")
     if view.net_payable_fen <= 0:
         raise NothingPayable(f"{view.contractor_id}'s statement for {view.first_day} to {view.last_day} has a net "
                              f"payable of {format_fen(view.net_payable_fen)}: nothing to pay")
