@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nacl.signing import SigningKey  # noqa: E402
 
 from host_sim.rig import ParkRig, card, common, single_line  # noqa: E402
+from ledger.store import DEFAULT_CARD_LIMITS  # noqa: E402
 from protocol import envelope, topics  # noqa: E402
 from protocol.envelope import Purpose  # noqa: E402
 from protocol.messages import CardIssue, Charge  # noqa: E402
@@ -41,6 +42,11 @@ from transport import mqtt  # noqa: E402
 from floors import fsync_commit_s  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# Small enough that a temporary card opened at its balance cap pays every charge of a run within its
+# daily spend limit (ledger.store.DEFAULT_CARD_LIMITS): the figure is of approved charges, booked, not
+# of declines.
+CHARGE_FEN = 10
+OPENING_FEN = DEFAULT_CARD_LIMITS["temporary"].max_balance_fen
 
 
 def percentile(values, fraction):
@@ -242,10 +248,22 @@ def signed_charges(rig, terminal_id, visitor, count, first_seq):
     topic = topics.request(identity.park_id, terminal_id)
     payloads = []
     for seq in range(first_seq, first_seq + count):
-        body = Charge(**common(link, seq, visitor), amount_fen=100, lines=single_line("鱼饵 Bait", 100)).to_bytes()
+        body = Charge(**common(link, seq, visitor), amount_fen=CHARGE_FEN,
+                      lines=single_line("鱼饵 Bait", CHARGE_FEN)).to_bytes()
         payloads.append(envelope.seal(body, signing_key=identity.signing_key, key_id=identity.key_id,
                                       purpose=Purpose.REQUEST, topic=topic))
     return payloads
+
+
+def charges_not_approved(rig) -> dict:
+    """{outcome and reason: count} of the charges the ledger did not approve (none, in a sound run)."""
+    store = rig.home.open_store()
+    try:
+        rows = store.db.execute("SELECT outcome, reason, COUNT(*) FROM request WHERE kind = 'charge' "
+                                "AND outcome <> 'approved' GROUP BY outcome, reason").fetchall()
+    finally:
+        store.close()
+    return {f"{outcome} {reason}": count for outcome, reason, count in rows}
 
 
 def measure(args, store, workers):
@@ -260,8 +278,11 @@ def measure(args, store, workers):
             cards = {}
             for terminal_id in station_ids:
                 visitor = cards[terminal_id] = card(f"B{terminal_id[1:]}00")
-                desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary", card_fee_fen=2000,
-                                                  opening_fen=9_000_000, channel="cash", payment_ref=""))
+                issued = desk.submit(lambda seq: CardIssue(**common(desk, seq, visitor), card_kind="temporary",
+                                                           card_fee_fen=2000, opening_fen=OPENING_FEN, channel="cash",
+                                                           payment_ref=""))
+                if issued.outcome != "approved":
+                    raise RuntimeError(f"card {visitor.no} not issued: {issued.reason}")
             rig.stop_ledger()
 
             per_terminal = int(args.seconds * 60) + 50  # more than a terminal can send at the floor's pace
@@ -288,6 +309,9 @@ def measure(args, store, workers):
                 ledger_rate = load.run(args.seconds)
             finally:
                 stop(ledger)
+            not_approved = charges_not_approved(rig)
+            if not_approved:
+                raise RuntimeError(f"charges not approved, the figure would not be of bookings: {not_approved}")
     return dict(store=store, workers=workers, payload=len(sequential[0]), commit_s=commit_s, echo_times=echo_times,
                 echo_rate=echo_rate, echo_latencies=echo_load.timed_latencies, online=online, ledger_rate=ledger_rate,
                 latencies=load.timed_latencies)

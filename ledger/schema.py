@@ -804,4 +804,18 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (park_id, card_no)
     );
     """,
+    # A sale's daily limit adds up the card's spend today (ledger.store.spent_today) on every charge:
+    # an index by card and day that holds all it reads. Without it the query walked every transaction
+    # but the voids the park ever booked (the planner took the voids_txn index for "voids_txn IS
+    # NULL"), so a charge cost more the longer the park ran.
+    """
+    CREATE INDEX txn_by_card_day ON txn (park_id, card_account, business_day, kind, voids_txn, amount_fen);
+    """,
+    # Rental desks provisioned before rental_orders existed may ask which deposits a card or a
+    # voucher has open too (else a card tap or a voucher scan at another desk is refused KIND_NOT_ALLOWED).
+    """
+    UPDATE terminal SET allowed_kinds = allowed_kinds || ',rental_orders'
+     WHERE ',' || allowed_kinds || ',' LIKE '%,rental_out,%'
+       AND ',' || allowed_kinds || ',' NOT LIKE '%,rental_orders,%';
+    """,
 ]
