@@ -58,7 +58,7 @@ LABELS = {
     "BAD_PIN": ("密码须为 4-6 位数字", "A PIN is 4 to 6 digits"),
     "BAD_DEVICE_KEY": ("本机无法生成电子卡密钥", "This phone could not make an e-card key"),
     "CARD_BLOCKED": ("此卡已停用", "This card is blocked"),
-    "top_up": ("在线充值", "Top up online"),
+    "online_top_up": ("在线充值", "Top up online"),
     "pay_with": ("支付方式", "Pay with"),
     "provider_wechat": ("微信支付", "WeChat Pay"),
     "provider_alipay": ("支付宝", "Alipay"),
