@@ -19,6 +19,7 @@ What differs, because several processes write at once:
 
 from contextlib import contextmanager
 import hashlib
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -30,6 +31,8 @@ from .errors import LockContended, StoreUnavailableError, TransientStoreError
 from .schema import MIGRATIONS
 from .sql_dialect import PREAMBLE, Catalog, Table, translate, translate_script
 
+# A migration with one of these may need the catalog (upserts, flags) for what the next one writes.
+_WRITES_ROWS = re.compile(r"\b(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 # Any constant works as long as every worker uses the same one: the key of the migration lock.
 _MIGRATION_LOCK = 0x6669656C64706F73  # "fieldpos"
 
@@ -107,23 +110,26 @@ class PgConnection:
     def load_catalog(self) -> None:
         """Read the tables as the database has them (after a migration), for INSERT OR REPLACE and
         ON CONFLICT translations; forget translations made with the older catalog."""
+        # pg_catalog, not information_schema: the same answer in a fraction of the time.
         tables: dict[str, Table] = {}
         integers: set[str] = set()
-        for table, column, data_type in self.conn.execute(
-                """SELECT table_name, column_name, data_type FROM information_schema.columns
-                   WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"""):
+        for table, column, type_name in self.conn.execute(
+                """SELECT c.relname, a.attname, format_type(a.atttypid, NULL) FROM pg_attribute a
+                   JOIN pg_class c ON c.oid = a.attrelid
+                   WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
+                     AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum"""):
             tables.setdefault(table, Table([], [])).columns.append(column)
-            if data_type == "bigint":
+            if type_name == "bigint":
                 integers.add(column)
         for table, column in self.conn.execute(
-                """SELECT k.table_name, k.column_name FROM information_schema.table_constraints c
-                   JOIN information_schema.key_column_usage k
-                     ON k.constraint_name = c.constraint_name AND k.table_schema = c.table_schema
-                   WHERE c.table_schema = current_schema() AND c.constraint_type = 'PRIMARY KEY'
-                   ORDER BY k.table_name, k.ordinal_position"""):
+                """SELECT c.relname, a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+                   JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position) ON true
+                   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+                   WHERE c.relnamespace = current_schema()::regnamespace AND i.indisprimary
+                   ORDER BY c.relname, k.position"""):
             tables[table].primary_key.append(column)
         for (name,) in self.conn.execute(
-                "SELECT sequence_name FROM information_schema.sequences WHERE sequence_schema = current_schema()"):
+                "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'S'"):
             for table, info in tables.items():
                 if len(info.primary_key) == 1 and name == f"{table}_{info.primary_key[0]}_rowid":
                     info.rowid = info.primary_key[0]
@@ -208,10 +214,10 @@ class PostgresStore(store_module.Store):
                 with conn.transaction():
                     for statement in translate_script(script, self.db.catalog):
                         conn.execute(statement)
-                        if statement.lstrip().upper().startswith(("CREATE TABLE", "ALTER TABLE", "CREATE SEQUENCE")):
-                            self.db.load_catalog()  # later statements of the script may write the new table
                     conn.execute("UPDATE schema_version SET version = %s", (number,))
-                self.db.load_catalog()
+                if _WRITES_ROWS.search(script):
+                    self.db.load_catalog()  # the next migration's DML may write what this one made
+            self.db.load_catalog()
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
 
