@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from ledger.errors import NotFound
 from ledger.park_admin import ParkAdmin
 from ledger.park_home import STATION_KINDS, ParkHome
 from ledger.reports.lookup import NothingFound, lookup
@@ -282,7 +283,10 @@ def install_admin(app: FastAPI, *, home, ledger_db, accounts, page, require, che
     def card_view(request: Request, card_no: str):
         session = require(request, "cards")
         admin = park()
-        detail = admin.card_detail(card_no)
+        try:
+            detail = admin.card_detail(card_no)
+        except NotFound as error:  # a mistyped link: say so, as a page, not a server error
+            return page(request, "error.html", {"status": 404, "message": str(error)}, status_code=404)
         history, history_error = None, ""
         db = open_read_only(ledger_db)
         try:

@@ -96,6 +96,7 @@ def test_the_front_desk_gets_403_on_every_administration_page_and_change_but_fin
     found = desk.get(f"/cards?q={MEMBER.no[:3]}")
     assert found.status_code == 200 and f"{MEMBER.no}/1" in found.text
     assert desk.get(f"/cards/{MEMBER.no}").status_code == 200
+    assert desk.get("/cards/NO-SUCH-CARD").status_code == 404
 
 
 def test_the_technician_manages_terminals_only_and_the_supervisor_and_finance_no_settings(app):
