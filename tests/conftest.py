@@ -9,7 +9,8 @@ import pytest
 from host_sim.rig import ParkRig
 
 # A PostgreSQL database per session, the store_backend parameter, FIELDPOS_TEST_STORE=postgresql.
-from .helpers.postgres import _whole_suite_store, postgres_url, pytest_generate_tests, store_backend  # noqa: F401
+from .helpers.postgres import (_sqlite_only, _whole_suite_store, postgres_url, pytest_generate_tests,  # noqa: F401
+                               store_backend)
 
 # The sample park's terminals: two at the fishing pond, one at the contractor-run riding school,
 # one at the front desk.

@@ -7,6 +7,7 @@ import threading
 
 from nacl.signing import SigningKey
 import paho.mqtt.client as paho
+import pytest
 
 from host_sim.rig import OBSERVER, card, common, single_line
 from protocol import envelope, topics
@@ -85,6 +86,7 @@ def test_the_same_request_sent_three_times_posts_once_and_gets_three_identical_r
     assert result.outcome == "approved" and result.balances.fen == 7000
 
 
+@pytest.mark.sqlite_only
 def test_a_retry_after_the_store_was_locked_is_applied_once(tmp_path, stopped_rig):
     rig = stopped_rig
     ledger = rig.start_ledger(busy_timeout_ms=50)

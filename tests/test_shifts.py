@@ -3,6 +3,8 @@
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from host_sim.rig import STAFF, card, common
 from protocol import envelope
 from protocol.messages import CardIssue, ShiftClose, ShiftOpen
@@ -60,6 +62,7 @@ def test_a_pin_block_lifted_into_another_request_is_refused(rig):
     assert (result.outcome, result.reason) == ("refused", "PIN_BLOCK_INVALID")
 
 
+@pytest.mark.sqlite_only
 def test_the_pin_is_nowhere_in_clear_nor_its_block_at_rest(rig):
     fishing = rig.link("T-FISH-1")
     assert open_shift(fishing, WANG, WANG[4]).is_approved

@@ -26,6 +26,9 @@ from ledger.park_home import ParkHome
 
 from .helpers.waiting import wait_until
 
+# Full disks, I/O errors and locks of the SQLite file itself.
+pytestmark = pytest.mark.sqlite_only
+
 SELLERS = {"T-FISH-1": card("C00501"), "T-FISH-2": card("C00502"), "T-RIDE-1": card("C00503")}
 SALES_EACH = 10
 MAX_SALES_EACH = 60  # 60 x 1.50 from a 100.00 card: never short of money

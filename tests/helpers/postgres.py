@@ -112,6 +112,14 @@ def store_backend(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(autouse=True)
+def _sqlite_only(request):
+    """A test marked sqlite_only (it opens, locks or corrupts the ledger.db file) has nothing to do
+    on a PostgreSQL park."""
+    if whole_suite_on_postgres() and request.node.get_closest_marker("sqlite_only") is not None:
+        pytest.skip("reads or breaks the SQLite file itself; this run keeps the books on PostgreSQL")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _whole_suite_store(request):
     """FIELDPOS_TEST_STORE=postgresql: every park home of the session on PostgreSQL."""
