@@ -66,11 +66,40 @@ def bench_token(rounds: int) -> None:
 
 
 def bench_ledger(rounds: int) -> None:
-    from host_sim.rig import ParkRig, single_line
+    from host_sim.rig import ParkRig, common, single_line
     from ledger.intake import Intake
     from ledger.online_members import MemberDesk
-    from protocol.messages import CardRef, Charge, MemberOpen, TopUp
-    from tests.helpers.intake_driver import Ledger
+    from protocol import envelope, topics
+    from protocol.envelope import Purpose
+    from protocol.messages import REPLY_TYPES, CardRef, Charge, MemberOpen, TopUp, parse
+
+    class Ledger:
+        """The ledger's intake over the park's SQLite file, and terminals' signing (bench/ may not
+        import tests/: this is the few lines of its intake driver a bench needs)."""
+
+        def __init__(self, rig):
+            self.rig = rig
+            self.intake = Intake(rig.home.open_store(), rig.home.ledger_keys())
+            self.store = self.intake.store
+            self.seqs = {}
+
+        def fields(self, terminal_id, card_ref):
+            seq = self.seqs[terminal_id] = self.seqs.get(terminal_id, 0) + 1
+            return common(self.rig.link(terminal_id, connect=False), seq, card_ref)
+
+        def sign(self, terminal_id, body):
+            identity = self.rig.identity(terminal_id)
+            topic = topics.request(identity.park_id, terminal_id)
+            return topic, envelope.seal(body, signing_key=identity.signing_key, key_id=identity.key_id,
+                                        purpose=Purpose.REQUEST, topic=topic)
+
+        def send(self, topic, payload):
+            (reply,) = self.intake.process([(topic, payload)])
+            return parse(envelope.split(reply.payload).body, REPLY_TYPES)
+
+        def request(self, terminal_id, message_type, *, card_ref, **extra):
+            return self.send(*self.sign(terminal_id, message_type(**self.fields(terminal_id, card_ref),
+                                                                   **extra).to_bytes()))
 
     phone = SigningKey(bytes(range(200, 232)))
     with tempfile.TemporaryDirectory() as folder:
