@@ -811,4 +811,11 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX txn_by_card_day ON txn (park_id, card_account, business_day, kind, voids_txn, amount_fen);
     """,
+    # Rental desks provisioned before rental_orders existed may ask which deposits a card or a
+    # voucher has open too (else a card tap or a voucher scan at another desk is refused KIND_NOT_ALLOWED).
+    """
+    UPDATE terminal SET allowed_kinds = allowed_kinds || ',rental_orders'
+     WHERE ',' || allowed_kinds || ',' LIKE '%,rental_out,%'
+       AND ',' || allowed_kinds || ',' NOT LIKE '%,rental_orders,%';
+    """,
 ]

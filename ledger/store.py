@@ -1255,6 +1255,12 @@ class Store:
             f"""SELECT {self._ORDER_COLUMNS} FROM deposit_order WHERE park_id=? AND state IN ('held', 'out') {where}
                 ORDER BY order_no""", (park_id,))]
 
+    def open_deposits_of(self, park_id, payer_account, limit: int) -> list[rentals.OrderView]:
+        """The oldest ``limit`` open orders (held, or their item out) ``payer_account`` paid."""
+        return [self._order(row) for row in self.db.execute(
+            f"""SELECT {self._ORDER_COLUMNS} FROM deposit_order WHERE park_id=? AND payer_account=?
+                AND state IN ('held', 'out') ORDER BY order_no LIMIT ?""", (park_id, payer_account, int(limit)))]
+
     def online_deposit(self, park_id, route, provider_order) -> rentals.OrderView | None:
         return self._order(self.db.execute(
             f"SELECT {self._ORDER_COLUMNS} FROM deposit_order WHERE park_id=? AND route=? AND payment_ref=?",

@@ -211,6 +211,15 @@ _DECLARED = (
         receipt_title="租赁出借", receipt_owed_after_crash=False, owed_line=None, done_text=None,
     ),
     RequestKind(
+        # Read only: a rental desk asks which deposits are open for the card that paid (to hand the
+        # item out at any desk) or for a scanned voucher (to take the item back at any desk).
+        # ``card`` is the staff member's; the rule runs the common checks on ``payer`` itself.
+        type="rental_orders", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True,
+        moves_money=False, is_sale=False, is_booked=False, notifies_member=False, takes_ecard=False,
+        skips_card_checks=_NO_CARD_CHECKS,
+        receipt_title=None, receipt_owed_after_crash=False, owed_line=None, done_text=None,
+    ),
+    RequestKind(
         type="rental_return", terminal_kinds=_RENTAL, staff_roles=_RENTAL_STAFF, needs_shift=True,
         moves_money=True, is_sale=False, is_booked=True,
         notifies_member=False, takes_ecard=False,  # its rule tells the renter itself: ``card`` is the staff member's

@@ -88,6 +88,13 @@ class RentalItemState(str, Enum):
     RETIRED = "retired"
 
 
+class DepositState(str, Enum):
+    """An open deposit order as a rental desk sees it: paid and waiting for its item, or the item out."""
+
+    HELD = "held"
+    OUT = "out"
+
+
 class RentalCondition(str, Enum):
     """What the rental desk found when an item came back."""
 
@@ -199,6 +206,7 @@ CHECKS = {
     "rental_price_per": lambda n, v: _member(n, v, RentalPricePer, "a rental price unit"),
     "rental_item_state": lambda n, v: _member(n, v, RentalItemState, "a rental item state"),
     "rental_condition": lambda n, v: _member(n, v, RentalCondition, "a return condition"),
+    "deposit_state": lambda n, v: _member(n, v, DepositState, "an open deposit's state"),
     "refund_route": lambda n, v: _member(n, v, RefundRoute, "a refund route"),
 }
 
@@ -1043,6 +1051,65 @@ class RentalReturn(Request):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RentalOrders(Request):
+    """Which deposit orders are open (held, or their item out) for the park card that paid them
+    (``payer``, as tapped) or for one voucher (``voucher``, as scanned): exactly one of the two.
+    ``card`` is the staff member's card. Read only: nothing is booked. So any rental desk hands an
+    item out to the card that paid, and takes one back by its voucher, not only the desk that
+    took the deposit or handed it out."""
+
+    TYPE: ClassVar[str] = "rental_orders"
+    payer: CardRef | None = _f("card", nested=CardRef, optional=True)
+    voucher: str | None = _f("voucher", optional=True)
+
+    def _check_whole(self):
+        if (self.payer is None) == (self.voucher is None):
+            _fail("payer", "exactly one of payer and voucher is given", Reason.VALUE_OUT_OF_RANGE)
+
+
+# A rental desk picks one of a card's open orders with one digit key.
+MAX_RENTAL_ORDERS = 9
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RentalOrder(Message):
+    """One open deposit order, with its voucher (the ledger's token, as printed) so the desk hands
+    the item out against it as if it had been scanned; ``item_label`` and ``out_ms`` once it is out."""
+
+    order: str = _f("id")
+    item_type: str = _f("id")
+    deposit_fen: int = _f("amount")
+    state: str = _f("deposit_state")
+    voucher: str = _f("voucher")
+    item_label: str | None = _f("id", optional=True)
+    out_ms: int | None = _f("time_ms", optional=True)
+    # Once out: "first redeemed <YYYY-MM-DD HH:MM:SS> at <terminal>", as VOUCHER_USED's detail says it.
+    redeemed: str | None = _f("text", optional=True)
+
+    def _check_whole(self):
+        if (self.state == DepositState.OUT) != (self.item_label is not None and self.out_ms is not None):
+            _fail("item_label", "names the item and its time out when, and only when, it is out",
+                  Reason.VALUE_OUT_OF_RANGE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RentalOrdersReply(Message):
+    """The answer to RentalOrders: the open orders, oldest first (none: nothing is open)."""
+
+    TYPE: ClassVar[str] = "rental_orders_reply"
+    park: str = _f("id")
+    terminal: str = _f("id")
+    seq: int = _f("seq")
+    request_sha256: str = _f("sha256")
+    orders: tuple = _f("orders", nested=RentalOrder, many=(0, MAX_RENTAL_ORDERS))
+    ledger_time_ms: int = _f("time_ms")
+
+    @property
+    def is_approved(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DepositReply(Message):
     """The answer to an approved deposit: the order and its voucher (to print as a QR code)."""
 
@@ -1100,9 +1167,10 @@ class RentalReturnReply(Message):
 REQUEST_TYPES = {cls.TYPE: cls for cls in (CardIssue, MemberOpen, TopUp, Charge, OfflineCharge, Void, CardReturn,
                                            LossReport, CardUnblock, CardReplace, Reversal, PinUnlock, MemberTransfer,
                                            MemberLookup, CardBalance, StationReport, ShiftOpen, ShiftClose, ShiftHandover,
-                                           DepositCard, DepositDesk, RentalOut, OfflineRentalOut, RentalReturn, Hello)}
+                                           DepositCard, DepositDesk, RentalOut, OfflineRentalOut, RentalReturn, RentalOrders,
+                                           Hello)}
 REPLY_TYPES = {cls.TYPE: cls for cls in (Result, Welcome, StationReportReply, MemberLookupReply, DepositReply,
-                                         RentalReturnReply, ShiftSlip)}
+                                         RentalReturnReply, RentalOrdersReply, ShiftSlip)}
 BROADCAST_TYPES = {cls.TYPE: cls for cls in (TerminalConfig, Blocklist, BlocklistDelta)}
 
 

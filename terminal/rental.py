@@ -13,14 +13,19 @@ is an item's label):
   item type, deposit on screen) → the item's label scanned (it must be of the voucher's type) →
   hand-out: online a ``rental_out`` request (AUTHORIZING; the ledger's time is the hand-out time),
   offline the redemption is queued (:class:`RedeemOffline`) → receipt → DONE.
-- IDLE → a visitor's park card tapped → PICK_TYPE (a digit) → ``deposit_card`` → the voucher
-  receipt, its QR code the voucher → VOUCHER, to scan the label at once. The card tapped again
-  before its voucher was redeemed here goes straight to VOUCHER (no second deposit). F2 at IDLE is the same for
-  a deposit paid at the desk (PICK_TYPE, then PICK_CHANNEL: cash, WeChat, Alipay, bank card).
-- IDLE → an item's label scanned (or the voucher of an item this desk handed out) → INSPECT (1 intact, 2 damaged, 3 lost) → DAMAGE (digits toggle
+- Online, a voucher scanned is first looked up (``rental_orders``, read only): held → VOUCHER;
+  its item out (handed out at any desk) → INSPECT, to take it back, the screen saying when and
+  where it went out; closed → a message. No answer in time: VOUCHER, the hand-out decides.
+- IDLE → a visitor's park card tapped → ``rental_orders`` for the card (any desk finds the
+  deposits it paid): one held → VOUCHER (no second deposit); several → PICK_ORDER (a digit, 0 a
+  new deposit); none → PICK_TYPE (a digit) → the member's PIN above the park's no-PIN limit, as
+  for a charge → ``deposit_card`` → the voucher receipt, its QR code the voucher → VOUCHER, to
+  scan the label at once. F2 at IDLE is the same for a deposit paid at the desk (PICK_TYPE, then
+  PICK_CHANNEL: cash, WeChat, Alipay, bank card).
+- IDLE → an item's label scanned → INSPECT (1 intact, 2 damaged, 3 lost) → DAMAGE (digits toggle
   the type's damage list, ENTER sends) → ``rental_return`` → the itemised return receipt → DONE.
   Late is the ledger's to decide, from its own hand-out and return times.
-- Deposits and returns need the ledger: offline they are refused before anything is sent (one
+- Deposits, returns and card look-ups need the ledger: offline they are refused before anything is sent (one
   sent that gets no answer waits, UNCERTAIN). A hand-out sent online that gets no answer falls
   back to offline as a sale does: the offline redemption names the online attempt
   (``supersedes_seq``) and the ledger applies at most one of the two, so the item is never handed
@@ -28,13 +33,14 @@ is an item's label):
 - The rental states are entry states: CANCEL leaves them, and they time out back to IDLE.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
-from protocol.messages import (CardKind, Channel, DepositCard, DepositDesk, DepositReply, LineItem, RefundRoute, RentalCondition,
-                               RentalOut, RentalReturn, RentalReturnReply, RentalStock, RentalType)
+from protocol.messages import (CardKind, Channel, DepositCard, DepositDesk, DepositReply, DepositState, LineItem, RefundRoute,
+                               RentalCondition, RentalOrders, RentalOrdersReply, RentalOut, RentalReturn, RentalReturnReply,
+                               RentalStock, RentalType)
 from protocol.reasons import reason_text
 from protocol.voucher import PREFIX as VOUCHER_PREFIX
 from protocol.voucher import Voucher, VoucherError, parse_voucher, verify_voucher
@@ -42,14 +48,12 @@ from protocol.voucher import Voucher, VoucherError, parse_voucher, verify_vouche
 from . import core
 from .events import (DESK_CHANNELS, ENTER, ENTRY_TIMEOUT_MS, PIN_TIMEOUT_MS, Answer, CardTapped, KeyPressed, NoAnswer,
                      OfflineApproved, OfflineRefused, Print, PrintFinished, RememberReceipt, Sale, Show, State,
-                     format_fen, masked)
+                     TappedCard, format_fen, masked)
 from .receipt import ReceiptData
 
 DESK_DEPOSIT_KEY = "F2"  # at IDLE: a deposit paid at the desk, not from a park card
 MAX_PICKED_DAMAGES = 8  # protocol RentalReturn.damage: at most 8 codes
-# Card-paid deposits and hand-outs the desk remembers (for a second tap, a return by voucher): a
-# busy desk hands out ~100 items a day; beyond this the voucher receipt and the label still work.
-CARD_VOUCHERS_LIMIT = 64
+NEW_DEPOSIT_KEY = "0"  # on PICK_ORDER: none of these, a new deposit from the card
 CHANNEL_NAMES = {Channel.CASH.value: "现金 cash", Channel.WECHAT.value: "微信 WeChat", Channel.ALIPAY.value: "支付宝 Alipay",
                  Channel.BANK.value: "银行卡 bank"}
 ROUTE_NAMES = {**CHANNEL_NAMES, RefundRoute.CARD.value: "原卡 to the card", RefundRoute.ONLINE_WECHAT.value: "微信原路 WeChat",
@@ -59,6 +63,7 @@ CONDITION_KEYS = {"1": RentalCondition.INTACT.value, "2": RentalCondition.DAMAGE
 
 class RentalState(str, Enum):
     VOUCHER = "rental_voucher"        # a voucher's order on screen: scan the item's label
+    PICK_ORDER = "rental_pick_order"  # which of the tapped card's paid deposits to hand out against
     PICK_TYPE = "rental_pick_type"    # which item type the deposit is for
     PICK_CHANNEL = "rental_pick_channel"  # a desk deposit: paid how
     INSPECT = "rental_inspect"        # an item back: intact, damaged or lost
@@ -105,15 +110,9 @@ class RentalInHand:
     condition: str = ""
     damage_codes: tuple = ()
     notice: str = ""
-    out_since: str = ""  # a return by voucher: when this desk handed the item out
-
-
-def remember_bounded(mapping: dict, key, value, limit: int = CARD_VOUCHERS_LIMIT) -> None:
-    """``mapping[key] = value`` as the newest entry, the oldest dropped beyond ``limit``."""
-    mapping.pop(key, None)
-    mapping[key] = value
-    while len(mapping) > limit:
-        del mapping[next(iter(mapping))]
+    out_since: str = ""  # a return by voucher: when and where the item went out
+    payer: TappedCard | None = None  # a card tapped: the visitor's, while its deposits are looked up
+    held_orders: tuple = ()  # PICK_ORDER: the card's paid deposits (protocol RentalOrder)
 
 
 def is_voucher(text: str) -> bool:
@@ -139,13 +138,6 @@ class RentalTerminal(core.Terminal):
     stock: RentalStock | None = None
     voucher_key: object = None  # nacl VerifyKey
     rental: RentalInHand | None = None
-    # Deposits paid from a park card at this desk and not yet redeemed here: (card no, issuance) ->
-    # voucher, so tapping the card again hands the item out instead of taking a second deposit.
-    # In memory only (a restart forgets: the voucher receipt is the proof then), oldest dropped first.
-    card_vouchers: dict = field(default_factory=dict)
-    # Items this desk handed out, by voucher: the voucher scanned again brings the item back (a return
-    # by voucher, for a visitor whose label is hard to reach). Bounded and in memory as above.
-    handed_out: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------ lookups in the stock
     def _item_type(self, item_type: str) -> RentalType | None:
@@ -181,11 +173,6 @@ class RentalTerminal(core.Terminal):
     # ------------------------------------------------------------ IDLE
     def _on_idle(self, event) -> list:
         if isinstance(event, Scanned):
-            if (out := self.handed_out.get(event.text)) is not None:
-                # A voucher this desk redeemed: never a second hand-out; the screen says when, and
-                # the item comes back if that is why it was scanned.
-                label, out_ms = out
-                return self._label_at_idle(label, out_since=short_time(self.config, out_ms))
             return self._voucher_scanned(event) if is_voucher(event.text) else self._label_at_idle(event.text)
         if isinstance(event, CardTapped) and event.record is not None and event.record.kind != core.STAFF_CARD:
             return self._card_deposit(event)
@@ -209,9 +196,13 @@ class RentalTerminal(core.Terminal):
         item_type = self._item_type(voucher.item_type)
         if item_type is None:
             return self._message("凭证无效 Voucher refused", (f"本点不租 Not rented here: {voucher.item_type}",))
-        self.sale = self._staff_sale(RentalOut.TYPE)
         self.rental = RentalInHand(voucher_token=event.text, voucher=voucher, item_type=item_type)
-        return [self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]
+        if not self.is_online:  # checked here: it may be handed out offline
+            self.sale = self._staff_sale(RentalOut.TYPE)
+            return [self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]
+        # Handed out already (at any desk)? Then it has come back; else it goes out now.
+        self.sale = self._staff_sale(RentalOrders.TYPE)
+        return self._send(RentalOrders, {"payer": None, "voucher": event.text})
 
     def _label_at_idle(self, label: str, *, out_since: str = "") -> list:
         item = self._item(label)
@@ -226,18 +217,61 @@ class RentalTerminal(core.Terminal):
     def _card_deposit(self, event: CardTapped) -> list:
         if event.is_blocked:
             return self._message("卡已冻结 Card blocked", (reason_text("CARD_BLOCKED"),))
-        token = self.card_vouchers.get((event.record.card_no, event.record.issuance))
-        if token is not None:  # "tap the park card that paid": its deposit is held, hand the item out
-            voucher, _, _ = parse_voucher(token)
-            self.sale = self._staff_sale(RentalOut.TYPE)
-            self.rental = RentalInHand(voucher_token=token, voucher=voucher, item_type=self._item_type(voucher.item_type),
-                                       notice="已付押金 Paid: scan the item's label")
-            return [self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]
         if not self.is_online:
             return self._needs_ledger("押金 Deposit")
-        self.sale = Sale(card=event.record, uid_hex=event.uid_hex, operation=DepositCard.TYPE)
+        # "Tap the park card that paid": the ledger says which of its deposits wait for an item
+        # (paid at any desk); none, and the tap is a new deposit.
+        payer = TappedCard(event.record, event.uid_hex)
+        self.sale = self._staff_sale(RentalOrders.TYPE)
+        self.rental = RentalInHand(payer=payer)
+        return self._send(RentalOrders, {"payer": payer.ref(), "voucher": None})
+
+    def _new_card_deposit(self) -> list:
+        payer = self.rental.payer
+        self.sale = Sale(card=payer.record, uid_hex=payer.uid_hex, operation=DepositCard.TYPE)
         self.rental = RentalInHand()
         return self._pick_type()
+
+    def _orders_found(self, reply: RentalOrdersReply) -> list:
+        rental = self.rental
+        if rental.payer is not None:
+            held = tuple(order for order in reply.orders if order.state == DepositState.HELD.value
+                         and self._item_type(order.item_type) is not None)
+            if not held:
+                return self._new_card_deposit()
+            if len(held) > 1:
+                rental.held_orders = held
+                return [self._go(RentalState.PICK_ORDER, ENTRY_TIMEOUT_MS)]
+            return self._hand_out_order(held[0])
+        if not reply.orders:
+            self.sale, self.rental = None, None
+            return self._message("押金已结清 Deposit closed", ("凭证已用完 This voucher's rental is over",))
+        (order,) = reply.orders[:1]
+        if order.state == DepositState.HELD.value:
+            self.sale = self._staff_sale(RentalOut.TYPE)
+            return [self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]
+        # Out (handed out here or at another desk): the voucher brings it back, never a second item.
+        where = order.redeemed.rsplit(" at ", 1)[-1] if order.redeemed else ""
+        return self._label_at_idle(order.item_label,
+                                   out_since=f"{short_time(self.config, order.out_ms)} {where}".strip())
+
+    def _hand_out_order(self, order) -> list:
+        """Hand out against one of the tapped card's deposits: its voucher as if it were scanned."""
+        voucher, _, _ = parse_voucher(order.voucher)  # the ledger's own token, just sent signed
+        self.sale = self._staff_sale(RentalOut.TYPE)
+        self.rental = RentalInHand(voucher_token=order.voucher, voucher=voucher, item_type=self._item_type(order.item_type),
+                                   notice="已付押金 Paid: scan the item's label")
+        return [self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]
+
+    def _on_rental_pick_order(self, event) -> list:
+        if (handled := self._leave_entry(event)) is not None:
+            return handled
+        if key_text(event) == NEW_DEPOSIT_KEY:
+            return self._new_card_deposit()
+        held = self.rental.held_orders
+        if (number := digit(event)) is None or not 1 <= number <= len(held):
+            return []
+        return self._hand_out_order(held[number - 1])
 
     def _pick_type(self) -> list:
         if not (self.stock and self.stock.item_types):
@@ -356,13 +390,14 @@ class RentalTerminal(core.Terminal):
             return super()._on_authorizing(event)
         if isinstance(event, NoAnswer):
             self.ledger_holds = event.ledger_reason
+            if self.sale.operation == RentalOrders.TYPE:
+                return self._orders_unanswered()
             if self.sale.operation == RentalOut.TYPE:
                 # The voucher was checked here already: hand out offline in the attempt's place.
                 return [RedeemOffline(self.rental.voucher_token, self.rental.item_label, supersedes_seq=self.sale.seq)]
             return self._uncertain("总账未答复 No answer yet")
         if isinstance(event, OfflineApproved):
             self.sale.seq = event.seq
-            self._handed_out(event.time_ms)
             return self._receipt_then_print(self._hand_out_receipt(event.seq, event.time_ms, is_online=False,
                                                                    is_time_uncertain=event.is_time_uncertain))
         if isinstance(event, OfflineRefused):
@@ -374,24 +409,27 @@ class RentalTerminal(core.Terminal):
             return self._answered(event.result)
         return []
 
+    def _orders_unanswered(self) -> list:
+        """A look-up the ledger did not answer in time (it stays queued, and changes nothing): a
+        scanned voucher, already checked here, goes on to its hand-out, which the ledger decides;
+        a card's deposits cannot be known, so the tap is not taken as a new deposit."""
+        if self.rental.voucher is not None:
+            self.sale = self._staff_sale(RentalOut.TYPE)
+            return [self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]
+        self.sale, self.rental = None, None
+        return self._message("总账未答复 No answer", ("押金未知 Deposits unknown: tap again",), tone="warning")
+
     def _answered(self, result) -> list:
         if self.rental is None:
             return super()._answered(result)
         self.sale.result = result
-        if self.sale.operation == RentalOut.TYPE and result.is_approved:
-            self._handed_out(result.ledger_time_ms)
-        elif self.sale.operation == RentalOut.TYPE and result.reason == "VOUCHER_USED":
-            self._forget_card_voucher(self.rental.voucher_token)
-        elif self.sale.operation == RentalReturn.TYPE and result.is_approved:
-            for token in [token for token, (label, _) in self.handed_out.items() if label == self.rental.item_label]:
-                del self.handed_out[token]
+        if isinstance(result, RentalOrdersReply):
+            return self._orders_found(result)
         if not result.is_approved:
             self.sale, self.rental = None, None
             lines = tuple(text for text in (reason_text(result.reason), getattr(result, "detail", "")) if text)
             return self._message("未成功 Refused", lines)
         if isinstance(result, DepositReply):
-            if self.sale.operation == DepositCard.TYPE:
-                self._remember_card_voucher((self.sale.card.card_no, self.sale.card.issuance), result.voucher)
             self.rental.voucher_token = result.voucher
             self.rental.voucher, _, _ = parse_voucher(result.voucher)  # the ledger's own, just signed
             return self._receipt_then_print(self._deposit_receipt(result))
@@ -399,18 +437,6 @@ class RentalTerminal(core.Terminal):
             return self._receipt_then_print(self._return_receipt(result))
         return self._receipt_then_print(self._hand_out_receipt(result.seq, result.ledger_time_ms, is_online=True,
                                                                txn=result.txn))
-
-    def _remember_card_voucher(self, card_key: tuple, token: str) -> None:
-        remember_bounded(self.card_vouchers, card_key, token)
-
-    def _forget_card_voucher(self, token: str) -> None:
-        for card_key in [key for key, known in self.card_vouchers.items() if known == token]:
-            del self.card_vouchers[card_key]
-
-    def _handed_out(self, time_ms: int) -> None:
-        """The item is with the visitor: its voucher now brings it back, and pays no second time."""
-        self._forget_card_voucher(self.rental.voucher_token)
-        remember_bounded(self.handed_out, self.rental.voucher_token, (self.rental.item_label, time_ms))
 
     def _receipt_then_print(self, receipt: ReceiptData) -> list:
         self.last_receipt = receipt
@@ -470,6 +496,9 @@ class RentalTerminal(core.Terminal):
                             footer, "warning")
             # Two lines are what a 128 x 64 panel shows under the title.
             return Show(self.config.station_name, ("扫码 Scan: voucher/label", "刷卡/F2 押金 Deposit"), footer)
+        if state == RentalState.PICK_ORDER:
+            orders = tuple(f"{i + 1} {o.order} {self._item_type(o.item_type).name}" for i, o in enumerate(rental.held_orders))
+            return Show("已付押金 Paid deposits", orders, "数字出借 digit · 0 新押金 new")
         if state == RentalState.PICK_TYPE:
             types = self.stock.item_types[:9]
             return Show("押金 Deposit for", tuple(f"{i + 1} {t.name} {format_fen(t.deposit_fen)}" for i, t in enumerate(types)),

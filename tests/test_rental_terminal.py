@@ -7,8 +7,9 @@ Vouchers are real ``protocol.voucher`` tokens signed with a test key, so the des
 from nacl.signing import SigningKey
 
 from protocol.card_record import CardRecord
-from protocol.messages import (DamageFee, DepositCard, DepositDesk, DepositReply, RentalItem, RentalOut, RentalReturn,
-                               RentalReturnReply, RentalStock, RentalType, Result)
+from protocol.messages import (CardRef, DamageFee, DepositCard, DepositDesk, DepositReply, RentalItem, RentalOrder, RentalOrders,
+                               RentalOrdersReply, RentalOut, RentalReturn, RentalReturnReply, RentalStock, RentalType,
+                               Result)
 from protocol.voucher import Voucher, make_voucher
 from terminal.config import StationConfig
 from terminal.events import (Answer, CardTapped, KeyPressed, NoAnswer, OfflineApproved, OfflineRefused, Print, PrintFinished,
@@ -43,6 +44,38 @@ def result(seq, outcome="approved", reason="OK", detail=""):
                   balances=None, txn=99 if outcome == "approved" else None, ledger_time_ms=NOW_MS, detail=detail)
 
 
+def held(order="D000123", item_type="rod", deposit_fen=10000) -> RentalOrder:
+    return RentalOrder(order=order, item_type=item_type, deposit_fen=deposit_fen, state="held",
+                       voucher=voucher(order=order, item_type=item_type))
+
+
+def out(order="D000123", label="ROD-0042", out_ms=NOW_MS - 3_600_000, where="T-RENT-2") -> RentalOrder:
+    return RentalOrder(order=order, item_type="rod", deposit_fen=10000, state="out", voucher=voucher(order=order),
+                       item_label=label, out_ms=out_ms, redeemed=f"first redeemed 2026-12-01 10:02:03 at {where}")
+
+
+def orders_reply(*orders, seq=5) -> RentalOrdersReply:
+    return RentalOrdersReply(park="P1", terminal="T-RENT-1", seq=seq, request_sha256="d" * 64, orders=tuple(orders),
+                             ledger_time_ms=NOW_MS)
+
+
+def scan_voucher(terminal, token, *orders) -> list:
+    """Online, a scanned voucher is looked up first: the lookup sent, and the ledger's answer."""
+    submit = only(terminal.handle(Scanned(token, NOW_MS)), Submit)
+    assert submit.message_type is RentalOrders and submit.fields["voucher"] == token and submit.fields["payer"] is None
+    assert submit.fields["card"] == (STAFF_CARD, "01020304")
+    return terminal.handle(Answer(orders_reply(*(orders or (held(),)))))
+
+
+def tap_payer(terminal, record, *orders) -> list:
+    """A visitor's card tapped online: the look-up of its deposits sent, and the ledger's answer."""
+    submit = only(terminal.handle(CardTapped("04a1b2c3", record)), Submit)
+    assert submit.message_type is RentalOrders and submit.fields["voucher"] is None
+    assert submit.fields["payer"] == CardRef(no=record.card_no, issuance=record.issuance, uid="04a1b2c3")
+    assert submit.fields["card"] == (STAFF_CARD, "01020304")
+    return terminal.handle(Answer(orders_reply(*orders)))
+
+
 def keys(terminal, text):
     effects = []
     for key in text:
@@ -70,7 +103,7 @@ def logged_in(**fields) -> RentalTerminal:
 def test_a_voucher_scanned_shows_its_order_type_and_deposit_and_the_rod_label_hands_it_out_online():
     terminal = logged_in()
     token = voucher()
-    (screen,) = terminal.handle(Scanned(token, NOW_MS))
+    (screen,) = scan_voucher(terminal, token)
     assert terminal.state == RentalState.VOUCHER
     assert "D000123" in screen.lines[0] and "鱼竿 Rod" in screen.lines[0] and "100.00" in screen.footer
 
@@ -88,7 +121,7 @@ def test_a_voucher_scanned_shows_its_order_type_and_deposit_and_the_rod_label_ha
 
 def test_a_label_of_another_type_or_in_repair_is_refused_on_the_voucher_screen_and_a_right_one_still_works():
     terminal = logged_in()
-    terminal.handle(Scanned(voucher(), NOW_MS))
+    scan_voucher(terminal, voucher())
 
     (screen,) = terminal.handle(Scanned("BIKE-07", NOW_MS))
     assert "not rod" in screen.lines[1] and terminal.state == RentalState.VOUCHER
@@ -139,7 +172,7 @@ def test_offline_a_good_voucher_is_redeemed_locally_and_the_receipt_says_offline
 def test_a_hand_out_sent_online_without_an_answer_falls_back_offline_naming_the_attempt_it_replaces():
     terminal = logged_in()
     token = voucher()
-    terminal.handle(Scanned(token, NOW_MS))
+    scan_voucher(terminal, token)
     terminal.handle(Scanned("ROD-0042", NOW_MS))
     terminal.submitted(9)
 
@@ -151,7 +184,7 @@ def test_a_hand_out_sent_online_without_an_answer_falls_back_offline_naming_the_
 
 def test_a_hand_out_whose_offline_fallback_cannot_be_queued_waits_for_the_online_attempt():
     terminal = logged_in()
-    terminal.handle(Scanned(voucher(), NOW_MS))
+    scan_voucher(terminal, voucher())
     terminal.handle(Scanned("ROD-0042", NOW_MS))
     terminal.submitted(9)
     terminal.handle(NoAnswer())
@@ -172,7 +205,7 @@ def test_a_deposit_or_a_return_without_an_answer_waits():
 
 def test_a_voucher_used_before_is_refused_with_the_time_and_place_of_the_first():
     terminal = logged_in()
-    terminal.handle(Scanned(voucher(), NOW_MS))
+    scan_voucher(terminal, voucher())
     terminal.handle(Scanned("ROD-0042", NOW_MS))
     detail = "first redeemed 2026-12-01 10:02:03 at T-RENT-2"
     (screen,) = terminal.handle(Answer(result(10, "declined", "VOUCHER_USED", detail=detail)))
@@ -222,7 +255,7 @@ def test_a_lost_bike_with_a_claim_prints_what_is_still_owed():
 
 def test_a_park_card_pays_a_deposit_prints_the_voucher_as_a_qr_code_and_the_desk_scans_the_label_next():
     terminal = logged_in()
-    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    tap_payer(terminal, VISITOR)
     assert terminal.state == RentalState.PICK_TYPE
     submit = only(keys(terminal, "1"), Submit)
     assert submit.message_type is DepositCard and submit.fields["card"] == (VISITOR, "04a1b2c3")
@@ -266,7 +299,7 @@ def test_offline_deposits_and_returns_are_refused_before_anything_is_sent():
 
 def test_cancel_and_the_entry_timeout_leave_every_rental_screen():
     terminal = logged_in()
-    terminal.handle(Scanned(voucher(), NOW_MS))
+    scan_voucher(terminal, voucher())
     keys(terminal, "C")
     assert terminal.state == State.IDLE and terminal.rental is None
     terminal.handle(Scanned("ROD-0042", NOW_MS))
@@ -290,57 +323,83 @@ def test_the_idle_screen_says_what_to_scan():
     assert isinstance(screen, Show) and "Scan: voucher/label" in screen.lines[0] and "ONLINE" in screen.footer
 
 
-def test_the_park_card_that_paid_tapped_again_hands_the_item_out_instead_of_taking_a_second_deposit():
-    terminal = logged_in()
-    terminal.handle(CardTapped("04a1b2c3", VISITOR))
-    keys(terminal, "1")
+def test_the_park_card_that_paid_tapped_at_any_desk_hands_its_deposit_out_instead_of_taking_a_second():
+    terminal = logged_in()  # this desk never saw the deposit: the ledger knows it
     token = voucher(order="D000201")
-    terminal.handle(Answer(DepositReply(park="P1", terminal="T-RENT-1", seq=14, request_sha256="c" * 64,
-                                        order="D000201", item_type="rod", deposit_fen=10000, voucher=token,
-                                        expires_ms=NOW_MS + 3_600_000, ledger_time_ms=NOW_MS)))
-    terminal.handle(PrintFinished())
-    keys(terminal, "C")  # the visitor steps away before the rod is handed over
-
-    effects = terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    effects = tap_payer(terminal, VISITOR, held(order="D000201"))
     assert terminal.state == RentalState.VOUCHER and not [e for e in effects if isinstance(e, Submit)]
     assert "D000201" in effects[0].lines[0] and "Paid" in effects[0].lines[1]
     submit = only(terminal.handle(Scanned("ROD-0042", NOW_MS)), Submit)
     assert submit.message_type is RentalOut and submit.fields["voucher"] == token
+    assert submit.fields["card"] == (STAFF_CARD, "01020304")  # the hand-out is the staff member's
     terminal.handle(Answer(result(15)))
     terminal.handle(PrintFinished())
 
-    terminal.handle(CardTapped("04a1b2c3", VISITOR))  # redeemed: the next tap is a new deposit
+    tap_payer(terminal, VISITOR)  # nothing held any more: the next tap is a new deposit
     assert terminal.state == RentalState.PICK_TYPE
 
 
-def test_the_voucher_of_a_rod_this_desk_handed_out_scanned_again_starts_its_return():
+def test_a_card_with_several_paid_deposits_lets_the_staff_pick_one_or_take_a_new_deposit():
+    terminal = logged_in()
+    (screen,) = tap_payer(terminal, VISITOR, held(order="D000301"), held(order="D000302", item_type="bike",
+                                                                         deposit_fen=30000))
+    assert terminal.state == RentalState.PICK_ORDER
+    assert screen.lines == ("1 D000301 鱼竿 Rod", "2 D000302 单车 Bike") and "0" in screen.footer
+    assert keys(terminal, "7") == [] and terminal.state == RentalState.PICK_ORDER  # no third order
+    (screen,) = keys(terminal, "2")
+    assert terminal.state == RentalState.VOUCHER and "D000302" in screen.lines[0]
+    submit = only(terminal.handle(Scanned("BIKE-07", NOW_MS)), Submit)
+    assert submit.fields["voucher"] == voucher(order="D000302", item_type="bike")
+
+    terminal = logged_in()
+    tap_payer(terminal, VISITOR, held(order="D000301"), held(order="D000302"))
+    keys(terminal, "0")
+    assert terminal.state == RentalState.PICK_TYPE
+    assert only(keys(terminal, "1"), Submit).fields["card"] == (VISITOR, "04a1b2c3")
+
+
+def test_a_card_tap_the_ledger_does_not_answer_takes_no_deposit():
+    terminal = logged_in()
+    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    (screen,) = terminal.handle(NoAnswer())
+    assert terminal.state == State.MESSAGE and "No answer" in screen.title
+
+
+def test_the_voucher_of_a_rod_handed_out_at_any_desk_starts_its_return_saying_when_and_where_it_went_out():
     terminal = logged_in()
     token = voucher()
-    terminal.handle(Scanned(token, NOW_MS))
-    terminal.handle(Scanned("ROD-0042", NOW_MS))
-    terminal.handle(Answer(result(16)))
-    terminal.handle(PrintFinished())
-    keys(terminal, "C")
-
-    (screen,) = terminal.handle(Scanned(token, NOW_MS + 7_200_000))
+    (screen,) = scan_voucher(terminal, token, out(where="T-RENT-2"))
     assert terminal.state == RentalState.INSPECT and "ROD-0042" in screen.lines[0]
-    assert "凭证已用" in screen.title and screen.tone == "warning"  # used here already: when, not a second rod
+    assert "凭证已用" in screen.title and "T-RENT-2" in screen.title and screen.tone == "warning"  # never a second rod
     submit = only(keys(terminal, "1"), Submit)
     assert submit.message_type is RentalReturn and submit.fields["item_label"] == "ROD-0042"
 
+
+def test_a_voucher_whose_rental_is_over_is_a_message_and_one_the_ledger_does_not_answer_goes_to_its_hand_out():
+    terminal = logged_in()
+    scan_voucher(terminal, voucher(), *())  # default: held
+    keys(terminal, "C")
+    terminal.handle(Scanned(voucher(), NOW_MS))
+    (screen,) = terminal.handle(Answer(orders_reply()))
+    assert terminal.state == State.MESSAGE and "closed" in screen.title
+    terminal.handle(KeyPressed("ENTER"))
+
+    terminal.handle(Scanned(voucher(), NOW_MS))
+    terminal.handle(NoAnswer())
+    assert terminal.state == RentalState.VOUCHER  # checked here; the hand-out asks the ledger again
 
 MEMBER = CardRecord("M00008", 1, "member", "P1")
 
 
 def test_a_member_card_paying_a_deposit_above_the_no_pin_limit_asks_its_pin_on_the_charge_pin_screen():
     terminal = logged_in()  # the park's no-PIN limit: 200.00
-    terminal.handle(CardTapped("04a1b2c3", MEMBER))
+    tap_payer(terminal, MEMBER)
     submit = only(keys(terminal, "1"), Submit)  # the rod: 100.00, within the limit: no PIN
     assert submit.message_type is DepositCard and submit.pin is None
     terminal.handle(Answer(result(20, "declined", "INSUFFICIENT_FUNDS")))
     terminal.handle(KeyPressed("ENTER"))
 
-    terminal.handle(CardTapped("04a1b2c3", MEMBER))
+    tap_payer(terminal, MEMBER)
     (screen,) = keys(terminal, "2")  # the bike: 300.00, above it
     assert terminal.state == State.CHARGE_PIN and "Member PIN" in screen.title and "300.00" in screen.lines[0]
     submit = only(keys(terminal, "246810E"), Submit)
@@ -352,6 +411,6 @@ def test_a_member_card_paying_a_deposit_above_the_no_pin_limit_asks_its_pin_on_t
 
 def test_an_anonymous_card_pays_any_deposit_without_a_pin():
     terminal = logged_in()  # the park's no-PIN limit: 200.00
-    terminal.handle(CardTapped("04a1b2c3", VISITOR))
+    tap_payer(terminal, VISITOR)
     submit = only(keys(terminal, "2"), Submit)
     assert submit.message_type is DepositCard and submit.pin is None

@@ -83,7 +83,7 @@ def test_a_card_deposit_prints_the_voucher_qr_the_rod_goes_out_against_it_and_co
         desk.close()
 
 
-def test_the_same_voucher_scanned_again_at_the_other_desk_is_refused_with_the_time_and_place_of_the_first(rental_park):
+def test_the_voucher_scanned_at_the_other_desk_says_when_and_where_the_rod_went_out_and_takes_it_back_there(rental_park):
     desk = rental_desk(rental_park)
     other = rental_desk(rental_park, SECOND_DESK)
     try:
@@ -94,11 +94,40 @@ def test_the_same_voucher_scanned_again_at_the_other_desk_is_refused_with_the_ti
         desk.scan(LABELS[0])
         desk.turns(lambda: desk.state == State.DONE)
 
-        other.scan(voucher)  # the same paper shown at the other window
-        other.scan(LABELS[1])
-        other.turns(lambda: other.state == State.MESSAGE)
-        assert RENTAL_TERMINAL in screen_text(other) and "first" in screen_text(other)
+        other.scan(voucher)  # the same paper shown at the other window: never a second rod
+        assert other.state == RentalState.INSPECT
+        assert RENTAL_TERMINAL in screen_text(other) and LABELS[0] in screen_text(other)
+        other.keys("1")  # the rod is back, intact
+        other.turns(lambda: other.state == State.DONE)
+        returned = other.sim.printer.receipts[-1].text
+        assert "租赁归还" in returned and LABELS[0] in returned and "40.00" in returned
+        assert item_state(rental_park, LABELS[0]) == "available"
         assert item_state(rental_park, LABELS[1]) == "available"
+    finally:
+        desk.close()
+        other.close()
+
+
+def test_the_card_that_paid_at_one_desk_collects_the_rod_at_the_other(rental_park):
+    desk = rental_desk(rental_park)
+    other = rental_desk(rental_park, SECOND_DESK)
+    try:
+        visitor = rental_park.virtual_card("C00101")
+        desk.tap(visitor)
+        desk.keys(ROD_KEY)
+        desk.turns(lambda: desk.state == RentalState.VOUCHER)
+        desk.keys("C")  # the visitor walks to the other window
+
+        other.tap(visitor)
+        assert other.state == RentalState.VOUCHER and "Paid" in screen_text(other)
+        other.scan(LABELS[1])
+        other.turns(lambda: other.state == State.DONE)
+        assert "租赁出借" in other.sim.printer.receipts[-1].text
+        assert item_state(rental_park, LABELS[1]) == "out"
+        assert rental_park.reader.db.execute("SELECT COUNT(*) FROM deposit_order").fetchone()[0] == 1  # no second deposit
+
+        desk.tap(visitor)  # the deposit is redeemed: the next tap is a new deposit
+        assert desk.state == RentalState.PICK_TYPE
     finally:
         desk.close()
         other.close()

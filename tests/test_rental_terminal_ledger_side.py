@@ -8,9 +8,11 @@ import pytest
 from host_sim.rig import card
 from ledger.verify import verify_books
 from protocol import envelope
-from protocol.messages import DepositCard, DepositDesk, MemberOpen, OfflineRentalOut, RentalOut
+from protocol.messages import (DepositCard, DepositDesk, MemberOpen, OfflineRentalOut, RentalOrders, RentalOut,
+                               RentalReturn)
 from protocol.pin import seal_pin
 
+from .helpers.intake_driver import VISITOR
 from .helpers.rental_park import MINUTE, T0, rental_park
 
 STAFF_CARD = card("S0001")
@@ -108,3 +110,38 @@ def test_an_online_hand_out_that_arrives_after_the_offline_one_replacing_it_is_d
     assert (declined.outcome, declined.reason) == ("declined", "SUPERSEDED")
     assert hand_outs(park, "ROD-001") == 1 and alerts(park, "VOUCHER_REDEEMED_TWICE") == []
     assert verify_books(park.store).problems == ()
+
+
+def orders_for(park, *, payer=None, voucher=None, terminal="T-RENT-2"):
+    return park.request(terminal, RentalOrders, card_ref=STAFF_CARD, payer=payer, voucher=voucher)
+
+
+def test_any_desk_finds_the_deposits_a_card_paid_with_their_vouchers_and_a_voucher_finds_its_item_out(park):
+    assert park.issue(opening_fen=50000).is_approved
+    first = park.request("T-RENT-1", DepositCard, item_type="rod", deposit_fen=3000)
+    second = park.request("T-RENT-1", DepositCard, item_type="bike", deposit_fen=20000)
+    found = orders_for(park, payer=VISITOR)  # asked at the other desk
+    assert found.TYPE == "rental_orders_reply"
+    assert [(o.order, o.item_type, o.state, o.voucher) for o in found.orders] == [
+        (first.order, "rod", "held", first.voucher), (second.order, "bike", "held", second.voucher)]
+
+    assert park.request("T-RENT-1", RentalOut, card_ref=STAFF_CARD, voucher=first.voucher, item_label="ROD-001").is_approved
+    (out,) = orders_for(park, voucher=first.voucher).orders
+    assert (out.state, out.item_label, out.out_ms) == ("out", "ROD-001", T0)
+    assert out.redeemed.startswith("first redeemed") and out.redeemed.endswith("at T-RENT-1")
+    assert [o.state for o in orders_for(park, payer=VISITOR).orders] == ["out", "held"]
+
+    park.request("T-RENT-1", RentalReturn, card_ref=STAFF_CARD, item_label="ROD-001", condition="intact", damage="")
+    assert orders_for(park, voucher=first.voucher).orders == ()  # closed: nothing open on it
+    assert [o.order for o in orders_for(park, payer=VISITOR).orders] == [second.order]
+    assert verify_books(park.store).problems == ()
+
+
+def test_a_lost_card_a_copied_card_and_a_forged_voucher_find_no_orders(park):
+    assert park.issue(opening_fen=50000).is_approved
+    reply = park.request("T-RENT-1", DepositCard, item_type="rod", deposit_fen=3000)
+    copy = card(VISITOR.no, uid="0badc0de")
+    assert orders_for(park, payer=copy).reason == "CARD_UID_MISMATCH"
+    forged = reply.voucher[:12] + ("A" if reply.voucher[12] != "A" else "B") + reply.voucher[13:]
+    assert orders_for(park, voucher=forged).reason == "VOUCHER_INVALID"
+    assert orders_for(park, payer=card("C09999")).reason == "UNKNOWN_CARD"

@@ -61,6 +61,7 @@ FIELDS = {
     "rental_out": {"voucher": "FPV1:" + "A" * 120, "item_label": "ROD-001"},
     "offline_rental_out": {"voucher": "FPV1:" + "A" * 120, "item_label": "ROD-001", "approved_ms": 1_780_000_000_000},
     "rental_return": {"item_label": "ROD-001", "condition": "intact", "damage": ""},
+    "rental_orders": {"payer": None, "voucher": "FPV1:" + "A" * 120},
 }
 
 # Each common check, the card that trips it, and the reason it declines with ("limits" is not a
@@ -181,7 +182,7 @@ _FRONT_DESK = frozenset({"card_issue", "member_open", "top_up", "card_return", "
                          "shift_handover"})
 # Rental kinds came after the hand-kept lists (issue 13): the rental desk's.
 _BALANCE = frozenset({"card_balance"})  # came with the balance at the tap (issue 12 items 14-15)
-_RENTAL = frozenset({"deposit_card", "deposit_desk", "rental_out", "offline_rental_out", "rental_return"})
+_RENTAL = frozenset({"deposit_card", "deposit_desk", "rental_out", "offline_rental_out", "rental_return", "rental_orders"})
 HAND_KEPT = {
     "park_home.STATION_KINDS": (lambda: park_home.STATION_KINDS, {
         "station": ("charge", "offline_charge", "void", "card_balance") + _SHIFTS,
@@ -190,7 +191,7 @@ HAND_KEPT = {
         "supervisor": ("charge", "offline_charge", "void", "card_balance", "station_report") + _SHIFTS,
         "tap": ("charge", "offline_charge", "hello"),
         "rental": ("card_balance", "shift_open", "shift_close", "shift_handover", "deposit_card", "deposit_desk", "rental_out", "offline_rental_out",
-                   "rental_return", "hello"),
+                   "rental_return", "rental_orders", "hello"),
         "all": tuple(REQUEST_TYPES),
     }),
     "shifts.ROLE_KINDS": (lambda: shifts.ROLE_KINDS, {
@@ -205,7 +206,8 @@ HAND_KEPT = {
     "rules.staff.REPORT_ROLES": (lambda: rules_staff.REPORT_ROLES, frozenset({"supervisor", "finance", "admin"})),
     "rules.members.LOOKUP_ROLES": (lambda: rules_members.LOOKUP_ROLES, frozenset({"front_desk", "supervisor"})),
     "verify (approved without a transaction)": (lambda: verify._UNBOOKED_KINDS,
-                                                "'member_lookup', 'card_balance', 'station_report', 'shift_open', 'shift_close'"),
+                                                "'member_lookup', 'card_balance', 'station_report', 'shift_open', 'shift_close', "
+                                                "'rental_orders'"),
     "store (sales)": (lambda: store._SALE_KINDS, "'charge', 'offline_charge'"),
     "intake._notify": (lambda: frozenset(kind.type for kind in KINDS.values() if kind.notifies_member),
                        frozenset({"top_up", "charge", "void", "reversal", "card_replace", "pin_unlock", "member_transfer"})),

@@ -11,14 +11,15 @@ card or an open claim (``claim:<order>``), never silently written off.
 Ed25519 is deterministic); ``Store.apply`` writes the Decision and its RentalEffect.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from protocol.messages import (Channel, DepositCard, DepositDesk, DepositReply, OfflineRentalOut, RentalCondition,
+from protocol.messages import (MAX_RENTAL_ORDERS, Channel, DepositCard, DepositDesk, DepositReply, DepositState,
+                               OfflineRentalOut, RentalCondition, RentalOrder, RentalOrders, RentalOrdersReply,
                                RentalOut, RentalReturn, RentalReturnReply, RentalType, RefundRoute)
 from protocol.reasons import Outcome, Reason
 from protocol.voucher import Voucher, VoucherError, make_voucher, parse_voucher, verify_voucher
 
-from .common import channel_account, check_member_pin, nonzero, station_credit
+from .common import channel_account, check_card, check_member_pin, nonzero, station_credit
 from .decision import APPROVED, Alert, Answer, Decision, Notification, Posting, StationView, View, decline
 
 POOL_PREFIX = "deposit:"
@@ -109,6 +110,8 @@ class RentalView:
     flagged_label: bool = False          # return: the label is out on a second (offline) redemption
     payer_phone: str | None = None       # return: the paying member's phone, to tell them
     station: StationView | None = None   # return: the station that handed the item out
+    open_orders: tuple = ()              # rental_orders: the OrderViews found (a card's, or a voucher's)
+    redemptions: dict = field(default_factory=dict)  # rental_orders: order no -> "first redeemed ... at ..." once out
     is_superseded: bool = False          # hand-out: an online attempt the desk replaced by an offline one
     earlier_outcome: str | None = None   # offline hand-out: the outcome of the online attempt it supersedes
 
@@ -298,6 +301,35 @@ def decide_offline_rental_out(request: OfflineRentalOut, view: View) -> Decision
     return replace(decision, supersedes=(request.terminal, request.supersedes_seq, request.seq))
 
 
+def decide_rental_orders(request: RentalOrders, view: View) -> Decision:
+    """The open orders of the card that paid (after the common checks on it, but the limits: a lost
+    card or a copy gets no voucher) or of one voucher (its signature checked, not its expiry: an
+    item out past it still comes back). Each carries its voucher, made again: signing is
+    deterministic, so it is the token the deposit's receipt printed."""
+    rental: RentalView = view.rental
+    if request.payer is not None:
+        if (refusal := check_card(replace(request, card=request.payer), view.card,
+                                  skips=frozenset({"limits"}))) is not None:
+            return refusal
+    else:
+        try:
+            voucher = verify_voucher(request.voucher, rental.voucher_key.signing_key.verify_key, 0)
+        except VoucherError as error:
+            return decline(Reason(error.code))
+        if voucher.park != request.park:
+            return decline(Reason.VOUCHER_INVALID)
+    key = rental.voucher_key
+    orders = tuple(RentalOrder(
+        order=order.order, item_type=order.item_type, deposit_fen=order.deposit_fen,
+        state=DepositState.OUT.value if order.state == "out" else DepositState.HELD.value,
+        voucher=make_voucher(Voucher(request.park, order.order, order.item_type, order.expires_ms, key.key_id),
+                             key.signing_key),
+        item_label=order.item_label if order.state == "out" else None,
+        out_ms=order.out_ms if order.state == "out" else None,
+        redeemed=rental.redemptions.get(order.order_no)) for order in rental.open_orders)
+    return Decision(reason=Reason.OK, answer=Answer(RentalOrdersReply, {"orders": orders}))
+
+
 def _item_state_after(condition: str) -> str:
     return {"intact": "available", "damaged": "in_repair", "lost": "retired"}[condition]
 
@@ -429,7 +461,26 @@ def gather_rental_return(request: RentalReturn, store, terminal, now_ms: int, pi
         payer_phone=phone, station=station))
 
 
+def gather_rental_orders(request: RentalOrders, store, terminal, now_ms: int, pins) -> View:
+    card, orders = None, ()
+    if request.payer is not None:
+        card = store.card(request.park, request.payer.no)
+        orders = tuple(store.open_deposits_of(request.park, request.payer.account, MAX_RENTAL_ORDERS))
+    else:
+        try:
+            order_no = order_no_of(parse_voucher(request.voucher)[0].order)  # the rule checks the signature
+        except VoucherError:
+            order_no = None
+        order = None if order_no is None else store.deposit_order(request.park, order_no)
+        orders = (order,) if order is not None and order.is_open else ()
+    redemptions = {order.order_no: store.first_redemption(request.park, order.order_no)
+                   for order in orders if order.state == "out"}
+    return View(terminal=terminal, pins=pins, card=card, rental=RentalView(
+        now_ms=now_ms, open_orders=orders, redemptions=redemptions, voucher_key=_voucher_key(store)))
+
+
 RULES = {
+    RentalOrders.TYPE: (gather_rental_orders, decide_rental_orders),
     DepositCard.TYPE: (gather_deposit, decide_deposit_card),
     DepositDesk.TYPE: (gather_deposit, decide_deposit_desk),
     RentalOut.TYPE: (gather_rental_out, decide_rental_out),

@@ -50,6 +50,7 @@ FIELDS = {
     "rental_out": {"voucher": "FPV1:" + "A" * 120, "item_label": "ROD-001"},
     "offline_rental_out": {"voucher": "FPV1:" + "A" * 120, "item_label": "ROD-001", "approved_ms": 0},
     "rental_return": {"item_label": "ROD-001", "condition": "intact", "damage": ""},
+    "rental_orders": {"payer": None, "voucher": "FPV1:" + "A" * 120},
 }
 
 
