@@ -13,7 +13,7 @@ import pytest
 from host_sim.network import CuttableLink
 from host_sim.rig import ParkRig, card, common
 from host_sim.station import RENTAL_STAFF, ScriptedStation, add_rental_desk
-from protocol.messages import CardIssue
+from protocol.messages import CardIssue, MemberOpen
 from terminal.events import State
 from terminal.hal.keypad import Key
 from terminal.rental import RentalState
@@ -24,6 +24,7 @@ RENTAL_TERMINAL = "T-RENT-1"
 SECOND_DESK = "T-RENT-2"  # the same station's other window
 LABELS = ("ROD-0042", "ROD-0043")  # host_sim.station's sample rods: 50.00 deposit, 10.00 a session
 ROD_KEY = "2"  # the config lists item types by id: bike, rod
+BIKE_KEY = "1"
 
 
 @pytest.fixture
@@ -252,5 +253,35 @@ def test_a_hand_out_the_ledger_does_not_answer_goes_out_offline_and_is_booked_on
         assert rental_park.reader.db.execute(
             "SELECT COUNT(*) FROM alert WHERE kind='VOUCHER_REDEEMED_TWICE'").fetchone()[0] == 0
         assert item_state(rental_park, LABELS[0]) == "out"
+    finally:
+        desk.close()
+
+
+def test_a_member_card_pays_a_bike_deposit_with_its_pin_as_at_a_till_and_a_wrong_pin_takes_nothing(rental_park):
+    front_desk = rental_park.link("T-DESK-1")
+    opened = front_desk.submit(lambda seq: MemberOpen(
+        **common(front_desk, seq, card("M00008")), member_name="张伟", phone="13800138000", card_fee_fen=0,
+        opening_fen=50000, channel="cash", payment_ref="", pin_sha256="0" * 64), pin="246810")
+    assert opened.is_approved
+    desk = rental_desk(rental_park)
+    try:
+        member = rental_park.virtual_card("M00008", kind="member")
+        desk.tap(member)
+        desk.keys(BIKE_KEY)  # 300.00: above the park's no-PIN limit of 200.00
+        assert desk.state == State.CHARGE_PIN and "Member PIN" in screen_text(desk)
+        desk.keys("111111E")
+        desk.turns(lambda: desk.state == State.MESSAGE)
+        assert "PIN" in screen_text(desk)
+        desk.keys("E")
+
+        desk.tap(member)
+        desk.keys(BIKE_KEY + "246810E")
+        desk.turns(lambda: desk.state == RentalState.VOUCHER)
+        assert "押金凭证" in desk.sim.printer.receipts[-1].text and "300.00" in desk.sim.printer.receipts[-1].text
+        balance = rental_park.reader.db.execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM posting WHERE account_id LIKE 'card:M00008%'").fetchone()[0]
+        assert balance == 50000 - 30000  # one deposit; the wrong PIN took nothing
+        (wrong_pins,) = rental_park.reader.db.execute("SELECT wrong_pins FROM member WHERE card_no='M00008'").fetchone()
+        assert wrong_pins == 0  # the right PIN clears the count, as a charge's does
     finally:
         desk.close()
