@@ -62,7 +62,7 @@ class Park:
         taps = self.folder / f"taps-{self.runs}.txt"
         taps.write_text(f"{uid.hex()} {record.hex()}\n" * 2)
         run = micropython.run_unix(SESSION, self.rig.home.bundle_path("TAP-1"), self.folder / f"state-{self.runs}.json",
-                                   taps, *extra, heap=heap, path=self.board)
+                                   taps, *extra, heap=heap, path=Path("."), cwd=self.board)  # tap/*.mpy as on a board
         return run.stdout + run.stderr
 
     def close(self):

@@ -7,6 +7,7 @@ its login; and a whole sale runs over the park broker's TLS listener through the
 import datetime
 import ipaddress
 import os
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -167,7 +168,7 @@ def test_a_whole_sale_over_tls_through_mosquitto_and_the_ledger(tmp_path):
         (tmp_path / "bundle.json").write_text(json.dumps(bundle))
         (tmp_path / "taps.txt").write_text(tap_line + "\n")
         run = micropython.run_unix(SESSION, tmp_path / "bundle.json", tmp_path / "state.json", tmp_path / "taps.txt",
-                                   heap=TLS_HEAP, path=micropython.compile_tap(tmp_path / "board"))
+                                   heap=TLS_HEAP, path=Path("."), cwd=micropython.compile_tap(tmp_path / "board"))
         out = run.stdout + run.stderr
     finally:
         rig.close()
