@@ -102,6 +102,21 @@ def start_echo(rig):
     return process
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) used so far by process ``pid`` and its children still running (a
+    ``--workers N`` ledger's workers), from /proc; None where there is no /proc. On a shared machine
+    this is steadier than a rate: it does not count the time the ledger waited for a core."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for child in [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
+        return total / ticks
+    except (OSError, ValueError):
+        return None
+
+
 def stop(process):
     process.terminate()
     process.wait(10)
@@ -306,7 +321,9 @@ def measure(args, store, workers):
                 time.sleep(0.5 * workers)  # the other workers subscribe at about the same time
                 online = sequential_round_trips(rig, station_ids[0], sequential)
                 load = Terminals(rig, station_ids, ingest)
+                cpu_before = cpu_seconds(ledger.pid)
                 ledger_rate = load.run(args.seconds)
+                cpu_after = cpu_seconds(ledger.pid)
             finally:
                 stop(ledger)
             not_approved = charges_not_approved(rig)
@@ -314,7 +331,8 @@ def measure(args, store, workers):
                 raise RuntimeError(f"charges not approved, the figure would not be of bookings: {not_approved}")
     return dict(store=store, workers=workers, payload=len(sequential[0]), commit_s=commit_s, echo_times=echo_times,
                 echo_rate=echo_rate, echo_latencies=echo_load.timed_latencies, online=online, ledger_rate=ledger_rate,
-                latencies=load.timed_latencies)
+                latencies=load.timed_latencies,
+                cpu_per_charge_s=None if cpu_before is None else (cpu_after - cpu_before) / max(1, sum(load.next_index.values())))
 
 
 def report(args, figures):
@@ -333,6 +351,9 @@ def report(args, figures):
     ledger_rate, echo_rate = figures["ledger_rate"], figures["echo_rate"]
     print(f"ingest, {args.terminals} terminals, one in flight each: {ledger_rate:,.0f} charges/s committed and answered; "
           f"echo floor {echo_rate:,.0f}/s; {100 * ledger_rate / echo_rate:.0f} % of floor (target >= 60 %, >= 2,000/s)")
+    if figures["cpu_per_charge_s"] is not None:
+        print(f"ledger CPU per ingested charge: {figures['cpu_per_charge_s'] * 1e6:,.0f} µs (user + system, all workers; "
+              f"the time it waited for a core not counted)")
     latencies, echo_latencies = figures["latencies"], figures["echo_latencies"]
     if latencies and echo_latencies:
         print(f"ingest round trip under load: p50 {ms(statistics.median(latencies))}, p99 {ms(percentile(latencies, 0.99))} "

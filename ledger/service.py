@@ -26,11 +26,13 @@ WATCHDOG=1 while it turns, and every start is counted: a LEDGER_RESTARTED alert 
 starts the last RESTART_WINDOW_MS saw, so a restart loop is visible.
 """
 
+from contextlib import contextmanager
 import hashlib
 import logging
 import os
 from pathlib import Path
 import select
+import socket
 import tempfile
 import threading
 import time
@@ -65,6 +67,28 @@ STORE_PROBE_DELAY_S = (0.2, 10.0)
 RESTART_WINDOW_MS = 10 * 60 * 1000
 # Ledger workers share the park's request and status topics as one MQTT 5 shared-subscription group.
 SHARE_GROUP = "$share/ledger/"
+
+
+@contextmanager
+def _corked(sock):
+    """Hold back partial TCP segments on ``sock`` until the block ends (Linux's TCP_CORK; elsewhere
+    nothing changes). Held at most 200 ms by the kernel, should the block never end."""
+    cork = getattr(socket, "TCP_CORK", None)
+    try:
+        if sock is not None and cork is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
+        else:
+            sock = None
+    except (OSError, AttributeError):
+        sock = None
+    try:
+        yield
+    finally:
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, cork, 0)  # uncorking sends what is held at once
+            except OSError:
+                pass  # the connection is gone: the loop notices on its next read
 
 
 class LedgerService:
@@ -383,10 +407,14 @@ class LedgerService:
         self._blocklist_published_at = time.monotonic()
 
     def _publish_and_ack(self, replies: list[Reply], messages) -> None:
-        for reply in replies:
-            self.client.publish(reply.topic, reply.payload, qos=1)
-        for message in messages:
-            self.client.ack(message.mid, message.qos)
+        # paho writes each packet the moment it is queued and TCP_NODELAY sends each write as its own
+        # segment: corked, a batch's replies and acknowledgements leave in as few segments as fit, so
+        # the broker reads them in a few wakeups instead of two per request.
+        with _corked(self.client.socket()):
+            for reply in replies:
+                self.client.publish(reply.topic, reply.payload, qos=1)
+            for message in messages:
+                self.client.ack(message.mid, message.qos)
 
     # ------------------------------------------------------------ crash accounting
     def _write_in_flight(self, batch) -> None:
