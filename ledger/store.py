@@ -787,13 +787,18 @@ class Store:
 
     # ------------------------------------------------------------ card-type limits
     def card_limits(self, park_id, kind) -> CardLimits:
-        row = self.db.execute(
-            "SELECT max_balance_fen, min_topup_fen, max_topup_fen, daily_spend_fen FROM card_limits WHERE park_id=? AND kind=?",
-            (park_id, kind),
-        ).fetchone()
-        return CardLimits(*row) if row else DEFAULT_CARD_LIMITS[kind]
+        # Read on every sale and top-up: once per batch, as the park's other rules are.
+        key = ("card_limits", park_id, kind)
+        if key not in self._batch_cache:
+            row = self.db.execute(
+                "SELECT max_balance_fen, min_topup_fen, max_topup_fen, daily_spend_fen FROM card_limits WHERE park_id=? AND kind=?",
+                (park_id, kind),
+            ).fetchone()
+            self._batch_cache[key] = CardLimits(*row) if row else DEFAULT_CARD_LIMITS[kind]
+        return self._batch_cache[key]
 
     def set_card_limits(self, park_id, kind, limits: CardLimits) -> None:
+        self._batch_cache.pop(("card_limits", park_id, kind), None)
         with self.batch():
             self.db.execute("INSERT OR REPLACE INTO card_limits VALUES (?, ?, ?, ?, ?, ?)",
                             (park_id, kind, limits.max_balance_fen, limits.min_topup_fen, limits.max_topup_fen,
