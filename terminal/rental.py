@@ -13,9 +13,10 @@ is an item's label):
   item type, deposit on screen) → the item's label scanned (it must be of the voucher's type) →
   hand-out: online a ``rental_out`` request (AUTHORIZING; the ledger's time is the hand-out time),
   offline the redemption is queued (:class:`RedeemOffline`) → receipt → DONE.
-- Online, a voucher scanned is first looked up (``rental_orders``, read only): held → VOUCHER;
-  its item out (handed out at any desk) → INSPECT, to take it back, the screen saying when and
-  where it went out; closed → a message. No answer in time: VOUCHER, the hand-out decides.
+- Online, a voucher scanned is first looked up (``rental_orders``, read only; one past its expiry
+  too, for a return only): held → VOUCHER; its item out (handed out at any desk) → INSPECT, to
+  take it back, the screen saying when and where it went out; closed → a message. No answer in
+  time: VOUCHER, and the hand-out's ``rental_out`` decides.
 - IDLE → a visitor's park card tapped → ``rental_orders`` for the card (any desk finds the
   deposits it paid): one held → VOUCHER (no second deposit); several → PICK_ORDER (a digit, 0 a
   new deposit); none → PICK_TYPE (a digit) → the member's PIN above the park's no-PIN limit, as
@@ -25,8 +26,8 @@ is an item's label):
 - IDLE → an item's label scanned → INSPECT (1 intact, 2 damaged, 3 lost) → DAMAGE (digits toggle
   the type's damage list, ENTER sends) → ``rental_return`` → the itemised return receipt → DONE.
   Late is the ledger's to decide, from its own hand-out and return times.
-- Deposits, returns and card look-ups need the ledger: offline they are refused before anything is sent (one
-  sent that gets no answer waits, UNCERTAIN). A hand-out sent online that gets no answer falls
+- Deposits, returns and card look-ups need the ledger: offline they are refused before anything
+  is sent (a deposit or return sent that gets no answer waits, UNCERTAIN). A hand-out sent online that gets no answer falls
   back to offline as a sale does: the offline redemption names the online attempt
   (``supersedes_seq``) and the ledger applies at most one of the two, so the item is never handed
   out twice on the books nor flagged as a voucher redeemed twice.
@@ -113,6 +114,7 @@ class RentalInHand:
     out_since: str = ""  # a return by voucher: when and where the item went out
     payer: TappedCard | None = None  # a card tapped: the visitor's, while its deposits are looked up
     held_orders: tuple = ()  # PICK_ORDER: the card's paid deposits (protocol RentalOrder)
+    is_expired: bool = False  # a scanned voucher past its expiry: good for a return only
 
 
 def is_voucher(text: str) -> bool:
@@ -189,14 +191,19 @@ class RentalTerminal(core.Terminal):
             return self._message("无法验券 Cannot check vouchers", ("无凭证公钥 No voucher key: re-provision",))
         if event.now_ms is None:
             return self._message("时间未知 Clock unknown", ("请先联网一次 Reach the ledger once",))
+        is_expired = False
         try:
             voucher = verify_voucher(event.text, self.voucher_key, event.now_ms)
         except VoucherError as error:
-            return self._message("凭证无效 Voucher refused", (reason_text(error.code),))
+            if error.code != "VOUCHER_EXPIRED" or not self.is_online:
+                return self._message("凭证无效 Voucher refused", (reason_text(error.code),))
+            # Genuine (the signature is checked before the expiry) but too old to hand out against:
+            # its item may still be out, and the voucher brings it back.
+            voucher, is_expired = parse_voucher(event.text)[0], True
         item_type = self._item_type(voucher.item_type)
         if item_type is None:
             return self._message("凭证无效 Voucher refused", (f"本点不租 Not rented here: {voucher.item_type}",))
-        self.rental = RentalInHand(voucher_token=event.text, voucher=voucher, item_type=item_type)
+        self.rental = RentalInHand(voucher_token=event.text, voucher=voucher, item_type=item_type, is_expired=is_expired)
         if not self.is_online:  # checked here: it may be handed out offline
             self.sale = self._staff_sale(RentalOut.TYPE)
             return [self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]
@@ -247,6 +254,9 @@ class RentalTerminal(core.Terminal):
             self.sale, self.rental = None, None
             return self._message("押金已结清 Deposit closed", ("凭证已用完 This voucher's rental is over",))
         (order,) = reply.orders[:1]
+        if order.state == DepositState.HELD.value and rental.is_expired:
+            self.sale, self.rental = None, None
+            return self._message("凭证无效 Voucher refused", (reason_text("VOUCHER_EXPIRED"),))
         if order.state == DepositState.HELD.value:
             self.sale = self._staff_sale(RentalOut.TYPE)
             return [self._go(RentalState.VOUCHER, ENTRY_TIMEOUT_MS)]

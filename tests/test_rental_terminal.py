@@ -141,12 +141,25 @@ def test_a_forged_an_altered_and_an_expired_voucher_are_refused_before_anything_
     altered = token[:12] + ("A" if token[12] != "A" else "B") + token[13:]
     expired = voucher(expires_ms=NOW_MS - 1000)
 
-    for bad, reason in ((forged, "VOUCHER_INVALID"), (altered, "VOUCHER_INVALID"), (expired, "VOUCHER_EXPIRED")):
+    for bad, reason, is_online in ((forged, "VOUCHER_INVALID", True), (altered, "VOUCHER_INVALID", True),
+                                   (expired, "VOUCHER_EXPIRED", False)):  # online an expired one is looked up
+        terminal.is_online = is_online
         effects = terminal.handle(Scanned(bad, NOW_MS))
         assert terminal.state == State.MESSAGE and not [e for e in effects if isinstance(e, Submit)], reason
         assert effects[0].tone == "error"
         terminal.handle(KeyPressed("ENTER"))
         assert terminal.state == State.IDLE
+
+
+def test_an_expired_voucher_still_brings_its_rod_back_online_but_hands_nothing_out():
+    terminal = logged_in()
+    expired = voucher(expires_ms=NOW_MS - 1000)
+    (screen,) = scan_voucher(terminal, expired, out())
+    assert terminal.state == RentalState.INSPECT and "ROD-0042" in screen.lines[0]
+    keys(terminal, "C")
+
+    (screen,) = scan_voucher(terminal, expired, held())
+    assert terminal.state == State.MESSAGE and "expired" in " ".join(screen.lines).lower()
 
 
 def test_a_voucher_cannot_be_checked_before_the_terminal_knows_the_time():
