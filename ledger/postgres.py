@@ -17,7 +17,6 @@ What differs, because several processes write at once:
   park its own schema in one database.
 """
 
-from contextlib import contextmanager
 import hashlib
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -244,15 +243,6 @@ class PostgresStore(store_module.Store):
             self.db = PgConnection(self._connect())
             self.db.catalog = catalog
         super().probe(now_ms)
-
-    @contextmanager
-    def read_snapshot(self):
-        """Several reads that must see one state of the books (ledger verify)."""
-        self.db.execute("BEGIN")
-        try:
-            yield self.db
-        finally:
-            self.db.execute("ROLLBACK")
 
 
 def drop_schema(url: str) -> None:
