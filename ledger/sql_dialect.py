@@ -255,13 +255,29 @@ def _integer_conditions(tokens, catalog: Catalog):
         after = _significant(out, index + 1)
         next_text = _upper(out[after]) if after < len(out) else ";"
         if (before >= 0 and _upper(out[before]) in _BEFORE_CONDITION and next_text in _AFTER_CONDITION
-                and not (next_text == ")" and _upper(out[before]) not in _BEFORE_CONDITION)):
+                and not _ends_between(out, before)):
             name = "".join(t[1] for t in out[start:index + 1])
             out[start:index + 1] = [("word", f"({name} <> 0)")]
             index = start + 1
             continue
         index += 1
     return out
+
+
+def _ends_between(tokens, and_at) -> bool:
+    """Is the AND at ``and_at`` the one of ``x BETWEEN a AND b`` (so ``b`` is a value, not a condition)?"""
+    if _upper(tokens[and_at]) != "AND":
+        return False
+    depth = 0
+    for index in range(and_at - 1, -1, -1):
+        text = _upper(tokens[index])
+        depth += text == ")"
+        depth -= text == "("
+        if depth < 0:
+            return False
+        if depth == 0 and text in ("BETWEEN", "AND", "OR", "WHERE", "WHEN", "ON", "HAVING"):
+            return text == "BETWEEN"
+    return False
 
 
 def _scalar_extremes(tokens):

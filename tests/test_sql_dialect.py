@@ -43,6 +43,8 @@ CASES = [
     ("SELECT CASE WHEN o.route = 'card' AND o.is_member THEN 1 END FROM o",
      "SELECT CASE WHEN o.route = 'card' AND (o.is_member <> 0) THEN 1 END FROM o"),
     ("SELECT 1 FROM v WHERE park_id=? AND is_flagged", "SELECT 1 FROM v WHERE park_id=%s AND (is_flagged <> 0)"),
+    ("SELECT 1 FROM v WHERE ? BETWEEN count AND version ORDER BY 1",  # values of a range, not conditions
+     "SELECT 1 FROM v WHERE %s BETWEEN count AND version ORDER BY 1"),
     ("SELECT is_active FROM staff WHERE is_active = 1", "SELECT is_active FROM staff WHERE is_active = 1"),
     # a rowid table's insert returns its key (lastrowid)
     ("INSERT INTO txn VALUES (NULL, ?, ?)", "INSERT INTO txn VALUES (NULL, %s, %s) RETURNING txn_id"),
