@@ -245,6 +245,23 @@ class PostgresStore(store_module.Store):
         super().probe(now_ms)
 
 
+def open_read_only(url: str) -> PgConnection:
+    """A connection for reports: every transaction read-only, nothing created (not even the schema
+    a URL names: LookupError when it is not there)."""
+    connect_url, schema = split_url(url)
+    conn = psycopg.connect(connect_url, autocommit=True)
+    conn.adapters.register_loader("numeric", IntegralNumericLoader)
+    if schema:
+        if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is None:
+            conn.close()
+            raise LookupError(f"no schema {schema} on the server")
+        conn.execute(pg_sql.SQL("SET search_path TO {}").format(pg_sql.Identifier(schema)))
+    conn.execute("SET default_transaction_read_only = on")
+    readable = PgConnection(conn)
+    readable.load_catalog()
+    return readable
+
+
 def drop_schema(url: str) -> None:
     """Drop the schema a URL names (tests; never the ledger itself)."""
     connect_url, schema = split_url(url)

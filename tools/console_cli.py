@@ -62,7 +62,7 @@ def cmd_console_user_add(args) -> int:
     home = _ledger_home(args)
     if home is None:
         return 1
-    db = open_read_only(home.db_path)
+    db = open_read_only(home.store_location)
     try:
         check_stations(db, park_of(db)[0], args.station)
     finally:

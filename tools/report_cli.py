@@ -65,7 +65,7 @@ def cmd_report(args) -> int:
     if not home.has_ledger():
         print(f"fieldpos: no ledger in {args.home} (create one with 'fieldpos ledger init')", file=sys.stderr)
         return 1
-    db = open_read_only(home.db_path)
+    db = open_read_only(home.store_location)
     try:
         scope = make_scope(db, day=getattr(args, "day", None), from_day=getattr(args, "from_day", None),
                            to_day=getattr(args, "to_day", None), stations=getattr(args, "station", None))

@@ -30,7 +30,18 @@ MAX_PERIOD_DAYS = 367
 
 
 def open_read_only(db_path: Path) -> sqlite3.Connection:
-    """A connection that cannot write and cannot create the file (``mode=ro``)."""
+    """A connection that cannot write and cannot create the file (``mode=ro``). A ``postgresql://``
+    location (a park home's store.url) gives a read-only PostgreSQL connection with the same
+    ``execute``: the reports' SQLite statements are translated as the store's are."""
+    if str(db_path).startswith(("postgresql://", "postgres://")):
+        from ..postgres import open_read_only as open_postgres  # only a PostgreSQL park needs psycopg
+
+        try:
+            db = open_postgres(str(db_path))
+            db.execute("SELECT 1 FROM park LIMIT 1")
+        except Exception as error:  # a server that does not answer, a schema or table that is not there
+            raise NoLedger(f"cannot read the ledger at {str(db_path).split('@')[-1]}: {str(error).strip()[:200]}") from None
+        return db
     path = Path(db_path)
     if not path.is_file():
         raise NoLedger(f"no ledger database at {path}")
