@@ -45,6 +45,7 @@ FIELDS = {
     "station_report": {"station": "fishing", "business_day": "2026-06-01"},
     "shift_open": {"pin_sha256": SEALED},
     "shift_close": {},
+    "shift_handover": {"counted_fen": 1000},
     "deposit_card": {"item_type": "rod", "deposit_fen": 3000},
     "deposit_desk": PAID | {"item_type": "rod", "deposit_fen": 3000},
     "rental_out": {"voucher": "FPV1:" + "A" * 120, "item_label": "ROD-001"},
