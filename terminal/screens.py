@@ -17,6 +17,7 @@ Pillow is imported inside :func:`render_screen`: building a Screen costs nothing
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -92,7 +93,17 @@ class _Layout:
 
 
 def render_screen(screen: Screen, size: tuple[int, int] = BASE_SIZE) -> Image:
-    """The screen as a mode "1" image of ``size`` (1 = lit), ready for ``Display.show``."""
+    """The screen as a mode "1" image of ``size`` (1 = lit), ready for ``Display.show``; the image
+    is the caller's own (a copy), to change as it likes."""
+    # A till shows the same few screens over and over (idle, the menu, the tap prompt, an amount as
+    # it is typed), and drawing text is the costly part of a screen (measuring and rasterising CJK
+    # glyphs, milliseconds a line): each (screen, size, font) is drawn once and copied after.
+    return _drawn_screen(screen, tuple(size), _display_font_file()).copy()
+
+
+@functools.lru_cache(maxsize=128)  # a 128x64 1-bit image is 1 KiB: 128 of them cost a Pi Zero little
+def _drawn_screen(screen: Screen, size: tuple[int, int], font_file) -> Image:
+    # font_file keys the cache only (a FIELDPOS_FONT changed meanwhile draws anew); the drawing loads it.
     from PIL import Image as PillowImage
     from PIL import ImageDraw
 
@@ -158,12 +169,19 @@ def load_display_font(size_px: int) -> FreeTypeFont:
     Latin is too wide ("余额 Balance 70.00" would not fit), so the display takes face 0. A font
     named by FIELDPOS_FONT is used as given.
     """
-    from terminal.fonts import KNOWN_FONTS, FontFile, find_cjk_font, load_font
+    from terminal.fonts import load_font
+
+    return load_font(size_px, _display_font_file())
+
+
+def _display_font_file():
+    """The font file and face :func:`load_display_font` loads (FIELDPOS_FONT is read each time)."""
+    from terminal.fonts import KNOWN_FONTS, FontFile, find_cjk_font
 
     chosen = find_cjk_font()
     if chosen in KNOWN_FONTS and chosen.path.name.startswith("wqy-"):
         chosen = FontFile(chosen.path, 0)
-    return load_font(size_px, chosen)
+    return chosen
 
 
 def _check_fits(screen: Screen, layout: _Layout) -> None:
