@@ -43,10 +43,14 @@ def build_native(arch: str, out: Path) -> Path:
     if not mpy_dir or not (Path(mpy_dir) / "py" / "dynruntime.mk").exists():
         raise LookupError("set MPY_DIR to a MicroPython source tree (py/dynruntime.mk, tools/mpy_ld.py) "
                           "to build tap/native")
+    # make writes its .mpy beside the Makefile: building in a copy under ``out`` leaves the checkout as
+    # it was, and two test processes building at once (pytest-xdist) cannot take each other's file.
+    sources = out / f"native-{arch}"
+    shutil.copytree(NATIVE_DIR, sources, ignore=shutil.ignore_patterns("*.mpy", "build*"))
     build = out / f"build-{arch}"
-    done = subprocess.run(["make", "-s", "-C", str(NATIVE_DIR), f"MPY_DIR={mpy_dir}", f"ARCH={arch}",
+    done = subprocess.run(["make", "-s", "-C", str(sources), f"MPY_DIR={mpy_dir}", f"ARCH={arch}",
                            f"BUILD={build}", f"PYTHON={sys.executable}"], capture_output=True, text=True)
-    built = NATIVE_DIR / "ed25519_native.mpy"
+    built = sources / "ed25519_native.mpy"
     if done.returncode != 0 or not built.exists():
         raise AssertionError(f"tap/native did not build for {arch}: {done.stdout}{done.stderr}")
     target = out / f"ed25519_native.{arch}.mpy"
