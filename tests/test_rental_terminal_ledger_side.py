@@ -145,3 +145,32 @@ def test_a_lost_card_a_copied_card_and_a_forged_voucher_find_no_orders(park):
     forged = reply.voucher[:12] + ("A" if reply.voucher[12] != "A" else "B") + reply.voucher[13:]
     assert orders_for(park, voucher=forged).reason == "VOUCHER_INVALID"
     assert orders_for(park, payer=card("C09999")).reason == "UNKNOWN_CARD"
+
+
+def test_rental_desks_provisioned_before_rental_orders_existed_may_ask_it_once_the_ledger_upgrades(tmp_path):
+    # Without it an older desk's every card tap and voucher scan is refused KIND_NOT_ALLOWED.
+    import sqlite3
+
+    from ledger.schema import MIGRATIONS
+    from ledger.store import Store
+
+    before = next(number for number, script in enumerate(MIGRATIONS) if "',rental_orders'" in script)
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:before], start=1):  # the schema before rental_orders
+        old.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    old.execute("INSERT INTO park (park_id, name) VALUES ('P1', 'old park')")
+    for terminal_id, kinds in (("T-RENT-1", "deposit_card,deposit_desk,hello,offline_rental_out,rental_out,"
+                                            "rental_return,shift_close,shift_open"),
+                               ("T-FISH-1", "charge,hello,offline_charge,shift_close,shift_open,void")):
+        old.execute("INSERT INTO terminal VALUES (?, 'P1', 'fishing', ?, NULL, 'h', 0)", (terminal_id, kinds))
+    old.close()
+    for _ in range(2):  # opened twice: the migration runs once, no second ',rental_orders'
+        store = Store(path)
+        try:
+            assert "rental_orders" in store.terminal("T-RENT-1").allowed_kinds
+            assert "rental_orders" not in store.terminal("T-FISH-1").allowed_kinds
+            kinds = store.db.execute("SELECT allowed_kinds FROM terminal WHERE terminal_id='T-RENT-1'").fetchone()[0]
+            assert kinds.count("rental_orders") == 1
+        finally:
+            store.close()
