@@ -299,6 +299,7 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
     print(f"  members: {members}")
     for line in rentals:
         print(f"  {line}")
+    print(f"  (the deposits in full: fieldpos --home {out / 'ledger-home'} report deposits)")
     print(f"  {receipts} receipts printed by the emulated printers: {out / 'receipts'}")
     print("  " + "\n  ".join(exposure.split("\n\n")[0].splitlines()))
     print(f"  (the whole report: fieldpos --home {out / 'ledger-home'} report offline)")
