@@ -10,50 +10,15 @@ The board's own settings are ``/tap_board.json`` (not signed: which pins, which 
      "display": {"i2c": 0, "sda": 8, "scl": 9, "height": 32}}
 
 ``display`` is optional: an SSD1306 (tap.ssd1306) at I2C address 0x3C, 128x32 or 128x64.
+flash.sh checks the settings and the bundle (tap.settings) before they reach the board.
 """
 
 BUNDLE_PATH = "/bundle.json"
 BOARD_PATH = "/tap_board.json"
 STATE_PATH = "/tap_state.json"
-_BOARD_KEYS = {"wifi": ("ssid", "password"), "spi": ("id", "sck", "mosi", "miso", "cs"), "pins": ("green", "red", "buzzer")}
-_BUNDLE_KEYS = ("park_id", "terminal_id", "key_id", "signing_seed", "ledger_keys", "card_key_master", "broker")
 DISPLAY_ADDRESS = 0x3C  # an SSD1306 module's usual address (SA0 low)
 RECONNECT_PAUSE_MS = 5000
 KEEPALIVE_PING_MS = 30000
-
-
-def board_problems(settings):
-    """What is missing or wrong in the board settings (empty when none): flash.sh checks first."""
-    problems = []
-    if type(settings) is not dict:
-        return ["the board settings must be a JSON object"]
-    for part, keys in _BOARD_KEYS.items():
-        section = settings.get(part)
-        if type(section) is not dict:
-            problems.append("missing " + part)
-            continue
-        for key in keys:
-            wanted = str if part == "wifi" else int
-            if type(section.get(key)) is not wanted:
-                problems.append(part + "." + key + " must be " + ("text" if wanted is str else "a pin number"))
-    display = settings.get("display")
-    if display is not None:
-        if type(display) is not dict or any(type(display.get(key)) is not int for key in ("i2c", "sda", "scl")):
-            problems.append("display needs i2c, sda and scl pin numbers")
-        elif display.get("height", 64) not in (32, 64):
-            problems.append("display.height must be 32 or 64")
-    return problems
-
-
-def bundle_problems(bundle):
-    if type(bundle) is not dict:
-        return ["the bundle must be a JSON object"]
-    problems = ["the bundle lacks " + key for key in _BUNDLE_KEYS if key not in bundle]
-    ca = bundle.get("broker", {}).get("tls_ca")
-    if ca is not None and (type(ca) is not str or "-----BEGIN CERTIFICATE-----" not in ca):
-        problems.append("the bundle's broker.tls_ca must be the park CA's PEM certificate")
-    return problems
-
 
 try:
     from time import ticks_diff as _ticks_diff  # MicroPython: its ticks wrap around

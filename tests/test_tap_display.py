@@ -117,7 +117,7 @@ def test_panel_text_keeps_the_ascii_half_and_wrap_breaks_at_spaces():
 
 
 def test_the_board_settings_check_an_optional_display():
-    from tap.board import board_problems
+    from tap.settings import board_problems
 
     settings = {"wifi": {"ssid": "park", "password": "x"}, "spi": {"id": 0, "sck": 2, "mosi": 3, "miso": 4, "cs": 5},
                 "pins": {"green": 14, "red": 15, "buzzer": 16}}

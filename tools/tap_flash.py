@@ -7,7 +7,7 @@ RP2040; xtensawin: ESP32), writes a ``main.py``, and copies them, the Ed25519 ta
 with ``--native``, the C Ed25519 built for the board (tap/native) with the bundle, the board
 settings and a fresh restart count (tap.reboots: re-flashing clears a tap that stopped itself): with ``mpremote`` to the board on ``--port``, or into ``--dest``, a directory standing in
 for the board's file system (to look at, or to test). The board's settings are checked first
-(tap.board.board_problems), and so is the bundle.
+(tap.settings.board_problems), and so is the bundle.
 """
 
 import argparse
@@ -19,7 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tap.board import BOARD_PATH, BUNDLE_PATH, board_problems, bundle_problems
+from tap.board import BOARD_PATH, BUNDLE_PATH
+from tap.settings import board_problems, bundle_problems
 from tap.reboots import BOOTS_PATH, fresh
 
 ROOT = Path(__file__).resolve().parent.parent
