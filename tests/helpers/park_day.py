@@ -1,9 +1,13 @@
 """A park after a seeded simulated day (the demo's: desk, fishing pond, the contractor-run riding
-school, the BBQ with its Wi-Fi cut, a member family, supervisor voids), built once per test session
-for the report and console tests, with one console user per role."""
+school, the BBQ with its Wi-Fi cut, a member family, supervisor voids), played once per test run
+(whatever the number of pytest-xdist workers) and copied once per worker's session, for the report
+and console tests, with one console user per role."""
 
 from dataclasses import dataclass
+import fcntl
+import os
 from pathlib import Path
+import shutil
 
 import pytest
 
@@ -34,9 +38,29 @@ class ParkDay:
 @pytest.fixture(scope="session")
 def park_day(tmp_path_factory) -> ParkDay:
     out = tmp_path_factory.mktemp("park-day") / "demo"
-    assert run_demo(out, visitors=24) == 0
+    shutil.copytree(_the_runs_park_day(tmp_path_factory), out)
     home = out / "ledger-home"
     accounts = ConsoleStore.in_home(home)
     for username, (role, stations) in CONSOLE_USERS.items():
         accounts.add_user(username, f"{username} 测试", role, PASSWORD, stations=stations, actor="test")
     return ParkDay(out, home)
+
+
+def _the_runs_park_day(tmp_path_factory) -> Path:
+    """The seeded day, played once per test run: pytest-xdist's workers share the run's temporary
+    folder, and the first to get here plays it while the others wait on a lock, then each copies
+    it (the day is the same every time for a seed, so a copy is what a worker would have played;
+    a copy per worker keeps the tests that add console users or close a day apart, as before)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # popen-gw0, popen-gw1, ... sit in the run's own folder
+    played = shared / "park-day-played"
+    with open(shared / "park-day.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not played.is_dir():
+            # Played in a folder of its own and renamed when done: a day that failed halfway is not
+            # taken for a played one by the next worker, which plays it again (and fails the same).
+            playing = shared / f"park-day-playing-{os.getpid()}"
+            assert run_demo(playing / "demo", visitors=24) == 0
+            playing.rename(played)
+    return played / "demo"
