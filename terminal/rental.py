@@ -492,8 +492,10 @@ class RentalTerminal(core.Terminal):
                           ("押金 Deposit", format_fen(rental.item_type.deposit_fen))))
 
     def _return_receipt(self, reply: RentalReturnReply) -> ReceiptData:
-        name = self.rental.item_type.name if self.rental.item_type else reply.item_type
-        return return_receipt(self.config, self.terminal_id, self._operator_text(), reply, item_name=name)
+        rental = self.rental
+        name = rental.item_type.name if rental.item_type else reply.item_type
+        return return_receipt(self.config, self.terminal_id, self._operator_text(), reply, item_name=name,
+                              condition=rental.condition, picked=picked_damage(rental.item_type, rental.damage_codes))
 
     # ------------------------------------------------------------ screens
     def _screen(self) -> Show:
@@ -569,14 +571,32 @@ def deposit_receipt(config, terminal_id: str, operator: str, reply: DepositReply
                       ("有效至 Valid until", short_time(config, reply.expires_ms))))
 
 
+def picked_damage(item_type: RentalType | None, codes) -> tuple:
+    """The damage picked at inspection as the item type's list names it: (name, fee in fen) pairs in
+    the order picked; a code the desk's list no longer has is named by its code, its fee None."""
+    known = {fee.code: fee for fee in (item_type.damage if item_type else ())}
+    return tuple((known[code].name, known[code].fee_fen) if code in known else (code, None) for code in codes)
+
+
 def return_receipt(config, terminal_id: str, operator: str, reply: RentalReturnReply, *, item_name: str,
-                   is_reprint: bool = False) -> ReceiptData:
+                   condition: str = "", picked=(), is_reprint: bool = False) -> ReceiptData:
     """The itemised return: deposit, rental, late fee, damage, what went back and how, and what the
-    deposit did not cover."""
+    deposit did not cover. ``condition`` and ``picked`` (picked_damage) are the desk's own return
+    request, which the reply answers (its request_sha256): the damage lines name what was picked
+    (the visitor asks "damage to what?") and a lost item's fee is called so."""
+    if condition == RentalCondition.LOST.value:
+        damage = [("丢失 Lost", format_fen(reply.damage_fen))]
+    else:
+        damage = [("损坏 Damage", format_fen(reply.damage_fen))]
+        # Each picked entry with its fee when the desk's list adds up to what the ledger took; a list
+        # changed since the desk last read it shows the names only, so no figure contradicts the total.
+        fees = [fen for _, fen in picked]
+        adds_up = None not in fees and sum(fees) == reply.damage_fen
+        damage += [(f"  {name}", format_fen(fen) if adds_up else "") for name, fen in picked]
     details = [("订单 Order", reply.order), ("物品 Item", f"{item_name} {reply.item_label}"),
                ("借出 Out", short_time(config, reply.out_ms)), ("归还 Back", short_time(config, reply.returned_ms)),
                ("押金 Deposit", format_fen(reply.deposit_fen)), ("租金 Rental", format_fen(reply.rental_fen)),
-               ("超时费 Late fee", format_fen(reply.late_fen)), ("损坏 Damage", format_fen(reply.damage_fen)),
+               ("超时费 Late fee", format_fen(reply.late_fen)), *damage,
                ("退款 Refunded", format_fen(reply.refunded_fen)), ("退回 Method", ROUTE_NAMES[reply.route])]
     if reply.claim_fen:
         details.append(("欠款 Still owed", format_fen(reply.claim_fen)))

@@ -16,7 +16,7 @@ from .config import RENTAL
 from .errors import ScannerError, ScanUnreadableError, StorageFaultError
 from .outbox import STORAGE_ERRORS, OutboxFullError
 from .rental import (CHANNEL_NAMES, PAID_FROM_CARD, RedeemOffline, RentalTerminal, ScanFailed, Scanned,
-                     deposit_receipt, return_receipt)
+                     deposit_receipt, picked_damage, return_receipt)
 
 log = logging.getLogger("fieldpos.terminal.rental")
 
@@ -109,10 +109,11 @@ def owed_receipt(app, request, result):
     config, terminal_id = app.machine.config, app.identity.terminal_id
     operator = operator_name(config, request.operator)
     stock = app.link.state.rental
-    item_name = next((known.name for known in (stock.item_types if stock else ()) if known.item_type == result.item_type),
-                     result.item_type)
-    if isinstance(result, RentalReturnReply):
-        return return_receipt(config, terminal_id, operator, result, item_name=item_name, is_reprint=True)
+    item_type = next((known for known in (stock.item_types if stock else ()) if known.item_type == result.item_type), None)
+    item_name = item_type.name if item_type else result.item_type
+    if isinstance(result, RentalReturnReply):  # the request is the desk's own return: what was picked
+        return return_receipt(config, terminal_id, operator, result, item_name=item_name, condition=request.condition,
+                              picked=picked_damage(item_type, request.damage_codes), is_reprint=True)
     is_card = isinstance(request, DepositCard)
     return deposit_receipt(config, terminal_id, operator, result, operation=request.TYPE, item_name=item_name,
                            card_text=events.masked(request.card.no) if is_card else "—",

@@ -36,6 +36,7 @@ def test_the_rental_pictures_show_a_voucher_the_desk_accepts_and_an_itemised_lat
     returned = squeezed(RECEIPTS["rental-return"]())
     assert {"押金 Deposit 50.00", "租金 Rental 10.00", "超时费 Late fee 5.00", "损坏 Damage 20.00",
             "退款 Refunded 15.00", "退回 Method 现金 cash"} <= set(returned)
+    assert returned[returned.index("损坏 Damage 20.00") + 1] == "渔轮 Reel 20.00"  # what the damage was
 
 
 def test_the_script_writes_one_58mm_picture_per_receipt(tmp_path):
