@@ -115,7 +115,7 @@ class RentalHut:
         self.provider = provider_for_park(home.home, name=PROVIDER)
         settings = load_payment_settings(home.home)
         clients = {name: provider.client() for name, provider in settings.providers.items()}
-        book = ParkClockBook(home.db_path, home.ledger_keys(), self.rig.park_id, self.clock)
+        book = ParkClockBook(home.store_location, home.ledger_keys(), self.rig.park_id, self.clock)
         self.endpoint = PaymentEndpoint(providers=clients, book=book, host=settings.listen_host,
                                         port=settings.listen_port, public_base_url=settings.public_base_url).start()
         self.refunds = RefundSender(providers=clients, book=book, notify_url_of=self.endpoint.notify_url,

@@ -13,6 +13,7 @@ What is translated (and nothing else; anything this cannot translate raises Dial
   from the database's own catalog)
 - inside ``ON CONFLICT ... DO UPDATE``: bare column names on the right of ``=`` and in its ``WHERE``
   are qualified with the table (PostgreSQL finds ``count = count + 1`` ambiguous with ``excluded``)
+- a blob literal ``x'00ff'`` -> ``'\\x00ff'::bytea``
 - scalar ``MAX(a, b)`` / ``MIN(a, b)`` -> ``GREATEST`` / ``LEAST``; ``GLOB`` -> ``SIMILAR TO`` (the
   same for ``[0-9]`` classes and plain text, which is all the ledger uses)
 - ``BEGIN IMMEDIATE`` (a writer) -> ``BEGIN``; a plain ``BEGIN`` (a reader that wants one snapshot
@@ -107,6 +108,9 @@ def _tokens(sql: str) -> list[tuple[str, str]]:
         text = match.group()
         if kind == "param" and text.startswith(":") and out and out[-1][1] == ":":
             kind = "word"  # never after a colon: that is PostgreSQL's cast ``::``, not a name
+        if kind == "string" and out and out[-1][0] == "word" and out[-1][1] in ("x", "X"):
+            out[-1] = ("blob", out[-1][1] + text)  # SQLite's blob literal x'00ff'
+            continue
         out.append((kind, text))
     return out
 
@@ -179,6 +183,8 @@ def translate(sql: str, catalog: Catalog, *, with_params: bool = True) -> tuple[
 
 def _render(token, with_params: bool) -> str:
     kind, text = token
+    if kind == "blob":
+        return f"'\\x{text[2:-1]}'::bytea"
     if kind == "param":
         return "%s" if text == "?" else f"%({text[1:]})s"
     if kind == "word" and text.upper() == "GLOB":

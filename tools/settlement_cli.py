@@ -59,7 +59,7 @@ def cmd_list(args) -> int:
 
     if not has_ledger(args):
         return 1
-    db = open_read_only(park_home(args).db_path)
+    db = open_read_only(park_home(args).store_location)
     try:
         paid = paid_statements(db, park_of(db)[0], args.contractor)
     finally:

@@ -31,8 +31,11 @@ class ParkDay:
     home: Path       # the ledger's home
 
     @property
-    def db_path(self) -> Path:
-        return self.home / "ledger.db"
+    def db_path(self) -> str:
+        """Where the books are: ledger.db in the home, or the PostgreSQL URL of its store.url."""
+        from ledger.park_home import ParkHome
+
+        return ParkHome(self.home).store_location
 
 
 @pytest.fixture(scope="session")
