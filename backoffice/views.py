@@ -34,7 +34,9 @@ def dashboard_json(board: Dashboard) -> dict:
         "business_day": board.business_day,
         "terminals": [{"terminal": line.terminal_id, "station": line.station_id, "is_online": line.is_online,
                        "queue_depth": line.queue_depth, "highest_seq": line.highest_seq,
-                       "last_seen_ms": line.last_seen_ms, "is_retired": line.is_retired} for line in board.terminals],
+                       "last_seen_ms": line.last_seen_ms, "is_retired": line.is_retired,
+                       "printer": line.printer_state, "software_version": line.software_version}
+                      for line in board.terminals],
         "alerts": [{"time_ms": time_ms, "kind": kind, "detail": detail} for time_ms, kind, detail in board.alerts],
         "set_aside_held": board.set_aside_held,
     }

@@ -448,7 +448,7 @@ class Intake:
         if self.store.is_shared:
             self.store.lock([f"terminal:{status.terminal}"])
         self.store.record_status(status.terminal, status.is_online, status.highest_seq, status.queue_depth,
-                                 status.oldest_queued_ms, status.time_ms, now_ms)
+                                 status.oldest_queued_ms, status.time_ms, now_ms, status.printer, status.software_version)
 
     def _welcome(self, verified: _Verified, terminal: TerminalView, now_ms: int) -> Reply:
         # A revoked terminal's Hello never gets here: authenticate refuses it (TERMINAL_REVOKED).

@@ -818,4 +818,10 @@ MIGRATIONS: list[str] = [
      WHERE ',' || allowed_kinds || ',' LIKE '%,rental_out,%'
        AND ',' || allowed_kinds || ',' NOT LIKE '%,rental_orders,%';
     """,
+    # A terminal's status reports its printer and its software version (PROTOCOL.md §6.2, added within
+    # version 1): null for a status that did not say (a tap point has no printer; older builds).
+    """
+    ALTER TABLE terminal_status ADD COLUMN printer_state TEXT;
+    ALTER TABLE terminal_status ADD COLUMN software_version TEXT;
+    """,
 ]

@@ -779,10 +779,14 @@ class Store:
                               (terminal_id,)).fetchone()
         return None if row is None else tuple(row)
 
-    def record_status(self, terminal_id, is_online, highest_seq, queue_depth, oldest_queued_ms, time_ms, received_ms):
+    def record_status(self, terminal_id, is_online, highest_seq, queue_depth, oldest_queued_ms, time_ms, received_ms,
+                      printer_state=None, software_version=None):
         self.db.execute(
-            "INSERT OR REPLACE INTO terminal_status VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (terminal_id, int(is_online), highest_seq, queue_depth, oldest_queued_ms, time_ms, received_ms),
+            """INSERT OR REPLACE INTO terminal_status (terminal_id, is_online, highest_seq, queue_depth, oldest_queued_ms,
+                                                       time_ms, received_ms, printer_state, software_version)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (terminal_id, int(is_online), highest_seq, queue_depth, oldest_queued_ms, time_ms, received_ms,
+             printer_state, software_version),
         )
 
     # ------------------------------------------------------------ card-type limits

@@ -81,6 +81,16 @@ class RentalPricePer(str, Enum):
     HOUR = "hour"
 
 
+class PrinterState(str, Enum):
+    """What a terminal's receipt printer answered when the terminal last asked it (its status, §6.2)."""
+
+    READY = "ready"
+    PAPER_NEAR_END = "paper_near_end"  # still prints: the roll is to be changed soon
+    PAPER_OUT = "paper_out"
+    COVER_OPEN = "cover_open"
+    OFFLINE = "offline"                # did not answer
+
+
 class RentalItemState(str, Enum):
     AVAILABLE = "available"
     OUT = "out"
@@ -170,6 +180,8 @@ _CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _VOUCHER = re.compile(r"FPV1:[A-Z2-7]{100,400}")
 # protocol.ecard's token (at most MAX_TOKEN_CHARS, 420): the same alphabet, as the 2D scanner read it.
 _ECARD = re.compile(r"FPE1:[A-Z2-7]{100,415}")
+# A terminal's software version as its package names it (PEP 440 and a local part: 0.1.0, 1.2.0rc1+g3f2a).
+_SOFTWARE_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}")
 _CODES = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}(,[A-Za-z0-9][A-Za-z0-9_.-]{0,31}){0,7}")
 
 CHECKS = {
@@ -208,6 +220,8 @@ CHECKS = {
     "rental_condition": lambda n, v: _member(n, v, RentalCondition, "a return condition"),
     "deposit_state": lambda n, v: _member(n, v, DepositState, "an open deposit's state"),
     "refund_route": lambda n, v: _member(n, v, RefundRoute, "a refund route"),
+    "printer_state": lambda n, v: _member(n, v, PrinterState, "a printer state"),
+    "software_version": lambda n, v: _string(n, v, _SOFTWARE_VERSION, 32),
 }
 
 
@@ -852,7 +866,10 @@ class BlocklistDelta(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TerminalStatus(Message):
-    """The terminal's retained heartbeat (and, with ``is_online`` false, its last will)."""
+    """The terminal's retained heartbeat (and, with ``is_online`` false, its last will).
+
+    ``printer`` and ``software_version`` were added within version 1 (left out when null): a status
+    from a terminal built before them, or from one with no printer (a tap point), is still valid."""
 
     TYPE: ClassVar[str] = "status"
     park: str = _f("id")
@@ -862,6 +879,8 @@ class TerminalStatus(Message):
     queue_depth: int = _f("count")
     oldest_queued_ms: int | None = _f("time_ms", optional=True)
     time_ms: int = _f("time_ms")
+    printer: str | None = _f("printer_state", added=True)  # a PrinterState value
+    software_version: str | None = _f("software_version", added=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,7 +26,7 @@ from protocol.card_record import RECORD_BLOCKS, CardRecord, CardRecordError, rea
 from protocol.envelope import Purpose
 from protocol.kinds import KINDS
 from protocol.messages import (REPLY_TYPES, REQUEST_TYPES, CardBalance, CardKind, CardRef, CardReturn, Charge, LineItem,
-                               OfflineCharge, Reversal, ShiftSlip, TopUp, Void, parse)
+                               OfflineCharge, PrinterState, Reversal, ShiftSlip, TopUp, Void, parse)
 
 from . import core, desk, events, offline, rental, rental_app
 from .app_shared import QUEUE_FULL_TEXT, operator_name
@@ -240,8 +240,15 @@ class TerminalApp:
             status = self.hardware.printer.status()
             problem = ("缺纸 Paper out" if status.is_paper_out else "纸仓盖开 Cover open" if status.is_cover_open
                        else "" if status.is_online else "打印机离线 Printer off")
+            state = (PrinterState.PAPER_OUT if status.is_paper_out else PrinterState.COVER_OPEN if status.is_cover_open
+                     else PrinterState.OFFLINE if not status.is_online
+                     else PrinterState.PAPER_NEAR_END if status.is_paper_near_end else PrinterState.READY)
         except TerminalError:
-            problem = "打印机离线 Printer off"
+            problem, state = "打印机离线 Printer off", PrinterState.OFFLINE
+        if state.value != self.link.printer_state:
+            # The park sees it on the console's dashboard: say so now, not at the next heartbeat.
+            self.link.printer_state = state.value
+            self.link.publish_status()
         if problem != self.machine.printer_problem:
             self.machine.printer_problem = problem
             if self.machine.state == events.State.IDLE:

@@ -67,12 +67,27 @@ def _monotonic_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
 
+def installed_version() -> str | None:
+    """The fieldpos package's version as installed on this board (reported in the status, so the
+    park sees which terminals still run an old build), or None when it is run from a bare checkout."""
+    from importlib import metadata  # lazy: asked once per link, not at every import
+
+    try:
+        return metadata.version("fieldpos")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 class LedgerLink:
     def __init__(self, identity: TerminalIdentity, outbox: Outbox, *, mqtt_version: str = "5",
                  clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
                  resend_interval_s: float = RESEND_INTERVAL_S, is_uploading: bool = True, state_clocks: dict | None = None):
         self.identity = identity
         self.is_uploading = is_uploading  # False only in tests that must see what the broker alone delivers
+        # Reported in every status (PROTOCOL.md §6.2): the app sets printer_state (a PrinterState
+        # value) whenever it asks the printer; None until then, and on a terminal with no printer.
+        self.software_version = installed_version()
+        self.printer_state: str | None = None
         self.outbox = outbox
         self.clock_ms = clock_ms  # wall time for the messages' time fields; resends run on the monotonic clock
         self.resend_interval_s = resend_interval_s
@@ -253,7 +268,8 @@ class LedgerLink:
     def _status_payload(self, *, is_online: bool) -> bytes:
         body = TerminalStatus(park=self.identity.park_id, terminal=self.identity.terminal_id, is_online=is_online,
                               highest_seq=self.outbox.last_seq, queue_depth=self.outbox.pending_count(),
-                              oldest_queued_ms=self.outbox.oldest_pending_ms(), time_ms=self.clock_ms()).to_bytes()
+                              oldest_queued_ms=self.outbox.oldest_pending_ms(), time_ms=self.clock_ms(),
+                              printer=self.printer_state, software_version=self.software_version).to_bytes()
         return envelope.seal(body, signing_key=self.identity.signing_key, key_id=self.identity.key_id,
                              purpose=Purpose.STATUS, topic=self.status_topic)
 

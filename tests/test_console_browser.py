@@ -145,6 +145,17 @@ def test_an_admins_dashboard_shows_what_fieldpos_report_says(browser, console_ur
     channels = first_table_rows(cli_report(capsys, park_day.home, "takings", "--day", day, "--by", "channel"))
     assert int(page.get_attribute("#deposits-held", "data-fen")) >= 0
     assert channels and page.locator("#terminals tr[data-terminal]").count() == park_terminals(park_day) > 0
+    # Each terminal's printer and software version as its last status said, as fieldpos report dashboard has them.
+    rows = cli_report(capsys, park_day.home, "dashboard")
+    header = next(index for index, row in enumerate(rows) if row and row[0] == "terminal")
+    reported = {row[0]: dict(zip(rows[header], row)) for row in rows[header + 1:] if row and row[0].startswith("T-")}
+    assert len(reported) == park_terminals(park_day)
+    for terminal, line in reported.items():
+        row = page.locator(f"#terminals tr[data-terminal='{terminal}']")
+        printer, version = row.locator("td[data-printer]"), row.locator("td[data-version]")
+        assert (printer.get_attribute("data-printer") or "not reported") == line["printer"], terminal
+        assert (version.get_attribute("data-version") or "not reported") == line["software_version"], terminal
+    assert any(line["printer"] == "ready" for line in reported.values())  # the stations' tills said so
     page.wait_for_selector("#hour-chart[data-drawn='yes']")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)

@@ -13,8 +13,8 @@ from protocol import envelope, topics
 from protocol.card_record import CardRecord, sector_key, sign_record
 from protocol.envelope import Purpose
 from protocol.messages import (Balances, CardRef, Charge, DamageFee, LineItem, MenuItem, OfflinePolicy, ParkRules,
-                               RentalItem, RentalStock, RentalType, Result, StaffEntry, StationSettings,
-                               TerminalConfig)
+                               PrinterState, RentalItem, RentalStock, RentalType, Result, StaffEntry, StationSettings,
+                               TerminalConfig, TerminalStatus)
 from protocol.pin import seal_pin
 from protocol.ecard import Credential, present, sign_credential, verify_token
 from protocol.voucher import DOMAIN as VOUCHER_DOMAIN, Voucher, make_voucher, parse_voucher, verify_voucher
@@ -61,7 +61,8 @@ def example() -> dict[str, str]:
         "result topic": result_topic,
         "result body": result_body.decode(),
         "result payload (hex)": result.hex(),
-    } | card_record_example() | pin_block_example() | config_example() | voucher_example() | ecard_example()
+    } | card_record_example() | pin_block_example() | config_example() | voucher_example() | ecard_example() \
+      | status_example()
 
 
 def card_record_example() -> dict[str, str]:
@@ -158,6 +159,17 @@ def ecard_example() -> dict[str, str]:
         "e-card QR token": token,
         "e-card card reference in a charge": card.to_bytes().decode(),
     }
+
+
+def status_example() -> dict[str, str]:
+    """T-FISH-1's heartbeat (section 6.2): online, seq 42 its highest, nothing queued, its printer's
+    paper near its end, software 0.1.0 — the two fields added within version 1 included."""
+    terminal_key, topic = SigningKey(TERMINAL_SEED), topics.status("P1", "T-FISH-1")
+    body = TerminalStatus(park="P1", terminal="T-FISH-1", is_online=True, highest_seq=42, queue_depth=0,
+                          oldest_queued_ms=None, time_ms=1_780_000_000_500, printer=PrinterState.PAPER_NEAR_END.value,
+                          software_version="0.1.0").to_bytes()
+    payload = envelope.seal(body, signing_key=terminal_key, key_id="T-FISH-1-k1", purpose=Purpose.STATUS, topic=topic)
+    return {"status topic": topic, "status body": body.decode(), "status payload (hex)": payload.hex()}
 
 
 def as_markdown() -> str:

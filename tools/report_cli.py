@@ -31,7 +31,7 @@ def add_report_commands(report_parsers) -> None:
 
     for kind in REPORTS.values():
         parser = report_parsers.add_parser(kind.name, help=f"{kind.title_en} ({kind.title_zh})")
-        if kind.name not in ("liabilities", "lookup"):
+        if kind.name not in ("liabilities", "lookup", "dashboard"):  # these are as of now, not of a period
             parser.add_argument("--day", type=_day, help="one business day, YYYY-MM-DD (default: today)")
             parser.add_argument("--from", dest="from_day", type=_day, metavar="DAY", help="first business day")
             parser.add_argument("--to", dest="to_day", type=_day, metavar="DAY", help="last business day")

@@ -9,6 +9,7 @@ import time
 from typing import Callable
 
 from .contractor import contractor_statement
+from .dashboard import dashboard_report
 from .corrections import corrections
 from .deposits import deposits
 from .liabilities import liabilities
@@ -31,6 +32,7 @@ class ReportKind:
 
 
 REPORTS = {kind.name: kind for kind in (
+    ReportKind("dashboard", "Dashboard", "概览", False),
     ReportKind("takings", "Takings", "营业额", False),
     ReportKind("time-of-day", "Time of day", "分时段", False),
     ReportKind("corrections", "Voids, reversals, refunds", "撤销冲正退款", False),
@@ -59,6 +61,7 @@ def make_scope(db, *, day=None, from_day=None, to_day=None, stations=None, now_m
 def run_report(db, name: str, scope: Scope, **options) -> Report:
     """``options``: takings ``by`` and ``period``; lookup ``receipt``/``card``/``phone``; contractor ``contractor``."""
     runners: dict[str, Callable[[], Report]] = {
+        "dashboard": lambda: dashboard_report(db, scope),
         "takings": lambda: takings(db, scope, by=options.get("by") or "station", period=options.get("period") or "day"),
         "time-of-day": lambda: time_of_day(db, scope),
         "corrections": lambda: corrections(db, scope),

@@ -1,16 +1,19 @@
 """The console's front page as one read: today so far (sales, top-ups, refunds, deposits held, by
-station, by hour), the terminals' last heartbeats, and what needs someone's attention.
+station, by hour), the terminals' last heartbeats (queue, printer, software version), and what needs
+someone's attention.
 
 ``with_money=False`` (a technician) leaves every amount out of the result, not merely off the page.
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 import time
 
 from .liabilities import account_balances
 from .query import Period, Scope, business_day_at, park_of
+from .table import Chart, Column, Report, Table, fen_column, int_column, sum_columns
 from .takings import SALE_KINDS, SALE_LIST
-from .time_of_day import hourly_sales
+from .time_of_day import COLUMNS as HOUR_COLUMNS, hourly_sales
 
 # How far back the dashboard lists alerts, and how many at most.
 ALERT_WINDOW_MS = 24 * 3600 * 1000
@@ -28,6 +31,8 @@ class TerminalLine:
     highest_seq: int | None
     last_seen_ms: int | None
     is_retired: bool
+    printer_state: str | None = None      # a protocol PrinterState value; None: not reported (no printer, older build)
+    software_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,14 +99,61 @@ def _today(db, scope: Scope) -> tuple[dict, list]:
 
 def _terminals(db, park_id: str, stations, now_ms: int) -> list[TerminalLine]:
     lines = []
-    for terminal, station, revoked, is_online, highest, depth, received_ms in db.execute(
+    for terminal, station, revoked, is_online, highest, depth, received_ms, printer, version in db.execute(
             """SELECT t.terminal_id, t.station_id, t.revoked_from_seq, s.is_online, s.highest_seq, s.queue_depth,
-                      s.received_ms
+                      s.received_ms, s.printer_state, s.software_version
                  FROM terminal t LEFT JOIN terminal_status s USING (terminal_id)
                 WHERE t.park_id = ? ORDER BY t.terminal_id""", (park_id,)):
         if stations is not None and station not in stations:
             continue
         is_fresh = received_ms is not None and now_ms - received_ms <= STALE_HEARTBEAT_MS
         lines.append(TerminalLine(terminal, station, bool(is_online) and is_fresh, depth, highest, received_ms,
-                                  revoked is not None))
+                                  revoked is not None, printer, version))
     return lines
+
+
+TODAY_COLUMNS = (Column("item", "item", "项目"), int_column("count", "count", "笔数"), fen_column("fen", "amount", "金额"))
+STATION_COLUMNS = (Column("station", "station", "站点"), int_column("sales", "sales", "笔数"),
+                   fen_column("net_fen", "net sales", "净销售额"))
+TERMINAL_COLUMNS = (
+    Column("terminal", "terminal", "终端"), Column("station", "station", "站点"), Column("status", "status", "状态"),
+    int_column("queue_depth", "queued", "待传笔数"), int_column("highest_seq", "highest seq", "最大序号"),
+    Column("last_seen", "last seen (UTC)", "最后联系（UTC）"), Column("printer", "printer", "打印机"),
+    Column("software_version", "software", "软件版本"),
+)
+
+
+def dashboard_report(db, scope: Scope, *, now_ms: int | None = None) -> Report:
+    """``fieldpos report dashboard``: the console's front page as tables — today so far, by station,
+    by hour, and every terminal with its queue, printer and software version as last reported."""
+    board = dashboard(db, stations=scope.stations, now_ms=now_ms)
+    money = board.money
+    today = [("sales", money["sales"], money["sales_fen"]), ("voided", None, money["voids_fen"]),
+             ("net sales", money["sales"], money["net_sales_fen"]), ("top-ups", money["top_ups"], money["top_ups_fen"]),
+             ("refunds", money["refunds"], money["refunds_fen"]), ("cards issued", money["cards_issued"], None)]
+    if "deposits_held_fen" in money:
+        today.append(("card deposits held", None, money["deposits_held_fen"]))
+    hours = [(f"{hour:02d}:00", sales, net) for hour, sales, net in board.by_hour]
+    terminals = [(line.terminal_id, line.station_id,
+                  "retired" if line.is_retired else "online" if line.is_online else "offline",
+                  line.queue_depth, line.highest_seq, _utc(line.last_seen_ms), line.printer_state or "not reported",
+                  line.software_version or "not reported") for line in board.terminals]
+    return Report(
+        name="dashboard", title_en="Dashboard", title_zh="概览",
+        scope_text=f"{scope.park_id}, {board.business_day} so far" + (
+            f", stations: {', '.join(scope.stations)}" if scope.stations is not None else ""),
+        tables=[
+            Table("Today so far", "今日至今", TODAY_COLUMNS, today),
+            Table("By station", "按站点", STATION_COLUMNS, board.by_station, sum_columns(STATION_COLUMNS, board.by_station)),
+            Table("Terminals", "终端", TERMINAL_COLUMNS, terminals),
+            Table("Per hour (park time)", "按小时（园区时间）", HOUR_COLUMNS, hours, sum_columns(HOUR_COLUMNS, hours)),
+        ],
+        notes=[f"{board.set_aside_held} set-aside messages held; {len(board.alerts)} alerts in the last 24 hours"],
+        chart=Chart("bar", 3, "hour", ("net_fen",)),
+    )
+
+
+def _utc(time_ms: int | None) -> str:
+    if time_ms is None:
+        return ""
+    return datetime.fromtimestamp(time_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
