@@ -37,7 +37,7 @@ from protocol import ecard
 from protocol.money import format_fen
 
 from .errors import PortalError
-from .labels import translator
+from .labels import kind_namer, translator
 from .member_logins import MemberLogins
 from .member_reads import day_activities, history, member_cards, park_name
 from .visit_image import VisitRecord, render_png
@@ -96,7 +96,7 @@ def create_portal_app(home: Path, *, terminal_id: str | None = None, sender=None
 
     def page(request: Request, template: str, context: dict, status_code: int = 200):
         lang = request.cookies.get(LANG_COOKIE, "zh")
-        base = {"t": translator(lang), "lang": lang, "path": request.url.path,
+        base = {"t": translator(lang), "kind_name": kind_namer(lang), "lang": lang, "path": request.url.path,
                 "session": getattr(request.state, "member", None)}
         return templates.TemplateResponse(request, template, {**base, **context}, status_code=status_code)
 

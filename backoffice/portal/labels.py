@@ -88,6 +88,32 @@ LABELS = {
 }
 
 
+# A card's history names each line by what happened to the card, in the member's words: the ledger's
+# kinds of transaction (protocol.kinds, and those the ledger books itself) mean nothing to a visitor.
+KIND_LABELS = {
+    "card_issue": ("购卡", "Card bought"),
+    "member_open": ("开通会员卡", "Member card opened"),
+    "top_up": ("充值", "Top-up"),
+    "top_up_online": ("在线充值", "Online top-up"),
+    "top_up_online_refund": ("在线充值退回", "Online top-up paid back"),
+    "charge": ("消费", "Purchase"),
+    "offline_charge": ("消费（离线）", "Purchase (offline)"),
+    "void": ("消费撤销", "Purchase cancelled"),
+    "reversal": ("充值冲正", "Top-up corrected"),
+    "card_return": ("退卡", "Card returned"),
+    "loss_report": ("挂失", "Reported lost"),
+    "card_unblock": ("解除停用", "Card unblocked"),
+    "card_replace": ("补卡", "Card replaced"),
+    "pin_unlock": ("密码解锁", "PIN unlocked"),
+    "member_transfer": ("余额转移", "Balance moved"),
+    "balance_adjustment": ("余额调整", "Balance adjusted"),
+    "deposit_card": ("租赁押金", "Rental deposit"),
+    "rental_out": ("租赁借出", "Rental handed out"),
+    "offline_rental_out": ("租赁借出（离线）", "Rental handed out (offline)"),
+    "rental_return": ("租赁归还", "Rental returned"),
+}
+
+
 def translator(lang: str):
     index = LANGUAGES.index(lang) if lang in LANGUAGES else 0
 
@@ -95,3 +121,9 @@ def translator(lang: str):
         return LABELS[key][index] if key in LABELS else key
 
     return t
+
+
+def kind_namer(lang: str):
+    """A history line's kind in ``lang``; a kind with no words here yet shows as the ledger names it."""
+    index = LANGUAGES.index(lang) if lang in LANGUAGES else 0
+    return lambda kind: KIND_LABELS[kind][index] if kind in KIND_LABELS else kind
