@@ -159,6 +159,7 @@ BAD_INPUT = {
     ("report", "time-of-day"): [["--day", "yesterday"], ["--station", "no-such-station"]],
     ("report", "corrections"): [["--from", "2026-02-30"], ["--stations", "bbq"]],
     ("report", "liabilities"): [["--day", "2026-05-01"], ["extra"]],
+    ("report", "dashboard"): [["--day", "2026-05-01"], ["--station", "no-such-station"], ["--format", "xlsx"]],
     ("report", "members"): [["--station", "bbq"], ["--to", "05/01/2026"]],
     ("report", "lookup"): [[], ["--receipt", "T-BBQ-1"], ["--receipt", "T-BBQ-1-9", "--card", "TD01"]],
     ("report", "contractor"): [[], ["--contractor", "C-NOBODY"], ["--contractor", "C-HORSE", "--format", "doc"]],
