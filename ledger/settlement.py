@@ -13,8 +13,8 @@ import re
 from .errors import LedgerError
 from .reports.contractor import contractor_statement, contractors, paid_statements
 from .reports.query import MAX_PERIOD_DAYS, Period, ReportError, Scope, parse_day
-from .rules.settlement import (PAYOUT_KIND, PaidStatement, Payout, PayoutView, SettlementRefused, decide_payout,
-                               payout_terminal)
+from .rules.settlement import (PAYOUT_KIND, PaidStatement, Payout, PayoutView, SettlementRefused, contractor_account,
+                               decide_payout, payout_terminal)
 from .store import NewTxn, Store
 
 # Free text an operator types with a payment (a bank transfer's number): bounded, one line.
@@ -93,6 +93,7 @@ def pay_statement(store: Store, *, contractor_id: str | None = None, station_id:
             contractor_id=contractor, first_day=period.first, last_day=period.last,
             today=store.booking_day(park_id, now_ms), net_payable_fen=summary["net payable 应付净额"],
             receipts=len(statement.tables[2].rows),
+            credited_fen=_credited(store, park_id, contractor, period),
             overlapping=tuple(paid_statements(store.db, park_id, contractor, first_day=period.first,
                                               last_day=period.last)),
             payout_no=store.db.execute("SELECT COALESCE(MAX(payout_no), 0) + 1 FROM contractor_payout WHERE park_id = ?",
@@ -105,6 +106,16 @@ def pay_statement(store: Store, *, contractor_id: str | None = None, station_id:
         _record_payout(store, park_id, payout, txn_id, now_ms)
         paid = paid_statements(store.db, park_id, contractor, first_day=period.first, last_day=period.last)[-1]
     return StatementPaid(paid, view.net_payable_fen)
+
+
+def _credited(store: Store, park_id: str, contractor_id: str, period: Period) -> int:
+    """What the period's transactions, payouts aside, credited to the contractor's payable: read from
+    the account, not from the statement, so the rule can check one against the other."""
+    return store.db.execute(
+        """SELECT COALESCE(SUM(p.amount), 0) FROM posting p JOIN txn t ON t.txn_id = p.txn_id
+            WHERE p.park_id = ? AND p.account_id = ? AND p.asset = 'fen' AND t.kind <> ?
+              AND t.business_day BETWEEN ? AND ?""",
+        (park_id, contractor_account(contractor_id), PAYOUT_KIND, period.first, period.last)).fetchone()[0]
 
 
 def _record_payout(store: Store, park_id: str, payout: Payout, txn_id: int, now_ms: int) -> None:

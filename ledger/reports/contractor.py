@@ -7,6 +7,11 @@ contractor accounts), not recomputed: commission is rounded per sale when it is 
 statement must add up to exactly what the books say is owed. No fees are booked yet: the fees
 column reads 0 until the park configures one.
 
+Besides sales and voids, the statement lists every other transaction at the contractor's stations
+that credited their payable — a rental return's fee at a contractor-run rental desk (the fee is the
+station's; late and damage fees are the park's) — with the receipt number of the desk's return
+slip: what the books owe the contractor is all on the statement, so all of it is paid out.
+
 A statement marked paid (``ledger.settlement``) shows its payout: when, by whom, how, and what is
 still outstanding; a payout lives in the books as a ``contractor_payout`` transaction.
 """
@@ -41,6 +46,9 @@ PAID_COLUMNS = (
     Column("reference", "reference", "凭证号"),
     fen_column("amount_fen", "amount", "金额"),
 )
+# How a statement line names a transaction that is neither a sale nor a void but credited the
+# contractor (today only a rental return's fee; a kind not named here is listed by its type).
+OTHER_EARNINGS = {"rental_return": "rental fee 租金"}
 _PAID_SQL = ("SELECT payout_no, contractor_id, first_day, last_day, amount_fen, receipts, channel, reference, paid_by, "
              "paid_ms, txn_id FROM contractor_payout WHERE park_id = ?")
 
@@ -86,34 +94,47 @@ def contractor_statement(db, scope: Scope, contractor_id: str) -> Report:
     zone = ZoneInfo(park_of(db)[1])
     where, params = Scope(scope.park_id, scope.period, tuple(stations)).txn_filter()
     kinds = ", ".join(f"'{kind}'" for kind in (*SALE_KINDS, "void"))
+    account = f"contractor:{contractor_id}"
     found = db.execute(
         f"""SELECT t.ledger_time_ms, t.terminal_id, t.seq, t.station_id, t.kind, t.amount_fen,
                    COALESCE((SELECT SUM(p.amount) FROM posting p WHERE p.txn_id = t.txn_id AND p.asset = 'fen'
                               AND p.account_id = 'revenue:' || t.station_id), 0),
                    COALESCE((SELECT SUM(p.amount) FROM posting p WHERE p.txn_id = t.txn_id AND p.asset = 'fen'
                               AND p.account_id = ?), 0)
-              FROM txn t WHERE {where} AND t.kind IN ({kinds}) ORDER BY t.ledger_time_ms, t.txn_id""",
-        [f"contractor:{contractor_id}", *params]).fetchall()
-    rows, gross, voided, sales, voids = [], 0, 0, 0, 0
+              FROM txn t
+             WHERE {where}
+               AND (t.kind IN ({kinds})
+                    OR EXISTS (SELECT 1 FROM posting p WHERE p.txn_id = t.txn_id AND p.asset = 'fen' AND p.account_id = ?))
+             ORDER BY t.ledger_time_ms, t.txn_id""",
+        [account, *params, account]).fetchall()
+    rows, gross, voided, earned, counts = [], 0, 0, 0, {"sale": 0, "void": 0, "other": 0}
     for ms, terminal, seq, station, kind, amount, commission, payable in found:
-        is_void = kind == "void"
-        signed = -amount if is_void else amount
-        gross, voided = gross + (0 if is_void else amount), voided + (amount if is_void else 0)
-        sales, voids = sales + (not is_void), voids + is_void
+        if kind == "void":
+            line, label, voided = -amount, "void 撤销", voided + amount
+        elif kind in SALE_KINDS:
+            line, label, gross = amount, "sale 销售", gross + amount
+        else:
+            # Not a sale: the transaction's amount is something else (a return's is the deposit paid
+            # back); what the station earned by it is what it credited to the station's two accounts.
+            line, label = commission + payable, OTHER_EARNINGS.get(kind, kind)
+            earned += line
+        counts["void" if kind == "void" else "sale" if kind in SALE_KINDS else "other"] += 1
         rows.append((datetime.fromtimestamp(ms / 1000, zone).strftime("%Y-%m-%d %H:%M:%S"),
-                     receipt_number(terminal, seq), station, "void 撤销" if is_void else "sale 销售", signed, commission, payable))
+                     receipt_number(terminal, seq), station, label, line, commission, payable))
     commission = sum(row[5] for row in rows)
     payable = sum(row[6] for row in rows)
     fees = 0
     summary = [
         ("gross sales 销售总额", gross),
         ("voids 撤销", -voided),
-        ("net sales 净销售额", gross - voided),
+        ("rental fees 租金", earned),
+        ("net sales 净销售额", gross - voided + earned),
         ("commission 佣金", -commission),
         ("fees 费用", -fees),
         ("net payable 应付净额", payable - fees),
     ]
-    notes = ["net payable = net sales - commission - fees; each line's commission is the one booked with it"]
+    notes = ["net sales = gross sales - voids + rental fees; net payable = net sales - commission - fees; "
+             "each line's commission is the one booked with it"]
     paid = paid_statements(db, scope.park_id, contractor_id, first_day=scope.period.first, last_day=scope.period.last)
     this = [p for p in paid if (p.first_day, p.last_day) == (scope.period.first, scope.period.last)]
     summary += [("paid 已付款", sum(p.amount_fen for p in this)),
@@ -130,7 +151,8 @@ def contractor_statement(db, scope: Scope, contractor_id: str) -> Report:
         name="contractor", title_en=f"Contractor statement: {contractor_id}", title_zh=f"承包商对账单：{contractor_id}",
         scope_text=f"park {scope.park_id}, {scope.period}, stations {', '.join(stations)}",
         tables=[Table("Statement", "对账汇总", SUMMARY_COLUMNS, summary),
-                Table("Counts", "笔数", COUNT_COLUMNS, [("sales 销售", sales), ("voids 撤销", voids)]),
+                Table("Counts", "笔数", COUNT_COLUMNS, [("sales 销售", counts["sale"]), ("voids 撤销", counts["void"]),
+                                                       ("rental fees 租金", counts["other"])]),
                 Table("Every receipt", "逐笔小票", COLUMNS, rows, sum_columns(COLUMNS, rows)),
                 Table("Payments", "付款记录", PAID_COLUMNS, paid_rows)],
         notes=notes,

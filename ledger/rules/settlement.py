@@ -63,6 +63,13 @@ class NothingPayable(SettlementRefused):
     code = "NOTHING_PAYABLE"
 
 
+class StatementIncomplete(SettlementRefused):
+    """The statement's lines do not add up to what the books credited the contractor in its period:
+    paying it would pay the wrong sum (a bug in the statement, never the operator's)."""
+
+    code = "STATEMENT_INCOMPLETE"
+
+
 class BadChannel(SettlementRefused, ValueError):
     """A payout channel the park does not pay by."""
 
@@ -99,6 +106,7 @@ class PayoutView:
     today: str                          # the business day a booking now goes to (after any closed days)
     net_payable_fen: int                # the statement's net payable, from its transactions' own postings
     receipts: int                       # lines on the statement
+    credited_fen: int | None = None     # all the period's transactions credited the contractor's payable (None: not read)
     overlapping: tuple = ()             # PaidStatement of this contractor whose period meets this one
     payout_no: int = 1                  # the number the payout would get
 
@@ -131,6 +139,12 @@ def decide_payout(view: PayoutView, *, channel: str, reference: str, paid_by: st
     if view.last_day >= view.today:
         raise PeriodNotOver(f"business day {view.last_day} is not over (bookings now go to {view.today}): a statement "
                             f"is paid once its last day has ended or been closed (fieldpos ledger close-day)")
+    if view.credited_fen is not None and view.credited_fen != view.net_payable_fen:
+        # Checked in two places: the statement adds up its lines; the books add up the account. A
+        # kind that credits a contractor but is not listed (rental fees once were) is caught here.
+        raise StatementIncomplete(f"{view.contractor_id}'s statement for {view.first_day} to {view.last_day} lists "
+                                  f"{format_fen(view.net_payable_fen)} but the books credited "
+                                  f"{format_fen(view.credited_fen)} to its payable: nothing paid")
     if view.net_payable_fen <= 0:
         raise NothingPayable(f"{view.contractor_id}'s statement for {view.first_day} to {view.last_day} has a net "
                              f"payable of {format_fen(view.net_payable_fen)}: nothing to pay")
