@@ -61,24 +61,28 @@ def serve(app, reader, connect, ticks_ms, sleep_ms, turns=None, guard=None):
             app.client = None  # reconnect on the next turn
 
 
-def main():  # pragma: no cover - runs on the board only
+def main(machine=None, time=None, network=None, random_bytes=None):
+    """Boot the tap. A board calls it bare (its own machine, time, network and os.urandom); the
+    whole-tap tests hand in emulated hardware, a scripted clock and random source, and so run
+    this very boot on the MicroPython ports."""
     import gc
 
     import tap
 
     gc.threshold(tap.HEAP_THRESHOLD_BYTES)
-    import time
-
-    import machine
+    if time is None:
+        import time
+    if machine is None:
+        import machine
 
     from tap import reboots
 
     guard = reboots.BootGuard(reboots.BOOTS_PATH, time.ticks_ms)
     if not guard.boot():  # restarted too often: show it, report it, sell nothing
-        _stopped(guard, machine, time)  # never returns; an error in it ends main.py without a reset
+        _stopped(guard, machine, time, network)  # never returns; an error in it ends main.py without a reset
         return
     try:
-        _run(guard, machine, time)
+        _run(guard, machine, time, network, random_bytes)
     except Exception as error:  # whatever ended the loop: counted at the next boot
         guard.crashed(error)
         machine.reset()
@@ -99,8 +103,9 @@ def _outputs(settings, machine, time):  # pragma: no cover - runs on the board o
                       machine.Pin(pins["buzzer"], machine.Pin.OUT), display=display, sleep_ms=time.sleep_ms)
 
 
-def _network(settings):  # pragma: no cover - runs on the board only
-    import network
+def _network(settings, network=None):  # pragma: no cover - runs on the board only
+    if network is None:
+        import network
 
     wlan = network.WLAN(network.STA_IF)
     wlan.active(True)
@@ -128,13 +133,13 @@ def _connector(bundle):
     return connect
 
 
-def _stopped(guard, machine, time):  # pragma: no cover - runs on the board only
+def _stopped(guard, machine, time, network):  # pragma: no cover - runs on the board only
     from tap import reboots
 
     settings = _load(BOARD_PATH)
     outputs = _outputs(settings, machine, time)
     bundle = _load(BUNDLE_PATH)
-    _network(settings)
+    _network(settings, network)
     connect = _connector(bundle)
 
     def report():
@@ -150,16 +155,18 @@ def _stopped(guard, machine, time):  # pragma: no cover - runs on the board only
     reboots.stopped(guard, outputs, report, time.sleep_ms)
 
 
-def _run(guard, machine, time):  # pragma: no cover - runs on the board only
-    import os
+def _run(guard, machine, time, network, random_bytes):  # pragma: no cover - runs on the board only
+    if random_bytes is None:
+        import os
 
+        random_bytes = os.urandom
     from tap import mfrc522
     from tap.app import TapApp
     from tap.state import TapState
 
     bundle = _load(BUNDLE_PATH)
     settings = _load(BOARD_PATH)
-    _network(settings)
+    _network(settings, network)
     outputs = _outputs(settings, machine, time)
     spi_pins = settings["spi"]
     spi = machine.SPI(spi_pins["id"], baudrate=1000000, polarity=0, phase=0, sck=machine.Pin(spi_pins["sck"]),
@@ -168,5 +175,5 @@ def _run(guard, machine, time):  # pragma: no cover - runs on the board only
                            time.sleep_ms)
     chip.reset()
     reader = mfrc522.CardReader(chip, bytes.fromhex(bundle["card_key_master"]))
-    app = TapApp(bundle, TapState(STATE_PATH), outputs, time.ticks_ms, os.urandom)
+    app = TapApp(bundle, TapState(STATE_PATH), outputs, time.ticks_ms, random_bytes)
     serve(app, reader, _connector(bundle), time.ticks_ms, time.sleep_ms, guard=guard)

@@ -67,10 +67,38 @@ def run_unix(script: Path, *args: str, heap: str = "4M", cwd: Path | None = None
                           text=True, env=env, cwd=cwd, timeout=timeout)
 
 
-def run_wasm(script: Path, *, timeout: float = 120) -> subprocess.CompletedProcess:
-    """The script under the WebAssembly port, with tap/ in its in-memory file system."""
+def run_wasm(script: Path, *, timeout: float = 120, heap_bytes: int | None = None,
+             board: Path | None = None) -> subprocess.CompletedProcess:
+    """The script under the WebAssembly port, with tap/ in its in-memory file system — or, with
+    ``board``, that folder's files as a board's root (what the script writes there, *.log and
+    *.json, is copied back). ``heap_bytes``: its heap (1 MiB unless given)."""
     node = shutil.which("node")
     if node is None or not (WASM_PACKAGE / "micropython.mjs").exists():
         raise AssertionError("the MicroPython WebAssembly port is missing: run tools/dev.sh (needs node and npm)")
-    return subprocess.run([node, str(WASM_RUNNER), str(ROOT / "tap"), str(script)], capture_output=True, text=True,
-                          timeout=timeout)
+    extra = [str(heap_bytes or 1024 * 1024)] + ([str(board)] if board is not None else [])
+    return subprocess.run([node, str(WASM_RUNNER), str(ROOT / "tap"), str(script), *extra], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def compile_main(source: Path, board: Path) -> Path:
+    """``source`` compiled with mpy-cross into ``board`` and a ``main.py`` that imports it, as a
+    board's boot script imports tap.board: the script's code lies in the heap as a board's does
+    (bytecode, no source lines), not as text compiled there. Returns the main.py."""
+    from tools.tap_flash import _tool
+
+    target = board / f"{source.stem}.mpy"
+    done = subprocess.run([_tool("mpy-cross"), "-O3", "-X", "no-source-lines", "-s", source.name, "-o", str(target),
+                           str(source)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise AssertionError(f"mpy-cross could not compile {source.name}: {done.stderr.strip()}")
+    main = board / "main.py"
+    main.write_text(f"import {source.stem}\n", encoding="utf-8")
+    return main
+
+
+def run_board(port: str, board: Path, heap_kib: int, *, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``board``/main.py on ``port`` ("unix" or "wasm") with ``board`` as the board's root and
+    working folder, in a heap of ``heap_kib`` KiB."""
+    if port == "unix":
+        return run_unix(board / "main.py", heap=f"{heap_kib}K", path=Path("."), cwd=board, timeout=timeout)
+    return run_wasm(board / "main.py", heap_bytes=heap_kib * 1024, board=board, timeout=timeout)
