@@ -13,6 +13,7 @@ What is translated (and nothing else; anything this cannot translate raises Dial
   from the database's own catalog)
 - inside ``ON CONFLICT ... DO UPDATE``: bare column names on the right of ``=`` and in its ``WHERE``
   are qualified with the table (PostgreSQL finds ``count = count + 1`` ambiguous with ``excluded``)
+- SQLite's hidden ``rowid`` (written order) -> ``ctid`` (for append-only tables, the same order)
 - a blob literal ``x'00ff'`` -> ``'\\x00ff'::bytea``
 - scalar ``MAX(a, b)`` / ``MIN(a, b)`` -> ``GREATEST`` / ``LEAST``; ``GLOB`` -> ``SIMILAR TO`` (the
   same for ``[0-9]`` classes and plain text, which is all the ledger uses)
@@ -189,6 +190,10 @@ def _render(token, with_params: bool) -> str:
         return "%s" if text == "?" else f"%({text[1:]})s"
     if kind == "word" and text.upper() == "GLOB":
         return "SIMILAR TO"
+    if kind == "word" and text.lower() == "rowid":
+        # SQLite's hidden row number, used for "in the order written": a row's physical place,
+        # the same order for the ledger's append-only tables (postings are never updated or deleted).
+        return "ctid"
     if with_params and "%" in text:
         return text.replace("%", "%%")
     return text

@@ -52,6 +52,7 @@ CASES = [
     ("BEGIN IMMEDIATE", "BEGIN"),
     ("BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ"),
     ("SELECT x::text FROM t", "SELECT x::text FROM t"),
+    ("SELECT amount FROM posting WHERE txn_id = ? ORDER BY rowid", "SELECT amount FROM posting WHERE txn_id = %s ORDER BY ctid"),
     ("INSERT INTO blobs VALUES (x'', X'00ff', ?)", "INSERT INTO blobs VALUES ('\\x'::bytea, '\\x00ff'::bytea, %s)"),
     ("SELECT a FROM (SELECT a FROM t) WHERE a > 1", "SELECT a FROM (SELECT a FROM t) AS fieldpos_subquery_1 WHERE a > 1"),
     ("SELECT a FROM (SELECT a FROM t) s", "SELECT a FROM (SELECT a FROM t) s"),
