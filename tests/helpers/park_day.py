@@ -42,11 +42,7 @@ class ParkDay:
 def park_day(tmp_path_factory) -> ParkDay:
     out = tmp_path_factory.mktemp("park-day") / "demo"
     shutil.copytree(_the_runs_park_day(tmp_path_factory), out)
-    home = out / "ledger-home"
-    accounts = ConsoleStore.in_home(home)
-    for username, (role, stations) in CONSOLE_USERS.items():
-        accounts.add_user(username, f"{username} 测试", role, PASSWORD, stations=stations, actor="test")
-    return ParkDay(out, home)
+    return ParkDay(out, out / "ledger-home")
 
 
 def _the_runs_park_day(tmp_path_factory) -> Path:
@@ -65,5 +61,8 @@ def _the_runs_park_day(tmp_path_factory) -> Path:
             # taken for a played one by the next worker, which plays it again (and fails the same).
             playing = shared / f"park-day-playing-{os.getpid()}"
             assert run_demo(playing / "demo", visitors=24) == 0
+            accounts = ConsoleStore.in_home(playing / "demo" / "ledger-home")
+            for username, (role, stations) in CONSOLE_USERS.items():
+                accounts.add_user(username, f"{username} 测试", role, PASSWORD, stations=stations, actor="test")
             playing.rename(played)
     return played / "demo"
