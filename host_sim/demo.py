@@ -128,6 +128,33 @@ def _fen(amount: int) -> str:
     return format_fen(amount, grouped=True)
 
 
+# The park's accounts (card and deposit accounts aside) by what their balance means to the park, each
+# shown positive the way it is meant: the ledger books a credit positive, so money the park holds (a
+# channel's takings) and money owed to it (a renter's claim) are negative in its books, and printed
+# as such beside revenue they read as if the park owed them. (account prefix or name, heading, sign)
+ACCOUNT_GROUPS = (
+    (("channel:",), "money the park holds, by how it came in", -1),
+    (("claim:",), "owed to the park by renters (open claims)", -1),
+    (("revenue:", "income:", "card_fee"), "earned by the park (sales, card and rental fees)", 1),
+    (("contractor:",), "owed by the park to its contractors (their share)", 1),
+    (("offline_loss", "promo_expense"), "borne by the park (offline losses, bonus given)", -1),
+)
+OTHER_ACCOUNTS = "other accounts, as booked (credit +, debit -)"
+
+
+def account_lines(accounts) -> list[str]:
+    """The demo's account balances, ``accounts`` (account, fen balance as booked) in order, as
+    lines under a heading per ACCOUNT_GROUPS group that has any; an account no group names comes
+    last, as booked."""
+    groups: dict[str, list[str]] = {}
+    for account, amount in accounts:
+        heading, sign = next(((heading, sign) for names, heading, sign in ACCOUNT_GROUPS
+                              if any(account == name or account.startswith(name) for name in names)), (OTHER_ACCOUNTS, 1))
+        groups.setdefault(heading, []).append(f"      {account:<22} {_fen(sign * amount):>12}")
+    order = [heading for _, heading, _ in ACCOUNT_GROUPS] + [OTHER_ACCOUNTS]
+    return [line for heading in order if heading in groups for line in (f"    {heading}:", *groups[heading])]
+
+
 DEFAULT_SEED = 7
 # How long the demo waits for the BBQ's till to notice its Wi-Fi going or coming back (paho
 # reconnects at most 8 s apart, transport/mqtt.py): a bound, not a pace.
@@ -291,9 +318,9 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
     print("  transactions by kind:")
     for kind, count, amount in kinds:
         print(f"    {kind:<18} {count:>5}  {_fen(amount):>12}")
-    print("  account balances (negative = money the park holds):")
-    for account, amount in accounts:
-        print(f"    {account:<22} {_fen(amount):>12}")
+    print("  account balances:")
+    for line in account_lines(accounts):
+        print(line)
     print(f"  ledger verify: {report.transactions} transactions, {report.postings} postings, "
           + ("books balance" if report.is_ok else f"MISMATCH {report.problems[0]}"))
     print(f"  members: {members}")
