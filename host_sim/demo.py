@@ -25,6 +25,7 @@ from pathlib import Path
 import random
 import time
 
+from ledger.payments.settings import settings_path
 from ledger.verify import verify_books
 from protocol.money import card_account, format_fen
 from terminal.config import MenuItem
@@ -300,6 +301,10 @@ def _park_day(out: Path, park: ParkRig, *, terminals: int, visitors: int, mqtt_v
                 station.close()
             if hut is not None:
                 hut.close()
+            # The hut's payment settings point at the provider sim, stopped now: left in the home, a
+            # later `ledger serve` on it would start an endpoint whose provider is gone. The home is
+            # left as a park that takes no online payments (its books keep the day's online deposits).
+            settings_path(rig.home.home).unlink(missing_ok=True)
             wifi.close()
         elapsed = time.perf_counter() - started
         store = rig.reader

@@ -98,3 +98,15 @@ def test_the_pool_equals_the_open_holds_and_the_books_verify(park_day):  # noqa:
 def test_the_rental_desks_printed_their_receipts(park_day):  # noqa: F811
     for terminal_id in RENTAL_DESKS:
         assert list((park_day.out / "receipts" / terminal_id).glob("*.png")), terminal_id
+
+
+def test_the_day_leaves_no_payment_settings_for_the_provider_sim_it_stopped(park_day):  # noqa: F811
+    # The day took online deposits through the provider sim (above); the sim stops with the demo,
+    # so a later `ledger serve` on this home must not start an endpoint that calls it.
+    from ledger.park_home import ParkHome
+    from ledger.payments.service import start_online_payments
+    from ledger.payments.settings import load_payment_settings, settings_path
+
+    home = ParkHome(park_day.home)
+    assert not settings_path(park_day.home).exists() and load_payment_settings(park_day.home) is None
+    assert start_online_payments(park_day.home, home.store_location, home.ledger_keys(), home.park_id()) is None
