@@ -236,7 +236,10 @@ def create_app(home: Path) -> FastAPI:
             return page(request, "report.html", {"kind": REPORTS[name], "report": None, "error": str(error),
                                                  "query": request.query_params, "dimensions": DIMENSIONS,
                                                  "periods": PERIODS}, status_code=400)
+        # A statement paid already offers no "Mark paid": paying it again is refused anyway (ALREADY_PAID).
+        is_paid = name == "contractor" and dict(report.tables[0].rows).get("paid 已付款", 0) > 0
         return page(request, "report.html", {"kind": REPORTS[name], "report": report, "error": "",
+                                             "statement_paid": is_paid,
                                              "chart": report_chart(report), "query": request.query_params,
                                              "export_query": str(request.query_params), "dimensions": DIMENSIONS,
                                              "periods": PERIODS})

@@ -302,8 +302,9 @@ def test_finance_downloads_the_statement_as_pdf_and_marks_it_paid_once_and_an_ad
         browser, park_day, tmp_path, monkeypatch, capsys):  # noqa: F811
     """On a copy of the park day (its books stay as the report tests read them), the morning after:
     the statement's PDF carries its net payable; marking it paid shows it paid with nothing
-    outstanding, a second click is refused with the first payment's time, and the books verify. The
-    admin's notice reaches as many members as the outbox has rows for it."""
+    outstanding and no "Mark paid" form, a second payment sent from another tab is refused with the
+    first payment's time, and the books verify. The admin's notice reaches as many members as the
+    outbox has rows for it."""
     import shutil
 
     import backoffice.money_out
@@ -324,6 +325,8 @@ def test_finance_downloads_the_statement_as_pdf_and_marks_it_paid_once_and_an_ad
             page.click("#export-pdf")
         text = "".join(p.extract_text() for p in pypdf.PdfReader(download.value.path()).pages)
         assert "net payable 应付净额" in text and format_fen(owed, grouped=True) in text
+        stale = page.context.new_page()  # the same statement open in another tab since before the payment
+        stale.goto(page.url)
         page.fill("#settlement-reference", "TR-0001")
         page.click("#settlement-pay-button")
         page.wait_for_load_state()
@@ -331,10 +334,12 @@ def test_finance_downloads_the_statement_as_pdf_and_marks_it_paid_once_and_an_ad
         assert (int(summary["paid 已付款"]["amount_fen"]), int(summary["outstanding 未付款"]["amount_fen"])) == (owed, 0)
         payment = page_table(page, 3)
         (paid_at,) = [row["paid_at"] for row in payment.values()]
+        # Paid: the page offers no "Mark paid" any more, and says so.
+        assert page.locator("#settlement-pay").count() == 0 and page.locator("#settlement-paid").count() == 1
         page.screenshot(path=str(SCREENSHOTS / "contractor-statement-paid.png"), full_page=True)
-        page.click("#settlement-pay-button")
-        page.wait_for_load_state()
-        assert "ALREADY_PAID" in page.text_content(".error") and paid_at in page.text_content(".error")
+        stale.click("#settlement-pay-button")  # the other tab's form, sent after the payment
+        stale.wait_for_load_state()
+        assert "ALREADY_PAID" in stale.text_content(".error") and paid_at in stale.text_content(".error")
 
         admin = log_in(browser, url, "admin")
         admin.click("#nav-notices")
