@@ -56,5 +56,14 @@ def next_day(business_day: str) -> str:
     return (date.fromisoformat(business_day) + timedelta(days=1)).isoformat()
 
 
+def first_open_day(db, park_id: str, business_day: str) -> str:
+    """``business_day``, or when it has been closed, the next day still open: the day a booking made
+    now goes to (``Store.booking_day``'s rule, read through any connection — the reports' read-only one)."""
+    while db.execute("SELECT 1 FROM business_day_close WHERE park_id = ? AND business_day = ?",
+                     (park_id, business_day)).fetchone() is not None:
+        business_day = next_day(business_day)
+    return business_day
+
+
 def local_time_text(time_ms: int, time_zone: str) -> str:
     return datetime.fromtimestamp(time_ms / 1000, ZoneInfo(time_zone)).strftime("%Y-%m-%d %H:%M")

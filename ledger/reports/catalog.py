@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import time
 from typing import Callable
 
+from ..days import first_open_day
 from .contractor import contractor_statement
 from .dashboard import dashboard_report
 from .corrections import corrections
@@ -47,8 +48,11 @@ REPORTS = {kind.name: kind for kind in (
 
 
 def today(db, now_ms: int | None = None) -> str:
-    _, zone, cutoff = park_of(db)
-    return business_day_at(int(time.time() * 1000) if now_ms is None else now_ms, zone, cutoff)
+    """The business day bookings go to now: after a day-end close, the next open day (a report of
+    "today" shows what is still being booked, not the closed day)."""
+    park_id, zone, cutoff = park_of(db)
+    return first_open_day(db, park_id, business_day_at(int(time.time() * 1000) if now_ms is None else now_ms,
+                                                        zone, cutoff))
 
 
 def make_scope(db, *, day=None, from_day=None, to_day=None, stations=None, now_ms: int | None = None) -> Scope:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 import time
 
+from ..days import first_open_day
 from .liabilities import account_balances
 from .query import Period, Scope, business_day_at, park_of
 from .table import Chart, Column, Report, Table, fen_column, int_column, sum_columns
@@ -51,10 +52,11 @@ def dashboard(db, *, stations: tuple[str, ...] | None = None, with_money: bool =
               now_ms: int | None = None) -> Dashboard:
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     park_id, zone, cutoff = park_of(db)
-    day = business_day_at(now_ms, zone, cutoff)
-    scope = Scope(park_id, Period(day, day), stations)
     db.execute("BEGIN")  # one snapshot: the totals and the terminals agree with each other
     try:
+        # After a day-end close (日结) "today" is the day bookings now go to, not the closed one.
+        day = first_open_day(db, park_id, business_day_at(now_ms, zone, cutoff))
+        scope = Scope(park_id, Period(day, day), stations)
         result = Dashboard(
             business_day=day, now_ms=now_ms, terminals=_terminals(db, park_id, stations, now_ms),
             alerts=db.execute("SELECT time_ms, kind, detail FROM alert WHERE time_ms >= ? ORDER BY time_ms DESC LIMIT ?",
