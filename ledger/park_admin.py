@@ -27,6 +27,7 @@ from .errors import LedgerError, NotFound
 from .park_home import ParkHome
 from .rules.adjustments import ADJUSTMENT_KIND, COUNTER_ACCOUNTS, decide_adjustment
 from .rules.campaigns import CAMPAIGN_KINDS, MAX_MULTIPLIER_PCT, NO_MULTIPLIER_PCT
+from .shift_totals import cash_float_of
 from .station_settings import SettingRefused
 from .store import CardLimits, NewTxn
 
@@ -112,7 +113,8 @@ class ParkAdmin:
     def _station_facts(self, store, station_id) -> dict | None:
         row = store.db.execute("SELECT name, contractor_id, commission_bp FROM station WHERE park_id=? AND station_id=?",
                                (self.park_id, station_id)).fetchone()
-        return None if row is None else {"name": row[0], "contractor": row[1], "commission_bp": row[2]}
+        return None if row is None else {"name": row[0], "contractor": row[1], "commission_bp": row[2],
+                                         "cash_float_fen": cash_float_of(store.db, self.park_id, station_id)}
 
     @staticmethod
     def _operator(contractor_id: str | None, commission_bp: int) -> tuple[str | None, int]:
@@ -136,11 +138,16 @@ class ParkAdmin:
         finally:
             store.close()
 
-    def set_station(self, station_id: str, *, name: str, contractor_id: str | None, commission_bp: int) -> Change:
+    def set_station(self, station_id: str, *, name: str, contractor_id: str | None, commission_bp: int,
+                    cash_float_fen: int | None = None) -> Change:
         """Rename a station, or hand it to a contractor (or back to the park) with a commission. Sales
-        already booked keep their postings; the next sale credits the new operator."""
+        already booked keep their postings; the next sale credits the new operator. ``cash_float_fen``
+        (None: unchanged): the opening float its cash tills start each shift with; a shift handed over
+        from then on expects it in the drawer, those handed over before keep what they expected."""
         name = _text(name, "a station's name")
         contractor_id, commission_bp = self._operator(contractor_id, commission_bp)
+        if cash_float_fen is not None:
+            _amount(cash_float_fen, "an opening float", low=0)
         store = self._store()
         try:
             before = self._station_facts(store, station_id)
@@ -149,6 +156,9 @@ class ParkAdmin:
             with store.batch():
                 store.db.execute("UPDATE station SET name=?, contractor_id=?, commission_bp=? WHERE park_id=? AND station_id=?",
                                  (name, contractor_id, commission_bp, self.park_id, station_id))
+                if cash_float_fen is not None:
+                    store.db.execute("INSERT OR REPLACE INTO station_cash_float (park_id, station_id, cash_float_fen) "
+                                     "VALUES (?, ?, ?)", (self.park_id, station_id, cash_float_fen))
                 store.note_config_change(self.park_id)  # the till shows and prints the station's name
             return Change("station.set", station_id, before, self._station_facts(store, station_id))
         finally:

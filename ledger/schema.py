@@ -824,4 +824,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE terminal_status ADD COLUMN printer_state TEXT;
     ALTER TABLE terminal_status ADD COLUMN software_version TEXT;
     """,
+    # A cash till's opening float (备用金): the change the park's office puts in a station's drawer
+    # before each shift, the same sum every time; the handover's expected cash is it plus the
+    # shift's net cash (ledger.rules.staff.shift_handover). No row: the drawer starts empty.
+    """
+    CREATE TABLE station_cash_float (
+        park_id        TEXT NOT NULL,
+        station_id     TEXT NOT NULL,
+        cash_float_fen INTEGER NOT NULL CHECK (cash_float_fen >= 0),
+        PRIMARY KEY (park_id, station_id)
+    );
+    """,
 ]

@@ -90,3 +90,12 @@ def add_up(rows) -> ShiftTotals:
         cash_expected_fen=cash_in_fen,
         transactions=len(txns),
     )
+
+
+def cash_float_of(db, park_id: str, station_id: str) -> int:
+    """The opening float (备用金) a till of ``station_id`` starts each shift with, in fen: set per
+    station by the park (``fieldpos station set --cash-float-fen``), never typed by the cashier, who could
+    otherwise hide a shortfall in a larger float. 0 for a station without one."""
+    row = db.execute("SELECT cash_float_fen FROM station_cash_float WHERE park_id = ? AND station_id = ?",
+                     (park_id, station_id)).fetchone()
+    return 0 if row is None else row[0]

@@ -96,6 +96,7 @@ BAD_INPUT = {
         ["--station", "fishing", "--commission-bp", "500"],  # a commission needs a contractor
         ["--station", "fishing", "--contractor", "bad id!"],
         ["--station", "fishing", "--commission-bp", "10001"],
+        ["--station", "desk", "--cash-float-fen", "-100"], ["--station", "desk", "--cash-float-fen", "200.00"],
     ],
     ("staff", "pin-reset"): [["--staff", "wang", "--pin", "12"], ["--staff", "nobody", "--pin", "1234"], []],
     ("staff", "pin-unlock"): [["--staff", "nobody"], []],

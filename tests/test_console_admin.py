@@ -144,8 +144,10 @@ def test_every_admin_change_goes_through_the_ledger_and_appears_in_the_audit_log
             "staff.add", "staff.set", "staff.pin_reset", "staff.pin_unlock", "staff.retire", "terminal.provision",
             "terminal.retire", "card.block", "card.unblock"]
         by_action = {action: (target, old, new) for _, action, target, old, new in entries}
-        assert by_action["station.set"][1:] == ({"name": "骑马 Horse riding", "contractor": "C-HORSE", "commission_bp": 1500},
-                                                {"name": "骑马场 Riding", "contractor": "C-HORSE", "commission_bp": 2000})
+        assert by_action["station.set"][1:] == ({"name": "骑马 Horse riding", "contractor": "C-HORSE", "commission_bp": 1500,
+                                                 "cash_float_fen": 0},
+                                                {"name": "骑马场 Riding", "contractor": "C-HORSE", "commission_bp": 2000,
+                                                 "cash_float_fen": 0})
         assert by_action["station.menu_set"][1]["menu"] == [["rod", "钓竿 Rod", 3000]]
         assert by_action["station.menu_set"][2]["menu"] == [["rod", "钓竿 Rod", 3500]]
         assert by_action["card_type.limits"][2]["max_balance_fen"] == 600000

@@ -77,6 +77,8 @@ def _business_day(text: str) -> str:
 
 # ---------------------------------------------------------------- the commands
 def cmd_station_set(args) -> int:
+    from protocol.money import format_fen
+
     if (admin := _admin(args)) is None:
         return 1
     now = next((s for s in admin.stations() if s["station"] == args.station), None)
@@ -85,11 +87,13 @@ def cmd_station_set(args) -> int:
         return 1
     change = admin.set_station(args.station, name=args.name or now["name"],
                                contractor_id=now["contractor"] if args.contractor is None else args.contractor,
-                               commission_bp=now["commission_bp"] if args.commission_bp is None else args.commission_bp)
+                               commission_bp=now["commission_bp"] if args.commission_bp is None else args.commission_bp,
+                               cash_float_fen=args.cash_float_fen)
     after = change.after
     return _done(args, change, f"station {args.station}: {after['name']}, "
                                + (f"run by {after['contractor']} at {after['commission_bp']} bp commission"
-                                  if after["contractor"] else "run by the park"))
+                                  if after["contractor"] else "run by the park")
+                               + f", opening float {format_fen(after['cash_float_fen'])}")
 
 
 def cmd_card_type(args) -> int:
@@ -252,6 +256,8 @@ def add_admin_commands(commands, staff, station) -> None:
     station_set.add_argument("--name", type=display_text)
     station_set.add_argument("--contractor", help="the contractor's id; '' hands the station back to the park")
     station_set.add_argument("--commission-bp", type=basis_points, help="the park's commission (1500 = 15 %%)")
+    station_set.add_argument("--cash-float-fen", type=fen,
+                             help="the opening float (备用金) its cash tills start each shift with (20000 = 200.00; 0: none)")
     station_set.set_defaults(handler=cmd_station_set)
 
     reset = staff.add_parser("pin-reset", help="give a staff member a new PIN (it also unlocks their login)")

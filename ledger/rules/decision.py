@@ -99,6 +99,7 @@ class View:
     shift_staff: str | None = None        # staff id whose shift is open on the terminal
     shift_opened_ms: int | None = None    # when the terminal's shift opened (the ledger's clock)
     shift_totals: object = None           # shift handover: shift_totals.ShiftTotals of the shift so far
+    cash_float_fen: int = 0               # shift handover: the opening float of the terminal's station
     other_card: CardView | None = None    # transfer: the receiving card; replace: the lost card
     other_block_reason: str | None = None
     member_limits: object = None          # transfer: the member card type's limits

@@ -7,7 +7,7 @@ from protocol.messages import ShiftClose, ShiftHandover, ShiftOpen, ShiftSlip, S
 from protocol.reasons import Reason
 
 from ..shifts import after_wrong_pin, check_staff
-from ..shift_totals import CASH_ACCOUNT
+from ..shift_totals import CASH_ACCOUNT, cash_float_of
 from .decision import APPROVED, Alert, Answer, Decision, Posting, ShiftChange, View, decline
 from .members import check_asking_staff
 
@@ -52,17 +52,21 @@ def gather_shift_handover(request: ShiftHandover, store, terminal, now_ms: int, 
     staff_id, open_seq, opened_ms = shift
     return View(terminal=terminal, pins=pins, shift_staff=staff_id, shift_opened_at=open_seq, shift_opened_ms=opened_ms,
                 shift_totals=store.shift_totals(request.park, request.terminal, open_seq, request.seq),
+                cash_float_fen=cash_float_of(store.db, request.park, terminal.station_id),
                 business_day=store.booking_day(request.park, now_ms))
 
 
 def shift_handover(request: ShiftHandover, view: View) -> Decision:
     """交班: close the shift and answer with its slip. With a blind count, the difference between the
-    cash counted and the cash the books expect from the shift is booked between the cash drawer's
-    account and cash_over_short, so the drawer's account then says what was really there."""
+    cash counted and the cash expected (the station's opening float and the shift's net cash) is
+    booked between the cash drawer's account and cash_over_short, so the drawer's account then says
+    what was really there."""
     if view.shift_staff is None or view.shift_staff != request.operator:
         return decline(Reason.UNKNOWN_STAFF)  # no shift open (a park that requires none): nothing to hand over
     totals, counted = view.shift_totals, request.counted_fen
-    over_short = None if counted is None else counted - totals.cash_expected_fen
+    # The drawer opened with the station's float in it: it is counted with the takings, so it is expected too.
+    expected = view.cash_float_fen + totals.cash_expected_fen
+    over_short = None if counted is None else counted - expected
     postings = () if not over_short else (Posting(CASH_ACCOUNT, "fen", -over_short),
                                           Posting(CASH_OVER_SHORT_ACCOUNT, "fen", over_short))
     slip = {
@@ -71,11 +75,11 @@ def shift_handover(request: ShiftHandover, view: View) -> Decision:
         "tenders": tuple(SlipLine(name=name, count=count, fen=fen) for name, count, fen in totals.tenders),
         "voids_count": totals.voids_count, "voids_fen": totals.voids_fen,
         "refunds_count": totals.refunds_count, "refunds_fen": totals.refunds_fen,
-        "cash_expected_fen": totals.cash_expected_fen, "cash_counted_fen": counted, "cash_over_short_fen": over_short,
+        "cash_expected_fen": expected, "cash_counted_fen": counted, "cash_over_short_fen": over_short,
     }
     return Decision(reason=Reason.OK, postings=postings, amount_fen=abs(over_short or 0), answer=Answer(ShiftSlip, slip),
                     shift=ShiftChange(request.terminal, request.seq, closed_how="handover",
-                                      cash_expected_fen=totals.cash_expected_fen, cash_counted_fen=counted))
+                                      cash_expected_fen=expected, cash_counted_fen=counted))
 
 
 def gather_station_report(request: StationReport, store, terminal, now_ms: int, pins) -> View:
