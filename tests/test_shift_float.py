@@ -4,6 +4,7 @@ drawer is over or short only by what really went missing."""
 
 from ledger.park_admin import ParkAdmin
 from ledger.rules.staff import CASH_OVER_SHORT_ACCOUNT
+from ledger.shift_totals import cash_float_of
 from ledger.station_settings import SettingRefused
 from ledger.verify import verify_books
 from tools.cli import main
@@ -38,10 +39,11 @@ def test_the_desk_expects_its_float_beside_the_shifts_cash_and_books_only_the_re
     assert verify_books(ledger.store).is_ok
 
 
-def test_a_float_below_zero_is_refused_and_nothing_changes(ledger):
+def test_a_float_below_zero_is_refused_and_the_float_set_before_stays(ledger):
+    set_float(ledger, 5000)
     with pytest.raises(SettingRefused, match="opening float"):
         set_float(ledger, -1)
-    assert ParkAdmin(ledger.rig.home).stations()[0].get("cash_float_fen", 0) == 0
+    assert cash_float_of(ledger.store.db, "P1", "desk") == 5000
 
 
 def test_the_command_line_sets_the_float_and_says_it(ledger, capsys):
