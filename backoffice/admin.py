@@ -64,6 +64,17 @@ def _yuan(form, name: str, *, signed: bool = False) -> int:
     return sign * fen
 
 
+def _cash_float(form) -> int | None:
+    """A station's opening float in yuan; 0 (or blank) for none; None when the form has no such field."""
+    if "cash_float" not in form:
+        return None
+    text = _text(form, "cash_float", required=False)
+    digits = text.replace(".", "", 1)
+    if text == "" or (digits.isdigit() and digits.strip("0") == ""):  # 0, 0.00: the drawer starts empty
+        return 0
+    return _yuan(form, "cash_float")
+
+
 def _whole(form, name: str, low: int, high: int) -> int:
     text = _text(form, name)
     if not text.lstrip("-").isdigit() or not low <= int(text) <= high:
@@ -128,7 +139,8 @@ def install_admin(app: FastAPI, *, home, ledger_db, accounts, page, require, che
     async def station_set(request: Request, station_id: str):
         return await change(request, "admin_park", lambda form, _: park().set_station(
             station_id, name=_text(form, "name"), contractor_id=_text(form, "contractor", required=False),
-            commission_bp=_whole(form, "commission_bp", 0, 10_000)), "/admin/stations")
+            commission_bp=_whole(form, "commission_bp", 0, 10_000), cash_float_fen=_cash_float(form)),
+            "/admin/stations")
 
     def sales(station_id: str, make, action: str):
         return lambda form, _: park().change_station_sales(station_id, lambda now: make(now, form), action)

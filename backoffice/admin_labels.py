@@ -15,6 +15,7 @@ ADMIN_LABELS = {
     "remove": ("删除", "Remove"),
     "own_station": ("园区自营", "run by the park"),
     "commission_bp": ("佣金（基点）", "Commission (bp)"),
+    "cash_float": ("备用金（元）", "Opening float (yuan)"),
     "mode": ("收费模式", "Mode"),
     "opens": ("开门", "Opens"),
     "closes": ("关门", "Closes"),

@@ -106,6 +106,7 @@ class ParkAdmin:
             rows = store.db.execute("SELECT station_id, name, contractor_id, commission_bp FROM station WHERE park_id=? "
                                     "ORDER BY station_id", (self.park_id,)).fetchall()
             return [{"station": s, "name": n, "contractor": c, "commission_bp": bp,
+                     "cash_float_fen": cash_float_of(store.db, self.park_id, s),
                      "settings": store.station_settings(self.park_id, s)} for s, n, c, bp in rows]
         finally:
             store.close()

@@ -27,7 +27,8 @@ USERS = {"admin": ("admin", ()), "admin2": ("admin", ()), "finance": ("finance",
 # Every administration page, and every change with a form that would be accepted from the admin.
 ADMIN_PAGES = ["/admin", "/admin/stations", "/admin/cards-setup", "/admin/staff", "/admin/terminals", "/adjustments"]
 CHANGES = [
-    ("/admin/stations/riding", {"name": "骑马场 Riding", "contractor": "C-HORSE", "commission_bp": "2000"}),
+    ("/admin/stations/riding", {"name": "骑马场 Riding", "contractor": "C-HORSE", "commission_bp": "2000",
+                                "cash_float": "200.00"}),
     ("/admin/stations/fishing/menu/add", {"item": "rod", "name": "钓竿 Rod", "price": "30.00"}),
     ("/admin/stations/fishing/menu/set", {"item": "rod", "name": "钓竿 Rod", "price": "35.00"}),
     ("/admin/stations/fishing/mode", {"mode": "menu"}),
@@ -147,7 +148,7 @@ def test_every_admin_change_goes_through_the_ledger_and_appears_in_the_audit_log
         assert by_action["station.set"][1:] == ({"name": "骑马 Horse riding", "contractor": "C-HORSE", "commission_bp": 1500,
                                                  "cash_float_fen": 0},
                                                 {"name": "骑马场 Riding", "contractor": "C-HORSE", "commission_bp": 2000,
-                                                 "cash_float_fen": 0})
+                                                 "cash_float_fen": 20000})
         assert by_action["station.menu_set"][1]["menu"] == [["rod", "钓竿 Rod", 3000]]
         assert by_action["station.menu_set"][2]["menu"] == [["rod", "钓竿 Rod", 3500]]
         assert by_action["card_type.limits"][2]["max_balance_fen"] == 600000
@@ -167,6 +168,7 @@ def test_every_admin_change_goes_through_the_ledger_and_appears_in_the_audit_log
         assert store.config_change_version("P1") > config_changes  # the serving ledger re-publishes
         # Each page shows the park as the ledger now holds it.
         for url, shown in [("/admin", "/admin/cards-setup"), ("/admin/stations", "35.00"),
+                           ("/admin/stations", 'name="cash_float" inputmode="decimal" size="9" value="200.00"'),
                            ("/admin/stations", "儿童乐园 Kids"), ("/admin/cards-setup", "春季积分翻倍"),
                            ("/admin/cards-setup", 'value="6000.00"'), ("/admin/cards-setup", 'value="250.00"'),
                            ("/admin/staff", "钱多 Qian Duo"), ("/admin/terminals", "T-KIDS-1"),
