@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from ledger.park_home import ParkHome
 from ledger.reports.catalog import REPORTS, make_scope, run_report
 from ledger.reports.dashboard import dashboard as read_dashboard
 from ledger.reports.export import render
@@ -62,7 +63,9 @@ class Forbidden(Exception):
 def create_app(home: Path) -> FastAPI:
     home = Path(home)
     accounts = ConsoleStore.in_home(home)
-    ledger_db = home / "ledger.db"
+    # Where the books are: ledger.db, or the postgresql:// URL of a PostgreSQL park (store.url). Reads
+    # open it read-only (SQLite mode=ro; PostgreSQL default_transaction_read_only).
+    ledger_db = ParkHome(home).store_location
     app = FastAPI(title="fieldpos console", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from ledger.days import DayCloseRefused, ShiftsStillOpen, local_time_text
 from ledger.reports.catalog import today
 from ledger.reports.query import ReportError, open_read_only, park_of, parse_day
-from ledger.store import Store
+from ledger.store import open_store
 
 # How many closed days the page lists (the shifts report has them all).
 RECENT_CLOSES = 14
@@ -61,7 +61,7 @@ def install_day_close(app: FastAPI, *, ledger_db, accounts, page, require, check
             return day_close_page(request, error=str(error), status_code=400)
 
         def close():
-            store = Store(ledger_db)
+            store = open_store(ledger_db)  # a path or the park's postgresql:// URL
             try:
                 park_id = store.db.execute("SELECT park_id FROM park ORDER BY park_id LIMIT 1").fetchone()[0]
                 return store.close_business_day(park_id, day, now_ms(), f"console:{session.user.username}", force=force)

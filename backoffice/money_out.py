@@ -18,7 +18,7 @@ from ledger.reports.catalog import today
 from ledger.reports.query import Period, ReportError, open_read_only, park_of
 from ledger.rules.settlement import CHANNELS, SettlementRefused
 from ledger.settlement import pay_statement
-from ledger.store import Store
+from ledger.store import Store, open_store as open_store_at
 from protocol.errors import FieldposError
 
 # Longest form field the console passes on (a contractor id, a day, a reference).
@@ -51,7 +51,7 @@ def install_money_out(app: FastAPI, *, ledger_db, accounts, page, require, check
     renders, ``require`` checks the role, ``checked_form`` the CSRF token)."""
 
     def open_store() -> Store:
-        return Store(ledger_db)
+        return open_store_at(ledger_db)  # a path or the park's postgresql:// URL
 
     # ------------------------------------------------------------ contractor settlement
     @app.post("/settlement/pay")
