@@ -12,6 +12,7 @@ broker to the running ledger service.
 """
 
 from dataclasses import fields
+import functools
 import hashlib
 import re
 import time
@@ -35,6 +36,7 @@ from protocol.messages import (
     Channel,
     CardIssue,
     Charge,
+    PrinterState,
     TerminalStatus,
     parse,
 )
@@ -62,6 +64,13 @@ LONG_RUN_PAYLOADS = 100_000
 def _valid(check: str, terminal_id: str):
     """Values the named check accepts, biased to the park's own ids and the issued card, so that
     requests get past the parser into the rules (and sometimes all the way to the books)."""
+    return _valid_values(terminal_id)[check]
+
+
+@functools.lru_cache(maxsize=None)
+def _valid_values(terminal_id: str) -> dict:
+    # Built once per terminal: every field of every generated body asks for its check's values, and
+    # building these ~30 strategies (ten of them from_regex) anew each time was most of a run's time.
     text = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=MAX_TEXT_CHARS)
     digits = lambda low, high: st.one_of(st.integers(low, min(high, low + 5)), st.integers(low, high))  # noqa: E731
     return {
@@ -95,7 +104,10 @@ def _valid(check: str, terminal_id: str):
         "ecard": st.from_regex(r"FPE1:[A-Z2-7]{100,420}", fullmatch=True),
         "codes": st.sampled_from(["", "reel", "reel,line"]),
         "rental_condition": st.sampled_from(["intact", "damaged", "lost"]),
-    }[check]
+        # A terminal's status (§6.2): its printer's state and its software's version.
+        "printer_state": st.sampled_from([p.value for p in PrinterState]),
+        "software_version": st.from_regex(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}", fullmatch=True),
+    }
 
 
 def _raw(text: str) -> str:
