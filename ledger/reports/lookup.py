@@ -51,7 +51,8 @@ def lookup(db, park_id: str, *, receipt: str | None = None, card: str | None = N
     else:
         cards = [row[0] for row in db.execute("SELECT card_no FROM member WHERE park_id = ? AND phone = ?",
                                               (park_id, phone.strip()))]
-        where = " OR ".join("t.card_account LIKE ? ESCAPE '\\'" for _ in cards) or "0"
+        # No card: a condition false in both stores' SQL (PostgreSQL takes no bare integer as one).
+        where = " OR ".join("t.card_account LIKE ? ESCAPE '\\'" for _ in cards) or "1 = 0"
         params, what = [f"card:{_like(card_no)}/%" for card_no in cards], f"phone {phone} (cards: {', '.join(cards) or 'none'})"
     if stations is not None:
         where = f"({where}) AND t.station_id IN ({', '.join('?' * len(stations)) or 'NULL'})"
