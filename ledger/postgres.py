@@ -34,6 +34,8 @@ from .sql_dialect import PREAMBLE, Catalog, Table, translate, translate_script
 _WRITES_ROWS = re.compile(r"\b(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 # Any constant works as long as every worker uses the same one: the key of the migration lock.
 _MIGRATION_LOCK = 0x6669656C64706F73  # "fieldpos"
+# Statements whose rowcount is rows changed (a SELECT's is rows returned).
+_CHANGES = ("INSERT", "UPDATE", "DELETE")
 
 
 class IntegralNumericLoader(NumericLoader):
@@ -70,6 +72,12 @@ class PgConnection:
         self.conn = conn
         self.catalog = Catalog()
         self._translated: dict[str, tuple[str, str | None]] = {}
+        self._trace = None  # sqlite3's set_trace_callback: tests count the store's statements with it
+        self.total_changes = 0  # rows inserted, updated or deleted, as sqlite3's (tests: "a read writes nothing")
+
+    def set_trace_callback(self, callback) -> None:
+        """Call ``callback`` with each statement as the store wrote it (before translation)."""
+        self._trace = callback
 
     def _translate(self, sql: str) -> tuple[str, str | None]:
         found = self._translated.get(sql)
@@ -78,12 +86,16 @@ class PgConnection:
         return found
 
     def execute(self, sql: str, params=()):
+        if self._trace is not None:
+            self._trace(sql)
         query, rowid = self._translate(sql)
         if query == "COMMIT" and self.conn.info.transaction_status == pq.TransactionStatus.INERROR:
             # PostgreSQL answers COMMIT of a failed transaction with a silent ROLLBACK: never let a
             # batch believe (and answer) what was not stored.
             raise TransientStoreError("the transaction failed before its commit; nothing was stored")
         cursor = self.conn.execute(query, params if params is not None else ())
+        if cursor.rowcount > 0 and query[:6].upper() in _CHANGES:
+            self.total_changes += cursor.rowcount
         if rowid is not None:
             row = cursor.fetchone()
             return _InsertCursor(cursor, row[0] if row else None)
@@ -91,8 +103,14 @@ class PgConnection:
 
     def executemany(self, sql: str, rows):
         query, _ = self._translate(sql)
+        rows = list(rows)
+        if self._trace is not None:
+            for _ in rows:  # as sqlite3 does: once per row
+                self._trace(sql)
         with self.conn.cursor() as cursor:
-            cursor.executemany(query, list(rows))
+            cursor.executemany(query, rows)
+            if cursor.rowcount > 0 and query[:6].upper() in _CHANGES:
+                self.total_changes += cursor.rowcount
             return cursor
 
     def executescript(self, script: str):

@@ -14,7 +14,7 @@ from protocol.messages import Charge
 from .helpers.intake_driver import VISITOR
 
 
-@pytest.mark.sqlite_only  # the query plan is SQLite's
+@pytest.mark.sqlite_only(reason="reads SQLite's EXPLAIN QUERY PLAN")
 def test_the_spend_today_read_searches_an_index_by_card_and_day(ledger):
     store = ledger.store
     statements = []

@@ -86,7 +86,7 @@ def test_the_same_request_sent_three_times_posts_once_and_gets_three_identical_r
     assert result.outcome == "approved" and result.balances.fen == 7000
 
 
-@pytest.mark.sqlite_only
+@pytest.mark.sqlite_only(reason="locks the ledger.db file from another connection (SQLite's one writer)")
 def test_a_retry_after_the_store_was_locked_is_applied_once(tmp_path, stopped_rig):
     rig = stopped_rig
     ledger = rig.start_ledger(busy_timeout_ms=50)

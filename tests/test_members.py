@@ -111,7 +111,7 @@ def test_a_charge_above_the_no_pin_limit_needs_the_pin_and_three_wrong_pins_lock
     assert desk.charge(25000, pin=PIN).is_approved
 
 
-@pytest.mark.sqlite_only
+@pytest.mark.sqlite_only(reason="scans the bytes of ledger.db and its WAL for the PIN")
 def test_the_member_pin_is_nowhere_in_clear(desk):
     desk.charge(25000, pin="135790")
     store = desk.ledger.store

@@ -62,7 +62,7 @@ def test_a_pin_block_lifted_into_another_request_is_refused(rig):
     assert (result.outcome, result.reason) == ("refused", "PIN_BLOCK_INVALID")
 
 
-@pytest.mark.sqlite_only
+@pytest.mark.sqlite_only(reason="scans the bytes of ledger.db and its WAL for the PIN")
 def test_the_pin_is_nowhere_in_clear_nor_its_block_at_rest(rig):
     fishing = rig.link("T-FISH-1")
     assert open_shift(fishing, WANG, WANG[4]).is_approved

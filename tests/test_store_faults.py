@@ -27,7 +27,7 @@ from ledger.park_home import ParkHome
 from .helpers.waiting import wait_until
 
 # Full disks, I/O errors and locks of the SQLite file itself.
-pytestmark = pytest.mark.sqlite_only
+pytestmark = pytest.mark.sqlite_only(reason="fills, breaks or locks the ledger.db file")
 
 SELLERS = {"T-FISH-1": card("C00501"), "T-FISH-2": card("C00502"), "T-RIDE-1": card("C00503")}
 SALES_EACH = 10

@@ -115,9 +115,11 @@ def store_backend(request, monkeypatch):
 @pytest.fixture(autouse=True)
 def _sqlite_only(request):
     """A test marked sqlite_only (it opens, locks or corrupts the ledger.db file) has nothing to do
-    on a PostgreSQL park."""
-    if whole_suite_on_postgres() and request.node.get_closest_marker("sqlite_only") is not None:
-        pytest.skip("reads or breaks the SQLite file itself; this run keeps the books on PostgreSQL")
+    on a PostgreSQL park; the marker's ``reason`` says why."""
+    marker = request.node.get_closest_marker("sqlite_only")
+    if whole_suite_on_postgres() and marker is not None:
+        why = marker.kwargs.get("reason", "reads or breaks the SQLite file itself")
+        pytest.skip(f"SQLite only ({why}); this run keeps the books on PostgreSQL")
 
 
 @pytest.fixture(scope="session", autouse=True)
