@@ -53,9 +53,9 @@ def test_a_sale_booked_past_a_cards_balance_is_a_named_ledger_error_and_nothing_
 
 def test_the_second_balance_check_holds_under_python_dash_o(ledger):
     script = textwrap.dedent(f"""
-        from ledger.store import Store
+        from ledger.store import open_store
         from tests.test_second_balance_check import overdrawing_sale
-        store = Store({str(ledger.rig.home.db_path)!r})
+        store = open_store({ledger.rig.home.store_location!r})
         try:
             overdrawing_sale(store, 2000)
         except Exception as error:
