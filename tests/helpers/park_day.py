@@ -51,8 +51,10 @@ def _the_runs_park_day(tmp_path_factory) -> Path:
     it (the day is the same every time for a seed, so a copy is what a worker would have played;
     a copy per worker keeps the tests that add console users or close a day apart, as before)."""
     shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent  # popen-gw0, popen-gw1, ... sit in the run's own folder
+    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("FIELDPOS_TEST_STORE", "sqlite") != "postgresql":
+        # popen-gw0, popen-gw1, ... sit in the run's own folder. Not on PostgreSQL: there the books are
+        # in the database of the worker that played the day, dropped when that worker ends; each plays its own.
+        shared = shared.parent
     played = shared / "park-day-played"
     with open(shared / "park-day.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
