@@ -12,7 +12,7 @@ from .test_ledger_intake_edges import NOW_MS, ledger  # noqa: F401 - the intake 
 
 
 def read(ledger, what):  # noqa: F811
-    db = open_read_only(ledger.rig.home.db_path)
+    db = open_read_only(ledger.rig.home.store_location)
     try:
         return what(db)
     finally:
