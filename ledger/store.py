@@ -339,7 +339,9 @@ class Store:
             with self.batch():
                 yield
         except self.INTEGRITY_ERRORS as error:
-            raise AlreadyExists(f"{what} clashes with one already in the books ({error}); nothing changed") from None
+            # The driver's first line only: PostgreSQL's message goes on with a DETAIL line.
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise AlreadyExists(f"{what} clashes with one already in the books ({first}); nothing changed") from None
 
     def add_park(self, park_id, name, *, currency="CNY", time_zone="Asia/Shanghai", day_cutoff_minutes=240, card_fee_fen=2000,
                  damage_fee_fen=1000):
