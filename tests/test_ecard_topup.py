@@ -41,7 +41,7 @@ class Park:
                                             device_key=PHONE.verify_key.encode())
         home = self.rig.home
         self.sim = provider_for_park(home.home)
-        self.payments = start_online_payments(home.home, home.db_path, home.ledger_keys(), home.park_id())
+        self.payments = start_online_payments(home.home, home.store_location, home.ledger_keys(), home.park_id())
 
     def order(self, out_trade_no, amount_fen, card_no=None):
         """What the portal does when the member asks to top up: record the order, then make it."""

@@ -88,7 +88,7 @@ def park(tmp_path):
         desk._send(MemberOpen, CardRef(no="M00077", issuance=1, uid=PLASTIC_UID), pin="1357", member_name="张小伟",
                    phone="13900139000", card_fee_fen=0, opening_fen=0, channel="cash", payment_ref="")
         provider = provider_for_park(home.home)
-        payments = start_online_payments(home.home, home.db_path, home.ledger_keys(), home.park_id())
+        payments = start_online_payments(home.home, home.store_location, home.ledger_keys(), home.park_id())
         sender = RecordingSender()
         server, thread, url = serve(create_portal_app(home.home, sender=sender))
         till = ScriptedStation(rig, "T-FISH-1")
