@@ -13,7 +13,8 @@ an unknown order, or a refund the provider reports ABNORMAL or CLOSED — marks 
 (an alert with what to do) and takes it out of the rounds, so it is not sent every 15 s for ever;
 an operator retries it by hand or pays it in cash at the desk (``fieldpos rental refund``).
 Timeouts, 5xx and answers that do not verify stay in the rounds: the outcome is unknown, and the
-same number is safe to send again. (An error answer is not signed, so a forged 4xx can at worst
+same number is safe to send again, and so is a refund the provider made while the books were too busy
+to record it (STORE_BUSY: the next round's SUCCESS records it). (An error answer is not signed, so a forged 4xx can at worst
 mark a refund failed and alert an operator; it can never make the books believe one was paid.)
 """
 
@@ -23,6 +24,7 @@ import logging
 import threading
 import time
 
+from ..errors import TransientStoreError
 from .deposit_book import DepositBook
 from .errors import PaymentError, ProviderRefused, UnknownOrder
 from .provider import PaymentProvider
@@ -73,13 +75,18 @@ class RefundSender:
                 log.warning("refund %s for %s: %s %s", request.refund_no, request.order, error.code, error)
                 done.waiting.append((request.refund_no, error.code))
                 continue
-            if status.is_refunded:
-                self.book.refund_done(request.refund_no, status.refund_id, now_ms=self.clock_ms())
-                done.refunded.append(request.refund_no)
-            elif status.status in FINAL_REFUND_STATES:
-                self._fail(done, request, status.status, f"the provider reports refund {status.refund_id} {status.status}")
-            else:
-                done.waiting.append((request.refund_no, status.status))
+            try:
+                if status.is_refunded:
+                    self.book.refund_done(request.refund_no, status.refund_id, now_ms=self.clock_ms())
+                    done.refunded.append(request.refund_no)
+                elif status.status in FINAL_REFUND_STATES:
+                    self._fail(done, request, status.status, f"the provider reports refund {status.refund_id} {status.status}")
+                else:
+                    done.waiting.append((request.refund_no, status.status))
+            except TransientStoreError as error:
+                # The books were busy: nothing recorded, the refund stays owed under its number.
+                log.warning("refund %s for %s: %s %s", request.refund_no, request.order, error.code, error)
+                done.waiting.append((request.refund_no, error.code))
         return done
 
     def _fail(self, done: RefundRound, request, code: str, detail: str) -> None:
