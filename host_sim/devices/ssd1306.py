@@ -76,6 +76,8 @@ PIXEL_GAP_MIN_SCALE = 6
 class EmulatedSsd1306:
     """The controller and its panel. ``write`` takes one I2C transaction (bytes after the address)."""
 
+    panel_rows = HEIGHT  # the glass; a 128x32 module's controller has the same 64-row RAM
+
     def __init__(self, *, is_strict: bool = True, seed: int = 1306):
         self.is_strict = is_strict
         self._random = random.Random(seed)
@@ -160,14 +162,14 @@ class EmulatedSsd1306:
         return image
 
     def to_image(self) -> Image:
-        """What the panel shows, as a 128x64 mode "1" image (1 = lit), the right way up."""
+        """What the panel shows, as a 128 x ``panel_rows`` mode "1" image (1 = lit), the right way up."""
         from PIL import Image as PillowImage
 
-        image = PillowImage.new("1", (WIDTH, HEIGHT), 0)
+        image = PillowImage.new("1", (WIDTH, self.panel_rows), 0)
         if not self.is_panel_lit:
             return image
         pixels = image.load()
-        for y in range(HEIGHT):
+        for y in range(self.panel_rows):
             ram_row = self._ram_row_for_panel_row(y)
             for x in range(WIDTH):
                 column = x if self.is_segment_remapped else WIDTH - 1 - x
@@ -188,10 +190,10 @@ class EmulatedSsd1306:
 
         background, lit = PALETTES["blue" if palette == "yellow-blue" else palette]
         brightness = 0.55 + 0.45 * self.contrast / 255  # an OLED stays readable at low contrast
-        picture = PillowImage.new("RGB", (WIDTH * scale, HEIGHT * scale), background)
+        picture = PillowImage.new("RGB", (WIDTH * scale, self.panel_rows * scale), background)
         panel = self.to_image().load()
         gap = 1 if scale >= PIXEL_GAP_MIN_SCALE else 0
-        for y in range(HEIGHT):
+        for y in range(self.panel_rows):
             colour = YELLOW if palette == "yellow-blue" and y < YELLOW_BAND_ROWS else lit
             dimmed = tuple(int(channel * brightness) for channel in colour)
             for x in range(WIDTH):

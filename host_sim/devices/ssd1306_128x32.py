@@ -10,12 +10,7 @@ in :meth:`to_image`, so a driver set up for the wrong module fails a pixel check
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from host_sim.devices.ssd1306 import RAM_ROWS, WIDTH, EmulatedSsd1306
-
-if TYPE_CHECKING:
-    from PIL.Image import Image
+from host_sim.devices.ssd1306 import RAM_ROWS, EmulatedSsd1306
 
 PANEL_ROWS = 32
 
@@ -24,26 +19,6 @@ class EmulatedSsd1306x32(EmulatedSsd1306):
     """The controller of a 128x32 module; ``write`` takes one I2C transaction."""
 
     panel_rows = PANEL_ROWS
-
-    def to_image(self) -> Image:
-        """What the 32-row panel shows, as a 128x32 mode "1" image (1 = lit), the right way up."""
-        from PIL import Image as PillowImage
-
-        image = PillowImage.new("1", (WIDTH, PANEL_ROWS), 0)
-        if not self.is_panel_lit:
-            return image
-        pixels = image.load()
-        for y in range(PANEL_ROWS):
-            ram_row = self._ram_row_for_panel_row(y)
-            for x in range(WIDTH):
-                column = x if self.is_segment_remapped else WIDTH - 1 - x
-                is_on = ram_row is not None and bool(self.ram[ram_row // 8][column] >> (ram_row % 8) & 1)
-                if self.is_entire_display_on:
-                    is_on = True
-                elif self.is_inverse:
-                    is_on = not is_on
-                pixels[x, y] = 1 if is_on else 0
-        return image
 
     def _ram_row_for_panel_row(self, y: int) -> int | None:
         """Which RAM row lights panel row ``y`` of the 32; None past the multiplex ratio.
