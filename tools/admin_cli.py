@@ -249,7 +249,7 @@ def add_admin_commands(commands, staff, station) -> None:
     from ledger.park_admin import CARD_KINDS
     from ledger.rules.adjustments import COUNTER_ACCOUNTS
     from ledger.rules.campaigns import CAMPAIGN_KINDS
-    from tools.cli import basis_points, display_text, fen
+    from tools.arg_types import basis_points, display_text, fen
 
     station_set = station.add_parser("set", help="rename a station, or hand it to a contractor (or back) with a commission")
     station_set.add_argument("--station", required=True)

@@ -7,6 +7,9 @@ from pathlib import Path
 import signal
 import sys
 
+from tools.arg_types import (
+    positive_int, demo_terminal_count, seed, port, fen, price_fen, clock_time, display_text, basis_points, existing_file,
+)
 from tools.park_args import existing_store, has_ledger, park_home
 
 DEFAULT_HOME = os.environ.get("FIELDPOS_HOME", "var/park")
@@ -636,85 +639,6 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 # Argument types: bad input is refused while parsing, before a ledger, broker or demo starts.
-MAX_PORT = 65535
-MAX_VISITORS = 10_000
-MAX_DEMO_TERMINALS = 4  # the front desk plus three stations
-BASIS_POINTS_IN_WHOLE = 10_000
-MAX_SEED = 2**32 - 1
-
-
-def _bounded_int(text: str, low: int, high: int, what: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{what} must be a whole number, not {text!r}") from None
-    if not low <= number <= high:
-        raise argparse.ArgumentTypeError(f"{what} must be from {low} to {high}, not {number}")
-    return number
-
-
-def positive_int(text: str) -> int:
-    return _bounded_int(text, 1, MAX_VISITORS, "a count")
-
-
-def demo_terminal_count(text: str) -> int:
-    return _bounded_int(text, 1, MAX_DEMO_TERMINALS, "the number of terminals")
-
-
-def seed(text: str) -> int:
-    return _bounded_int(text, 0, MAX_SEED, "a seed")
-
-
-def port(text: str) -> int:
-    return _bounded_int(text, 1, MAX_PORT, "a port")
-
-
-def fen(text: str) -> int:
-    """An amount already in fen (``--card-fee-fen 2000``); 0 is allowed (a park may charge no fee)."""
-    from protocol.limits import MAX_AMOUNT_FEN
-
-    return _bounded_int(text, 0, MAX_AMOUNT_FEN, "an amount in fen")
-
-
-def price_fen(text: str) -> int:
-    """A price in fen (``--price-fen 3000`` is 30.00): a menu item costs something."""
-    from protocol.limits import MAX_AMOUNT_FEN
-
-    return _bounded_int(text, 1, MAX_AMOUNT_FEN, "a price in fen")
-
-
-def clock_time(text: str) -> str:
-    """HH:MM on a 24-hour clock, as the tills compare it (``08:30``, ``21:00``)."""
-    import re
-
-    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", text):
-        raise argparse.ArgumentTypeError(f"a time must be HH:MM from 00:00 to 23:59, not {text!r}")
-    return text
-
-
-def display_text(text: str) -> str:
-    """A name a till shows and prints: 1-64 printable characters (protocol text)."""
-    from protocol.limits import MAX_TEXT_CHARS
-
-    if not text or len(text) > MAX_TEXT_CHARS or not text.isprintable():
-        raise argparse.ArgumentTypeError(f"a name must be 1-{MAX_TEXT_CHARS} printable characters, not {text[:70]!r}")
-    return text
-
-
-def basis_points(text: str) -> int:
-    return _bounded_int(text, 0, BASIS_POINTS_IN_WHOLE, "basis points")
-
-
-def existing_file(text: str) -> str:
-    """A file the command will read: missing or unreadable is said here, not as an OSError later."""
-    path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"no such file: {text}")
-    if not os.access(path, os.R_OK):
-        raise argparse.ArgumentTypeError(f"cannot read {text}")
-    return text
-
-
 STAFF_ROLE_CHOICES = ("cashier", "rental", "front_desk", "supervisor", "technician", "finance", "admin")
 
 
