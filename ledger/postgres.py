@@ -224,9 +224,10 @@ class PostgresStore(store_module.Store):
                 conn.execute("INSERT INTO schema_version VALUES (0)")
             applied = row[0] if row else 0
             self.db.load_catalog()
-            if applied < len(MIGRATIONS):
-                for statement in PREAMBLE:
-                    conn.execute(statement)
+            # Every time, not only before a migration: a function PREAMBLE gained since (GLOB's) must
+            # reach a schema already at the latest version. Each statement is idempotent.
+            for statement in PREAMBLE:
+                conn.execute(statement)
             for number, script in enumerate(MIGRATIONS[applied:], start=applied + 1):
                 with conn.transaction():
                     for statement in translate_script(script, self.db.catalog):

@@ -15,8 +15,9 @@ What is translated (and nothing else; anything this cannot translate raises Dial
   are qualified with the table (PostgreSQL finds ``count = count + 1`` ambiguous with ``excluded``)
 - SQLite's hidden ``rowid`` (written order) -> ``ctid`` (for append-only tables, the same order)
 - a blob literal ``x'00ff'`` -> ``'\\x00ff'::bytea``
-- scalar ``MAX(a, b)`` / ``MIN(a, b)`` -> ``GREATEST`` / ``LEAST``; ``GLOB`` -> ``SIMILAR TO`` (the
-  same for ``[0-9]`` classes and plain text, which is all the ledger uses)
+- scalar ``MAX(a, b)`` / ``MIN(a, b)`` -> ``GREATEST`` / ``LEAST``; ``GLOB`` -> the operator ``#~~#``
+  PREAMBLE creates: the glob made an anchored regular expression (``*`` any text, ``?`` one
+  character, ``[0-9]`` a class), since the pattern is usually a parameter the translation cannot see
 - ``BEGIN IMMEDIATE`` (a writer) -> ``BEGIN``; a plain ``BEGIN`` (a reader that wants one snapshot
   for several statements, as SQLite's deferred transaction gives) -> ``BEGIN ISOLATION LEVEL
   REPEATABLE READ``
@@ -51,6 +52,13 @@ PREAMBLE = (
     """DO $$ BEGIN
          CREATE AGGREGATE sum(BOOLEAN) (SFUNC = fieldpos_sum_bool, STYPE = BIGINT, INITCOND = '0');
        EXCEPTION WHEN duplicate_function THEN NULL; END $$""",
+    # SQLite's GLOB, case-sensitive and anchored: regex metacharacters but * ? [ ] ^ taken literally.
+    """CREATE OR REPLACE FUNCTION fieldpos_glob(value TEXT, pattern TEXT) RETURNS BOOLEAN
+       LANGUAGE sql IMMUTABLE AS $$ SELECT value ~ ('^' || replace(replace(
+         regexp_replace(pattern, '([.+(){}|$\\\\])', '\\\\\\1', 'g'), '*', '.*'), '?', '.') || '$') $$""",
+    """DO $$ BEGIN
+         CREATE OPERATOR #~~# (LEFTARG = TEXT, RIGHTARG = TEXT, FUNCTION = fieldpos_glob);
+       EXCEPTION WHEN duplicate_function OR duplicate_object THEN NULL; END $$""",
     """CREATE OR REPLACE FUNCTION instr(haystack TEXT, needle TEXT) RETURNS INTEGER
        LANGUAGE sql IMMUTABLE AS $$ SELECT strpos(haystack, needle) $$""",
     # SQLite shifts any integer by any integer; PostgreSQL wants an INTEGER on the right.
@@ -189,7 +197,7 @@ def _render(token, with_params: bool) -> str:
     if kind == "param":
         return "%s" if text == "?" else f"%({text[1:]})s"
     if kind == "word" and text.upper() == "GLOB":
-        return "SIMILAR TO"
+        return "#~~#"
     if kind == "word" and text.lower() == "rowid":
         # SQLite's hidden row number, used for "in the order written": a row's physical place,
         # the same order for the ledger's append-only tables (postings are never updated or deleted).
