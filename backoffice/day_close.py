@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from ledger.days import DayCloseRefused, ShiftsStillOpen, local_time_text
 from ledger.reports.catalog import today
 from ledger.reports.query import ReportError, open_read_only, park_of, parse_day
-from ledger.store import open_store
+from ledger.store_location import open_store
 
 # How many closed days the page lists (the shifts report has them all).
 RECENT_CLOSES = 14

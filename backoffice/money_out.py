@@ -18,7 +18,8 @@ from ledger.reports.catalog import today
 from ledger.reports.query import Period, ReportError, open_read_only, park_of
 from ledger.rules.settlement import CHANNELS, SettlementRefused
 from ledger.settlement import pay_statement
-from ledger.store import Store, open_store as open_store_at
+from ledger.store import Store
+from ledger.store_location import open_store as open_store_at
 from protocol.errors import FieldposError
 
 # Longest form field the console passes on (a contractor id, a day, a reference).

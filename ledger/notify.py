@@ -12,7 +12,8 @@ import urllib.request
 
 from protocol.money import format_fen
 
-from .store import Store, open_store
+from .store import Store
+from .store_location import open_store
 
 log = logging.getLogger("fieldpos.ledger.notify")
 

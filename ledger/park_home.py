@@ -31,7 +31,8 @@ from transport.broker_config import (BrokerUser, TerminalCredential, hash_passwo
 from .errors import AlreadyExists, NotFound
 from .keys import LedgerKeys
 from .station_settings import SettingRefused
-from .store import Store, open_store
+from .store import Store
+from .store_location import open_store
 
 log = logging.getLogger("fieldpos.ledger")
 

@@ -21,7 +21,7 @@ from protocol.limits import MAX_PAYLOAD_BYTES, MAX_TIME_MS
 from protocol.messages import (DamageFee, MenuItem, OfflineCharge, ParkRules, RentalItem, RentalStock, RentalType,
                                StaffEntry, StationSettings, Void)
 
-from .errors import (AlreadyExists, BadStoreUrl, CardBalanceBelowZero, NotFound, StoreUnavailableError,
+from .errors import (AlreadyExists, CardBalanceBelowZero, NotFound, StoreUnavailableError,
                      TransientStoreError)
 from .rules.campaigns import Campaign
 from .rules.common import check_balanced
@@ -201,22 +201,6 @@ class SetAside:
     detail: str
     set_aside_ms: int
     state: str
-
-
-def open_store(location, **options) -> "Store":
-    """The store at ``location``: a path or ``sqlite:///path`` (the default, one writer), or a
-    ``postgresql://`` URL (several ledger workers; needs the ``postgresql`` extra)."""
-    text = str(location)
-    if text.startswith(("postgresql://", "postgres://")):
-        from .postgres import PostgresStore  # only a PostgreSQL park needs psycopg
-        return PostgresStore(text, **options)
-    if text.startswith("sqlite://"):
-        if not text.startswith("sqlite:///") or len(text) == len("sqlite:///"):
-            raise BadStoreUrl(f"{text[:80]}: a SQLite store is sqlite:///<path> (sqlite:////abs/path for an absolute one)")
-        text = text[len("sqlite:///"):]
-    elif "://" in text:
-        raise BadStoreUrl(f"{text[:80]}: not a store URL (sqlite:///<path> or postgresql://...)")
-    return Store(text, **{k: v for k, v in options.items() if k == "busy_timeout_ms"})
 
 
 class Store:

@@ -53,7 +53,7 @@ def test_a_sale_booked_past_a_cards_balance_is_a_named_ledger_error_and_nothing_
 
 def test_the_second_balance_check_holds_under_python_dash_o(ledger):
     script = textwrap.dedent(f"""
-        from ledger.store import open_store
+        from ledger.store_location import open_store
         from tests.test_second_balance_check import overdrawing_sale
         store = open_store({ledger.rig.home.store_location!r})
         try:

@@ -105,7 +105,8 @@ def test_every_migration_applies_on_postgresql_and_the_books_behave(postgres_url
 
     from ledger.postgres import drop_schema
     from ledger.schema import MIGRATIONS
-    from ledger.store import NewTxn, open_store
+    from ledger.store import NewTxn
+    from ledger.store_location import open_store
     from ledger.rules.decision import Posting
 
     url = f"{postgres_url}?schema=dialect_test"

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from .. import rentals_online, topups_online
 from ..keys import LedgerKeys
-from ..store import open_store
+from ..store_location import open_store
 from .provider import OrderStatus
 
 
@@ -44,7 +44,7 @@ class LedgerDepositBook:
     (BEGIN IMMEDIATE in Store.batch) puts the bookings in a line."""
 
     def __init__(self, db_path: Path, keys: LedgerKeys, park_id: str):
-        self.db_path = db_path  # a path or a store URL (ledger.store.open_store)
+        self.db_path = db_path  # a path or a store URL (ledger.store_location.open_store)
         self.keys = keys
         self.park_id = park_id
 
