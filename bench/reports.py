@@ -53,8 +53,8 @@ def generate(path: Path, count: int, seed: int = 14) -> None:
     with store.batch():
         for terminal, station in TERMINALS.items():
             db.execute("INSERT INTO terminal VALUES (?, ?, ?, 'charge', NULL, '', 0)", (terminal, PARK, station))
-            db.execute("INSERT INTO terminal_status VALUES (?, 1, 0, 0, NULL, ?, ?)",
-                       (terminal, FIRST_DAY_MS + DAYS * DAY_MS, FIRST_DAY_MS + DAYS * DAY_MS))
+            store.record_status(terminal, True, 0, 0, None, FIRST_DAY_MS + DAYS * DAY_MS, FIRST_DAY_MS + DAYS * DAY_MS,
+                                printer_state="ready", software_version="bench")
     seq = dict.fromkeys(TERMINALS, 0)
     # Days grow busier towards the end (a season starting): the last day carries about 3 % of all.
     weights = [1 + day / 12 for day in range(DAYS)]
