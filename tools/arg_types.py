@@ -83,3 +83,23 @@ def existing_file(text: str) -> str:
     if not os.access(path, os.R_OK):
         raise argparse.ArgumentTypeError(f"cannot read {text}")
     return text
+
+
+def business_days(text: str):
+    """A period of business days: one day, a month (2026-05) or FIRST..LAST."""
+    from ledger.reports.query import ReportError
+    from ledger.settlement import parse_period
+
+    try:
+        return parse_period(text)
+    except ReportError as error:
+        raise argparse.ArgumentTypeError(str(error).split("] ", 1)[-1]) from None
+
+
+def one_line(text: str) -> str:
+    """A short note for the books (a transfer's number, who did it): one printable line, bounded."""
+    from ledger.settlement import MAX_REFERENCE_CHARS
+
+    if len(text) > MAX_REFERENCE_CHARS or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"one line of at most {MAX_REFERENCE_CHARS} characters")
+    return text

@@ -7,22 +7,12 @@ import json
 import sys
 import time
 
+from tools.arg_types import business_days, one_line
 from tools.park_args import existing_store, has_ledger, park_home
-from tools.settlement_cli import _one_line  # one line, bounded: the same check
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _period(text: str):
-    from ledger.reports.query import ReportError
-    from ledger.settlement import parse_period
-
-    try:
-        return parse_period(text)
-    except ReportError as error:
-        raise argparse.ArgumentTypeError(str(error).split("] ", 1)[-1]) from None
 
 
 def _text(text: str) -> str:
@@ -98,9 +88,9 @@ def add_notice_commands(commands) -> None:
     audience = send.add_mutually_exclusive_group()
     audience.add_argument("--card-type", choices=CARD_TYPES, help="only members with this kind of card")
     audience.add_argument("--visited", metavar="STATION", help="only members who bought at this station")
-    send.add_argument("--period", type=_period, help="with --visited: bought on these business days (2026-05, "
+    send.add_argument("--period", type=business_days, help="with --visited: bought on these business days (2026-05, "
                                                      "2026-05-01..2026-05-07)")
-    send.add_argument("--by", type=_one_line, help="who sends it (default: cli:<login name>)")
+    send.add_argument("--by", type=one_line, help="who sends it (default: cli:<login name>)")
     send.set_defaults(handler=cmd_send)
     listing = notice.add_parser("list", help="the notices sent, newest first")
     listing.add_argument("--last", type=int, default=20, choices=range(1, 501), metavar="N", help="how many (1-500)")

@@ -1,35 +1,17 @@
 """``fieldpos settlement``: mark a contractor's statement paid (the payout is booked out of the
 contractor's payable through the ledger's own path) and list the statements paid so far."""
 
-import argparse
 import getpass
 import sys
 import time
 
+from tools.arg_types import business_days, one_line
 from tools.park_args import existing_store, has_ledger, park_home
 
 
 def now_ms() -> int:
     """The ledger's clock for these commands (a test sets it to the morning after a park day)."""
     return int(time.time() * 1000)
-
-
-def _period(text: str):
-    from ledger.reports.query import ReportError
-    from ledger.settlement import parse_period
-
-    try:
-        return parse_period(text)
-    except ReportError as error:
-        raise argparse.ArgumentTypeError(str(error).split("] ", 1)[-1]) from None
-
-
-def _one_line(text: str) -> str:
-    from ledger.settlement import MAX_REFERENCE_CHARS
-
-    if len(text) > MAX_REFERENCE_CHARS or not text.isprintable():
-        raise argparse.ArgumentTypeError(f"one line of at most {MAX_REFERENCE_CHARS} characters")
-    return text
 
 
 def cmd_pay(args) -> int:
@@ -82,11 +64,11 @@ def add_settlement_commands(commands) -> None:
     who = pay.add_mutually_exclusive_group(required=True)
     who.add_argument("--contractor", help="the contractor's id, as on its stations")
     who.add_argument("--station", help="a station the contractor runs (the statement covers all of theirs)")
-    pay.add_argument("--period", type=_period, required=True,
+    pay.add_argument("--period", type=business_days, required=True,
                      help="business days: 2026-05-01, a month 2026-05, or 2026-05-01..2026-05-07")
     pay.add_argument("--channel", choices=CHANNELS, default="bank", help="how the money leaves (default: %(default)s)")
-    pay.add_argument("--reference", type=_one_line, default="", help="the transfer's number, for the books")
-    pay.add_argument("--by", type=_one_line, help="who paid (default: cli:<login name>)")
+    pay.add_argument("--reference", type=one_line, default="", help="the transfer's number, for the books")
+    pay.add_argument("--by", type=one_line, help="who paid (default: cli:<login name>)")
     pay.set_defaults(handler=cmd_pay)
     listing = settlement.add_parser("list", help="statements paid so far, oldest first")
     listing.add_argument("--contractor", help="only this contractor's")
