@@ -117,6 +117,16 @@ def create_portal_app(home: Path, *, terminal_id: str | None = None, sender=None
             raise NotFound()  # a forged POST learns nothing
         return form
 
+    def changed(change, done: str) -> RedirectResponse:
+        """Make ``change`` in the books (one request at a time), then back to the card page saying it
+        was done, or with the ledger's refusal code."""
+        try:
+            with ledger_lock:
+                change()
+        except LedgerError as error:
+            return RedirectResponse(f"/m?error={error.code}", status_code=303)
+        return RedirectResponse(f"/m?done={done}", status_code=303)
+
     def own_card(session, card_no: str):
         with ledger_lock:
             cards = member_cards(store, park_id, session.phone)
@@ -236,25 +246,15 @@ def create_portal_app(home: Path, *, terminal_id: str | None = None, sender=None
         session = member_of(request)
         form = await checked_form(request, session)
         card = own_card(session, card_no[:20])
-        try:
-            with ledger_lock:
-                change_member_pin(store, keys, park_id, card.card_no, str(form.get("old_pin", ""))[:6],
-                                  str(form.get("new_pin", ""))[:6])
-        except LedgerError as error:
-            return RedirectResponse(f"/m?error={error.code}", status_code=303)
-        return RedirectResponse("/m?done=pin_changed", status_code=303)
+        return changed(lambda: change_member_pin(store, keys, park_id, card.card_no, str(form.get("old_pin", ""))[:6],
+                                                 str(form.get("new_pin", ""))[:6]), "pin_changed")
 
     @app.post("/m/cards/{card_no}/lost")
     async def report_lost(request: Request, card_no: str):
         session = member_of(request)
         await checked_form(request, session)
         card = own_card(session, card_no[:20])
-        try:
-            with ledger_lock:
-                desk.report_lost(card.card_no, card.issuance, card.uid)
-        except LedgerError as error:
-            return RedirectResponse(f"/m?error={error.code}", status_code=303)
-        return RedirectResponse("/m?done=reported_lost", status_code=303)
+        return changed(lambda: desk.report_lost(card.card_no, card.issuance, card.uid), "reported_lost")
 
     @app.post("/m/cards/{card_no}/topup", response_class=HTMLResponse)
     async def top_up(request: Request, card_no: str):
@@ -290,13 +290,8 @@ def create_portal_app(home: Path, *, terminal_id: str | None = None, sender=None
         session = member_of(request)
         form = await checked_form(request, session)
         card = own_card(session, card_no[:20])
-        try:
-            with ledger_lock:
-                bind_card(store, keys, park_id, card.card_no, str(form.get("card_no", "")).strip().upper()[:20],
-                          str(form.get("pin", ""))[:6], clock_ms())
-        except LedgerError as error:
-            return RedirectResponse(f"/m?error={error.code}", status_code=303)
-        return RedirectResponse("/m?done=card_bound", status_code=303)
+        return changed(lambda: bind_card(store, keys, park_id, card.card_no, str(form.get("card_no", "")).strip().upper()[:20],
+                                         str(form.get("pin", ""))[:6], clock_ms()), "card_bound")
 
     @app.post("/m/cards/{card_no}/unbind")
     async def unbind(request: Request, card_no: str):
